@@ -1,0 +1,100 @@
+/**
+ * @module spc/types
+ * The typed shape of a Mount request once parsed: what the rest of the provider works with.
+ * Produced only by spc/ (attributes.ts, objects.ts); nothing else reads raw attributes.
+ */
+
+export type ObjectType = 'secretsmanager' | 'ssmparameter';
+
+/** How Pod Identity reaches the agent (CONTRACT.md §3). Unknown values are `auto`. */
+export type AddressPreference = 'auto' | 'ipv4' | 'ipv6';
+
+/** One service-account token the driver passed for an audience (`csi.storage.k8s.io/serviceAccount.tokens`). */
+export interface AudienceToken {
+  token: string;
+  expirationTimestamp: string;
+}
+
+/** Role chaining (our extension, CONTRACT.md §10). */
+export interface AssumeRoleSpec {
+  roleArn: string;
+  externalId?: string | undefined;
+  /** 900–3600. */
+  durationSeconds?: number | undefined;
+}
+
+/**
+ * The request-level attributes, validated. Objects are parsed separately (parseObjects) because
+ * their ARN-region rule needs the region, which may come from the node (CONTRACT.md §3).
+ */
+export interface MountAttributes {
+  podName: string;
+  podNamespace: string;
+  podUid: string;
+  serviceAccountName: string;
+  /** `region` parameter, '' when absent. */
+  region: string;
+  /** `failoverRegion` parameter, '' when absent. */
+  failoverRegion: string;
+  /** Replacement for '/', or false when translation is off. Default '_'. */
+  pathTranslation: string | false;
+  usePodIdentity: boolean;
+  preferredAddressType: AddressPreference;
+  /** Audience → token; undefined when the attribute is absent or empty. */
+  tokens: ReadonlyMap<string, AudienceToken> | undefined;
+  /** The raw `objects` YAML. */
+  objects: string;
+  assumeRole: AssumeRoleSpec | undefined;
+  /** SecretProviderClass name, when the driver sent it (for logs). */
+  secretProviderClass: string;
+}
+
+/** One extra file cut out of a JSON secret by a JMESPath expression. */
+export interface JmesPathEntry {
+  path: string;
+  objectAlias: string;
+  /** File path relative to the mount (after translation): also the ObjectVersion id. */
+  fileName: string;
+  /** Resolved mode (entry's, else the parent's). */
+  mode: number;
+  /** Our extension: 'json' writes non-string results as JSON text (CONTRACT.md §10). */
+  render: 'string' | 'json';
+}
+
+/** What the failover region reads instead of the primary's name (CONTRACT.md §4). */
+export interface FailoverObject {
+  objectName: string;
+  objectVersion: string;
+  objectVersionLabel: string;
+}
+
+/** One entry of `objects`, validated, with every default applied. */
+export interface SecretDescriptor {
+  /** Position in the `objects` list. */
+  index: number;
+  objectName: string;
+  objectType: ObjectType;
+  objectAlias: string;
+  objectVersion: string;
+  objectVersionLabel: string;
+  /** Resolved mode as a number (`"0600"` → 0o600); the request default when not set. */
+  mode: number;
+  /** File path relative to the mount, after translation; also the ObjectVersion id. */
+  fileName: string;
+  jmesPath: readonly JmesPathEntry[];
+  failoverObject: FailoverObject | undefined;
+  /** Our extension: a missing object is skipped instead of failing the mount. */
+  optional: boolean;
+  /** Our extension: every top-level key of a JSON secret becomes a file. */
+  allKeys: boolean;
+}
+
+/** One file a mount produces (before writing), with the version it reports. */
+export interface OutputFile {
+  /** Relative path inside the mount, validated by spc/ file-name rules. */
+  path: string;
+  mode: number;
+  contents: Uint8Array;
+  /** The object version reported for this file. */
+  version: string;
+}
