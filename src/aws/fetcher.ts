@@ -1,0 +1,218 @@
+/**
+ * @module aws/fetcher
+ * Fetches every object of a mount: Secrets Manager objects concurrently, SSM in batches of ten, each
+ * from the primary region, and from the failover region only when the primary's error lets it answer
+ * (CONTRACT.md §6 **better**: ASCP asks both regions for every object, always, one after another).
+ * Collects a result or an error per object; the caller decides (all or nothing).
+ */
+import type { ProviderError } from '../errors.js';
+import type { SecretDescriptor } from '../spc/types.js';
+import type { AwsClientFactory, AwsCredentials } from './clients.js';
+import { AwsCallError, classifyAwsError } from '../aws-errors.js';
+import { getSecretValue, type FetchedValue } from './secrets-manager.js';
+import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
+
+/** A region and a way to get credentials for it (lazy: the failover region's are asked for only if needed). */
+export interface RegionAccess {
+  region: string;
+  credentials: (signal: AbortSignal) => Promise<AwsCredentials>;
+}
+
+export interface FetchPlan {
+  primary: RegionAccess;
+  failover?: RegionAccess | undefined;
+  descriptors: readonly SecretDescriptor[];
+  signal: AbortSignal;
+}
+
+export interface FetchedObject extends FetchedValue {
+  /** Region that answered. */
+  region: string;
+}
+
+export interface FetchOutcome {
+  /** By descriptor index. */
+  values: Map<number, FetchedObject>;
+  /** Optional objects that do not exist (skipped). */
+  missing: SecretDescriptor[];
+  /** Objects that failed, in list order. */
+  failures: ProviderError[];
+  /** Problems that did not fail the mount (primary error answered by the failover region). */
+  warnings: string[];
+}
+
+/** Observes each AWS call (metrics). */
+export type CallObserver = (service: 'secretsmanager' | 'ssm', operation: string, region: string, outcome: 'success' | 'error', code: string, seconds: number) => void;
+
+const SM_CONCURRENCY = 16;
+
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function isNotFound(err: AwsCallError): boolean {
+  return err.code === 'NOT_FOUND';
+}
+
+function credentialError(err: unknown, region: string): AwsCallError {
+  if (err instanceof AwsCallError) return err;
+  const e = err as ProviderError;
+  if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'string') {
+    // Identity errors (a missing annotation, a refused token) cannot be fixed by another region.
+    return new AwsCallError(e.code, e.message, true, e.reason ?? 'Credentials', { region, reason: e.reason ?? 'Credentials', cause: err });
+  }
+  return classifyAwsError(err, { what: 'Failed getting credentials', region });
+}
+
+export class Fetcher {
+  constructor(
+    private readonly clients: AwsClientFactory,
+    private readonly observe: CallObserver = () => {},
+  ) {}
+
+  async fetchAll(plan: FetchPlan): Promise<FetchOutcome> {
+    const outcome: FetchOutcome = { values: new Map(), missing: [], failures: [], warnings: [] };
+    const errors = new Map<number, ProviderError>();
+    const sm = plan.descriptors.filter((d) => d.objectType === 'secretsmanager');
+    const ssm = plan.descriptors.filter((d) => d.objectType === 'ssmparameter');
+
+    const settle = (d: SecretDescriptor, primaryErr: AwsCallError, failoverErr: AwsCallError | undefined, value?: FetchedObject): void => {
+      if (value) {
+        outcome.values.set(d.index, value);
+        outcome.warnings.push(`${primaryErr.message} — served from failover region ${value.region}`);
+        return;
+      }
+      if (d.optional && isNotFound(primaryErr) && (failoverErr === undefined || isNotFound(failoverErr))) {
+        outcome.missing.push(d);
+        return;
+      }
+      if (failoverErr) {
+        const e = new AwsCallError(failoverErr.fatal ? failoverErr.code : primaryErr.code, `${primaryErr.message}; failover ${failoverErr.message}`, primaryErr.fatal || failoverErr.fatal, primaryErr.awsName, {
+          region: primaryErr.region ?? plan.primary.region,
+          object: d.objectName,
+          reason: primaryErr.reason,
+        });
+        errors.set(d.index, e);
+      } else {
+        errors.set(d.index, primaryErr);
+      }
+    };
+
+    await Promise.all([
+      mapLimit(sm, SM_CONCURRENCY, async (d) => {
+        let primaryErr: AwsCallError;
+        try {
+          const v = await this.secret(plan.primary, d, false, plan.signal);
+          outcome.values.set(d.index, v);
+          return;
+        } catch (err) {
+          primaryErr = err as AwsCallError;
+        }
+        if (!plan.failover || primaryErr.fatal || plan.signal.aborted) return settle(d, primaryErr, undefined);
+        try {
+          const v = await this.secret(plan.failover, d, true, plan.signal);
+          settle(d, primaryErr, undefined, v);
+        } catch (err) {
+          settle(d, primaryErr, err as AwsCallError);
+        }
+      }),
+      this.parameters(plan, ssm, settle, outcome),
+    ]);
+
+    for (const d of plan.descriptors) {
+      const e = errors.get(d.index);
+      if (e) outcome.failures.push(e);
+    }
+    return outcome;
+  }
+
+  private async timed<T>(service: 'secretsmanager' | 'ssm', op: string, region: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      const v = await fn();
+      this.observe(service, op, region, 'success', 'OK', (performance.now() - t0) / 1000);
+      return v;
+    } catch (err) {
+      const code = err instanceof AwsCallError ? err.awsName : 'Error';
+      this.observe(service, op, region, 'error', code, (performance.now() - t0) / 1000);
+      throw err;
+    }
+  }
+
+  private async secret(access: RegionAccess, d: SecretDescriptor, failover: boolean, signal: AbortSignal): Promise<FetchedObject> {
+    let creds: AwsCredentials;
+    try {
+      creds = await access.credentials(signal);
+    } catch (err) {
+      throw credentialError(err, access.region);
+    }
+    const client = await this.clients.secretsManager(access.region, creds);
+    const v = await this.timed('secretsmanager', 'GetSecretValue', access.region, () => getSecretValue(client, d, access.region, failover, signal));
+    return { ...v, region: access.region };
+  }
+
+  /** Batches of ten distinct selectors per region; per-selector results fan back out to descriptors. */
+  private async parameters(
+    plan: FetchPlan,
+    ssm: readonly SecretDescriptor[],
+    settle: (d: SecretDescriptor, p: AwsCallError, f: AwsCallError | undefined, v?: FetchedObject) => void,
+    outcome: FetchOutcome,
+  ): Promise<void> {
+    if (ssm.length === 0) return;
+    const primary = await this.regionParameters(plan.primary, ssm, false, plan.signal);
+    const retry: { d: SecretDescriptor; err: AwsCallError }[] = [];
+    for (const d of ssm) {
+      const r = primary.get(parameterSelector(d, false));
+      if (r === undefined) continue;
+      if (r instanceof AwsCallError) {
+        if (plan.failover && !r.fatal) retry.push({ d, err: r });
+        else settle(d, r, undefined);
+      } else outcome.values.set(d.index, { ...r, region: plan.primary.region });
+    }
+    if (retry.length === 0 || !plan.failover || plan.signal.aborted) {
+      for (const { d, err } of retry) settle(d, err, undefined);
+      return;
+    }
+    const failover = await this.regionParameters(plan.failover, retry.map((x) => x.d), true, plan.signal);
+    for (const { d, err } of retry) {
+      const r = failover.get(parameterSelector(d, true));
+      if (r === undefined || r instanceof AwsCallError) settle(d, err, r);
+      else settle(d, err, undefined, { ...r, region: plan.failover.region });
+    }
+  }
+
+  private async regionParameters(access: RegionAccess, ds: readonly SecretDescriptor[], failover: boolean, signal: AbortSignal): Promise<Map<string, FetchedValue | AwsCallError>> {
+    const selectors = [...new Set(ds.map((d) => parameterSelector(d, failover)))];
+    const results = new Map<string, FetchedValue | AwsCallError>();
+    let creds: AwsCredentials;
+    try {
+      creds = await access.credentials(signal);
+    } catch (err) {
+      const e = credentialError(err, access.region);
+      for (const s of selectors) results.set(s, e);
+      return results;
+    }
+    const client = await this.clients.ssm(access.region, creds);
+    const batches: string[][] = [];
+    for (let i = 0; i < selectors.length; i += SSM_BATCH) batches.push(selectors.slice(i, i + SSM_BATCH));
+    await Promise.all(
+      batches.map(async (batch) => {
+        try {
+          const got = await this.timed('ssm', 'GetParameters', access.region, () => getParameterBatch(client, batch, access.region, signal));
+          for (const [k, v] of got) results.set(k, v);
+        } catch (err) {
+          const e = err instanceof AwsCallError ? err : classifyAwsError(err, { what: 'Failed fetching parameters', region: access.region });
+          for (const s of batch) results.set(s, e);
+        }
+      }),
+    );
+    return results;
+  }
+}

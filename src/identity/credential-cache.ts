@@ -1,0 +1,113 @@
+/**
+ * @module identity/credential-cache
+ * Credentials per identity, reused until shortly before they expire (CONTRACT.md §5 **better**).
+ *
+ * Lifetime: an entry lives until `expiration - margin` (margin = 5 minutes, at most half the
+ * credentials' lifetime), or until `forget()` when AWS refuses them. Errors are never cached.
+ * Key: built by the caller from everything that decides *who* the credentials are for — method,
+ * role, region, a hash of the presented token, and the role chain (external id included) — so one
+ * pod's credentials are never handed to another identity (no confused deputy: a pod presenting a
+ * token the role does not trust misses the cache and is refused by STS itself).
+ * Concurrent misses for one key share one exchange in flight.
+ */
+import { createHash } from 'node:crypto';
+
+export interface CachedCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string | undefined;
+  /** Epoch ms; undefined = does not expire (then kept for `defaultTtlMs`). */
+  expiration?: number | undefined;
+}
+
+export interface CredentialCacheOptions {
+  now?: () => number;
+  /** Most entries kept (oldest dropped first). */
+  maxEntries?: number;
+  /** Lifetime of credentials that carry no expiration. */
+  defaultTtlMs?: number;
+}
+
+const MARGIN_MS = 5 * 60_000;
+
+/** sha256 of the parts, so tokens never sit in memory as map keys or show up in a heap dump key. */
+export function credentialKey(parts: readonly (string | number | undefined)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(String(p ?? '')).update('\0');
+  return h.digest('hex');
+}
+
+interface Entry {
+  creds: CachedCredentials;
+  until: number;
+}
+
+export class CredentialCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<CachedCredentials>>();
+  private readonly now: () => number;
+  private readonly maxEntries: number;
+  private readonly defaultTtlMs: number;
+  hits = 0;
+  misses = 0;
+
+  constructor(opts: CredentialCacheOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.maxEntries = opts.maxEntries ?? 2048;
+    this.defaultTtlMs = opts.defaultTtlMs ?? 15 * 60_000;
+  }
+
+  /** The cached credentials for `key`, or the result of `load()` (shared with concurrent callers). */
+  async get(key: string, load: () => Promise<CachedCredentials>): Promise<CachedCredentials> {
+    const e = this.entries.get(key);
+    const now = this.now();
+    if (e && e.until > now) {
+      this.hits++;
+      return e.creds;
+    }
+    if (e) this.entries.delete(key);
+    const pending = this.inflight.get(key);
+    if (pending) {
+      this.hits++;
+      return pending;
+    }
+    this.misses++;
+    const p = (async () => {
+      try {
+        const creds = await load();
+        this.store(key, creds);
+        return creds;
+      } finally {
+        this.inflight.delete(key);
+      }
+    })();
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private store(key: string, creds: CachedCredentials): void {
+    const now = this.now();
+    let until: number;
+    if (creds.expiration === undefined) until = now + this.defaultTtlMs;
+    else {
+      const life = creds.expiration - now;
+      until = creds.expiration - Math.min(MARGIN_MS, Math.max(0, life / 2));
+    }
+    if (until <= now) return;
+    this.entries.set(key, { creds, until });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  /** Drops an entry AWS refused (expired or revoked session). */
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

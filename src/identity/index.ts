@@ -1,0 +1,114 @@
+/**
+ * @module identity
+ * Who the pod is, as AWS credentials: IRSA (STS AssumeRoleWithWebIdentity with the pod's token and
+ * its service account's role) or EKS Pod Identity (the node's agent), optionally chained into another
+ * role (sts:AssumeRole, our extension), all through one credential cache.
+ */
+import type { AddressPreference, AssumeRoleSpec } from '../spc/types.js';
+import { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
+import { podIdentityCredentials, type PodIdentityOptions } from './pod-identity.js';
+import { sessionName } from './session-name.js';
+import { assumeRole, assumeRoleWithWebIdentity, type StsClientSource } from './sts.js';
+
+export { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
+export { sessionName } from './session-name.js';
+export { agentEndpoints, podIdentityCredentials, AGENT_IPV4, AGENT_IPV6, type PodIdentityOptions } from './pod-identity.js';
+export type { StsClientSource } from './sts.js';
+
+export interface IdentityRequest {
+  method: 'irsa' | 'pod-identity';
+  /** The service-account token for the method's audience. */
+  token: string;
+  /** IRSA: the service account's `eks.amazonaws.com/role-arn`. */
+  roleArn?: string | undefined;
+  namespace: string;
+  serviceAccount: string;
+  preference: AddressPreference;
+  assumeRole?: AssumeRoleSpec | undefined;
+}
+
+export type ExchangeObserver = (method: 'irsa' | 'pod-identity' | 'assume-role', outcome: 'success' | 'error') => void;
+
+export interface IdentityOptions {
+  sts: StsClientSource;
+  podIdentity?: PodIdentityOptions;
+  cache?: CredentialCache;
+  observe?: ExchangeObserver;
+}
+
+export class IdentityResolver {
+  readonly cache: CredentialCache;
+  private readonly sts: StsClientSource;
+  private readonly pod: PodIdentityOptions;
+  private readonly observe: ExchangeObserver;
+
+  constructor(o: IdentityOptions) {
+    this.sts = o.sts;
+    this.pod = o.podIdentity ?? {};
+    this.cache = o.cache ?? new CredentialCache();
+    this.observe = o.observe ?? (() => {});
+  }
+
+  /** Everything that decides who the credentials are for. Pod Identity credentials do not depend on the region. */
+  private baseKey(req: IdentityRequest, region: string): string {
+    return req.method === 'irsa'
+      ? credentialKey(['irsa', region, req.roleArn, req.token])
+      : credentialKey(['pod-identity', this.pod.endpoint, req.preference, req.token]);
+  }
+
+  private chainKey(req: IdentityRequest, region: string): string | undefined {
+    const a = req.assumeRole;
+    if (!a) return undefined;
+    return credentialKey(['chain', this.baseKey(req, region), region, a.roleArn, a.externalId, a.durationSeconds]);
+  }
+
+  private async exchange<T>(method: 'irsa' | 'pod-identity' | 'assume-role', fn: () => Promise<T>): Promise<T> {
+    try {
+      const v = await fn();
+      this.observe(method, 'success');
+      return v;
+    } catch (err) {
+      this.observe(method, 'error');
+      throw err;
+    }
+  }
+
+  private base(req: IdentityRequest, region: string, signal: AbortSignal): Promise<CachedCredentials> {
+    const session = sessionName(req.namespace, req.serviceAccount);
+    return this.cache.get(this.baseKey(req, region), () =>
+      req.method === 'irsa'
+        ? this.exchange('irsa', () =>
+            assumeRoleWithWebIdentity(this.sts, { region, roleArn: req.roleArn ?? '', token: req.token, sessionName: session, signal }),
+          )
+        : this.exchange('pod-identity', () => podIdentityCredentials({ token: req.token, preference: req.preference, signal }, this.pod)),
+    );
+  }
+
+  /** Credentials for this pod in this region, from the cache when still fresh. */
+  async credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<CachedCredentials> {
+    const chain = this.chainKey(req, region);
+    const a = req.assumeRole;
+    if (!chain || !a) return this.base(req, region, signal);
+    return this.cache.get(chain, async () => {
+      const first = await this.base(req, region, signal);
+      return this.exchange('assume-role', () =>
+        assumeRole(this.sts, {
+          region,
+          creds: first,
+          roleArn: a.roleArn,
+          externalId: a.externalId,
+          durationSeconds: a.durationSeconds,
+          sessionName: sessionName(req.namespace, req.serviceAccount),
+          signal,
+        }),
+      );
+    });
+  }
+
+  /** Drops credentials AWS refused, so the next mount exchanges again. */
+  forget(req: IdentityRequest, region: string): void {
+    this.cache.forget(this.baseKey(req, region));
+    const chain = this.chainKey(req, region);
+    if (chain) this.cache.forget(chain);
+  }
+}
