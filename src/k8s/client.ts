@@ -1,0 +1,342 @@
+/**
+ * @module k8s/client
+ * The provider's three Kubernetes reads (ServiceAccount, Pod, Node) over Node's own HTTP client:
+ * a keep-alive agent, the client-side rate limit, bounded retries, and errors that say which RBAC
+ * rule is missing (CONTRACT.md §5, §9; ascp-behaviour.md §11.4). No Kubernetes client library:
+ * three GETs do not justify ~70 MiB.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { readFile } from 'node:fs/promises';
+import { ProviderError, type StatusName } from '../errors.js';
+import { scrub } from '../observability/logger.js';
+import type { KubeConfig } from './kubeconfig.js';
+import { TokenBucket, abortError, realSleep, type Sleep } from './rate-limit.js';
+
+export interface KubeClientOptions {
+  /** `--qps` (default 5 in cli/). */
+  qps: number;
+  /** `--burst` (default 10 in cli/). */
+  burst: number;
+  /** Per attempt; default 10 s. */
+  timeoutMs?: number;
+  now?: () => number;
+  /** Test seam for the rate limiter and retry waits. */
+  sleep?: Sleep;
+  /** First backoff after a 5xx or connection failure; doubled per retry. Default 200 ms. */
+  retryBaseMs?: number;
+}
+
+/** How often a token file is re-read at most (bound service-account tokens rotate hourly). */
+const TOKEN_REREAD_MS = 60_000;
+/** 5xx, timeouts, connection errors: attempts = 1 + this. */
+const TRANSIENT_RETRIES = 2;
+/** 429: attempts = 1 + this, each waiting Retry-After. */
+const THROTTLE_RETRIES = 3;
+/** A Retry-After longer than this is not waited for: UNAVAILABLE at once (the driver retries the mount). */
+const MAX_RETRY_AFTER_MS = 10_000;
+/** Objects we read are small; a Node with many images is the largest, well under this. */
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+interface Resource {
+  /** Plural resource name for RBAC messages: `serviceaccounts`. */
+  resource: string;
+  namespace?: string;
+  name: string;
+}
+
+type Json = Record<string, unknown>;
+
+interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A failure worth another attempt (connection, timeout): carries its final status. */
+class TransientError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+  }
+}
+
+/**
+ * A Kubernetes name as a single path segment. Kubernetes names never contain `/`, `..` or `%`, so a
+ * name that would change the path's meaning is refused before any request (a hostile namespace
+ * must not turn `namespaces/x/serviceaccounts/y` into another URL).
+ */
+function segment(kind: string, value: string): string {
+  if (value === '' || value === '.' || value === '..') {
+    throw new ProviderError('INVALID_ARGUMENT', `invalid ${kind} name ${JSON.stringify(value)}`, { reason: 'InvalidName' });
+  }
+  return encodeURIComponent(value);
+}
+
+function isJsonMap(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isJsonMap(v)) return out;
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+/** Seconds or an HTTP date → milliseconds; 1 s when absent or unreadable (client-go's default). */
+export function parseRetryAfter(value: string | undefined, now: number): number {
+  if (value === undefined || value.trim() === '') return 1000;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? 1000 : Math.max(0, at - now);
+}
+
+export class KubeClient {
+  readonly #config: KubeConfig;
+  readonly #base: URL;
+  readonly #agent: http.Agent;
+  readonly #transport: typeof http | typeof https;
+  readonly #bucket: TokenBucket;
+  readonly #timeoutMs: number;
+  readonly #now: () => number;
+  readonly #sleep: Sleep;
+  readonly #retryBaseMs: number;
+  #token: { value: string; readAt: number } | undefined;
+
+  constructor(config: KubeConfig, opts: KubeClientOptions) {
+    this.#config = config;
+    this.#base = new URL(config.server);
+    this.#now = opts.now ?? Date.now;
+    this.#sleep = opts.sleep ?? realSleep;
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#retryBaseMs = opts.retryBaseMs ?? 200;
+    this.#bucket = new TokenBucket(opts.qps, opts.burst, this.#now, this.#sleep);
+    if (this.#base.protocol === 'https:') {
+      const tls: https.AgentOptions = { keepAlive: true, rejectUnauthorized: config.insecureSkipTlsVerify !== true };
+      if (config.ca !== undefined) tls.ca = config.ca;
+      if (config.cert !== undefined) tls.cert = config.cert;
+      if (config.key !== undefined) tls.key = config.key;
+      this.#agent = new https.Agent(tls);
+      this.#transport = https;
+    } else if (this.#base.protocol === 'http:') {
+      this.#agent = new http.Agent({ keepAlive: true });
+      this.#transport = http;
+    } else {
+      throw new ProviderError('FAILED_PRECONDITION', `Kubernetes API server must be https:// or http://, not ${this.#base.protocol}`);
+    }
+    if (config.token !== undefined && config.tokenFile === undefined) this.#token = { value: config.token, readAt: Infinity };
+  }
+
+  async getServiceAccount(ns: string, name: string, signal: AbortSignal): Promise<{ annotations: Record<string, string> }> {
+    const obj = await this.#get({ resource: 'serviceaccounts', namespace: ns, name }, signal);
+    return { annotations: stringMap(isJsonMap(obj['metadata']) ? obj['metadata']['annotations'] : undefined) };
+  }
+
+  async getPod(ns: string, name: string, signal: AbortSignal): Promise<{ nodeName: string }> {
+    const obj = await this.#get({ resource: 'pods', namespace: ns, name }, signal);
+    const spec = obj['spec'];
+    const nodeName = isJsonMap(spec) && typeof spec['nodeName'] === 'string' ? spec['nodeName'] : '';
+    return { nodeName };
+  }
+
+  async getNode(name: string, signal: AbortSignal): Promise<{ labels: Record<string, string> }> {
+    const obj = await this.#get({ resource: 'nodes', name }, signal);
+    return { labels: stringMap(isJsonMap(obj['metadata']) ? obj['metadata']['labels'] : undefined) };
+  }
+
+  /** Destroys the keep-alive sockets; later calls open new ones. */
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #path(r: Resource): string {
+    const prefix = this.#base.pathname.replace(/\/+$/, '');
+    const ns = r.namespace === undefined ? '' : `/namespaces/${segment('namespace', r.namespace)}`;
+    return `${prefix}/api/v1${ns}/${r.resource}/${segment(r.resource.replace(/s$/, ''), r.name)}`;
+  }
+
+  async #bearer(force: boolean): Promise<string | undefined> {
+    const file = this.#config.tokenFile;
+    if (file === undefined) return this.#token?.value;
+    const now = this.#now();
+    if (!force && this.#token !== undefined && now - this.#token.readAt < TOKEN_REREAD_MS) return this.#token.value;
+    try {
+      const value = (await readFile(file, 'utf8')).trim();
+      this.#token = { value, readAt: now };
+      return value;
+    } catch (err) {
+      // Keep the last good token: a rotation in progress must not fail requests.
+      if (this.#token !== undefined) return this.#token.value;
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new ProviderError('FAILED_PRECONDITION', `cannot read the Kubernetes token file ${file}: ${code}`, { reason: 'KubeConfig', cause: err });
+    }
+  }
+
+  async #get(r: Resource, signal: AbortSignal): Promise<Json> {
+    const path = this.#path(r);
+    const what = `GET ${path}`;
+    let transient = 0;
+    let throttled = 0;
+    let reauthenticated = false;
+    let forceToken = false;
+    for (;;) {
+      await this.#bucket.take(signal);
+      const token = await this.#bearer(forceToken);
+      forceToken = false;
+      let res: HttpResult;
+      try {
+        res = await this.#request(path, token, signal);
+      } catch (err) {
+        if (signal.aborted) throw abortError(signal, `Kubernetes ${what}`);
+        if (!(err instanceof TransientError)) throw err;
+        if (transient < TRANSIENT_RETRIES) {
+          await this.#sleep(this.#retryBaseMs * 2 ** transient++, signal).catch(() => {
+            throw abortError(signal, `Kubernetes ${what}`);
+          });
+          continue;
+        }
+        throw new ProviderError('UNAVAILABLE', `Kubernetes ${what} failed after ${transient + 1} attempts: ${err.message}`, {
+          reason: 'KubeUnavailable',
+          cause: err,
+        });
+      }
+      const { status } = res;
+      if (status >= 200 && status < 300) return this.#parse(res.body, what);
+      const detail = statusMessage(res.body);
+      if (status === 401) {
+        // A rotated bound token: re-read the file once and try again.
+        if (!reauthenticated && this.#config.tokenFile !== undefined) {
+          reauthenticated = true;
+          const before = token;
+          const after = await this.#bearer(true);
+          if (after !== before) continue;
+        }
+        throw fail('UNAUTHENTICATED', `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: the provider's credentials for the Kubernetes API were refused (expired or invalid service-account token?)`, 'KubeUnauthorized');
+      }
+      if (status === 403) throw fail('PERMISSION_DENIED', forbiddenMessage(r, detail), 'KubeForbidden');
+      if (status === 404) {
+        const kind = r.resource;
+        throw fail('NOT_FOUND', detail || `${kind} ${JSON.stringify(r.name)} not found`, 'KubeNotFound');
+      }
+      if (status === 429) {
+        const waitMs = parseRetryAfter(headerValue(res.headers['retry-after']), this.#now());
+        if (throttled < THROTTLE_RETRIES && waitMs <= MAX_RETRY_AFTER_MS) {
+          throttled++;
+          await this.#sleep(waitMs, signal).catch(() => {
+            throw abortError(signal, `Kubernetes ${what}`);
+          });
+          continue;
+        }
+        throw fail('UNAVAILABLE', `Kubernetes ${what}: 429 Too Many Requests after ${throttled + 1} attempts (Retry-After ${Math.ceil(waitMs / 1000)} s)${detail ? `: ${detail}` : ''}`, 'KubeThrottled');
+      }
+      if (status >= 500) {
+        if (transient < TRANSIENT_RETRIES) {
+          await this.#sleep(this.#retryBaseMs * 2 ** transient++, signal).catch(() => {
+            throw abortError(signal, `Kubernetes ${what}`);
+          });
+          continue;
+        }
+        throw fail('UNAVAILABLE', `Kubernetes ${what}: HTTP ${status} after ${transient + 1} attempts${detail ? `: ${detail}` : ''}`, 'KubeUnavailable');
+      }
+      throw fail('INTERNAL', `Kubernetes ${what}: unexpected HTTP ${status}${detail ? `: ${detail}` : ''}`, 'KubeError');
+    }
+  }
+
+  #parse(body: Buffer, what: string): Json {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new ProviderError('INTERNAL', `Kubernetes ${what}: the answer is not JSON`, { reason: 'KubeError', cause: err });
+    }
+    if (!isJsonMap(obj)) throw new ProviderError('INTERNAL', `Kubernetes ${what}: the answer is not a JSON object`, { reason: 'KubeError' });
+    return obj;
+  }
+
+  #request(path: string, token: string | undefined, signal: AbortSignal): Promise<HttpResult> {
+    return new Promise<HttpResult>((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+      if (token !== undefined && token !== '') headers['authorization'] = `Bearer ${token}`;
+      const req = this.#transport.request({
+        protocol: this.#base.protocol,
+        hostname: this.#base.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: this.#base.port,
+        path,
+        method: 'GET',
+        headers,
+        agent: this.#agent,
+      });
+      let settled = false;
+      const finish = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = (): void => {
+        req.destroy();
+        finish(() => reject(abortError(signal, `Kubernetes GET ${path}`)));
+      };
+      const timer = setTimeout(() => {
+        req.destroy();
+        finish(() => reject(new TransientError(`no answer within ${this.#timeoutMs} ms`, undefined)));
+      }, this.#timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const tlsRefused = /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS/.test(err.code ?? '');
+        finish(() =>
+          reject(
+            tlsRefused
+              ? new ProviderError('FAILED_PRECONDITION', `Kubernetes GET ${path}: TLS verification of the API server failed (${err.code ?? 'error'}): check the cluster CA (certificate-authority / ca.crt)`, { reason: 'KubeTls', cause: err })
+              : new TransientError(`connection failed (${err.code ?? err.message})`, err),
+          ),
+        );
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_BODY_BYTES) {
+            req.destroy();
+            finish(() => reject(new ProviderError('INTERNAL', `Kubernetes GET ${path}: answer larger than ${MAX_BODY_BYTES} bytes`, { reason: 'KubeError' })));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));
+        res.on('error', (err) => finish(() => reject(new TransientError(`answer interrupted (${err.message})`, err))));
+      });
+      req.end();
+    });
+  }
+}
+
+function fail(code: StatusName, message: string, reason: string): ProviderError {
+  return new ProviderError(code, message, { reason });
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The `message` of a Kubernetes Status body (`serviceaccounts "x" not found`), or ''. */
+function statusMessage(body: Buffer): string {
+  try {
+    const obj: unknown = JSON.parse(body.toString('utf8'));
+    if (isJsonMap(obj) && typeof obj['message'] === 'string') return scrub(obj['message']);
+  } catch {
+    // Not a Status: the status code alone speaks.
+  }
+  return '';
+}
+
+function forbiddenMessage(r: Resource, detail: string): string {
+  const where = r.namespace === undefined ? '' : ` in namespace ${JSON.stringify(r.namespace)}`;
+  return (
+    `the provider may not get ${r.resource}${where} (${detail || '403 Forbidden'}): ` +
+    `its ClusterRole needs verb "get" on resource "${r.resource}" (apiGroups [""]) bound to the provider's service account`
+  );
+}
