@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HealthStatus, PROVIDER_SERVICE, addHealthService, probeSocket, type ServingStatus } from './grpc-health.js';
+
+let dir: string;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'grpc-health-'));
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function startServer(status: HealthStatus): Promise<{ server: grpc.Server; socket: string }> {
+  const socket = join(dir, 'aws.sock');
+  const server = new grpc.Server();
+  addHealthService(server, status);
+  await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+  cleanups.push(() => server.forceShutdown());
+  return { server, socket };
+}
+
+/** A client built from the proto file, as grpc-health-probe or a kubelet gRPC probe would be. */
+function healthClient(socket: string): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
+  const def = protoLoader.loadSync(fileURLToPath(new URL('../../proto/health.proto', import.meta.url)), {
+    keepCase: true,
+    enums: String,
+    defaults: true,
+  });
+  const root = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  const client = new root.grpc.health.v1.Health(`unix:${socket}`, grpc.credentials.createInsecure());
+  cleanups.push(() => client.close());
+  return client as unknown as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+}
+
+function check(client: ReturnType<typeof healthClient>, service: string): Promise<{ status?: ServingStatus; code?: number }> {
+  return new Promise((resolve) => {
+    client['Check']?.({ service }, (err: grpc.ServiceError | null, res?: { status: ServingStatus }) =>
+      resolve(err ? { code: err.code } : { status: res?.status as ServingStatus }),
+    );
+  });
+}
+
+describe('Health service', () => {
+  it('answers Check per service; unknown service is NOT_FOUND', async () => {
+    const status = new HealthStatus();
+    const { socket } = await startServer(status);
+    const client = healthClient(socket);
+    expect(await check(client, '')).toEqual({ status: 'SERVING' });
+    expect(await check(client, PROVIDER_SERVICE)).toEqual({ status: 'SERVING' });
+    expect(await check(client, 'nope')).toEqual({ code: grpc.status.NOT_FOUND });
+    status.set(PROVIDER_SERVICE, 'NOT_SERVING');
+    expect(await check(client, PROVIDER_SERVICE)).toEqual({ status: 'NOT_SERVING' });
+  });
+
+  it('streams Watch updates, and ends the stream on shutdown so tryShutdown is not held up', async () => {
+    const status = new HealthStatus({ '': 'NOT_SERVING' });
+    const { server, socket } = await startServer(status);
+    const client = healthClient(socket);
+    const call = client['Watch']?.({ service: '' }) as grpc.ClientReadableStream<{ status: ServingStatus }>;
+    const seen: ServingStatus[] = [];
+    const ended = once(call, 'end');
+    const next = (): Promise<void> => new Promise((resolve) => call.once('data', () => resolve()));
+    call.on('data', (m: { status: ServingStatus }) => seen.push(m.status));
+
+    await next();
+    expect(seen).toEqual(['NOT_SERVING']);
+    status.set('', 'SERVING');
+    await next();
+    status.set('', 'SERVING'); // no change, no message
+    status.shutdown();
+    await ended;
+    expect(seen).toEqual(['NOT_SERVING', 'SERVING', 'NOT_SERVING']);
+    status.set('', 'SERVING'); // ignored after shutdown
+    expect(status.get('')).toBe('NOT_SERVING');
+    await new Promise<void>((resolve, reject) => server.tryShutdown((err) => (err ? reject(err) : resolve())));
+  });
+
+  it('Watch of an unknown service says SERVICE_UNKNOWN', async () => {
+    const { socket } = await startServer(new HealthStatus());
+    const call = healthClient(socket)['Watch']?.({ service: 'other' }) as grpc.ClientReadableStream<{ status: ServingStatus }>;
+    const [msg] = (await once(call, 'data')) as [{ status: ServingStatus }];
+    expect(msg.status).toBe('SERVICE_UNKNOWN');
+    call.on('error', () => {}); // the CANCELLED status our cancel() causes
+    call.cancel();
+  });
+});
+
+describe('probeSocket', () => {
+  it('resolves when the server says SERVING', async () => {
+    const { socket } = await startServer(new HealthStatus());
+    await expect(probeSocket(socket, new AbortController().signal)).resolves.toBeUndefined();
+    await expect(probeSocket(socket, new AbortController().signal, { service: PROVIDER_SERVICE })).resolves.toBeUndefined();
+  });
+
+  it('rejects NOT_SERVING and unknown services', async () => {
+    const status = new HealthStatus();
+    const { socket } = await startServer(status);
+    status.shutdown();
+    await expect(probeSocket(socket, new AbortController().signal)).rejects.toThrow(`gRPC server on ${socket} reports NOT_SERVING`);
+    await expect(probeSocket(socket, new AbortController().signal, { service: 'x' })).rejects.toThrow('does not know service "x"');
+  });
+
+  it('rejects a missing socket and a file that is not a socket', async () => {
+    const missing = join(dir, 'missing.sock');
+    await expect(probeSocket(missing, new AbortController().signal)).rejects.toThrow(`socket ${missing} does not exist`);
+    const file = join(dir, 'plain');
+    await writeFile(file, '');
+    await expect(probeSocket(file, new AbortController().signal)).rejects.toThrow('exists but is not a socket');
+  });
+
+  it('rejects a stale socket (nobody listening) as unreachable', async () => {
+    const socket = join(dir, 'stale.sock');
+    // A process that dies without cleaning up leaves its socket file behind, as a crash does.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(process.argv[1], () => console.log('up'))`, socket], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await once(child.stdout, 'data');
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const err = await probeSocket(socket, new AbortController().signal).catch((e: unknown) => e);
+    expect(String(err)).toContain(`cannot reach the gRPC server on ${socket}`);
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', reason: 'NotReady' });
+  });
+
+  it('rejects a server that never answers, at the deadline', async () => {
+    const socket = join(dir, 'mute.sock');
+    const mute = net.createServer(() => {});
+    await new Promise<void>((resolve) => mute.listen(socket, resolve));
+    cleanups.push(() => new Promise<void>((resolve) => mute.close(() => resolve())));
+    const sockets: net.Socket[] = [];
+    mute.on('connection', (s) => sockets.push(s));
+    cleanups.push(() => sockets.forEach((s) => s.destroy()));
+    await expect(probeSocket(socket, new AbortController().signal, { timeoutMs: 100 })).rejects.toThrow(
+      `no health answer from ${socket} within 100 ms`,
+    );
+  });
+
+  it('stops when its signal aborts', async () => {
+    const { socket } = await startServer(new HealthStatus());
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    await expect(probeSocket(socket, ac.signal)).rejects.toThrow('gone');
+  });
+});
