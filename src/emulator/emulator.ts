@@ -1,0 +1,754 @@
+/**
+ * @module emulator/emulator
+ * One loopback HTTP server playing Secrets Manager, SSM and STS (SigV4-verified, per-region data),
+ * the three Kubernetes GETs the provider makes, and the EKS Pod Identity agent; plus fault
+ * injection, added latency and a call log. `startEmulator()` is the programmatic entry point.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from '../observability/logger.js';
+import { FaultTable, faultError, type Fault, type ServiceName } from './faults.js';
+import { buildClaims, decodeJwt, signJwt, uidFor, verifyJwt, type IssueTokenInput, type VerifyResult } from './jwt.js';
+import { handleSecretsManager, smNames } from './secrets-manager.js';
+import { parseAuthorization, signatureMatches } from './sigv4.js';
+import { handleSsm, ssmNames } from './ssm.js';
+import { DEFAULT_ACCOUNT, EmulatorError, roleAccount, roleName, State, type ParameterType, type RoleSpec, type Session } from './state.js';
+import { handleSts, stsErrorXml } from './sts.js';
+
+export type { Fault, ServiceName } from './faults.js';
+export type { IssueTokenInput } from './jwt.js';
+export type { RoleAllow, RoleSpec } from './state.js';
+
+/** Audience of EKS Pod Identity tokens. */
+export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
+/** The issuer STS and the agent trust (the cluster's OIDC issuer). */
+export const DEFAULT_ISSUER = 'https://oidc.eks.us-east-1.amazonaws.com/id/EMULATOR0000000000000000000000';
+const CLUSTER_NAME = 'emulator';
+/** Credentials from the Pod Identity agent last six hours, as EKS gives them. */
+const POD_IDENTITY_SECONDS = 6 * 3600;
+
+export interface EmulatorOptions {
+  /** Default 0 (any free port). */
+  port?: number;
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** Added to every answer. */
+  latencyMs?: number;
+  /** The emulator's clock in ms (token and session expiry); default `Date.now`. */
+  now?: () => number;
+  accountId?: string;
+  /** Debug lines about each call (never values or tokens). */
+  logger?: Logger;
+}
+
+/** One call as the emulator saw it. Holds names, never values or tokens. */
+export interface CallRecord {
+  service: ServiceName;
+  operation: string;
+  region: string;
+  roleArn?: string;
+  sessionName?: string;
+  /** Secret ids / parameter names as requested, `ns/name` for Kubernetes objects and the agent. */
+  names: string[];
+  /** HTTP status answered; 0 for a call left hanging. */
+  status: number;
+  errorCode?: string;
+  at: number;
+  userAgent?: string;
+}
+
+export type AgentMode = 'ok' | 'refuse' | 'error500' | 'hang' | { failFirst: number };
+
+/** An extra listener serving the Pod Identity agent, that can be made to fail on its own. */
+export interface AgentListener {
+  /** Full credentials URL, e.g. `http://[::1]:41234/v1/credentials`. */
+  readonly url: string;
+  /** Requests this listener received (refused connections are not counted). */
+  readonly requests: number;
+  setMode(mode: AgentMode): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Public, secret-free view of a credential session. */
+export interface SessionInfo {
+  accessKeyId: string;
+  roleArn: string;
+  sessionName: string;
+  expiration: Date;
+  tags: Record<string, string>;
+  source: Session['source'];
+}
+
+export interface IssuedCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
+}
+
+export interface Emulator {
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  /** The Kubernetes bearer token. */
+  readonly apiToken: string;
+  /** `${url}/v1/credentials` */
+  readonly podIdentityUrl: string;
+  readonly accountId: string;
+  close(): Promise<void>;
+  issueToken(input: IssueTokenInput): string;
+  addRole(role: RoleSpec): void;
+  addPodIdentityAssociation(a: { namespace: string; serviceAccount: string; roleArn: string }): void;
+  addServiceAccount(ns: string, name: string, annotations?: Record<string, string>): void;
+  addPod(ns: string, name: string, nodeName: string): void;
+  addNode(name: string, labels?: Record<string, string>): void;
+  /** Creates the secret, or adds a version to it (rotation). */
+  putSecret(region: string, name: string, value: string | Uint8Array, o?: { versionId?: string; stages?: string[]; kmsFails?: boolean }): { arn: string; versionId: string };
+  deleteSecret(region: string, name: string): void;
+  putParameter(region: string, name: string, value: string, o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean }): { version: number; arn: string };
+  deleteParameter(region: string, name: string): void;
+  addFault(f: Fault): string;
+  removeFault(id: string): void;
+  clearFaults(): void;
+  setLatency(ms: number): void;
+  readonly calls: readonly CallRecord[];
+  resetCalls(): void;
+  callCount(filter?: Partial<Pick<CallRecord, 'service' | 'operation' | 'region'>>): number;
+  writeKubeconfig(path: string): Promise<void>;
+  startAgentListener(o: { host: '127.0.0.1' | '::1' }): Promise<AgentListener>;
+  /** Credentials for a role without an STS exchange (test setup, e.g. a writer role). */
+  issueCredentials(roleArn: string, o?: { durationSeconds?: number; sessionName?: string }): IssuedCredentials;
+  /** Sessions handed out so far (secret-free), newest last. */
+  sessions(): SessionInfo[];
+}
+
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  body: Buffer;
+  path: string;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const JSON_TYPE = 'application/x-amz-json-1.1';
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function kubeStatus(code: number, reason: string, message: string): Answer {
+  return {
+    status: code,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }),
+  };
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlFor(host: string, port: number): string {
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+}
+
+class EmulatorImpl implements Emulator {
+  readonly apiToken = randomBytes(24).toString('base64url');
+  readonly state: State;
+  private readonly jwtKey = randomBytes(32);
+  private readonly issuers = new Set([DEFAULT_ISSUER]);
+  private readonly faults = new FaultTable();
+  private readonly log: CallRecord[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly closing = new AbortController();
+  private readonly listeners = new Set<AgentListener>();
+  private latency: number;
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly opts: EmulatorOptions) {
+    this.state = new State(opts.accountId ?? DEFAULT_ACCOUNT, opts.now ?? Date.now);
+    this.latency = opts.latencyMs ?? 0;
+  }
+
+  get accountId(): string {
+    return this.state.accountId;
+  }
+
+  get podIdentityUrl(): string {
+    return `${this.url}/v1/credentials`;
+  }
+
+  get calls(): readonly CallRecord[] {
+    return this.log;
+  }
+
+  async start(): Promise<void> {
+    const server = this.track(createServer((req, res) => void this.serve(req, res, 'all')));
+    const addr = await listen(server, this.opts.port ?? 0, this.opts.host ?? '127.0.0.1');
+    this.server = server;
+    this.url = urlFor(addr.address, addr.port);
+  }
+
+  private track(server: Server): Server {
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    return server;
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.all([...this.listeners].map((l) => l.close()));
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  /** Waits `ms`, or until the emulator closes or the client goes away. */
+  private wait(ms: number | undefined, req: IncomingMessage): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closing.signal.aborted) return resolve();
+      const done = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.closing.signal.removeEventListener('abort', done);
+        req.socket.off('close', done);
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      this.closing.signal.addEventListener('abort', done);
+      req.socket.once('close', done);
+    });
+  }
+
+  private async send(ex: Exchange, a: Answer): Promise<void> {
+    if (this.latency > 0) await this.wait(this.latency, ex.req);
+    if (ex.res.destroyed || this.closing.signal.aborted) return;
+    ex.res.writeHead(a.status, { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) });
+    ex.res.end(a.body);
+  }
+
+  private record(r: CallRecord): void {
+    this.log.push(r);
+    this.opts.logger?.debug('emulator call', {
+      service: r.service,
+      operation: r.operation,
+      region: r.region,
+      names: r.names,
+      status: r.status,
+      errorCode: r.errorCode,
+    });
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  async serve(req: IncomingMessage, res: ServerResponse, scope: 'all' | 'agent'): Promise<void> {
+    try {
+      const body = await readBody(req);
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const ex: Exchange = { req, res, body, path };
+      if (path === '/v1/credentials') return await this.podIdentity(ex);
+      if (scope === 'agent') return await this.send(ex, { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'NotFound', message: 'not found' }) });
+      if (path.startsWith('/api/') || path === '/api') return await this.kube(ex);
+      const target = header(req, 'x-amz-target');
+      if (req.method === 'POST' && target !== undefined) return await this.awsJson(ex, target);
+      if (req.method === 'POST' && (header(req, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return await this.sts(ex);
+      return await this.send(ex, { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' });
+    } catch (err) {
+      this.opts.logger?.error('emulator failed to answer', { error: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('emulator error\n');
+      }
+    }
+  }
+
+  /**
+   * Applies a matching fault. Returns an answer to send, 'hang' after waiting out a hang, or
+   * undefined when the call should proceed (no fault, or a delay only).
+   */
+  private async fault(ex: Exchange, service: ServiceName, operation: string, region: string, names: string[], render: (status: number, code: string, message: string) => Answer): Promise<Answer | 'hang' | undefined> {
+    const f = this.faults.take({ service, operation, region, names, path: ex.path });
+    if (f === undefined) return undefined;
+    if (f.delayMs !== undefined) await this.wait(f.delayMs, ex.req);
+    if (f.hang === true) {
+      this.record({ service, operation, region, names, status: 0, errorCode: 'Hang', at: this.state.now(), ...this.ua(ex) });
+      await this.wait(undefined, ex.req);
+      if (!ex.res.destroyed) ex.res.destroy();
+      return 'hang';
+    }
+    if (f.status === undefined && f.code === undefined) return undefined;
+    const e = faultError(service, f);
+    const a = render(e.status, e.code, e.message);
+    if (f.retryAfterSeconds !== undefined) a.headers['retry-after'] = String(f.retryAfterSeconds);
+    return a;
+  }
+
+  private ua(ex: Exchange): { userAgent?: string } {
+    const ua = header(ex.req, 'user-agent');
+    return ua === undefined ? {} : { userAgent: ua };
+  }
+
+  // ---------------------------------------------------------------- SigV4
+
+  /** Finds and checks the caller's session; throws AWS's error for the service family. */
+  private authenticate(ex: Exchange, service: 'secretsmanager' | 'ssm' | 'sts'): { session: Session; region: string } {
+    const sts = service === 'sts';
+    const auth = parseAuthorization(header(ex.req, 'authorization'));
+    if (auth === undefined) {
+      throw sts
+        ? new EmulatorError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403)
+        : new EmulatorError('MissingAuthenticationTokenException', 'Missing Authentication Token');
+    }
+    const badSig = sts
+      ? new EmulatorError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.', 403)
+      : new EmulatorError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.');
+    if (auth.service !== service) {
+      throw sts
+        ? new EmulatorError('SignatureDoesNotMatch', `Credential should be scoped to correct service: '${service}'. `, 403)
+        : new EmulatorError('InvalidSignatureException', `Credential should be scoped to correct service: '${service}'. `);
+    }
+    const session = this.state.sessions.get(auth.accessKeyId);
+    const token = header(ex.req, 'x-amz-security-token');
+    if (session === undefined || token !== session.sessionToken) {
+      throw sts
+        ? new EmulatorError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403)
+        : new EmulatorError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+    }
+    if (!signatureMatches({ method: ex.req.method ?? 'GET', url: ex.req.url ?? '/', headers: ex.req.headers, body: ex.body }, auth, session.secretAccessKey)) throw badSig;
+    if (session.expiresAtMs <= this.state.now()) {
+      throw sts
+        ? new EmulatorError('ExpiredToken', 'The security token included in the request is expired')
+        : new EmulatorError('ExpiredTokenException', 'The security token included in the request is expired');
+    }
+    return { session, region: auth.region };
+  }
+
+  // ---------------------------------------------------------------- Secrets Manager + SSM
+
+  private async awsJson(ex: Exchange, target: string): Promise<void> {
+    const dot = target.indexOf('.');
+    const prefix = target.slice(0, dot);
+    const operation = target.slice(dot + 1);
+    const service: 'secretsmanager' | 'ssm' | undefined = prefix === 'secretsmanager' ? 'secretsmanager' : prefix === 'AmazonSSM' ? 'ssm' : undefined;
+    const requestId = randomUUID();
+    const error = (status: number, code: string, message: string): Answer => ({
+      status,
+      headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId, 'x-amzn-errortype': code },
+      body: JSON.stringify({ __type: code, message }),
+    });
+    const region = parseAuthorization(header(ex.req, 'authorization'))?.region ?? 'us-east-1';
+    if (service === undefined) {
+      return this.send(ex, error(400, 'UnknownOperationException', ''));
+    }
+    let body: Record<string, unknown>;
+    try {
+      const parsed = JSON.parse(ex.body.length === 0 ? '{}' : ex.body.toString('utf8')) as unknown;
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      body = parsed as Record<string, unknown>;
+    } catch {
+      this.record({ service, operation, region, names: [], status: 400, errorCode: 'SerializationException', at: this.state.now(), ...this.ua(ex) });
+      return this.send(ex, error(400, 'SerializationException', 'Start of structure or map found where not expected.'));
+    }
+    const names = service === 'secretsmanager' ? smNames(operation, body) : ssmNames(operation, body);
+    const base = { service, operation, region, names, at: this.state.now(), ...this.ua(ex) };
+    const faulted = await this.fault(ex, service, operation, region, names, error);
+    if (faulted === 'hang') return;
+    if (faulted !== undefined) {
+      this.record({ ...base, status: faulted.status, errorCode: JSON.parse(faulted.body).__type as string });
+      return this.send(ex, faulted);
+    }
+    let session: Session | undefined;
+    try {
+      const auth = this.authenticate(ex, service);
+      session = auth.session;
+      const out = service === 'secretsmanager' ? handleSecretsManager(this.state, auth.region, session, operation, body) : handleSsm(this.state, auth.region, session, operation, body);
+      this.record({ ...base, roleArn: session.roleArn, sessionName: session.sessionName, status: 200 });
+      return await this.send(ex, { status: 200, headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId }, body: JSON.stringify(out) });
+    } catch (err) {
+      if (!(err instanceof EmulatorError)) throw err;
+      const who = session === undefined ? {} : { roleArn: session.roleArn, sessionName: session.sessionName };
+      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
+      return await this.send(ex, error(err.status, err.code, err.message));
+    }
+  }
+
+  // ---------------------------------------------------------------- STS
+
+  private verifyToken = (token: string, audience: string): VerifyResult =>
+    verifyJwt(token, this.jwtKey, { audience, issuers: this.issuers, nowMs: this.state.now() });
+
+  private async sts(ex: Exchange): Promise<void> {
+    const params = new URLSearchParams(ex.body.toString('utf8'));
+    const operation = params.get('Action') ?? '';
+    const requestId = randomUUID();
+    const region = parseAuthorization(header(ex.req, 'authorization'))?.region ?? 'us-east-1';
+    const names = [params.get('RoleArn')].filter((x): x is string => x !== null);
+    const error = (status: number, code: string, message: string): Answer => ({
+      status,
+      headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
+      body: stsErrorXml(code, message, requestId, status >= 500 ? 'Receiver' : 'Sender'),
+    });
+    const base = { service: 'sts' as const, operation, region, names, at: this.state.now(), ...this.ua(ex) };
+    const faulted = await this.fault(ex, 'sts', operation, region, names, error);
+    if (faulted === 'hang') return;
+    if (faulted !== undefined) {
+      this.record({ ...base, status: faulted.status, errorCode: /<Code>([^<]*)<\/Code>/.exec(faulted.body)?.[1] ?? 'Fault' });
+      return this.send(ex, faulted);
+    }
+    let caller: Session | undefined;
+    try {
+      if (params.get('Version') !== '2011-06-15') {
+        throw new EmulatorError('InvalidAction', `Could not find operation ${operation} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`);
+      }
+      // AssumeRoleWithWebIdentity is unsigned: the token is the credential.
+      if (operation !== 'AssumeRoleWithWebIdentity') caller = this.authenticate(ex, 'sts').session;
+      const { xml, session } = handleSts({ state: this.state, requestId, verify: this.verifyToken, session: caller }, operation, params);
+      const who = session ?? caller;
+      this.record({ ...base, ...(who === undefined ? {} : { roleArn: who.roleArn, sessionName: who.sessionName }), status: 200 });
+      return await this.send(ex, { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml });
+    } catch (err) {
+      if (!(err instanceof EmulatorError)) throw err;
+      const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };
+      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
+      return await this.send(ex, error(err.status, err.code, err.message));
+    }
+  }
+
+  // ---------------------------------------------------------------- Kubernetes
+
+  private async kube(ex: Exchange): Promise<void> {
+    const m =
+      /^\/api\/v1\/namespaces\/([^/]+)\/(serviceaccounts|pods)\/([^/]+)$/.exec(ex.path) ?? /^\/api\/v1\/(nodes)\/([^/]+)$/.exec(ex.path);
+    const kind = m === null ? undefined : m.length === 4 ? m[2] : m[1];
+    const operation = kind === 'serviceaccounts' ? 'GetServiceAccount' : kind === 'pods' ? 'GetPod' : kind === 'nodes' ? 'GetNode' : 'Unknown';
+    const ns = m !== null && m.length === 4 ? decodeURIComponent(m[1] ?? '') : undefined;
+    const name = m === null ? '' : decodeURIComponent((m.length === 4 ? m[3] : m[2]) ?? '');
+    const names = m === null ? [] : [ns === undefined ? name : `${ns}/${name}`];
+    const base = { service: 'k8s' as const, operation, region: '', names, at: this.state.now(), ...this.ua(ex) };
+    const answer = async (a: Answer): Promise<void> => {
+      this.record({ ...base, status: a.status, ...(a.status >= 400 ? { errorCode: (JSON.parse(a.body) as { reason: string }).reason } : {}) });
+      return this.send(ex, a);
+    };
+    const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) => kubeStatus(status, code, message));
+    if (faulted === 'hang') return;
+    if (faulted !== undefined) return answer(faulted);
+    if (header(ex.req, 'authorization') !== `Bearer ${this.apiToken}`) return answer(kubeStatus(401, 'Unauthorized', 'Unauthorized'));
+    if (ex.req.method !== 'GET') return answer(kubeStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+    if (m === null) return answer(kubeStatus(404, 'NotFound', 'the server could not find the requested resource'));
+    const ok = (obj: unknown): Answer => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) });
+    const meta = (createdMs: number, extra: Record<string, unknown>): Record<string, unknown> => ({
+      name,
+      ...(ns === undefined ? {} : { namespace: ns }),
+      uid: uidFor(`${kind}/${ns ?? ''}/${name}`),
+      resourceVersion: '1',
+      creationTimestamp: new Date(createdMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      ...extra,
+    });
+    const key = ns === undefined ? name : `${ns}/${name}`;
+    const notFound = (): Answer => kubeStatus(404, 'NotFound', `${kind ?? ''} "${name}" not found`);
+    if (kind === 'serviceaccounts') {
+      const sa = this.state.serviceAccounts.get(key);
+      if (sa === undefined) return answer(notFound());
+      return answer(ok({ kind: 'ServiceAccount', apiVersion: 'v1', metadata: meta(sa.createdMs, Object.keys(sa.annotations).length > 0 ? { annotations: sa.annotations } : {}) }));
+    }
+    if (kind === 'pods') {
+      const pod = this.state.pods.get(key);
+      if (pod === undefined) return answer(notFound());
+      return answer(
+        ok({
+          kind: 'Pod',
+          apiVersion: 'v1',
+          metadata: meta(pod.createdMs, {}),
+          spec: { nodeName: pod.nodeName, serviceAccountName: 'default', containers: [{ name: 'app', image: 'example/app:1' }] },
+          status: { phase: 'Running' },
+        }),
+      );
+    }
+    const node = this.state.nodes.get(key);
+    if (node === undefined) return answer(notFound());
+    return answer(ok({ kind: 'Node', apiVersion: 'v1', metadata: meta(node.createdMs, { labels: node.labels }), spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } }));
+  }
+
+  // ---------------------------------------------------------------- Pod Identity agent
+
+  private async podIdentity(ex: Exchange): Promise<void> {
+    const agentError = (status: number, code: string, message: string): Answer => ({
+      status,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code, message }),
+    });
+    const token = header(ex.req, 'authorization') ?? '';
+    const claims = decodeJwt(token);
+    const k8s = claims?.['kubernetes.io'];
+    const names = k8s === undefined ? [] : [`${k8s.namespace}/${k8s.serviceaccount.name}`];
+    const base = { service: 'pod-identity' as const, operation: 'GetCredentials', region: '', names, at: this.state.now(), ...this.ua(ex) };
+    const answer = async (a: Answer, who?: Session): Promise<void> => {
+      const code = a.status >= 400 ? (JSON.parse(a.body) as { code: string }).code : undefined;
+      this.record({ ...base, status: a.status, ...(code === undefined ? {} : { errorCode: code }), ...(who === undefined ? {} : { roleArn: who.roleArn, sessionName: who.sessionName }) });
+      return this.send(ex, a);
+    };
+    const faulted = await this.fault(ex, 'pod-identity', 'GetCredentials', '', names, agentError);
+    if (faulted === 'hang') return;
+    if (faulted !== undefined) return answer(faulted);
+    if (ex.req.method !== 'GET') return answer(agentError(405, 'MethodNotAllowed', 'only GET is supported'));
+    if (token === '') return answer(agentError(400, 'InvalidParameterException', 'Service account token cannot be empty'));
+    const v = this.verifyToken(token, POD_IDENTITY_AUDIENCE);
+    if (!v.ok) {
+      if (v.reason === 'expired') return answer(agentError(401, 'ExpiredTokenException', 'Service account token has expired'));
+      return answer(agentError(401, 'InvalidTokenException', `Service account token failed verification (${v.reason === 'audience' ? 'audience is not pods.eks.amazonaws.com' : v.reason})`));
+    }
+    const ns = v.claims['kubernetes.io'].namespace;
+    const sa = v.claims['kubernetes.io'].serviceaccount.name;
+    const roleArn = this.state.podIdentity.get(`${ns}/${sa}`);
+    if (roleArn === undefined) return answer(agentError(404, 'ResourceNotFoundException', `No Pod Identity Association found for service account ${sa} in namespace ${ns}`));
+    if (!this.state.roles.has(roleArn)) return answer(agentError(403, 'AccessDeniedException', `EKS Pod Identity could not assume role ${roleArn}`));
+    const pod = v.claims['kubernetes.io'].pod;
+    const tags: Record<string, string> = {
+      'eks-cluster-arn': `arn:aws:eks:us-east-1:${this.state.accountId}:cluster/${CLUSTER_NAME}`,
+      'eks-cluster-name': CLUSTER_NAME,
+      'kubernetes-namespace': ns,
+      'kubernetes-service-account': sa,
+    };
+    if (pod !== undefined) {
+      tags['kubernetes-pod-name'] = pod.name;
+      tags['kubernetes-pod-uid'] = pod.uid;
+    }
+    const sessionName = `eks-${CLUSTER_NAME}-${pod?.name ?? sa}-${randomUUID()}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-');
+    const s = this.state.createSession(roleArn, sessionName, POD_IDENTITY_SECONDS, 'PodIdentity', tags);
+    return answer(
+      {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          AccessKeyId: s.accessKeyId,
+          SecretAccessKey: s.secretAccessKey,
+          Token: s.sessionToken,
+          AccountId: roleAccount(roleArn, this.state.accountId),
+          Expiration: new Date(s.expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        }),
+      },
+      s,
+    );
+  }
+
+  async startAgentListener(o: { host: '127.0.0.1' | '::1' }): Promise<AgentListener> {
+    let mode: AgentMode = 'ok';
+    let failed = 0;
+    let requests = 0;
+    let server: Server | undefined;
+    const sockets = new Set<Socket>();
+    const make = (): Server => {
+      const s = createServer((req, res) => {
+        requests += 1;
+        const m = mode;
+        if (m === 'error500' || (typeof m === 'object' && failed < m.failFirst)) {
+          failed += 1;
+          req.resume();
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ code: 'InternalServerException', message: 'injected agent failure' }));
+          return;
+        }
+        if (m === 'hang') {
+          req.resume();
+          return; // never answered; the socket is destroyed on close
+        }
+        void this.serve(req, res, 'agent');
+      });
+      s.on('connection', (c: Socket) => {
+        sockets.add(c);
+        this.sockets.add(c);
+        c.on('close', () => {
+          sockets.delete(c);
+          this.sockets.delete(c);
+        });
+      });
+      return s;
+    };
+    const stop = async (): Promise<void> => {
+      const s = server;
+      server = undefined;
+      if (s === undefined) return;
+      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+      for (const c of sockets) c.destroy();
+      await closed;
+    };
+    server = make();
+    const addr = await listen(server, 0, o.host);
+    const port = addr.port;
+    const listener: AgentListener = {
+      url: `${urlFor(o.host, port)}/v1/credentials`,
+      get requests() {
+        return requests;
+      },
+      setMode: async (next: AgentMode): Promise<void> => {
+        mode = next;
+        failed = 0;
+        if (next === 'refuse') return stop();
+        if (server === undefined && !this.closing.signal.aborted) {
+          server = make();
+          await listen(server, port, o.host);
+        }
+      },
+      close: async (): Promise<void> => {
+        this.listeners.delete(listener);
+        await stop();
+      },
+    };
+    this.listeners.add(listener);
+    return listener;
+  }
+
+  // ---------------------------------------------------------------- programmatic API
+
+  issueToken(input: IssueTokenInput): string {
+    return signJwt(buildClaims(input, DEFAULT_ISSUER, this.state.now()), this.jwtKey);
+  }
+
+  addRole(role: RoleSpec): void {
+    if (!/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(role.arn)) {
+      throw new TypeError(`addRole: ${role.arn} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)`);
+    }
+    this.state.roles.set(role.arn, structuredClone(role));
+  }
+
+  addPodIdentityAssociation(a: { namespace: string; serviceAccount: string; roleArn: string }): void {
+    this.state.podIdentity.set(`${a.namespace}/${a.serviceAccount}`, a.roleArn);
+  }
+
+  addServiceAccount(ns: string, name: string, annotations: Record<string, string> = {}): void {
+    this.state.serviceAccounts.set(`${ns}/${name}`, { annotations: { ...annotations }, createdMs: this.state.now() });
+  }
+
+  addPod(ns: string, name: string, nodeName: string): void {
+    this.state.pods.set(`${ns}/${name}`, { nodeName, createdMs: this.state.now() });
+  }
+
+  addNode(name: string, labels: Record<string, string> = {}): void {
+    this.state.nodes.set(name, { labels: { ...labels }, createdMs: this.state.now() });
+  }
+
+  putSecret(region: string, name: string, value: string | Uint8Array, o: { versionId?: string; stages?: string[]; kmsFails?: boolean } = {}): { arn: string; versionId: string } {
+    const { secret, version } = this.state.putSecret(region, name, value, o);
+    return { arn: secret.arn, versionId: version.versionId };
+  }
+
+  deleteSecret(region: string, name: string): void {
+    this.state.region(region).secrets.delete(name);
+  }
+
+  putParameter(region: string, name: string, value: string, o: { type?: ParameterType; labels?: string[]; kmsFails?: boolean } = {}): { version: number; arn: string } {
+    const { parameter, version } = this.state.putParameter(region, name, value, o);
+    return { version: version.version, arn: parameter.arn };
+  }
+
+  deleteParameter(region: string, name: string): void {
+    this.state.region(region).parameters.delete(name);
+  }
+
+  addFault(f: Fault): string {
+    return this.faults.add(f);
+  }
+
+  removeFault(id: string): void {
+    this.faults.remove(id);
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  setLatency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`setLatency: expected a non-negative number of ms, got ${ms}`);
+    this.latency = ms;
+  }
+
+  resetCalls(): void {
+    this.log.length = 0;
+  }
+
+  callCount(filter: Partial<Pick<CallRecord, 'service' | 'operation' | 'region'>> = {}): number {
+    return this.log.filter(
+      (c) =>
+        (filter.service === undefined || c.service === filter.service) &&
+        (filter.operation === undefined || c.operation === filter.operation) &&
+        (filter.region === undefined || c.region === filter.region),
+    ).length;
+  }
+
+  async writeKubeconfig(path: string): Promise<void> {
+    const q = (s: string): string => JSON.stringify(s);
+    const text = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      `- name: emulator`,
+      '  cluster:',
+      `    server: ${q(this.url)}`,
+      'contexts:',
+      '- name: emulator',
+      '  context:',
+      '    cluster: emulator',
+      '    user: emulator',
+      '    namespace: default',
+      'current-context: emulator',
+      'users:',
+      '- name: emulator',
+      '  user:',
+      `    token: ${q(this.apiToken)}`,
+      'preferences: {}',
+      '',
+    ].join('\n');
+    await writeFile(path, text, { mode: 0o600 });
+  }
+
+  issueCredentials(roleArn: string, o: { durationSeconds?: number; sessionName?: string } = {}): IssuedCredentials {
+    if (!this.state.roles.has(roleArn)) throw new TypeError(`issueCredentials: unknown role ${roleArn}; add it with addRole first`);
+    const s = this.state.createSession(roleArn, o.sessionName ?? `direct-${roleName(roleArn)}`.slice(0, 64), o.durationSeconds ?? 3600, 'Direct');
+    return { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, sessionToken: s.sessionToken, expiration: new Date(s.expiresAtMs) };
+  }
+
+  sessions(): SessionInfo[] {
+    return [...this.state.sessions.values()].map((s) => ({
+      accessKeyId: s.accessKeyId,
+      roleArn: s.roleArn,
+      sessionName: s.sessionName,
+      expiration: new Date(s.expiresAtMs),
+      tags: { ...s.tags },
+      source: s.source,
+    }));
+  }
+}
+
+/** Starts the emulator on a loopback port (0 = any free one). Close it with `close()`. */
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const emu = new EmulatorImpl(opts);
+  await emu.start();
+  return emu;
+}
