@@ -1,0 +1,128 @@
+/**
+ * @module main
+ * Composition root: flags → logger, metrics, Kubernetes, AWS clients, identity, fetcher, writer →
+ * mount pipeline → gRPC server + health/metrics HTTP. Signals. The only place that exits.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AwsClientFactory, Fetcher } from './aws/index.js';
+import { parseFlags, type Flags } from './cli/flags.js';
+import { touchMount, writeMount } from './files/index.js';
+import { IdentityResolver } from './identity/index.js';
+import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
+import { createMount } from './mount/index.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createProviderMetrics } from './observability/metrics.js';
+import { startHealthServer } from './server/health-http.js';
+import { probeSocket, startServer } from './server/index.js';
+import { appId, NAME, VERSION } from './version.js';
+
+export interface Running {
+  socketPath: string;
+  healthUrl?: string | undefined;
+  metricsUrl?: string | undefined;
+  /** Graceful stop: drain mounts, remove the socket, close HTTP and AWS sockets. */
+  stop(): Promise<void>;
+}
+
+/** Builds every part and starts serving. Throws on a start-up failure (bad volume, no kubeconfig). */
+export async function start(flags: Flags, env: Record<string, string | undefined>, logger: Logger): Promise<Running> {
+  const metrics = createProviderMetrics({ objectNames: flags.metricsObjectNames });
+  const kubeConfig = await loadKubeConfig(env);
+  const kube = new KubeClient(kubeConfig, { qps: flags.qps, burst: flags.burst });
+  const lookups = new KubeLookups(kube);
+  const clients = new AwsClientFactory({ appId: appId(flags.eksAddonVersion) });
+  const identity = new IdentityResolver({
+    sts: clients,
+    podIdentity: { endpoint: flags.podIdentityEndpoint, timeoutMs: flags.podIdentityHttpTimeoutMs },
+    observe: (method, outcome) => metrics.credentialExchange(method, outcome),
+  });
+  const fetcher = new Fetcher(clients, (service, operation, region, outcome, code) => {
+    metrics.awsCallsTotal.inc({ service, operation, region, outcome, code });
+  });
+  const mount = createMount({
+    driverWritesSecrets: flags.driverWritesSecrets,
+    awsRegion: flags.awsRegion,
+    nodeName: flags.nodeName,
+    kube: lookups,
+    identity,
+    fetcher,
+    writer: { writeMount, touchMount },
+    logger,
+  });
+
+  const socketPath = path.join(flags.providerVolume, 'aws.sock');
+  const server = await startServer({ socketPath, mount, logger, metrics });
+  let http: Awaited<ReturnType<typeof startHealthServer>> | undefined;
+  try {
+    http = await startHealthServer({
+      healthAddr: flags.healthAddr,
+      metricsAddr: flags.metricsAddr,
+      registry: metrics.registry,
+      ready: (signal) => probeSocket(socketPath, signal),
+      logger,
+    });
+  } catch (err) {
+    await server.close(0);
+    throw err;
+  }
+  return {
+    socketPath,
+    healthUrl: http.healthUrl,
+    metricsUrl: http.metricsUrl,
+    async stop() {
+      await server.close();
+      await http?.close();
+      kube.close();
+      clients.close();
+    },
+  };
+}
+
+/** `run(argv, env) → exit code`: parse flags, start, wait for SIGTERM/SIGINT, drain, 0. */
+export async function run(argv: readonly string[], env: Record<string, string | undefined>): Promise<number> {
+  const parsed = parseFlags(argv, env);
+  if (parsed.kind === 'help' || parsed.kind === 'version') {
+    process.stdout.write(parsed.text + '\n');
+    return 0;
+  }
+  if (parsed.kind === 'error') {
+    process.stderr.write(`${NAME}: ${parsed.message}\n`);
+    return 2;
+  }
+  const { flags } = parsed;
+  const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
+  logger.info(`starting ${NAME} ${VERSION}`, { node: process.version, driverWritesSecrets: flags.driverWritesSecrets });
+  logger.info('this provider requires tokenRequests in the CSIDriver spec (audiences: sts.amazonaws.com, pods.eks.amazonaws.com)');
+  for (const w of parsed.warnings) logger.warn(w);
+
+  let running: Running;
+  try {
+    running = await start(flags, env, logger);
+  } catch (err) {
+    logger.error('start-up failed', { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info('received signal: draining mounts in flight', { signal });
+  await running.stop();
+  logger.info('stopped');
+  return 0;
+}
+
+// Started as a program (node dist/main.js), not imported.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(JSON.stringify({ level: 'error', msg: 'unhandled rejection', error: reason instanceof Error ? reason.message : String(reason) }) + '\n');
+  });
+  run(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,5 @@
+/**
+ * @module mount
+ * The Mount pipeline (what server/ calls).
+ */
+export { createMount, type MountDeps, type MountFn, type MountFile, type MountInput, type MountResult, type MountSummary, type ObjectVersion } from './mount.js';

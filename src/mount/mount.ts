@@ -1,0 +1,218 @@
+/**
+ * @module mount/mount
+ * The Mount pipeline: MountInput + signal → files and object versions. It orders the steps and owns
+ * all-or-nothing (CONTRACT.md §6–7); every rule lives in spc/, every call in k8s/, identity/, aws/,
+ * every write in files/.
+ *
+ * Order (ASCP reports config problems only after its Kubernetes and STS calls, ascp-behaviour.md
+ * §14.4 #16; we check everything we can before any I/O):
+ *   1. target path, attributes, permission, objects (all problems at once)
+ *   2. region: `region` → AWS_REGION → the provider's node label (NODE_NAME) → the pod's node
+ *   3. identity: the token for the method's audience; IRSA also reads the service account's role
+ *   4. fetch every object (failover only where the primary's error allows it)
+ *   5. derive files (JMESPath, allKeys), check path collisions across all of them
+ *   6. write (provider-writes) or return them (driver-writes); versions for every file
+ */
+import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { checkArnRegions, deriveFiles, findPathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
+import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
+import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
+import type { IdentityRequest } from '../identity/index.js';
+
+export interface ObjectVersion {
+  id: string;
+  version: string;
+}
+
+export interface MountInput {
+  attributes: string;
+  /** Never logged: since driver v1.6 it may carry the service-account tokens. */
+  secrets: string;
+  targetPath: string;
+  permission: string;
+  currentObjectVersion: readonly ObjectVersion[];
+}
+
+export interface MountFile {
+  path: string;
+  mode: number;
+  contents: Uint8Array;
+}
+
+export interface MountResult {
+  objectVersions: ObjectVersion[];
+  /** Only in driver-writes mode. */
+  files: MountFile[];
+}
+
+/** What one mount was about, for the caller's log line and metrics (no secret material). */
+export interface MountSummary {
+  pod: string;
+  namespace: string;
+  serviceAccount: string;
+  secretProviderClass: string;
+  objects: number;
+  files: number;
+  written: number;
+  unchanged: number;
+  regions: string[];
+}
+
+export type MountFn = (input: MountInput, signal: AbortSignal, summary?: Partial<MountSummary>) => Promise<MountResult>;
+
+/** The parts the pipeline calls; main wires the real ones, tests may wire others. */
+export interface MountDeps {
+  driverWritesSecrets: boolean;
+  /** env AWS_REGION, '' when unset. */
+  awsRegion: string;
+  /** env NODE_NAME, '' when unset. */
+  nodeName: string;
+  kube: {
+    roleArn(ns: string, sa: string, signal: AbortSignal): Promise<string>;
+    nodeRegion(node: string, signal: AbortSignal): Promise<string>;
+    podRegion(ns: string, pod: string, signal: AbortSignal): Promise<string>;
+  };
+  identity: {
+    credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<import('../identity/index.js').CachedCredentials>;
+    forget(req: IdentityRequest, region: string): void;
+  };
+  fetcher: { fetchAll(plan: FetchPlan): Promise<FetchOutcome> };
+  writer: {
+    writeMount(
+      targetDir: string,
+      files: readonly MountFile[],
+      opts: { signal: AbortSignal; remove?: readonly string[] },
+    ): Promise<{ written: string[]; unchanged: string[]; removed: string[] }>;
+    touchMount(targetDir: string): Promise<void>;
+  };
+  logger: Logger;
+}
+
+function objectsFor(attrs: MountAttributes, defaultMode: number, region: string): SecretDescriptor[] {
+  return parseObjects(attrs.objects, {
+    pathTranslation: attrs.pathTranslation,
+    defaultMode,
+    region,
+    failoverRegion: attrs.failoverRegion,
+  });
+}
+
+async function resolveRegion(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<string> {
+  if (attrs.region !== '') return attrs.region;
+  if (deps.awsRegion !== '') return deps.awsRegion;
+  // CONTRACT.md §9 **better**: our own node's label, looked up once per process.
+  if (deps.nodeName !== '') return deps.kube.nodeRegion(deps.nodeName, signal);
+  return deps.kube.podRegion(attrs.podNamespace, attrs.podName, signal);
+}
+
+async function identityFor(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<IdentityRequest> {
+  const base = {
+    namespace: attrs.podNamespace,
+    serviceAccount: attrs.serviceAccountName,
+    preference: attrs.preferredAddressType,
+    assumeRole: attrs.assumeRole,
+  };
+  if (attrs.usePodIdentity) {
+    // No STS call and no service-account lookup on this path.
+    return { ...base, method: 'pod-identity', token: tokenFor(attrs, 'pods.eks.amazonaws.com') };
+  }
+  const token = tokenFor(attrs, 'sts.amazonaws.com');
+  const roleArn = await deps.kube.roleArn(attrs.podNamespace, attrs.serviceAccountName, signal);
+  return { ...base, method: 'irsa', token, roleArn };
+}
+
+function aborted(signal: AbortSignal): ProviderError {
+  const reason = signal.reason as { code?: string } | undefined;
+  const deadline = reason?.code === 'DEADLINE_EXCEEDED' || (signal.reason instanceof Error && signal.reason.name === 'TimeoutError');
+  return new ProviderError(deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED', deadline ? 'mount deadline exceeded before every object was fetched; nothing was written' : 'mount cancelled by the caller; nothing was written', {
+    reason: deadline ? 'Deadline' : 'Cancelled',
+  });
+}
+
+export function createMount(deps: MountDeps): MountFn {
+  return async (input, signal, summary = {}) => {
+    // 1. Everything we can check without I/O, all problems at once.
+    if (input.targetPath === '') throw new ProviderError('INVALID_ARGUMENT', 'Missing mount path', { reason: 'Request', field: 'target_path' });
+    const attrs = parseAttributes(input.attributes);
+    summary.pod = attrs.podName;
+    summary.namespace = attrs.podNamespace;
+    summary.serviceAccount = attrs.serviceAccountName;
+    summary.secretProviderClass = attrs.secretProviderClass;
+    const defaultMode = parsePermission(input.permission);
+    const knownRegion = attrs.region !== '' ? attrs.region : deps.awsRegion;
+    let descriptors = objectsFor(attrs, defaultMode, knownRegion);
+    summary.objects = descriptors.length;
+
+    // 2. Region (ARN-region rule checked now if the region came from the node).
+    const region = await resolveRegion(deps, attrs, signal);
+    if (attrs.failoverRegion !== '' && attrs.failoverRegion === region) {
+      throw new ConfigError([{ message: `${region}: failover region cannot be the same as the primary region`, path: 'failoverRegion' }]);
+    }
+    if (knownRegion === '') {
+      const problems = checkArnRegions(descriptors, region, attrs.failoverRegion);
+      if (problems.length > 0) throw new ConfigError(problems);
+    }
+    summary.regions = attrs.failoverRegion ? [region, attrs.failoverRegion] : [region];
+
+    // 3. Identity.
+    const who = await identityFor(deps, attrs, signal);
+    const access = (r: string): RegionAccess => ({ region: r, credentials: (s) => deps.identity.credentials(who, r, s) });
+
+    // 4. Fetch.
+    if (signal.aborted) throw aborted(signal);
+    const outcome = await deps.fetcher.fetchAll({
+      primary: access(region),
+      failover: attrs.failoverRegion ? access(attrs.failoverRegion) : undefined,
+      descriptors,
+      signal,
+    });
+    if (signal.aborted) throw aborted(signal);
+    for (const w of outcome.warnings) deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
+    if (outcome.failures.some((f) => f.reason === 'BadCredentials')) {
+      // Revoked or expired sessions: exchange again next time instead of failing until expiry.
+      deps.identity.forget(who, region);
+      if (attrs.failoverRegion) deps.identity.forget(who, attrs.failoverRegion);
+    }
+    if (outcome.failures.length > 0) throw new MountFailedError(outcome.failures);
+    for (const d of outcome.missing) {
+      deps.logger.info('optional object not found: skipped', { pod: attrs.podName, namespace: attrs.podNamespace, object: d.objectName });
+    }
+
+    // 5. Files, each carrying its object's version.
+    const files: OutputFile[] = [];
+    const derived: ProviderError[] = [];
+    for (const d of descriptors) {
+      const v = outcome.values.get(d.index);
+      if (!v) continue;
+      try {
+        files.push(...deriveFiles(d, v.value, v.version, v.region));
+      } catch (err) {
+        if (err instanceof ProviderError) derived.push(err);
+        else throw err;
+      }
+    }
+    if (derived.length > 0) throw new MountFailedError(derived);
+    const conflicts = findPathConflicts(files.map((f) => f.path));
+    if (conflicts.length > 0) throw new ConfigError(conflicts.map((message) => ({ message })));
+    summary.files = files.length;
+
+    const objectVersions: ObjectVersion[] = files.map((f) => ({ id: f.path, version: f.version }));
+    // The driver fails a mount with no versions (CONTRACT.md §1): an optional object that is absent
+    // still reports itself, so a class whose only objects are all absent mounts empty.
+    for (const d of outcome.missing) objectVersions.push({ id: d.fileName, version: 'absent' });
+    descriptors = [];
+
+    // 6. Write or return.
+    if (signal.aborted) throw aborted(signal);
+    if (deps.driverWritesSecrets) {
+      await deps.writer.touchMount(input.targetPath).catch(() => {});
+      return { objectVersions, files: files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })) };
+    }
+    const removed = outcome.missing.flatMap((d) => [d.fileName, ...d.jmesPath.map((j) => j.fileName)]);
+    const result = await deps.writer.writeMount(input.targetPath, files, { signal, remove: removed });
+    summary.written = result.written.length;
+    summary.unchanged = result.unchanged.length;
+    return { objectVersions, files: [] };
+  };
+}

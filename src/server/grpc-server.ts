@@ -1,0 +1,236 @@
+/**
+ * @module server/grpc-server
+ * Transport only: `v1alpha1.CSIDriverProvider` on `<provider-volume>/aws.sock` (CONTRACT.md §1).
+ * A stale socket from a crash is removed at start; the socket is created owner-only; shutdown stops
+ * accepting calls, lets calls in flight finish (bounded), and removes the socket. Mount is a handful
+ * of lines: proto → MountInput, `await mount(input, signal)`, error → status.
+ */
+import { chmod, lstat, stat, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { isProviderError, ProviderError, type StatusName } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { ProviderMetrics } from '../observability/metrics.js';
+import type { MountFn, MountInput, MountSummary } from '../mount/index.js';
+import { API_VERSION, NAME, VERSION } from '../version.js';
+import { addHealthService, HealthStatus } from './grpc-health.js';
+
+const PROTO = fileURLToPath(new URL('../../proto/service.proto', import.meta.url));
+
+/** gRPC status numbers by name; server/ alone maps them (STYLE habit 8). */
+export const STATUS: Record<StatusName | 'OK', number> = {
+  OK: grpc.status.OK,
+  CANCELLED: grpc.status.CANCELLED,
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  INTERNAL: grpc.status.INTERNAL,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+};
+
+interface WireObjectVersion {
+  id: string;
+  version: string;
+}
+interface WireMountRequest {
+  attributes: string;
+  secrets: string;
+  target_path: string;
+  permission: string;
+  current_object_version: WireObjectVersion[];
+}
+interface WireMountResponse {
+  object_version: WireObjectVersion[];
+  files: { path: string; mode: number; contents: Buffer }[];
+}
+interface WireVersionResponse {
+  version: string;
+  runtime_name: string;
+  runtime_version: string;
+}
+
+interface ProviderHandlers extends grpc.UntypedServiceImplementation {
+  Version: grpc.handleUnaryCall<{ version: string }, WireVersionResponse>;
+  Mount: grpc.handleUnaryCall<WireMountRequest, WireMountResponse>;
+}
+
+export interface ServerOptions {
+  /** `<provider-volume>/aws.sock`. */
+  socketPath: string;
+  mount: MountFn;
+  logger: Logger;
+  metrics?: ProviderMetrics | undefined;
+  /** Longest a mount may run when the caller set no deadline (the kubelet's is ~2 min). */
+  defaultDeadlineMs?: number;
+}
+
+export interface RunningServer {
+  socketPath: string;
+  health: HealthStatus;
+  /** Mounts in flight now. */
+  inFlight(): number;
+  /** Stop accepting, wait up to `graceMs` for calls in flight, then cancel them; remove the socket. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function loadService(): grpc.ServiceDefinition {
+  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { v1alpha1: { CSIDriverProvider: { service: grpc.ServiceDefinition } } };
+  return pkg.v1alpha1.CSIDriverProvider.service;
+}
+
+/** Deadline and cancellation of one call as one AbortSignal (STYLE habit 7). */
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number, extra: AbortSignal): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : typeof deadline === 'number' && Number.isFinite(deadline) ? deadline : Date.now() + defaultMs;
+  // Leave a little time to answer before the caller gives up: nothing is written after this point.
+  const ms = Math.max(0, at - Date.now() - 250);
+  const timer = setTimeout(() => controller.abort(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError', code: 'DEADLINE_EXCEEDED' })), ms);
+  const onCancel = (): void => controller.abort(Object.assign(new Error('cancelled'), { code: 'CANCELLED' }));
+  call.on('cancelled', onCancel);
+  const onExtra = (): void => controller.abort(extra.reason);
+  extra.addEventListener('abort', onExtra, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      call.removeListener('cancelled', onCancel);
+      extra.removeEventListener('abort', onExtra);
+    },
+  };
+}
+
+/** ProviderError → status; anything else is a bug: INTERNAL with an id to find the log line. */
+export function toStatus(err: unknown, logger: Logger): { code: number; details: string; name: StatusName } {
+  if (isProviderError(err)) return { code: STATUS[err.code], details: err.message, name: err.code };
+  const id = randomUUID().slice(0, 8);
+  logger.error('unexpected error in mount', { errorId: id, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), stack: err instanceof Error ? err.stack : undefined });
+  return { code: grpc.status.INTERNAL, details: `internal error in the provider (error id ${id}, see the provider's log)`, name: 'INTERNAL' };
+}
+
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  const dir = path.dirname(socketPath);
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    throw new ProviderError('FAILED_PRECONDITION', `provider volume ${dir} does not exist: mount the host directory the driver searches for provider sockets (--provider-volume)`);
+  }
+  if (!st.isDirectory()) throw new ProviderError('FAILED_PRECONDITION', `provider volume ${dir} is not a directory`);
+  try {
+    const s = await lstat(socketPath);
+    if (s.isDirectory()) throw new ProviderError('FAILED_PRECONDITION', `${socketPath} is a directory, not a socket`);
+    await unlink(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (err instanceof ProviderError) throw err;
+      throw new ProviderError('FAILED_PRECONDITION', `cannot remove stale socket ${socketPath}: ${(err as Error).message}`);
+    }
+  }
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { socketPath, logger } = opts;
+  const defaultDeadlineMs = opts.defaultDeadlineMs ?? 120_000;
+  await removeStaleSocket(socketPath);
+
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const health = new HealthStatus();
+  const stopping = new AbortController();
+  let inFlight = 0;
+  const drained: (() => void)[] = [];
+
+  const handlers = {
+    Version: (_call, callback) => {
+      callback(null, { version: API_VERSION, runtime_name: NAME, runtime_version: VERSION });
+    },
+    Mount: (call, callback) => {
+      inFlight++;
+      const req = call.request;
+      const input: MountInput = {
+        attributes: req.attributes,
+        secrets: req.secrets,
+        targetPath: req.target_path,
+        permission: req.permission,
+        currentObjectVersion: req.current_object_version ?? [],
+      };
+      const { signal, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
+      const finishMetric = opts.metrics?.startMount();
+      const summary: Partial<MountSummary> = {};
+      const t0 = performance.now();
+      opts
+        .mount(input, signal, summary)
+        .then(
+          (res) => {
+            const ms = Math.round(performance.now() - t0);
+            finishMetric?.({ code: 'OK' });
+            logger.info('mount', { outcome: 'success', ...summary, durationMs: ms, versions: res.objectVersions.length });
+            callback(null, { object_version: res.objectVersions, files: res.files.map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })) });
+          },
+          (err: unknown) => {
+            const ms = Math.round(performance.now() - t0);
+            const st = toStatus(err, logger);
+            finishMetric?.({ code: st.name, reason: isProviderError(err) ? err.reason : 'Internal' });
+            logger.warn('mount', { outcome: 'error', ...summary, durationMs: ms, code: st.name, error: st.details });
+            callback({ code: st.code, details: st.details });
+          },
+        )
+        .finally(() => {
+          done();
+          inFlight--;
+          if (inFlight === 0) for (const d of drained.splice(0)) d();
+        });
+    },
+  } satisfies ProviderHandlers;
+
+  server.addService(loadService(), handlers);
+  addHealthService(server, health);
+
+  const oldUmask = process.umask(0o077);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+  } catch (err) {
+    throw new ProviderError('FAILED_PRECONDITION', `Failed to listen on unix socket ${socketPath}: ${(err as Error).message} (is the provider volume writable?)`);
+  } finally {
+    process.umask(oldUmask);
+  }
+  await chmod(socketPath, 0o600).catch(() => {});
+  logger.info('listening', { socket: socketPath, version: VERSION });
+
+  let closed: Promise<void> | undefined;
+  return {
+    socketPath,
+    health,
+    inFlight: () => inFlight,
+    close(graceMs = 30_000) {
+      closed ??= (async () => {
+        health.shutdown();
+        // Stop accepting new calls; calls in flight go on.
+        const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        if (inFlight > 0) {
+          const idle = new Promise<void>((resolve) => drained.push(resolve));
+          const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+          if ((await Promise.race([idle, timer])) === 'timeout') {
+            logger.warn('shutdown grace period over: cancelling mounts in flight', { inFlight });
+            stopping.abort(Object.assign(new Error('provider shutting down'), { code: 'CANCELLED' }));
+            await Promise.race([idle, new Promise((r) => setTimeout(r, 2_000).unref())]);
+          }
+        }
+        await Promise.race([shutdown, new Promise((r) => setTimeout(r, 2_000).unref())]);
+        server.forceShutdown();
+        await unlink(socketPath).catch(() => {});
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,6 @@
+/**
+ * @module server
+ * The edge: gRPC provider server on the unix socket, health service, health/metrics HTTP.
+ */
+export { startServer, toStatus, STATUS, type RunningServer, type ServerOptions } from './grpc-server.js';
+export { HealthStatus, probeSocket } from './grpc-health.js';
