@@ -1,0 +1,149 @@
+/**
+ * Starts what an integration test needs, for real: the AWS/Kubernetes emulator on a loopback port,
+ * the provider (the same `start()` main uses) on a unix socket in a temp dir, and the driver-side
+ * gRPC client. The provider reaches the emulator only the way it reaches AWS: AWS_ENDPOINT_URL and a
+ * KUBECONFIG. Every log line is captured, so tests can check that no secret or token leaked.
+ */
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseFlags } from '../../src/cli/flags.js';
+import { createDriverClient, mountAttributes, type DriverClient } from '../../src/emulator/driver-client.js';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import { start, type Running } from '../../src/main.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export const ACCOUNT = '123456789012';
+export const REGION = 'us-east-1';
+export const FAILOVER_REGION = 'us-west-2';
+
+export interface HarnessOptions {
+  /** Extra provider flags (`--driver-writes-secrets`, …). */
+  flags?: string[];
+  /** Provider env on top of the defaults (NODE_NAME, AWS_REGION…). */
+  env?: Record<string, string>;
+  emulator?: EmulatorOptions;
+}
+
+export interface PodSpec {
+  namespace?: string;
+  serviceAccount?: string;
+  pod?: string;
+  node?: string;
+  /** The IAM role of the service account (annotation) and its read permissions. */
+  role?: string;
+  allowSecrets?: string[];
+  allowParameters?: string[];
+  /** Give the service account no role annotation. */
+  noAnnotation?: boolean;
+}
+
+export interface Pod {
+  namespace: string;
+  serviceAccount: string;
+  pod: string;
+  roleArn: string;
+  irsaToken: string;
+  podIdentityToken: string;
+  /** Attributes as the driver sends them, with these SecretProviderClass parameters. */
+  attributes(parameters: Record<string, string>, o?: { tokens?: 'both' | 'irsa' | 'pod-identity' | 'none' }): Record<string, string>;
+}
+
+export interface Harness {
+  emu: Emulator;
+  provider: Running;
+  client: DriverClient;
+  socketPath: string;
+  /** Every provider log line (JSON). */
+  logs: string[];
+  /** A fresh, empty target directory (a pod's volume). */
+  target(): Promise<string>;
+  pod(spec?: PodSpec): Pod;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-it-'));
+  const emu = await startEmulator(o.emulator ?? {});
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  await emu.writeKubeconfig(kubeconfig);
+
+  // The SDK reads these from process.env; each test file runs in its own process (vitest forks).
+  process.env['AWS_ENDPOINT_URL'] = emu.url;
+  process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
+  process.env['AWS_CONFIG_FILE'] = path.join(dir, 'no-aws-config');
+  process.env['AWS_SHARED_CREDENTIALS_FILE'] = path.join(dir, 'no-aws-credentials');
+  delete process.env['AWS_REGION'];
+  delete process.env['AWS_PROFILE'];
+
+  const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig, ...o.env };
+  const volume = path.join(dir, 'providers');
+  await mkdir(volume);
+  const parsed = parseFlags([`--provider-volume=${volume}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', ...(o.flags ?? [])], env);
+  if (parsed.kind !== 'run') throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
+  const logs: string[] = [];
+  const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
+  const provider = await start(parsed.flags, env, logger);
+  const client = createDriverClient(provider.socketPath);
+
+  emu.addNode('node-1', { 'topology.kubernetes.io/region': REGION });
+
+  return {
+    emu,
+    provider,
+    client,
+    socketPath: provider.socketPath,
+    logs,
+    async target() {
+      const t = path.join(dir, 'pods', `pod-${++counter}`, 'mount');
+      await mkdir(t, { recursive: true });
+      return t;
+    },
+    pod(spec: PodSpec = {}) {
+      const n = ++counter;
+      const namespace = spec.namespace ?? `ns-${n}`;
+      const serviceAccount = spec.serviceAccount ?? `sa-${n}`;
+      const pod = spec.pod ?? `pod-${n}`;
+      const roleArn = spec.role ?? `arn:aws:iam::${ACCOUNT}:role/reader-${n}`;
+      const sub = `system:serviceaccount:${namespace}:${serviceAccount}`;
+      emu.addRole({
+        arn: roleArn,
+        trust: { subjects: [sub] },
+        allow: { secretsmanager: spec.allowSecrets ?? ['*'], ssm: spec.allowParameters ?? ['*'] },
+      });
+      emu.addServiceAccount(namespace, serviceAccount, spec.noAnnotation ? {} : { 'eks.amazonaws.com/role-arn': roleArn });
+      emu.addPod(namespace, pod, spec.node ?? 'node-1');
+      const irsaToken = emu.issueToken({ namespace, serviceAccount, audience: 'sts.amazonaws.com', podName: pod });
+      const podIdentityToken = emu.issueToken({ namespace, serviceAccount, audience: 'pods.eks.amazonaws.com', podName: pod });
+      return {
+        namespace,
+        serviceAccount,
+        pod,
+        roleArn,
+        irsaToken,
+        podIdentityToken,
+        attributes(parameters, a = {}) {
+          const which = a.tokens ?? 'both';
+          const tokens: Record<string, string> = {};
+          if (which === 'both' || which === 'irsa') tokens['sts.amazonaws.com'] = irsaToken;
+          if (which === 'both' || which === 'pod-identity') tokens['pods.eks.amazonaws.com'] = podIdentityToken;
+          return mountAttributes({
+            podName: pod,
+            namespace,
+            serviceAccount,
+            ...(which === 'none' ? {} : { tokens }),
+            parameters,
+          });
+        },
+      };
+    },
+    async close() {
+      client.close();
+      await provider.stop();
+      await emu.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
