@@ -5,7 +5,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { ProviderError } from '../errors.js';
 import { KubeClient, parseRetryAfter, type KubeClientOptions } from './client.js';
-import type { KubeConfig } from './kubeconfig.js';
+import { loadKubeConfig, type KubeConfig } from './kubeconfig.js';
 import type { Sleep } from './rate-limit.js';
 import { makeTestPki, notFound, startFakeApiServer, type FakeApiServer, type TestPki } from './testdata/fake-api-server.js';
 
@@ -322,5 +322,27 @@ describe('KubeClient over https', () => {
     expect(s.requests).toHaveLength(0);
     await client({ server: s.url, insecureSkipTlsVerify: true }).c.getNode('n', signal());
     expect(s.requests).toHaveLength(1);
+  });
+
+  it('end to end from a kubeconfig file: CA and client certificate files, token file', async () => {
+    const s = await server({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true });
+    s.on('/api/v1/nodes/n', { body: { metadata: { labels: { r: 'x' } } } });
+    const dir = mkdtempSync(path.join(tmpdir(), 'kc-e2e-'));
+    writeFileSync(path.join(dir, 'token'), 'kc-token');
+    const kc = path.join(dir, 'config');
+    writeFileSync(
+      kc,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: test',
+        'contexts: [{name: test, context: {cluster: c, user: u}}]',
+        `clusters: [{name: c, cluster: {server: "${s.url}", certificate-authority: ${path.relative(dir, path.join(pki.dir, 'ca.crt'))}}}]`,
+        `users: [{name: u, user: {client-certificate: ${path.join(pki.dir, 'client.crt')}, client-key: ${path.join(pki.dir, 'client.key')}, tokenFile: token}}]`,
+      ].join('\n'),
+    );
+    const { c } = client(await loadKubeConfig({ KUBECONFIG: kc }));
+    expect(await c.getNode('n', signal())).toEqual({ labels: { r: 'x' } });
+    expect(s.requests[0]).toMatchObject({ clientCn: 'provider', authorization: 'Bearer kc-token' });
   });
 });
