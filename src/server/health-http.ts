@@ -1,0 +1,249 @@
+/**
+ * @module server/health-http
+ * The HTTP side: `/healthz` (the process runs), `/readyz` (a real readiness check, by default the
+ * gRPC health probe over our own socket) and `/metrics` (Prometheus text 0.0.4), on node:http.
+ * Health and metrics share one server when given the same address. Addresses are checked when the
+ * server is built (STYLE habit 5).
+ */
+import http from 'node:http';
+import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
+import { ProviderError } from '../errors.js';
+import { scrub, type Logger } from '../observability/logger.js';
+import { renderPrometheus, type Registry } from '../observability/metrics.js';
+
+/** A parsed `HOST:PORT`. `host` is '' for "every interface" (`:8989`). */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const EXAMPLES = 'use HOST:PORT such as ":8989", "0.0.0.0:8989", "[::]:8989" or "127.0.0.1:0"';
+
+/**
+ * `:8989` → {host: '', port: 8989}; `0.0.0.0:8989`, `[::]:8989`, `127.0.0.1:0`, `localhost:9000`.
+ * Refuses a missing or out-of-range port, an unbracketed IPv6 address and anything else, naming
+ * the flag and the fix.
+ */
+export function parseListenAddress(address: string, flag = 'address'): ListenAddress {
+  const fail = (why: string): never => {
+    throw new ProviderError('INVALID_ARGUMENT', `${flag} "${address}" is not a listen address: ${why}; ${EXAMPLES}`, {
+      field: flag,
+      reason: 'Config',
+    });
+  };
+  const colon = address.lastIndexOf(':');
+  if (colon === -1) return fail('no port');
+  const hostPart = address.slice(0, colon);
+  const portPart = address.slice(colon + 1);
+  if (!/^\d{1,5}$/.test(portPart)) return fail(`port "${portPart}" is not a number`);
+  const port = Number(portPart);
+  if (port > 65535) return fail(`port ${port} is above 65535`);
+
+  let host: string;
+  if (hostPart.startsWith('[') || hostPart.endsWith(']')) {
+    host = hostPart.slice(1, -1);
+    if (!hostPart.startsWith('[') || !hostPart.endsWith(']') || !isIPv6(host)) return fail(`"${hostPart}" is not a bracketed IPv6 address`);
+  } else if (hostPart.includes(':')) {
+    return fail('an IPv6 address needs brackets, as in "[::1]:8989"');
+  } else {
+    host = hostPart;
+    const numeric = /^[\d.]+$/.test(host); // 999.1.1.1 is a bad address, not a host name
+    if (host !== '' && !isIPv4(host) && (numeric || !HOSTNAME.test(host))) return fail(`"${host}" is not an IPv4 address or a host name`);
+  }
+  return { host, port };
+}
+
+export interface HealthServerOptions {
+  /** `HOST:PORT` for /healthz and /readyz; '' or absent turns them off. */
+  healthAddr?: string | undefined;
+  /** `HOST:PORT` for /metrics; '' or absent turns it off. The same address as healthAddr shares one server. */
+  metricsAddr?: string | undefined;
+  /** Required when metricsAddr is set. */
+  registry?: Registry | undefined;
+  /**
+   * Resolves when the provider can serve mounts; throws (with a reason, never a secret) when not.
+   * Should stop when `signal` aborts; /readyz answers 503 at the timeout either way.
+   */
+  ready: (signal: AbortSignal) => Promise<void>;
+  logger: Logger;
+  /** Budget of one readiness check; default 2000 ms. */
+  readyTimeoutMs?: number;
+}
+
+export interface HealthServer {
+  /** Base URL of the health server (`http://127.0.0.1:8990`); append /healthz or /readyz. */
+  readonly healthUrl?: string;
+  /** Full URL of the metrics endpoint (`http://127.0.0.1:8989/metrics`). */
+  readonly metricsUrl?: string;
+  /** Stops listening, drops open connections and cancels readiness checks in flight. */
+  close(): Promise<void>;
+}
+
+type Route = 'health' | 'metrics';
+
+const TEXT = 'text/plain; charset=utf-8';
+/** The content type Prometheus expects for text format 0.0.4. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const MAX_REASON = 1024;
+
+function urlHost(host: string): string {
+  if (host === '' || host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
+/**
+ * Starts the health and metrics listeners. Bad addresses (or metrics without a registry) reject
+ * before anything listens; a port in use rejects with the address named.
+ */
+export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
+  const health = opts.healthAddr ? parseListenAddress(opts.healthAddr, '--health-addr') : undefined;
+  const metrics = opts.metricsAddr ? parseListenAddress(opts.metricsAddr, '--metrics-addr') : undefined;
+  const registry = opts.registry;
+  if (metrics !== undefined && registry === undefined) {
+    throw new ProviderError('INVALID_ARGUMENT', '--metrics-addr is set but no metric registry was given', { reason: 'Config' });
+  }
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 2000;
+  const log = opts.logger;
+  const checks = new Set<AbortController>();
+  let lastReady: boolean | undefined;
+
+  const readiness = async (res: http.ServerResponse, head: boolean): Promise<void> => {
+    const controller = new AbortController();
+    checks.add(controller);
+    const onClose = (): void => controller.abort(new Error('client went away'));
+    res.once('close', onClose);
+    const timer = setTimeout(
+      () => controller.abort(new Error(`readiness check timed out after ${readyTimeoutMs} ms`)),
+      readyTimeoutMs,
+    );
+    try {
+      const aborted = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      aborted.catch(() => {});
+      await Promise.race([opts.ready(controller.signal), aborted]);
+      if (lastReady !== true) log.info('ready');
+      lastReady = true;
+      reply(res, 200, TEXT, 'ok\n', head);
+    } catch (err) {
+      const reason = scrub(err instanceof Error ? err.message : String(err)).slice(0, MAX_REASON);
+      if (lastReady !== false) log.warn('not ready', { reason });
+      lastReady = false;
+      reply(res, 503, TEXT, `not ready: ${reason}\n`, head);
+    } finally {
+      clearTimeout(timer);
+      res.off('close', onClose);
+      checks.delete(controller);
+    }
+  };
+
+  const handler =
+    (routes: ReadonlySet<Route>) =>
+    (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      const path = (req.url ?? '/').split('?')[0];
+      const known =
+        (routes.has('health') && (path === '/healthz' || path === '/readyz')) || (routes.has('metrics') && path === '/metrics');
+      if (!known) {
+        reply(res, 404, TEXT, 'not found\n', req.method === 'HEAD');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        reply(res, 405, TEXT, 'method not allowed\n', false);
+        return;
+      }
+      const head = req.method === 'HEAD';
+      if (path === '/healthz') {
+        reply(res, 200, TEXT, 'ok\n', head);
+      } else if (path === '/readyz') {
+        void readiness(res, head);
+      } else {
+        try {
+          reply(res, 200, METRICS_CONTENT_TYPE, renderPrometheus(registry as Registry), head);
+        } catch (err) {
+          log.error('cannot render metrics', { error: err });
+          reply(res, 500, TEXT, 'cannot render metrics\n', head);
+        }
+      }
+    };
+
+  // One server per distinct address; the same address serves both.
+  const plan = new Map<string, { addr: ListenAddress; flag: string; routes: Set<Route> }>();
+  for (const [addr, route, flag] of [
+    [health, 'health', '--health-addr'],
+    [metrics, 'metrics', '--metrics-addr'],
+  ] as const) {
+    if (addr === undefined) continue;
+    const key = `${addr.host}|${addr.port}`;
+    const entry = plan.get(key) ?? { addr, flag, routes: new Set<Route>() };
+    entry.routes.add(route);
+    plan.set(key, entry);
+  }
+
+  const servers: http.Server[] = [];
+  const close = async (): Promise<void> => {
+    for (const c of checks) c.abort(new Error('server closing'));
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  };
+
+  let healthUrl: string | undefined;
+  let metricsUrl: string | undefined;
+  try {
+    for (const { addr, flag, routes } of plan.values()) {
+      const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, handler(routes));
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException): void => {
+          reject(
+            new ProviderError('UNAVAILABLE', `cannot listen on ${flag} ${addr.host}:${addr.port}: ${err.code ?? err.message}`, {
+              field: flag,
+              cause: err,
+            }),
+          );
+        };
+        server.once('error', onError);
+        const listening = (): void => {
+          server.off('error', onError);
+          resolve();
+        };
+        if (addr.host === '') server.listen(addr.port, listening);
+        else server.listen(addr.port, addr.host, listening);
+      });
+      servers.push(server);
+      server.on('error', (err) => log.error('health/metrics server error', { error: err }));
+      const base = `http://${urlHost(addr.host)}:${(server.address() as AddressInfo).port}`;
+      if (routes.has('health')) healthUrl = base;
+      if (routes.has('metrics')) metricsUrl = `${base}/metrics`;
+      log.info('http endpoints listening', { url: base, paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])) });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+
+  return {
+    ...(healthUrl === undefined ? {} : { healthUrl }),
+    ...(metricsUrl === undefined ? {} : { metricsUrl }),
+    close,
+  };
+}
+
+function reply(res: http.ServerResponse, status: number, contentType: string, body: string, head: boolean): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(head ? undefined : body);
+}
