@@ -27,6 +27,9 @@ function denied(state: State, session: Session, action: string, resource?: strin
 function canRead(state: State, session: Session, secretId: string, secret: Secret | undefined): boolean {
   const allow = state.roles.get(session.roleArn)?.allow.secretsmanager;
   const candidates = [secretId];
+  // A name pattern also covers the name an ARN carries (`…:secret:<name>` or `<name>-xxxxxx`).
+  const inArn = /^arn:[^:]*:secretsmanager:[^:]*:[^:]*:secret:(.+)$/.exec(secretId)?.[1];
+  if (inArn !== undefined) candidates.push(inArn, inArn.replace(/-[A-Za-z0-9]{6}$/, ''));
   if (secret !== undefined) candidates.push(secret.name, secret.arn);
   return matchesAny(allow, candidates);
 }

@@ -92,7 +92,10 @@ export function expectedSignature(req: SignedRequest, auth: SigV4Auth, secret: s
     if (v === undefined) return undefined;
     lines.push(`${name}:${v}\n`);
   }
-  const payloadHash = headerValue(req.headers, 'x-amz-content-sha256') ?? createHash('sha256').update(req.body).digest('hex');
+  // The body is always hashed: a declared x-amz-content-sha256 that does not match it fails too.
+  const payloadHash = createHash('sha256').update(req.body).digest('hex');
+  const declared = headerValue(req.headers, 'x-amz-content-sha256');
+  if (declared !== undefined && declared !== payloadHash) return undefined;
   const canonical = [req.method, canonicalUri(path), canonicalQuery(query), lines.join(''), auth.signedHeaders.join(';'), payloadHash].join('\n');
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
