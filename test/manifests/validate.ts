@@ -1,0 +1,174 @@
+/**
+ * @module test/manifests/validate
+ * Offline validation of manifests: built-in kinds against the Kubernetes API's OpenAPI schemas
+ * (kubernetes-models' precompiled validators: types, required fields, enums, formats), custom
+ * resources (SecretProviderClass, ServiceMonitor) against their CRDs' shape, checked by hand.
+ * Unknown fields are caught separately by {@link unknownFields} (the OpenAPI schemas allow them).
+ */
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import type { K8sObject } from './helm.js';
+
+interface Validatable {
+  validate(): void;
+}
+
+const MODELS: Record<string, new (data: never) => Validatable> = {
+  'apps/v1/DaemonSet': DaemonSet,
+  'apps/v1/Deployment': Deployment,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+};
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Problems of one object (empty = valid). */
+export function validateObject(obj: K8sObject): string[] {
+  const where = `${obj.kind}/${obj.metadata?.name ?? '?'}`;
+  const problems: string[] = [];
+  const name = obj.metadata?.name;
+  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) problems.push(`${where}: metadata.name is not a DNS subdomain`);
+  for (const [k, v] of Object.entries(obj.metadata?.labels ?? {})) {
+    if (typeof v !== 'string' || v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)) problems.push(`${where}: label ${k}=${String(v)} is not a valid label value`);
+  }
+  const model = MODELS[`${obj.apiVersion}/${obj.kind}`];
+  if (model) {
+    try {
+      new model(obj as never).validate();
+    } catch (e) {
+      problems.push(`${where}: ${(e as Error).message}`);
+    }
+    return problems;
+  }
+  switch (`${obj.apiVersion}/${obj.kind}`) {
+    case 'secrets-store.csi.x-k8s.io/v1/SecretProviderClass':
+      return [...problems, ...validateSecretProviderClass(obj).map((p) => `${where}: ${p}`)];
+    case 'monitoring.coreos.com/v1/ServiceMonitor':
+      return [...problems, ...validateServiceMonitor(obj).map((p) => `${where}: ${p}`)];
+    default:
+      return [...problems, `${where}: no schema for ${obj.apiVersion} ${obj.kind}`];
+  }
+}
+
+/**
+ * The driver's CRD (secrets-store.csi.x-k8s.io/v1 SecretProviderClass): spec.provider string,
+ * spec.parameters string → string, spec.secretObjects[] {secretName, type, labels, annotations,
+ * data[] {objectName, key}} (driver-behaviour.md §7), nothing else.
+ */
+export function validateSecretProviderClass(obj: K8sObject): string[] {
+  const problems: string[] = [];
+  const spec = obj.spec;
+  if (!isMap(spec)) return ['spec must be an object'];
+  for (const k of Object.keys(spec)) if (!['provider', 'parameters', 'secretObjects'].includes(k)) problems.push(`unknown field spec.${k}`);
+  if (typeof spec.provider !== 'string' || !/^[a-zA-Z0-9_-]{1,30}$/.test(spec.provider)) problems.push('spec.provider must name a provider ([a-zA-Z0-9_-]{1,30})');
+  if (spec.parameters !== undefined) {
+    if (!isMap(spec.parameters)) problems.push('spec.parameters must be a map of strings');
+    else for (const [k, v] of Object.entries(spec.parameters)) if (typeof v !== 'string') problems.push(`spec.parameters.${k} must be a string (quote it)`);
+  }
+  if (spec.secretObjects !== undefined) {
+    if (!Array.isArray(spec.secretObjects)) problems.push('spec.secretObjects must be a list');
+    else
+      spec.secretObjects.forEach((so: unknown, i) => {
+        const at = `spec.secretObjects[${i}]`;
+        if (!isMap(so)) return problems.push(`${at} must be an object`);
+        for (const k of Object.keys(so)) if (!['secretName', 'type', 'labels', 'annotations', 'data'].includes(k)) problems.push(`unknown field ${at}.${k}`);
+        for (const k of ['secretName', 'type'] as const) if (typeof so[k] !== 'string' || so[k] === '') problems.push(`${at}.${k} must be a non-empty string`);
+        if (!Array.isArray(so.data) || so.data.length === 0) problems.push(`${at}.data must be a non-empty list`);
+        else
+          so.data.forEach((d: unknown, j) => {
+            if (!isMap(d) || typeof d.objectName !== 'string' || d.objectName === '' || typeof d.key !== 'string' || d.key === '') problems.push(`${at}.data[${j}] needs objectName and key`);
+          });
+        return undefined;
+      });
+  }
+  return problems;
+}
+
+/** monitoring.coreos.com/v1 ServiceMonitor: the fields the chart sets. */
+export function validateServiceMonitor(obj: K8sObject): string[] {
+  const problems: string[] = [];
+  const spec = obj.spec;
+  if (!isMap(spec)) return ['spec must be an object'];
+  if (!isMap(spec.selector)) problems.push('spec.selector must be a label selector');
+  if (!Array.isArray(spec.endpoints) || spec.endpoints.length === 0) problems.push('spec.endpoints must be a non-empty list');
+  else
+    for (const ep of spec.endpoints as unknown[]) {
+      if (!isMap(ep) || (typeof ep.port !== 'string' && ep.targetPort === undefined)) problems.push('an endpoint needs a port name');
+      if (isMap(ep) && ep.interval !== undefined && !/^(\d+(ms|s|m|h))+$/.test(String(ep.interval))) problems.push(`endpoint interval ${String(ep.interval)} is not a duration`);
+    }
+  return problems;
+}
+
+const TYPE_IMPORTS: Record<string, { module: string; type: string }> = {
+  'apps/v1/DaemonSet': { module: 'kubernetes-models/apps/v1/DaemonSet', type: 'IDaemonSet' },
+  'apps/v1/Deployment': { module: 'kubernetes-models/apps/v1/Deployment', type: 'IDeployment' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', type: 'IClusterRole' },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding', type: 'IClusterRoleBinding' },
+  'v1/Secret': { module: 'kubernetes-models/v1/Secret', type: 'ISecret' },
+  'v1/Service': { module: 'kubernetes-models/v1/Service', type: 'IService' },
+  'v1/ServiceAccount': { module: 'kubernetes-models/v1/ServiceAccount', type: 'IServiceAccount' },
+};
+
+/**
+ * Fields the API does not know (a typo such as `mountPropogation`, or a field at the wrong level),
+ * which the OpenAPI validators accept and the API server would drop or, with strict field
+ * validation, refuse. Found by type-checking each object as an object literal against
+ * kubernetes-models' TypeScript interfaces (excess-property checks), with the TypeScript compiler.
+ * Returns one message per problem, naming the object.
+ */
+export async function unknownFields(objects: readonly { source: string; obj: K8sObject }[]): Promise<string[]> {
+  const ts = (await import('typescript')).default;
+  const root = new URL('../../', import.meta.url).pathname;
+  const file = `${root}test/manifests/__manifest_check__.ts`;
+  const lines: string[] = [];
+  const owners: string[] = [];
+  const imported = new Set<string>();
+  objects.forEach(({ source, obj }, i) => {
+    const t = TYPE_IMPORTS[`${obj.apiVersion}/${obj.kind}`];
+    if (!t) return;
+    if (!imported.has(t.type)) {
+      lines.unshift(`import type { ${t.type} } from '${t.module}';`);
+      imported.add(t.type);
+    }
+    owners[i] = `${source}: ${obj.kind}/${obj.metadata.name}`;
+    lines.push(`export const o${i}: ${t.type} = ${JSON.stringify(obj)};`);
+  });
+  const text = lines.join('\n') + '\n';
+  const options: import('typescript').CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, ...rest) =>
+    name === file ? ts.createSourceFile(name, text, lang) : getSourceFile(name, lang, ...rest);
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => name === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  const sf = program.getSourceFile(file);
+  const diags = [...program.getSemanticDiagnostics(sf), ...program.getSyntacticDiagnostics(sf)];
+  return diags.map((d) => {
+    const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : -1;
+    const src = lines[line] ?? '';
+    const idx = /^export const o(\d+)/.exec(src)?.[1];
+    const owner = idx !== undefined ? owners[Number(idx)] : 'manifest check';
+    return `${owner}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+  });
+}
