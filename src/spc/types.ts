@@ -87,6 +87,11 @@ export interface SecretDescriptor {
   optional: boolean;
   /** Our extension: every top-level key of a JSON secret becomes a file. */
   allKeys: boolean;
+  /**
+   * The request's `pathTranslation`, kept so `allKeys` file names (known only after fetching) get the
+   * same translation. Optional for hand-built descriptors: absent means the default '_'.
+   */
+  pathTranslation?: string | false | undefined;
 }
 
 /** One file a mount produces (before writing), with the version it reports. */

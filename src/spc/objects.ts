@@ -1,0 +1,560 @@
+/**
+ * @module spc/objects
+ * The `objects` YAML → SecretDescriptor[]: decoding as ASCP (ascp-behaviour.md §4.1), every
+ * per-descriptor rule (§4.7), the duplicate rules (§4.8), file names (§4.6) and the **better** path
+ * rules (CONTRACT.md §4, §7). All problems are reported together in one ConfigError, in list order;
+ * each message starts with where it is (`objects[2].jmesPath[0].objectAlias: …`) and keeps ASCP's text.
+ */
+import { Buffer } from 'node:buffer';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import { goParseBool } from './attributes.js';
+import { decodeYaml, findUnencodableFloat, formatFloat32, jsonKind, type GoValue } from './go-yaml.js';
+import { compiles, looksLikeUnquotedHyphen } from './jmes.js';
+import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
+import type { FailoverObject, JmesPathEntry, ObjectType, SecretDescriptor } from './types.js';
+
+export interface ParseObjectsOptions {
+  pathTranslation: string | false;
+  /** The request default (from parsePermission). */
+  defaultMode: number;
+  /** Primary region; '' when not known yet (then the ARN-region rule is skipped: see checkArnRegions). */
+  region: string;
+  /** '' when none. */
+  failoverRegion: string;
+}
+
+const LOAD = 'Failed to load SecretProviderClass: ';
+const UNMARSHAL = `${LOAD}error unmarshaling JSON: while decoding JSON: json: `;
+const PERMISSION = /^[0-7]{4}$/;
+/** ASCP's `badPathRE` (§4.7 step 4), kept so its exact cases give its exact text. */
+const ASCP_BAD_PATH = /(\/\.\.\/)|(^\.\.\/)|(\/\.\.$)/;
+
+/** objectType words (ASCP `typeMap`): `ssm` only as an ARN service. */
+const TYPE_MAP: ReadonlyMap<string, ObjectType> = new Map([
+  ['secretsmanager', 'secretsmanager'],
+  ['ssmparameter', 'ssmparameter'],
+  ['ssm', 'ssmparameter'],
+]);
+
+/** Go's zero value: unknown services map to SSM (ascp-behaviour.md §4.5 QUIRK). */
+function goType(word: string): ObjectType {
+  return TYPE_MAP.get(word) ?? 'ssmparameter';
+}
+
+interface Arn {
+  service: string;
+  region: string;
+}
+
+/** aws-sdk-go arn.Parse: at least 6 `:`-separated parts; the resource keeps further colons. */
+function parseArn(name: string): Arn | undefined {
+  const parts = name.split(':');
+  if (parts.length < 6) return undefined;
+  return { service: parts[2] ?? '', region: parts[3] ?? '' };
+}
+
+interface NameProblem {
+  message: string;
+  field: 'objectName' | 'objectType';
+}
+
+/** ASCP `validateObjectName` (N1–N6, first failure wins). region '' skips N2 (region not known yet). */
+function validateObjectName(name: string, objectType: string, region: string): NameProblem | undefined {
+  const hasArn = name.startsWith('arn:');
+  const arn = hasArn ? parseArn(name) : undefined;
+  if (hasArn && arn === undefined) return { message: `Invalid ARN format in object name: ${name}`, field: 'objectName' };
+  if (arn !== undefined && region !== '' && arn.region !== region) {
+    return { message: `ARN region must match region ${region}: ${name}`, field: 'objectName' };
+  }
+  if (objectType === '' && !hasArn) {
+    return { message: `Must use objectType when a full ARN is not specified: ${name}`, field: 'objectName' };
+  }
+  const service = arn?.service ?? '';
+  if (objectType === '' && !TYPE_MAP.has(service)) return { message: `Invalid service in ARN: ${service}`, field: 'objectName' };
+  if (objectType !== '' && (!TYPE_MAP.has(objectType) || objectType === 'ssm')) {
+    return { message: `Invalid objectType: ${objectType}`, field: 'objectType' };
+  }
+  if (objectType !== '' && arn !== undefined && goType(objectType) !== goType(service)) {
+    return { message: `objectType does not match ARN: ${name}`, field: 'objectType' };
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding a mapping into fields the way sigs.k8s.io/yaml + encoding/json do.
+
+/** Go's case folding for JSON field names (also folds ſ → s and K → k). */
+function fold(s: string): string {
+  return s.replaceAll('ſ', 's').toLowerCase();
+}
+
+/**
+ * Groups a mapping's keys by the field they land in: exact name, else case-insensitive. When several
+ * keys land in one field the bytewise-greatest wins (JSON keys are emitted sorted; the last decoded wins).
+ */
+function groupFields(
+  entries: ReadonlyMap<string, GoValue>,
+  fields: readonly string[],
+): { byField: Map<string, { key: string; value: GoValue }[]>; unknown: { key: string; value: GoValue }[] } {
+  const byField = new Map<string, { key: string; value: GoValue }[]>();
+  const unknown: { key: string; value: GoValue }[] = [];
+  for (const [key, value] of entries) {
+    const field = fields.find((f) => f === key) ?? fields.find((f) => fold(f) === fold(key));
+    if (field === undefined) {
+      unknown.push({ key, value });
+      continue;
+    }
+    const list = byField.get(field) ?? [];
+    list.push({ key, value });
+    byField.set(field, list);
+  }
+  for (const list of byField.values()) list.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  return { byField, unknown };
+}
+
+/** Context for Go's UnmarshalTypeError text. */
+interface StructCtx {
+  struct: string;
+  stack: string;
+}
+
+class Loader {
+  readonly problems: ConfigProblem[] = [];
+  constructor(private readonly index: number) {}
+
+  problem(path: string, message: string): void {
+    this.problems.push({ message: `${path}: ${message}`, path, index: this.index });
+  }
+
+  typeError(path: string, v: GoValue, ctx: StructCtx, goTypeName: string): void {
+    const bad = findUnencodableFloat(v);
+    if (bad !== undefined) {
+      this.problem(path, `${LOAD}error converting YAML to JSON: json: unsupported value: ${bad}`);
+      return;
+    }
+    this.problem(path, `${UNMARSHAL}cannot unmarshal ${jsonKind(v)} into Go struct field ${ctx.struct}.${ctx.stack} of type ${goTypeName}`);
+  }
+
+  /** A string field: scalars coerced as sigs.k8s.io/yaml (int → decimal, float → float32 'g', bool, null → ''). */
+  str(list: { key: string; value: GoValue }[] | undefined, path: string, ctx: StructCtx): string {
+    let out = '';
+    for (const { value } of list ?? []) {
+      switch (value.kind) {
+        case 'string':
+          out = value.value;
+          break;
+        case 'int':
+          out = value.text;
+          break;
+        case 'float':
+          out = formatFloat32(value.value);
+          break;
+        case 'bool':
+          out = value.value ? 'true' : 'false';
+          break;
+        case 'null':
+          break; // JSON null leaves a Go string unchanged
+        default:
+          this.typeError(path, value, ctx, 'string');
+      }
+    }
+    return out;
+  }
+
+  /** Our boolean extensions (CONTRACT.md §10): YAML booleans or Go-bool strings. */
+  flag(list: { key: string; value: GoValue }[] | undefined, path: string, name: string): boolean {
+    const v = list?.at(-1)?.value;
+    if (v === undefined || v.kind === 'null') return false;
+    if (v.kind === 'bool') return v.value;
+    if (v.kind === 'string') {
+      const b = v.value === '' ? false : goParseBool(v.value);
+      if (b !== undefined) return b;
+    }
+    this.problem(path, `${name} must be true or false, got ${describe(v)}`);
+    return false;
+  }
+
+  unknownKeys(unknown: { key: string; value: GoValue }[], path: string): void {
+    for (const { value } of unknown) {
+      const bad = findUnencodableFloat(value);
+      if (bad !== undefined) this.problem(path, `${LOAD}error converting YAML to JSON: json: unsupported value: ${bad}`);
+    }
+  }
+}
+
+function describe(v: GoValue): string {
+  switch (v.kind) {
+    case 'string':
+      return quoteName(v.value, 40);
+    case 'int':
+      return v.text;
+    case 'float':
+      return formatFloat32(v.value);
+    case 'bool':
+      return String(v.value);
+    default:
+      return `a ${jsonKind(v)}`;
+  }
+}
+
+interface RawEntry {
+  path: string;
+  objectAlias: string;
+  filePermission: string;
+  render: 'string' | 'json';
+}
+
+interface RawDescriptor {
+  objectName: string;
+  objectAlias: string;
+  objectVersion: string;
+  objectVersionLabel: string;
+  objectType: string;
+  filePermission: string;
+  jmesPath: RawEntry[];
+  failover: FailoverObject;
+  optional: boolean;
+  allKeys: boolean;
+}
+
+const DESCRIPTOR_FIELDS = [
+  'objectName',
+  'objectAlias',
+  'objectVersion',
+  'objectVersionLabel',
+  'objectType',
+  'filePermission',
+  'jmesPath',
+  'failoverObject',
+  'optional',
+  'allKeys',
+] as const;
+const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render'] as const;
+const FAILOVER_FIELDS = ['objectName', 'objectVersion', 'objectVersionLabel'] as const;
+
+function loadEntry(ld: Loader, v: GoValue, path: string): RawEntry {
+  const entry: RawEntry = { path: '', objectAlias: '', filePermission: '', render: 'string' };
+  if (v.kind === 'null') return entry;
+  if (v.kind !== 'map') {
+    ld.typeError(path, v, { struct: 'SecretDescriptor', stack: 'jmesPath' }, 'provider.JMESPathEntry');
+    return entry;
+  }
+  const { byField, unknown } = groupFields(v.entries, ENTRY_FIELDS);
+  ld.unknownKeys(unknown, path);
+  const ctx = (f: string): StructCtx => ({ struct: 'JMESPathEntry', stack: `jmesPath.${f}` });
+  entry.path = ld.str(byField.get('path'), `${path}.path`, ctx('path'));
+  entry.objectAlias = ld.str(byField.get('objectAlias'), `${path}.objectAlias`, ctx('objectAlias'));
+  entry.filePermission = ld.str(byField.get('filePermission'), `${path}.filePermission`, ctx('filePermission'));
+  const render = byField.get('render')?.at(-1)?.value;
+  if (render !== undefined && render.kind !== 'null' && !(render.kind === 'string' && render.value === '')) {
+    if (render.kind === 'string' && render.value === 'json') entry.render = 'json';
+    else ld.problem(`${path}.render`, `render must be "json" (write non-string results as JSON text), got ${describe(render)}`);
+  }
+  return entry;
+}
+
+function loadDescriptor(ld: Loader, v: GoValue, path: string): RawDescriptor {
+  const d: RawDescriptor = {
+    objectName: '',
+    objectAlias: '',
+    objectVersion: '',
+    objectVersionLabel: '',
+    objectType: '',
+    filePermission: '',
+    jmesPath: [],
+    failover: { objectName: '', objectVersion: '', objectVersionLabel: '' },
+    optional: false,
+    allKeys: false,
+  };
+  if (v.kind !== 'map') return d; // caller reports
+  const { byField, unknown } = groupFields(v.entries, DESCRIPTOR_FIELDS);
+  ld.unknownKeys(unknown, path);
+  const ctx = (f: string): StructCtx => ({ struct: 'SecretDescriptor', stack: f });
+  for (const f of ['objectName', 'objectAlias', 'objectVersion', 'objectVersionLabel', 'objectType', 'filePermission'] as const) {
+    d[f] = ld.str(byField.get(f), `${path}.${f}`, ctx(f));
+  }
+  for (const { value } of byField.get('jmesPath') ?? []) {
+    if (value.kind === 'null') d.jmesPath = [];
+    else if (value.kind === 'seq') d.jmesPath = value.items.map((item, j) => loadEntry(ld, item, `${path}.jmesPath[${j}]`));
+    else ld.typeError(`${path}.jmesPath`, value, ctx('jmesPath'), '[]provider.JMESPathEntry');
+  }
+  for (const { value } of byField.get('failoverObject') ?? []) {
+    if (value.kind === 'null') continue;
+    if (value.kind !== 'map') {
+      ld.typeError(`${path}.failoverObject`, value, ctx('failoverObject'), 'provider.FailoverObjectEntry');
+      continue;
+    }
+    const g = groupFields(value.entries, FAILOVER_FIELDS);
+    ld.unknownKeys(g.unknown, `${path}.failoverObject`);
+    for (const f of FAILOVER_FIELDS) {
+      const got = g.byField.get(f);
+      if (got !== undefined) {
+        d.failover[f] = ld.str(got, `${path}.failoverObject.${f}`, { struct: 'FailoverObjectEntry', stack: `failoverObject.${f}` });
+      }
+    }
+  }
+  d.optional = ld.flag(byField.get('optional'), `${path}.optional`, 'optional');
+  d.allKeys = ld.flag(byField.get('allKeys'), `${path}.allKeys`, 'allKeys');
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Output {
+  fileName: string;
+  /** Where the name came from, for messages. */
+  path: string;
+  index: number;
+}
+
+/**
+ * Parses and validates `objects`. Throws ConfigError with every problem found (list order), or
+ * returns one descriptor per entry with every default applied.
+ */
+export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): SecretDescriptor[] {
+  const top = (message: string): ConfigError => new ConfigError([{ message: `objects: ${message}`, path: 'objects' }]);
+  const empty = '`objects` is empty: nothing to mount (list at least one object with objectName and objectType)';
+  if (objectsYaml.trim() === '') throw top(empty);
+
+  const decoded = decodeYaml(objectsYaml);
+  if (!decoded.ok) {
+    throw new ConfigError(decoded.errors.map((e) => ({ message: `objects: ${LOAD}${e}`, path: 'objects' })));
+  }
+  const root = decoded.value;
+  if (root.kind === 'null' || (root.kind === 'seq' && root.items.length === 0)) throw top(empty);
+  if (root.kind !== 'seq') {
+    throw top(`${UNMARSHAL}cannot unmarshal ${jsonKind(root)} into Go value of type []*provider.SecretDescriptor (objects must be a YAML list)`);
+  }
+
+  const problems: ConfigProblem[] = [];
+  const descriptors: SecretDescriptor[] = [];
+  const outputs: Output[] = [];
+  // Duplicate rules (§4.8): latest descriptor per objectName, and every alias seen.
+  const lastByName = new Map<string, { alias: string; label: string }>();
+  const aliasesSeen = new Set<string>();
+  const dupReported = new Set<string>();
+
+  root.items.forEach((item, i) => {
+    const at = `objects[${i}]`;
+    const ld = new Loader(i);
+    if (item.kind === 'null') {
+      ld.problem(at, 'Empty descriptor entry in SecretProviderClass');
+      problems.push(...ld.problems);
+      return;
+    }
+    if (item.kind !== 'map') {
+      ld.problem(at, `${UNMARSHAL}cannot unmarshal ${jsonKind(item)} into Go value of type provider.SecretDescriptor`);
+      problems.push(...ld.problems);
+      return;
+    }
+    const raw = loadDescriptor(ld, item, at);
+    if (ld.problems.length > 0) {
+      problems.push(...ld.problems); // a descriptor that did not load is not validated further
+      return;
+    }
+    const d = validateDescriptor(ld, raw, i, opts);
+    checkDuplicates(ld, raw, i, lastByName, aliasesSeen, dupReported, opts.pathTranslation);
+    problems.push(...ld.problems);
+    if (d !== undefined) {
+      outputs.push({ fileName: d.fileName, path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`, index: i });
+      d.jmesPath.forEach((e, j) => outputs.push({ fileName: e.fileName, path: `${at}.jmesPath[${j}].objectAlias`, index: i }));
+      if (ld.problems.length === 0) descriptors.push(d);
+    }
+  });
+
+  // **better** (CONTRACT.md §4): any two outputs on one path, or a file where a directory must be.
+  const valid = outputs.filter((o) => filePathProblem(o.fileName) === undefined);
+  for (const c of pathConflicts(valid.map((o) => o.fileName))) {
+    const later = valid[c.index];
+    const earlier = valid[c.otherIndex];
+    if (later === undefined || earlier === undefined) continue;
+    if (c.kind === 'duplicate' && dupReported.has(c.path)) continue; // already said by ASCP's rules
+    problems.push({
+      message: `${later.path}: ${c.message} (also written by ${earlier.path})`,
+      path: later.path,
+      index: later.index,
+    });
+  }
+
+  if (problems.length > 0) {
+    const ordered = problems.map((p, n) => ({ p, n })).sort((a, b) => (a.p.index ?? -1) - (b.p.index ?? -1) || a.n - b.n);
+    throw new ConfigError(ordered.map((x) => x.p));
+  }
+  return descriptors;
+}
+
+/** §4.7 for one loaded descriptor; problems go to `ld`. Returns the descriptor when its names are usable. */
+function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: ParseObjectsOptions): SecretDescriptor | undefined {
+  const at = `objects[${i}]`;
+  let type: ObjectType | undefined;
+  if (raw.objectName === '') {
+    ld.problem(`${at}.objectName`, 'Object name must be specified');
+  } else {
+    const bad = validateObjectName(raw.objectName, raw.objectType, opts.region);
+    if (bad !== undefined) ld.problem(`${at}.${bad.field}`, bad.message);
+    else type = goType(raw.objectType !== '' ? raw.objectType : (parseArn(raw.objectName)?.service ?? ''));
+  }
+  if (type === 'ssmparameter' && raw.objectVersion !== '' && raw.objectVersionLabel !== '') {
+    ld.problem(`${at}.objectVersionLabel`, `ssm parameters can not specify both objectVersion and objectVersionLabel: ${raw.objectName}`);
+  }
+
+  const nameField = raw.objectAlias !== '' ? 'objectAlias' : 'objectName';
+  const fileName = translatePath(raw.objectAlias !== '' ? raw.objectAlias : raw.objectName, opts.pathTranslation);
+  if (raw.objectName !== '' || raw.objectAlias !== '') {
+    const pathProblem = ASCP_BAD_PATH.test(fileName) ? 'path can not contain ../' : filePathProblem(fileName);
+    if (pathProblem !== undefined) {
+      const shown = fileName !== raw.objectName ? ` (file path ${quoteName(fileName)})` : '';
+      ld.problem(
+        `${at}.${nameField}`,
+        pathProblem.startsWith('path can not contain ../')
+          ? `path can not contain ../: ${raw.objectName}${shown}`
+          : `${pathProblem} (object ${raw.objectName})`,
+      );
+    }
+  }
+  if (raw.filePermission !== '' && !PERMISSION.test(raw.filePermission)) {
+    ld.problem(`${at}.filePermission`, `Invalid File Permission: ${raw.filePermission}`);
+  }
+  const parentMode = PERMISSION.test(raw.filePermission) ? Number.parseInt(raw.filePermission, 8) : opts.defaultMode;
+
+  const jmesPath: JmesPathEntry[] = raw.jmesPath.map((e, j) => {
+    const ep = `${at}.jmesPath[${j}]`;
+    if (e.path === '') ld.problem(`${ep}.path`, 'Path must be specified for JMES object');
+    else if (!compiles(e.path)) {
+      const hint = looksLikeUnquotedHyphen(e.path) ? ` (quote names with hyphens: path: '"${e.path}"')` : '';
+      ld.problem(`${ep}.path`, `Invalid JMES Path: ${e.path}.${hint}`);
+    }
+    if (e.objectAlias === '') ld.problem(`${ep}.objectAlias`, 'Object alias must be specified for JMES object');
+    if (e.filePermission !== '' && !PERMISSION.test(e.filePermission)) {
+      ld.problem(`${ep}.filePermission`, `Invalid File Permission: ${e.filePermission}`);
+    }
+    const entryFile = translatePath(e.objectAlias, opts.pathTranslation);
+    if (e.objectAlias !== '') {
+      const pp = filePathProblem(entryFile);
+      if (pp !== undefined) ld.problem(`${ep}.objectAlias`, `${pp} (jmesPath objectAlias of ${raw.objectName})`);
+    }
+    // §3.4: the entry's permission, else the parent's string, else the request default.
+    const mode = PERMISSION.test(e.filePermission) ? Number.parseInt(e.filePermission, 8) : parentMode;
+    return { path: e.path, objectAlias: e.objectAlias, fileName: entryFile, mode, render: e.render };
+  });
+
+  let failoverObject: FailoverObject | undefined;
+  const fo = raw.failover;
+  if (fo.objectName !== '') {
+    const fp = `${at}.failoverObject`;
+    if (raw.objectAlias === '') {
+      ld.problem(`${at}.objectAlias`, `object alias must be specified for objects with failover entries: ${raw.objectName}`);
+    }
+    if (opts.failoverRegion === '') {
+      ld.problem(`${fp}.objectName`, `failover object allowed only when failover region is defined: ${raw.objectName}`);
+    }
+    const bad = validateObjectName(fo.objectName, raw.objectType, opts.failoverRegion);
+    if (bad !== undefined) ld.problem(`${fp}.objectName`, bad.message);
+    if (type === 'ssmparameter' && fo.objectVersion !== '' && fo.objectVersionLabel !== '') {
+      ld.problem(`${fp}.objectVersionLabel`, `ssm parameters can not specify both objectVersion and objectVersionLabel: ${raw.objectName}`);
+    }
+    if (fo.objectVersion !== raw.objectVersion) {
+      ld.problem(`${fp}.objectVersion`, `object versions must match between primary and failover regions: ${raw.objectName}`);
+    }
+    failoverObject = { ...fo };
+  }
+
+  if (type === undefined) return undefined;
+  return {
+    index: i,
+    objectName: raw.objectName,
+    objectType: type,
+    objectAlias: raw.objectAlias,
+    objectVersion: raw.objectVersion,
+    objectVersionLabel: raw.objectVersionLabel,
+    mode: parentMode,
+    fileName,
+    jmesPath,
+    failoverObject,
+    optional: raw.optional,
+    allKeys: raw.allKeys,
+    pathTranslation: opts.pathTranslation,
+  };
+}
+
+/** §4.8, in list order. Names flagged here are not reported again as path collisions. */
+function checkDuplicates(
+  ld: Loader,
+  raw: RawDescriptor,
+  i: number,
+  lastByName: Map<string, { alias: string; label: string }>,
+  aliasesSeen: Set<string>,
+  dupReported: Set<string>,
+  translation: string | false,
+): void {
+  const at = `objects[${i}]`;
+  let nameRuleFired = false;
+  const prev = raw.objectName !== '' ? lastByName.get(raw.objectName) : undefined;
+  if (prev !== undefined) {
+    const a = raw.objectAlias;
+    const l = raw.objectVersionLabel;
+    const n = raw.objectName;
+    let msg: string | undefined;
+    if (a !== '' && a === prev.alias && l === '' && prev.label === '') {
+      msg = `found descriptor with duplicate object name ${n}, duplicate object alias ${a}, and no version label`;
+    } else if (a === '' && prev.alias === '' && l !== '' && l === prev.label) {
+      msg = `found descriptor with duplicate object name ${n}, no object alias, and duplicate version label ${l}`;
+    } else if (a !== '' && a === prev.alias && l !== '' && l === prev.label) {
+      msg = `found descriptor with duplicate object name ${n}, duplicate object alias ${a}, and duplicate version label ${l}`;
+    } else if (a === '' && prev.alias === '' && l === '' && prev.label === '') {
+      msg = `found descriptor with duplicate object name ${n}, no object alias, and no version label`;
+    }
+    if (msg !== undefined) {
+      nameRuleFired = true;
+      ld.problem(`${at}.objectName`, msg);
+      dupReported.add(translatePath(a !== '' ? a : n, translation));
+    }
+  }
+  if (raw.objectName !== '') lastByName.set(raw.objectName, { alias: raw.objectAlias, label: raw.objectVersionLabel });
+
+  if (raw.objectAlias !== '') {
+    if (aliasesSeen.has(raw.objectAlias) && !nameRuleFired) {
+      ld.problem(`${at}.objectAlias`, `found duplicate object alias ${raw.objectAlias}`);
+      dupReported.add(translatePath(raw.objectAlias, translation));
+    }
+    aliasesSeen.add(raw.objectAlias);
+  }
+  raw.jmesPath.forEach((e, j) => {
+    if (e.objectAlias === '') return;
+    if (aliasesSeen.has(e.objectAlias)) {
+      ld.problem(
+        `${at}.jmesPath[${j}].objectAlias`,
+        `Name already in use for objectAlias: found duplicate object alias ${e.objectAlias} in JMES path entry ${e.path}`,
+      );
+      dupReported.add(translatePath(e.objectAlias, translation));
+    }
+    aliasesSeen.add(e.objectAlias);
+  });
+}
+
+/**
+ * The ARN-region rule (N2) for the primary and failover names, for when the primary region became
+ * known only after parseObjects (region from the node, CONTRACT.md §3).
+ */
+export function checkArnRegions(
+  descriptors: readonly SecretDescriptor[],
+  region: string,
+  failoverRegion: string,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const d of descriptors) {
+    const at = `objects[${d.index}]`;
+    const arn = d.objectName.startsWith('arn:') ? parseArn(d.objectName) : undefined;
+    if (arn !== undefined && region !== '' && arn.region !== region) {
+      const path = `${at}.objectName`;
+      problems.push({ message: `${path}: ARN region must match region ${region}: ${d.objectName}`, path, index: d.index });
+    }
+    const fo = d.failoverObject;
+    const farn = fo !== undefined && fo.objectName.startsWith('arn:') ? parseArn(fo.objectName) : undefined;
+    if (fo !== undefined && farn !== undefined && failoverRegion !== '' && farn.region !== failoverRegion) {
+      const path = `${at}.failoverObject.objectName`;
+      problems.push({ message: `${path}: ARN region must match region ${failoverRegion}: ${fo.objectName}`, path, index: d.index });
+    }
+  }
+  return problems;
+}
