@@ -225,6 +225,8 @@ describe('createProviderMetrics', () => {
     done();
     m.startAwsCall('sts', 'AssumeRoleWithWebIdentity', 'not a region!')({ code: 'InvalidIdentityToken' });
     m.startAwsCall('ssm', 'GetParameters', 'eu-west-1')({ code: undefined });
+    m.awsCall('ssm', 'GetParameters', 'eu-west-1', 'error', 'Throttling exception!', 0.2);
+    m.awsCall('secretsmanager', 'GetSecretValue', 'us-east-1', 'success', 'OK', 2);
     m.cacheRequest('credentials', true);
     m.cacheRequest('credentials', false);
     m.credentialExchange('irsa', 'success');
@@ -232,7 +234,10 @@ describe('createProviderMetrics', () => {
     m.kubernetesRequest('pods', 'timeout');
     const text = renderPrometheus(m.registry);
     for (const line of [
-      'csi_provider_aws_aws_calls_total{service="secretsmanager",operation="GetSecretValue",region="us-east-1",outcome="success",code="OK"} 1',
+      'csi_provider_aws_aws_calls_total{service="secretsmanager",operation="GetSecretValue",region="us-east-1",outcome="success",code="OK"} 2',
+      'csi_provider_aws_aws_calls_total{service="ssm",operation="GetParameters",region="eu-west-1",outcome="error",code="other"} 1',
+      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",le="2.5"} 2',
+      'csi_provider_aws_aws_call_duration_seconds_sum{service="secretsmanager",operation="GetSecretValue"} 2.05',
       'csi_provider_aws_aws_calls_total{service="sts",operation="AssumeRoleWithWebIdentity",region="other",outcome="error",code="InvalidIdentityToken"} 1',
       'csi_provider_aws_aws_calls_total{service="ssm",operation="GetParameters",region="eu-west-1",outcome="error",code="unknown"} 1',
       'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",le="0.05"} 1',

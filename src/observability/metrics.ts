@@ -423,6 +423,11 @@ export interface ProviderMetrics {
    * name (`AccessDeniedException`) on failure; success records `OK`.
    */
   startAwsCall(service: AwsService, operation: string, region: string): (error?: { code?: string | undefined }) => void;
+  /**
+   * The same, after the fact, for callers that time the call themselves (the shape of aws/'s
+   * CallObserver, so `metrics.awsCall` can be passed as it is). `code` is `OK` on success.
+   */
+  awsCall(service: AwsService, operation: string, region: string, outcome: Outcome, code: string, seconds: number): void;
   cacheRequest(cache: CacheName, hit: boolean): void;
   credentialExchange(method: CredentialMethod, outcome: Outcome): void;
   /** `code`: the HTTP status (`200`, `404`), or a short failure class (`timeout`, `network`). */
@@ -511,6 +516,12 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     new CallbackMetric('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', 'gauge', () => stats().heapUsedBytes),
   );
 
+  const recordAwsCall = (service: AwsService, operation: string, region: string, outcome: Outcome, code: string, seconds: number): void => {
+    const op = boundedLabel(operation);
+    awsCallsTotal.inc({ service, operation: op, region: boundedLabel(region), outcome, code: boundedLabel(code, 'unknown') });
+    awsCallDuration.observe({ service, operation: op }, seconds);
+  };
+
   return {
     registry,
     mountsTotal,
@@ -544,18 +555,14 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
 
     startAwsCall(service, operation, region) {
       const start = now();
-      const op = boundedLabel(operation);
       return (error) => {
-        const outcome: Outcome = error === undefined ? 'success' : 'error';
-        awsCallsTotal.inc({
-          service,
-          operation: op,
-          region: boundedLabel(region),
-          outcome,
-          code: error === undefined ? 'OK' : boundedLabel(error.code, 'unknown'),
-        });
-        awsCallDuration.observe({ service, operation: op }, (now() - start) / 1000);
+        const code = error === undefined ? 'OK' : boundedLabel(error.code, 'unknown');
+        recordAwsCall(service, operation, region, error === undefined ? 'success' : 'error', code, (now() - start) / 1000);
       };
+    },
+
+    awsCall(service, operation, region, outcome, code, seconds) {
+      recordAwsCall(service, operation, region, outcome, code, seconds);
     },
 
     cacheRequest(cache, hit) {
