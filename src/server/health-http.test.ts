@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EVENTS } from '../observability/events.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
 import { createProviderMetrics, renderPrometheus } from '../observability/metrics.js';
 import { HealthStatus, addHealthService, probeSocket } from './grpc-health.js';
@@ -162,8 +163,8 @@ describe('startHealthServer', () => {
     expect(await get(`${s.healthUrl}/healthz`)).toMatchObject({ status: 200 });
 
     // Transitions are logged once each, not on every probe.
-    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg).filter((m) => m !== 'http endpoints listening');
-    expect(msgs).toEqual(['ready', 'not ready']);
+    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg).filter((m) => m !== EVENTS.httpListening);
+    expect(msgs).toEqual([EVENTS.ready, EVENTS.notReady]);
   });
 
   it('answers 503 at the timeout even when ready() ignores its signal', async () => {

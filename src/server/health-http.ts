@@ -8,6 +8,7 @@
 import http from 'node:http';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { ProviderError } from '../errors.js';
+import { EVENTS } from '../observability/events.js';
 import { scrub, type Logger } from '../observability/logger.js';
 import { renderPrometheus, type Registry } from '../observability/metrics.js';
 
@@ -124,12 +125,12 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       });
       aborted.catch(() => {});
       await Promise.race([opts.ready(controller.signal), aborted]);
-      if (lastReady !== true) log.info('ready');
+      if (lastReady !== true) log.info(EVENTS.ready);
       lastReady = true;
       reply(res, 200, TEXT, 'ok\n', head);
     } catch (err) {
       const reason = scrub(err instanceof Error ? err.message : String(err)).slice(0, MAX_REASON);
-      if (lastReady !== false) log.warn('not ready', { reason });
+      if (lastReady !== false) log.warn(EVENTS.notReady, { reason });
       lastReady = false;
       reply(res, 503, TEXT, `not ready: ${reason}\n`, head);
     } finally {
@@ -163,7 +164,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         try {
           reply(res, 200, METRICS_CONTENT_TYPE, renderPrometheus(registry as Registry), head);
         } catch (err) {
-          log.error('cannot render metrics', { error: err });
+          log.error(EVENTS.metricsRenderFailed, { error: err });
           reply(res, 500, TEXT, 'cannot render metrics\n', head);
         }
       }
@@ -219,11 +220,11 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
         else server.listen(addr.port, addr.host, listening);
       });
       servers.push(server);
-      server.on('error', (err) => log.error('health/metrics server error', { error: err }));
+      server.on('error', (err) => log.error(EVENTS.httpServerError, { error: err }));
       const base = `http://${urlHost(addr.host)}:${(server.address() as AddressInfo).port}`;
       if (routes.has('health')) healthUrl = base;
       if (routes.has('metrics')) metricsUrl = `${base}/metrics`;
-      log.info('http endpoints listening', { url: base, paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])) });
+      log.info(EVENTS.httpListening, { url: base, paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])) });
     }
   } catch (err) {
     await close();
