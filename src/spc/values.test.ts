@@ -1,0 +1,138 @@
+import { describe, expect, test } from 'vitest';
+import { ProviderError } from '../errors.js';
+import { parseObjects } from './objects.js';
+import type { SecretDescriptor } from './types.js';
+import { deriveFiles } from './values.js';
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+function descriptor(yaml: string, pathTranslation: string | false = '_'): SecretDescriptor {
+  const d = parseObjects(yaml, { pathTranslation, defaultMode: 0o644, region: 'us-west-2', failoverRegion: '' })[0];
+  if (d === undefined) throw new Error('no descriptor');
+  return d;
+}
+
+const jsonObject = (path: string, alias = 'testAlias', extra = ''): SecretDescriptor =>
+  descriptor(`- objectName: jsonObject\n  objectType: secretsmanager\n  jmesPath:\n    - path: '${path}'\n      objectAlias: ${alias}\n${extra}`);
+
+function failure(fn: () => unknown): ProviderError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProviderError);
+    return err as ProviderError;
+  }
+  throw new Error('expected a ProviderError');
+}
+
+const CREDS = '{"username": "ParameterStoreUser", "password": "PasswordForParameterStore"}';
+
+describe('deriveFiles: ASCP §13.7', () => {
+  test('V01 not JSON', () => {
+    const e = failure(() => deriveFiles(jsonObject('username'), enc('NotValidJson'), 'v1', 'us-west-2'));
+    expect(e.message).toBe('Invalid JSON used with jmesPath in secret: jsonObject.');
+    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'jsonObject', region: 'us-west-2' });
+  });
+
+  test('V02 path matches nothing', () => {
+    const e = failure(() => deriveFiles(jsonObject('testpath'), enc(CREDS), 'v1', 'r'));
+    expect(e.message).toBe('JMES Path - testpath for object alias - testAlias does not point to a valid object.');
+  });
+
+  test('V03 invalid expression (refused at parse time)', () => {
+    expect(() => jsonObject('.testpath')).toThrow('Invalid JMES Path: .testpath.');
+  });
+
+  test('V04 non-string result: ASCP text + type + hint, no value', () => {
+    const e = failure(() => deriveFiles(jsonObject('username'), enc('{"username": 31337}'), 'v1', 'r'));
+    expect(e.message).toContain('Invalid JMES search result type for path:username. Only string is allowed.');
+    expect(e.message).toContain('Found number');
+    expect(e.message).toContain('set render: json on this jmesPath entry to write it as JSON text');
+    expect(e.message).not.toContain('31337');
+  });
+});
+
+describe('deriveFiles', () => {
+  test('own file then jmesPath files, all with the version', () => {
+    const d = descriptor(
+      "- objectName: creds\n  objectType: ssmparameter\n  filePermission: '0600'\n  jmesPath:\n    - {path: username, objectAlias: user}\n    - {path: password, objectAlias: pass, filePermission: '0400'}\n",
+    );
+    const files = deriveFiles(d, enc(CREDS), '3', 'r');
+    expect(files.map((f) => [f.path, f.mode, dec(f.contents), f.version])).toEqual([
+      ['creds', 0o600, CREDS, '3'],
+      ['user', 0o600, 'ParameterStoreUser', '3'],
+      ['pass', 0o400, 'PasswordForParameterStore', '3'],
+    ]);
+  });
+
+  test('no jmesPath: value need not be JSON', () => {
+    const d = descriptor('- objectName: plain\n  objectType: secretsmanager\n');
+    expect(deriveFiles(d, enc('not json'), 'v', 'r')).toHaveLength(1);
+  });
+
+  test('render: json writes non-strings as JSON text, strings raw', () => {
+    const d = descriptor(
+      '- objectName: cfg\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: json}\n    - {path: tags, objectAlias: tags, render: json}\n    - {path: name, objectAlias: name, render: json}\n',
+    );
+    const files = deriveFiles(d, enc('{"port": 5432, "tags": {"a": [1, true]}, "name": "db"}'), 'v', 'r');
+    expect(files.slice(1).map((f) => dec(f.contents))).toEqual(['5432', '{"a":[1,true]}', 'db']);
+  });
+
+  test('JSON null value counts as missing', () => {
+    const e = failure(() => deriveFiles(jsonObject('username'), enc('{"username": null}'), 'v', 'r'));
+    expect(e.message).toContain('does not point to a valid object');
+  });
+
+  test('a failing evaluation does not leak the value', () => {
+    const e = failure(() => deriveFiles(jsonObject('length(username)'), enc('{"username": 987654}'), 'v', 'r'));
+    expect(e.message).toContain('Invalid JMES Path: length(username).');
+    expect(e.message).not.toContain('987654');
+  });
+
+  test('invalid JSON error does not leak the value', () => {
+    const e = failure(() => deriveFiles(jsonObject('a'), enc('{"a": "hunter2-secret"'), 'v', 'r'));
+    expect(e.message).not.toContain('hunter2');
+  });
+});
+
+describe('deriveFiles: allKeys', () => {
+  const all = (t: string | false = '_'): SecretDescriptor => descriptor('- objectName: app/db\n  objectType: secretsmanager\n  allKeys: true\n', t);
+
+  test('one file per top-level key, non-strings as JSON, translated names', () => {
+    const files = deriveFiles(all(), enc('{"user": "u", "port": 5432, "nested/key": {"x": 1}}'), 'v9', 'r');
+    expect(files.map((f) => [f.path, dec(f.contents), f.mode, f.version])).toEqual([
+      ['app_db', '{"user": "u", "port": 5432, "nested/key": {"x": 1}}', 0o644, 'v9'],
+      ['user', 'u', 0o644, 'v9'],
+      ['port', '5432', 0o644, 'v9'],
+      ['nested_key', '{"x":1}', 0o644, 'v9'],
+    ]);
+  });
+
+  test.each([
+    ['[1, 2]', 'array'],
+    ['"text"', 'string'],
+    ['null', 'null'],
+  ])('value %s is not an object', (json, type) => {
+    const e = failure(() => deriveFiles(all(), enc(json), 'v', 'r'));
+    expect(e.message).toBe(`allKeys is set on app/db but its value is a JSON ${type}, not a JSON object`);
+  });
+
+  test('not JSON', () => {
+    expect(failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r')).message).toBe('Invalid JSON used with allKeys in secret: app/db.');
+  });
+
+  test.each([
+    ['{"..": "x"}', false, 'path can not contain ../'],
+    ['{"": "x"}', '_', 'file path is empty'],
+    ['{"a\\u0000b": "x"}', '_', 'NUL'],
+    [`{"${'k'.repeat(256)}": "x"}`, '_', 'longer than 255 bytes'],
+    ['{"app_db": "x"}', '_', 'same file "app_db"'],
+    ['{"app": "x"}', false, '"app" is written as a file but "app/db" needs it to be a directory'],
+  ] as const)('bad key in %s', (json, t, text) => {
+    const e = failure(() => deriveFiles(all(t), enc(json), 'v', 'r'));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toContain(text);
+    expect(e.message).not.toContain('"x"');
+  });
+});
