@@ -15,7 +15,7 @@
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { checkArnRegions, deriveFiles, findPathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
+import { checkArnRegions, deriveFiles, driverWritesPathProblem, findPathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { IdentityRequest } from '../identity/index.js';
@@ -194,6 +194,13 @@ export function createMount(deps: MountDeps): MountFn {
     }
     if (derived.length > 0) throw new MountFailedError(derived);
     const conflicts = findPathConflicts(files.map((f) => f.path));
+    if (deps.driverWritesSecrets) {
+      // The driver refuses the whole answer for one such path (driver-behaviour.md §5.2): say which, and why, first.
+      for (const f of files) {
+        const problem = driverWritesPathProblem(f.path);
+        if (problem !== undefined) conflicts.push(`${f.path}: ${problem}`);
+      }
+    }
     if (conflicts.length > 0) throw new ConfigError(conflicts.map((message) => ({ message })));
     summary.files = files.length;
 

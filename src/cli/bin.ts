@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * @module cli/bin
+ * The `csi-secrets-provider-aws` command: `serve` (the provider; default when the first argument is a
+ * flag), `check`, `mount`, `demo`, `version`, `help`. Each subcommand module exports
+ * `run(argv, io) → exit code` and is loaded only when used.
+ */
+import { pathToFileURL } from 'node:url';
+import { NAME, VERSION } from '../version.js';
+
+/** Where a command writes; tests capture both. */
+export interface CommandIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+const USAGE = `Usage: ${NAME} <command> [options]
+
+Commands:
+  serve [flags]       run the provider (what the DaemonSet runs; see serve --help)
+  check FILE...       check SecretProviderClass manifests offline against every rule the provider applies
+  mount --class FILE --pod-namespace NS --service-account SA [--out DIR]
+                      fetch what a pod would get, with your own AWS credentials
+  demo                the whole path on this machine: emulator, provider, a mount, a rotation
+  version             print name and version
+`;
+
+export async function main(argv: readonly string[], io: CommandIO): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.stdout(USAGE);
+      return 0;
+    case 'version':
+    case '--version':
+      io.stdout(`${NAME} ${VERSION} (node ${process.version})\n`);
+      return 0;
+    case 'serve':
+      return (await import('../main.js')).run(rest, io.env);
+    case 'check':
+      return (await import('./check.js')).run(rest, io);
+    case 'mount':
+      return (await import('./mount-command.js')).run(rest, io);
+    case 'demo':
+      return (await import('./demo.js')).run(rest, io);
+    default:
+      if (cmd.startsWith('-')) return (await import('../main.js')).run(argv, io.env);
+      io.stderr(`${NAME}: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    env: process.env,
+    cwd: process.cwd(),
+  }).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
