@@ -36,6 +36,8 @@ export interface PodSpec {
   allowParameters?: string[];
   /** Give the service account no role annotation. */
   noAnnotation?: boolean;
+  /** Annotate with `role` but do not create it (another pod's role, which does not trust this one). */
+  foreignRole?: boolean;
 }
 
 export interface Pod {
@@ -108,7 +110,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       const pod = spec.pod ?? `pod-${n}`;
       const roleArn = spec.role ?? `arn:aws:iam::${ACCOUNT}:role/reader-${n}`;
       const sub = `system:serviceaccount:${namespace}:${serviceAccount}`;
-      emu.addRole({
+      if (!spec.foreignRole) emu.addRole({
         arn: roleArn,
         trust: { subjects: [sub] },
         allow: { secretsmanager: spec.allowSecrets ?? ['*'], ssm: spec.allowParameters ?? ['*'] },
