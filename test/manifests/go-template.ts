@@ -129,7 +129,7 @@ function lexAction(src: string, start: number, file: string, line: number): { to
   };
   for (;;) {
     const c = src[p];
-    if (c === undefined) fail('unclosed action');
+    if (c === undefined) throw new TemplateError(`${file}:${line}: unclosed action`);
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
       const after = /^\s*-\}\}/.exec(src.slice(p, p + 32));
       if (after) return { tokens, end: p + after[0].length, trimRight: true };
@@ -471,7 +471,7 @@ const FUNCS: Record<string, Fn> = {
   trim: ([s]) => strval(s).trim(),
   lower: ([s]) => strval(s).toLowerCase(),
   upper: ([s]) => strval(s).toUpperCase(),
-  toString: ([s]) => strval(s),
+  toString: ([s]: unknown[]) => strval(s),
   printf: ([format, ...rest]) => printf(strval(format), rest),
   print: (args) => args.map(goPrint).join(''),
   contains: ([substr, s]) => strval(s).includes(strval(substr)),

@@ -50,7 +50,7 @@ describe('provider-installer.yaml', () => {
   });
 
   it('tolerates every taint and runs only on Linux, off Fargate', () => {
-    const spec = (byKind('DaemonSet') as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+    const spec = (byKind('DaemonSet') as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
     expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
     expect(JSON.stringify(spec.affinity)).toContain('"key":"eks.amazonaws.com/compute-type","operator":"NotIn","values":["fargate"]');
