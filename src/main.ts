@@ -11,10 +11,8 @@ import { touchMount, writeMount } from './files/index.js';
 import { IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
 import { createMount } from './mount/index.js';
-import { createLogger, type Logger } from './observability/logger.js';
-import { createProviderMetrics } from './observability/metrics.js';
-import { startHealthServer } from './server/health-http.js';
-import { probeSocket, startServer } from './server/index.js';
+import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
+import { probeSocket, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
 
 export interface Running {
@@ -37,9 +35,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     podIdentity: { endpoint: flags.podIdentityEndpoint, timeoutMs: flags.podIdentityHttpTimeoutMs },
     observe: (method, outcome) => metrics.credentialExchange(method, outcome),
   });
-  const fetcher = new Fetcher(clients, (service, operation, region, outcome, code) => {
-    metrics.awsCallsTotal.inc({ service, operation, region, outcome, code });
-  });
+  const fetcher = new Fetcher(clients, (service, operation, region, outcome, code, seconds) => metrics.awsCall(service, operation, region, outcome, code, seconds));
   const mount = createMount({
     driverWritesSecrets: flags.driverWritesSecrets,
     awsRegion: flags.awsRegion,

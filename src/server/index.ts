@@ -4,3 +4,4 @@
  */
 export { startServer, toStatus, STATUS, type RunningServer, type ServerOptions } from './grpc-server.js';
 export { HealthStatus, probeSocket } from './grpc-health.js';
+export { startHealthServer, parseListenAddress, type HealthServer } from './health-http.js';

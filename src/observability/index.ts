@@ -1,0 +1,7 @@
+/**
+ * @module observability
+ * Logs, metrics and the names of log events: declared here, used everywhere (STYLE habit 18).
+ */
+export { createLogger, redact, scrub, silentLogger, type LogFields, type LogFormat, type LogLevel, type Logger, type LoggerOptions } from './logger.js';
+export { createProviderMetrics, renderPrometheus, Registry, type ProviderMetrics } from './metrics.js';
+export { EVENTS, type EventName } from './events.js';
