@@ -328,3 +328,30 @@ describe('schemas', () => {
     expect(await unknownFields([{ source: 'typo', obj: ds }])).toEqual([expect.stringContaining("'\"mountPropogation\"' does not exist")]);
   }, 60_000);
 });
+
+describe('the provider accepts what the chart passes', () => {
+  it.each<[string, unknown]>([
+    ['defaults', {}],
+    ['ASCP values file', ascpValues],
+    ['every flag of ours', { metrics: { enabled: false, objectNames: false }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s' }],
+  ])('%s: args parse with src/cli/flags.ts and env matches', async (_name, values) => {
+    const { parseFlags } = await import('../../src/cli/flags.js');
+    const c = container(renderChart({ values: [values] }).objects);
+    const env = Object.fromEntries(c.env.map((e) => [e.name, e.value ?? 'node-a']));
+    const result = parseFlags(c.args, env);
+    expect(result.kind, JSON.stringify(result)).toBe('run');
+    if (result.kind !== 'run') return;
+    const v = mergeAll(values);
+    expect(result.flags.providerVolume).toBe(get(v, 'providerVolume'));
+    expect(result.flags.driverWritesSecrets).toBe(get(v, 'driverWritesSecrets'));
+    expect(result.flags.healthAddr).toBe('0.0.0.0:8990');
+    expect(result.flags.metricsAddr).toBe(get(v, 'metrics.enabled') ? '0.0.0.0:8989' : '');
+    expect(result.flags.logLevel).toBe(get(v, 'logLevel'));
+    expect(result.flags.nodeName).toBe('node-a');
+    expect(result.flags.awsRegion).toBe(get(v, 'awsRegion'));
+  });
+});
+
+function mergeAll(values: unknown): unknown {
+  return renderChart({ values: [values] }).values;
+}
