@@ -21,6 +21,8 @@ export const AGENT_IPV6 = 'http://[fd00:ec2::23]/v1/credentials';
 export interface PodIdentityOptions {
   /** --pod-identity-endpoint: used instead of both EKS addresses. */
   endpoint?: string | undefined;
+  /** The two EKS addresses (tests put local listeners here to exercise the IPv4 → IPv6 fallback). */
+  addresses?: { ipv4: string; ipv6: string } | undefined;
   /** --pod-identity-http-timeout (default 5 s per attempt). */
   timeoutMs?: number | undefined;
   /** Rounds over the addresses (default 6). */
@@ -30,11 +32,15 @@ export interface PodIdentityOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-export function agentEndpoints(pref: AddressPreference, endpoint: string | undefined): string[] {
+export function agentEndpoints(
+  pref: AddressPreference,
+  endpoint: string | undefined,
+  addresses: { ipv4: string; ipv6: string } = { ipv4: AGENT_IPV4, ipv6: AGENT_IPV6 },
+): string[] {
   if (endpoint) return [endpoint];
-  if (pref === 'ipv4') return [AGENT_IPV4];
-  if (pref === 'ipv6') return [AGENT_IPV6];
-  return [AGENT_IPV4, AGENT_IPV6];
+  if (pref === 'ipv4') return [addresses.ipv4];
+  if (pref === 'ipv6') return [addresses.ipv6];
+  return [addresses.ipv4, addresses.ipv6];
 }
 
 class AttemptError extends Error {
@@ -122,7 +128,7 @@ export async function podIdentityCredentials(
   o: { token: string; preference: AddressPreference; signal: AbortSignal },
   opts: PodIdentityOptions = {},
 ): Promise<CachedCredentials> {
-  const endpoints = agentEndpoints(o.preference, opts.endpoint);
+  const endpoints = agentEndpoints(o.preference, opts.endpoint, opts.addresses);
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const rounds = opts.maxRounds ?? 6;
   const base = opts.backoffBaseMs ?? 200;
