@@ -116,7 +116,7 @@ function suggest(word: string, known: readonly string[]): string | undefined {
       best = k;
     }
   }
-  return bestD <= Math.max(1, Math.floor(word.length / 4)) ? best : undefined;
+  return bestD <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
 }
 
 /** Collects the findings of one class, each with its position. */
@@ -271,13 +271,59 @@ class ClassChecker {
     } else {
       this.addProblems(objects.problems);
     }
-    if (objects.value !== undefined && attrs.value !== undefined) {
-      this.addProblems(lintObjects(objects.value, attrs.value, fields.parameters), 'warning');
-      this.checkArnRegion(objects.value, attrs.value);
+    // Warnings need parsed values: when the class has errors, lint what does parse on its own.
+    const lintAttrs = attrs.value ?? this.attributesWithout(fields.parameters, attrs.problems);
+    const lintable = objects.value !== undefined ? { descriptors: objects.value, complete: true } : this.entriesOnTheirOwn(objectsText ?? '', {
+      pathTranslation: translation.ok ? translation.value : '_',
+      defaultMode,
+      region: '',
+      failoverRegion: failoverRegion === region ? '' : failoverRegion,
+    });
+    if (lintAttrs !== undefined) {
+      this.addProblems(lintObjects(lintable.descriptors, lintAttrs, fields.parameters), 'warning');
+      this.checkArnRegion(lintable.descriptors, lintAttrs);
     }
     this.checkUnknownObjectKeys();
-    this.checkSecretObjects(fields.secretObjects, fields.secretObjectsInvalid, objects.value);
+    this.checkSecretObjects(fields.secretObjects, fields.secretObjectsInvalid, lintable.complete ? lintable.descriptors : undefined);
     return { skipped: false };
+  }
+
+  /** parseAttributes again without the parameters it refused, so the other warnings still show. */
+  private attributesWithout(parameters: Readonly<Record<string, string>>, problems: readonly ConfigProblem[]): MountAttributes | undefined {
+    const rest = { ...parameters };
+    for (const p of problems) if (p.path !== undefined) delete rest[p.path];
+    try {
+      return parseAttributes(JSON.stringify(rest));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Each `- ` entry of a block-style objects list parsed alone (ARN-region rule off: the whole-list
+   * parse reported it), for the warnings of a class whose list has errors. `complete` when every
+   * entry parsed, so the class's file names are all known.
+   */
+  private entriesOnTheirOwn(objectsText: string, opts: Parameters<typeof parseObjects>[1]): { descriptors: SecretDescriptor[]; complete: boolean } {
+    const root = this.objectsSource?.root;
+    const descriptors: SecretDescriptor[] = [];
+    if (!isSeq(root)) return { descriptors, complete: false };
+    let complete = true;
+    root.items.forEach((item, i) => {
+      const range = (item as Node | null)?.range;
+      const lineStart = range ? objectsText.lastIndexOf('\n', range[0] - 1) + 1 : -1;
+      const entry = range ? objectsText.slice(lineStart, range[1]) : '';
+      if (!/^\s*- /.test(entry)) {
+        complete = false;
+        return;
+      }
+      try {
+        for (const d of parseObjects(entry, opts)) descriptors.push({ ...d, index: i });
+      } catch {
+        complete = false;
+      }
+    });
+    return { descriptors, complete };
   }
 
   private checkParameterNames(names: readonly string[]): void {

@@ -57,7 +57,7 @@ export function parseManifests(text: string, file: string): ManifestFile {
   list.forEach((doc, i) => {
     const document = i + 1;
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
+      for (const e of doc.errors.slice(0, 1)) {
         out.errors.push({ document, message: `YAML syntax error: ${e.message.split('\n')[0] ?? ''}`, position: positionAt(out, e.pos[0]) });
       }
       return;
