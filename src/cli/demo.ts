@@ -1,0 +1,349 @@
+/**
+ * @module cli/demo
+ * `demo`: the whole path on this machine, no cloud. The emulator (example seed) plays AWS and
+ * Kubernetes, the real provider (`start()` of main) serves on a temp unix socket, and this command
+ * plays the driver: a Mount, a rotation, a second Mount as driver v1.6 sends it (no versions), the
+ * calls each made (the warm path should reach neither STS nor Kubernetes), a /metrics excerpt, and
+ * a clean shutdown. Values shown are the emulator's fake demo data; sensitive-looking ones are masked.
+ */
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createDriverClient, exampleSeed, loadSeed, mountAttributes, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
+import { createLogger } from '../observability/logger.js';
+import type { CommandIO } from './bin.js';
+import { parseFlags } from './flags.js';
+
+const USAGE = `Usage: csi-secrets-provider-aws demo [--keep]
+
+Runs the AWS/Kubernetes emulator and the real provider on this machine, mounts a SecretProviderClass
+as the CSI driver would, rotates a secret and mounts again. No AWS account or cluster is used.
+
+  --keep   keep the temp directory (kubeconfig, socket dir, mounted files, provider log) and print its path
+`;
+
+const REGION = 'us-east-1';
+const NAMESPACE = 'default';
+const SERVICE_ACCOUNT = 'app';
+const POD = 'app-0';
+const CLASS = 'app-secrets';
+
+/** The demo's SecretProviderClass `objects`: a JSON secret split with jmesPath, a plain and a binary secret, SSM SecureString and String. */
+export const DEMO_OBJECTS = `
+- objectName: prod/db-creds
+  objectType: secretsmanager
+  objectAlias: db-creds.json
+  filePermission: "0640"
+  jmesPath:
+    - {path: username, objectAlias: db-username}
+    - {path: password, objectAlias: db-password, filePermission: "0600"}
+- {objectName: prod/api-key, objectType: secretsmanager, objectAlias: api-key, filePermission: "0600"}
+- {objectName: prod/tls-cert, objectType: secretsmanager, objectAlias: tls-cert.der, filePermission: "0644"}
+- {objectName: /app/db-host, objectType: ssmparameter, objectAlias: db-host}
+- {objectName: /app/feature-flag, objectType: ssmparameter, objectAlias: feature-flag}
+`;
+
+/** Files whose (fake, non-sensitive) demo values are printed; every other value is masked. */
+const SHOWN = new Set(['db-username', 'db-host', 'feature-flag']);
+
+/** The rotated value of prod/db-creds: only the password changes. */
+const ROTATED_DB_CREDS = '{"username":"app","password":"r0tated-demo","port":5432}';
+
+interface FileInfo {
+  path: string;
+  mode: number;
+  size: number;
+  ino: number;
+  mtimeMs: number;
+  contents: Buffer;
+}
+
+class StepError extends Error {
+  constructor(
+    readonly step: string,
+    message: string,
+    options?: { cause: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** `--keep`, `--help`; anything else is refused. */
+function parseArgs(argv: readonly string[]): { keep: boolean } | 'help' | string {
+  let keep = false;
+  for (const a of argv) {
+    if (a === '--help' || a === '-h' || a === 'help') return 'help';
+    if (a === '--keep' || a === '-keep' || a === '--keep=true') keep = true;
+    else if (a === '--keep=false') keep = false;
+    else return `unknown argument ${JSON.stringify(a)}`;
+  }
+  return { keep };
+}
+
+async function listMount(dir: string, prefix = ''): Promise<FileInfo[]> {
+  const out: FileInfo[] = [];
+  const entries = (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  for (const e of entries) {
+    const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
+    if (e.isDirectory()) {
+      out.push(...(await listMount(dir, rel)));
+      continue;
+    }
+    const full = path.join(dir, rel);
+    const st = await lstat(full);
+    out.push({ path: rel, mode: st.mode & 0o777, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, contents: await readFile(full) });
+  }
+  return out;
+}
+
+function shownValue(f: FileInfo): string {
+  if (SHOWN.has(f.path)) return JSON.stringify(f.contents.toString('utf8'));
+  const text = f.contents.toString('utf8');
+  const binary = !Buffer.from(text, 'utf8').equals(f.contents) || /[\x00-\x08\x0e-\x1f]/.test(text);
+  return binary ? '<binary, masked>' : '<masked>';
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function tree(files: readonly FileInfo[], versions: readonly ObjectVersion[]): string[] {
+  const byId = new Map(versions.map((v) => [v.id, v.version] as const));
+  const w = Math.max(...files.map((f) => f.path.length), 4);
+  return files.map((f, i) => {
+    const branch = i === files.length - 1 ? '└──' : '├──';
+    const version = byId.get(f.path) ?? '-';
+    return `   ${branch} ${pad(f.path, w)}  ${f.mode.toString(8).padStart(4, '0')}  ${String(f.size).padStart(4)} B  version ${pad(shortVersion(version), 10)}  ${shownValue(f)}`;
+  });
+}
+
+/** Secrets Manager version ids are UUIDs: the first 8 characters are enough to tell them apart. */
+function shortVersion(v: string): string {
+  return /^[0-9a-f]{8}-/.test(v) ? `${v.slice(0, 8)}…` : v;
+}
+
+interface CallSummary {
+  sts: number;
+  secretsmanager: number;
+  ssm: number;
+  k8s: number;
+  podIdentity: number;
+  detail: string;
+}
+
+function summarize(calls: readonly CallRecord[]): CallSummary {
+  const count = (s: CallRecord['service']): number => calls.filter((c) => c.service === s).length;
+  const ops = new Map<string, number>();
+  for (const c of calls) {
+    const k = `${c.service}:${c.operation}${c.status >= 400 || c.status === 0 ? ` (${c.errorCode ?? c.status})` : ''}`;
+    ops.set(k, (ops.get(k) ?? 0) + 1);
+  }
+  return {
+    sts: count('sts'),
+    secretsmanager: count('secretsmanager'),
+    ssm: count('ssm'),
+    k8s: count('k8s'),
+    podIdentity: count('pod-identity'),
+    detail: [...ops].map(([k, n]) => `${k}×${n}`).join(', ') || 'none',
+  };
+}
+
+function grpcMessage(err: unknown): string {
+  const e = err as { code?: unknown; details?: unknown; message?: unknown };
+  if (typeof e?.details === 'string' && e.details !== '') return `gRPC status ${String(e.code)}: ${e.details}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Sets the AWS_* variables the SDK reads (as the integration harness does); returns the undo. */
+function pointSdkAt(emu: Emulator, dir: string): () => void {
+  const keys = ['AWS_ENDPOINT_URL', 'AWS_EC2_METADATA_DISABLED', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_REGION', 'AWS_PROFILE'] as const;
+  const saved = new Map(keys.map((k) => [k, process.env[k]] as const));
+  process.env['AWS_ENDPOINT_URL'] = emu.url;
+  process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
+  process.env['AWS_CONFIG_FILE'] = path.join(dir, 'no-aws-config');
+  process.env['AWS_SHARED_CREDENTIALS_FILE'] = path.join(dir, 'no-aws-credentials');
+  delete process.env['AWS_REGION'];
+  delete process.env['AWS_PROFILE'];
+  return () => {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
+export async function run(argv: readonly string[], io: CommandIO): Promise<number> {
+  return runDemo(argv, io);
+}
+
+/** Test seam: `prepare` runs once the emulator is seeded (e.g. to inject a fault and see the demo fail cleanly). */
+export interface DemoHooks {
+  prepare?: (emu: Emulator) => void;
+}
+
+export async function runDemo(argv: readonly string[], io: CommandIO, hooks: DemoHooks = {}): Promise<number> {
+  const args = parseArgs(argv);
+  if (args === 'help') {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (typeof args === 'string') {
+    io.stderr(`demo: ${args}\n\n${USAGE}`);
+    return 2;
+  }
+  const out = (line = ''): void => io.stdout(`${line}\n`);
+  const t0 = performance.now();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const logs: string[] = [];
+  let dir: string | undefined;
+  let step = 'start';
+  let code = 0;
+
+  try {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-demo-'));
+    const base = dir;
+
+    // 1. Emulator.
+    step = '1. emulator';
+    out('1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 parameters)');
+    const emu = await startEmulator();
+    cleanups.push(() => emu.close());
+    loadSeed(emu, exampleSeed());
+    hooks.prepare?.(emu);
+    const kubeconfig = path.join(base, 'kubeconfig');
+    await emu.writeKubeconfig(kubeconfig);
+    cleanups.push(pointSdkAt(emu, base));
+    out(`   emulator on ${emu.url}; kubeconfig ${kubeconfig}; AWS_ENDPOINT_URL=${emu.url}`);
+
+    // 2. The real provider.
+    step = '2. provider';
+    out('2. Starting the provider (the same start() the DaemonSet runs) on a temp unix socket');
+    const volume = path.join(base, 'providers');
+    await mkdir(volume);
+    const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig };
+    const parsed = parseFlags([`--provider-volume=${volume}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', '--log-level=debug'], env);
+    if (parsed.kind !== 'run') throw new StepError(step, `unexpected flag parse result: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`);
+    const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
+    const { start } = await import('../main.js');
+    const provider = await start(parsed.flags, env, logger);
+    cleanups.push(() => provider.stop());
+    const client: DriverClient = createDriverClient(provider.socketPath);
+    cleanups.push(() => client.close());
+    const version = await client.version();
+    out(`   ${version.runtime_name} ${version.runtime_version} (API ${version.version}) on unix:${provider.socketPath}`);
+    if (provider.metricsUrl !== undefined) out(`   metrics ${provider.metricsUrl}`);
+
+    // 3. First mount.
+    step = '3. first mount';
+    out(`3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, SecretProviderClass ${CLASS} (IRSA token from the emulator)`);
+    const target = path.join(base, 'pods', POD, 'volumes', 'secrets-store');
+    await mkdir(target, { recursive: true });
+    const tokens = {
+      'sts.amazonaws.com': emu.issueToken({ namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, audience: 'sts.amazonaws.com', podName: POD }),
+      'pods.eks.amazonaws.com': emu.issueToken({ namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, audience: 'pods.eks.amazonaws.com', podName: POD }),
+    };
+    const attributes = mountAttributes({
+      podName: POD,
+      namespace: NAMESPACE,
+      serviceAccount: SERVICE_ACCOUNT,
+      secretProviderClass: CLASS,
+      tokens,
+      parameters: { region: REGION, objects: DEMO_OBJECTS },
+    });
+    const mark1 = emu.calls.length;
+    const first = await client.mount({ attributes, targetPath: target }, { deadlineMs: 30_000 });
+    const calls1 = summarize(emu.calls.slice(mark1));
+    const before = await listMount(target);
+    out(`   ${first.objectVersion.length} object versions returned; files in ${target}:`);
+    out('   (values are fake demo data from the emulator; only non-sensitive ones are shown, the rest masked)');
+    for (const line of tree(before, first.objectVersion)) out(line);
+
+    // 4. Rotation.
+    step = '4. rotation';
+    const rotated = emu.putSecret(REGION, 'prod/db-creds', ROTATED_DB_CREDS);
+    out(`4. Rotating prod/db-creds in the emulator (new password, same username): new version ${shortVersion(rotated.versionId)}`);
+
+    // 5. Second mount, as driver v1.6 republishes: no versions sent.
+    step = '5. second mount';
+    out('5. Mount again as driver v1.6 does on a republish (current_object_version empty)');
+    const mark2 = emu.calls.length;
+    const second = await client.mount({ attributes, targetPath: target, currentObjectVersion: [] }, { deadlineMs: 30_000 });
+    const calls2 = summarize(emu.calls.slice(mark2));
+    const after = await listMount(target);
+    const v1 = new Map(first.objectVersion.map((v) => [v.id, v.version] as const));
+    const v2 = new Map(second.objectVersion.map((v) => [v.id, v.version] as const));
+    for (const line of tree(after, second.objectVersion)) out(line);
+    const old = new Map(before.map((f) => [f.path, f] as const));
+    const changed: string[] = [];
+    const untouched: string[] = [];
+    for (const f of after) {
+      const o = old.get(f.path);
+      if (o !== undefined && o.ino === f.ino && o.mtimeMs === f.mtimeMs) untouched.push(f.path);
+      else changed.push(f.path);
+    }
+    const newVersions = [...v2].filter(([id, v]) => v1.get(id) !== v).map(([id, v]) => `${id} ${shortVersion(v1.get(id) ?? '-')} → ${shortVersion(v)}`);
+    out(`   new versions: ${newVersions.join('; ') || 'none'}`);
+    out(`   rewritten (new inode/mtime): ${changed.join(', ') || 'none'}`);
+    out(`   untouched (same inode and mtime): ${untouched.join(', ') || 'none'}`);
+
+    // 6. What each mount cost.
+    step = '6. call log';
+    out('6. Calls the emulator saw');
+    const row = (name: string, c: CallSummary): string =>
+      `   ${pad(name, 13)} STS ${c.sts}, Secrets Manager ${c.secretsmanager}, SSM ${c.ssm}, Kubernetes ${c.k8s}  [${c.detail}]`;
+    out(row('first mount:', calls1));
+    out(row('second mount:', calls2));
+    if (calls2.sts === 0 && calls2.k8s === 0) {
+      out('   the second mount made 0 STS and 0 Kubernetes calls: credentials and the role lookup came from the provider\'s caches');
+    } else {
+      out(`   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches should have answered them (please report this)`);
+    }
+
+    // 7. Metrics.
+    step = '7. metrics';
+    if (provider.metricsUrl !== undefined) {
+      out(`7. /metrics excerpt (${provider.metricsUrl})`);
+      const res = await fetch(provider.metricsUrl, { signal: AbortSignal.timeout(5_000) });
+      const text = await res.text();
+      const wanted = /^csi_provider_aws_(mounts_total|aws_calls_total|credential_exchanges_total|kubernetes_requests_total|cache_requests_total)\{/;
+      const lines = text.split('\n').filter((l) => wanted.test(l));
+      for (const l of lines.slice(0, 16)) out(`   ${l}`);
+      if (lines.length > 16) out(`   … ${lines.length - 16} more`);
+      if (lines.length === 0) out('   (no mount or call metrics found)');
+    } else {
+      out('7. /metrics: disabled');
+    }
+  } catch (err) {
+    code = 1;
+    const where = err instanceof StepError ? err.step : step;
+    io.stderr(`demo failed at step ${where}: ${grpcMessage(err)}\n`);
+    const errors = logs.filter((l) => /"level":"(warn|error)"/.test(l)).slice(-5);
+    if (errors.length > 0) io.stderr(`last provider warnings/errors:\n${errors.map((l) => `  ${l}`).join('\n')}\n`);
+  }
+
+  // 8. Shutdown, in reverse order of start.
+  out(`${code === 0 ? '8' : '-'}. Shutting down: driver client, provider (drain, socket removed), emulator`);
+  for (const c of cleanups.reverse()) {
+    try {
+      await c();
+    } catch (err) {
+      io.stderr(`demo: cleanup failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      code = 1;
+    }
+  }
+  if (dir !== undefined) {
+    if (args.keep) {
+      await writeFile(path.join(dir, 'provider.log'), logs.join('\n') + '\n', { mode: 0o600 });
+      out(`   kept ${dir} (kubeconfig, pods/${POD}/volumes/secrets-store, provider.log); remove it when done`);
+    } else {
+      await rm(dir, { recursive: true, force: true });
+      const gone = await stat(dir).then(
+        () => false,
+        () => true,
+      );
+      out(`   temp directory ${gone ? 'removed' : `NOT removed: ${dir}`}`);
+    }
+  }
+  out(code === 0 ? `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.` : 'Demo failed.');
+  return code;
+}
