@@ -1,16 +1,27 @@
 /**
  * @module version
- * Name and version of this package, read once from package.json (dist/ and src/ both sit one level
- * below it), so the Version RPC, the user agent and --version agree.
+ * Name and version of this package, read once from the nearest package.json above this file
+ * (src/, dist/ and compiled test trees all sit below it), so the Version RPC, the user agent and
+ * --version agree.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 interface PackageJson {
   name: string;
   version: string;
 }
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as PackageJson;
+function findPackageJson(): URL {
+  let dir = new URL('./', import.meta.url);
+  for (let i = 0; i < 5; i++) {
+    const candidate = new URL('package.json', dir);
+    if (existsSync(candidate)) return candidate;
+    dir = new URL('../', dir);
+  }
+  throw new Error('package.json not found above ' + import.meta.url);
+}
+
+const pkg = JSON.parse(readFileSync(findPackageJson(), 'utf8')) as PackageJson;
 
 /** Our runtime name, as the Version RPC reports it. */
 export const NAME: string = pkg.name;
