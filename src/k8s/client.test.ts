@@ -108,7 +108,8 @@ describe('KubeClient over http', () => {
 });
 
 describe('KubeClient errors', () => {
-  const cases: { name: string; answers: Parameters<FakeApiServer['on']>[1][]; code: string; message: RegExp; requests: number; delays?: number[] }[] = [
+  // Only the hanging case uses a short timeout: elsewhere a slow machine must not turn into a retry.
+  const cases: { name: string; answers: Parameters<FakeApiServer['on']>[1][]; code: string; message: RegExp; requests: number; delays?: number[]; timeoutMs?: number }[] = [
     { name: '404 carries the Status message', answers: [notFound('serviceaccounts', 'app')], code: 'NOT_FOUND', message: /^serviceaccounts "app" not found$/, requests: 1 },
     { name: '404 without a Status body', answers: [{ status: 404 }], code: 'NOT_FOUND', message: /serviceaccounts "app" not found/, requests: 1 },
     { name: '401', answers: [{ status: 401, body: { kind: 'Status', message: 'Unauthorized' } }], code: 'UNAUTHENTICATED', message: /401 Unauthorized/, requests: 1 },
@@ -125,14 +126,14 @@ describe('KubeClient errors', () => {
     { name: '429 with a long Retry-After → UNAVAILABLE at once', answers: [{ status: 429, headers: { 'retry-after': '120' } }], code: 'UNAVAILABLE', message: /Retry-After 120 s/, requests: 1, delays: [] },
     { name: '500 then success', answers: [{ status: 500 }, { body: sa({}) }], code: 'OK', message: /./, requests: 2, delays: [200] },
     { name: '503 forever → UNAVAILABLE after 3 attempts with backoff', answers: [{ status: 503, body: { message: 'etcd down' } }], code: 'UNAVAILABLE', message: /HTTP 503 after 3 attempts: etcd down/, requests: 3, delays: [200, 400] },
-    { name: 'timeouts → UNAVAILABLE', answers: [{ hang: true }], code: 'UNAVAILABLE', message: /after 3 attempts: no answer within 40 ms/, requests: 3, delays: [200, 400] },
+    { name: 'timeouts → UNAVAILABLE', answers: [{ hang: true }], code: 'UNAVAILABLE', message: /after 3 attempts: no answer within 40 ms/, requests: 3, delays: [200, 400], timeoutMs: 40 },
     { name: 'other 4xx → INTERNAL', answers: [{ status: 400, body: { message: 'bad' } }], code: 'INTERNAL', message: /unexpected HTTP 400: bad/, requests: 1 },
     { name: 'a non-JSON answer → INTERNAL', answers: [{ status: 200, body: undefined }], code: 'INTERNAL', message: /not JSON/, requests: 1 },
   ];
-  it.each(cases)('$name', async ({ answers, code, message, requests, delays }) => {
+  it.each(cases)('$name', async ({ answers, code, message, requests, delays, timeoutMs }) => {
     const s = await server();
     s.on(SA_PATH, ...answers);
-    const { c, delays: slept } = client({ server: s.url, token: TOKEN }, { timeoutMs: 40 });
+    const { c, delays: slept } = client({ server: s.url, token: TOKEN }, { timeoutMs: timeoutMs ?? 10_000 });
     const p = c.getServiceAccount('team-a', 'app', signal());
     if (code === 'OK') {
       await p;
@@ -144,6 +145,22 @@ describe('KubeClient errors', () => {
     }
     expect(s.requests).toHaveLength(requests);
     if (delays !== undefined) expect(slept).toEqual(delays);
+  });
+
+  it('reports every attempt to onRequest (the metrics hook)', async () => {
+    const s = await server();
+    s.on('/api/v1/nodes/n', { status: 503 }, { hang: true }, { body: { metadata: {} } });
+    s.on('/api/v1/namespaces/ns/pods/p', notFound('pods', 'p'));
+    const seen: [string, number | string][] = [];
+    const { c } = client({ server: s.url }, { timeoutMs: 500, onRequest: (resource, code) => seen.push([resource, code]) });
+    await c.getNode('n', signal());
+    await failure(c.getPod('ns', 'p', signal()));
+    expect(seen).toEqual([
+      ['nodes', 503],
+      ['nodes', 'timeout'],
+      ['nodes', 200],
+      ['pods', 404],
+    ]);
   });
 
   it('connection refused → UNAVAILABLE after retries', async () => {

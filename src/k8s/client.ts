@@ -25,7 +25,14 @@ export interface KubeClientOptions {
   sleep?: Sleep;
   /** First backoff after a 5xx or connection failure; doubled per retry. Default 200 ms. */
   retryBaseMs?: number;
+  /**
+   * Called once per attempt with its HTTP status, or `timeout` / `network` / `tls`; the shape of
+   * observability's `metrics.kubernetesRequest`, so it can be passed as is.
+   */
+  onRequest?: (resource: KubeResource, code: number | string) => void;
 }
+
+export type KubeResource = 'serviceaccounts' | 'pods' | 'nodes';
 
 /** How often a token file is re-read at most (bound service-account tokens rotate hourly). */
 const TOKEN_REREAD_MS = 60_000;
@@ -40,7 +47,7 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 interface Resource {
   /** Plural resource name for RBAC messages: `serviceaccounts`. */
-  resource: string;
+  resource: KubeResource;
   namespace?: string;
   name: string;
 }
@@ -53,10 +60,12 @@ interface HttpResult {
   body: Buffer;
 }
 
-/** A failure worth another attempt (connection, timeout): carries its final status. */
+/** A failure worth another attempt (connection, timeout). `kind` is its metric label. */
 class TransientError extends Error {
-  constructor(message: string, cause: unknown) {
+  readonly kind: 'timeout' | 'network';
+  constructor(kind: 'timeout' | 'network', message: string, cause: unknown) {
     super(message, { cause });
+    this.kind = kind;
   }
 }
 
@@ -102,6 +111,7 @@ export class KubeClient {
   readonly #now: () => number;
   readonly #sleep: Sleep;
   readonly #retryBaseMs: number;
+  readonly #onRequest: (resource: KubeResource, code: number | string) => void;
   #token: { value: string; readAt: number } | undefined;
 
   constructor(config: KubeConfig, opts: KubeClientOptions) {
@@ -111,6 +121,7 @@ export class KubeClient {
     this.#sleep = opts.sleep ?? realSleep;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
     this.#retryBaseMs = opts.retryBaseMs ?? 200;
+    this.#onRequest = opts.onRequest ?? (() => undefined);
     this.#bucket = new TokenBucket(opts.qps, opts.burst, this.#now, this.#sleep);
     if (this.#base.protocol === 'https:') {
       const tls: https.AgentOptions = { keepAlive: true, rejectUnauthorized: config.insecureSkipTlsVerify !== true };
@@ -189,7 +200,11 @@ export class KubeClient {
         res = await this.#request(path, token, signal);
       } catch (err) {
         if (signal.aborted) throw abortError(signal, `Kubernetes ${what}`);
-        if (!(err instanceof TransientError)) throw err;
+        if (!(err instanceof TransientError)) {
+          if (err instanceof ProviderError && err.reason === 'KubeTls') this.#onRequest(r.resource, 'tls');
+          throw err;
+        }
+        this.#onRequest(r.resource, err.kind);
         if (transient < TRANSIENT_RETRIES) {
           await this.#sleep(this.#retryBaseMs * 2 ** transient++, signal).catch(() => {
             throw abortError(signal, `Kubernetes ${what}`);
@@ -202,6 +217,7 @@ export class KubeClient {
         });
       }
       const { status } = res;
+      this.#onRequest(r.resource, status);
       if (status >= 200 && status < 300) return this.#parse(res.body, what);
       const detail = statusMessage(res.body);
       if (status === 401) {
@@ -281,7 +297,7 @@ export class KubeClient {
       };
       const timer = setTimeout(() => {
         req.destroy();
-        finish(() => reject(new TransientError(`no answer within ${this.#timeoutMs} ms`, undefined)));
+        finish(() => reject(new TransientError('timeout', `no answer within ${this.#timeoutMs} ms`, undefined)));
       }, this.#timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -290,7 +306,7 @@ export class KubeClient {
           reject(
             tlsRefused
               ? new ProviderError('FAILED_PRECONDITION', `Kubernetes GET ${path}: TLS verification of the API server failed (${err.code ?? 'error'}): check the cluster CA (certificate-authority / ca.crt)`, { reason: 'KubeTls', cause: err })
-              : new TransientError(`connection failed (${err.code ?? err.message})`, err),
+              : new TransientError('network', `connection failed (${err.code ?? err.message})`, err),
           ),
         );
       });
@@ -307,7 +323,7 @@ export class KubeClient {
           chunks.push(chunk);
         });
         res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));
-        res.on('error', (err) => finish(() => reject(new TransientError(`answer interrupted (${err.message})`, err))));
+        res.on('error', (err) => finish(() => reject(new TransientError('network', `answer interrupted (${err.message})`, err))));
       });
       req.end();
     });

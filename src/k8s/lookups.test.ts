@@ -84,7 +84,8 @@ describe('KubeLookups.roleArn', () => {
   it('caches per namespace/name for the TTL, then asks again', async () => {
     const clock = { now: 0 };
     const f = fakeClient({ sas: { 'ns/app': { 'eks.amazonaws.com/role-arn': ROLE }, 'other/app': { 'eks.amazonaws.com/role-arn': `${ROLE}2` } } });
-    const l = new KubeLookups(f.client, { roleTtlMs: 60_000, now: () => clock.now });
+    const events: string[] = [];
+    const l = new KubeLookups(f.client, { roleTtlMs: 60_000, now: () => clock.now, onCache: (cache, hit) => events.push(`${cache}:${hit ? 'hit' : 'miss'}`) });
     expect(await l.roleArn('ns', 'app', signal())).toBe(ROLE);
     clock.now = 59_999;
     expect(await l.roleArn('ns', 'app', signal())).toBe(ROLE);
@@ -95,6 +96,7 @@ describe('KubeLookups.roleArn', () => {
     expect(await l.roleArn('ns', 'app', signal())).toBe(ROLE);
     expect(f.calls.sa).toEqual(['ns/app', 'other/app', 'ns/app']);
     expect(l.stats()).toEqual({ hits: 1, misses: 3 });
+    expect(events).toEqual(['service-account:miss', 'service-account:hit', 'service-account:miss', 'service-account:miss']);
   });
 
   it('10 concurrent calls make one GET', async () => {

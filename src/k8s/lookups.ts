@@ -18,6 +18,8 @@ export interface KubeLookupsOptions {
   /** How long a service account's role ARN is reused. Default 60 s. */
   roleTtlMs?: number;
   now?: () => number;
+  /** Called on every look-up (an in-flight join is a hit); the shape of `metrics.cacheRequest`. */
+  onCache?: (cache: 'service-account' | 'node-region', hit: boolean) => void;
 }
 
 /**
@@ -105,6 +107,7 @@ export class KubeLookups {
   readonly #regions = new Map<string, string>();
   readonly #roleFlights = new SharedFlights<string>();
   readonly #regionFlights = new SharedFlights<string>();
+  readonly #onCache: (cache: 'service-account' | 'node-region', hit: boolean) => void;
   #hits = 0;
   #misses = 0;
 
@@ -112,6 +115,13 @@ export class KubeLookups {
     this.#client = client;
     this.#roleTtlMs = opts.roleTtlMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
+    this.#onCache = opts.onCache ?? (() => undefined);
+  }
+
+  #count(cache: 'service-account' | 'node-region', hit: boolean): void {
+    if (hit) this.#hits++;
+    else this.#misses++;
+    this.#onCache(cache, hit);
   }
 
   /** The `eks.amazonaws.com/role-arn` annotation of a service account (IRSA, ascp-behaviour.md §10.2). */
@@ -120,7 +130,7 @@ export class KubeLookups {
     const cached = this.#roles.get(key);
     const now = this.#now();
     if (cached !== undefined && now < cached.expires) {
-      this.#hits++;
+      this.#count('service-account', true);
       return cached.arn;
     }
     if (cached !== undefined) this.#roles.delete(key);
@@ -146,8 +156,7 @@ export class KubeLookups {
       this.#roles.set(key, { arn, expires: this.#now() + this.#roleTtlMs });
       return arn;
     });
-    if (joined) this.#hits++;
-    else this.#misses++;
+    this.#count('service-account', joined);
     return result;
   }
 
@@ -180,7 +189,7 @@ export class KubeLookups {
   async #nodeRegion(nodeName: string, signal: AbortSignal): Promise<string> {
     const cached = this.#regions.get(nodeName);
     if (cached !== undefined) {
-      this.#hits++;
+      this.#count('node-region', true);
       return cached;
     }
     const { joined, result } = this.#regionFlights.run(nodeName, signal, `get node ${nodeName}`, async (s) => {
@@ -196,8 +205,7 @@ export class KubeLookups {
       this.#regions.set(nodeName, region);
       return region;
     });
-    if (joined) this.#hits++;
-    else this.#misses++;
+    this.#count('node-region', joined);
     return result;
   }
 
