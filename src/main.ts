@@ -10,7 +10,7 @@ import { parseFlags, type Flags } from './cli/flags.js';
 import { touchMount, writeMount } from './files/index.js';
 import { IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
-import { createMount } from './mount/index.js';
+import { createMount, ValueCache } from './mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
 import { probeSocket, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
@@ -45,6 +45,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     fetcher,
     writer: { writeMount, touchMount },
     logger,
+    values: flags.cacheTtlMs > 0 ? new ValueCache(flags.cacheTtlMs) : undefined,
   });
 
   const socketPath = path.join(flags.providerVolume, 'aws.sock');

@@ -84,6 +84,11 @@ export class IdentityResolver {
     );
   }
 
+  /** Who the request is, as a cache key (the role chain included): for caches that must never cross identities. */
+  identityKey(req: IdentityRequest, region: string): string {
+    return this.chainKey(req, region) ?? this.baseKey(req, region);
+  }
+
   /** Credentials for this pod in this region, from the cache when still fresh. */
   async credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<CachedCredentials> {
     const chain = this.chainKey(req, region);

@@ -19,6 +19,7 @@ import { checkArnRegions, deriveFiles, driverWritesPathProblem, findPathConflict
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { IdentityRequest } from '../identity/index.js';
+import { valueKey, type ValueCache } from './value-cache.js';
 
 export interface ObjectVersion {
   id: string;
@@ -76,7 +77,11 @@ export interface MountDeps {
   identity: {
     credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<import('../identity/index.js').CachedCredentials>;
     forget(req: IdentityRequest, region: string): void;
+    /** Needed only with the value cache. */
+    identityKey?(req: IdentityRequest, region: string): string;
   };
+  /** Opt-in value cache (--cache-ttl). */
+  values?: ValueCache | undefined;
   fetcher: { fetchAll(plan: FetchPlan): Promise<FetchOutcome> };
   writer: {
     writeMount(
@@ -159,14 +164,33 @@ export function createMount(deps: MountDeps): MountFn {
     const who = await identityFor(deps, attrs, signal);
     const access = (r: string): RegionAccess => ({ region: r, credentials: (s) => deps.identity.credentials(who, r, s) });
 
-    // 4. Fetch.
+    // 4. Fetch (what the opt-in value cache does not already hold for this very identity).
     if (signal.aborted) throw aborted(signal);
+    const cached = new Map<number, { value: Uint8Array; version: string; region: string }>();
+    const keys = new Map<number, string>();
+    const values = deps.identity.identityKey ? deps.values : undefined;
+    if (values && deps.identity.identityKey) {
+      const id = deps.identity.identityKey(who, region);
+      for (const d of descriptors) {
+        const key = valueKey(id, summary.regions, d);
+        keys.set(d.index, key);
+        const hit = values.get(key);
+        if (hit) cached.set(d.index, hit);
+      }
+    }
     const outcome = await deps.fetcher.fetchAll({
       primary: access(region),
       failover: attrs.failoverRegion ? access(attrs.failoverRegion) : undefined,
-      descriptors,
+      descriptors: cached.size > 0 ? descriptors.filter((d) => !cached.has(d.index)) : descriptors,
       signal,
     });
+    if (values && outcome.failures.length === 0) {
+      for (const [index, v] of outcome.values) {
+        const key = keys.get(index);
+        if (key) values.set(key, v);
+      }
+    }
+    for (const [index, v] of cached) outcome.values.set(index, v);
     if (signal.aborted) throw aborted(signal);
     for (const w of outcome.warnings) deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
     if (outcome.failures.some((f) => f.reason === 'BadCredentials')) {
