@@ -228,6 +228,17 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       }
     });
 
+    // Non-string values are JSON text of the secret's own number, not a float64 round trip of it.
+    it('a large integer value is written exactly as the secret holds it', async () => {
+      const p = driverWrites ? 'kd-big' : 'kp-big';
+      h.emu.putSecret(REGION, p, '{"accountId":12345678901234567890,"ids":[9007199254740993]}');
+      const pod = h.pod();
+      const target = await h.target();
+      await mount(pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, allKeys: true}` }), target);
+      expect(await readFile(path.join(target, 'accountId'), 'utf8')).toBe('12345678901234567890');
+      expect(await readFile(path.join(target, 'ids'), 'utf8')).toBe('[9007199254740993]');
+    });
+
     it('`allKeys` must be a boolean: the class is refused with the field named', async () => {
       const pod = h.pod();
       const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: x, objectType: secretsmanager, allKeys: 2}' }), targetPath: await h.target() }));
