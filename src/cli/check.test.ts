@@ -136,3 +136,13 @@ describe('usage', () => {
     expect((await check(args)).code).toBe(code);
   });
 });
+
+describe('through the dispatcher', () => {
+  it('bin main runs check', async () => {
+    const { main } = await import('./bin.js');
+    let stdout = '';
+    const code = await main(['check', 'src/cli/testdata/good.yaml'], { stdout: (t) => (stdout += t), stderr: () => {}, env: {}, cwd: ROOT });
+    expect(code).toBe(0);
+    expect(stdout).toBe('checked 1 SecretProviderClass in 1 file: 0 errors, 0 warnings\n');
+  });
+});

@@ -383,7 +383,11 @@ function describeError(err: unknown): string {
   if (err instanceof ConfigError) {
     return `${err.problems.length === 1 ? 'the class has a problem' : `the class has ${err.problems.length} problems`} (run check on it for positions):\n${err.problems.map((p) => `  ${p.message}`).join('\n')}`;
   }
-  if (err instanceof MountFailedError && err.failures.length > 1) return `${err.failures.length} objects failed:\n${err.failures.map((f) => `  ${f.message}`).join('\n')}`;
+  if (err instanceof MountFailedError && err.failures.length > 1) {
+    const distinct = [...new Set(err.failures.map((f) => f.message))];
+    if (distinct.length === 1) return `${err.failures.length} objects failed: ${distinct[0] ?? ''} (${err.code})`;
+    return `${err.failures.length} objects failed:\n${distinct.map((m) => `  ${m}`).join('\n')}`;
+  }
   if (err instanceof ProviderError) return `${err.message} (${err.code})`;
   return err instanceof Error ? err.message : String(err);
 }
