@@ -19,6 +19,8 @@ export class TcpGate {
   #server: Server | undefined;
   #port = 0;
   #target: { host: string; port: number } | undefined;
+  /** Connections accepted so far (dropped ones included). */
+  accepted = 0;
   readonly #sockets = new Set<Socket>();
 
   get port(): number {
@@ -28,6 +30,11 @@ export class TcpGate {
   /** `http://127.0.0.1:<port>` */
   get url(): string {
     return `http://127.0.0.1:${this.#port}`;
+  }
+
+  /** Accept connections and close them at once (a peer that is up but not serving: ECONNRESET). */
+  drop(): void {
+    this.#target = undefined;
   }
 
   /** Forward to `url` (an `http://host:port/...` URL: only host and port are used). */
@@ -41,6 +48,7 @@ export class TcpGate {
     if (this.#server !== undefined) return;
     const server = createServer((client) => {
       this.#track(client);
+      this.accepted += 1;
       const t = this.#target;
       if (t === undefined) return client.destroy();
       const upstream = connect(t.port, t.host);
