@@ -50,7 +50,10 @@ export class TcpGate {
       this.#track(client);
       this.accepted += 1;
       const t = this.#target;
-      if (t === undefined) return client.destroy();
+      if (t === undefined) {
+        client.destroy();
+        return;
+      }
       const upstream = connect(t.port, t.host);
       this.#track(upstream);
       client.pipe(upstream).pipe(client);
