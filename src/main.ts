@@ -8,9 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { AwsClientFactory, Fetcher } from './aws/index.js';
 import { parseFlags, type Flags } from './cli/flags.js';
 import { touchMount, writeMount } from './files/index.js';
-import { IdentityResolver } from './identity/index.js';
+import { CredentialCache, IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
-import { createMount, ValueCache } from './mount/index.js';
+import { createMount, ValueCache, type MountDeps } from './mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
 import { probeSocket, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
@@ -26,12 +26,28 @@ export interface Running {
 /** Builds every part and starts serving. Throws on a start-up failure (bad volume, no kubeconfig). */
 export async function start(flags: Flags, env: Record<string, string | undefined>, logger: Logger): Promise<Running> {
   const metrics = createProviderMetrics({ objectNames: flags.metricsObjectNames });
-  const kubeConfig = await loadKubeConfig(env);
-  const kube = new KubeClient(kubeConfig, { qps: flags.qps, burst: flags.burst });
-  const lookups = new KubeLookups(kube);
+  // Without a Kubernetes config the provider still serves classes that need no lookup (Pod Identity
+  // with a region); every lookup then fails with the reason. ASCP exits at start instead.
+  let kube: KubeClient | undefined;
+  let lookups: MountDeps['kube'];
+  try {
+    kube = new KubeClient(await loadKubeConfig(env), {
+      qps: flags.qps,
+      burst: flags.burst,
+      onRequest: (resource, code) => metrics.kubernetesRequest(resource, code),
+    });
+    lookups = new KubeLookups(kube, { onCache: (cache, hit) => metrics.cacheRequest(cache, hit) });
+  } catch (err) {
+    logger.error('no Kubernetes API access: IRSA and region lookups will fail', { error: err instanceof Error ? err.message : String(err) });
+    const fail = async (): Promise<never> => {
+      throw err;
+    };
+    lookups = { roleArn: fail, nodeRegion: fail, podRegion: fail };
+  }
   const clients = new AwsClientFactory({ appId: appId(flags.eksAddonVersion) });
   const identity = new IdentityResolver({
     sts: clients,
+    cache: new CredentialCache({ onCache: (hit) => metrics.cacheRequest('credentials', hit) }),
     podIdentity: { endpoint: flags.podIdentityEndpoint, timeoutMs: flags.podIdentityHttpTimeoutMs },
     observe: (method, outcome) => metrics.credentialExchange(method, outcome),
   });
@@ -46,6 +62,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     writer: { writeMount, touchMount },
     logger,
     values: flags.cacheTtlMs > 0 ? new ValueCache(flags.cacheTtlMs) : undefined,
+    observeObject: (type, outcome, name) => metrics.objectFetched(type, outcome, name),
   });
 
   const socketPath = path.join(flags.providerVolume, 'aws.sock');
@@ -70,7 +87,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     async stop() {
       await server.close();
       await http?.close();
-      kube.close();
+      kube?.close();
       clients.close();
     },
   };

@@ -26,6 +26,8 @@ export interface CredentialCacheOptions {
   maxEntries?: number;
   /** Lifetime of credentials that carry no expiration. */
   defaultTtlMs?: number;
+  /** Told of every lookup (metrics). */
+  onCache?: (hit: boolean) => void;
 }
 
 const MARGIN_MS = 5 * 60_000;
@@ -48,6 +50,7 @@ export class CredentialCache {
   private readonly now: () => number;
   private readonly maxEntries: number;
   private readonly defaultTtlMs: number;
+  private readonly onCache: (hit: boolean) => void;
   hits = 0;
   misses = 0;
 
@@ -55,6 +58,7 @@ export class CredentialCache {
     this.now = opts.now ?? Date.now;
     this.maxEntries = opts.maxEntries ?? 2048;
     this.defaultTtlMs = opts.defaultTtlMs ?? 15 * 60_000;
+    this.onCache = opts.onCache ?? (() => {});
   }
 
   /** The cached credentials for `key`, or the result of `load()` (shared with concurrent callers). */
@@ -63,15 +67,18 @@ export class CredentialCache {
     const now = this.now();
     if (e && e.until > now) {
       this.hits++;
+      this.onCache(true);
       return e.creds;
     }
     if (e) this.entries.delete(key);
     const pending = this.inflight.get(key);
     if (pending) {
       this.hits++;
+      this.onCache(true);
       return pending;
     }
     this.misses++;
+    this.onCache(false);
     const p = (async () => {
       try {
         const creds = await load();

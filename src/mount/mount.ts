@@ -80,6 +80,8 @@ export interface MountDeps {
     /** Needed only with the value cache. */
     identityKey?(req: IdentityRequest, region: string): string;
   };
+  /** Per-object outcomes (metrics); the name is only a label if the operator allows it, never a value. */
+  observeObject?: ((type: SecretDescriptor['objectType'], outcome: 'success' | 'error', objectName: string) => void) | undefined;
   /** Opt-in value cache (--cache-ttl). */
   values?: ValueCache | undefined;
   fetcher: { fetchAll(plan: FetchPlan): Promise<FetchOutcome> };
@@ -191,6 +193,13 @@ export function createMount(deps: MountDeps): MountFn {
       }
     }
     for (const [index, v] of cached) outcome.values.set(index, v);
+    if (deps.observeObject) {
+      const failed = new Set(outcome.failures.map((f) => f.object));
+      for (const d of descriptors) {
+        if (outcome.values.has(d.index)) deps.observeObject(d.objectType, 'success', d.objectName);
+        else if (failed.has(d.objectName)) deps.observeObject(d.objectType, 'error', d.objectName);
+      }
+    }
     if (signal.aborted) throw aborted(signal);
     for (const w of outcome.warnings) deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
     if (outcome.failures.some((f) => f.reason === 'BadCredentials')) {
