@@ -7,6 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
@@ -283,3 +284,68 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     }
   });
 }
+
+/** Every file under `dir`, relative (in driver-writes mode the driver's own `..` entries excluded). */
+async function walk(dir: string, driverWrites: boolean, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+    if (driverWrites && rel === '' && e.name.startsWith('..')) continue;
+    const r = rel === '' ? e.name : `${rel}/${e.name}`;
+    // The driver's entries are symlinks into ..data: follow them.
+    if ((await stat(path.join(dir, r))).isDirectory()) out.push(...(await walk(dir, driverWrites, r)));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+describe('allKeys with arbitrary keys (fast-check against the running server)', () => {
+  const hostileKey = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 12 }),
+    fc.constantFrom('..', '.', '', '/', '//', '../x', 'a/../../b', 'a/', '..data', 'x'.repeat(256), 'é'.repeat(128), 'a\u0000b', 'k'),
+    fc.array(fc.constantFrom('a', '..', '.', '', 'b'), { minLength: 1, maxLength: 4 }).map((s) => s.join('/')),
+  );
+
+  for (const mode of ['provider writes', 'driver writes'] as const) {
+    const driverWrites = mode === 'driver writes';
+    // One harness at a time: each sets the process's AWS_ENDPOINT_URL to its own emulator.
+    describe(mode, () => {
+    let h: Harness;
+    beforeAll(async () => {
+      h = await startHarness(driverWrites ? { flags: ['--driver-writes-secrets'] } : {});
+    });
+    afterAll(async () => h?.close());
+
+    it(`[${mode}] either every key is a file inside the mount with its value, or the mount is refused and nothing is written anywhere`, async () => {
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.dictionary(hostileKey, fc.string({ maxLength: 8 }), { maxKeys: 5 }), fc.constantFrom('_', 'False'), async (value, translation) => {
+          const name = `fuzz-${driverWrites ? 'd' : 'p'}-${++n}`;
+          h.emu.putSecret(REGION, name, JSON.stringify(value));
+          const pod = h.pod();
+          const target = await h.target();
+          const parent = path.dirname(target);
+          const attributes = pod.attributes({ region: REGION, objects: `- {objectName: ${name}, objectType: secretsmanager, allKeys: true}`, pathTranslation: translation });
+          let res;
+          try {
+            res = await h.client.mount({ attributes, targetPath: target });
+          } catch (err) {
+            const e = err as GrpcError;
+            expect([status.INVALID_ARGUMENT, status.FAILED_PRECONDITION]).toContain(e.code);
+            expect(await readdir(target)).toEqual([]);
+            expect(await readdir(parent)).toEqual(['mount']);
+            return;
+          }
+          // The driver must never reject what we answer.
+          if (driverWrites) await writeFilesLikeDriver(target, res.files);
+          const expected = new Map<string, string>([[name, JSON.stringify(value)]]);
+          for (const [k, v] of Object.entries(value)) expected.set(translation === 'False' ? k.replace(/^\/+/, '') : k.replaceAll('/', translation), v);
+          expect(await walk(target, driverWrites)).toEqual([...expected.keys()].sort());
+          for (const [p, v] of expected) expect(await readFile(path.join(target, p), 'utf8')).toBe(v);
+          expect(await readdir(parent)).toEqual(['mount']);
+        }),
+        { numRuns: 40 },
+      );
+    });
+    });
+  }
+});
