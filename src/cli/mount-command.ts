@@ -18,8 +18,7 @@ import { stringify } from 'yaml';
 import { AwsClientFactory, Fetcher } from '../aws/index.js';
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import { writeMount } from '../files/index.js';
-import { sessionName, type CachedCredentials, type IdentityRequest } from '../identity/index.js';
-import { assumeRole } from '../identity/sts.js';
+import { assumeRole, operatorCredentials, sessionName, type CachedCredentials, type IdentityRequest } from '../identity/index.js';
 import { createMount, type MountDeps, type MountFile, type ObjectVersion } from '../mount/index.js';
 import { createLogger } from '../observability/logger.js';
 import { ATTR, IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE } from '../spc/index.js';
@@ -111,32 +110,6 @@ export function parseMountArgs(argv: readonly string[]): Parsed {
       driverWritesSecrets: bools.has('driver-writes-secrets'),
       timeoutMs: Number(timeout) * 1000,
     },
-  };
-}
-
-/** The operator's credentials: AWS_ACCESS_KEY_ID/SECRET from `env`, else the SDK's standard chain. */
-function operatorCredentials(env: Record<string, string | undefined>): () => Promise<CachedCredentials> {
-  const id = env['AWS_ACCESS_KEY_ID'];
-  const secret = env['AWS_SECRET_ACCESS_KEY'];
-  if (id && secret) {
-    const creds: CachedCredentials = { accessKeyId: id, secretAccessKey: secret, sessionToken: env['AWS_SESSION_TOKEN'] || undefined };
-    return () => Promise.resolve(creds);
-  }
-  let chain: Promise<CachedCredentials> | undefined;
-  return () => {
-    chain ??= (async () => {
-      const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-      const profile = env['AWS_PROFILE'];
-      try {
-        const c = await defaultProvider(profile ? { profile } : {})();
-        return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration?.getTime() };
-      } catch (err) {
-        throw new ProviderError('UNAUTHENTICATED', `no AWS credentials found (env AWS_ACCESS_KEY_ID, AWS_PROFILE, SSO or an instance role): ${err instanceof Error ? err.message : String(err)}`, {
-          reason: 'NoCredentials',
-        });
-      }
-    })();
-    return chain;
   };
 }
 

@@ -13,7 +13,8 @@ import { assumeRole, assumeRoleWithWebIdentity, type StsClientSource } from './s
 export { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
 export { sessionName } from './session-name.js';
 export { agentEndpoints, podIdentityCredentials, AGENT_IPV4, AGENT_IPV6, type PodIdentityOptions } from './pod-identity.js';
-export type { StsClientSource } from './sts.js';
+export { assumeRole, assumeRoleWithWebIdentity, type StsClientSource } from './sts.js';
+export { operatorCredentials } from './operator.js';
 
 export interface IdentityRequest {
   method: 'irsa' | 'pod-identity';

@@ -18,7 +18,7 @@ import type { Logger } from '../observability/logger.js';
 import { checkArnRegions, deriveFiles, driverWritesPathProblem, findPathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
-import type { IdentityRequest } from '../identity/index.js';
+import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
 
 export interface ObjectVersion {
@@ -75,7 +75,7 @@ export interface MountDeps {
     podRegion(ns: string, pod: string, signal: AbortSignal): Promise<string>;
   };
   identity: {
-    credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<import('../identity/index.js').CachedCredentials>;
+    credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<CachedCredentials>;
     forget(req: IdentityRequest, region: string): void;
     /** Needed only with the value cache. */
     identityKey?(req: IdentityRequest, region: string): string;

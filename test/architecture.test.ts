@@ -1,0 +1,138 @@
+/**
+ * Import direction is a test, not a hope (STYLE habit 20): reads the import lines of src/** (tests
+ * excluded) and fails on an edge the table does not allow, on a package imported outside its home,
+ * or on a cycle.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'testdata' ? [] : walk(p);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+/** The part a file belongs to: its top folder under src/, or the leaf file's name. */
+function part(file: string): string {
+  const rel = path.relative(SRC, file).split(path.sep);
+  return rel.length > 1 ? `${rel[0]}/` : (rel[0] ?? '');
+}
+
+const LEAVES = ['observability/', 'errors.ts', 'version.ts', 'aws-errors.ts'];
+/** What each part may import of ours (besides itself). `type:` = type-only imports. */
+const ALLOWED: Record<string, readonly string[]> = {
+  'main.ts': ['*'],
+  // The commands are composition roots too: `mount` wires the provider's real parts with the
+  // operator's credentials, `demo` starts the provider and the emulator (STYLE: cli/ → emulator/ for demo).
+  'cli/': ['server/', 'mount/', 'spc/', 'emulator/', 'identity/', 'aws/', 'files/', 'main.ts', ...LEAVES],
+  'server/': ['type:mount/', ...LEAVES],
+  'mount/': ['spc/', 'type:identity/', 'type:aws/', 'type:k8s/', 'type:files/', ...LEAVES],
+  'identity/': ['type:spc/', ...LEAVES],
+  'aws/': ['type:spc/', ...LEAVES],
+  'k8s/': ['type:spc/', ...LEAVES],
+  'files/': ['type:spc/', ...LEAVES],
+  'spc/': [...LEAVES],
+  'emulator/': [...LEAVES],
+  'bench/': ['*'],
+  'observability/': ['errors.ts', 'version.ts'],
+  'errors.ts': [],
+  'version.ts': [],
+  'aws-errors.ts': ['errors.ts', 'observability/'],
+};
+/** Packages that only some parts may import (value imports). */
+const PACKAGE_HOMES: Record<string, readonly string[]> = {
+  '@grpc/': ['server/', 'emulator/', 'bench/'],
+  '@aws-sdk/': ['aws/', 'identity/'],
+  '@smithy/': ['aws/'],
+  jmespath: ['spc/'],
+};
+
+interface Edge {
+  from: string;
+  to: string;
+  typeOnly: boolean;
+  spec: string;
+}
+
+function imports(file: string): Edge[] {
+  const text = readFileSync(file, 'utf8');
+  const out: Edge[] = [];
+  const re = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  for (const m of text.matchAll(re)) {
+    const spec = m[3] ?? m[4] ?? '';
+    const typeOnly = m[2] !== undefined || (m[1] !== undefined && /^\s*import\s+\{\s*type\s[^}]*\}/.test(m[0]) && !/,\s*(?!type\s)\w/.test(m[0].replace(/^[^{]*\{/, '')));
+    const to = spec.startsWith('.') ? path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')) : spec;
+    out.push({ from: file, to, typeOnly: typeOnly || /^\s*import\s+type\b/.test(m[0]), spec });
+  }
+  return out;
+}
+
+const files = walk(SRC);
+const edges = files.flatMap(imports);
+
+describe('architecture', () => {
+  it('imports point from the edge inward (STYLE.md layout table)', () => {
+    const bad: string[] = [];
+    for (const e of edges) {
+      if (!e.to.startsWith(SRC)) continue;
+      const from = part(e.from);
+      const to = part(e.to);
+      if (from === to) continue;
+      const allowed = ALLOWED[from];
+      if (!allowed) {
+        bad.push(`${path.relative(SRC, e.from)}: part ${from} is not in the table`);
+        continue;
+      }
+      const ok = allowed.includes('*') || allowed.includes(to) || (e.typeOnly && allowed.includes(`type:${to}`));
+      if (!ok) bad.push(`${path.relative(SRC, e.from)} → ${path.relative(SRC, e.to)}${e.typeOnly ? ' (type)' : ''}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('packages are imported only in their home', () => {
+    const bad: string[] = [];
+    for (const e of edges) {
+      if (e.to.startsWith(SRC) || e.typeOnly) continue;
+      for (const [pkg, homes] of Object.entries(PACKAGE_HOMES)) {
+        if (e.spec === pkg || e.spec.startsWith(pkg)) {
+          const from = part(e.from);
+          if (!homes.includes(from)) bad.push(`${path.relative(SRC, e.from)} imports ${e.spec}`);
+        }
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('no import cycles between modules (value imports)', () => {
+    const graph = new Map<string, string[]>();
+    for (const e of edges) {
+      if (!e.to.startsWith(SRC) || e.typeOnly) continue;
+      graph.set(e.from, [...(graph.get(e.from) ?? []), e.to]);
+    }
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (n: string, stack: string[]): void => {
+      if (state.get(n) === 'done') return;
+      if (state.get(n) === 'open') {
+        cycles.push([...stack.slice(stack.indexOf(n)), n].map((f) => path.relative(SRC, f)).join(' → '));
+        return;
+      }
+      state.set(n, 'open');
+      for (const m of graph.get(n) ?? []) visit(m, [...stack, n]);
+      state.set(n, 'done');
+    };
+    for (const f of files) visit(f, []);
+    expect(cycles).toEqual([]);
+  });
+
+  it('the table covers every part that exists', () => {
+    const parts = new Set(files.map(part));
+    for (const p of parts) expect(ALLOWED, p).toHaveProperty([p]);
+  });
+});
