@@ -236,7 +236,7 @@ describe('serving', () => {
     expect(r.code).toBe(1);
     const failed = r.stderr.split('\n').find((l) => l.includes('"start-up failed"'));
     expect(failed).toBeDefined();
-    expect(failed).toContain(missing);
+    expect(failed).toContain(`provider volume ${missing} does not exist`);
   });
 
   it('no Kubernetes config at all: still serves (classes that need no lookup), logging why and how to fix', async () => {
