@@ -345,7 +345,7 @@ describe('allKeys with arbitrary keys (fast-check against the running server)', 
         }),
         { numRuns: 40 },
       );
-    });
+    }, 90_000);
     });
   }
 });

@@ -187,5 +187,22 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect(await readFile(path.join(target, 'id'), 'utf8')).toBe('12345678901234567890');
       expect(await readFile(path.join(target, 'nested'), 'utf8')).toBe('{"id":9007199254740993}');
     });
+
+    it('JMESPath functions and filters still see large integers as numbers', async () => {
+      const p = driverWrites ? 'rd-bigfn' : 'rp-bigfn';
+      h.emu.putSecret(REGION, p, '{"ids":[12345678901234567890,1],"accounts":[{"id":12345678901234567890,"name":"big"},{"id":1,"name":"one"}]}');
+      const pod = h.pod();
+      const target = await h.target();
+      const objects = `- objectName: ${p}
+  objectType: secretsmanager
+  jmesPath:
+    - {path: "sort(ids)", objectAlias: sorted, render: json}
+    - {path: "type(ids[0])", objectAlias: type}
+    - {path: "accounts[?id > \`5\`].name | [0]", objectAlias: filtered}`;
+      await mount(pod.attributes({ region: REGION, objects }), target);
+      expect(await readFile(path.join(target, 'sorted'), 'utf8')).toBe('[1,12345678901234567890]');
+      expect(await readFile(path.join(target, 'type'), 'utf8')).toBe('number');
+      expect(await readFile(path.join(target, 'filtered'), 'utf8')).toBe('big');
+    });
   });
 }
