@@ -95,6 +95,8 @@ export interface AwsErrorContext {
   what: string;
   region: string;
   object?: string | undefined;
+  /** Replaces the generic hint for refusals (AccessDenied): e.g. the trust policy for STS. */
+  accessDeniedHint?: string | undefined;
 }
 
 /** A classified AWS failure: the ProviderError the user sees, and whether failover may answer it. */
@@ -128,7 +130,8 @@ export function classifyAwsError(err: unknown, ctx: AwsErrorContext): AwsCallErr
   const rule = NETWORK_CODES.has(sysCode) ? { code: 'UNAVAILABLE' as const, reason: 'Network' } : ruleFor(name, status);
   const raw = typeof e.message === 'string' && e.message !== '' ? e.message : name;
   const detail = scrub(raw.length > 500 ? raw.slice(0, 500) + '…' : raw);
-  const hint = 'hint' in rule && rule.hint ? ` (${rule.hint})` : '';
+  const hintText = rule.reason === 'AccessDenied' && ctx.accessDeniedHint ? ctx.accessDeniedHint : 'hint' in rule ? rule.hint : undefined;
+  const hint = hintText ? ` (${hintText})` : '';
   const message = `${ctx.region}: ${ctx.what}: ${name}: ${detail}${hint}`;
   return new AwsCallError(rule.code, message, FATAL.has(name), name, {
     region: ctx.region,

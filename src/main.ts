@@ -49,7 +49,11 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     sts: clients,
     cache: new CredentialCache({ onCache: (hit) => metrics.cacheRequest('credentials', hit) }),
     podIdentity: { endpoint: flags.podIdentityEndpoint, timeoutMs: flags.podIdentityHttpTimeoutMs },
-    observe: (method, outcome) => metrics.credentialExchange(method, outcome),
+    observe: (method, outcome, region, seconds, code) => {
+      metrics.credentialExchange(method, outcome);
+      const [service, operation] = method === 'pod-identity' ? (['pod-identity', 'GetCredentials'] as const) : (['sts', method === 'irsa' ? 'AssumeRoleWithWebIdentity' : 'AssumeRole'] as const);
+      metrics.awsCall(service, operation, region, outcome, code, seconds);
+    },
   });
   const fetcher = new Fetcher(clients, (service, operation, region, outcome, code, seconds) => metrics.awsCall(service, operation, region, outcome, code, seconds));
   const mount = createMount({

@@ -61,14 +61,40 @@ function isNotFound(err: AwsCallError): boolean {
   return err.code === 'NOT_FOUND';
 }
 
+/**
+ * Credentials failed for a region: one error for every object that needed them, so the message says
+ * which objects and which region could not be read, and why, once.
+ */
+class CredentialFailure extends AwsCallError {}
+
+const credentialFailures = new WeakMap<object, CredentialFailure>();
+
 function credentialError(err: unknown, region: string): AwsCallError {
-  if (err instanceof AwsCallError) return err;
-  const e = err as ProviderError;
-  if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'string') {
-    // Identity errors (a missing annotation, a refused token) cannot be fixed by another region.
-    return new AwsCallError(e.code, e.message, true, e.reason ?? 'Credentials', { region, reason: e.reason ?? 'Credentials', cause: err });
+  if (err !== null && typeof err === 'object') {
+    const known = credentialFailures.get(err);
+    if (known) return known;
   }
-  return classifyAwsError(err, { what: 'Failed getting credentials', region });
+  let made: CredentialFailure;
+  if (err instanceof AwsCallError) {
+    made = new CredentialFailure(err.code, err.message, err.fatal, err.awsName, { region, reason: err.reason, cause: err });
+  } else {
+    const e = err as ProviderError;
+    if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'string') {
+      // Identity errors (a missing annotation, a refused token) cannot be fixed by another region.
+      made = new CredentialFailure(e.code, e.message, true, e.reason ?? 'Credentials', { region, reason: e.reason ?? 'Credentials', cause: err });
+    } else {
+      const c = classifyAwsError(err, { what: 'Failed getting credentials', region });
+      made = new CredentialFailure(c.code, c.message, c.fatal, c.awsName, { region, reason: c.reason, cause: err });
+    }
+  }
+  if (err !== null && typeof err === 'object') credentialFailures.set(err, made);
+  return made;
+}
+
+/** Memoizes each region's credentials for one mount, so every object shares one answer (or one failure). */
+function once(access: RegionAccess): RegionAccess {
+  let p: Promise<AwsCredentials> | undefined;
+  return { region: access.region, credentials: (signal) => (p ??= access.credentials(signal)) };
 }
 
 export class Fetcher {
@@ -77,7 +103,8 @@ export class Fetcher {
     private readonly observe: CallObserver = () => {},
   ) {}
 
-  async fetchAll(plan: FetchPlan): Promise<FetchOutcome> {
+  async fetchAll(input: FetchPlan): Promise<FetchOutcome> {
+    const plan: FetchPlan = { ...input, primary: once(input.primary), failover: input.failover ? once(input.failover) : undefined };
     const outcome: FetchOutcome = { values: new Map(), missing: [], failures: [], warnings: [] };
     const errors = new Map<number, ProviderError>();
     const sm = plan.descriptors.filter((d) => d.objectType === 'secretsmanager');
@@ -126,10 +153,31 @@ export class Fetcher {
       this.parameters(plan, ssm, settle, outcome),
     ]);
 
+    const grouped = new Map<CredentialFailure, string[]>();
     for (const d of plan.descriptors) {
       const e = errors.get(d.index);
-      if (e) outcome.failures.push(e);
+      if (!e) continue;
+      if (e instanceof CredentialFailure) {
+        const names = grouped.get(e);
+        if (names) names.push(d.objectName);
+        else {
+          grouped.set(e, [d.objectName]);
+          outcome.failures.push(e);
+        }
+      } else outcome.failures.push(e);
     }
+    outcome.failures = outcome.failures.map((e) => {
+      const names = e instanceof CredentialFailure ? grouped.get(e) : undefined;
+      if (!names || !(e instanceof CredentialFailure)) return e;
+      const list = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+      const prefix = e.message.startsWith(`${e.region}: `) ? '' : `${e.region}: `;
+      return new AwsCallError(e.code, `${prefix}${e.message} (could not read ${list})`, e.fatal, e.awsName, {
+        region: e.region ?? plan.primary.region,
+        object: names[0],
+        reason: e.reason,
+        cause: e,
+      });
+    });
     return outcome;
   }
 

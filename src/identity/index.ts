@@ -28,7 +28,8 @@ export interface IdentityRequest {
   assumeRole?: AssumeRoleSpec | undefined;
 }
 
-export type ExchangeObserver = (method: 'irsa' | 'pod-identity' | 'assume-role', outcome: 'success' | 'error') => void;
+/** Told of every exchange (metrics): the method, its outcome, the region, its duration and the AWS error name. */
+export type ExchangeObserver = (method: 'irsa' | 'pod-identity' | 'assume-role', outcome: 'success' | 'error', region: string, seconds: number, code: string) => void;
 
 export interface IdentityOptions {
   sts: StsClientSource;
@@ -63,13 +64,16 @@ export class IdentityResolver {
     return credentialKey(['chain', this.baseKey(req, region), region, a.roleArn, a.externalId, a.durationSeconds]);
   }
 
-  private async exchange<T>(method: 'irsa' | 'pod-identity' | 'assume-role', fn: () => Promise<T>): Promise<T> {
+  private async exchange<T>(method: 'irsa' | 'pod-identity' | 'assume-role', region: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
     try {
       const v = await fn();
-      this.observe(method, 'success');
+      this.observe(method, 'success', region, (performance.now() - t0) / 1000, 'OK');
       return v;
     } catch (err) {
-      this.observe(method, 'error');
+      const e = err as { awsName?: unknown; reason?: unknown };
+      const code = typeof e.awsName === 'string' ? e.awsName : typeof e.reason === 'string' ? e.reason : 'Error';
+      this.observe(method, 'error', region, (performance.now() - t0) / 1000, code);
       throw err;
     }
   }
@@ -78,10 +82,10 @@ export class IdentityResolver {
     const session = sessionName(req.namespace, req.serviceAccount);
     return this.cache.get(this.baseKey(req, region), () =>
       req.method === 'irsa'
-        ? this.exchange('irsa', () =>
+        ? this.exchange('irsa', region, () =>
             assumeRoleWithWebIdentity(this.sts, { region, roleArn: req.roleArn ?? '', token: req.token, sessionName: session, signal }),
           )
-        : this.exchange('pod-identity', () => podIdentityCredentials({ token: req.token, preference: req.preference, signal }, this.pod)),
+        : this.exchange('pod-identity', region, () => podIdentityCredentials({ token: req.token, preference: req.preference, signal }, this.pod)),
     );
   }
 
@@ -97,7 +101,7 @@ export class IdentityResolver {
     if (!chain || !a) return this.base(req, region, signal);
     return this.cache.get(chain, async () => {
       const first = await this.base(req, region, signal);
-      return this.exchange('assume-role', () =>
+      return this.exchange('assume-role', region, () =>
         assumeRole(this.sts, {
           region,
           creds: first,

@@ -222,7 +222,7 @@ describe('podIdentityCredentials: a slow agent (fresh node)', () => {
   // BUG (reported): attempt() turns an abort during a request into a non-retryable AttemptError
   // ('cancelled'), and podIdentityCredentials() then throws it as the agent *refusing the token*
   // (INTERNAL, "refused the pod's token: cancelled (check the pod identity association …)").
-  it.fails('a deadline during an in-flight request is DEADLINE_EXCEEDED, not "the agent refused the token"', async () => {
+  it('a deadline during an in-flight request is DEADLINE_EXCEEDED, not "the agent refused the token"', async () => {
     await v4.setMode('hang');
     const ac = new AbortController();
     const start = v4.requests;

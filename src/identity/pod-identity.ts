@@ -149,6 +149,8 @@ export async function podIdentityCredentials(
       } catch (err) {
         const e = err as AttemptError;
         last.set(url, e.message);
+        // A cancelled or timed-out mount is not a refusal of the token: fall through to the final error.
+        if (o.signal.aborted) break;
         if (!e.retryable) {
           const code = e.status === 401 || e.status === 400 ? 'UNAUTHENTICATED' : e.status === 403 || e.status === 404 ? 'PERMISSION_DENIED' : 'INTERNAL';
           throw new ProviderError(code, `Pod Identity agent ${url} refused the pod's token: ${e.message} (check the pod identity association for this service account)`, {

@@ -33,7 +33,11 @@ export async function assumeRoleWithWebIdentity(
     );
     return toCredentials(out.Credentials);
   } catch (err) {
-    throw classifyAwsError(err, { what: `sts:AssumeRoleWithWebIdentity into ${o.roleArn} failed`, region: o.region });
+    throw classifyAwsError(err, {
+      what: `sts:AssumeRoleWithWebIdentity into ${o.roleArn} failed`,
+      region: o.region,
+      accessDeniedHint: `the role's trust policy must allow this service account (sub system:serviceaccount:<namespace>:<name>) through the cluster's OIDC provider`,
+    });
   }
 }
 
@@ -55,7 +59,11 @@ export async function assumeRole(
     );
     return toCredentials(out.Credentials);
   } catch (err) {
-    throw classifyAwsError(err, { what: `sts:AssumeRole into ${o.roleArn} failed`, region: o.region });
+    throw classifyAwsError(err, {
+      what: `sts:AssumeRole into ${o.roleArn} failed`,
+      region: o.region,
+      accessDeniedHint: `the trust policy of ${o.roleArn} must allow the pod's role to assume it (and the external id must match)`,
+    });
   }
   // No client.destroy(): it would destroy the HTTP agents every client shares.
 }

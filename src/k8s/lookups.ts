@@ -105,6 +105,8 @@ export class KubeLookups {
   readonly #roles = new Map<string, { arn: string; expires: number }>();
   /** Node → region, for the process lifetime. */
   readonly #regions = new Map<string, string>();
+  /** Pod (namespace, name, uid) → node: a pod's node never changes, and the uid tells incarnations apart. */
+  readonly #podNodes = new Map<string, string>();
   readonly #roleFlights = new SharedFlights<string>();
   readonly #regionFlights = new SharedFlights<string>();
   readonly #onCache: (cache: 'service-account' | 'node-region', hit: boolean) => void;
@@ -169,10 +171,25 @@ export class KubeLookups {
     }
   }
 
-  /** Region through the pod: pod → `spec.nodeName` → node label (ascp-behaviour.md §11.1). */
-  async podRegion(ns: string, pod: string, signal: AbortSignal): Promise<string> {
+  /**
+   * Region through the pod: pod → `spec.nodeName` → node label (ascp-behaviour.md §11.1). With the
+   * pod's uid (the driver sends it) the pod's node is remembered: it cannot change for that uid, so
+   * rotation polls make no pod GET. Without a uid every call asks (a recreated pod may move).
+   */
+  async podRegion(ns: string, pod: string, signal: AbortSignal, uid = ''): Promise<string> {
     try {
-      const { nodeName } = await this.#client.getPod(ns, pod, signal);
+      const key = uid === '' ? undefined : JSON.stringify([ns, pod, uid]);
+      let nodeName = key === undefined ? undefined : this.#podNodes.get(key);
+      if (nodeName === undefined) {
+        ({ nodeName } = await this.#client.getPod(ns, pod, signal));
+        if (nodeName !== '' && key !== undefined) {
+          this.#podNodes.set(key, nodeName);
+          if (this.#podNodes.size > 4096) {
+            const oldest = this.#podNodes.keys().next().value;
+            if (oldest !== undefined) this.#podNodes.delete(oldest);
+          }
+        }
+      }
       if (nodeName === '') {
         throw new ProviderError('FAILED_PRECONDITION', `pod ${ns}/${pod} has no spec.nodeName (not scheduled yet)`, { reason: 'RegionNotFound' });
       }

@@ -72,7 +72,7 @@ export interface MountDeps {
   kube: {
     roleArn(ns: string, sa: string, signal: AbortSignal): Promise<string>;
     nodeRegion(node: string, signal: AbortSignal): Promise<string>;
-    podRegion(ns: string, pod: string, signal: AbortSignal): Promise<string>;
+    podRegion(ns: string, pod: string, signal: AbortSignal, uid?: string): Promise<string>;
   };
   identity: {
     credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<CachedCredentials>;
@@ -110,7 +110,7 @@ async function resolveRegion(deps: MountDeps, attrs: MountAttributes, signal: Ab
   if (deps.awsRegion !== '') return deps.awsRegion;
   // CONTRACT.md §9 **better**: our own node's label, looked up once per process.
   if (deps.nodeName !== '') return deps.kube.nodeRegion(deps.nodeName, signal);
-  return deps.kube.podRegion(attrs.podNamespace, attrs.podName, signal);
+  return deps.kube.podRegion(attrs.podNamespace, attrs.podName, signal, attrs.podUid);
 }
 
 async function identityFor(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<IdentityRequest> {
@@ -180,12 +180,13 @@ export function createMount(deps: MountDeps): MountFn {
         if (hit) cached.set(d.index, hit);
       }
     }
-    const outcome = await deps.fetcher.fetchAll({
+    const fetched = deps.fetcher.fetchAll({
       primary: access(region),
       failover: attrs.failoverRegion ? access(attrs.failoverRegion) : undefined,
       descriptors: cached.size > 0 ? descriptors.filter((d) => !cached.has(d.index)) : descriptors,
       signal,
     });
+    const outcome = await fetched;
     if (values && outcome.failures.length === 0) {
       for (const [index, v] of outcome.values) {
         const key = keys.get(index);
@@ -200,7 +201,12 @@ export function createMount(deps: MountDeps): MountFn {
         else if (failed.has(d.objectName)) deps.observeObject(d.objectType, 'error', d.objectName);
       }
     }
-    if (signal.aborted) throw aborted(signal);
+    if (signal.aborted) {
+      // Say what the deadline cut short (an agent refusing connections, a region timing out), not only that it passed.
+      const base = aborted(signal);
+      if (outcome.failures.length === 0) throw base;
+      throw new ProviderError(base.code, `${base.message}: ${outcome.failures.map((f) => f.message).join('; ')}`, { reason: base.reason });
+    }
     for (const w of outcome.warnings) deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
     if (outcome.failures.some((f) => f.reason === 'BadCredentials')) {
       // Revoked or expired sessions: exchange again next time instead of failing until expiry.

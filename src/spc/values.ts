@@ -12,7 +12,37 @@ import type { OutputFile, SecretDescriptor } from './types.js';
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
+/**
+ * An integer too large for a double (`{"id": 12345678901234567890}`), kept as its source text so
+ * `render: json` and `allKeys` write it exactly as the secret holds it, not rounded.
+ */
+class LosslessInteger {
+  constructor(readonly source: string) {}
+}
+
+interface ReviverContext {
+  source?: string;
+}
+
+/** JSON.parse keeping unsafe integers exact (Node ≥ 21: the reviver sees the source text). */
+function parseJson(text: string): unknown {
+  return JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) =>
+    typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)
+      ? new LosslessInteger(context.source)
+      : value,
+  ) as unknown;
+}
+
+const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON;
+
+/** JSON text of a value, with kept integers written as they were. */
+function toJsonText(v: unknown): string {
+  if (v instanceof LosslessInteger) return v.source;
+  return JSON.stringify(v, (_k: string, x: unknown) => (x instanceof LosslessInteger ? (rawJSON ? rawJSON(x.source) : Number(x.source)) : x));
+}
+
 function jsonTypeOf(v: unknown): string {
+  if (v instanceof LosslessInteger) return 'number';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   return typeof v === 'object' ? 'object' : typeof v; // string, number, boolean
@@ -32,7 +62,7 @@ export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: str
 
   let json: unknown;
   try {
-    json = JSON.parse(utf8Decoder.decode(value)) as unknown;
+    json = parseJson(utf8Decoder.decode(value));
   } catch {
     const what = d.allKeys && d.jmesPath.length === 0 ? 'allKeys' : 'jmesPath';
     throw fail('FAILED_PRECONDITION', `Invalid JSON used with ${what} in secret: ${d.objectName}.`);
@@ -54,7 +84,7 @@ export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: str
     }
     let text: string;
     if (typeof r === 'string') text = r;
-    else if (e.render === 'json') text = JSON.stringify(r);
+    else if (e.render === 'json') text = toJsonText(r);
     else {
       throw fail(
         'FAILED_PRECONDITION',
@@ -85,7 +115,7 @@ export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: str
         bad.push(`key ${quoteName(key, 60)}: ${problem}`);
         continue;
       }
-      const text = typeof v === 'string' ? v : JSON.stringify(v);
+      const text = typeof v === 'string' ? v : toJsonText(v);
       keyFiles.push({ key, file: { path, mode: d.mode, contents: utf8.encode(text), version } });
     }
     const all = [...files.map((f) => f.path), ...keyFiles.map((k) => k.file.path)];

@@ -278,7 +278,7 @@ describe('STS refusal', () => {
 
   // Issue 7: "each ends with a clear error naming the object". An identity failure names the role
   // and region but not the objects the mount was for (fetcher.ts credentialError drops `d.objectName`).
-  it.fails('an STS refusal also names the object the mount was for', async () => {
+  it('an STS refusal also names the object the mount was for', async () => {
     h.emu.putSecret(REGION, 'sts-names-object', 'v');
     const pod = h.pod();
     const e = await withFault({ service: 'sts', target: pod.roleArn, status: 403, code: 'AccessDenied' }, () =>

@@ -210,7 +210,7 @@ describe('Pod Identity agent faults', () => {
   // Issue 7: "each ends with a clear error naming the object and region". When the deadline ends
   // the agent's retries, the answer is mount.ts's generic "mount deadline exceeded before every
   // object was fetched": the cause (the agent refused connections) is lost.
-  it.fails('a deadline hit while the agent refuses connections says the agent was the cause', async () => {
+  it('a deadline hit while the agent refuses connections says the agent was the cause', async () => {
     const { target, attributes } = await setup('agent-refused-cause');
     await h.agentGate.refuse();
     let e: { code: number; details: string };
@@ -255,7 +255,7 @@ describe('Pod Identity agent faults', () => {
 
   // Issue 7: errors name the object and the region. Agent failures name neither
   // (identity/pod-identity.ts messages; fetcher.ts credentialError keeps the region as a field only).
-  it.fails('an agent refusal names the object and the region', async () => {
+  it('an agent refusal names the object and the region', async () => {
     const { pod, target, attributes } = await setup('agent-names');
     const e = await withFault({ service: 'pod-identity', target: agent(pod), status: 404, code: 'ResourceNotFoundException' }, () =>
       refused(h.client.mount({ attributes, targetPath: target })),
