@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { AwsClientFactory, Fetcher } from './aws/index.js';
+import { AwsClientFactory, Fetcher, proxyAgentsFromEnv } from './aws/index.js';
 import { parseFlags, type Flags } from './cli/flags.js';
 import { touchMount, writeMount } from './files/index.js';
 import { CredentialCache, IdentityResolver } from './identity/index.js';
@@ -44,7 +44,10 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     };
     lookups = { roleArn: fail, nodeRegion: fail, podRegion: fail };
   }
-  const clients = new AwsClientFactory({ appId: appId(flags.eksAddonVersion) });
+  // HTTPS_PROXY/HTTP_PROXY/NO_PROXY as Go's net/http reads them (ASCP's SDK honours them; the JS SDK does not).
+  const agents = proxyAgentsFromEnv(env);
+  if (agents) logger.info('AWS calls go through the proxy from HTTPS_PROXY/HTTP_PROXY (NO_PROXY honoured)');
+  const clients = new AwsClientFactory({ appId: appId(flags.eksAddonVersion), ...(agents ? { agents } : {}) });
   const identity = new IdentityResolver({
     sts: clients,
     cache: new CredentialCache({ onCache: (hit) => metrics.cacheRequest('credentials', hit) }),
@@ -110,7 +113,7 @@ export async function run(argv: readonly string[], env: Record<string, string | 
   }
   const { flags } = parsed;
   const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
-  logger.info(`starting ${NAME} ${VERSION}`, { node: process.version, driverWritesSecrets: flags.driverWritesSecrets });
+  logger.info(`starting ${NAME} ${VERSION}`, { node: process.version, writeMode: flags.driverWritesSecrets ? 'driver' : 'provider' });
   logger.info('this provider requires tokenRequests in the CSIDriver spec (audiences: sts.amazonaws.com, pods.eks.amazonaws.com)');
   for (const w of parsed.warnings) logger.warn(w);
 

@@ -15,7 +15,7 @@
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { checkArnRegions, deriveFiles, driverWritesPathProblem, findPathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
+import { checkArnRegions, deriveFiles, driverWritesPathProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
@@ -137,7 +137,28 @@ function aborted(signal: AbortSignal): ProviderError {
   });
 }
 
+/** A bounded insertion-ordered map (oldest dropped first). */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max = 4096): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > max) {
+    const oldest = map.keys().next().value;
+    if (oldest === undefined) break;
+    map.delete(oldest);
+  }
+}
+
 export function createMount(deps: MountDeps): MountFn {
+  /**
+   * Per target path, the files each object produced at the last successful mount (provider-writes
+   * mode): what lets us remove an optional object's files, allKeys files included, when it
+   * disappears, and the file of a key removed from an allKeys secret. In memory only; after a
+   * restart an absent optional object's own and jmesPath files are still known from the class.
+   */
+  const lastOutputs = new Map<string, Map<string, string[]>>();
+  /** Optional objects already logged as absent, per target path (the log says so once per pod). */
+  const loggedAbsent = new Set<string>();
+
   return async (input, signal, summary = {}) => {
     // 1. Everything we can check without I/O, all problems at once.
     if (input.targetPath === '') throw new ProviderError('INVALID_ARGUMENT', 'Missing mount path', { reason: 'Request', field: 'target_path' });
@@ -148,7 +169,7 @@ export function createMount(deps: MountDeps): MountFn {
     summary.secretProviderClass = attrs.secretProviderClass;
     const defaultMode = parsePermission(input.permission);
     const knownRegion = attrs.region !== '' ? attrs.region : deps.awsRegion;
-    let descriptors = objectsFor(attrs, defaultMode, knownRegion);
+    const descriptors = objectsFor(attrs, defaultMode, knownRegion);
     summary.objects = descriptors.length;
 
     // 2. Region (ARN-region rule checked now if the region came from the node).
@@ -215,24 +236,37 @@ export function createMount(deps: MountDeps): MountFn {
     }
     if (outcome.failures.length > 0) throw new MountFailedError(outcome.failures);
     for (const d of outcome.missing) {
+      const key = `${input.targetPath}\0${d.objectName}`;
+      if (loggedAbsent.has(key)) continue;
+      if (loggedAbsent.size >= 16_384) loggedAbsent.clear();
+      loggedAbsent.add(key);
       deps.logger.info('optional object not found: skipped', { pod: attrs.podName, namespace: attrs.podNamespace, object: d.objectName });
     }
+    for (const d of descriptors) if (outcome.values.has(d.index)) loggedAbsent.delete(`${input.targetPath}\0${d.objectName}`);
 
     // 5. Files, each carrying its object's version.
     const files: OutputFile[] = [];
     const derived: ProviderError[] = [];
+    const byObject = new Map<string, string[]>();
     for (const d of descriptors) {
       const v = outcome.values.get(d.index);
       if (!v) continue;
       try {
-        files.push(...deriveFiles(d, v.value, v.version, v.region));
+        const own = deriveFiles(d, v.value, v.version, v.region);
+        byObject.set(d.fileName, own.map((f) => f.path));
+        files.push(...own);
       } catch (err) {
         if (err instanceof ProviderError) derived.push(err);
         else throw err;
       }
     }
     if (derived.length > 0) throw new MountFailedError(derived);
-    const conflicts = findPathConflicts(files.map((f) => f.path));
+    // Outputs of different objects (allKeys files are known only now) must not land on one path.
+    const conflicts = pathConflicts(files.map((f) => f.path)).map((c) => {
+      const a = files[c.otherIndex]?.origin;
+      const b = files[c.index]?.origin;
+      return a && b ? `${b} and ${a}: ${c.message}` : c.message;
+    });
     if (deps.driverWritesSecrets) {
       // The driver refuses the whole answer for one such path (driver-behaviour.md §5.2): say which, and why, first.
       for (const f of files) {
@@ -247,7 +281,6 @@ export function createMount(deps: MountDeps): MountFn {
     // The driver fails a mount with no versions (CONTRACT.md §1): an optional object that is absent
     // still reports itself, so a class whose only objects are all absent mounts empty.
     for (const d of outcome.missing) objectVersions.push({ id: d.fileName, version: 'absent' });
-    descriptors = [];
 
     // 6. Write or return.
     if (signal.aborted) throw aborted(signal);
@@ -255,8 +288,19 @@ export function createMount(deps: MountDeps): MountFn {
       await deps.writer.touchMount(input.targetPath).catch(() => {});
       return { objectVersions, files: files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })) };
     }
-    const removed = outcome.missing.flatMap((d) => [d.fileName, ...d.jmesPath.map((j) => j.fileName)]);
+    const current = new Set(files.map((f) => f.path));
+    const before = lastOutputs.get(input.targetPath);
+    const stale = new Set<string>();
+    for (const d of outcome.missing) {
+      for (const p of [d.fileName, ...d.jmesPath.map((j) => j.fileName), ...(before?.get(d.fileName) ?? [])]) stale.add(p);
+    }
+    for (const d of descriptors) {
+      // A key removed from an allKeys secret takes its file with it (the driver's writer does the same in driver-writes mode).
+      if (d.allKeys) for (const p of before?.get(d.fileName) ?? []) stale.add(p);
+    }
+    const removed = [...stale].filter((p) => !current.has(p));
     const result = await deps.writer.writeMount(input.targetPath, files, { signal, remove: removed });
+    remember(lastOutputs, input.targetPath, byObject);
     summary.written = result.written.length;
     summary.unchanged = result.unchanged.length;
     return { objectVersions, files: [] };

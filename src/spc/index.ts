@@ -19,6 +19,7 @@ export { parseObjects, checkArnRegions, type ParseObjectsOptions } from './objec
 export { deriveFiles } from './values.js';
 export {
   findPathConflicts,
+  pathConflicts,
   filePathProblem,
   driverWritesPathProblem,
   translatePath,

@@ -12,37 +12,49 @@ import type { OutputFile, SecretDescriptor } from './types.js';
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
-/**
- * An integer too large for a double (`{"id": 12345678901234567890}`), kept as its source text so
- * `render: json` and `allKeys` write it exactly as the secret holds it, not rounded.
- */
-class LosslessInteger {
-  constructor(readonly source: string) {}
-}
-
 interface ReviverContext {
   source?: string;
 }
 
-/** JSON.parse keeping unsafe integers exact (Node ≥ 21: the reviver sees the source text). */
-function parseJson(text: string): unknown {
-  return JSON.parse(text, (_key: string, value: unknown, context?: ReviverContext) =>
-    typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)
-      ? new LosslessInteger(context.source)
-      : value,
-  ) as unknown;
+/**
+ * A JSON document with the source text of every integer too large for a double
+ * (`{"id": 12345678901234567890}`), so `render: json` and `allKeys` write such numbers exactly as the
+ * secret holds them, while JMESPath still sees numbers (sorting, filters, `type()` keep working).
+ */
+interface ParsedJson {
+  value: unknown;
+  /** Double value → the distinct source texts that rounded to it. */
+  bigIntegers: Map<number, Set<string>>;
+}
+
+/** JSON.parse that notes unsafe integers' source text (Node ≥ 21: the reviver sees it). */
+function parseJson(text: string): ParsedJson {
+  const bigIntegers = new Map<number, Set<string>>();
+  const value = JSON.parse(text, (_key: string, v: unknown, context?: ReviverContext) => {
+    if (typeof v === 'number' && !Number.isSafeInteger(v) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
+      const set = bigIntegers.get(v) ?? new Set<string>();
+      set.add(context.source);
+      bigIntegers.set(v, set);
+    }
+    return v;
+  }) as unknown;
+  return { value, bigIntegers };
 }
 
 const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON;
 
-/** JSON text of a value, with kept integers written as they were. */
-function toJsonText(v: unknown): string {
-  if (v instanceof LosslessInteger) return v.source;
-  return JSON.stringify(v, (_k: string, x: unknown) => (x instanceof LosslessInteger ? (rawJSON ? rawJSON(x.source) : Number(x.source)) : x));
+/** JSON text of a value; an unsafe integer is written from its source when that is unambiguous. */
+function toJsonText(v: unknown, big: Map<number, Set<string>>): string {
+  if (big.size === 0 || !rawJSON) return JSON.stringify(v);
+  const raw = rawJSON;
+  return JSON.stringify(v, (_k: string, x: unknown) => {
+    if (typeof x !== 'number') return x;
+    const sources = big.get(x);
+    return sources?.size === 1 ? raw([...sources][0] as string) : x;
+  });
 }
 
 function jsonTypeOf(v: unknown): string {
-  if (v instanceof LosslessInteger) return 'number';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
   return typeof v === 'object' ? 'object' : typeof v; // string, number, boolean
@@ -54,19 +66,20 @@ function jsonTypeOf(v: unknown): string {
  * or key name) naming the object and region.
  */
 export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: string, region: string): OutputFile[] {
-  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version }];
+  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
   if (d.jmesPath.length === 0 && !d.allKeys) return files;
 
   const fail = (code: 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT', message: string, field?: string): ProviderError =>
     new ProviderError(code, message, { object: d.objectName, region, field, reason: 'SecretValue' });
 
-  let json: unknown;
+  let parsed: ParsedJson;
   try {
-    json = parseJson(utf8Decoder.decode(value));
+    parsed = parseJson(utf8Decoder.decode(value));
   } catch {
     const what = d.allKeys && d.jmesPath.length === 0 ? 'allKeys' : 'jmesPath';
     throw fail('FAILED_PRECONDITION', `Invalid JSON used with ${what} in secret: ${d.objectName}.`);
   }
+  const json = parsed.value;
 
   d.jmesPath.forEach((e, j) => {
     const field = `objects[${d.index}].jmesPath[${j}].path`;
@@ -84,7 +97,7 @@ export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: str
     }
     let text: string;
     if (typeof r === 'string') text = r;
-    else if (e.render === 'json') text = toJsonText(r);
+    else if (e.render === 'json') text = toJsonText(r, parsed.bigIntegers);
     else {
       throw fail(
         'FAILED_PRECONDITION',
@@ -93,7 +106,7 @@ export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: str
         field,
       );
     }
-    files.push({ path: e.fileName, mode: e.mode, contents: utf8.encode(text), version });
+    files.push({ path: e.fileName, mode: e.mode, contents: utf8.encode(text), version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
   });
 
   if (d.allKeys) {
@@ -115,8 +128,8 @@ export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: str
         bad.push(`key ${quoteName(key, 60)}: ${problem}`);
         continue;
       }
-      const text = typeof v === 'string' ? v : toJsonText(v);
-      keyFiles.push({ key, file: { path, mode: d.mode, contents: utf8.encode(text), version } });
+      const text = typeof v === 'string' ? v : toJsonText(v, parsed.bigIntegers);
+      keyFiles.push({ key, file: { path, mode: d.mode, contents: utf8.encode(text), version, origin: `allKeys key ${quoteName(key, 60)} of ${d.objectName}` } });
     }
     const all = [...files.map((f) => f.path), ...keyFiles.map((k) => k.file.path)];
     for (const c of pathConflicts(all)) {

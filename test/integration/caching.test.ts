@@ -86,10 +86,10 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     expect(counts(h.emu)).toEqual({ sts: 1, agent: 0, serviceAccount: 1, pod: 1, node: 1, getSecretValue: 3, getParameters: 1 });
     h.emu.resetCalls();
     const first = await h.client.mount({ attributes, targetPath: target }); // warm: the driver v1.6 rotation poll
-    expect(counts(h.emu)).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 1, node: 0, getSecretValue: 3, getParameters: 1 });
+    expect(counts(h.emu)).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0, getSecretValue: 3, getParameters: 1 });
     h.emu.resetCalls();
     await h.client.mount({ attributes, targetPath: target, currentObjectVersion: first.objectVersion }); // driver ≤1.5 poll
-    expect(counts(h.emu)).toMatchObject({ sts: 0, agent: 0, serviceAccount: 0, pod: 1, node: 0 });
+    expect(counts(h.emu)).toMatchObject({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0 });
   });
 
   it('region attribute set: a warm mount makes no Kubernetes call at all', async () => {
@@ -180,10 +180,10 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     expect(counts(h.emu)).toMatchObject({ serviceAccount: 1, sts: 1 });
   });
 
-  it('burst without NODE_NAME: 40 pods × 30 secrets, 8 service accounts → one pod GET per pod, one node GET, one SA GET per service account', { timeout: 120_000 }, async () => {
+  it('burst without NODE_NAME: 40 pods × 30 secrets, 8 service accounts → one pod GET per pod on the first mount and none on polls (pod uid), one node GET, one SA GET per service account', { timeout: 120_000 }, async () => {
     const r = await burst(h, 'nn');
     expect(r.first).toEqual({ sts: 40, agent: 0, serviceAccount: 8, pod: 40, node: 1, getSecretValue: 1200, getParameters: 0 });
-    expect(r.poll).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 40, node: 0, getSecretValue: 1200, getParameters: 0 });
+    expect(r.poll).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0, getSecretValue: 1200, getParameters: 0 });
   });
 });
 
