@@ -201,13 +201,21 @@ export function createMount(deps: MountDeps): MountFn {
         if (hit) cached.set(d.index, hit);
       }
     }
-    const fetched = deps.fetcher.fetchAll({
+    const plan = {
       primary: access(region),
       failover: attrs.failoverRegion ? access(attrs.failoverRegion) : undefined,
       descriptors: cached.size > 0 ? descriptors.filter((d) => !cached.has(d.index)) : descriptors,
       signal,
-    });
-    const outcome = await fetched;
+    };
+    let outcome = await deps.fetcher.fetchAll(plan);
+    if (outcome.failures.some((f) => f.reason === 'BadCredentials') && !signal.aborted) {
+      // Cached credentials AWS no longer accepts (expired early, revoked): drop them and try once
+      // more with a fresh exchange, rather than failing this mount.
+      deps.identity.forget(who, region);
+      if (attrs.failoverRegion) deps.identity.forget(who, attrs.failoverRegion);
+      deps.logger.info('credentials refused by AWS: exchanging again', { pod: attrs.podName, namespace: attrs.podNamespace });
+      outcome = await deps.fetcher.fetchAll(plan);
+    }
     if (values && outcome.failures.length === 0) {
       for (const [index, v] of outcome.values) {
         const key = keys.get(index);
