@@ -1,0 +1,194 @@
+/**
+ * The bench's pure parts (proc parsing, round-trip counting, tables, flags), and a smoke run of
+ * `--quick` against the real provider (dist/main.js, built first when src/ is newer): it checks the
+ * bench runs and prints every section. No timing assertions: tests check behaviour, not timings.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { CallRecord } from '../emulator/index.js';
+import { defaultProviderPath, parseBenchArgs } from './options.js';
+import { parseStatTicks, parseStatusKb } from './proc.js';
+import { median, quantile, slope, table, verdict } from './report.js';
+import { profileCalls } from './rounds.js';
+import { runBench, SECTIONS } from './run.js';
+import { objectsYaml, secretName } from './scenario.js';
+
+const call = (service: CallRecord['service'], at: number, status = 200): CallRecord => ({ service, operation: 'Op', region: 'us-east-1', names: [], status, at });
+
+describe('parseStatTicks', () => {
+  it.each([
+    ['plain', '42 (node) S 1 42 42 0 -1 4194560 100 0 0 0 17 3 0 0 20 0 11 0 100 0 0', 20],
+    ['spaces and parentheses in the name', '7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 250 50 0 0 20 0 1 0 5 0 0', 300],
+  ])('%s', (_, text, want) => {
+    expect(parseStatTicks(text)).toBe(want);
+  });
+  it('refuses text without a command name', () => {
+    expect(() => parseStatTicks('garbage')).toThrow(/stat format/);
+  });
+});
+
+describe('parseStatusKb', () => {
+  const status = 'Name:\tnode\nVmHWM:\t   90000 kB\nVmRSS:\t   51234 kB\nRssAnon:\t   20000 kB\nRssFile:\t   31234 kB\n';
+  it.each([
+    ['VmRSS', 51234 * 1024],
+    ['VmHWM', 90000 * 1024],
+    ['RssAnon', 20000 * 1024],
+    ['RssFile', 31234 * 1024],
+  ] as const)('%s', (field, want) => {
+    expect(parseStatusKb(status, field)).toBe(want);
+  });
+  it('is undefined when the line is absent (a zombie)', () => {
+    expect(parseStatusKb('Name:\tnode\n', 'VmRSS')).toBeUndefined();
+  });
+});
+
+describe('profileCalls', () => {
+  it.each([
+    {
+      name: 'IRSA first mount: k8s, STS, then concurrent Secrets Manager calls',
+      calls: [call('k8s', 1000), call('sts', 1021), call('secretsmanager', 1043), call('secretsmanager', 1043), call('secretsmanager', 1049)],
+      rounds: ['k8s×1', 'sts×1', 'secretsmanager×3'],
+    },
+    {
+      name: 'warm poll: one round',
+      calls: [call('secretsmanager', 5), call('secretsmanager', 6), call('secretsmanager', 19)],
+      rounds: ['secretsmanager×3'],
+    },
+    {
+      name: 'a call exactly one latency later starts a new round',
+      calls: [call('secretsmanager', 0), call('secretsmanager', 20)],
+      rounds: ['secretsmanager×1', 'secretsmanager×1'],
+    },
+    {
+      name: 'unsorted input',
+      calls: [call('secretsmanager', 50), call('k8s', 0), call('sts', 25)],
+      rounds: ['k8s×1', 'sts×1', 'secretsmanager×1'],
+    },
+    { name: 'no calls', calls: [], rounds: [] },
+  ])('$name', ({ calls, rounds }) => {
+    const p = profileCalls(calls, 20);
+    expect(p.rounds.map((r) => r.label)).toEqual(rounds);
+    expect(p.total).toBe(calls.length);
+  });
+
+  it('counts calls, rounds and errors per service', () => {
+    const p = profileCalls([call('k8s', 0), call('sts', 30, 403), call('secretsmanager', 60), call('secretsmanager', 61), call('secretsmanager', 90)], 20);
+    expect(p.byService).toMatchObject({ k8s: 1, sts: 1, secretsmanager: 3, ssm: 0, 'pod-identity': 0 });
+    expect(p.roundsOf).toMatchObject({ k8s: 1, sts: 1, secretsmanager: 2 });
+    expect(p.errors).toBe(1);
+    expect(p.operations).toBe('k8s:Op×1, sts:Op×1, secretsmanager:Op×3');
+  });
+
+  it('gives no rounds without latency', () => {
+    expect(profileCalls([call('k8s', 0)], 0).rounds).toEqual([]);
+  });
+});
+
+describe('report', () => {
+  it('lays out a table', () => {
+    expect(table(['a', 'bb'], [['1', 'xyz'], ['long', '']])).toBe(['a    | bb', '-----+----', '1    | xyz', 'long |'].join('\n'));
+  });
+  it.each([
+    [[3, 1, 2], 0.5, 2],
+    [[1, 2, 3, 4], 0.95, 4],
+    [[5], 0.5, 5],
+  ])('quantile(%j, %d) = %d', (values, q, want) => {
+    expect(quantile(values, q)).toBe(want);
+  });
+  it('median of nothing is NaN', () => {
+    expect(median([])).toBeNaN();
+  });
+  it.each([
+    [1, 2, 'ok'],
+    [2, 2, 'ok'],
+    [3, 2, 'MISSED'],
+    [Number.NaN, 2, 'n/a'],
+  ] as const)('verdict(%d, %d) = %s', (m, t, want) => {
+    expect(verdict(m, t)).toBe(want);
+  });
+  it('slope of a line', () => {
+    expect(slope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }])).toBeCloseTo(2);
+    expect(slope([{ x: 0, y: 1 }])).toBe(0);
+  });
+});
+
+describe('parseBenchArgs', () => {
+  it('defaults to issue 5 sizes', () => {
+    const r = parseBenchArgs([]);
+    expect(r.kind).toBe('run');
+    if (r.kind !== 'run') return;
+    expect(r.options).toMatchObject({ quick: false, latencyMs: 20, objects: 10, burst: 110, soakPolls: 10_000, objectScale: [1, 10, 50, 100], podScale: [1, 10, 110] });
+  });
+  it('--quick shrinks sizes; explicit flags win', () => {
+    const r = parseBenchArgs(['--quick', '--objects=5', '--pod-scale=1,2']);
+    expect(r.kind === 'run' && r.options).toMatchObject({ quick: true, objects: 5, podScale: [1, 2], burst: 4 });
+  });
+  it.each([
+    [['--objects=0'], /--objects=0: want an integer ≥ 1/],
+    [['--pod-scale=1,x'], /comma-separated/],
+    [['--nope=1'], /unknown flag --nope/],
+    [['stray'], /unknown argument "stray"/],
+  ])('refuses %j', (argv, message) => {
+    const r = parseBenchArgs(argv);
+    expect(r.kind).toBe('error');
+    expect(r.kind === 'error' && r.message).toMatch(message);
+  });
+  it('--help', () => {
+    expect(parseBenchArgs(['--help']).kind).toBe('help');
+  });
+  it('finds dist/main.js from src/ and from dist/', () => {
+    expect(defaultProviderPath('file:///repo/src/bench/options.ts')).toBe('/repo/dist/main.js');
+    expect(defaultProviderPath('file:///repo/dist/bench/options.js')).toBe('/repo/dist/main.js');
+  });
+});
+
+describe('scenario', () => {
+  it('names the first n secrets in the objects YAML', () => {
+    expect(objectsYaml(2)).toBe(`- objectName: ${secretName(0)}\n  objectType: secretsmanager\n- objectName: ${secretName(1)}\n  objectType: secretsmanager\n`);
+    expect(secretName(7)).toBe('bench/secret-007');
+  });
+});
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ (npm run build's tsc) when dist/main.js is missing or older than src/. */
+async function ensureBuilt(): Promise<string> {
+  const main = path.join(REPO, 'dist', 'main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= newestSource(path.join(REPO, 'src'))) return main;
+  const tsc = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  // Other people's half-written files may fail to type-check; tsc still emits, and the bench needs only main.
+  await new Promise<void>((resolve) => execFile(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: REPO }, () => resolve()));
+  if (!existsSync(main)) throw new Error(`${main} is missing after the build`);
+  return main;
+}
+
+describe.skipIf(process.platform !== 'linux')('npm run bench -- --quick', () => {
+  it('runs the provider as a child process and prints every section', { timeout: 300_000 }, async () => {
+    const main = await ensureBuilt();
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runBench(['--quick', `--provider=${main}`, `--node=${process.execPath}`], { stdout: (l) => out.push(l), stderr: (l) => err.push(l) });
+    const text = out.join('\n');
+    expect(code, err.join('\n')).toBe(0);
+    for (const s of SECTIONS) expect(text).toContain(`## ${s}`);
+    expect(text).toContain('QUICK MODE');
+    // Every goal row carries a verdict, and the call counts came from the emulator.
+    expect(text).toMatch(/first mount, 1 objects, IRSA +\| provider-writes +\| 1 +\| 1 +\| 1 /);
+    expect(text).toMatch(/warm poll, 3 objects, no versions/);
+    expect(text).toMatch(/cache-ttl/);
+    expect(text).not.toMatch(/bench failed/);
+  });
+});

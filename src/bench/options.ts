@@ -1,0 +1,164 @@
+/**
+ * @module bench/options
+ * `npm run bench -- [flags]` → BenchOptions. Defaults are issue 5's sizes; `--quick` shrinks every
+ * size (the smoke test's mode); explicit flags win over both.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Latency added to every emulated AWS and Kubernetes answer in the latency section (issue 5: 20 ms). */
+  latencyMs: number;
+  /**
+   * Latency of the round-trip section. Round trips are told apart by call start times, so it is
+   * larger than the latency section's: on a loaded 2-core machine a process descheduled for 20 ms
+   * would split one round of concurrent calls in two.
+   */
+  rtLatencyMs: number;
+  /** Objects per mount in the round-trip, latency, CPU and memory sections. */
+  objects: number;
+  /** First-mount sizes whose round trips are counted. */
+  firstSizes: number[];
+  /** Mounts timed per latency figure. */
+  samples: number;
+  /** Sequential warm polls per CPU figure. */
+  cpuPolls: number;
+  /** Warm polls of the memory soak. */
+  soakPolls: number;
+  /** Concurrent first mounts of the memory burst. */
+  burst: number;
+  /** Objects per mount of the scale table. */
+  objectScale: number[];
+  /** Concurrent pods of the scale table. */
+  podScale: number[];
+  /** Warm polls per row of the scale tables. */
+  scalePolls: number;
+  /** Node binary running the provider (default: this one). */
+  node: string;
+  /** The provider's compiled entry point. */
+  provider: string;
+  /** Appended to the Dockerfile's NODE_OPTIONS for every provider (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
+  providerNodeOptions: string;
+}
+
+export const USAGE = `Usage: npm run bench -- [flags]
+
+Runs the provider (dist/main.js) as a child process against the in-process AWS/Kubernetes emulator
+and prints issue 5's figures: round trips, API cost, latency, CPU, memory, scale.
+
+  --quick               tiny sizes (smoke test; figures are not meaningful)
+  --latency-ms=N        latency added to every emulated call in the latency section (20)
+  --rt-latency-ms=N     latency of the round-trip section, where rounds are told apart by call times (50)
+  --objects=N           objects per mount (10)
+  --first-sizes=A,B,…   first-mount sizes whose round trips are counted (1,5,10,20)
+  --samples=N           mounts per latency figure (20)
+  --cpu-polls=N         warm polls per CPU figure (300)
+  --soak-polls=N        warm polls of the memory soak (10000)
+  --burst=N             concurrent first mounts of the memory burst (110)
+  --object-scale=A,B,…  objects per mount of the scale table (1,10,50,100)
+  --pod-scale=A,B,…     concurrent pods of the scale table (1,10,110)
+  --scale-polls=N       warm polls per scale row (50)
+  --provider=PATH       provider entry point (dist/main.js)
+  --node=PATH           node binary for the provider (this process's)
+  --provider-node-options='…'  appended to the provider's NODE_OPTIONS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'
+`;
+
+/** dist/main.js beside dist/bench/, or the repository's dist/ when running from src/ (vitest). */
+export function defaultProviderPath(moduleUrl: string = import.meta.url): string {
+  const here = path.dirname(fileURLToPath(moduleUrl));
+  return moduleUrl.endsWith('.ts') ? path.resolve(here, '../../dist/main.js') : path.resolve(here, '../main.js');
+}
+
+const FULL = {
+  latencyMs: 20,
+  rtLatencyMs: 50,
+  objects: 10,
+  firstSizes: [1, 5, 10, 20],
+  samples: 20,
+  cpuPolls: 300,
+  soakPolls: 10_000,
+  burst: 110,
+  objectScale: [1, 10, 50, 100],
+  podScale: [1, 10, 110],
+  scalePolls: 50,
+};
+
+const QUICK: typeof FULL = {
+  latencyMs: 20,
+  rtLatencyMs: 50,
+  objects: 3,
+  firstSizes: [1, 3],
+  samples: 2,
+  cpuPolls: 10,
+  soakPolls: 40,
+  burst: 4,
+  objectScale: [1, 3],
+  podScale: [1, 4],
+  scalePolls: 4,
+};
+
+export type ParsedArgs = { kind: 'run'; options: BenchOptions } | { kind: 'help' } | { kind: 'error'; message: string };
+
+export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
+  const raw = new Map<string, string>();
+  let quick = false;
+  for (const arg of argv) {
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (arg === '--quick') {
+      quick = true;
+      continue;
+    }
+    const m = /^--([a-z-]+)=(.*)$/.exec(arg);
+    if (m === null) return { kind: 'error', message: `unknown argument ${JSON.stringify(arg)} (flags take the form --name=value)` };
+    raw.set(m[1] as string, m[2] as string);
+  }
+  const base = quick ? QUICK : FULL;
+  const errors: string[] = [];
+  const int = (name: string, def: number, min: number): number => {
+    const v = raw.get(name);
+    raw.delete(name);
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v) || Number(v) < min) {
+      errors.push(`--${name}=${v}: want an integer ≥ ${min}`);
+      return def;
+    }
+    return Number(v);
+  };
+  const list = (name: string, def: number[]): number[] => {
+    const v = raw.get(name);
+    raw.delete(name);
+    if (v === undefined) return def;
+    const parts = v.split(',');
+    if (parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) {
+      errors.push(`--${name}=${v}: want a comma-separated list of integers ≥ 1, e.g. 1,10,50`);
+      return def;
+    }
+    return parts.map(Number);
+  };
+  const str = (name: string, def: string): string => {
+    const v = raw.get(name);
+    raw.delete(name);
+    return v === undefined || v === '' ? def : v;
+  };
+  const options: BenchOptions = {
+    quick,
+    latencyMs: int('latency-ms', base.latencyMs, 1),
+    rtLatencyMs: int('rt-latency-ms', base.rtLatencyMs, 1),
+    objects: int('objects', base.objects, 1),
+    firstSizes: list('first-sizes', base.firstSizes),
+    samples: int('samples', base.samples, 1),
+    cpuPolls: int('cpu-polls', base.cpuPolls, 1),
+    soakPolls: int('soak-polls', base.soakPolls, 1),
+    burst: int('burst', base.burst, 1),
+    objectScale: list('object-scale', base.objectScale),
+    podScale: list('pod-scale', base.podScale),
+    scalePolls: int('scale-polls', base.scalePolls, 1),
+    node: str('node', process.execPath),
+    provider: str('provider', defaultProviderPath()),
+    providerNodeOptions: str('provider-node-options', ''),
+  };
+  for (const name of raw.keys()) errors.push(`unknown flag --${name}`);
+  if (errors.length > 0) return { kind: 'error', message: errors.join('\n') };
+  return { kind: 'run', options };
+}
