@@ -8,6 +8,7 @@
  */
 import { formatDuration, parseGoDuration } from './duration.js';
 import type { LogFormat, LogLevel } from '../observability/logger.js';
+import { goParseBool } from '../spc/index.js';
 import { NAME, VERSION } from '../version.js';
 
 export interface Flags {
@@ -93,15 +94,8 @@ export function versionText(): string {
   return `${NAME} ${VERSION} (node ${process.version}, ${process.platform}/${process.arch})`;
 }
 
-const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const GO_FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
-/** Go strconv.ParseBool. */
-export function parseGoBool(v: string): boolean | undefined {
-  if (GO_TRUE.has(v)) return true;
-  if (GO_FALSE.has(v)) return false;
-  return undefined;
-}
+/** Go strconv.ParseBool (the same twelve spellings `usePodIdentity` accepts). */
+export const parseGoBool = goParseBool;
 
 const ADDR = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
 

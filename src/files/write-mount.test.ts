@@ -3,8 +3,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ProviderError } from '../errors.js';
 import { readMountedFile, touchMount, writeMount, type FileToWrite } from './write-mount.js';
+import { failure } from '../../test/helpers/failure.js';
 
 let root: string;
 let target: string;
@@ -40,15 +40,6 @@ function tree(dir: string): string[] {
   return out.sort();
 }
 
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
 
 /** A signal that reads as aborted once `when()` holds (to abort at a chosen point of phase 1). */
 function abortWhen(when: () => boolean, reason?: unknown): AbortSignal {

@@ -8,6 +8,7 @@ import { KubeClient, parseRetryAfter, type KubeClientOptions } from './client.js
 import { loadKubeConfig, type KubeConfig } from './kubeconfig.js';
 import type { Sleep } from './rate-limit.js';
 import { makeTestPki, notFound, startFakeApiServer, type FakeApiServer, type TestPki } from './testdata/fake-api-server.js';
+import { failure } from '../../test/helpers/failure.js';
 
 const TOKEN = 'tok-abc123-do-not-print';
 const SA_PATH = '/api/v1/namespaces/team-a/serviceaccounts/app';
@@ -44,15 +45,6 @@ function client(config: KubeConfig, opts: Partial<KubeClientOptions> = {}) {
 
 const signal = () => new AbortController().signal;
 
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('KubeClient over http', () => {
   it('reads a service account, a pod and a node with the bearer token', async () => {

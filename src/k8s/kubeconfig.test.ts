@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { ProviderError } from '../errors.js';
 import { loadKubeConfig } from './kubeconfig.js';
+import { failure } from '../../test/helpers/failure.js';
 
 let dir: string;
 beforeAll(() => {
@@ -41,15 +41,6 @@ function kubeconfig(name: string, cluster: Record<string, unknown>, user: Record
   return file;
 }
 
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('loadKubeConfig from KUBECONFIG', () => {
   it.each([

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../errors.js';
 import { KubeLookups, serviceAccountKey } from './lookups.js';
+import { failure } from '../../test/helpers/failure.js';
 
 const ROLE = 'arn:aws:iam::111122223333:role/app';
 
@@ -62,15 +63,6 @@ function fakeClient(data: {
 const signal = () => new AbortController().signal;
 const tick = () => new Promise((r) => setImmediate(r));
 
-async function failure(p: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProviderError);
-    return err as ProviderError;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('serviceAccountKey', () => {
   it('separates identities that a naive ns/name key would merge', () => {
