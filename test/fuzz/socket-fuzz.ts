@@ -213,7 +213,7 @@ export function defineSocketFuzz(driverWrites: boolean): void {
           if (pathTranslation !== '') params['pathTranslation'] = pathTranslation;
           await mountChecked(s, { attributes: s.pod.attributes(params) });
         }),
-        budget(600, 40),
+        budget(600, 25),
       );
       await stillServes(s);
     }, 120_000);
@@ -227,7 +227,7 @@ export function defineSocketFuzz(driverWrites: boolean): void {
           const objects = stringify([{ objectName: name, objectType: name === 'fz-param' ? 'ssmparameter' : 'secretsmanager', jmesPath: [entry] }]);
           await mountChecked(s, { attributes: s.pod.attributes({ region: REGION, objects }) });
         }),
-        budget(400, 25),
+        budget(400, 12),
       );
       await stillServes(s);
     }, 120_000);
