@@ -120,7 +120,7 @@ describe('parseBenchArgs', () => {
     const r = parseBenchArgs([]);
     expect(r.kind).toBe('run');
     if (r.kind !== 'run') return;
-    expect(r.options).toMatchObject({ quick: false, latencyMs: 20, objects: 10, burst: 110, soakPolls: 10_000, objectScale: [1, 10, 50, 100], podScale: [1, 10, 110] });
+    expect(r.options).toMatchObject({ quick: false, latencyMs: 20, objects: 10, burst: 110, soakPolls: 4_000, objectScale: [1, 10, 50, 100], podScale: [1, 10, 110] });
   });
   it('--quick shrinks sizes; explicit flags win', () => {
     const r = parseBenchArgs(['--quick', '--objects=5', '--pod-scale=1,2']);
