@@ -97,6 +97,8 @@ export interface AwsErrorContext {
   object?: string | undefined;
   /** Replaces the generic hint for refusals (AccessDenied): e.g. the trust policy for STS. */
   accessDeniedHint?: string | undefined;
+  /** Request values AWS might echo back that must not reach a message (an external id, a token). */
+  redact?: readonly (string | undefined)[] | undefined;
 }
 
 /** A classified AWS failure: the ProviderError the user sees, and whether failover may answer it. */
@@ -129,7 +131,10 @@ export function classifyAwsError(err: unknown, ctx: AwsErrorContext): AwsCallErr
   if (NETWORK_CODES.has(sysCode)) name = sysCode;
   const rule = NETWORK_CODES.has(sysCode) ? { code: 'UNAVAILABLE' as const, reason: 'Network' } : ruleFor(name, status);
   const raw = typeof e.message === 'string' && e.message !== '' ? e.message : name;
-  const detail = scrub(raw.length > 500 ? raw.slice(0, 500) + '…' : raw);
+  // Redact first, then cut: a token cut in half would escape the mask.
+  let clean = scrub(raw);
+  for (const r of ctx.redact ?? []) if (r) clean = clean.split(r).join('[REDACTED]');
+  const detail = clean.length > 500 ? clean.slice(0, 500) + '…' : clean;
   const hintText = rule.reason === 'AccessDenied' && ctx.accessDeniedHint ? ctx.accessDeniedHint : 'hint' in rule ? rule.hint : undefined;
   const hint = hintText ? ` (${hintText})` : '';
   const message = `${ctx.region}: ${ctx.what}: ${name}: ${detail}${hint}`;

@@ -57,6 +57,9 @@ export interface ConfigProblem {
   severity?: 'error' | 'warning';
 }
 
+/** Problems or failures listed in one message at most. */
+const MAX_LISTED = 20;
+
 /**
  * A SecretProviderClass (or request) that cannot be used. Holds *every* problem found so the user
  * fixes them in one go (STYLE habit 4). Status INVALID_ARGUMENT.
@@ -65,9 +68,11 @@ export class ConfigError extends ProviderError {
   readonly problems: readonly ConfigProblem[];
 
   constructor(problems: readonly ConfigProblem[], prefix = 'invalid SecretProviderClass') {
-    const list = problems.map((p) => p.message);
+    // The message goes into a gRPC status (an HTTP/2 header) and a pod event: list the first few.
+    const list = problems.slice(0, MAX_LISTED).map((p) => p.message);
+    const more = problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more (run the check command for all)` : '';
     const message =
-      list.length === 1 ? `${prefix}: ${list[0]}` : `${prefix}: ${list.length} problems: ${list.join('; ')}`;
+      problems.length === 1 ? `${prefix}: ${list[0]}` : `${prefix}: ${problems.length} problems: ${list.join('; ')}${more}`;
     super('INVALID_ARGUMENT', message, { reason: 'Config', field: problems[0]?.path });
     this.name = 'ConfigError';
     this.problems = problems;
@@ -98,10 +103,10 @@ export class MountFailedError extends ProviderError {
 
   constructor(failures: readonly ProviderError[]) {
     const code = PRECEDENCE.find((c) => failures.some((f) => f.code === c)) ?? 'INTERNAL';
+    const listed = failures.slice(0, MAX_LISTED).map((f) => f.message);
+    const more = failures.length > MAX_LISTED ? `; and ${failures.length - MAX_LISTED} more` : '';
     const message =
-      failures.length === 1
-        ? (failures[0]?.message ?? 'mount failed')
-        : `${failures.length} objects failed: ${failures.map((f) => f.message).join('; ')}`;
+      failures.length === 1 ? (failures[0]?.message ?? 'mount failed') : `${failures.length} objects failed: ${listed.join('; ')}${more}`;
     super(code, message, { reason: failures[0]?.reason, object: failures[0]?.object, region: failures[0]?.region });
     this.name = 'MountFailedError';
     this.failures = failures;

@@ -117,6 +117,11 @@ export async function run(argv: readonly string[], env: Record<string, string | 
   logger.info('this provider requires tokenRequests in the CSIDriver spec (audiences: sts.amazonaws.com, pods.eks.amazonaws.com)');
   for (const w of parsed.warnings) logger.warn(w);
 
+  // Signal handlers first: a SIGTERM that arrives while we start must still stop us cleanly.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   let running: Running;
   try {
     running = await start(flags, env, logger);
@@ -124,10 +129,7 @@ export async function run(argv: readonly string[], env: Record<string, string | 
     logger.error('start-up failed', { error: err instanceof Error ? err.message : String(err) });
     return 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopSignal;
   logger.info('received signal: draining mounts in flight', { signal });
   await running.stop();
   logger.info('stopped');

@@ -12,6 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ProviderError } from '../errors.js';
+import { scrub } from '../observability/logger.js';
 import type { AddressPreference } from '../spc/types.js';
 import type { CachedCredentials } from './credential-cache.js';
 
@@ -107,8 +108,10 @@ function attempt(url: string, token: string, timeoutMs: number, signal: AbortSig
             });
           }
           const code = typeof body['code'] === 'string' ? body['code'] : `HTTP ${status}`;
-          const msg = typeof body['message'] === 'string' ? body['message'] : text.slice(0, 200);
-          reject(new AttemptError(`${code}: ${msg}`.trim(), status >= 500 || status === 429, status));
+          // The agent's words, without the token should it echo the Authorization header back.
+          const raw = typeof body['message'] === 'string' ? body['message'] : text;
+          const msg = scrub(raw.split(token).join('[REDACTED]')).slice(0, 300);
+          reject(new AttemptError(`${scrub(code.split(token).join('[REDACTED]')).slice(0, 100)}: ${msg}`.trim(), status >= 500 || status === 429, status));
         });
         res.on('error', (e) => reject(new AttemptError(e.message, true)));
       },

@@ -37,6 +37,7 @@ export async function assumeRoleWithWebIdentity(
       what: `sts:AssumeRoleWithWebIdentity into ${o.roleArn} failed`,
       region: o.region,
       accessDeniedHint: `the role's trust policy must allow this service account (sub system:serviceaccount:<namespace>:<name>) through the cluster's OIDC provider`,
+      redact: [o.token],
     });
   }
 }
@@ -63,6 +64,7 @@ export async function assumeRole(
       what: `sts:AssumeRole into ${o.roleArn} failed`,
       region: o.region,
       accessDeniedHint: `the trust policy of ${o.roleArn} must allow the pod's role to assume it (and the external id must match)`,
+      redact: [o.externalId, o.creds.sessionToken, o.creds.secretAccessKey],
     });
   }
   // No client.destroy(): it would destroy the HTTP agents every client shares.

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { isProviderError, ProviderError, type StatusName } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
+import { scrub, type Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
 import type { MountFn, MountInput, MountSummary } from '../mount/index.js';
 import { API_VERSION, NAME, VERSION } from '../version.js';
@@ -108,9 +108,20 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: num
   };
 }
 
+/**
+ * Status messages travel as an HTTP/2 header and end up in a pod event: keep them well under the
+ * header limits (the kubelet trims events to 1 KiB anyway; the full text is in our log).
+ */
+const MAX_DETAILS = 8 * 1024;
+
+function details(message: string): string {
+  const clean = scrub(message);
+  return clean.length > MAX_DETAILS ? `${clean.slice(0, MAX_DETAILS)}… (truncated; see the provider's log)` : clean;
+}
+
 /** ProviderError → status; anything else is a bug: INTERNAL with an id to find the log line. */
 export function toStatus(err: unknown, logger: Logger): { code: number; details: string; name: StatusName } {
-  if (isProviderError(err)) return { code: STATUS[err.code], details: err.message, name: err.code };
+  if (isProviderError(err)) return { code: STATUS[err.code], details: details(err.message), name: err.code };
   const id = randomUUID().slice(0, 8);
   logger.error('unexpected error in mount', { errorId: id, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), stack: err instanceof Error ? err.stack : undefined });
   return { code: grpc.status.INTERNAL, details: `internal error in the provider (error id ${id}, see the provider's log)`, name: 'INTERNAL' };
@@ -166,8 +177,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const finishMetric = opts.metrics?.startMount();
       const summary: Partial<MountSummary> = {};
       const t0 = performance.now();
-      opts
-        .mount(input, signal, summary)
+      // Promise.resolve().then: even a mount function that throws synchronously ends in a status.
+      Promise.resolve()
+        .then(() => opts.mount(input, signal, summary))
         .then(
           (res) => {
             const ms = Math.round(performance.now() - t0);

@@ -4,6 +4,7 @@
  * (ascp-behaviour.md §3.1–3.2, §4.4, §10.1; CONTRACT.md §2–3, §10). Every attribute problem is
  * reported in one ConfigError. Token text never appears in a message.
  */
+import { quoteName } from './paths.js';
 import { Buffer } from 'node:buffer';
 import { ConfigError, ProviderError, type ConfigProblem } from '../errors.js';
 import type { AddressPreference, AssumeRoleSpec, AudienceToken, MountAttributes } from './types.js';
@@ -25,6 +26,9 @@ export const ATTR = {
   assumeRoleExternalId: 'assumeRoleExternalId',
   assumeRoleDurationSeconds: 'assumeRoleDurationSeconds',
 } as const;
+
+/** What the SDK accepts as a region: one host-name label (smithy isValidHostLabel). */
+const REGION_NAME = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/;
 
 export const IRSA_AUDIENCE = 'sts.amazonaws.com';
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
@@ -202,6 +206,13 @@ export function parseAttributes(attributesJson: string): MountAttributes {
   const failoverRegion = get(ATTR.failoverRegion);
   const sameRegion = failoverRegionProblem(region, failoverRegion);
   if (sameRegion !== undefined) problems.push(sameRegion);
+  // A region is a host-name label in every AWS endpoint; the SDK refuses anything else, and the
+  // driver would retry that refusal as if it were transient. Say it here, once, as a class problem.
+  for (const [key, value] of [[ATTR.region, region], [ATTR.failoverRegion, failoverRegion]] as const) {
+    if (value !== '' && !REGION_NAME.test(value)) {
+      problems.push({ message: `${key}: ${quoteName(value, 40)} is not an AWS region name (such as us-east-1)`, path: key });
+    }
+  }
 
   const translation = parsePathTranslation(get(ATTR.pathTranslation));
   if (!translation.ok) problems.push({ message: translation.message, path: ATTR.pathTranslation });

@@ -181,7 +181,8 @@ export function decodeYaml(src: string): DecodeResult {
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => `error converting YAML to JSON: yaml: ${e.message.split('\n')[0] ?? ''}`),
+      // go-yaml stops at the first error; so do we (deep nesting makes the parser repeat one error hundreds of times).
+      errors: doc.errors.slice(0, 1).map((e) => `error converting YAML to JSON: yaml: ${e.message.split('\n')[0] ?? ''}`),
     };
   }
 
