@@ -10,7 +10,7 @@ import { parseFlags, type Flags } from './cli/flags.js';
 import { touchMount, writeMount } from './files/index.js';
 import { CredentialCache, IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
-import { createMount, ValueCache, type MountDeps } from './mount/index.js';
+import type { MountDeps, MountFn } from './mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
 import { probeSocket, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
@@ -59,7 +59,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     },
   });
   const fetcher = new Fetcher(clients, (service, operation, region, outcome, code, seconds) => metrics.awsCall(service, operation, region, outcome, code, seconds));
-  const mount = createMount({
+  const deps: MountDeps = {
     driverWritesSecrets: flags.driverWritesSecrets,
     awsRegion: flags.awsRegion,
     nodeName: flags.nodeName,
@@ -68,9 +68,17 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     fetcher,
     writer: { writeMount, touchMount },
     logger,
-    values: flags.cacheTtlMs > 0 ? new ValueCache(flags.cacheTtlMs) : undefined,
     observeObject: (type, outcome, name) => metrics.objectFetched(type, outcome, name),
-  });
+  };
+  // The pipeline (parser, YAML, JMESPath) is loaded at the first Mount, not at start: an idle
+  // provider on a node without secret volumes stays small (issue 5: idle RSS).
+  let pipeline: Promise<MountFn> | undefined;
+  const mount: MountFn = async (input, signal, summary) => {
+    pipeline ??= import('./mount/index.js').then((m) =>
+      m.createMount({ ...deps, values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined }),
+    );
+    return (await pipeline)(input, signal, summary);
+  };
 
   const socketPath = path.join(flags.providerVolume, 'aws.sock');
   const server = await startServer({ socketPath, mount, logger, metrics });

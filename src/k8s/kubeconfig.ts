@@ -7,7 +7,6 @@
 import { access, readFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ProviderError } from '../errors.js';
 
 /** Connection settings for the API server. Buffers hold PEM bytes. */
@@ -133,7 +132,7 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfig> {
   const text = (await readNamed(file, 'kubeconfig')).toString('utf8');
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = (await import('yaml')).parse(text);
   } catch (err) {
     throw precondition(`kubeconfig ${file} is not valid YAML: ${(err as Error).message.split('\n')[0] ?? ''}`, err);
   }

@@ -5,10 +5,9 @@
  * so readiness means "the driver could reach us now", not "the process is alive".
  */
 import { stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { ProviderError } from '../errors.js';
+import { healthService } from './codec.js';
 
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
@@ -89,7 +88,6 @@ export class HealthStatus {
   }
 }
 
-const PROTO_PATH = fileURLToPath(new URL('../../proto/health.proto', import.meta.url));
 
 interface HealthClient extends grpc.Client {
   Check(
@@ -106,15 +104,11 @@ interface HealthPackage {
 
 let loaded: HealthPackage | undefined;
 
-/** proto/health.proto, loaded once (src/ and dist/ both sit two levels below proto/). */
+/** proto/health.proto's service, with the hand-written codec (server/codec.ts says why). */
 function healthPackage(): HealthPackage {
   if (loaded === undefined) {
-    const definition = protoLoader.loadSync(PROTO_PATH, { keepCase: true, enums: String, defaults: true, oneofs: true });
-    const root = grpc.loadPackageDefinition(definition) as unknown as {
-      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-    };
-    const ctor = root.grpc.health.v1.Health;
-    loaded = { service: ctor.service, Client: ctor as unknown as HealthPackage['Client'] };
+    const Client = grpc.makeGenericClientConstructor(healthService, 'Health');
+    loaded = { service: healthService, Client: Client as unknown as HealthPackage['Client'] };
   }
   return loaded;
 }

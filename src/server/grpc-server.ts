@@ -8,17 +8,15 @@
 import { chmod, lstat, stat, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { isProviderError, ProviderError, type StatusName } from '../errors.js';
 import { scrub, type Logger } from '../observability/logger.js';
 import type { ProviderMetrics } from '../observability/metrics.js';
 import type { MountFn, MountInput, MountSummary } from '../mount/index.js';
 import { API_VERSION, NAME, VERSION } from '../version.js';
+import { providerService } from './codec.js';
 import { addHealthService, HealthStatus } from './grpc-health.js';
 
-const PROTO = fileURLToPath(new URL('../../proto/service.proto', import.meta.url));
 
 /** gRPC status numbers by name; server/ alone maps them (STYLE habit 8). */
 export const STATUS: Record<StatusName | 'OK', number> = {
@@ -78,12 +76,6 @@ export interface RunningServer {
   inFlight(): number;
   /** Stop accepting, wait up to `graceMs` for calls in flight, then cancel them; remove the socket. */
   close(graceMs?: number): Promise<void>;
-}
-
-function loadService(): grpc.ServiceDefinition {
-  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { v1alpha1: { CSIDriverProvider: { service: grpc.ServiceDefinition } } };
-  return pkg.v1alpha1.CSIDriverProvider.service;
 }
 
 /** Deadline and cancellation of one call as one AbortSignal (STYLE habit 7). */
@@ -203,7 +195,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   } satisfies ProviderHandlers;
 
-  server.addService(loadService(), handlers);
+  server.addService(providerService, handlers);
   addHealthService(server, health);
 
   const oldUmask = process.umask(0o077);
