@@ -6,8 +6,9 @@
  * Endpoints come from the SDK's own environment handling: AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
  * AWS_USE_FIPS_ENDPOINT (CONTRACT.md §8).
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import { http, https } from '../node-http.js';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { STSClient } from '@aws-sdk/client-sts';
@@ -47,8 +48,8 @@ export class AwsClientFactory {
   constructor(opts: AwsClientOptions) {
     this.opts = { maxAttempts: 3, requestTimeoutMs: 10_000, maxClients: 256, ...opts };
     this.agents = opts.agents ?? {
-      http: new HttpAgent({ keepAlive: true, maxSockets: 50 }),
-      https: new HttpsAgent({ keepAlive: true, maxSockets: 50 }),
+      http: new http.Agent({ keepAlive: true, maxSockets: 50 }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 50 }),
     };
   }
 

@@ -44,7 +44,8 @@ export interface FetchOutcome {
 /** Observes each AWS call (metrics). */
 export type CallObserver = (service: 'secretsmanager' | 'ssm', operation: string, region: string, outcome: 'success' | 'error', code: string, seconds: number) => void;
 
-const SM_CONCURRENCY = 16;
+/** Secrets Manager calls in flight per mount: a first mount of up to 32 objects is one round trip. */
+const SM_CONCURRENCY = 32;
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -20,8 +20,9 @@
  * at start with a message).
  */
 import { Buffer } from 'node:buffer';
-import http from 'node:http';
-import https from 'node:https';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import { http as nodeHttp, https as nodeHttps } from '../node-http.js';
 import net, { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
@@ -236,7 +237,7 @@ function openTunnel(proxy: URL, host: string, port: number, timeoutMs: number, p
     const auth = proxyAuthorization(proxy);
     if (auth !== undefined) headers['proxy-authorization'] = auth;
     const where = `proxy ${authority(normalizeHost(proxy.hostname), proxyPort(proxy))}`;
-    const req = (proxy.protocol === 'https:' ? https : http).request({
+    const req = (proxy.protocol === 'https:' ? nodeHttps : nodeHttp).request({
       host: normalizeHost(proxy.hostname),
       port: proxyPort(proxy),
       method: 'CONNECT',
@@ -270,7 +271,7 @@ interface AgentInternals {
 type RequestInternals = http.ClientRequest & { _header?: string | null };
 
 /** Plain-http targets: direct, or to the proxy with the request line in absolute form. */
-class ProxyHttpAgent extends http.Agent {
+class ProxyHttpAgent extends nodeHttp.Agent {
   constructor(
     private readonly cfg: ProxyConfig,
     private readonly proxyTls: tls.ConnectionOptions,
@@ -294,7 +295,7 @@ class ProxyHttpAgent extends http.Agent {
       }
       req.path = absolute;
     }
-    (http.Agent.prototype as unknown as AgentInternals).addRequest.call(this, req, options);
+    (nodeHttp.Agent.prototype as unknown as AgentInternals).addRequest.call(this, req, options);
   }
 
   override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
@@ -307,7 +308,7 @@ class ProxyHttpAgent extends http.Agent {
 }
 
 /** https targets: direct TLS, or TLS inside a CONNECT tunnel (the pooled socket is the TLS one). */
-class ProxyHttpsAgent extends https.Agent {
+class ProxyHttpsAgent extends nodeHttps.Agent {
   constructor(
     private readonly cfg: ProxyConfig,
     private readonly connectTimeoutMs: number,

@@ -6,14 +6,21 @@
  * socket file exists.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { sampleProc, type ProcSample } from './proc.js';
 
-/** As the Dockerfile sets it (V8 heap sized for the 100Mi limit). */
-export const DOCKERFILE_NODE_OPTIONS = '--max-old-space-size=56 --max-semi-space-size=4';
+/** Read from the Dockerfile's `ENV NODE_OPTIONS=…`, so the bench measures what the image runs. */
+export const DOCKERFILE_NODE_OPTIONS: string = (() => {
+  try {
+    const text = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(text)?.[1] ?? '';
+  } catch {
+    return '';
+  }
+})();
 
 export interface ProviderProcessOptions {
   node: string;

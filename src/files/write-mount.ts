@@ -6,7 +6,7 @@
  * (file watchers in the pod stay quiet). All temp files are prepared before any rename, so a
  * failure or a cancelled call changes no final file. Nothing is ever written through a symlink.
  */
-import { constants, promises as fsp, type Stats } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, promises as fsp, readSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { ProviderError } from '../errors.js';
@@ -139,23 +139,39 @@ async function ensureDirs(root: string, dirs: readonly string[], rel: string, cr
 }
 
 /** True when `final` is a regular file with exactly these bytes and mode. */
+/**
+ * Same bytes and mode already there? Synchronous on purpose: this runs for every file of every
+ * rotation poll (the hot path), on the kubelet's tmpfs volume, for files of at most a few KiB
+ * (Secrets Manager caps values at 64 KiB); four thread-pool round trips per file cost more CPU
+ * than the reads themselves (issue 5 benchmark: 7.8 ms → well under 1 ms for 10 files).
+ */
 async function isUnchanged(final: string, rel: string, mode: number, contents: Uint8Array): Promise<boolean> {
-  const st = await lstatOrUndefined(final).catch((err: unknown) => {
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(final, { throwIfNoEntry: false });
+  } catch (err) {
     throw osError(rel, 'inspect', err);
-  });
+  }
   if (st === undefined || st.isSymbolicLink()) return false; // a symlink is replaced by the rename
   if (st.isDirectory()) throw refused(rel, 'a directory is in the way');
   if (!st.isFile() || (st.mode & 0o7777) !== mode || st.size !== contents.byteLength) return false;
-  let handle: fsp.FileHandle | undefined;
+  let fd: number | undefined;
   try {
-    handle = await fsp.open(final, READ_FLAGS);
-    const current = await handle.readFile();
-    return Buffer.compare(current, contents) === 0;
+    fd = openSync(final, READ_FLAGS);
+    const current = Buffer.allocUnsafe(contents.byteLength + 1);
+    let read = 0;
+    for (;;) {
+      const n = readSync(fd, current, read, current.length - read, null);
+      if (n === 0) break;
+      read += n;
+      if (read === current.length) break;
+    }
+    return read === contents.byteLength && Buffer.compare(current.subarray(0, read), contents) === 0;
   } catch (err) {
     if (errno(err) === 'ENOENT' || errno(err) === 'ELOOP') return false;
     throw osError(rel, 'read', err);
   } finally {
-    await handle?.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -9,8 +9,7 @@
  * `--pod-identity-http-timeout`; every attempt tries the IPv4 address, then the IPv6 one (**better**:
  * ASCP's fallback never happens), or only the one `preferredAddressType` names.
  */
-import http from 'node:http';
-import https from 'node:https';
+import { http, https } from '../node-http.js';
 import { ProviderError } from '../errors.js';
 import { scrub } from '../observability/logger.js';
 import type { AddressPreference } from '../spc/types.js';

@@ -5,8 +5,9 @@
  * rule is missing (CONTRACT.md §5, §9; ascp-behaviour.md §11.4). No Kubernetes client library:
  * three GETs do not justify ~70 MiB.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import { http as nodeHttp, https as nodeHttps } from '../node-http.js';
 import { readFile } from 'node:fs/promises';
 import { ProviderError, type StatusName } from '../errors.js';
 import { scrub } from '../observability/logger.js';
@@ -128,11 +129,11 @@ export class KubeClient {
       if (config.ca !== undefined) tls.ca = config.ca;
       if (config.cert !== undefined) tls.cert = config.cert;
       if (config.key !== undefined) tls.key = config.key;
-      this.#agent = new https.Agent(tls);
-      this.#transport = https;
+      this.#agent = new nodeHttps.Agent(tls);
+      this.#transport = nodeHttps;
     } else if (this.#base.protocol === 'http:') {
-      this.#agent = new http.Agent({ keepAlive: true });
-      this.#transport = http;
+      this.#agent = new nodeHttp.Agent({ keepAlive: true });
+      this.#transport = nodeHttp;
     } else {
       throw new ProviderError('FAILED_PRECONDITION', `Kubernetes API server must be https:// or http://, not ${this.#base.protocol}`);
     }

@@ -14,8 +14,16 @@ export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';
 /** The node label read for the region (CONTRACT.md §3). */
 export const REGION_LABEL = 'topology.kubernetes.io/region';
 
+/**
+ * How long a service account's role annotation is reused: 5 minutes. Driver v1.6 republishes each
+ * pod about every 1–2 minutes, so a shorter TTL would put a GET on nearly every rotation poll (the
+ * benchmark saw it with 60 s); role annotations change rarely, and a change takes effect within
+ * this time. STS still checks every new token against the role's trust policy.
+ */
+export const ROLE_TTL_MS = 5 * 60_000;
+
 export interface KubeLookupsOptions {
-  /** How long a service account's role ARN is reused. Default 60 s. */
+  /** How long a service account's role ARN is reused. Default ROLE_TTL_MS (5 min). */
   roleTtlMs?: number;
   now?: () => number;
   /** Called on every look-up (an in-flight join is a hit); the shape of `metrics.cacheRequest`. */
@@ -115,7 +123,7 @@ export class KubeLookups {
 
   constructor(client: Pick<KubeClient, 'getServiceAccount' | 'getPod' | 'getNode'>, opts: KubeLookupsOptions = {}) {
     this.#client = client;
-    this.#roleTtlMs = opts.roleTtlMs ?? 60_000;
+    this.#roleTtlMs = opts.roleTtlMs ?? ROLE_TTL_MS;
     this.#now = opts.now ?? Date.now;
     this.#onCache = opts.onCache ?? (() => undefined);
   }

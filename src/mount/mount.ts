@@ -96,13 +96,25 @@ export interface MountDeps {
   logger: Logger;
 }
 
-function objectsFor(attrs: MountAttributes, defaultMode: number, region: string): SecretDescriptor[] {
-  return parseObjects(attrs.objects, {
+/**
+ * Parsed `objects`, by everything the parse depends on. parseObjects is pure, and every rotation
+ * poll of a pod sends the same class: re-parsing the YAML cost 0.5 ms of CPU per poll for 10 objects
+ * (2.3 ms for 100) in the benchmark. Bounded; failures are not kept (they throw).
+ */
+const parsedObjects = new Map<string, readonly SecretDescriptor[]>();
+
+function objectsFor(attrs: MountAttributes, defaultMode: number, region: string): readonly SecretDescriptor[] {
+  const key = JSON.stringify([attrs.objects, attrs.pathTranslation, defaultMode, region, attrs.failoverRegion]);
+  const hit = parsedObjects.get(key);
+  if (hit) return hit;
+  const parsed = parseObjects(attrs.objects, {
     pathTranslation: attrs.pathTranslation,
     defaultMode,
     region,
     failoverRegion: attrs.failoverRegion,
   });
+  remember(parsedObjects, key, parsed, 256);
+  return parsed;
 }
 
 async function resolveRegion(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<string> {

@@ -5,7 +5,8 @@
  * Health and metrics share one server when given the same address. Addresses are checked when the
  * server is built (STYLE habit 5).
  */
-import http from 'node:http';
+import type * as http from 'node:http';
+import { http as nodeHttp } from '../node-http.js';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { ProviderError } from '../errors.js';
 import { EVENTS } from '../observability/events.js';
@@ -201,7 +202,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   let metricsUrl: string | undefined;
   try {
     for (const { addr, flag, routes } of plan.values()) {
-      const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, handler(routes));
+      const server = nodeHttp.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, handler(routes));
       await new Promise<void>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException): void => {
           reject(
