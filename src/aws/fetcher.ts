@@ -9,13 +9,15 @@ import type { ProviderError } from '../errors.js';
 import type { SecretDescriptor } from '../spc/types.js';
 import type { AwsClientFactory, AwsCredentials } from './clients.js';
 import { AwsCallError, classifyAwsError } from '../aws-errors.js';
-import { getSecretValue, type FetchedValue } from './secrets-manager.js';
+import { batchable, batchGetSecretValues, BatchRefused, getSecretValue, SM_BATCH, type FetchedValue } from './secrets-manager.js';
 import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
 
 /** A region and a way to get credentials for it (lazy: the failover region's are asked for only if needed). */
 export interface RegionAccess {
   region: string;
   credentials: (signal: AbortSignal) => Promise<AwsCredentials>;
+  /** Who the credentials are for (a cache key): remembers per identity that BatchGetSecretValue is refused. */
+  identity?: string | undefined;
 }
 
 export interface FetchPlan {
@@ -95,14 +97,70 @@ function credentialError(err: unknown, region: string): AwsCallError {
 /** Memoizes each region's credentials for one mount, so every object shares one answer (or one failure). */
 function once(access: RegionAccess): RegionAccess {
   let p: Promise<AwsCredentials> | undefined;
-  return { region: access.region, credentials: (signal) => (p ??= access.credentials(signal)) };
+  return { region: access.region, identity: access.identity, credentials: (signal) => (p ??= access.credentials(signal)) };
 }
 
+/** How long an identity whose role may not call BatchGetSecretValue is not asked to again. */
+const BATCH_REFUSED_MS = 60 * 60_000;
+
 export class Fetcher {
+  /**
+   * Identity+region → whether BatchGetSecretValue is allowed (true), or refused until a time.
+   * Unknown identities read one by one and probe the batch alongside, so a first mount never waits
+   * for the probe; warm polls then use what it learned.
+   */
+  private readonly batchState = new Map<string, true | number>();
+
   constructor(
     private readonly clients: AwsClientFactory,
     private readonly observe: CallObserver = () => {},
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Reads the current versions of several secrets in one BatchGetSecretValue per 20 (one SDK call
+   * instead of twenty: most of a warm poll's CPU is the SDK's per-call cost). The action needs
+   * `secretsmanager:BatchGetSecretValue` beyond ASCP's permissions (CONTRACT.md §6): when the role
+   * is refused it, we read one by one and do not ask that identity again for an hour. Secrets the
+   * batch did not answer are read one by one, so their errors are the exact ones.
+   */
+  private async batchCurrent(access: RegionAccess, ds: readonly SecretDescriptor[], signal: AbortSignal): Promise<Map<number, FetchedObject>> {
+    const got = new Map<number, FetchedObject>();
+    const key = `${access.region}\0${access.identity ?? ''}`;
+    const eligible = ds.filter(batchable);
+    const ids = [...new Set(eligible.map((d) => d.objectName))];
+    if (ids.length < 2 || access.identity === undefined) return got;
+    const state = this.batchState.get(key);
+    if (typeof state === 'number' && state > this.now()) return got;
+    let creds: AwsCredentials;
+    try {
+      creds = await access.credentials(signal);
+    } catch {
+      return got; // the one-by-one path reports it, per object
+    }
+    const client = await this.clients.secretsManager(access.region, creds);
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += SM_BATCH) chunks.push(ids.slice(i, i + SM_BATCH));
+    const values = new Map<string, FetchedValue>();
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        try {
+          const answered = await this.timed('secretsmanager', 'BatchGetSecretValue', access.region, () => batchGetSecretValues(client, chunk, access.region, signal));
+          for (const [id, v] of answered) values.set(id, v);
+        } catch (err) {
+          if (err instanceof BatchRefused) this.batchState.set(key, this.now() + BATCH_REFUSED_MS);
+          // anything else: those secrets are read one by one below
+        }
+      }),
+    );
+    if (this.batchState.get(key) === undefined) this.batchState.set(key, true);
+    if (this.batchState.size > 4096) this.batchState.delete(this.batchState.keys().next().value as string);
+    for (const d of eligible) {
+      const v = values.get(d.objectName);
+      if (v) got.set(d.index, { ...v, region: access.region });
+    }
+    return got;
+  }
 
   async fetchAll(input: FetchPlan): Promise<FetchOutcome> {
     const plan: FetchPlan = { ...input, primary: once(input.primary), failover: input.failover ? once(input.failover) : undefined };
@@ -133,8 +191,7 @@ export class Fetcher {
       }
     };
 
-    await Promise.all([
-      mapLimit(sm, SM_CONCURRENCY, async (d) => {
+    const readOneByOne = (list: readonly SecretDescriptor[]): Promise<void> => mapLimit(list, SM_CONCURRENCY, async (d) => {
         let primaryErr: AwsCallError;
         try {
           const v = await this.secret(plan.primary, d, false, plan.signal);
@@ -150,9 +207,20 @@ export class Fetcher {
         } catch (err) {
           settle(d, primaryErr, err as AwsCallError);
         }
-      }),
-      this.parameters(plan, ssm, settle, outcome),
-    ]);
+      });
+    const known = this.batchState.get(`${plan.primary.region}\0${plan.primary.identity ?? ''}`) === true;
+    const secrets = async (): Promise<void> => {
+      if (known) {
+        // Warm path: one batch call; only what it did not answer goes one by one.
+        const batched = await this.batchCurrent(plan.primary, sm, plan.signal);
+        for (const [index, v] of batched) outcome.values.set(index, v);
+        await readOneByOne(batched.size > 0 ? sm.filter((d) => !batched.has(d.index)) : sm);
+      } else {
+        // Unknown (first mount of an identity) or refused: one by one, probing the batch alongside.
+        await Promise.all([readOneByOne(sm), this.batchCurrent(plan.primary, sm, plan.signal).then(() => undefined)]);
+      }
+    };
+    await Promise.all([secrets(), this.parameters(plan, ssm, settle, outcome)]);
 
     const grouped = new Map<CredentialFailure, string[]>();
     for (const d of plan.descriptors) {
@@ -189,7 +257,7 @@ export class Fetcher {
       this.observe(service, op, region, 'success', 'OK', (performance.now() - t0) / 1000);
       return v;
     } catch (err) {
-      const code = err instanceof AwsCallError ? err.awsName : 'Error';
+      const code = err instanceof AwsCallError || err instanceof BatchRefused ? err.awsName : 'Error';
       this.observe(service, op, region, 'error', code, (performance.now() - t0) / 1000);
       throw err;
     }

@@ -55,3 +55,46 @@ export async function getSecretValue(
     throw classifyAwsError(err, { what: `Failed fetching secret ${d.objectName}`, region, object: d.objectName });
   }
 }
+
+/** BatchGetSecretValue takes at most 20 ids. */
+export const SM_BATCH = 20;
+
+/** True when this object can be read by BatchGetSecretValue (it returns AWSCURRENT only). */
+export function batchable(d: SecretDescriptor): boolean {
+  return d.objectVersion === '' && d.objectVersionLabel === '';
+}
+
+/** The batch call itself was refused (not allowed for this role): remember, and read one by one. */
+export class BatchRefused extends Error {
+  readonly awsName = 'AccessDeniedException';
+}
+
+/**
+ * One BatchGetSecretValue for up to 20 distinct secret ids (AWSCURRENT). Resolves with the value of
+ * every id it answered; ids it did not answer (an error for that secret, or an id it cannot be
+ * matched to) are left out, so the caller reads them one by one and reports the exact error.
+ * Rejects with BatchRefused when the role may not call it, or the classified error otherwise.
+ */
+export async function batchGetSecretValues(client: SecretsManagerClient, ids: readonly string[], region: string, signal: AbortSignal): Promise<Map<string, FetchedValue>> {
+  commands ??= await import('@aws-sdk/client-secrets-manager');
+  let out: import('@aws-sdk/client-secrets-manager').BatchGetSecretValueCommandOutput;
+  try {
+    out = await client.send(new commands.BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: signal });
+  } catch (err) {
+    const e = classifyAwsError(err, { what: 'BatchGetSecretValue failed', region });
+    if (e.reason === 'AccessDenied') throw new BatchRefused(e.message);
+    throw e;
+  }
+  const result = new Map<string, FetchedValue>();
+  const failed = new Set((out.Errors ?? []).map((e) => e.SecretId));
+  for (const id of ids) {
+    if (failed.has(id)) continue;
+    const v = (out.SecretValues ?? []).find(
+      (s) => s.Name === id || s.ARN === id || (id.startsWith('arn:') && s.ARN !== undefined && s.ARN.startsWith(id + '-') && s.ARN.length === id.length + 7),
+    );
+    if (!v) continue;
+    const value = v.SecretString !== undefined ? Buffer.from(v.SecretString, 'utf8') : (v.SecretBinary ?? new Uint8Array(0));
+    result.set(id, { value, version: v.VersionId ?? '' });
+  }
+  return result;
+}

@@ -197,7 +197,11 @@ export function createMount(deps: MountDeps): MountFn {
 
     // 3. Identity.
     const who = await identityFor(deps, attrs, signal);
-    const access = (r: string): RegionAccess => ({ region: r, credentials: (s) => deps.identity.credentials(who, r, s) });
+    const access = (r: string): RegionAccess => ({
+      region: r,
+      credentials: (s) => deps.identity.credentials(who, r, s),
+      identity: deps.identity.identityKey?.(who, r),
+    });
 
     // 4. Fetch (what the opt-in value cache does not already hold for this very identity).
     if (signal.aborted) throw aborted(signal);

@@ -38,6 +38,8 @@ export interface PodSpec {
   noAnnotation?: boolean;
   /** Annotate with `role` but do not create it (another pod's role, which does not trust this one). */
   foreignRole?: boolean;
+  /** The role may also call secretsmanager:BatchGetSecretValue. */
+  allowBatch?: boolean;
 }
 
 export interface Pod {
@@ -113,7 +115,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       if (!spec.foreignRole) emu.addRole({
         arn: roleArn,
         trust: { subjects: [sub] },
-        allow: { secretsmanager: spec.allowSecrets ?? ['*'], ssm: spec.allowParameters ?? ['*'] },
+        allow: { secretsmanager: spec.allowSecrets ?? ['*'], ssm: spec.allowParameters ?? ['*'], ...(spec.allowBatch ? { batchGetSecretValue: true } : {}) },
       });
       emu.addServiceAccount(namespace, serviceAccount, spec.noAnnotation ? {} : { 'eks.amazonaws.com/role-arn': roleArn });
       emu.addPod(namespace, pod, spec.node ?? 'node-1');
