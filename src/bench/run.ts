@@ -273,6 +273,8 @@ interface ModeResults {
   /** At the latency section's latency. */
   warmWalls: { withVersions: boolean; stats: WarmStats }[];
   cpu: { withVersions: boolean; stats: CpuStats }[];
+  /** Warm polls of a pod whose role may call BatchGetSecretValue (no versions sent). */
+  cpuBatch?: CpuStats;
 }
 
 async function measureMode(ctx: Ctx, r: Running): Promise<ModeResults> {
@@ -304,6 +306,10 @@ async function measureMode(ctx: Ctx, r: Running): Promise<ModeResults> {
   setLatency(ctx, 0);
   ctx.io.stderr(`  ${r.mode}: ${o.cpuPolls} warm polls per form (CPU)`);
   for (const withVersions of [false, true]) res.cpu.push({ withVersions, stats: await cpuPerPoll(ctx, r, pod, withVersions, o.cpuPolls) });
+  // The same with a role that may call secretsmanager:BatchGetSecretValue (one call per 20 secrets).
+  const batchPod = await ctx.scenario.pod(o.objects, { allowBatch: true });
+  await mountPod(r.client, batchPod, false);
+  res.cpuBatch = await cpuPerPoll(ctx, r, batchPod, false, o.cpuPolls);
   ctx.emu.resetCalls();
   return res;
 }
@@ -576,6 +582,10 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   for (const m of r.modes) {
     for (const c of m.cpu) {
       cpuRows.push([`warm poll, ${form(c.withVersions)}`, m.mode, ms(c.stats.cpuMsPerPoll, 3), `${c.stats.polls}`, ms(c.stats.wallMsPerPoll, 2), `${fmt(1000 / c.stats.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', verdict(c.stats.cpuMsPerPoll, 1)]);
+    }
+    const b = m.cpuBatch;
+    if (b) {
+      cpuRows.push([`warm poll, role allows BatchGetSecretValue (${fmt(b.awsCallsPerPoll, 2)} AWS calls/poll)`, m.mode, ms(b.cpuMsPerPoll, 3), `${b.polls}`, ms(b.wallMsPerPoll, 2), `${fmt(1000 / b.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', verdict(b.cpuMsPerPoll, 1)]);
     }
   }
   const startCpu = r.started.map((s) => s.proc.startupCpuMs);

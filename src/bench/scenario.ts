@@ -59,7 +59,7 @@ export class Scenario {
   }
 
   /** A new pod (new service account, role and tokens) whose class names `objects` secrets. */
-  async pod(objects: number, o: { podIdentity?: boolean } = {}): Promise<BenchPod> {
+  async pod(objects: number, o: { podIdentity?: boolean; allowBatch?: boolean } = {}): Promise<BenchPod> {
     const n = ++this.counter;
     const namespace = `bench-${n}`;
     const serviceAccount = `sa-${n}`;
@@ -69,7 +69,7 @@ export class Scenario {
     this.emu.addRole({
       arn: roleArn,
       trust: { subjects: [`system:serviceaccount:${namespace}:${serviceAccount}`] },
-      allow: { secretsmanager: ['*'], ssm: ['*'] },
+      allow: { secretsmanager: ['*'], ssm: ['*'], ...(o.allowBatch === true ? { batchGetSecretValue: true } : {}) },
     });
     if (podIdentity) {
       this.emu.addServiceAccount(namespace, serviceAccount, {});
