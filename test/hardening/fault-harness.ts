@@ -116,7 +116,10 @@ export async function startFaultHarness(o: HarnessOptions = {}): Promise<FaultHa
   const clock = { offsetMs: 0 };
   const h = await startHarness({
     ...o,
-    flags: [`--pod-identity-endpoint=${agentGate.url}/v1/credentials`, ...(o.flags ?? [])],
+    flags: async (emu) => [
+      `--pod-identity-endpoint=${agentGate.url}/v1/credentials`,
+      ...(typeof o.flags === 'function' ? await o.flags(emu) : (o.flags ?? [])),
+    ],
     emulator: { ...o.emulator, now: () => Date.now() + clock.offsetMs },
   });
   agentGate.forwardTo(h.emu.url);

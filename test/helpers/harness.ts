@@ -18,8 +18,10 @@ export const REGION = 'us-east-1';
 export const FAILOVER_REGION = 'us-west-2';
 
 export interface HarnessOptions {
-  /** Extra provider flags (`--driver-writes-secrets`, …). */
-  flags?: string[];
+  /** Extra provider flags (`--driver-writes-secrets`, …), or built once the emulator listens (to name it). */
+  flags?: string[] | ((emu: Emulator) => string[] | Promise<string[]>);
+  /** Labels of `node-1` (default: the region label of REGION). */
+  nodeLabels?: Record<string, string>;
   /** Provider env on top of the defaults (NODE_NAME, AWS_REGION…). */
   env?: Record<string, string>;
   emulator?: EmulatorOptions;
@@ -40,6 +42,10 @@ export interface PodSpec {
   foreignRole?: boolean;
   /** The role may also call secretsmanager:BatchGetSecretValue. */
   allowBatch?: boolean;
+  /** Also associate the role with the service account for EKS Pod Identity. */
+  podIdentity?: boolean;
+  /** Lifetime of the pod's tokens (default 1 h). */
+  tokenSeconds?: number;
 }
 
 export interface Pod {
@@ -85,14 +91,14 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig, ...o.env };
   const volume = path.join(dir, 'providers');
   await mkdir(volume);
-  const parsed = parseFlags([`--provider-volume=${volume}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', ...(o.flags ?? [])], env);
+  emu.addNode('node-1', o.nodeLabels ?? { 'topology.kubernetes.io/region': REGION });
+  const extra = typeof o.flags === 'function' ? await o.flags(emu) : (o.flags ?? []);
+  const parsed = parseFlags([`--provider-volume=${volume}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', ...extra], env);
   if (parsed.kind !== 'run') throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
   const provider = await start(parsed.flags, env, logger);
   const client = createDriverClient(provider.socketPath);
-
-  emu.addNode('node-1', { 'topology.kubernetes.io/region': REGION });
 
   return {
     emu,
@@ -117,10 +123,12 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         trust: { subjects: [sub] },
         allow: { secretsmanager: spec.allowSecrets ?? ['*'], ssm: spec.allowParameters ?? ['*'], ...(spec.allowBatch ? { batchGetSecretValue: true } : {}) },
       });
+      if (spec.podIdentity) emu.addPodIdentityAssociation({ namespace, serviceAccount, roleArn });
       emu.addServiceAccount(namespace, serviceAccount, spec.noAnnotation ? {} : { 'eks.amazonaws.com/role-arn': roleArn });
       emu.addPod(namespace, pod, spec.node ?? 'node-1');
-      const irsaToken = emu.issueToken({ namespace, serviceAccount, audience: 'sts.amazonaws.com', podName: pod });
-      const podIdentityToken = emu.issueToken({ namespace, serviceAccount, audience: 'pods.eks.amazonaws.com', podName: pod });
+      const life = spec.tokenSeconds === undefined ? {} : { expiresInSeconds: spec.tokenSeconds };
+      const irsaToken = emu.issueToken({ namespace, serviceAccount, audience: 'sts.amazonaws.com', podName: pod, ...life });
+      const podIdentityToken = emu.issueToken({ namespace, serviceAccount, audience: 'pods.eks.amazonaws.com', podName: pod, ...life });
       return {
         namespace,
         serviceAccount,
