@@ -11,3 +11,19 @@ export async function failure(p: Promise<unknown>): Promise<ProviderError> {
   }
   throw new Error('expected a failure');
 }
+
+/** The gRPC status a mount was refused with, as the driver sees it. */
+export interface GrpcError {
+  code: number;
+  details: string;
+}
+
+/** The status a call rejects with; fails the test when it succeeds. */
+export async function refused(p: Promise<unknown>): Promise<GrpcError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as GrpcError;
+  }
+  throw new Error('mount succeeded but was expected to fail');
+}

@@ -11,6 +11,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/index.js';
 import { ACCOUNT, FAILOVER_REGION, REGION, startIdentityHarness, type IdentityHarness, type Pod } from '../helpers/identity-harness.js';
+import { refused } from '../helpers/failure.js';
 
 const MIN = 60_000;
 
@@ -36,19 +37,7 @@ function counts(emu: Emulator): Counts {
   };
 }
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
 
-async function refused(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  throw new Error('mount succeeded but was expected to fail');
-}
 
 const OBJECTS = `
 - {objectName: c-one, objectType: secretsmanager}

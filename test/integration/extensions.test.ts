@@ -11,20 +11,9 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
 import { FAILOVER_REGION, REGION, startHarness, type Harness } from '../helpers/harness.js';
+import { refused } from '../helpers/failure.js';
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
 
-async function refused(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  throw new Error('mount succeeded but was expected to fail');
-}
 
 type Versions = { id: string; version: string }[];
 const byId = (v: Versions): Record<string, string> => Object.fromEntries(v.map((x) => [x.id, x.version]));

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ACCOUNT, FAILOVER_REGION, REGION, startIdentityHarness, type IdentityHarness } from '../helpers/identity-harness.js';
+import { refused } from '../helpers/failure.js';
 
 let h: IdentityHarness;
 beforeAll(async () => {
@@ -29,19 +30,7 @@ beforeEach(() => {
   h.emu.resetCalls();
 });
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
 
-async function refused(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  throw new Error('mount succeeded but was expected to fail');
-}
 
 const BOTH = { region: REGION, failoverRegion: FAILOVER_REGION };
 let seq = 0;

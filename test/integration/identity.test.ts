@@ -11,20 +11,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentListener } from '../../src/emulator/index.js';
 import { ACCOUNT, REGION, startIdentityHarness, type IdentityHarness } from '../helpers/identity-harness.js';
+import { refused } from '../helpers/failure.js';
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
 
-async function refused(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  throw new Error('mount succeeded but was expected to fail');
-}
 
 const SM = (name: string): string => `- {objectName: ${name}, objectType: secretsmanager}`;
 

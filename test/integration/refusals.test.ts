@@ -6,6 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
+import { refused } from '../helpers/failure.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -13,19 +14,7 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
 
-async function refused(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  throw new Error('mount succeeded but was expected to fail');
-}
 
 const SM = (name: string, extra = ''): string => `- {objectName: ${name}, objectType: secretsmanager${extra}}`;
 
