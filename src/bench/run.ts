@@ -630,6 +630,34 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       .join(', ')}`,
   );
 
+  // Cost per pod per day, ours (measured calls per poll) against ASCP's call pattern (computed)
+  const POLLS_PER_DAY = (24 * 60) / 2;
+  out(`\n## AWS API calls per pod per day (a class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes = ${POLLS_PER_DAY} polls)`);
+  out("ASCP's pattern, computed from its code (ascp-behaviour.md §14.2): every poll makes 1 STS exchange, " + `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another (${N + 4} sequential round trips).`);
+  const dayRows: string[][] = [];
+  const ascpAws = (N + 1) * POLLS_PER_DAY;
+  const ascpWall = (N + 4) * L;
+  for (const m of r.modes) {
+    const plain = m.cpu.find((c) => !c.withVersions)?.stats;
+    const warm = m.warmWalls.find((w) => !w.withVersions)?.stats;
+    const warmMedian = warm ? median(warm.walls) : NaN;
+    if (plain) {
+      const ours = plain.awsCallsPerPoll * POLLS_PER_DAY;
+      const k8s = warm ? fmt(warm.maxK8s * POLLS_PER_DAY, 0) : 'n/a';
+      dayRows.push([m.mode, 'default (one GetSecretValue per object)', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, k8s, `${3 * POLLS_PER_DAY}`, ms(warmMedian, 1), ms(ascpWall, 0), `${fmt(ascpWall / warmMedian, 1)}×`]);
+    }
+    if (m.cpuBatch) {
+      const ours = m.cpuBatch.awsCallsPerPoll * POLLS_PER_DAY;
+      dayRows.push([m.mode, 'role allows BatchGetSecretValue', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
+    }
+    const cached = r.caches.find((c) => c.mode === m.mode)?.on.find((c) => !c.withVersions)?.stats;
+    if (cached) {
+      // Within a 30 s TTL every 2-minute poll misses the cache: the measured 0 calls/poll is for polls inside the TTL.
+      dayRows.push([m.mode, '--cache-ttl=30s, polls inside the TTL', fmt(cached.awsCallsPerPoll * POLLS_PER_DAY, 0), fmt(ascpAws, 0), cached.awsCallsPerPoll === 0 ? '∞' : `${fmt(ascpAws / (cached.awsCallsPerPoll * POLLS_PER_DAY), 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
+    }
+  }
+  out(table(['mode', 'configuration', 'our AWS calls/day', "ASCP's AWS calls/day", 'ratio', 'our k8s calls/day', "ASCP's k8s calls/day", `our warm poll (${L} ms/answer)`, "ASCP's poll (computed)", 'ratio'], dayRows));
+
   // Scale
   out('\n## Scale (provider-writes)');
   const w0 = r.modes[0]?.cpu[0]?.stats;
