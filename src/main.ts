@@ -4,7 +4,6 @@
  * mount pipeline → gRPC server + health/metrics HTTP. Signals. The only place that exits.
  */
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { AwsClientFactory, Fetcher, proxyAgentsFromEnv } from './aws/index.js';
 import { parseFlags, type Flags } from './cli/flags.js';
 import { touchMount, writeMount } from './files/index.js';
@@ -14,6 +13,7 @@ import type { MountDeps, MountFn } from './mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
 import { probeSocket, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
+import { isMain } from './entry.js';
 
 export interface Running {
   socketPath: string;
@@ -145,7 +145,7 @@ export async function run(argv: readonly string[], env: Record<string, string | 
 }
 
 // Started as a program (node dist/main.js), not imported.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMain(import.meta.url)) {
   process.on('unhandledRejection', (reason) => {
     process.stderr.write(JSON.stringify({ level: 'error', msg: 'unhandled rejection', error: reason instanceof Error ? reason.message : String(reason) }) + '\n');
   });

@@ -8,7 +8,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createDriverClient, startEmulator, type DriverClient, type Emulator } from '../emulator/index.js';
 import { parseBenchArgs, USAGE, type BenchOptions } from './options.js';
 import { watchRss, type ProcSample } from './proc.js';
@@ -16,6 +15,7 @@ import { DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ProviderProcess } f
 import { median, mib, ms, quantile, slope, table, verdict } from './report.js';
 import { profileCalls, type CallProfile } from './rounds.js';
 import { mapLimit, mountPod, Scenario, type BenchPod } from './scenario.js';
+import { isMain } from '../entry.js';
 
 export interface BenchIO {
   stdout(line: string): void;
@@ -689,7 +689,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
 }
 
 // Started as a program (node dist/bench/run.js), not imported.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMain(import.meta.url)) {
   runBench(process.argv.slice(2), {
     stdout: (line) => process.stdout.write(line + '\n'),
     stderr: (line) => process.stderr.write(line + '\n'),

@@ -5,8 +5,8 @@
  * flag), `check`, `mount`, `demo`, `version`, `help`. Each subcommand module exports
  * `run(argv, io) → exit code` and is loaded only when used.
  */
-import { pathToFileURL } from 'node:url';
 import { NAME, VERSION } from '../version.js';
+import { isMain } from '../entry.js';
 
 /** Where a command writes; tests capture both. */
 export interface CommandIO {
@@ -55,7 +55,7 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

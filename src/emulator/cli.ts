@@ -7,9 +7,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { POD_IDENTITY_AUDIENCE, startEmulator, type Emulator } from './emulator.js';
 import { exampleSeed, loadSeed, parseSeed, type Seed } from './seed.js';
+import { isMain } from '../entry.js';
 
 export interface CliOptions {
   port: number;
@@ -115,7 +115,7 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
