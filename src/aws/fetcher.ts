@@ -16,7 +16,7 @@ import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
 export interface RegionAccess {
   region: string;
   credentials: (signal: AbortSignal) => Promise<AwsCredentials>;
-  /** Who the credentials are for (a cache key): remembers per identity that BatchGetSecretValue is refused. */
+  /** The role the credentials act as (a key): remembers per role whether BatchGetSecretValue is allowed. */
   identity?: string | undefined;
 }
 
@@ -121,7 +121,8 @@ export class Fetcher {
    * Reads the current versions of several secrets in one BatchGetSecretValue per 20 (one SDK call
    * instead of twenty: most of a warm poll's CPU is the SDK's per-call cost). The action needs
    * `secretsmanager:BatchGetSecretValue` beyond ASCP's permissions (CONTRACT.md §6): when the role
-   * is refused it, we read one by one and do not ask that identity again for an hour. Secrets the
+   * is refused it, we read one by one and do not ask that role again for an hour (one AccessDenied
+   * in CloudTrail per role and hour, not per pod). Secrets the
    * batch did not answer are read one by one, so their errors are the exact ones.
    */
   private async batchCurrent(access: RegionAccess, ds: readonly SecretDescriptor[], signal: AbortSignal): Promise<Map<number, FetchedObject>> {

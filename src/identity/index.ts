@@ -94,6 +94,17 @@ export class IdentityResolver {
     return this.chainKey(req, region) ?? this.baseKey(req, region);
   }
 
+  /**
+   * The role the request acts as (not the token): IRSA's role ARN, or the Pod Identity association's
+   * service account, plus the chain. For what is decided per role (e.g. whether the role may call
+   * BatchGetSecretValue), so a refusal is learned once per role, not once per pod.
+   */
+  roleKey(req: IdentityRequest, region: string): string {
+    const who = req.method === 'irsa' ? ['irsa', req.roleArn] : ['pod-identity', req.namespace, req.serviceAccount];
+    const a = req.assumeRole;
+    return credentialKey(['role', region, ...who, a?.roleArn, a?.externalId]);
+  }
+
   /** Credentials for this pod in this region, from the cache when still fresh. */
   async credentials(req: IdentityRequest, region: string, signal: AbortSignal): Promise<CachedCredentials> {
     const chain = this.chainKey(req, region);

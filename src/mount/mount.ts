@@ -79,6 +79,8 @@ export interface MountDeps {
     forget(req: IdentityRequest, region: string): void;
     /** Needed only with the value cache. */
     identityKey?(req: IdentityRequest, region: string): string;
+    /** Per-role decisions (BatchGetSecretValue allowed or not); without it the batch is not used. */
+    roleKey?(req: IdentityRequest, region: string): string;
   };
   /** Per-object outcomes (metrics); the name is only a label if the operator allows it, never a value. */
   observeObject?: ((type: SecretDescriptor['objectType'], outcome: 'success' | 'error', objectName: string) => void) | undefined;
@@ -200,7 +202,7 @@ export function createMount(deps: MountDeps): MountFn {
     const access = (r: string): RegionAccess => ({
       region: r,
       credentials: (s) => deps.identity.credentials(who, r, s),
-      identity: deps.identity.identityKey?.(who, r),
+      identity: deps.identity.roleKey?.(who, r),
     });
 
     // 4. Fetch (what the opt-in value cache does not already hold for this very identity).

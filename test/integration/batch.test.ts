@@ -48,6 +48,16 @@ it('role may not batch: one refused probe, then one by one, and the refusal is r
   expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(15);
 });
 
+it('the refusal is learned once per role, not once per pod', async () => {
+  for (let i = 0; i < 3; i++) h.emu.putSecret(REGION, `rr-${i}`, `v${i}`);
+  const first = h.pod({ role: 'arn:aws:iam::123456789012:role/shared-no-batch', serviceAccount: 'shared', namespace: 'rr' });
+  const second = h.pod({ role: 'arn:aws:iam::123456789012:role/shared-no-batch', serviceAccount: 'shared', namespace: 'rr', pod: 'rr-pod-2' });
+  h.emu.resetCalls();
+  await h.client.mount({ attributes: first.attributes({ region: REGION, objects: objects('rr', 3) }), targetPath: await h.target() });
+  await h.client.mount({ attributes: second.attributes({ region: REGION, objects: objects('rr', 3) }), targetPath: await h.target() });
+  expect(h.emu.callCount({ service: 'secretsmanager', operation: 'BatchGetSecretValue' })).toBe(1);
+});
+
 it('a secret the batch cannot return is read alone, so its error is the exact one', async () => {
   for (let i = 0; i < 3; i++) h.emu.putSecret(REGION, `be-${i}`, `v${i}`);
   const pod = h.pod({ allowBatch: true, allowSecrets: ['be-0', 'be-1', 'be-2'] });
