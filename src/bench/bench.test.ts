@@ -3,10 +3,6 @@
  * `--quick` against the real provider (dist/main.js, built first when src/ is newer): it checks the
  * bench runs and prints every section. No timing assertions: tests check behaviour, not timings.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../emulator/index.js';
 import { defaultProviderPath, parseBenchArgs } from './options.js';
@@ -15,6 +11,7 @@ import { median, quantile, slope, table, verdict } from './report.js';
 import { profileCalls } from './rounds.js';
 import { runBench, SECTIONS } from './run.js';
 import { objectsYaml, secretName } from './scenario.js';
+import { ensureBuilt } from '../../test/helpers/built.js';
 
 const call = (service: CallRecord['service'], at: number, status = 200): CallRecord => ({ service, operation: 'Op', region: 'us-east-1', names: [], status, at });
 
@@ -152,32 +149,9 @@ describe('scenario', () => {
   });
 });
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ (npm run build's tsc) when dist/main.js is missing or older than src/. */
-async function ensureBuilt(): Promise<string> {
-  const main = path.join(REPO, 'dist', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newestSource(path.join(REPO, 'src'))) return main;
-  const tsc = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
-  // Other people's half-written files may fail to type-check; tsc still emits, and the bench needs only main.
-  await new Promise<void>((resolve) => execFile(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: REPO }, () => resolve()));
-  if (!existsSync(main)) throw new Error(`${main} is missing after the build`);
-  return main;
-}
-
 describe.skipIf(process.platform !== 'linux')('npm run bench -- --quick', () => {
   it('runs the provider as a child process and prints every section', { timeout: 300_000 }, async () => {
-    const main = await ensureBuilt();
+    const main = ensureBuilt();
     const out: string[] = [];
     const err: string[] = [];
     const code = await runBench(['--quick', `--provider=${main}`, `--node=${process.execPath}`], { stdout: (l) => out.push(l), stderr: (l) => err.push(l) });

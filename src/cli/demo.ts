@@ -9,7 +9,7 @@
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createDriverClient, exampleSeed, loadSeed, mountAttributes, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
+import { createDriverClient, exampleSeed, loadSeed, mountAttributes, pointAwsSdkAt, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
 import { createLogger } from '../observability/logger.js';
 import type { CommandIO } from './bin.js';
 import { parseFlags } from './flags.js';
@@ -154,24 +154,6 @@ function grpcMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Sets the AWS_* variables the SDK reads (as the integration harness does); returns the undo. */
-function pointSdkAt(emu: Emulator, dir: string): () => void {
-  const keys = ['AWS_ENDPOINT_URL', 'AWS_EC2_METADATA_DISABLED', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_REGION', 'AWS_PROFILE'] as const;
-  const saved = new Map(keys.map((k) => [k, process.env[k]] as const));
-  process.env['AWS_ENDPOINT_URL'] = emu.url;
-  process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
-  process.env['AWS_CONFIG_FILE'] = path.join(dir, 'no-aws-config');
-  process.env['AWS_SHARED_CREDENTIALS_FILE'] = path.join(dir, 'no-aws-credentials');
-  delete process.env['AWS_REGION'];
-  delete process.env['AWS_PROFILE'];
-  return () => {
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
-}
-
 export async function run(argv: readonly string[], io: CommandIO): Promise<number> {
   return runDemo(argv, io);
 }
@@ -212,7 +194,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     hooks.prepare?.(emu);
     const kubeconfig = path.join(base, 'kubeconfig');
     await emu.writeKubeconfig(kubeconfig);
-    cleanups.push(pointSdkAt(emu, base));
+    cleanups.push(pointAwsSdkAt(emu.url, base));
     out(`   emulator on ${emu.url}; kubeconfig ${kubeconfig}; AWS_ENDPOINT_URL=${emu.url}`);
 
     // 2. The real provider.

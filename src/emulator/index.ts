@@ -11,3 +11,4 @@ export { createDriverClient, driverPathProblem, mountAttributes, PROTO_PATH, wri
 export type { DriverClient, DriverFile, MountRequestInput, MountResult, ObjectVersion } from './driver-client.js';
 export { exampleSeed, loadSeed, parseSeed } from './seed.js';
 export type { Seed } from './seed.js';
+export { pointAwsSdkAt } from './sdk-env.js';

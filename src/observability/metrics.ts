@@ -126,15 +126,12 @@ abstract class BaseMetric<L extends string, S> implements MetricSource {
   }
 }
 
-/** A monotonically increasing count. */
-export class Counter<L extends string = never> extends BaseMetric<L, { v: number }> {
+/** One number per series: what counters and gauges share. */
+abstract class ScalarMetric<L extends string> extends BaseMetric<L, { v: number }> {
+  protected abstract readonly type: 'counter' | 'gauge';
+
   protected initial(): { v: number } {
     return { v: 0 };
-  }
-
-  inc(labels: LabelValues<L>, by = 1): void {
-    if (!(by >= 0)) throw new Error(`metric ${this.name}: a counter only goes up (got ${by})`);
-    this.get(labels).v += by;
   }
 
   /** Current value of one series (tests, and callers that report it elsewhere). */
@@ -149,15 +146,23 @@ export class Counter<L extends string = never> extends BaseMetric<L, { v: number
       labels: pairs(this.labelNames, e.values),
       value: e.state.v,
     }));
-    return { name: this.name, help: this.help, type: 'counter', samples };
+    return { name: this.name, help: this.help, type: this.type, samples };
+  }
+}
+
+/** A monotonically increasing count. */
+export class Counter<L extends string = never> extends ScalarMetric<L> {
+  protected readonly type = 'counter';
+
+  inc(labels: LabelValues<L>, by = 1): void {
+    if (!(by >= 0)) throw new Error(`metric ${this.name}: a counter only goes up (got ${by})`);
+    this.get(labels).v += by;
   }
 }
 
 /** A value that goes up and down. */
-export class Gauge<L extends string = never> extends BaseMetric<L, { v: number }> {
-  protected initial(): { v: number } {
-    return { v: 0 };
-  }
+export class Gauge<L extends string = never> extends ScalarMetric<L> {
+  protected readonly type = 'gauge';
 
   set(labels: LabelValues<L>, value: number): void {
     this.get(labels).v = value;
@@ -169,20 +174,6 @@ export class Gauge<L extends string = never> extends BaseMetric<L, { v: number }
 
   dec(labels: LabelValues<L>, by = 1): void {
     this.get(labels).v -= by;
-  }
-
-  value(labels: LabelValues<L>): number {
-    const values = labelTuple(this.name, this.labelNames, labels);
-    return this.series.get(seriesKey(values))?.state.v ?? 0;
-  }
-
-  collect(): MetricFamily {
-    const samples = this.sorted().map((e) => ({
-      name: this.name,
-      labels: pairs(this.labelNames, e.values),
-      value: e.state.v,
-    }));
-    return { name: this.name, help: this.help, type: 'gauge', samples };
   }
 }
 

@@ -166,3 +166,13 @@ export function callsSince(emu: Emulator, mark: number, filter: Partial<Pick<Cal
 export async function listDir(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
 }
+
+/** Runs `body` with the fault in place, then removes it (even when `body` fails). */
+export async function withFault<T>(emu: Emulator, fault: Parameters<Emulator['addFault']>[0], body: () => Promise<T>): Promise<T> {
+  const id = emu.addFault(fault);
+  try {
+    return await body();
+  } finally {
+    emu.removeFault(id);
+  }
+}

@@ -11,7 +11,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mountAttributes } from '../../src/emulator/index.js';
 import { FAILOVER_REGION, REGION } from '../helpers/harness.js';
-import { callsSince, listDir, refused, startFaultHarness, type FaultHarness } from './fault-harness.js';
+import { callsSince, listDir, refused, startFaultHarness, withFault as withFaultOn, type FaultHarness } from './fault-harness.js';
 
 const SM = (...names: string[]): string => names.map((n) => `- {objectName: ${n}, objectType: secretsmanager}`).join('\n');
 const SSM = (...names: string[]): string => names.map((n) => `- {objectName: ${n}, objectType: ssmparameter}`).join('\n');
@@ -22,14 +22,8 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-/** Runs `body` with the fault in place, then removes it (even when `body` fails). */
-async function withFault<T>(fault: Parameters<FaultHarness['emu']['addFault']>[0], body: () => Promise<T>): Promise<T> {
-  const id = h.emu.addFault(fault);
-  try {
-    return await body();
-  } finally {
-    h.emu.removeFault(id);
-  }
+function withFault<T>(fault: Parameters<FaultHarness['emu']['addFault']>[0], body: () => Promise<T>): Promise<T> {
+  return withFaultOn(h.emu, fault, body);
 }
 
 describe('throttling: retried with backoff, bounded', () => {

@@ -10,7 +10,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Pod } from '../helpers/harness.js';
 import { REGION } from '../helpers/harness.js';
-import { callsSince, listDir, refused, startFaultHarness, type FaultHarness } from './fault-harness.js';
+import { callsSince, listDir, refused, startFaultHarness, withFault as withFaultOn, type FaultHarness } from './fault-harness.js';
 
 const SM = (name: string): string => `- {objectName: ${name}, objectType: secretsmanager}`;
 
@@ -21,13 +21,8 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-async function withFault<T>(fault: Parameters<FaultHarness['emu']['addFault']>[0], body: () => Promise<T>): Promise<T> {
-  const id = h.emu.addFault(fault);
-  try {
-    return await body();
-  } finally {
-    h.emu.removeFault(id);
-  }
+function withFault<T>(fault: Parameters<FaultHarness['emu']['addFault']>[0], body: () => Promise<T>): Promise<T> {
+  return withFaultOn(h.emu, fault, body);
 }
 
 describe('Kubernetes API faults (the IRSA service-account lookup)', () => {

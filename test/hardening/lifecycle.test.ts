@@ -5,45 +5,20 @@
  * start-up error. Also the provider process's own figures under load: RSS, fds and sockets before
  * and after (`/proc/<pid>`). The child reaches only the emulator (AWS_ENDPOINT_URL, KUBECONFIG).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDriverClient, mountAttributes, startEmulator, type DriverClient, type Emulator } from '../../src/emulator/index.js';
 import { fdCount, outcomeOf, pool, rssOf, socketCount, type Outcome } from './hardening-helpers.js';
+import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = path.join(ROOT, 'dist', 'main.js');
 const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
 const MB = 1024 * 1024;
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (e.name !== 'testdata') newest = Math.max(newest, newestSource(p));
-    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** CI builds before testing; build here only when dist/main.js is missing or older than src/. */
-function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(path.join(ROOT, 'src'))) return;
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  } catch (err) {
-    if (!existsSync(MAIN)) throw err;
-  }
-}
 
 interface Exit {
   code: number | null;

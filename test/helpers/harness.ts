@@ -8,8 +8,9 @@ import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseFlags } from '../../src/cli/flags.js';
-import { createDriverClient, mountAttributes, type DriverClient } from '../../src/emulator/driver-client.js';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import { createDriverClient, mountAttributes, writeFilesLikeDriver, type DriverClient } from '../../src/emulator/driver-client.js';
+import { expect } from 'vitest';
+import { pointAwsSdkAt, startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
 import { start, type Running } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 
@@ -68,6 +69,12 @@ export interface Harness {
   logs: string[];
   /** A fresh, empty target directory (a pod's volume). */
   target(): Promise<string>;
+  /**
+   * A Mount as the driver makes it, then what the driver does with the answer: in driver-writes
+   * mode it writes the returned files with the driver's atomic writer; in provider-writes mode the
+   * answer must carry no files (the provider wrote them).
+   */
+  mountAndWrite(attributes: Record<string, string>, targetPath: string, currentObjectVersion?: { id: string; version: string }[]): ReturnType<DriverClient['mount']>;
   pod(spec?: PodSpec): Pod;
   close(): Promise<void>;
 }
@@ -81,12 +88,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   await emu.writeKubeconfig(kubeconfig);
 
   // The SDK reads these from process.env; each test file runs in its own process (vitest forks).
-  process.env['AWS_ENDPOINT_URL'] = emu.url;
-  process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
-  process.env['AWS_CONFIG_FILE'] = path.join(dir, 'no-aws-config');
-  process.env['AWS_SHARED_CREDENTIALS_FILE'] = path.join(dir, 'no-aws-credentials');
-  delete process.env['AWS_REGION'];
-  delete process.env['AWS_PROFILE'];
+  const restoreEnv = pointAwsSdkAt(emu.url, dir);
 
   const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig, ...o.env };
   const volume = path.join(dir, 'providers');
@@ -110,6 +112,12 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       const t = path.join(dir, 'pods', `pod-${++counter}`, 'mount');
       await mkdir(t, { recursive: true });
       return t;
+    },
+    async mountAndWrite(attributes, targetPath, currentObjectVersion = []) {
+      const res = await client.mount({ attributes, targetPath, currentObjectVersion });
+      if (parsed.flags.driverWritesSecrets) await writeFilesLikeDriver(targetPath, res.files);
+      else expect(res.files).toEqual([]);
+      return res;
     },
     pod(spec: PodSpec = {}) {
       const n = ++counter;
@@ -155,6 +163,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       client.close();
       await provider.stop();
       await emu.close();
+      restoreEnv();
       await rm(dir, { recursive: true, force: true });
     },
   };

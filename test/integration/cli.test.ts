@@ -3,43 +3,16 @@
  * start with exit 2, ASCP's tolerance for its own flags (CONTRACT.md §8), Go flag forms, a clean
  * SIGTERM, and a missing provider volume. The child reaches only the emulator's Kubernetes API.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../src/emulator/index.js';
 import { NAME, VERSION } from '../../src/version.js';
+import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = path.join(ROOT, 'dist', 'main.js');
-
-/** Newest mtime of the sources dist/ is built from. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (e.name !== 'testdata') newest = Math.max(newest, newestSource(p));
-    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** CI builds before testing; build here only when dist/main.js is missing or older than src/. */
-function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestSource(path.join(ROOT, 'src'))) return;
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-  } catch (err) {
-    // tsc still emits on type errors elsewhere; fail only when there is nothing to run.
-    if (!existsSync(MAIN)) throw err;
-  }
-}
 
 interface Exit {
   code: number | null;

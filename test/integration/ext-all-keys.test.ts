@@ -54,12 +54,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     });
     afterAll(async () => h?.close());
 
-    async function mount(attributes: Record<string, string>, target: string, current: Versions = []) {
-      const res = await h.client.mount({ attributes, targetPath: target, currentObjectVersion: current });
-      if (driverWrites) await writeFilesLikeDriver(target, res.files);
-      else expect(res.files).toEqual([]);
-      return res;
-    }
+    const mount = (attributes: Record<string, string>, target: string, current: Versions = []) => h.mountAndWrite(attributes, target, current);
 
     it('every top-level key becomes a file (JSON text for non-strings), with the object\'s mode and version; the whole secret stays', async () => {
       const p = driverWrites ? 'kd1' : 'kp1';

@@ -62,11 +62,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     });
     afterAll(async () => h?.close());
 
-    async function mount(attributes: Record<string, string>, target: string) {
-      const res = await h.client.mount({ attributes, targetPath: target });
-      if (driverWrites) await writeFilesLikeDriver(target, res.files);
-      return res;
-    }
+    const mount = (attributes: Record<string, string>, target: string) => h.mountAndWrite(attributes, target);
 
     it('every JSON type a result can have is written as JSON text; strings stay raw', async () => {
       const p = driverWrites ? 'rd1' : 'rp1';

@@ -9,7 +9,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
 import { FAILOVER_REGION, REGION, startHarness, type Harness } from '../helpers/harness.js';
 import { refused } from '../helpers/failure.js';
 
@@ -40,13 +39,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     });
     afterAll(async () => h?.close());
 
-    /** Mounts and, in driver-writes mode, writes the answer as the driver would. */
-    async function mount(attributes: Record<string, string>, target: string, current: Versions = []) {
-      const res = await h.client.mount({ attributes, targetPath: target, currentObjectVersion: current });
-      if (driverWrites) await writeFilesLikeDriver(target, res.files);
-      else expect(res.files).toEqual([]);
-      return res;
-    }
+    const mount = (attributes: Record<string, string>, target: string, current: Versions = []) => h.mountAndWrite(attributes, target, current);
 
     it('a missing Secrets Manager secret and SSM parameter are skipped; the rest is mounted', async () => {
       const p = driverWrites ? 'od1' : 'op1';
