@@ -6,12 +6,12 @@
  * gRPC error message and the whole /metrics text are scanned for the markers (also base64 and hex
  * of the values). Only values and tokens carry markers; names never do.
  */
-import { createServer } from 'node:net';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { leaks, outcomeOf, pool, tokenMarkers, watchProcess } from './hardening-helpers.js';
 import { REGION, startHarness, type Harness, type Pod } from '../helpers/harness.js';
+import { freePort } from '../helpers/ports.js';
 
 const MARK = 'MRK7f3aSECRETVALUE';
 const EXTERNAL_ID = `ext-${MARK}-id`;
@@ -45,15 +45,6 @@ beforeEach(() => {
 afterEach(() => {
   expect(leaks({ logs: h.logs.slice(seen.logs), errors: errors.slice(seen.errors) }, markers)).toEqual([]);
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 beforeAll(async () => {
   // The agent is the emulator's: its port is chosen first so the flag can name it.

@@ -6,25 +6,15 @@
  * The emulator plays the trust: `trustedRoles`, `externalId`, duration bounds.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
 import { FAILOVER_REGION, REGION, startHarness, type Harness, type Pod } from '../helpers/harness.js';
 import { refused } from '../helpers/failure.js';
+import { freePort } from '../helpers/ports.js';
 
 
-
-/** A free loopback port, so the provider can be told the emulator's agent URL before both start. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 const OTHER_ACCOUNT = '210987654321';
 let roles = 0;
