@@ -15,7 +15,7 @@
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { checkArnRegions, deriveFiles, driverWritesPathProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
+import { checkArnRegions, deriveFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
@@ -188,9 +188,8 @@ export function createMount(deps: MountDeps): MountFn {
 
     // 2. Region (ARN-region rule checked now if the region came from the node).
     const region = await resolveRegion(deps, attrs, signal);
-    if (attrs.failoverRegion !== '' && attrs.failoverRegion === region) {
-      throw new ConfigError([{ message: `${region}: failover region cannot be the same as the primary region`, path: 'failoverRegion' }]);
-    }
+    const sameRegion = failoverRegionProblem(region, attrs.failoverRegion);
+    if (sameRegion) throw new ConfigError([sameRegion]);
     if (knownRegion === '') {
       const problems = checkArnRegions(descriptors, region, attrs.failoverRegion);
       if (problems.length > 0) throw new ConfigError(problems);
@@ -209,11 +208,11 @@ export function createMount(deps: MountDeps): MountFn {
     if (signal.aborted) throw aborted(signal);
     const cached = new Map<number, { value: Uint8Array; version: string; region: string }>();
     const keys = new Map<number, string>();
-    const values = deps.identity.identityKey ? deps.values : undefined;
-    if (values && deps.identity.identityKey) {
-      const id = deps.identity.identityKey(who, region);
+    const identityKey = deps.values ? deps.identity.identityKey?.(who, region) : undefined;
+    const values = identityKey === undefined ? undefined : deps.values;
+    if (values && identityKey !== undefined) {
       for (const d of descriptors) {
-        const key = valueKey(id, summary.regions, d);
+        const key = valueKey(identityKey, summary.regions, d);
         keys.set(d.index, key);
         const hit = values.get(key);
         if (hit) cached.set(d.index, hit);
@@ -226,11 +225,12 @@ export function createMount(deps: MountDeps): MountFn {
       signal,
     };
     let outcome = await deps.fetcher.fetchAll(plan);
-    if (outcome.failures.some((f) => f.reason === 'BadCredentials') && !signal.aborted) {
-      // Cached credentials AWS no longer accepts (expired early, revoked): drop them and try once
-      // more with a fresh exchange, rather than failing this mount.
+    for (let retried = false; outcome.failures.some((f) => f.reason === 'BadCredentials'); retried = true) {
+      // Cached credentials AWS no longer accepts (expired early, revoked): drop them, and try once
+      // more with a fresh exchange rather than failing this mount (or until expiry).
       deps.identity.forget(who, region);
       if (attrs.failoverRegion) deps.identity.forget(who, attrs.failoverRegion);
+      if (retried || signal.aborted) break;
       deps.logger.info('credentials refused by AWS: exchanging again', { pod: attrs.podName, namespace: attrs.podNamespace });
       outcome = await deps.fetcher.fetchAll(plan);
     }
@@ -255,11 +255,6 @@ export function createMount(deps: MountDeps): MountFn {
       throw new ProviderError(base.code, `${base.message}: ${outcome.failures.map((f) => f.message).join('; ')}`, { reason: base.reason });
     }
     for (const w of outcome.warnings) deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
-    if (outcome.failures.some((f) => f.reason === 'BadCredentials')) {
-      // Revoked or expired sessions: exchange again next time instead of failing until expiry.
-      deps.identity.forget(who, region);
-      if (attrs.failoverRegion) deps.identity.forget(who, attrs.failoverRegion);
-    }
     if (outcome.failures.length > 0) throw new MountFailedError(outcome.failures);
     for (const d of outcome.missing) {
       const key = `${input.targetPath}\0${d.objectName}`;
