@@ -13,6 +13,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
+import { setBounded } from '../bounded-map.js';
 
 /** Static AWS credentials (from STS or the Pod Identity agent). */
 export interface AwsCredentials {
@@ -67,11 +68,7 @@ export class AwsClientFactory {
   }
 
   private remember<T extends SecretsManagerClient | SSMClient>(key: string, client: T): T {
-    this.cache.set(key, client);
-    if (this.cache.size > this.opts.maxClients) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
+    setBounded(this.cache, key, client, this.opts.maxClients);
     return client;
   }
 

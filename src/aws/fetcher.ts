@@ -11,6 +11,7 @@ import type { AwsClientFactory, AwsCredentials } from './clients.js';
 import { AwsCallError, classifyAwsError } from '../aws-errors.js';
 import { batchable, batchGetSecretValues, BatchRefused, getSecretValue, SM_BATCH, type FetchedValue } from './secrets-manager.js';
 import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
+import { setBounded } from '../bounded-map.js';
 
 /** A region and a way to get credentials for it (lazy: the failover region's are asked for only if needed). */
 export interface RegionAccess {
@@ -149,13 +150,12 @@ export class Fetcher {
           const answered = await this.timed('secretsmanager', 'BatchGetSecretValue', access.region, () => batchGetSecretValues(client, chunk, access.region, signal));
           for (const [id, v] of answered) values.set(id, v);
         } catch (err) {
-          if (err instanceof BatchRefused) this.batchState.set(key, this.now() + BATCH_REFUSED_MS);
+          if (err instanceof BatchRefused) setBounded(this.batchState, key, this.now() + BATCH_REFUSED_MS, 4096);
           // anything else: those secrets are read one by one below
         }
       }),
     );
-    if (this.batchState.get(key) === undefined) this.batchState.set(key, true);
-    if (this.batchState.size > 4096) this.batchState.delete(this.batchState.keys().next().value as string);
+    if (this.batchState.get(key) === undefined) setBounded(this.batchState, key, true, 4096);
     for (const d of eligible) {
       const v = values.get(d.objectName);
       if (v) got.set(d.index, { ...v, region: access.region });

@@ -11,6 +11,7 @@
  * Concurrent misses for one key share one exchange in flight.
  */
 import { createHash } from 'node:crypto';
+import { setBounded } from '../bounded-map.js';
 
 export interface CachedCredentials {
   accessKeyId: string;
@@ -101,12 +102,7 @@ export class CredentialCache {
       until = creds.expiration - Math.min(MARGIN_MS, Math.max(0, life / 2));
     }
     if (until <= now) return;
-    this.entries.set(key, { creds, until });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    setBounded(this.entries, key, { creds, until }, this.maxEntries);
   }
 
   /** Drops an entry AWS refused (expired or revoked session). */

@@ -8,6 +8,7 @@
 import { ProviderError } from '../errors.js';
 import type { KubeClient } from './client.js';
 import { abortError } from './rate-limit.js';
+import { setBounded } from '../bounded-map.js';
 
 /** The IRSA annotation (exact key, ascp-behaviour.md §10.2). */
 export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';
@@ -191,11 +192,7 @@ export class KubeLookups {
       if (nodeName === undefined) {
         ({ nodeName } = await this.#client.getPod(ns, pod, signal));
         if (nodeName !== '' && key !== undefined) {
-          this.#podNodes.set(key, nodeName);
-          if (this.#podNodes.size > 4096) {
-            const oldest = this.#podNodes.keys().next().value;
-            if (oldest !== undefined) this.#podNodes.delete(oldest);
-          }
+          setBounded(this.#podNodes, key, nodeName, 4096);
         }
       }
       if (nodeName === '') {

@@ -20,6 +20,7 @@ import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
+import { setBounded } from '../bounded-map.js';
 
 export interface ObjectVersion {
   id: string;
@@ -115,7 +116,7 @@ function objectsFor(attrs: MountAttributes, defaultMode: number, region: string)
     region,
     failoverRegion: attrs.failoverRegion,
   });
-  remember(parsedObjects, key, parsed, 256);
+  setBounded(parsedObjects, key, parsed, 256);
   return parsed;
 }
 
@@ -149,17 +150,6 @@ function aborted(signal: AbortSignal): ProviderError {
   return new ProviderError(deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED', deadline ? 'mount deadline exceeded before every object was fetched; nothing was written' : 'mount cancelled by the caller; nothing was written', {
     reason: deadline ? 'Deadline' : 'Cancelled',
   });
-}
-
-/** A bounded insertion-ordered map (oldest dropped first). */
-function remember<K, V>(map: Map<K, V>, key: K, value: V, max = 4096): void {
-  map.delete(key);
-  map.set(key, value);
-  while (map.size > max) {
-    const oldest = map.keys().next().value;
-    if (oldest === undefined) break;
-    map.delete(oldest);
-  }
 }
 
 export function createMount(deps: MountDeps): MountFn {
@@ -321,7 +311,7 @@ export function createMount(deps: MountDeps): MountFn {
     }
     const removed = [...stale].filter((p) => !current.has(p));
     const result = await deps.writer.writeMount(input.targetPath, files, { signal, remove: removed });
-    remember(lastOutputs, input.targetPath, byObject);
+    setBounded(lastOutputs, input.targetPath, byObject, 4096);
     summary.written = result.written.length;
     summary.unchanged = result.unchanged.length;
     return { objectVersions, files: [] };

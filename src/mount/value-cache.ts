@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { SecretDescriptor } from '../spc/types.js';
+import { setBounded } from '../bounded-map.js';
 
 export interface CachedValue {
   value: Uint8Array;
@@ -49,13 +50,7 @@ export class ValueCache {
   }
 
   set(key: string, v: CachedValue): void {
-    this.entries.delete(key);
-    this.entries.set(key, { v, until: this.now() + this.ttlMs });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    setBounded(this.entries, key, { v, until: this.now() + this.ttlMs }, this.maxEntries);
   }
 
   get size(): number {
