@@ -2,7 +2,8 @@
  * @module aws/clients
  * Builds and reuses the AWS SDK v3 clients. One keep-alive HTTP agent is shared by every client
  * (sockets, TLS sessions), the SDK modules are imported on first use (idle memory and start-up CPU),
- * and clients are kept per region + credentials in a small LRU so a warm mount builds nothing.
+ * and there is one client per service and region, whoever the caller: each call carries its own
+ * credentials (see `fromCall`), so memory does not grow with the number of pods or identities.
  * Endpoints come from the SDK's own environment handling: AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
  * AWS_USE_FIPS_ENDPOINT (CONTRACT.md §8).
  */
@@ -13,6 +14,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setBounded } from '../bounded-map.js';
 
 /** Static AWS credentials (from STS or the Pod Identity agent). */
@@ -37,17 +39,85 @@ export interface AwsClientOptions {
   maxClients?: number;
 }
 
-type Kind = 'sm' | 'ssm';
+type Kind = 'sm' | 'ssm' | 'sts';
+
+/** What the pipeline calls on a client: `send`, already bound to one call's credentials. */
+export type Sender<C extends { send: unknown }> = Pick<C, 'send'>;
+
+/**
+ * The credentials of the SDK call running in this async context. One client per service and
+ * region serves every pod: its credential provider reads the call's own credentials from here
+ * instead of holding one client (middleware stack, resolved config, signer) per pod token, which
+ * cost about 1 MiB per pod on a full node.
+ */
+const callCredentials = new AsyncLocalStorage<AwsCredentials>();
+
+/**
+ * The client's credential provider. Marked `memoized` so the SDK uses it as it is: its own
+ * memoizing wrapper would keep the first call's credentials, and share one pending resolution
+ * between concurrent calls, that is, hand one pod's credentials to another's call. The guard
+ * below refuses to send a request signed with anything but the call's own access key, so a
+ * future SDK that ignored the mark would fail calls, never cross identities.
+ */
+const fromCall = Object.assign(
+  async (): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }> => {
+    const c = callCredentials.getStore();
+    if (!c) throw new Error('no credentials for this AWS call');
+    return {
+      accessKeyId: c.accessKeyId,
+      secretAccessKey: c.secretAccessKey,
+      ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}),
+      ...(c.expiration ? { expiration: new Date(c.expiration) } : {}),
+    };
+  },
+  { memoized: true },
+);
+
+/** SigV4 names the access key in `Authorization: … Credential=<key>/<date>/…`. */
+function signedWith(headers: Record<string, string>): string | undefined {
+  const auth = headers['authorization'] ?? headers['Authorization'];
+  if (auth === undefined) return undefined;
+  const m = /Credential=([^/,\s]+)\//.exec(auth);
+  return m?.[1] ?? '';
+}
+
+interface GuardedStack {
+  middlewareStack: {
+    add(
+      mw: (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => Promise<unknown>,
+      o: { step: 'deserialize'; name: string; priority: 'high' },
+    ): void;
+  };
+}
+
+/**
+ * Checked on the signed request, just before it leaves: the access key it carries is the call's
+ * own, and an unsigned request (AssumeRoleWithWebIdentity) runs with no call credentials at all.
+ */
+function guardIdentity(client: GuardedStack): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const req = args.request as { headers?: Record<string, string> } | undefined;
+      const signed = req?.headers ? signedWith(req.headers) : undefined;
+      const own = callCredentials.getStore();
+      if (signed !== undefined && signed !== own?.accessKeyId) {
+        throw new Error('refused to send an AWS request signed with credentials that are not this call\'s own');
+      }
+      return next(args);
+    },
+    { step: 'deserialize', name: 'callIdentityGuard', priority: 'high' },
+  );
+}
 
 export class AwsClientFactory {
   private readonly opts: Required<Omit<AwsClientOptions, 'agents'>>;
   private readonly agents: { http: HttpAgent; https: HttpsAgent };
   private handler: NodeHttpHandler | undefined;
-  private readonly cache = new Map<string, SecretsManagerClient | SSMClient>();
-  private readonly stsClients = new Map<string, STSClient>();
+  /** One client per service and region, whoever calls (credentials travel with each call). */
+  private readonly cache = new Map<string, Promise<SecretsManagerClient | SSMClient | STSClient>>();
 
   constructor(opts: AwsClientOptions) {
-    this.opts = { maxAttempts: 3, requestTimeoutMs: 10_000, maxClients: 256, ...opts };
+    this.opts = { maxAttempts: 3, requestTimeoutMs: 10_000, maxClients: 64, ...opts };
     this.agents = opts.agents ?? {
       http: new http.Agent({ keepAlive: true, maxSockets: 50 }),
       https: new https.Agent({ keepAlive: true, maxSockets: 50 }),
@@ -57,7 +127,7 @@ export class AwsClientFactory {
   private async requestHandler(): Promise<NodeHttpHandler> {
     if (!this.handler) {
       const { NodeHttpHandler } = await import('@smithy/node-http-handler');
-      this.handler = new NodeHttpHandler({
+      this.handler ??= new NodeHttpHandler({
         httpAgent: this.agents.http,
         httpsAgent: this.agents.https,
         requestTimeout: this.opts.requestTimeoutMs,
@@ -67,87 +137,73 @@ export class AwsClientFactory {
     return this.handler;
   }
 
-  private remember<T extends SecretsManagerClient | SSMClient>(key: string, client: T): T {
-    setBounded(this.cache, key, client, this.opts.maxClients);
-    return client;
+  private common(region: string) {
+    return { region, credentials: fromCall, userAgentAppId: this.opts.appId, maxAttempts: this.opts.maxAttempts };
   }
 
-  private lookup(key: string): SecretsManagerClient | SSMClient | undefined {
-    const c = this.cache.get(key);
-    if (c) {
+  /** The client for (kind, region), built once (concurrent first calls share the build). */
+  private client<C extends SecretsManagerClient | SSMClient | STSClient>(kind: Kind, region: string, build: () => Promise<C>): Promise<C> {
+    const key = `${kind}\0${region}`;
+    const hit = this.cache.get(key) as Promise<C> | undefined;
+    if (hit) {
       // refresh LRU position
       this.cache.delete(key);
-      this.cache.set(key, c);
+      this.cache.set(key, hit);
+      return hit;
     }
-    return c;
+    const made = build().then((c) => {
+      guardIdentity(c as unknown as GuardedStack);
+      return c;
+    });
+    made.catch(() => this.cache.delete(key));
+    setBounded(this.cache, key, made, this.opts.maxClients);
+    return made;
   }
 
-  private key(kind: Kind, region: string, creds: AwsCredentials): string {
-    return `${kind}\0${region}\0${creds.accessKeyId}\0${creds.sessionToken ?? ''}`;
+  /** `send` of `client`, run with `creds` as the call's credentials (or none: an unsigned call). */
+  private bind<C extends { send: unknown }>(client: C, creds: AwsCredentials | undefined): Sender<C> {
+    const send = client.send as (...args: unknown[]) => Promise<unknown>;
+    if (!creds) return { send: ((...args: unknown[]) => callCredentials.exit(() => send.apply(client, args))) as C['send'] };
+    return { send: ((...args: unknown[]) => callCredentials.run(creds, () => send.apply(client, args))) as C['send'] };
   }
 
-  private common(region: string, creds: AwsCredentials) {
-    return {
-      region,
-      credentials: {
-        accessKeyId: creds.accessKeyId,
-        secretAccessKey: creds.secretAccessKey,
-        ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}),
-        ...(creds.expiration ? { expiration: new Date(creds.expiration) } : {}),
-      },
-      userAgentAppId: this.opts.appId,
-      maxAttempts: this.opts.maxAttempts,
-    };
+  async secretsManager(region: string, creds: AwsCredentials): Promise<Sender<SecretsManagerClient>> {
+    const client = await this.client('sm', region, async () => {
+      const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+      return new SecretsManagerClient({ ...this.common(region), requestHandler: await this.requestHandler() });
+    });
+    return this.bind(client, creds);
   }
 
-  async secretsManager(region: string, creds: AwsCredentials): Promise<SecretsManagerClient> {
-    const key = this.key('sm', region, creds);
-    const hit = this.lookup(key) as SecretsManagerClient | undefined;
-    if (hit) return hit;
-    const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
-    return this.remember(key, new SecretsManagerClient({ ...this.common(region, creds), requestHandler: await this.requestHandler() }));
-  }
-
-  async ssm(region: string, creds: AwsCredentials): Promise<SSMClient> {
-    const key = this.key('ssm', region, creds);
-    const hit = this.lookup(key) as SSMClient | undefined;
-    if (hit) return hit;
-    const { SSMClient } = await import('@aws-sdk/client-ssm');
-    return this.remember(key, new SSMClient({ ...this.common(region, creds), requestHandler: await this.requestHandler() }));
+  async ssm(region: string, creds: AwsCredentials): Promise<Sender<SSMClient>> {
+    const client = await this.client('ssm', region, async () => {
+      const { SSMClient } = await import('@aws-sdk/client-ssm');
+      return new SSMClient({ ...this.common(region), requestHandler: await this.requestHandler() });
+    });
+    return this.bind(client, creds);
   }
 
   /**
-   * STS for a region. Without credentials: AssumeRoleWithWebIdentity is unsigned. With credentials:
-   * AssumeRole (role chaining) signs with the caller's session; those clients are not kept.
+   * STS for a region. Without credentials: AssumeRoleWithWebIdentity, which is unsigned. With
+   * credentials: AssumeRole (role chaining), signed with the caller's session. One client for both.
    */
-  async sts(region: string, creds?: AwsCredentials): Promise<STSClient> {
-    const { STSClient } = await import('@aws-sdk/client-sts');
-    if (creds) {
-      return new STSClient({ ...this.common(region, creds), requestHandler: await this.requestHandler() });
-    }
-    let c = this.stsClients.get(region);
-    if (!c) {
-      c = new STSClient({
-        region,
-        userAgentAppId: this.opts.appId,
-        maxAttempts: this.opts.maxAttempts,
-        requestHandler: await this.requestHandler(),
-        // The web-identity exchange is unsigned; never let the SDK go looking for node credentials.
-        credentials: async () => {
-          throw new Error('AssumeRoleWithWebIdentity is unsigned: no credentials needed');
-        },
-      });
-      this.stsClients.set(region, c);
-    }
-    return c;
+  async sts(region: string, creds?: AwsCredentials): Promise<Sender<STSClient>> {
+    const client = await this.client('sts', region, async () => {
+      const { STSClient } = await import('@aws-sdk/client-sts');
+      return new STSClient({ ...this.common(region), requestHandler: await this.requestHandler() });
+    });
+    return this.bind(client, creds);
+  }
+
+  /** Clients built so far (a figure for tests and the benchmark: it must not grow with pods). */
+  get size(): number {
+    return this.cache.size;
   }
 
   /** Destroys idle sockets (shutdown, tests). */
   close(): void {
-    for (const c of this.cache.values()) c.destroy();
-    for (const c of this.stsClients.values()) c.destroy();
+    for (const c of this.cache.values()) void c.then((client) => client.destroy(), () => {});
     this.cache.clear();
-    this.stsClients.clear();
     this.agents.http.destroy();
     this.agents.https.destroy();
   }

@@ -6,6 +6,7 @@
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretDescriptor } from '../spc/types.js';
+import type { Sender } from './clients.js';
 import { classifyAwsError } from '../aws-errors.js';
 
 export interface FetchedValue {
@@ -29,7 +30,7 @@ export function selectorFor(d: SecretDescriptor, failover: boolean): { name: str
 let commands: typeof import('@aws-sdk/client-secrets-manager') | undefined;
 
 export async function getSecretValue(
-  client: SecretsManagerClient,
+  client: Sender<SecretsManagerClient>,
   d: SecretDescriptor,
   region: string,
   failover: boolean,
@@ -75,7 +76,7 @@ export class BatchRefused extends Error {
  * matched to) are left out, so the caller reads them one by one and reports the exact error.
  * Rejects with BatchRefused when the role may not call it, or the classified error otherwise.
  */
-export async function batchGetSecretValues(client: SecretsManagerClient, ids: readonly string[], region: string, signal: AbortSignal): Promise<Map<string, FetchedValue>> {
+export async function batchGetSecretValues(client: Sender<SecretsManagerClient>, ids: readonly string[], region: string, signal: AbortSignal): Promise<Map<string, FetchedValue>> {
   commands ??= await import('@aws-sdk/client-secrets-manager');
   let out: import('@aws-sdk/client-secrets-manager').BatchGetSecretValueCommandOutput;
   try {

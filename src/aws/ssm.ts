@@ -9,6 +9,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { SecretDescriptor } from '../spc/types.js';
 import { AwsCallError, classifyAwsError } from '../aws-errors.js';
 import type { FetchedValue } from './secrets-manager.js';
+import type { Sender } from './clients.js';
 import { selectorFor } from './secrets-manager.js';
 
 export const SSM_BATCH = 10;
@@ -38,7 +39,7 @@ let commands: typeof import('@aws-sdk/client-ssm') | undefined;
  * call itself failed (then no selector got an answer).
  */
 export async function getParameterBatch(
-  client: SSMClient,
+  client: Sender<SSMClient>,
   selectors: readonly string[],
   region: string,
   signal: AbortSignal,

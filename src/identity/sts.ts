@@ -10,7 +10,7 @@ import type { CachedCredentials } from './credential-cache.js';
 
 /** Where STS clients come from (aws/ AwsClientFactory satisfies it; main wires it in). */
 export interface StsClientSource {
-  sts(region: string, creds?: CachedCredentials): Promise<STSClient>;
+  sts(region: string, creds?: CachedCredentials): Promise<Pick<STSClient, 'send'>>;
 }
 
 let sdk: typeof import('@aws-sdk/client-sts') | undefined;
@@ -67,5 +67,4 @@ export async function assumeRole(
       redact: [o.externalId, o.creds.sessionToken, o.creds.secretAccessKey],
     });
   }
-  // No client.destroy(): it would destroy the HTTP agents every client shares.
 }
