@@ -75,7 +75,11 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   let pipeline: Promise<MountFn> | undefined;
   const mount: MountFn = async (input, signal, summary) => {
     pipeline ??= import('./mount/index.js').then((m) =>
-      m.createMount({ ...deps, values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined }),
+      m.createMount({
+        ...deps,
+        values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined,
+        admission: new m.Admission({ concurrency: flags.maxConcurrentMounts, maxQueued: flags.maxQueuedMounts }),
+      }),
     );
     return (await pipeline)(input, signal, summary);
   };

@@ -55,6 +55,8 @@ describe('defaults (ascp-behaviour.md §1.1 + ours)', () => {
       logFormat: 'json',
       cacheTtlMs: 0,
       metricsObjectNames: true,
+      maxConcurrentMounts: 8,
+      maxQueuedMounts: 512,
       awsRegion: '',
       nodeName: '',
     });
@@ -91,6 +93,7 @@ describe('Go flag forms (what existing DaemonSets pass)', () => {
     [['--cache-ttl=1m30s'], { cacheTtlMs: 90_000 }],
     [['--log-level=debug', '--log-format=text'], { logLevel: 'debug', logFormat: 'text' }],
     [['--metrics-object-names=false'], { metricsObjectNames: false }],
+    [['--max-concurrent-mounts=2', '--max-queued-mounts', '0'], { maxConcurrentMounts: 2, maxQueuedMounts: 0 }],
   ])('%j', (argv, want) => {
     expect(flags(argv).flags).toMatchObject(want);
   });

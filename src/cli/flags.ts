@@ -33,6 +33,10 @@ export interface Flags {
   readonly cacheTtlMs: number;
   /** Secret names as a metric label. */
   readonly metricsObjectNames: boolean;
+  /** Mounts doing work at once (the rest wait in a fair queue). */
+  readonly maxConcurrentMounts: number;
+  /** Mounts waiting at most; more are answered UNAVAILABLE at once. */
+  readonly maxQueuedMounts: number;
   /** env AWS_REGION ('' when unset). */
   readonly awsRegion: string;
   /** env NODE_NAME (downward API): the provider's own node, for the region label. */
@@ -67,6 +71,8 @@ const SPECS: readonly FlagSpec[] = [
   { name: 'log-level', kind: 'string', def: 'info', help: 'debug, info, warn or error' },
   { name: 'log-format', kind: 'string', def: 'json', help: 'json or text' },
   { name: 'cache-ttl', kind: 'duration', def: '0s', help: 'opt-in: reuse fetched values for this long per identity (bounded staleness, fewer AWS calls); 0 disables' },
+  { name: 'max-concurrent-mounts', kind: 'int', def: '8', help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)' },
+  { name: 'max-queued-mounts', kind: 'int', def: '512', help: 'mounts waiting at most; more are answered UNAVAILABLE at once' },
   { name: 'metrics-object-names', kind: 'bool', def: 'true', help: 'label per-object metrics with the object name (never its value)' },
 ];
 
@@ -199,6 +205,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     logFormat: logFormat as LogFormat,
     cacheTtlMs,
     metricsObjectNames: bool('metrics-object-names'),
+    maxConcurrentMounts: int('max-concurrent-mounts', 1),
+    maxQueuedMounts: int('max-queued-mounts', 0),
     awsRegion: env['AWS_REGION'] ?? '',
     nodeName: env['NODE_NAME'] ?? '',
   });

@@ -21,6 +21,7 @@ import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
 import { setBounded } from '../bounded-map.js';
+import type { Admission } from './admission.js';
 
 export interface ObjectVersion {
   id: string;
@@ -34,6 +35,8 @@ export interface MountInput {
   targetPath: string;
   permission: string;
   currentObjectVersion: readonly ObjectVersion[];
+  /** When the caller stops waiting (epoch ms), if it said: admission does not start what cannot finish. */
+  deadline?: number | undefined;
 }
 
 export interface MountFile {
@@ -85,6 +88,8 @@ export interface MountDeps {
   };
   /** Per-object outcomes (metrics); the name is only a label if the operator allows it, never a value. */
   observeObject?: ((type: SecretDescriptor['objectType'], outcome: 'success' | 'error', objectName: string) => void) | undefined;
+  /** Bounds the mounts working at once (fair queue, deadline-aware); none = unbounded. */
+  admission?: Admission | undefined;
   /** Opt-in value cache (--cache-ttl). */
   values?: ValueCache | undefined;
   fetcher: { fetchAll(plan: FetchPlan): Promise<FetchOutcome> };
@@ -176,6 +181,24 @@ export function createMount(deps: MountDeps): MountFn {
     const descriptors = objectsFor(attrs, defaultMode, knownRegion);
     summary.objects = descriptors.length;
 
+    // Admission: wait for a working slot (fair across namespaces), or refuse now if this mount
+    // could not finish before its deadline. Nothing below runs without a slot.
+    const release = deps.admission ? await deps.admission.enter(attrs.podNamespace, input.deadline, signal, () => aborted(signal)) : undefined;
+    try {
+      return await work(input, signal, summary, attrs, descriptors, knownRegion);
+    } finally {
+      release?.();
+    }
+  };
+
+  async function work(
+    input: MountInput,
+    signal: AbortSignal,
+    summary: Partial<MountSummary>,
+    attrs: MountAttributes,
+    descriptors: readonly SecretDescriptor[],
+    knownRegion: string,
+  ): Promise<MountResult> {
     // 2. Region (ARN-region rule checked now if the region came from the node).
     const region = await resolveRegion(deps, attrs, signal);
     const sameRegion = failoverRegionProblem(region, attrs.failoverRegion);
@@ -315,5 +338,5 @@ export function createMount(deps: MountDeps): MountFn {
     summary.written = result.written.length;
     summary.unchanged = result.unchanged.length;
     return { objectVersions, files: [] };
-  };
+  }
 }

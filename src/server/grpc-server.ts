@@ -79,7 +79,7 @@ export interface RunningServer {
 }
 
 /** Deadline and cancellation of one call as one AbortSignal (STYLE habit 7). */
-function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number, extra: AbortSignal): { signal: AbortSignal; done: () => void } {
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number, extra: AbortSignal): { signal: AbortSignal; deadline: number; done: () => void } {
   const controller = new AbortController();
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : typeof deadline === 'number' && Number.isFinite(deadline) ? deadline : Date.now() + defaultMs;
@@ -92,6 +92,7 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: num
   extra.addEventListener('abort', onExtra, { once: true });
   return {
     signal: controller.signal,
+    deadline: at - 250,
     done: () => {
       clearTimeout(timer);
       call.removeListener('cancelled', onCancel);
@@ -158,14 +159,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     Mount: (call, callback) => {
       inFlight++;
       const req = call.request;
+      const { signal, deadline, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
       const input: MountInput = {
         attributes: req.attributes,
         secrets: req.secrets,
         targetPath: req.target_path,
         permission: req.permission,
         currentObjectVersion: req.current_object_version ?? [],
+        deadline,
       };
-      const { signal, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
       const finishMetric = opts.metrics?.startMount();
       const summary: Partial<MountSummary> = {};
       const t0 = performance.now();
