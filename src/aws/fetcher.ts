@@ -111,6 +111,8 @@ export class Fetcher {
    * for the probe; warm polls then use what it learned.
    */
   private readonly batchState = new Map<string, true | number>();
+  /** Identity+region whose BatchGetSecretValue probe is in flight now. */
+  private readonly probing = new Set<string>();
 
   constructor(
     private readonly clients: AwsClientFactory,
@@ -217,8 +219,14 @@ export class Fetcher {
         for (const [index, v] of batched) outcome.values.set(index, v);
         await readOneByOne(batched.size > 0 ? sm.filter((d) => !batched.has(d.index)) : sm);
       } else {
-        // Unknown (first mount of an identity) or refused: one by one, probing the batch alongside.
-        await Promise.all([readOneByOne(sm), this.batchCurrent(plan.primary, sm, plan.signal).then(() => undefined)]);
+        // Unknown (first mount of an identity) or refused: one by one, probing the batch alongside,
+        // once per role at a time: a node coming up full starts ten pods of one role together, and
+        // one probe answers for all of them.
+        const key = `${plan.primary.region}\0${plan.primary.identity ?? ''}`;
+        if (this.probing.has(key)) return readOneByOne(sm);
+        this.probing.add(key);
+        const probe = this.batchCurrent(plan.primary, sm, plan.signal).finally(() => this.probing.delete(key));
+        await Promise.all([readOneByOne(sm), probe.then(() => undefined)]);
       }
     };
     await Promise.all([secrets(), this.parameters(plan, ssm, settle, outcome)]);

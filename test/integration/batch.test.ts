@@ -71,3 +71,15 @@ it('a secret the batch cannot return is read alone, so its error is the exact on
   expect((err as { details: string }).details).toContain('secretsmanager:GetSecretValue');
   expect((err as { details: string }).details).toContain('be-x');
 });
+
+it('pods of one role that mount at once share one probe', async () => {
+  for (let i = 0; i < 3; i++) h.emu.putSecret(REGION, `cp-${i}`, `v${i}`);
+  const role = 'arn:aws:iam::123456789012:role/shared-concurrent';
+  const pods = Array.from({ length: 6 }, (_, i) => h.pod({ role, serviceAccount: 'shared', namespace: 'cp', pod: `cp-pod-${i}` }));
+  const targets = await Promise.all(pods.map(() => h.target()));
+  h.emu.resetCalls();
+  await Promise.all(pods.map((p, i) => h.client.mount({ attributes: p.attributes({ region: REGION, objects: objects('cp', 3) }), targetPath: targets[i] as string })));
+  expect(h.emu.callCount({ service: 'secretsmanager', operation: 'BatchGetSecretValue' })).toBe(1);
+  expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(18);
+  for (const t of targets) expect(await readFile(path.join(t, 'cp-2'), 'utf8')).toBe('v2');
+});
