@@ -74,13 +74,11 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   // provider on a node without secret volumes stays small (issue 5: idle RSS).
   let pipeline: Promise<MountFn> | undefined;
   const mount: MountFn = async (input, signal, summary) => {
-    pipeline ??= import('./mount/index.js').then((m) =>
-      m.createMount({
-        ...deps,
-        values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined,
-        admission: new m.Admission({ concurrency: flags.maxConcurrentMounts, maxQueued: flags.maxQueuedMounts }),
-      }),
-    );
+    pipeline ??= import('./mount/index.js').then((m) => {
+      const admission = new m.Admission({ concurrency: flags.maxConcurrentMounts, maxQueued: flags.maxQueuedMounts });
+      metrics.watchWaiting(() => admission.stats().queued);
+      return m.createMount({ ...deps, values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined, admission });
+    });
     return (await pipeline)(input, signal, summary);
   };
 

@@ -409,6 +409,8 @@ export interface ProviderMetrics {
    * `finally`) brings it down and records the count and duration.
    */
   startMount(): (result: MountResult) => void;
+  /** Where `mounts_waiting` reads how many mounts wait for a working slot (admission). */
+  watchWaiting(read: () => number): void;
   /**
    * Call when an AWS call starts; the returned function records its outcome. `code` is the AWS error
    * name (`AccessDeniedException`) on failure; success records `OK`.
@@ -450,6 +452,10 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     name: `${p}mounts_in_flight`,
     help: 'Mount requests being worked on now.',
   });
+  let waiting = (): number => 0;
+  registry.register(
+    new CallbackMetric(`${p}mounts_waiting`, 'Mount requests of mounts_in_flight that wait for a working slot (admission queue).', 'gauge', () => waiting()),
+  );
   const awsCallsTotal = registry.counter<'service' | 'operation' | 'region' | 'outcome' | 'code'>({
     name: `${p}aws_calls_total`,
     help: 'Calls to AWS (Secrets Manager, SSM, STS, the Pod Identity agent), by operation, region, outcome and error code.',
@@ -542,6 +548,10 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
         });
         mountDuration.observe({ outcome }, (now() - start) / 1000);
       };
+    },
+
+    watchWaiting(read) {
+      waiting = read;
     },
 
     startAwsCall(service, operation, region) {

@@ -144,7 +144,7 @@ describe('metrics after real mounts', () => {
   it('every declared family is present in the scrape', async () => {
     const { text } = await scrape();
     for (const family of [
-      'mounts_total', 'mount_duration_seconds', 'mounts_in_flight', 'aws_calls_total', 'aws_call_duration_seconds',
+      'mounts_total', 'mount_duration_seconds', 'mounts_in_flight', 'mounts_waiting', 'aws_calls_total', 'aws_call_duration_seconds',
       'cache_requests_total', 'credential_exchanges_total', 'kubernetes_requests_total', 'objects_fetched_total', 'build_info',
     ]) {
       expect(text, family).toContain(`# TYPE ${P}${family} `);
