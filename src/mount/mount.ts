@@ -20,6 +20,7 @@ import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
+import { createHash } from 'node:crypto';
 import { setBounded } from '../bounded-map.js';
 import type { Admission } from './admission.js';
 
@@ -105,24 +106,42 @@ export interface MountDeps {
 }
 
 /**
- * Parsed `objects`, by everything the parse depends on. parseObjects is pure, and every rotation
- * poll of a pod sends the same class: re-parsing the YAML cost 0.5 ms of CPU per poll for 10 objects
- * (2.3 ms for 100) in the benchmark. Bounded; failures are not kept (they throw).
+ * Parsed `objects`, by a hash of everything the parse depends on. parseObjects is pure, and every
+ * rotation poll of a pod sends the same class: re-parsing the YAML cost 0.5 ms of CPU per poll for
+ * 10 objects (2.3 ms for 100) in the benchmark. Bounded in entries and in the size of the classes
+ * held (a tenant's large classes cannot fill the heap); failures are not kept (they throw).
  */
-const parsedObjects = new Map<string, readonly SecretDescriptor[]>();
+class ParsedObjects {
+  private readonly entries = new Map<string, { descriptors: readonly SecretDescriptor[]; bytes: number }>();
+  private bytes = 0;
 
-function objectsFor(attrs: MountAttributes, defaultMode: number, region: string): readonly SecretDescriptor[] {
-  const key = JSON.stringify([attrs.objects, attrs.pathTranslation, defaultMode, region, attrs.failoverRegion]);
-  const hit = parsedObjects.get(key);
-  if (hit) return hit;
-  const parsed = parseObjects(attrs.objects, {
-    pathTranslation: attrs.pathTranslation,
-    defaultMode,
-    region,
-    failoverRegion: attrs.failoverRegion,
-  });
-  setBounded(parsedObjects, key, parsed, 256);
-  return parsed;
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get(attrs: MountAttributes, defaultMode: number, region: string): readonly SecretDescriptor[] {
+    const key = createHash('sha256')
+      .update(JSON.stringify([attrs.objects, attrs.pathTranslation, defaultMode, region, attrs.failoverRegion]))
+      .digest('base64');
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit.descriptors;
+    }
+    const descriptors = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode, region, failoverRegion: attrs.failoverRegion });
+    // The parsed form costs a few times the text; the text's length stands for it.
+    const bytes = attrs.objects.length;
+    this.entries.set(key, { descriptors, bytes });
+    this.bytes += bytes;
+    for (const [k, e] of this.entries) {
+      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= e.bytes;
+    }
+    return descriptors;
+  }
 }
 
 async function resolveRegion(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<string> {
@@ -167,6 +186,8 @@ export function createMount(deps: MountDeps): MountFn {
   const lastOutputs = new Map<string, Map<string, string[]>>();
   /** Optional objects already logged as absent, per target path (the log says so once per pod). */
   const loggedAbsent = new Set<string>();
+  /** 256 classes or 1 MiB of class text, whichever comes first. */
+  const parsedObjects = new ParsedObjects(256, 1024 * 1024);
 
   return async (input, signal, summary = {}) => {
     // 1. Everything we can check without I/O, all problems at once.
@@ -178,7 +199,7 @@ export function createMount(deps: MountDeps): MountFn {
     summary.secretProviderClass = attrs.secretProviderClass;
     const defaultMode = parsePermission(input.permission);
     const knownRegion = attrs.region !== '' ? attrs.region : deps.awsRegion;
-    const descriptors = objectsFor(attrs, defaultMode, knownRegion);
+    const descriptors = parsedObjects.get(attrs, defaultMode, knownRegion);
     summary.objects = descriptors.length;
 
     // Admission: wait for a working slot (fair across namespaces), or refuse now if this mount

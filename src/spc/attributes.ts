@@ -51,9 +51,38 @@ function jsonTypeName(v: unknown): string {
   return typeof v; // string, number
 }
 
+/**
+ * Most bytes of `attributes` read. Real requests carry the class parameters and two tokens (a few
+ * KiB); the gRPC limit alone (4 MiB) would let one request cost the node's provider tens of MiB.
+ */
+export const MAX_ATTRIBUTES_BYTES = 512 * 1024;
+
+/**
+ * True when `text` nests arrays or objects deeper than `max` outside strings. Checked before
+ * JSON.parse, which would build every level (a few MiB of `[` is millions of arrays) only for us
+ * to refuse the shape afterwards: attributes are a flat map of strings, tokens two levels deep (one more is allowed, so a
+ * value of the wrong shape still gets its precise message).
+ */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** JSON.parse whose failure message never quotes the input (it may hold tokens). */
-function parseJsonQuietly(text: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+function parseJsonQuietly(text: string, maxDepth: number): { ok: true; value: unknown } | { ok: false; reason: string } {
   if (text.trim() === '') return { ok: false, reason: 'unexpected end of JSON input' };
+  if (nestsDeeperThan(text, maxDepth)) return { ok: false, reason: `the value nests more than ${maxDepth} levels of arrays or objects` };
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
@@ -70,7 +99,7 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
     });
     return undefined;
   };
-  const parsed = parseJsonQuietly(text);
+  const parsed = parseJsonQuietly(text, 3);
   if (!parsed.ok) return fail(parsed.reason);
   const root = parsed.value;
   if (root === null) return new Map(); // Go: null → nil map, no error
@@ -173,7 +202,15 @@ export function failoverRegionProblem(region: string, failoverRegion: string): C
  * every attribute problem found.
  */
 export function parseAttributes(attributesJson: string): MountAttributes {
-  const parsed = parseJsonQuietly(attributesJson);
+  if (attributesJson.length > MAX_ATTRIBUTES_BYTES) {
+    throw new ConfigError([
+      {
+        message: `attributes are ${Math.ceil(attributesJson.length / 1024)} KiB, more than the ${MAX_ATTRIBUTES_BYTES / 1024} KiB this provider reads (a class with its tokens takes a few KiB)`,
+        path: 'attributes',
+      },
+    ]);
+  }
+  const parsed = parseJsonQuietly(attributesJson, 2);
   if (!parsed.ok) {
     throw new ConfigError([{ message: `failed to unmarshal attributes, error: ${parsed.reason}`, path: 'attributes' }]);
   }

@@ -5,7 +5,7 @@
  * resolved with an expansion budget, then the sigs.k8s.io/yaml scalar → string coercion rules.
  * The `yaml` package only parses (failsafe schema: every scalar arrives as text); typing is ours.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, parseAllDocuments } from 'yaml';
 
 /** A decoded YAML value, as go-yaml v2 would hand it to sigs.k8s.io/yaml. */
 export type GoValue =
@@ -164,11 +164,53 @@ function keyString(k: GoValue): string | undefined {
 class DecodeFailure extends Error {}
 
 /**
+ * Nesting the parser is allowed to see. The `yaml` parser's memory grows steeply with nesting depth
+ * (20,000 nested `[` take 44 MiB of heap before any check of ours runs), so depth is measured on the
+ * lexer's tokens first, which cost little and hold nothing. Real classes nest 4 or 5 levels.
+ */
+const MAX_FLOW_DEPTH = MAX_DEPTH;
+/** Block indicators (`-`, `?`, `:`) on one line: `- - - - x` nests one level per indicator. */
+const MAX_LINE_INDICATORS = MAX_DEPTH;
+/** Tokens that mark structure for the parser but are not source text. */
+const CONTROL = new Set<string>([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
+
+/**
+ * The text of the first YAML document of `src` (go-yaml's Unmarshal reads only the first, so the
+ * rest is never parsed), or why it is refused before parsing: nested too deeply.
+ */
+function firstDocument(src: string): { ok: true; text: string } | { ok: false; error: string } {
+  let offset = 0;
+  /** Content seen in this document (not only directives, comments and white space). */
+  let content = false;
+  let flow = 0;
+  let lineIndicators = 0;
+  for (const token of new Lexer().lex(src)) {
+    // A document ends at the next `---`, or where the lexer starts one after `...`.
+    if (content && (token === CST.DOCUMENT || token === '---')) return { ok: true, text: src.slice(0, offset) };
+    if (CONTROL.has(token)) continue;
+    offset += token.length;
+    if (!content && token !== '---' && token.trim() !== '' && !token.startsWith('#') && !token.startsWith('%')) content = true;
+    if (token === '[' || token === '{') {
+      if (++flow > MAX_FLOW_DEPTH) return { ok: false, error: 'error converting YAML to JSON: yaml: document nested too deeply' };
+    } else if (token === ']' || token === '}') {
+      if (flow > 0) flow--;
+    } else if (token === '-' || token === '?' || token === ':') {
+      if (++lineIndicators > MAX_LINE_INDICATORS) return { ok: false, error: 'error converting YAML to JSON: yaml: document nested too deeply' };
+    } else if (token.includes('\n')) {
+      lineIndicators = 0;
+    }
+  }
+  return { ok: true, text: src };
+}
+
+/**
  * Parses `src` (first document only, as go-yaml's Unmarshal) into a GoValue. Errors carry the text
  * that follows `Failed to load SecretProviderClass: ` (prefix added by the caller).
  */
 export function decodeYaml(src: string): DecodeResult {
-  const docs = parseAllDocuments(src, {
+  const first = firstDocument(src);
+  if (!first.ok) return { ok: false, errors: [first.error] };
+  const docs = parseAllDocuments(first.text, {
     version: '1.1',
     schema: 'failsafe',
     uniqueKeys: false,

@@ -573,3 +573,32 @@ describe('checkArnRegions (region known only after parsing)', () => {
     ]);
   });
 });
+
+describe('bounds checked before the YAML parser runs', () => {
+  const one = '- {objectName: a, objectType: secretsmanager}\n';
+
+  test('only the first document is read: later documents, broken or huge, are never parsed', () => {
+    const later = `---\n${'- ['.repeat(1_000)}\n---\n: : : bad\n`.repeat(20);
+    expect(parse(one + later).map((d) => d.objectName)).toEqual(['a']);
+  });
+
+  test.each([
+    ['flow sequences', '['.repeat(65) + ']'.repeat(65)],
+    ['flow maps', '{a: '.repeat(65) + '}'.repeat(65)],
+    ['compact block lists on one line', '- '.repeat(65) + 'x'],
+    ['depth hidden in a second object', `${one}- objectName: ${'['.repeat(100)}`],
+  ])('%s nested deeper than 64: refused without parsing', (_name, text) => {
+    expect(errorsOf(text)).toEqual(['Failed to load SecretProviderClass: error converting YAML to JSON: yaml: document nested too deeply']);
+  });
+
+  test('brackets inside quoted scalars and comments do not count as nesting', () => {
+    const text = `- objectName: "${'['.repeat(200)}"\n  objectType: secretsmanager  # ${'{'.repeat(200)}\n`;
+    expect(parse(text)[0]?.objectName).toBe('['.repeat(200));
+  });
+
+  test('objects over 128 KiB are refused, naming the size and the limit', () => {
+    expect(errorsOf(`${one}# ${'c'.repeat(140 * 1024)}\n`)).toEqual([
+      'the text is 141 KiB, more than the 128 KiB this provider reads (real classes take a few KiB)',
+    ]);
+  });
+});

@@ -311,10 +311,19 @@ interface Output {
  * Parses and validates `objects`. Throws ConfigError with every problem found (list order), or
  * returns one descriptor per entry with every default applied.
  */
+/**
+ * Most characters of `objects` parsed: about 40 times the largest real class we know of (a few KiB),
+ * room for a class of 2,000 objects, and small enough that parsing it costs little memory.
+ */
+export const MAX_OBJECTS_BYTES = 128 * 1024;
+
 export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): SecretDescriptor[] {
   const top = (message: string): ConfigError => new ConfigError([{ message: `objects: ${message}`, path: 'objects' }]);
   const empty = '`objects` is empty: nothing to mount (list at least one object with objectName and objectType)';
   if (objectsYaml.trim() === '') throw top(empty);
+  if (objectsYaml.length > MAX_OBJECTS_BYTES) {
+    throw top(`the text is ${Math.ceil(objectsYaml.length / 1024)} KiB, more than the ${MAX_OBJECTS_BYTES / 1024} KiB this provider reads (real classes take a few KiB)`);
+  }
 
   const decoded = decodeYaml(objectsYaml);
   if (!decoded.ok) {
