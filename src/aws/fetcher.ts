@@ -9,7 +9,7 @@ import type { ProviderError } from '../errors.js';
 import type { SecretDescriptor } from '../spc/types.js';
 import type { AwsClientFactory, AwsCredentials } from './clients.js';
 import { AwsCallError, classifyAwsError } from '../aws-errors.js';
-import { batchable, batchGetSecretValues, BatchRefused, getSecretValue, SM_BATCH, type FetchedValue } from './secrets-manager.js';
+import { batchable, batchGetSecretValues, BatchRefused, getSecretValue, selectorFor, SM_BATCH, type FetchedValue } from './secrets-manager.js';
 import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
 import { setBounded } from '../bounded-map.js';
 
@@ -26,7 +26,16 @@ export interface FetchPlan {
   failover?: RegionAccess | undefined;
   descriptors: readonly SecretDescriptor[];
   signal: AbortSignal;
+  /** Most bytes of values one mount may read (default MAX_MOUNT_BYTES). */
+  maxBytes?: number | undefined;
 }
+
+/**
+ * Most bytes of secret values one mount reads: 64 times a full-size Secrets Manager secret, far
+ * beyond real classes (a few KiB), and what the driver accepts in one answer in driver-writes mode.
+ * A class naming many large secrets is refused instead of holding them all in the node's provider.
+ */
+export const MAX_MOUNT_BYTES = 4 * 1024 * 1024;
 
 export interface FetchedObject extends FetchedValue {
   /** Region that answered. */
@@ -93,6 +102,17 @@ function credentialError(err: unknown, region: string): AwsCallError {
   }
   if (err !== null && typeof err === 'object') credentialFailures.set(err, made);
   return made;
+}
+
+function tooLarge(maxBytes: number, region: string, object: string, held?: number): AwsCallError {
+  const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+  return new AwsCallError(
+    'RESOURCE_EXHAUSTED',
+    `the objects of this class hold ${held === undefined ? 'more than' : mib(held) + ', more than'} the ${mib(maxBytes)} one mount may read: split the class, or name fewer or smaller objects`,
+    true,
+    'TooLarge',
+    { region, object, reason: 'TooLarge' },
+  );
 }
 
 /** Memoizes each region's credentials for one mount, so every object shares one answer (or one failure). */
@@ -194,10 +214,31 @@ export class Fetcher {
       }
     };
 
+    // One call per distinct secret, version and region, however many objects name it (under other
+    // aliases, or with other jmesPath entries); none once the mount has read its byte budget.
+    const maxBytes = plan.maxBytes ?? MAX_MOUNT_BYTES;
+    let bytes = 0;
+    const reads = new Map<string, Promise<FetchedObject>>();
+    const read = (access: RegionAccess, d: SecretDescriptor, failover: boolean): Promise<FetchedObject> => {
+      const sel = selectorFor(d, failover);
+      const key = `${access.region}\0${sel.name}\0${sel.version}\0${sel.label}`;
+      let p = reads.get(key);
+      if (!p) {
+        p =
+          bytes > maxBytes
+            ? Promise.reject(tooLarge(maxBytes, access.region, d.objectName))
+            : this.secret(access, d, failover, plan.signal).then((v) => {
+                bytes += v.value.byteLength;
+                return v;
+              });
+        reads.set(key, p);
+      }
+      return p;
+    };
     const readOneByOne = (list: readonly SecretDescriptor[]): Promise<void> => mapLimit(list, SM_CONCURRENCY, async (d) => {
         let primaryErr: AwsCallError;
         try {
-          const v = await this.secret(plan.primary, d, false, plan.signal);
+          const v = await read(plan.primary, d, false);
           outcome.values.set(d.index, v);
           return;
         } catch (err) {
@@ -205,7 +246,7 @@ export class Fetcher {
         }
         if (!plan.failover || primaryErr.fatal || plan.signal.aborted) return settle(d, primaryErr, undefined);
         try {
-          const v = await this.secret(plan.failover, d, true, plan.signal);
+          const v = await read(plan.failover, d, true);
           settle(d, primaryErr, undefined, v);
         } catch (err) {
           settle(d, primaryErr, err as AwsCallError);
@@ -230,12 +271,24 @@ export class Fetcher {
       }
     };
     await Promise.all([secrets(), this.parameters(plan, ssm, settle, outcome)]);
+    // Batch and SSM answers count too: the distinct values held, whoever read them.
+    let held = 0;
+    for (const v of new Set([...outcome.values.values()].map((x) => x.value))) held += v.byteLength;
+    if (held > maxBytes && !plan.descriptors.some((d) => errors.get(d.index)?.reason === 'TooLarge')) {
+      const first = plan.descriptors[0];
+      if (first) errors.set(first.index, tooLarge(maxBytes, plan.primary.region, first.objectName, held));
+    }
 
     const grouped = new Map<CredentialFailure, string[]>();
+    let tooLargeSaid = false;
     for (const d of plan.descriptors) {
       const e = errors.get(d.index);
       if (!e) continue;
-      if (e instanceof CredentialFailure) {
+      if (e.reason === 'TooLarge') {
+        // One budget for the whole mount: said once.
+        if (!tooLargeSaid) outcome.failures.push(e);
+        tooLargeSaid = true;
+      } else if (e instanceof CredentialFailure) {
         const names = grouped.get(e);
         if (names) names.push(d.objectName);
         else {

@@ -1,0 +1,54 @@
+/**
+ * What one tenant's class may cost the node's provider: identical fetches are made once however many
+ * objects name them, and the values one mount holds are bounded (RESOURCE_EXHAUSTED naming the limit),
+ * while another tenant's mounts go on.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REGION, startHarness, type Harness } from '../helpers/harness.js';
+import { refused } from '../helpers/failure.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+  h.emu.putSecret(REGION, 'bystander/db', 'bystander-value');
+});
+afterAll(() => h?.close());
+
+/** Another tenant's pod, mounting while the hostile class is served. */
+async function bystanderMounts(): Promise<void> {
+  const pod = h.pod();
+  const target = await h.target();
+  await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: bystander/db, objectType: secretsmanager}' }), targetPath: target });
+  expect(await readFile(path.join(target, 'bystander_db'), 'utf8')).toBe('bystander-value');
+}
+
+describe('per-mount bounds', () => {
+  it('500 objects naming one secret under distinct aliases: one GetSecretValue, every file', async () => {
+    h.emu.putSecret(REGION, 'fan/out', 'same-value');
+    const objects = Array.from({ length: 500 }, (_, i) => `- {objectName: fan/out, objectType: secretsmanager, objectAlias: copy-${i}}`).join('\n');
+    const pod = h.pod();
+    const target = await h.target();
+    h.emu.resetCalls();
+    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target });
+    expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(1);
+    expect(await readFile(path.join(target, 'copy-499'), 'utf8')).toBe('same-value');
+  });
+
+  it('a class whose values exceed 4 MiB is refused with RESOURCE_EXHAUSTED naming the limit, once; nothing is written', async () => {
+    const big = 'x'.repeat(64 * 1024 - 16);
+    for (let i = 0; i < 80; i++) h.emu.putSecret(REGION, `huge/s${i}`, `${i}:${big}`);
+    const objects = Array.from({ length: 80 }, (_, i) => `- {objectName: huge/s${i}, objectType: secretsmanager}`).join('\n');
+    const pod = h.pod();
+    const target = await h.target();
+    const [e] = await Promise.all([refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target })), bystanderMounts()]);
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(e.details).toMatch(/more than the 4\.0 MiB one mount may read: split the class, or name fewer or smaller objects/);
+    expect(e.details.match(/4\.0 MiB one mount may read/g)).toHaveLength(1);
+    expect(e.details).not.toContain(big.slice(0, 64));
+    expect(await readdir(target)).toEqual([]);
+    await bystanderMounts();
+  });
+});
