@@ -67,6 +67,11 @@ export interface MountSummary {
 
 export type MountFn = (input: MountInput, signal: AbortSignal, summary?: Partial<MountSummary>) => Promise<MountResult>;
 
+/** Files one mount may produce: far beyond real classes, small enough to hold in memory. */
+const MAX_FILES = 5_000;
+/** What the driver accepts in one Mount answer (its gRPC message limit), less room for the versions. */
+const DRIVER_MAX_ANSWER = 4 * 1024 * 1024 - 256 * 1024;
+
 /** The parts the pipeline calls; main wires the real ones, tests may wire others. */
 export interface MountDeps {
   driverWritesSecrets: boolean;
@@ -314,8 +319,27 @@ export function createMount(deps: MountDeps): MountFn {
         if (err instanceof ProviderError) derived.push(err);
         else throw err;
       }
+      if (files.length > MAX_FILES) {
+        throw new ProviderError('RESOURCE_EXHAUSTED', `this class makes more than ${MAX_FILES} files (reached at object ${d.objectName}): name fewer objects, keys or aliases`, {
+          object: d.objectName,
+          reason: 'TooLarge',
+        });
+      }
     }
     if (derived.length > 0) throw new MountFailedError(derived);
+    if (deps.driverWritesSecrets) {
+      // The driver refuses an answer over its 4 MiB message limit with a transport error that names
+      // nothing: say what and why first, before building it.
+      let size = 0;
+      for (const f of files) size += f.contents.byteLength + f.path.length + 16;
+      if (size > DRIVER_MAX_ANSWER) {
+        throw new ProviderError(
+          'RESOURCE_EXHAUSTED',
+          `the files of this class take ${(size / 1048576).toFixed(1)} MiB, more than the driver accepts in one answer (4 MiB) in driver-writes mode: name fewer or smaller objects`,
+          { reason: 'TooLarge' },
+        );
+      }
+    }
     // Outputs of different objects (allKeys files are known only now) must not land on one path.
     const conflicts = pathConflicts(files.map((f) => f.path)).map((c) => {
       const a = files[c.otherIndex]?.origin;

@@ -52,3 +52,34 @@ describe('per-mount bounds', () => {
     await bystanderMounts();
   });
 });
+
+describe('per-mount file bounds', () => {
+  it('allKeys on a secret with 6,000 keys: RESOURCE_EXHAUSTED naming the file limit and the object, nothing written', async () => {
+    h.emu.putSecret(REGION, 'keys/many', JSON.stringify(Object.fromEntries(Array.from({ length: 6_000 }, (_, i) => [`k${i}`, 'v']))));
+    const pod = h.pod();
+    const target = await h.target();
+    const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: keys/many, objectType: secretsmanager, allKeys: true}' }), targetPath: target }));
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(e.details).toContain('this class makes more than 5000 files (reached at object keys/many)');
+    expect(await readdir(target)).toEqual([]);
+    await bystanderMounts();
+  });
+});
+
+describe('driver-writes: the answer is checked against the driver\'s limit before it is built', () => {
+  let dw: Harness;
+  beforeAll(async () => {
+    dw = await startHarness({ flags: ['--driver-writes-secrets'] });
+  });
+  afterAll(() => dw?.close());
+
+  it('3.8 MiB of files: RESOURCE_EXHAUSTED that names the driver\'s 4 MiB limit (not a transport error)', async () => {
+    const big = 'y'.repeat(62 * 1024);
+    for (let i = 0; i < 62; i++) dw.emu.putSecret(REGION, `dw/s${i}`, big);
+    const objects = Array.from({ length: 62 }, (_, i) => `- {objectName: dw/s${i}, objectType: secretsmanager}`).join('\n');
+    const pod = dw.pod();
+    const e = await refused(dw.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await dw.target() }));
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(e.details).toMatch(/the files of this class take 3\.\d MiB, more than the driver accepts in one answer \(4 MiB\) in driver-writes mode/);
+  });
+});
