@@ -14,6 +14,8 @@ import { createLogger, createProviderMetrics, type Logger } from './observabilit
 import { probeSocket, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
 import { isMain } from './entry.js';
+// The region rule alone, not spc/'s index: that loads the YAML and JMESPath parsers, which wait for the first mount.
+import { regionLabel } from './spc/regions.js';
 
 export interface Running {
   socketPath: string;
@@ -55,12 +57,15 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     observe: (method, outcome, region, seconds, code) => {
       metrics.credentialExchange(method, outcome);
       const [service, operation] = method === 'pod-identity' ? (['pod-identity', 'GetCredentials'] as const) : (['sts', method === 'irsa' ? 'AssumeRoleWithWebIdentity' : 'AssumeRole'] as const);
-      metrics.awsCall(service, operation, region, outcome, code, seconds);
+      metrics.awsCall(service, operation, regionLabel(region, flags.extraRegions), outcome, code, seconds);
     },
   });
-  const fetcher = new Fetcher(clients, (service, operation, region, outcome, code, seconds) => metrics.awsCall(service, operation, region, outcome, code, seconds));
+  const fetcher = new Fetcher(clients, (service, operation, region, outcome, code, seconds) =>
+    metrics.awsCall(service, operation, regionLabel(region, flags.extraRegions), outcome, code, seconds),
+  );
   const deps: MountDeps = {
     driverWritesSecrets: flags.driverWritesSecrets,
+    extraRegions: flags.extraRegions,
     awsRegion: flags.awsRegion,
     nodeName: flags.nodeName,
     kube: lookups,

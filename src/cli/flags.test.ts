@@ -57,6 +57,7 @@ describe('defaults (ascp-behaviour.md §1.1 + ours)', () => {
       metricsObjectNames: true,
       maxConcurrentMounts: 8,
       maxQueuedMounts: 512,
+      extraRegions: new Set(),
       awsRegion: '',
       nodeName: '',
     });
@@ -94,6 +95,7 @@ describe('Go flag forms (what existing DaemonSets pass)', () => {
     [['--log-level=debug', '--log-format=text'], { logLevel: 'debug', logFormat: 'text' }],
     [['--metrics-object-names=false'], { metricsObjectNames: false }],
     [['--max-concurrent-mounts=2', '--max-queued-mounts', '0'], { maxConcurrentMounts: 2, maxQueuedMounts: 0 }],
+    [['--extra-regions= xx-new-1,,yy-new-2 '], { extraRegions: new Set(['xx-new-1', 'yy-new-2']) }],
   ])('%j', (argv, want) => {
     expect(flags(argv).flags).toMatchObject(want);
   });

@@ -37,6 +37,8 @@ export interface Flags {
   readonly maxConcurrentMounts: number;
   /** Mounts waiting at most; more are answered UNAVAILABLE at once. */
   readonly maxQueuedMounts: number;
+  /** Region names a class may use beyond the AWS partitions' (a partition newer than this release). */
+  readonly extraRegions: ReadonlySet<string>;
   /** env AWS_REGION ('' when unset). */
   readonly awsRegion: string;
   /** env NODE_NAME (downward API): the provider's own node, for the region label. */
@@ -73,6 +75,7 @@ const SPECS: readonly FlagSpec[] = [
   { name: 'cache-ttl', kind: 'duration', def: '0s', help: 'opt-in: reuse fetched values for this long per identity (bounded staleness, fewer AWS calls); 0 disables' },
   { name: 'max-concurrent-mounts', kind: 'int', def: '8', help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)' },
   { name: 'max-queued-mounts', kind: 'int', def: '512', help: 'mounts waiting at most; more are answered UNAVAILABLE at once' },
+  { name: 'extra-regions', kind: 'string', def: '', help: 'comma-separated region names classes may use beyond the AWS partitions\' (for a partition newer than this release)' },
   { name: 'metrics-object-names', kind: 'bool', def: 'true', help: 'label per-object metrics with the object name (never its value)' },
 ];
 
@@ -207,6 +210,7 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     metricsObjectNames: bool('metrics-object-names'),
     maxConcurrentMounts: int('max-concurrent-mounts', 1),
     maxQueuedMounts: int('max-queued-mounts', 0),
+    extraRegions: new Set(str('extra-regions').split(',').map((r) => r.trim()).filter((r) => r !== '')),
     awsRegion: env['AWS_REGION'] ?? '',
     nodeName: env['NODE_NAME'] ?? '',
   });

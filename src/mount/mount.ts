@@ -79,6 +79,8 @@ export interface MountDeps {
   awsRegion: string;
   /** env NODE_NAME, '' when unset. */
   nodeName: string;
+  /** Region names allowed beyond the AWS partitions' (--extra-regions). */
+  extraRegions?: ReadonlySet<string> | undefined;
   kube: {
     roleArn(ns: string, sa: string, signal: AbortSignal): Promise<string>;
     nodeRegion(node: string, signal: AbortSignal): Promise<string>;
@@ -197,7 +199,7 @@ export function createMount(deps: MountDeps): MountFn {
   return async (input, signal, summary = {}) => {
     // 1. Everything we can check without I/O, all problems at once.
     if (input.targetPath === '') throw new ProviderError('INVALID_ARGUMENT', 'Missing mount path', { reason: 'Request', field: 'target_path' });
-    const attrs = parseAttributes(input.attributes);
+    const attrs = parseAttributes(input.attributes, { extraRegions: deps.extraRegions });
     summary.pod = attrs.podName;
     summary.namespace = attrs.podNamespace;
     summary.serviceAccount = attrs.serviceAccountName;
@@ -312,7 +314,7 @@ export function createMount(deps: MountDeps): MountFn {
       const v = outcome.values.get(d.index);
       if (!v) continue;
       try {
-        const own = deriveFiles(d, v.value, v.version, v.region);
+        const own = await deriveFiles(d, v.value, v.version, v.region, { signal });
         byObject.set(d.fileName, own.map((f) => f.path));
         files.push(...own);
       } catch (err) {

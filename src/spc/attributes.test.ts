@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, ProviderError } from '../errors.js';
 import { failoverRegionProblem, parseAttributes, parsePermission, tokenFor } from './attributes.js';
+import { regionLabel } from './regions.js';
 
 const TOKENS = JSON.stringify({
   'sts.amazonaws.com': { token: 'test-irsa-token', expirationTimestamp: '2099-01-15T10:30:00Z' },
@@ -160,8 +161,8 @@ describe('parseAttributes', () => {
         attrs({
           pathTranslation: '--',
           usePodIdentity: 'yes',
-          region: 'r',
-          failoverRegion: 'r',
+          region: 'us-east-1',
+          failoverRegion: 'us-east-1',
           assumeRoleArn: 'arn:aws:iam::12345:role/x',
           assumeRoleExternalId: 'x',
           assumeRoleDurationSeconds: '3601',
@@ -175,6 +176,27 @@ describe('parseAttributes', () => {
     expect(msgs.join('\n')).toMatch(/assumeRoleArn must be an IAM role ARN/);
     expect(msgs.join('\n')).toMatch(/assumeRoleExternalId must be 2–1224 characters .*got 1 characters/);
     expect(msgs.join('\n')).toMatch(/assumeRoleDurationSeconds must be a whole number of seconds from 900 to 3600/);
+  });
+
+  test.each(['us-east-1', 'ap-southeast-9', 'cn-northwest-1', 'us-gov-west-1', 'us-isob-east-1', 'eu-isoe-west-1', 'eusc-de-east-1'])(
+    'region %s has the form of an AWS partition\'s region: accepted',
+    (region) => {
+      expect(parseAttributes(attrs({ region })).region).toBe(region);
+    },
+  );
+
+  test.each(['zz-nowhere-1', 'us-east-1a', 'localhost', 'us-east-100', 'US-EAST-1', 'a'.repeat(63)])('region %s is refused as a class problem', (region) => {
+    expect(problemsOf(() => parseAttributes(attrs({ region, failoverRegion: region === 'localhost' ? '' : 'us-west-2' })))).toEqual([
+      expect.stringMatching(/^region: .* is not an AWS region name \(such as us-east-1; the operator can allow others with --extra-regions\)$/),
+    ]);
+  });
+
+  test('a region the operator allowed (--extra-regions) is accepted; metrics label only known or allowed regions', () => {
+    const extra = new Set(['zz-nowhere-1']);
+    expect(parseAttributes(attrs({ region: 'zz-nowhere-1' }), { extraRegions: extra }).region).toBe('zz-nowhere-1');
+    expect(regionLabel('eu-west-1')).toBe('eu-west-1');
+    expect(regionLabel('ap-southeast-9')).toBe('other');
+    expect(regionLabel('zz-nowhere-1', extra)).toBe('zz-nowhere-1');
   });
 
   test('assume-role options need assumeRoleArn', () => {

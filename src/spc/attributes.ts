@@ -7,6 +7,7 @@
 import { quoteName } from './paths.js';
 import { Buffer } from 'node:buffer';
 import { ConfigError, ProviderError, type ConfigProblem } from '../errors.js';
+import { regionProblem } from './regions.js';
 import type { AddressPreference, AssumeRoleSpec, AudienceToken, MountAttributes } from './types.js';
 
 export const ATTR = {
@@ -27,8 +28,6 @@ export const ATTR = {
   assumeRoleDurationSeconds: 'assumeRoleDurationSeconds',
 } as const;
 
-/** What the SDK accepts as a region: one host-name label (smithy isValidHostLabel). */
-const REGION_NAME = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/;
 
 export const IRSA_AUDIENCE = 'sts.amazonaws.com';
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
@@ -201,7 +200,7 @@ export function failoverRegionProblem(region: string, failoverRegion: string): C
  * Parses the `attributes` JSON (an object of strings; `null` → empty). Throws ConfigError with
  * every attribute problem found.
  */
-export function parseAttributes(attributesJson: string): MountAttributes {
+export function parseAttributes(attributesJson: string, opts: { extraRegions?: ReadonlySet<string> | undefined } = {}): MountAttributes {
   if (attributesJson.length > MAX_ATTRIBUTES_BYTES) {
     throw new ConfigError([
       {
@@ -243,12 +242,12 @@ export function parseAttributes(attributesJson: string): MountAttributes {
   const failoverRegion = get(ATTR.failoverRegion);
   const sameRegion = failoverRegionProblem(region, failoverRegion);
   if (sameRegion !== undefined) problems.push(sameRegion);
-  // A region is a host-name label in every AWS endpoint; the SDK refuses anything else, and the
-  // driver would retry that refusal as if it were transient. Say it here, once, as a class problem.
+  // A region becomes an endpoint host name, an SDK client and a metric label: it must be one of an
+  // AWS partition's (or one the operator allowed). The SDK would refuse most others, and the driver
+  // would retry that refusal as if it were transient. Say it here, once, as a class problem.
   for (const [key, value] of [[ATTR.region, region], [ATTR.failoverRegion, failoverRegion]] as const) {
-    if (value !== '' && !REGION_NAME.test(value)) {
-      problems.push({ message: `${key}: ${quoteName(value, 40)} is not an AWS region name (such as us-east-1)`, path: key });
-    }
+    const problem = value === '' ? undefined : regionProblem(value, opts.extraRegions);
+    if (problem !== undefined) problems.push({ message: `${key}: ${quoteName(value, 40)} ${problem}`, path: key });
   }
 
   const translation = parsePathTranslation(get(ATTR.pathTranslation));
