@@ -3,13 +3,17 @@
  * The provider as a child process (`node dist/main.js`), so its CPU and memory are its own: the
  * Dockerfile's NODE_OPTIONS, AWS_ENDPOINT_URL and KUBECONFIG pointing at the emulator, a socket in a
  * temp provider volume, /metrics on a free loopback port. Start-up is measured to the moment the
- * socket file exists.
+ * socket file exists. Optionally inside a cgroup box with the chart's CPU and memory limits (the
+ * process joins it before exec, so start-up is boxed too), with env the chart sets (NODE_NAME).
+ * How the process ended is kept: a crash (V8's heap limit aborts with SIGABRT, the cgroup OOM
+ * killer sends SIGKILL) is a restart in a cluster, and the bench must be able to prove there was none.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { createBox, type Box, type BoxLimits } from './cgroup.js';
 import { sampleProc, type ProcSample } from './proc.js';
 
 /** Read from the Dockerfile's `ENV NODE_OPTIONS=…`, so the bench measures what the image runs. */
@@ -34,6 +38,18 @@ export interface ProviderProcessOptions {
   nodeOptions?: string;
   /** Give up waiting for the socket after this long. Default 20 s. */
   startTimeoutMs?: number;
+  /** Env on top of the defaults, as the chart adds it (e.g. NODE_NAME from the downward API). */
+  env?: Record<string, string>;
+  /** Run inside a new cgroup box with these limits (closed by `stop()`). */
+  box?: BoxLimits;
+  /** Every complete line the process prints, as it comes (e.g. to check no secret is logged). */
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+}
+
+/** How the process ended: an exit code, or the signal that ended it. */
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export interface ProviderProcess {
@@ -51,7 +67,15 @@ export interface ProviderProcess {
   readonly problems: string[];
   /** Log lines seen. */
   readonly logLines: number;
-  /** SIGTERM, wait for exit (SIGKILL after 5 s); resolves with the exit code. */
+  /** The cgroup box it runs in, if asked for (open until `stop()`). */
+  readonly box: Box | undefined;
+  /** How it ended, once it has (before `stop()` was called: it died). */
+  readonly exit: ExitInfo | undefined;
+  /** Resolves when the process has ended, however. */
+  readonly exited: Promise<ExitInfo>;
+  /** The last few KB of stderr (V8's fatal errors and stack traces land there). */
+  stderrTail(): string;
+  /** SIGTERM, wait for exit (SIGKILL after 5 s), remove the box; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -68,12 +92,37 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+function exitOf(child: ChildProcess): Promise<ExitInfo> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** `exit 1`, `SIGKILL`: for messages. */
+export function describeExit(e: ExitInfo): string {
+  return e.signal !== null ? e.signal : `exit ${String(e.code)}`;
+}
+
+/** Splits a stream into lines for `onLine`, keeping a partial line until its end arrives. */
+function lineSplitter(emit: (line: string) => void): (chunk: string) => void {
+  let partial = '';
+  return (chunk) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) emit(l);
+  };
 }
 
 export async function startProviderProcess(o: ProviderProcessOptions): Promise<ProviderProcess> {
+  const box = o.box === undefined ? undefined : createBox(o.box);
+  try {
+    return await start(o, box);
+  } catch (err) {
+    await box?.close();
+    throw err;
+  }
+}
+
+async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<ProviderProcess> {
   const volume = path.join(o.dir, 'providers');
   await mkdir(volume, { recursive: true });
   const socketPath = path.join(volume, 'aws.sock');
@@ -87,28 +136,32 @@ export async function startProviderProcess(o: ProviderProcessOptions): Promise<P
     AWS_CONFIG_FILE: path.join(o.dir, 'no-aws-config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(o.dir, 'no-aws-credentials'),
     KUBECONFIG: o.kubeconfig,
+    ...o.env,
   };
   const args = [o.mainJs, `--provider-volume=${volume}`, `--metrics-addr=127.0.0.1:${port}`, '--health-addr=', ...o.flags];
+  const run = box === undefined ? { command: o.node, args } : box.wrap(o.node, args);
   const t0 = performance.now();
-  const child = spawn(o.node, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(run.command, run.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${o.node} ${o.mainJs}`);
   const problems: string[] = [];
   let logLines = 0;
   let stderr = '';
-  let partial = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines) {
+  child.stdout?.setEncoding('utf8').on(
+    'data',
+    lineSplitter((l) => {
       logLines++;
       if (/"level":"(warn|error)"/.test(l) && problems.length < 20) problems.push(l);
-    }
-  });
+      o.onLine?.('stdout', l);
+    }),
+  );
+  const stderrLines = lineSplitter((l) => o.onLine?.('stderr', l));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
+    stderrLines(chunk);
   });
-  const done = exited(child);
+  let exit: ExitInfo | undefined;
+  const done = exitOf(child).then((e) => (exit = e));
 
   // Poll for the socket: the CPU reading is taken the moment it exists.
   const deadline = t0 + (o.startTimeoutMs ?? 20_000);
@@ -140,6 +193,12 @@ export async function startProviderProcess(o: ProviderProcessOptions): Promise<P
     get logLines() {
       return logLines;
     },
+    box,
+    get exit() {
+      return exit;
+    },
+    exited: done,
+    stderrTail: () => stderr,
     sample: () => sampleProc(pid),
     async heapUsed() {
       try {
@@ -152,9 +211,10 @@ export async function startProviderProcess(o: ProviderProcessOptions): Promise<P
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      const code = await done;
+      const e = await done;
       clearTimeout(timer);
-      return code;
+      await box?.close();
+      return e.code;
     },
   };
 }
