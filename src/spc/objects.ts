@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { goParseBool } from './attributes.js';
 import { decodeYaml, findUnencodableFloat, formatFloat32, jsonKind, type GoValue } from './go-yaml.js';
-import { compiles, looksLikeUnquotedHyphen } from './jmes.js';
+import { expressionProblem, looksLikeUnquotedHyphen } from './jmes.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
 import type { FailoverObject, JmesPathEntry, ObjectType, SecretDescriptor } from './types.js';
 
@@ -429,9 +429,14 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
   const jmesPath: JmesPathEntry[] = raw.jmesPath.map((e, j) => {
     const ep = `${at}.jmesPath[${j}]`;
     if (e.path === '') ld.problem(`${ep}.path`, 'Path must be specified for JMES object');
-    else if (!compiles(e.path)) {
-      const hint = looksLikeUnquotedHyphen(e.path) ? ` (quote names with hyphens: path: '"${e.path}"')` : '';
-      ld.problem(`${ep}.path`, `Invalid JMES Path: ${e.path}.${hint}`);
+    else {
+      const bad = expressionProblem(e.path);
+      if (bad?.kind === 'syntax') {
+        const hint = looksLikeUnquotedHyphen(e.path) ? ` (quote names with hyphens: path: '"${e.path}"')` : '';
+        ld.problem(`${ep}.path`, `Invalid JMES Path: ${e.path}.${hint}`);
+      } else if (bad !== undefined) {
+        ld.problem(`${ep}.path`, `${bad.message} (jmesPath objectAlias ${quoteName(e.objectAlias, 60)} of ${raw.objectName})`);
+      }
     }
     if (e.objectAlias === '') ld.problem(`${ep}.objectAlias`, 'Object alias must be specified for JMES object');
     if (e.filePermission !== '' && !PERMISSION.test(e.filePermission)) {

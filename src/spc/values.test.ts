@@ -16,9 +16,9 @@ function descriptor(yaml: string, pathTranslation: string | false = '_'): Secret
 const jsonObject = (path: string, alias = 'testAlias', extra = ''): SecretDescriptor =>
   descriptor(`- objectName: jsonObject\n  objectType: secretsmanager\n  jmesPath:\n    - path: '${path}'\n      objectAlias: ${alias}\n${extra}`);
 
-function failure(fn: () => unknown): ProviderError {
+async function failure(fn: () => Promise<unknown>): Promise<ProviderError> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(ProviderError);
     return err as ProviderError;
@@ -29,14 +29,14 @@ function failure(fn: () => unknown): ProviderError {
 const CREDS = '{"username": "ParameterStoreUser", "password": "PasswordForParameterStore"}';
 
 describe('deriveFiles: ASCP §13.7', () => {
-  test('V01 not JSON', () => {
-    const e = failure(() => deriveFiles(jsonObject('username'), enc('NotValidJson'), 'v1', 'us-west-2'));
+  test('V01 not JSON', async () => {
+    const e = await failure(() => deriveFiles(jsonObject('username'), enc('NotValidJson'), 'v1', 'us-west-2'));
     expect(e.message).toBe('Invalid JSON used with jmesPath in secret: jsonObject.');
     expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'jsonObject', region: 'us-west-2' });
   });
 
-  test('V02 path matches nothing', () => {
-    const e = failure(() => deriveFiles(jsonObject('testpath'), enc(CREDS), 'v1', 'r'));
+  test('V02 path matches nothing', async () => {
+    const e = await failure(() => deriveFiles(jsonObject('testpath'), enc(CREDS), 'v1', 'r'));
     expect(e.message).toBe('JMES Path - testpath for object alias - testAlias does not point to a valid object.');
   });
 
@@ -44,8 +44,8 @@ describe('deriveFiles: ASCP §13.7', () => {
     expect(() => jsonObject('.testpath')).toThrow('Invalid JMES Path: .testpath.');
   });
 
-  test('V04 non-string result: ASCP text + type + hint, no value', () => {
-    const e = failure(() => deriveFiles(jsonObject('username'), enc('{"username": 31337}'), 'v1', 'r'));
+  test('V04 non-string result: ASCP text + type + hint, no value', async () => {
+    const e = await failure(() => deriveFiles(jsonObject('username'), enc('{"username": 31337}'), 'v1', 'r'));
     expect(e.message).toContain('Invalid JMES search result type for path:username. Only string is allowed.');
     expect(e.message).toContain('Found number');
     expect(e.message).toContain('set render: json on this jmesPath entry to write it as JSON text');
@@ -54,11 +54,11 @@ describe('deriveFiles: ASCP §13.7', () => {
 });
 
 describe('deriveFiles', () => {
-  test('own file then jmesPath files, all with the version', () => {
+  test('own file then jmesPath files, all with the version', async () => {
     const d = descriptor(
       "- objectName: creds\n  objectType: ssmparameter\n  filePermission: '0600'\n  jmesPath:\n    - {path: username, objectAlias: user}\n    - {path: password, objectAlias: pass, filePermission: '0400'}\n",
     );
-    const files = deriveFiles(d, enc(CREDS), '3', 'r');
+    const files = await deriveFiles(d, enc(CREDS), '3', 'r');
     expect(files.map((f) => [f.path, f.mode, dec(f.contents), f.version])).toEqual([
       ['creds', 0o600, CREDS, '3'],
       ['user', 0o600, 'ParameterStoreUser', '3'],
@@ -66,32 +66,32 @@ describe('deriveFiles', () => {
     ]);
   });
 
-  test('no jmesPath: value need not be JSON', () => {
+  test('no jmesPath: value need not be JSON', async () => {
     const d = descriptor('- objectName: plain\n  objectType: secretsmanager\n');
-    expect(deriveFiles(d, enc('not json'), 'v', 'r')).toHaveLength(1);
+    expect(await deriveFiles(d, enc('not json'), 'v', 'r')).toHaveLength(1);
   });
 
-  test('render: json writes non-strings as JSON text, strings raw', () => {
+  test('render: json writes non-strings as JSON text, strings raw', async () => {
     const d = descriptor(
       '- objectName: cfg\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: json}\n    - {path: tags, objectAlias: tags, render: json}\n    - {path: name, objectAlias: name, render: json}\n',
     );
-    const files = deriveFiles(d, enc('{"port": 5432, "tags": {"a": [1, true]}, "name": "db"}'), 'v', 'r');
+    const files = await deriveFiles(d, enc('{"port": 5432, "tags": {"a": [1, true]}, "name": "db"}'), 'v', 'r');
     expect(files.slice(1).map((f) => dec(f.contents))).toEqual(['5432', '{"a":[1,true]}', 'db']);
   });
 
-  test('JSON null value counts as missing', () => {
-    const e = failure(() => deriveFiles(jsonObject('username'), enc('{"username": null}'), 'v', 'r'));
+  test('JSON null value counts as missing', async () => {
+    const e = await failure(() => deriveFiles(jsonObject('username'), enc('{"username": null}'), 'v', 'r'));
     expect(e.message).toContain('does not point to a valid object');
   });
 
-  test('a failing evaluation does not leak the value', () => {
-    const e = failure(() => deriveFiles(jsonObject('length(username)'), enc('{"username": 987654}'), 'v', 'r'));
+  test('a failing evaluation does not leak the value', async () => {
+    const e = await failure(() => deriveFiles(jsonObject('length(username)'), enc('{"username": 987654}'), 'v', 'r'));
     expect(e.message).toContain('Invalid JMES Path: length(username).');
     expect(e.message).not.toContain('987654');
   });
 
-  test('invalid JSON error does not leak the value', () => {
-    const e = failure(() => deriveFiles(jsonObject('a'), enc('{"a": "hunter2-secret"'), 'v', 'r'));
+  test('invalid JSON error does not leak the value', async () => {
+    const e = await failure(() => deriveFiles(jsonObject('a'), enc('{"a": "hunter2-secret"'), 'v', 'r'));
     expect(e.message).not.toContain('hunter2');
   });
 });
@@ -99,8 +99,8 @@ describe('deriveFiles', () => {
 describe('deriveFiles: allKeys', () => {
   const all = (t: string | false = '_'): SecretDescriptor => descriptor('- objectName: app/db\n  objectType: secretsmanager\n  allKeys: true\n', t);
 
-  test('one file per top-level key, non-strings as JSON, translated names', () => {
-    const files = deriveFiles(all(), enc('{"user": "u", "port": 5432, "nested/key": {"x": 1}}'), 'v9', 'r');
+  test('one file per top-level key, non-strings as JSON, translated names', async () => {
+    const files = await deriveFiles(all(), enc('{"user": "u", "port": 5432, "nested/key": {"x": 1}}'), 'v9', 'r');
     expect(files.map((f) => [f.path, dec(f.contents), f.mode, f.version])).toEqual([
       ['app_db', '{"user": "u", "port": 5432, "nested/key": {"x": 1}}', 0o644, 'v9'],
       ['user', 'u', 0o644, 'v9'],
@@ -113,13 +113,13 @@ describe('deriveFiles: allKeys', () => {
     ['[1, 2]', 'array'],
     ['"text"', 'string'],
     ['null', 'null'],
-  ])('value %s is not an object', (json, type) => {
-    const e = failure(() => deriveFiles(all(), enc(json), 'v', 'r'));
+  ])('value %s is not an object', async (json, type) => {
+    const e = await failure(() => deriveFiles(all(), enc(json), 'v', 'r'));
     expect(e.message).toBe(`allKeys is set on app/db but its value is a JSON ${type}, not a JSON object`);
   });
 
-  test('not JSON', () => {
-    expect(failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r')).message).toBe('Invalid JSON used with allKeys in secret: app/db.');
+  test('not JSON', async () => {
+    expect((await failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r'))).message).toBe('Invalid JSON used with allKeys in secret: app/db.');
   });
 
   test.each([
@@ -129,8 +129,8 @@ describe('deriveFiles: allKeys', () => {
     [`{"${'k'.repeat(256)}": "x"}`, '_', 'longer than 255 bytes'],
     ['{"app_db": "x"}', '_', 'same file "app_db"'],
     ['{"app": "x"}', false, '"app" is written as a file but "app/db" needs it to be a directory'],
-  ] as const)('bad key in %s', (json, t, text) => {
-    const e = failure(() => deriveFiles(all(t), enc(json), 'v', 'r'));
+  ] as const)('bad key in %s', async (json, t, text) => {
+    const e = await failure(() => deriveFiles(all(t), enc(json), 'v', 'r'));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toContain(text);
     expect(e.message).not.toContain('"x"');

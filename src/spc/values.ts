@@ -4,110 +4,106 @@
  * and, with `allKeys`, one file per top-level key (CONTRACT.md §10). Pure; errors never contain
  * the secret value or any part of it (JSON and JMESPath library messages are not passed on).
  */
-import { ProviderError } from '../errors.js';
-import { searchJson } from './jmes.js';
+import { ProviderError, type StatusName } from '../errors.js';
+import { budgetFor, evaluateEntry, jmesSettings, type EntryOutcome } from './jmes.js';
+import { jsonTypeOf, parseJson, toJsonText, type ParsedJson } from './jmes-eval.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
-import type { OutputFile, SecretDescriptor } from './types.js';
+import type { JmesPathEntry, OutputFile, SecretDescriptor } from './types.js';
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
-interface ReviverContext {
-  source?: string;
+function describeBytes(n: number): string {
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
 }
 
-/**
- * A JSON document with the source text of every integer too large for a double
- * (`{"id": 12345678901234567890}`), so `render: json` and `allKeys` write such numbers exactly as the
- * secret holds them, while JMESPath still sees numbers (sorting, filters, `type()` keep working).
- */
-interface ParsedJson {
-  value: unknown;
-  /** Double value → the distinct source texts that rounded to it. */
-  bigIntegers: Map<number, Set<string>>;
+/** What bound an over-budget entry hit, in words. */
+function boundText(bound: 'cpu' | 'memory' | 'time'): string {
+  const s = jmesSettings();
+  if (bound === 'cpu') return `${s.cpuMsPerMount} ms of CPU for a mount's jmesPath evaluations`;
+  if (bound === 'memory') return `${s.heapMiB} MiB of memory`;
+  return `did not finish within ${s.evaluationMs / 1000} s`;
 }
 
-/** JSON.parse that notes unsafe integers' source text (Node ≥ 21: the reviver sees it). */
-function parseJson(text: string): ParsedJson {
-  const bigIntegers = new Map<number, Set<string>>();
-  const value = JSON.parse(text, (_key: string, v: unknown, context?: ReviverContext) => {
-    if (typeof v === 'number' && !Number.isSafeInteger(v) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
-      const set = bigIntegers.get(v) ?? new Set<string>();
-      set.add(context.source);
-      bigIntegers.set(v, set);
+/** The file text of an entry, or the error for it: ASCP's texts where ASCP has them. Never the value. */
+function entryText(
+  out: EntryOutcome,
+  e: JmesPathEntry,
+  objectName: string,
+  fail: (code: StatusName, message: string, reason?: string) => ProviderError,
+): string {
+  const which = `jmesPath path of ${e.objectAlias} in ${objectName}`;
+  switch (out.kind) {
+    case 'text':
+      return out.text;
+    case 'failed':
+      throw fail('INVALID_ARGUMENT', `Invalid JMES Path: ${e.path}. (evaluation failed on the JSON of ${objectName})`);
+    case 'missing':
+      throw fail('FAILED_PRECONDITION', `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object.`);
+    case 'type':
+      throw fail(
+        'FAILED_PRECONDITION',
+        `Invalid JMES search result type for path:${e.path}. Only string is allowed. Found ${out.type} in ${objectName}; ` +
+          'set render: json on this jmesPath entry to write it as JSON text',
+      );
+    case 'too-large': {
+      const limit = jmesSettings().resultBytes;
+      const size = out.atLeast ? `over ${describeBytes(limit)}` : `${out.bytes} bytes`;
+      throw fail('FAILED_PRECONDITION', `jmesPath result of ${e.objectAlias} in ${objectName} is ${size}, more than the ${describeBytes(limit)} this provider writes for one entry`);
     }
-    return v;
-  }) as unknown;
-  return { value, bigIntegers };
-}
-
-const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON;
-
-/** JSON text of a value; an unsafe integer is written from its source when that is unambiguous. */
-function toJsonText(v: unknown, big: Map<number, Set<string>>): string {
-  if (big.size === 0 || !rawJSON) return JSON.stringify(v);
-  const raw = rawJSON;
-  return JSON.stringify(v, (_k: string, x: unknown) => {
-    if (typeof x !== 'number') return x;
-    const sources = big.get(x);
-    return sources?.size === 1 ? raw([...sources][0] as string) : x;
-  });
-}
-
-function jsonTypeOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v === 'object' ? 'object' : typeof v; // string, number, boolean
+    case 'budget': {
+      const bound = boundText(out.bound);
+      if (out.spent) throw fail('INVALID_ARGUMENT', `${which} not evaluated: this mount's jmesPath evaluations already used the evaluation budget (${bound})`, 'JmesPathBudget');
+      const again = out.until === undefined ? '' : `; it did on this same value before, and is not evaluated again until ${new Date(out.until).toISOString()}`;
+      throw fail('INVALID_ARGUMENT', `${which} exceeded the evaluation budget (${bound}); use a simpler path${again}`, 'JmesPathBudget');
+    }
+    case 'busy':
+      throw fail('UNAVAILABLE', `provider at capacity: ${out.waiting} jmesPath evaluations already waiting, ${which} not evaluated; nothing was written, the driver will retry`, 'AtCapacity');
+    case 'aborted':
+      throw out.deadline
+        ? fail('DEADLINE_EXCEEDED', `mount deadline exceeded during the evaluation of the ${which}; nothing was written`, 'Deadline')
+        : fail('CANCELLED', `mount cancelled by the caller during the evaluation of the ${which}; nothing was written`, 'Cancelled');
+    case 'unavailable':
+      throw fail(out.transient ? 'UNAVAILABLE' : 'INTERNAL', `the jmesPath evaluation thread ${out.why}; ${which} not evaluated`, 'JmesPathEvaluator');
+  }
 }
 
 /**
  * `[own file, jmesPath files…, allKeys files…]`, all carrying `version`. Throws ProviderError
- * (FAILED_PRECONDITION for a value that does not fit the class, INVALID_ARGUMENT for a bad expression
- * or key name) naming the object and region.
+ * (FAILED_PRECONDITION for a value that does not fit the class, INVALID_ARGUMENT for a bad or too
+ * costly expression or key name) naming the object and region. `signal`: the mount's; its
+ * jmesPath evaluations share one budget and stop when it aborts.
  */
-export function deriveFiles(d: SecretDescriptor, value: Uint8Array, version: string, region: string): OutputFile[] {
+export async function deriveFiles(
+  d: SecretDescriptor,
+  value: Uint8Array,
+  version: string,
+  region: string,
+  opts: { signal?: AbortSignal | undefined } = {},
+): Promise<OutputFile[]> {
   const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
   if (d.jmesPath.length === 0 && !d.allKeys) return files;
 
-  const fail = (code: 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT', message: string, field?: string): ProviderError =>
-    new ProviderError(code, message, { object: d.objectName, region, field, reason: 'SecretValue' });
+  const fail = (code: StatusName, message: string, field?: string, reason = 'SecretValue'): ProviderError =>
+    new ProviderError(code, message, { object: d.objectName, region, field, reason });
 
+  const text = utf8Decoder.decode(value);
   let parsed: ParsedJson;
   try {
-    parsed = parseJson(utf8Decoder.decode(value));
+    parsed = parseJson(text);
   } catch {
     const what = d.allKeys && d.jmesPath.length === 0 ? 'allKeys' : 'jmesPath';
     throw fail('FAILED_PRECONDITION', `Invalid JSON used with ${what} in secret: ${d.objectName}.`);
   }
   const json = parsed.value;
 
-  d.jmesPath.forEach((e, j) => {
+  const budget = budgetFor(opts.signal);
+  for (const [j, e] of d.jmesPath.entries()) {
     const field = `objects[${d.index}].jmesPath[${j}].path`;
-    const result = searchJson(json, e.path);
-    if (!result.ok) {
-      throw fail('INVALID_ARGUMENT', `Invalid JMES Path: ${e.path}. (evaluation failed on the JSON of ${d.objectName})`, field);
-    }
-    const r = result.value;
-    if (r === null || r === undefined) {
-      throw fail(
-        'FAILED_PRECONDITION',
-        `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object.`,
-        field,
-      );
-    }
-    let text: string;
-    if (typeof r === 'string') text = r;
-    else if (e.render === 'json') text = toJsonText(r, parsed.bigIntegers);
-    else {
-      throw fail(
-        'FAILED_PRECONDITION',
-        `Invalid JMES search result type for path:${e.path}. Only string is allowed. Found ${jsonTypeOf(r)} in ${d.objectName}; ` +
-          'set render: json on this jmesPath entry to write it as JSON text',
-        field,
-      );
-    }
-    files.push({ path: e.fileName, mode: e.mode, contents: utf8.encode(text), version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
-  });
+    const out = await evaluateEntry(parsed, text, e.path, e.render, { budget, signal: opts.signal });
+    const entryFile = entryText(out, e, d.objectName, (code, message, reason) => fail(code, message, field, reason));
+    files.push({ path: e.fileName, mode: e.mode, contents: utf8.encode(entryFile), version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
+  }
 
   if (d.allKeys) {
     const field = `objects[${d.index}].allKeys`;
