@@ -54,7 +54,7 @@ describe('defaults (ascp-behaviour.md §1.1 + ours)', () => {
       logLevel: 'info',
       logFormat: 'json',
       cacheTtlMs: 0,
-      metricsObjectNames: true,
+      metricsObjectNames: false,
       maxConcurrentMounts: 8,
       maxQueuedMounts: 512,
       extraRegions: new Set(),
@@ -93,6 +93,7 @@ describe('Go flag forms (what existing DaemonSets pass)', () => {
     [['--pod-identity-endpoint=http://127.0.0.1:2703/v1/credentials'], { podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials' }],
     [['--cache-ttl=1m30s'], { cacheTtlMs: 90_000 }],
     [['--log-level=debug', '--log-format=text'], { logLevel: 'debug', logFormat: 'text' }],
+    [['--metrics-object-names'], { metricsObjectNames: true }],
     [['--metrics-object-names=false'], { metricsObjectNames: false }],
     [['--max-concurrent-mounts=2', '--max-queued-mounts', '0'], { maxConcurrentMounts: 2, maxQueuedMounts: 0 }],
     [['--extra-regions= xx-new-1,,yy-new-2 '], { extraRegions: new Set(['xx-new-1', 'yy-new-2']) }],
@@ -151,7 +152,7 @@ describe('--help and --version', () => {
       ['log-level', '"info"'],
       ['log-format', '"json"'],
       ['cache-ttl', '"0s"'],
-      ['metrics-object-names', 'true'],
+      ['metrics-object-names', 'false'],
     ] as const) {
       const at = text.indexOf(`--${flag}`);
       expect(at, flag).toBeGreaterThanOrEqual(0);

@@ -76,7 +76,7 @@ const SPECS: readonly FlagSpec[] = [
   { name: 'max-concurrent-mounts', kind: 'int', def: '8', help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)' },
   { name: 'max-queued-mounts', kind: 'int', def: '512', help: 'mounts waiting at most; more are answered UNAVAILABLE at once' },
   { name: 'extra-regions', kind: 'string', def: '', help: 'comma-separated region names classes may use beyond the AWS partitions\' (for a partition newer than this release)' },
-  { name: 'metrics-object-names', kind: 'bool', def: 'true', help: 'label per-object metrics with the object name (never its value)' },
+  { name: 'metrics-object-names', kind: 'bool', def: 'false', help: 'opt-in: label per-object metrics with the object name (never its value); whoever reads /metrics then sees every tenant\'s object names and ARNs' },
 ];
 
 const ENV_NOTES = [

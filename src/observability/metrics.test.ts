@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   Counter,
+  DEFAULT_MAX_SERIES,
   Gauge,
   Histogram,
   Registry,
@@ -293,5 +294,75 @@ describe('Gauge and Counter values', () => {
     c.inc({});
     c.reset();
     expect(c.value({})).toBe(0);
+  });
+});
+
+describe('series cap', () => {
+  it('a family holds at most maxSeries label sets; further updates go to the all-"other" set and are reported', () => {
+    const r = new Registry({ maxSeries: 3 });
+    const dropped: string[] = [];
+    r.onOverflow((m) => dropped.push(m));
+    const c = r.counter<'code' | 'region'>({ name: 'calls_total', help: 'Calls.', labelNames: ['code', 'region'] });
+    for (let i = 0; i < 10; i++) c.inc({ code: `E${i}`, region: 'r' });
+    c.inc({ code: 'E0', region: 'r' }); // an existing set keeps counting in its own series
+    expect(c.seriesCount).toBe(4);
+    expect(renderPrometheus(r)).toBe(
+      '# HELP calls_total Calls.\n# TYPE calls_total counter\n' +
+        'calls_total{code="E0",region="r"} 2\ncalls_total{code="E1",region="r"} 1\ncalls_total{code="E2",region="r"} 1\ncalls_total{code="other",region="other"} 7\n',
+    );
+    expect(dropped).toEqual(new Array(7).fill('calls_total'));
+  });
+
+  it('caps histograms too, and leaves label-less families alone', () => {
+    const r = new Registry({ maxSeries: 2 });
+    const h = r.histogram<'op'>({ name: 'h', help: '', labelNames: ['op'], buckets: [1] });
+    for (const op of ['a', 'b', 'c', 'd']) h.observe({ op }, 0.5);
+    expect(renderPrometheus(r)).toContain('h_count{op="other"} 2\n');
+    expect(h.seriesCount).toBe(3);
+    const g = r.gauge({ name: 'g', help: '' });
+    g.set({}, 1);
+    expect(g.seriesCount).toBe(1);
+  });
+
+  it('defaults to 1,000 label sets per family', () => {
+    expect(DEFAULT_MAX_SERIES).toBe(1000);
+    const c = new Counter<'k'>({ name: 'c', help: '', labelNames: ['k'] });
+    for (let i = 0; i < 1500; i++) c.inc({ k: `v${i}` });
+    expect(c.seriesCount).toBe(1001);
+  });
+
+  it('refuses a cap that is not a positive integer', () => {
+    expect(() => new Counter({ name: 'c', help: '', maxSeries: 0 })).toThrow(/maxSeries/);
+  });
+
+  it('provider metrics: 500 distinct AWS error codes make at most maxSeries series, the scrape stays valid, and the drop is counted', () => {
+    const m = createProviderMetrics({ objectNames: true, maxSeries: 50, ...fixedProcess });
+    for (let i = 0; i < 500; i++) {
+      m.awsCall('secretsmanager', 'GetSecretValue', 'us-east-1', 'error', `Code${i}Exception`, 0.01);
+      m.objectFetched('secretsmanager', 'error', `tenant-${i}/secret`);
+    }
+    const text = renderPrometheus(m.registry);
+    const calls = text.split('\n').filter((l) => l.startsWith('csi_provider_aws_aws_calls_total{'));
+    expect(calls).toHaveLength(51);
+    expect(text).toContain('csi_provider_aws_aws_calls_total{service="other",operation="other",region="other",outcome="other",code="other"} 450\n');
+    expect(text).toContain('csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_aws_calls_total"} 450\n');
+    expect(text).toContain('csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_objects_fetched_total"} 450\n');
+    // Exposition format: every line a comment or `name{labels} value`, one HELP and TYPE per family.
+    const families = new Set<string>();
+    for (const line of text.trimEnd().split('\n')) {
+      const type = /^# TYPE (\S+) (counter|gauge|histogram)$/.exec(line);
+      if (type) {
+        expect(families.has(type[1] as string), line).toBe(false);
+        families.add(type[1] as string);
+        continue;
+      }
+      expect(line, line).toMatch(/^(# HELP \S+ .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? \S+)$/);
+    }
+  });
+
+  it('provider metrics: without overflow there is no dropped-series sample', () => {
+    const m = createProviderMetrics({ objectNames: false, ...fixedProcess });
+    m.awsCall('ssm', 'GetParameters', 'us-east-1', 'success', 'OK', 0.01);
+    expect(renderPrometheus(m.registry)).not.toContain('metric_series_dropped_total');
   });
 });

@@ -6,8 +6,12 @@
  *
  * Label values are bounded by construction: the typed helpers take unions, free-form strings
  * (reason, AWS error code, operation, region, resource) pass through `boundedLabel`, and object
- * names appear only when the operator opted in (`--metrics-object-names`). No pod name, no secret
- * value, no token is ever a label.
+ * names appear only when the operator opted in (`--metrics-object-names`, off by default). No pod
+ * name, no secret value, no token is ever a label. And whatever a caller passes, a family holds at
+ * most `maxSeries` label sets (1,000 by default): the updates of any further label set are counted
+ * under one overflow set whose every label is `other`, and the registry's overflow hook hears of
+ * each (the provider counts them in `metric_series_dropped_total`), so neither memory nor the
+ * scrape grows without bound.
  */
 import { readFileSync } from 'node:fs';
 
@@ -40,7 +44,14 @@ export interface MetricOptions<L extends string> {
   name: string;
   help: string;
   labelNames?: readonly L[];
+  /** Label sets this family holds at most; default {@link DEFAULT_MAX_SERIES}. */
+  maxSeries?: number;
 }
+
+/** Label sets one family holds at most, unless told otherwise. */
+export const DEFAULT_MAX_SERIES = 1000;
+/** The value of every label of the overflow label set. */
+export const OVERFLOW_LABEL = 'other';
 
 export interface HistogramOptions<L extends string> extends MetricOptions<L> {
   /** Upper bounds, strictly increasing and finite; `+Inf` is implicit. */
@@ -87,13 +98,19 @@ abstract class BaseMetric<L extends string, S> implements MetricSource {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly L[];
+  /** Label sets held at most; one more (the overflow set) takes every update beyond. */
+  readonly maxSeries: number;
   protected readonly series = new Map<string, { values: string[]; state: S }>();
+  /** Told of every update that went to the overflow set (the registry sets it). */
+  onOverflow: ((metric: string) => void) | undefined;
 
   constructor(opts: MetricOptions<L>, reserved: readonly string[] = []) {
     this.name = opts.name;
     this.help = opts.help;
     this.labelNames = opts.labelNames ?? [];
+    this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
     checkDeclaration(this.name, this.labelNames, reserved);
+    if (!(Number.isInteger(this.maxSeries) && this.maxSeries >= 1)) throw new Error(`metric ${this.name}: maxSeries must be a positive integer`);
   }
 
   protected abstract initial(): S;
@@ -103,10 +120,29 @@ abstract class BaseMetric<L extends string, S> implements MetricSource {
     const key = seriesKey(values);
     let entry = this.series.get(key);
     if (entry === undefined) {
+      if (this.series.size >= this.maxSeries && this.labelNames.length > 0) return this.overflow();
       entry = { values, state: this.initial() };
       this.series.set(key, entry);
     }
     return entry.state;
+  }
+
+  /** The overflow label set (every label `other`), created on first need beyond the cap. */
+  private overflow(): S {
+    this.onOverflow?.(this.name);
+    const values = this.labelNames.map(() => OVERFLOW_LABEL);
+    const key = seriesKey(values);
+    let entry = this.series.get(key);
+    if (entry === undefined) {
+      entry = { values, state: this.initial() };
+      this.series.set(key, entry);
+    }
+    return entry.state;
+  }
+
+  /** Label sets held now (the overflow set included). */
+  get seriesCount(): number {
+    return this.series.size;
   }
 
   /**
@@ -258,26 +294,46 @@ export class CallbackMetric implements MetricSource {
   }
 }
 
-/** Holds metric sources in declaration order; a name is declared once. */
+export interface RegistryOptions {
+  /** Label sets each family made by this registry holds at most; default {@link DEFAULT_MAX_SERIES}. */
+  maxSeries?: number;
+}
+
+/**
+ * Holds metric sources in declaration order; a name is declared once. Families it makes share its
+ * series cap; `onOverflow` hears of every update counted under an overflow label set.
+ */
 export class Registry {
   private readonly sources = new Map<string, MetricSource>();
+  private readonly maxSeries: number;
+  private overflowListener: ((metric: string) => void) | undefined;
+
+  constructor(opts: RegistryOptions = {}) {
+    this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
+  }
 
   register<M extends MetricSource>(source: M): M {
     if (this.sources.has(source.name)) throw new Error(`metric ${source.name} is declared twice`);
     this.sources.set(source.name, source);
+    if (source instanceof BaseMetric) source.onOverflow = (metric) => this.overflowListener?.(metric);
     return source;
   }
 
+  /** Called with the family's name for every update that went to its overflow label set. */
+  onOverflow(listener: (metric: string) => void): void {
+    this.overflowListener = listener;
+  }
+
   counter<L extends string = never>(opts: MetricOptions<L>): Counter<L> {
-    return this.register(new Counter<L>(opts));
+    return this.register(new Counter<L>({ maxSeries: this.maxSeries, ...opts }));
   }
 
   gauge<L extends string = never>(opts: MetricOptions<L>): Gauge<L> {
-    return this.register(new Gauge<L>(opts));
+    return this.register(new Gauge<L>({ maxSeries: this.maxSeries, ...opts }));
   }
 
   histogram<L extends string = never>(opts: HistogramOptions<L>): Histogram<L> {
-    return this.register(new Histogram<L>(opts));
+    return this.register(new Histogram<L>({ maxSeries: this.maxSeries, ...opts }));
   }
 
   /** A snapshot of every family, in declaration order. */
@@ -374,6 +430,8 @@ function readProcessStats(): ProcessStats {
 export interface ProviderMetricsOptions {
   /** Add an `object` label (the objectName, never its value) to objects_fetched_total. */
   objectNames: boolean;
+  /** Label sets per family at most (default {@link DEFAULT_MAX_SERIES}); beyond, `other`. */
+  maxSeries?: number;
   /** Clock in milliseconds for the timers (tests); performance.now by default. */
   now?: () => number;
   /** Process figures read at scrape time (tests inject fixed ones). */
@@ -403,6 +461,8 @@ export interface ProviderMetrics {
   readonly kubernetesRequestsTotal: Counter<'resource' | 'code'>;
   readonly objectsFetchedTotal: Counter<'type' | 'outcome' | 'object'>;
   readonly buildInfo: Gauge<'version' | 'node_version'>;
+  /** Updates that went to an overflow label set, by family (see Registry's series cap). */
+  readonly seriesDroppedTotal: Counter<'metric'>;
 
   /**
    * Call when a Mount starts: in-flight goes up; the returned function (call it exactly once, in a
@@ -434,7 +494,7 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
   const now = opts.now ?? performance.now.bind(performance);
   const stats = opts.processStats ?? readProcessStats;
   const startTime = opts.startTimeSeconds ?? Date.now() / 1000 - process.uptime();
-  const registry = new Registry();
+  const registry = new Registry({ maxSeries: opts.maxSeries ?? DEFAULT_MAX_SERIES });
   const p = METRIC_PREFIX;
 
   const mountsTotal = registry.counter<'outcome' | 'code' | 'reason'>({
@@ -500,6 +560,17 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     1,
   );
 
+  const seriesDroppedTotal = registry.counter<'metric'>({
+    name: `${p}metric_series_dropped_total`,
+    help: 'Updates counted under the overflow label set (every label "other") because their metric family already held its maximum of label sets, by family.',
+    labelNames: ['metric'],
+    // One label set per declared family: never near the cap, whatever the others' cap is.
+    maxSeries: DEFAULT_MAX_SERIES,
+  });
+  registry.onOverflow((metric) => {
+    if (metric !== seriesDroppedTotal.name) seriesDroppedTotal.inc({ metric });
+  });
+
   registry.register(
     new CallbackMetric('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge', () => stats().residentMemoryBytes),
   );
@@ -531,6 +602,7 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     kubernetesRequestsTotal,
     objectsFetchedTotal,
     buildInfo,
+    seriesDroppedTotal,
 
     startMount() {
       const start = now();

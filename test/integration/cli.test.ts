@@ -133,7 +133,7 @@ describe('--help and --version', () => {
       ['log-level', '"info"'],
       ['log-format', '"json"'],
       ['cache-ttl', '"0s"'],
-      ['metrics-object-names', 'true'],
+      ['metrics-object-names', 'false'],
     ] as const) {
       const at = r.stdout.indexOf(`--${flag}`);
       expect(at, flag).toBeGreaterThanOrEqual(0);

@@ -126,19 +126,33 @@ describe('metrics after real mounts', () => {
     expect(total(samples, `${P}kubernetes_requests_total`, { resource: 'serviceaccounts', code: '200' })).toBeGreaterThan(0);
     expect(total(samples, `${P}kubernetes_requests_total`)).toBe(h.emu.callCount({ service: 'k8s' }));
 
-    // Objects, by name (the default --metrics-object-names=true), never by value.
-    expect(total(samples, `${P}objects_fetched_total`, { type: 'secretsmanager', outcome: 'success', object: 'obs/db' })).toBe(2);
-    expect(total(samples, `${P}objects_fetched_total`, { type: 'ssmparameter', outcome: 'success', object: '/obs/flag' })).toBe(2);
-    expect(total(samples, `${P}objects_fetched_total`, { type: 'secretsmanager', outcome: 'error', object: 'obs/missing' })).toBe(1);
+    // Objects by type and outcome; no object name (--metrics-object-names is off by default).
+    expect(total(samples, `${P}objects_fetched_total`, { type: 'secretsmanager', outcome: 'success' })).toBe(2);
+    expect(total(samples, `${P}objects_fetched_total`, { type: 'ssmparameter', outcome: 'success' })).toBe(2);
+    expect(total(samples, `${P}objects_fetched_total`, { type: 'secretsmanager', outcome: 'error' })).toBe(1);
+    expect(samples.filter((s) => 'object' in s.labels)).toEqual([]);
   });
 
-  it('no secret value, token or pod name in the scrape', async () => {
+  it('no secret value, token, pod name or object name in the scrape', async () => {
     h.emu.putSecret(REGION, 'obs/private', 'sup3r-s3cret-value');
     const pod = h.pod();
     await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: obs/private, objectType: secretsmanager}' }), targetPath: await h.target() });
     const { text } = await scrape();
-    expect(text).toContain('obs/private');
-    for (const needle of ['sup3r-s3cret-value', pod.irsaToken, pod.podIdentityToken, pod.pod, pod.serviceAccount]) expect(text).not.toContain(needle);
+    for (const needle of ['obs/private', 'sup3r-s3cret-value', pod.irsaToken, pod.podIdentityToken, pod.pod, pod.serviceAccount]) expect(text).not.toContain(needle);
+  });
+
+  it('with --metrics-object-names, objects are counted by name (never by value)', async () => {
+    const named = await startHarness({ flags: ['--metrics-object-names'] });
+    try {
+      named.emu.putSecret(REGION, 'obs/named', 'n4med-s3cret-value');
+      const pod = named.pod();
+      await named.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: obs/named, objectType: secretsmanager}' }), targetPath: await named.target() });
+      const text = await fetch(named.provider.metricsUrl ?? '').then((r) => r.text());
+      expect(total(parse(text), `${P}objects_fetched_total`, { type: 'secretsmanager', outcome: 'success', object: 'obs/named' })).toBe(1);
+      expect(text).not.toContain('n4med-s3cret-value');
+    } finally {
+      await named.close();
+    }
   });
 
   it('every declared family is present in the scrape', async () => {

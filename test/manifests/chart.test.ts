@@ -270,8 +270,8 @@ describe('value variants', () => {
       expect(container(o).args).toContain('--metrics-addr=');
       expect(container(o).ports?.map((p) => p.name)).toEqual(['health']);
     }],
-    ['metric object names off, cache on, log settings, extra args and env', { metrics: { objectNames: false }, cacheTtl: '5m', logLevel: 'debug', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', extraArgs: ['--x=y'], env: [{ name: 'HTTPS_PROXY', value: 'http://proxy:3128' }] }, (o) => {
-      expect(container(o).args).toEqual(expect.arrayContaining(['--metrics-object-names=false', '--cache-ttl=5m', '--log-level=debug', '--log-format=text', '--pod-identity-endpoint=http://127.0.0.1:2703/v1/credentials', '--x=y']));
+    ['metric object names on, cache on, log settings, extra args and env', { metrics: { objectNames: true }, cacheTtl: '5m', logLevel: 'debug', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', extraArgs: ['--x=y'], env: [{ name: 'HTTPS_PROXY', value: 'http://proxy:3128' }] }, (o) => {
+      expect(container(o).args).toEqual(expect.arrayContaining(['--metrics-object-names=true', '--cache-ttl=5m', '--log-level=debug', '--log-format=text', '--pod-identity-endpoint=http://127.0.0.1:2703/v1/credentials', '--x=y']));
       expect(container(o).env.at(-1)).toEqual({ name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
     }],
     ['probes can be turned off with null', { livenessProbe: null, readinessProbe: null }, (o) => {
@@ -333,7 +333,7 @@ describe('the provider accepts what the chart passes', () => {
   it.each<[string, unknown]>([
     ['defaults', {}],
     ['ASCP values file', ascpValues],
-    ['every flag of ours', { metrics: { enabled: false, objectNames: false }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s' }],
+    ['every flag of ours', { metrics: { enabled: false, objectNames: true }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s' }],
   ])('%s: args parse with src/cli/flags.ts and env matches', async (_name, values) => {
     const { parseFlags } = await import('../../src/cli/flags.js');
     const c = container(renderChart({ values: [values] }).objects);
