@@ -11,7 +11,7 @@ import { CredentialCache, IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
 import type { MountDeps, MountFn } from './mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
-import { probeSocket, startHealthServer, startServer } from './server/index.js';
+import { SocketProbe, startHealthServer, startServer } from './server/index.js';
 import { appId, NAME, VERSION } from './version.js';
 import { isMain } from './entry.js';
 // The region rule alone, not spc/'s index: that loads the YAML and JMESPath parsers, which wait for the first mount.
@@ -89,16 +89,19 @@ export async function start(flags: Flags, env: Record<string, string | undefined
 
   const socketPath = path.join(flags.providerVolume, 'aws.sock');
   const server = await startServer({ socketPath, mount, logger, metrics });
+  // /readyz asks our own socket, with one kept client (not one per request).
+  const probe = new SocketProbe(socketPath);
   let http: Awaited<ReturnType<typeof startHealthServer>> | undefined;
   try {
     http = await startHealthServer({
       healthAddr: flags.healthAddr,
       metricsAddr: flags.metricsAddr,
       registry: metrics.registry,
-      ready: (signal) => probeSocket(socketPath, signal),
+      ready: (signal) => probe.check(signal),
       logger,
     });
   } catch (err) {
+    probe.close();
     await server.close(0);
     throw err;
   }
@@ -109,6 +112,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     async stop() {
       await server.close();
       await http?.close();
+      probe.close();
       kube?.close();
       clients.close();
     },

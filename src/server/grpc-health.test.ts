@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HealthStatus, PROVIDER_SERVICE, addHealthService, probeSocket, type ServingStatus } from './grpc-health.js';
+import { HealthStatus, PROVIDER_SERVICE, SocketProbe, addHealthService, probeSocket, type ServingStatus } from './grpc-health.js';
 
 let dir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -154,5 +154,48 @@ describe('probeSocket', () => {
     const ac = new AbortController();
     ac.abort(new Error('gone'));
     await expect(probeSocket(socket, ac.signal)).rejects.toThrow('gone');
+  });
+});
+
+describe('SocketProbe', () => {
+  it('keeps one client for every check', async () => {
+    const { socket } = await startServer(new HealthStatus());
+    const probe = new SocketProbe(socket);
+    cleanups.push(() => probe.close());
+    for (let i = 0; i < 20; i++) await probe.check(new AbortController().signal);
+    await Promise.all(Array.from({ length: 50 }, () => probe.check(new AbortController().signal)));
+    expect(probe.clientsCreated).toBe(1);
+  });
+
+  it('drops its client after a failed call, and reaches a restarted server with a new one', async () => {
+    const first = await startServer(new HealthStatus());
+    const probe = new SocketProbe(first.socket, { timeoutMs: 200 });
+    cleanups.push(() => probe.close());
+    await probe.check(new AbortController().signal);
+    await new Promise<void>((resolve) => first.server.tryShutdown(() => resolve()));
+    await rm(first.socket, { force: true });
+    // Something that accepts and never answers: the call fails at its deadline.
+    const mute = net.createServer(() => {});
+    await new Promise<void>((resolve) => mute.listen(first.socket, resolve));
+    const held: net.Socket[] = [];
+    mute.on('connection', (c) => held.push(c));
+    await expect(probe.check(new AbortController().signal)).rejects.toThrow(`no health answer from ${first.socket} within 200 ms`);
+    held.forEach((c) => c.destroy());
+    await new Promise<void>((resolve) => mute.close(() => resolve()));
+    await rm(first.socket, { force: true });
+    await startServer(new HealthStatus());
+    await expect(probe.check(new AbortController().signal)).resolves.toBeUndefined();
+    expect(probe.clientsCreated).toBe(2);
+  });
+
+  it('a NOT_SERVING answer keeps the client', async () => {
+    const status = new HealthStatus();
+    const { socket } = await startServer(status);
+    const probe = new SocketProbe(socket);
+    cleanups.push(() => probe.close());
+    await probe.check(new AbortController().signal);
+    status.shutdown();
+    await expect(probe.check(new AbortController().signal)).rejects.toThrow('reports NOT_SERVING');
+    expect(probe.clientsCreated).toBe(1);
   });
 });

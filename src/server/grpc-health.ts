@@ -1,8 +1,8 @@
 /**
  * @module server/grpc-health
  * The standard `grpc.health.v1.Health` service (Check, Watch) for our gRPC server, and
- * `probeSocket`, which asks that service over the provider's own unix socket: `/readyz` uses it,
- * so readiness means "the driver could reach us now", not "the process is alive".
+ * `SocketProbe`, which asks that service over the provider's own unix socket with one kept client:
+ * `/readyz` uses it, so readiness means "the driver could reach us now", not "the process is alive".
  */
 import { stat } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
@@ -160,16 +160,7 @@ function notReady(message: string, cause?: unknown): ProviderError {
   return new ProviderError('UNAVAILABLE', message, { reason: 'NotReady', cause });
 }
 
-/**
- * Dials `unix:<socketPath>` (authority `localhost`, as the driver does), calls Health/Check with a
- * deadline, and resolves when the answer is SERVING. Rejects with a reason a person can act on:
- * socket missing, not a socket, connection refused, no health service, NOT_SERVING, timeout.
- */
-export async function probeSocket(socketPath: string, signal: AbortSignal, opts: ProbeOptions = {}): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? 1000;
-  const service = opts.service ?? OVERALL_SERVICE;
-  signal.throwIfAborted();
-
+async function checkSocketFile(socketPath: string): Promise<void> {
   try {
     const st = await stat(socketPath);
     if (!st.isSocket()) throw notReady(`${socketPath} exists but is not a socket`);
@@ -179,34 +170,92 @@ export async function probeSocket(socketPath: string, signal: AbortSignal, opts:
     if (code === 'ENOENT') throw notReady(`socket ${socketPath} does not exist: the gRPC server is not listening`, err);
     throw notReady(`cannot stat socket ${socketPath}: ${code ?? String(err)}`, err);
   }
-  signal.throwIfAborted();
+}
 
-  const { Client } = healthPackage();
-  const client = new Client(`unix:${socketPath}`, grpc.credentials.createInsecure(), {
-    'grpc.default_authority': 'localhost',
-    // A private subchannel: a shared one stays in reconnect backoff after the server restarts and
-    // would fail probes long after the socket is back.
-    'grpc.use_local_subchannel_pool': 1,
-  });
-  try {
-    const response = await new Promise<HealthCheckResponse>((resolve, reject) => {
-      const call = client.Check({ service }, { deadline: Date.now() + timeoutMs }, (err, res) => {
-        signal.removeEventListener('abort', onAbort);
-        if (err !== null) reject(err);
-        else if (res === undefined) reject(new Error('empty response'));
-        else resolve(res);
+/**
+ * Health/Check over `unix:<socketPath>` (authority `localhost`, as the driver dials) with ONE client,
+ * kept between checks: /readyz asked by many callers opens no connection per request. A check whose
+ * call fails drops the client, and the next check makes a new one: a client left in reconnect
+ * backoff after the server restarted would fail checks long after the socket is back.
+ * `clientsCreated` counts the clients made (tests, and whoever wants to know).
+ */
+export class SocketProbe {
+  private client: HealthClient | undefined;
+  private created = 0;
+  private readonly timeoutMs: number;
+  private readonly service: string;
+
+  constructor(
+    readonly socketPath: string,
+    opts: ProbeOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 1000;
+    this.service = opts.service ?? OVERALL_SERVICE;
+  }
+
+  get clientsCreated(): number {
+    return this.created;
+  }
+
+  /**
+   * Resolves when the server answers SERVING. Rejects with a reason a person can act on: socket
+   * missing, not a socket, connection refused, no health service, NOT_SERVING, timeout.
+   */
+  async check(signal: AbortSignal): Promise<void> {
+    const { socketPath, service, timeoutMs } = this;
+    signal.throwIfAborted();
+    await checkSocketFile(socketPath);
+    signal.throwIfAborted();
+    const client = (this.client ??= this.newClient());
+    let response: HealthCheckResponse;
+    try {
+      response = await new Promise<HealthCheckResponse>((resolve, reject) => {
+        const call = client.Check({ service }, { deadline: Date.now() + timeoutMs }, (err, res) => {
+          signal.removeEventListener('abort', onAbort);
+          if (err !== null) reject(err);
+          else if (res === undefined) reject(new Error('empty response'));
+          else resolve(res);
+        });
+        const onAbort = (): void => call.cancel();
+        signal.addEventListener('abort', onAbort, { once: true });
       });
-      const onAbort = (): void => call.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    } catch (err) {
+      if (this.client === client) this.drop();
+      throw notReady(probeFailure(socketPath, service, timeoutMs, err as grpc.ServiceError), err);
+    }
     if (response.status !== 'SERVING') {
       throw notReady(`gRPC server on ${socketPath} reports ${response.status}${service === '' ? '' : ` for "${service}"`}`);
     }
-  } catch (err) {
-    if (err instanceof ProviderError) throw err;
-    throw notReady(probeFailure(socketPath, service, timeoutMs, err as grpc.ServiceError), err);
+  }
+
+  /** Closes the client (a later check makes a new one). */
+  close(): void {
+    this.drop();
+  }
+
+  private drop(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private newClient(): HealthClient {
+    const { Client } = healthPackage();
+    this.created++;
+    return new Client(`unix:${this.socketPath}`, grpc.credentials.createInsecure(), {
+      'grpc.default_authority': 'localhost',
+      // Its own subchannel, closed with it: never one shared with (and left in backoff by) another client.
+      'grpc.use_local_subchannel_pool': 1,
+    });
+  }
+}
+
+/** One check with a client of its own, closed after: tests, and one-off callers. */
+export async function probeSocket(socketPath: string, signal: AbortSignal, opts: ProbeOptions = {}): Promise<void> {
+  const probe = new SocketProbe(socketPath, opts);
+  try {
+    await probe.check(signal);
   } finally {
-    client.close();
+    probe.close();
   }
 }
 

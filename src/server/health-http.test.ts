@@ -143,6 +143,7 @@ describe('startHealthServer', () => {
     const lines: string[] = [];
     const s = await start({
       healthAddr: '127.0.0.1:0',
+      readyCacheMs: 0,
       ready: (signal) => probeSocket(socket, signal),
       logger: createLogger({ write: (l) => lines.push(l) }),
     });
@@ -193,6 +194,64 @@ describe('startHealthServer', () => {
     expect(r.status).toBe(503);
     expect(r.body).not.toContain(jwt);
     expect(r.body).toBe('not ready: upstream said [REDACTED-TOKEN]\n');
+  });
+
+  it('100 concurrent /readyz share one check, and its answer is reused for readyCacheMs', async () => {
+    let calls = 0;
+    let release: () => void = () => {};
+    const s = await start({
+      healthAddr: '127.0.0.1:0',
+      readyCacheMs: 60_000,
+      ready: () => {
+        calls++;
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+      logger: silentLogger,
+    });
+    const answers = Array.from({ length: 100 }, () => get(`${s.healthUrl}/readyz`));
+    while (calls === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    expect((await Promise.all(answers)).map((a) => a.status)).toEqual(new Array(100).fill(200));
+    expect(calls).toBe(1);
+    expect((await get(`${s.healthUrl}/readyz`)).status).toBe(200);
+    expect(calls).toBe(1);
+  });
+
+  it('reuses a failure for readyCacheMs too, then checks again', async () => {
+    let calls = 0;
+    const s = await start({
+      healthAddr: '127.0.0.1:0',
+      readyCacheMs: 100,
+      ready: async () => {
+        calls++;
+        if (calls === 1) throw new Error('not yet');
+      },
+      logger: silentLogger,
+    });
+    expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({ status: 503, body: 'not ready: not yet\n' });
+    expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({ status: 503 });
+    expect(calls).toBe(1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({ status: 200 });
+    expect(calls).toBe(2);
+  });
+
+  it('refuses connections beyond maxConnections, and serves again once they close', async () => {
+    const s = await start({ healthAddr: '127.0.0.1:0', maxConnections: 4, ready: okReady, logger: silentLogger });
+    const { port } = new URL(s.healthUrl as string);
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = net.connect(Number(port), '127.0.0.1');
+      await new Promise((r) => c.once('connect', r));
+      held.push(c);
+    }
+    const extra = net.connect(Number(port), '127.0.0.1');
+    extra.on('error', () => {});
+    await new Promise((r) => extra.once('close', r));
+    for (const c of held) c.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await get(`${s.healthUrl}/healthz`)).status).toBe(200);
   });
 
   it('close() stops listening', async () => {

@@ -1,7 +1,8 @@
 /**
  * @module server/health-http
  * The HTTP side: `/healthz` (the process runs), `/readyz` (a real readiness check, by default the
- * gRPC health probe over our own socket) and `/metrics` (Prometheus text 0.0.4), on node:http.
+ * gRPC health probe over our own socket; one check at a time, its answer reused for a second, so
+ * many callers cost one check) and `/metrics` (Prometheus text 0.0.4), on node:http.
  * Health and metrics share one server when given the same address. Addresses are checked when the
  * server is built (STYLE habit 5).
  */
@@ -65,12 +66,17 @@ export interface HealthServerOptions {
   registry?: Registry | undefined;
   /**
    * Resolves when the provider can serve mounts; throws (with a reason, never a secret) when not.
-   * Should stop when `signal` aborts; /readyz answers 503 at the timeout either way.
+   * Should stop when `signal` aborts; /readyz answers 503 at the timeout either way. Called at most
+   * once at a time: concurrent /readyz requests share the check in flight.
    */
   ready: (signal: AbortSignal) => Promise<void>;
   logger: Logger;
   /** Budget of one readiness check; default 2000 ms. */
   readyTimeoutMs?: number;
+  /** How long a readiness answer is reused; default 1000 ms (0: every request checks, one at a time). */
+  readyCacheMs?: number;
+  /** Connections each HTTP listener holds at most; more are closed at accept. Default 128. */
+  maxConnections?: number;
 }
 
 export interface HealthServer {
@@ -107,15 +113,20 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     throw new ProviderError('INVALID_ARGUMENT', '--metrics-addr is set but no metric registry was given', { reason: 'Config' });
   }
   const readyTimeoutMs = opts.readyTimeoutMs ?? 2000;
+  const readyCacheMs = opts.readyCacheMs ?? 1000;
+  const maxConnections = opts.maxConnections ?? 128;
   const log = opts.logger;
   const checks = new Set<AbortController>();
   let lastReady: boolean | undefined;
+  /** The last answer and when it was made (performance.now), reused for readyCacheMs. */
+  let answer: { at: number; reason: string | undefined } | undefined;
+  /** The check in flight, shared by every /readyz request that arrives meanwhile. */
+  let inFlight: Promise<string | undefined> | undefined;
 
-  const readiness = async (res: http.ServerResponse, head: boolean): Promise<void> => {
+  /** One readiness check, bounded by readyTimeoutMs: resolves undefined when ready, else the reason. */
+  const check = async (): Promise<string | undefined> => {
     const controller = new AbortController();
     checks.add(controller);
-    const onClose = (): void => controller.abort(new Error('client went away'));
-    res.once('close', onClose);
     const timer = setTimeout(
       () => controller.abort(new Error(`readiness check timed out after ${readyTimeoutMs} ms`)),
       readyTimeoutMs,
@@ -128,17 +139,31 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       await Promise.race([opts.ready(controller.signal), aborted]);
       if (lastReady !== true) log.info(EVENTS.ready);
       lastReady = true;
-      reply(res, 200, TEXT, 'ok\n', head);
+      return undefined;
     } catch (err) {
       const reason = scrub(err instanceof Error ? err.message : String(err)).slice(0, MAX_REASON);
       if (lastReady !== false) log.warn(EVENTS.notReady, { reason });
       lastReady = false;
-      reply(res, 503, TEXT, `not ready: ${reason}\n`, head);
+      return reason;
     } finally {
       clearTimeout(timer);
-      res.off('close', onClose);
       checks.delete(controller);
     }
+  };
+
+  const readiness = async (res: http.ServerResponse, head: boolean): Promise<void> => {
+    let reason: string | undefined;
+    if (answer !== undefined && performance.now() - answer.at < readyCacheMs) reason = answer.reason;
+    else {
+      inFlight ??= check().then((r) => {
+        answer = { at: performance.now(), reason: r };
+        inFlight = undefined;
+        return r;
+      });
+      reason = await inFlight;
+    }
+    if (reason === undefined) reply(res, 200, TEXT, 'ok\n', head);
+    else reply(res, 503, TEXT, `not ready: ${reason}\n`, head);
   };
 
   const handler =
@@ -202,7 +227,13 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   let metricsUrl: string | undefined;
   try {
     for (const { addr, flag, routes } of plan.values()) {
-      const server = nodeHttp.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, handler(routes));
+      // Bounded: a slow or idle client is dropped within seconds (timeouts checked every second),
+      // and a flood of connections is refused at accept instead of growing the process.
+      const server = nodeHttp.createServer(
+        { requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 },
+        handler(routes),
+      );
+      server.maxConnections = maxConnections;
       await new Promise<void>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException): void => {
           reject(
