@@ -1,13 +1,48 @@
 /**
  * @module bench/options
  * `npm run bench -- [flags]` → BenchOptions. Defaults are issue 5's sizes; `--quick` shrinks every
- * size (the smoke test's mode); explicit flags win over both.
+ * size (the smoke test's mode); explicit flags win over both. `--box` runs only the box scenario
+ * (the provider inside a cgroup with the Helm chart's limits), sized by the `--box-*` flags.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** Sizes of the box scenario (src/bench/box.ts). */
+export interface BoxSizes {
+  /** Teams (namespace + service account + IAM role each); pods are spread over them. */
+  teams: number;
+  /** Pods of the burst (the chart's node: 110). */
+  pods: number;
+  /** Secrets Manager objects in each pod's class. */
+  objects: number;
+  /** Bytes of each secret's JSON value. */
+  secretBytes: number;
+  /** Rotation rounds (every pod polls once per round). */
+  rounds: number;
+  /** Sequential polls of one pod for the memory-flat check. */
+  steadyPolls: number;
+  /** Concurrent first mounts of the overload figure. */
+  flood: number;
+  /** Bursts whose RSS is compared (no cgroup): small and large. */
+  rssPods: [number, number];
+  /** Start-ups timed under the box. */
+  starts: number;
+  /** The box: the chart's limits.memory (MiB) and limits.cpu (millicores). */
+  memoryMiB: number;
+  cpuMillis: number;
+  /** Deadline of each Mount attempt, as the kubelet gives NodePublishVolume (2 min). */
+  deadlineS: number;
+  /** Attempts per pod when the answer is UNAVAILABLE (the driver retries). */
+  attempts: number;
+  /** Boxed providers run a copy of node dropped from the page cache first: the box pays for its pages (a cold start). */
+  coldNode: boolean;
+}
+
 export interface BenchOptions {
   quick: boolean;
+  /** Only the box scenario. */
+  box: boolean;
+  boxSizes: BoxSizes;
   /** Latency added to every emulated AWS and Kubernetes answer in the latency section (issue 5: 20 ms). */
   latencyMs: number;
   /**
@@ -48,6 +83,16 @@ Runs the provider (dist/main.js) as a child process against the in-process AWS/K
 and prints issue 5's figures: round trips, API cost, latency, CPU, memory, scale.
 
   --quick               tiny sizes (smoke test; figures are not meaningful)
+  --box                 only the box scenario: the provider in a cgroup with the chart's 50m CPU / 100Mi
+                        (a full node's burst, rotations, steady polls, overload, start-up; see docs/benchmarks.md)
+  --box-pods=N          pods of the burst (110)            --box-teams=N        service accounts/roles (11)
+  --box-objects=N       secrets per class (10)             --box-secret-bytes=N size of each secret (1024)
+  --box-rounds=N        rotation rounds (3)                --box-steady-polls=N polls of one pod (300)
+  --box-flood=N         concurrent first mounts (500)      --box-rss-pods=A,B   bursts compared by RSS (11,220)
+  --box-starts=N        start-ups timed in the box (5)     --box-attempts=N     attempts on UNAVAILABLE (5)
+  --box-memory-mib=N    box memory limit (100)             --box-cpu-millis=N   box CPU limit (50)
+  --box-deadline-s=N    deadline of each Mount attempt (120)
+  --box-cold-node=B     boxed providers start with node's pages out of the page cache, charged to the box (true)
   --latency-ms=N        latency added to every emulated call in the latency section (20)
   --rt-latency-ms=N     latency of the round-trip section, where rounds are told apart by call times (50)
   --objects=N           objects per mount (10)
@@ -84,6 +129,25 @@ const FULL = {
   scalePolls: 50,
 };
 
+const FULL_BOX: BoxSizes = {
+  teams: 11,
+  pods: 110,
+  objects: 10,
+  secretBytes: 1024,
+  rounds: 3,
+  steadyPolls: 300,
+  flood: 500,
+  rssPods: [11, 220],
+  starts: 5,
+  memoryMiB: 100,
+  cpuMillis: 50,
+  deadlineS: 120,
+  attempts: 5,
+  coldNode: true,
+};
+
+const QUICK_BOX: BoxSizes = { ...FULL_BOX, teams: 3, pods: 6, objects: 3, rounds: 1, steadyPolls: 10, flood: 12, rssPods: [3, 6], starts: 2 };
+
 const QUICK: typeof FULL = {
   latencyMs: 20,
   rtLatencyMs: 50,
@@ -103,10 +167,15 @@ export type ParsedArgs = { kind: 'run'; options: BenchOptions } | { kind: 'help'
 export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   const raw = new Map<string, string>();
   let quick = false;
+  let box = false;
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--quick') {
       quick = true;
+      continue;
+    }
+    if (arg === '--box') {
+      box = true;
       continue;
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(arg);
@@ -136,13 +205,44 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
     }
     return parts.map(Number);
   };
+  const bool = (name: string, def: boolean): boolean => {
+    const v = raw.get(name);
+    raw.delete(name);
+    if (v === undefined) return def;
+    if (v !== 'true' && v !== 'false') {
+      errors.push(`--${name}=${v}: want true or false`);
+      return def;
+    }
+    return v === 'true';
+  };
   const str = (name: string, def: string): string => {
     const v = raw.get(name);
     raw.delete(name);
     return v === undefined || v === '' ? def : v;
   };
+  const b = quick ? QUICK_BOX : FULL_BOX;
+  const rssPods = list('box-rss-pods', b.rssPods);
+  if (rssPods.length !== 2) errors.push(`--box-rss-pods: want two sizes, small and large, e.g. 11,220`);
+  const boxSizes: BoxSizes = {
+    teams: int('box-teams', b.teams, 1),
+    pods: int('box-pods', b.pods, 1),
+    objects: int('box-objects', b.objects, 1),
+    secretBytes: int('box-secret-bytes', b.secretBytes, 64),
+    rounds: int('box-rounds', b.rounds, 0),
+    steadyPolls: int('box-steady-polls', b.steadyPolls, 2),
+    flood: int('box-flood', b.flood, 1),
+    rssPods: [rssPods[0] ?? b.rssPods[0], rssPods[1] ?? b.rssPods[1]],
+    starts: int('box-starts', b.starts, 1),
+    memoryMiB: int('box-memory-mib', b.memoryMiB, 16),
+    cpuMillis: int('box-cpu-millis', b.cpuMillis, 1),
+    deadlineS: int('box-deadline-s', b.deadlineS, 1),
+    attempts: int('box-attempts', b.attempts, 1),
+    coldNode: bool('box-cold-node', b.coldNode),
+  };
   const options: BenchOptions = {
     quick,
+    box,
+    boxSizes,
     latencyMs: int('latency-ms', base.latencyMs, 1),
     rtLatencyMs: int('rt-latency-ms', base.rtLatencyMs, 1),
     objects: int('objects', base.objects, 1),

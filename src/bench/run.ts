@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createDriverClient, startEmulator, type DriverClient, type Emulator } from '../emulator/index.js';
 import { parseBenchArgs, USAGE, type BenchOptions } from './options.js';
+import { runBox } from './box.js';
 import { watchRss, type ProcSample } from './proc.js';
 import { DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ProviderProcess } from './provider-process.js';
 import { median, mib, ms, quantile, slope, table, verdict } from './report.js';
@@ -386,6 +387,8 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
     io.stderr('bench: reads /proc/<pid>/stat and /proc/<pid>/status, so it runs on Linux only');
     return 2;
   }
+  // The box scenario is its own run: the provider inside the chart's cgroup limits (src/bench/box.ts).
+  if (o.box) return runBox(o, io);
   const tStart = performance.now();
   const loadBefore = os.loadavg();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-bench-'));
