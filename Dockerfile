@@ -29,13 +29,24 @@ FROM ${NODE_IMAGE} AS runtime
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack
 ENV NODE_ENV=production
-# V8 sized for the chart's 100Mi limit: old generation capped at 48 MiB and young-generation
-# semi-spaces at 1 MiB (measured in an idle provider: ~60 MiB RSS instead of ~73 MiB with 4 MiB
-# semi-spaces; a little more scavenging CPU per mount, see docs/benchmarks.md). The live heap of a
-# burst of 110 first mounts stays under ~36 MiB. Without a cap V8 sizes its heap from the host's
-# memory and would grow until the kernel OOM-kills the pod instead of collecting garbage. Raise
-# with the memory limit (chart `env`).
-ENV NODE_OPTIONS="--max-old-space-size=48 --max-semi-space-size=1"
+# V8's old generation capped at 40% of the container's memory limit, young-generation semi-spaces
+# at 1 MiB. Node takes "available memory" from the cgroup's limit (libuv reads v1
+# memory.limit_in_bytes and v2 memory.max): measured in a real (v1) cgroup, the cap is 40 MiB at
+# 100Mi, 80 MiB at 200Mi, 410 MiB at 1Gi, and 40% of the machine's memory without a limit. Raising
+# the chart's limit raises it; no env to edit.
+# Why 40%: what the process needs besides the old generation is mostly fixed, not a share of the
+# limit. Measured in a 100Mi cgroup, node's pages charged to it as on a cold start (see
+# docs/benchmarks.md, "Start-up in the box"): idle RSS 65.6 MiB = 44.8 MiB of node's mapped text
+# and data + 20.8 MiB anonymous, of which 12.4 MiB V8 heap. A burst of 110 first mounts of 10
+# objects: V8 heap ≤ 28 MiB, anonymous ≤ 46 MiB (~18 MiB outside the heap: Buffers of AWS answers
+# and gRPC, malloc, stacks), node's pages squeezed to ~40 MiB; in an 80Mi cgroup the same burst
+# thrashed (node's pages evicted and read back, every mount timing out). So about 60 MiB of the
+# 100Mi are spoken for beside the old generation and 40 MiB are left: above every heap peak
+# measured (28 MiB in that burst, 30-39 MiB with garbage in an overload of 300 concurrent first
+# mounts). The former fixed 48 MiB, filled, would leave the kernel less than node's pages need.
+# Semi-spaces of 1 MiB: ~60 MiB idle RSS instead of ~73 MiB with 4 MiB ones, for a little more
+# scavenging CPU per mount (up to a 512Mi limit V8 picks 1 MiB itself; set so every limit agrees).
+ENV NODE_OPTIONS="--max-old-space-size-percentage=40 --max-semi-space-size=1"
 WORKDIR /app
 # The bundle sits two directories below package.json, as dist/*/ does (version.ts looks upwards
 # for package.json; metrics.ts reads ../../package.json).
