@@ -109,10 +109,18 @@ and prints issue 5's figures: round trips, API cost, latency, CPU, memory, scale
   --provider-node-options='…'  appended to the provider's NODE_OPTIONS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'
 `;
 
-/** dist/main.js beside dist/bench/, or the repository's dist/ when running from src/ (vitest). */
+/**
+ * What the image runs: dist/bundle/main.js (scripts/bundle.mjs, run by `npm run build`) when it is
+ * there and not older than dist/main.js, else dist/main.js; both beside dist/bench/, or in the
+ * repository's dist/ when running from src/ (vitest).
+ */
 export function defaultProviderPath(moduleUrl: string = import.meta.url): string {
   const here = path.dirname(fileURLToPath(moduleUrl));
-  return moduleUrl.endsWith('.ts') ? path.resolve(here, '../../dist/main.js') : path.resolve(here, '../main.js');
+  const main = moduleUrl.endsWith('.ts') ? path.resolve(here, '../../dist/main.js') : path.resolve(here, '../main.js');
+  const bundle = path.join(path.dirname(main), 'bundle', 'main.js');
+  const { statSync } = process.getBuiltinModule('node:fs');
+  const mtime = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Number.NaN;
+  return mtime(bundle) >= mtime(main) ? bundle : main;
 }
 
 const FULL = {
