@@ -56,7 +56,9 @@ const nodeNamedExports = {
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['dist/main.js'],
+  // The JMESPath worker is started by file name (a worker thread's entry point), so it is an entry
+  // point of its own: dist/bundle/spc/jmes-eval.js, which spc/jmes.ts looks for beside its chunk.
+  entryPoints: ['dist/main.js', 'dist/spc/jmes-eval.js'],
   outdir,
   bundle: true,
   splitting: true,

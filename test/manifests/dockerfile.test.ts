@@ -117,7 +117,7 @@ describe('Dockerfile', () => {
   it('runs the bundle of package.json main (node dist/bundle/main.js) as PID 1, as a numeric non-root user, without HEALTHCHECK', () => {
     expect(inStage(runtime, 'ENTRYPOINT').map((e) => JSON.parse(e.args) as unknown)).toEqual([['node', 'dist/bundle/main.js']]);
     expect(pkg.main).toBe('dist/main.js');
-    expect(bundleScript).toContain(`entryPoints: ['${pkg.main}']`);
+    expect(bundleScript).toContain(`entryPoints: ['${pkg.main}', 'dist/spc/jmes-eval.js']`);
     expect(inStage(runtime, 'USER').map((u) => u.args)).toEqual([expect.stringMatching(/^[1-9]\d*:[1-9]\d*$/)]);
     expect(instructions.some((i) => i.op === 'HEALTHCHECK')).toBe(false);
   });
@@ -203,7 +203,7 @@ function ensureBundle(): string {
 }
 
 describe("the image's server: dist/bundle/ and package.json, without node_modules", () => {
-  it('starts and mounts through every lazily loaded part (kubeconfig, IRSA and STS, Pod Identity, Secrets Manager with jmesPath, SSM)', { timeout: 120_000 }, async () => {
+  it('starts and mounts through every lazily loaded part (kubeconfig, IRSA and STS, Pod Identity, Secrets Manager with jmesPath inline and in the worker thread, SSM)', { timeout: 120_000 }, async () => {
     const bundle = ensureBundle();
     const work = mkdtempSync(path.join(os.tmpdir(), 'image-server-'));
     const emu = await startEmulator();
@@ -228,6 +228,9 @@ describe("the image's server: dist/bundle/ and package.json, without node_module
         '  jmesPath:',
         '    - path: username',
         '      objectAlias: db-user',
+        // Not a plain path: evaluated in the JMESPath worker thread, which the bundle must carry.
+        "    - path: \"join(',', sort(keys(@)))\"",
+        '      objectAlias: db-keys',
         '- objectName: /app/flag',
         '  objectType: ssmparameter',
         '  objectAlias: flag',
@@ -287,6 +290,7 @@ describe("the image's server: dist/bundle/ and package.json, without node_module
           expect(res.objectVersion.length, pod.kind).toBeGreaterThanOrEqual(2);
           expect(JSON.parse(readFileSync(path.join(pod.target, 'db'), 'utf8')), pod.kind).toMatchObject({ username: 'app-user' });
           expect(readFileSync(path.join(pod.target, 'db-user'), 'utf8'), pod.kind).toBe('app-user');
+          expect(readFileSync(path.join(pod.target, 'db-keys'), 'utf8'), pod.kind).toBe('password,username');
           expect(readFileSync(path.join(pod.target, 'flag'), 'utf8'), pod.kind).toBe('on');
         }
       } finally {
