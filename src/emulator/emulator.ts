@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../observability/logger.js';
-import { FaultTable, faultError, type Fault, type ServiceName } from './faults.js';
+import { FaultTable, faultError, replacesBody, type Fault, type ServiceName } from './faults.js';
 import { buildClaims, decodeJwt, signJwt, uidFor, verifyJwt, type IssueTokenInput, type VerifyResult } from './jwt.js';
 import { handleSecretsManager, smNames } from './secrets-manager.js';
 import { parseAuthorization, signatureMatches } from './sigv4.js';
@@ -128,12 +128,69 @@ interface Exchange {
   res: ServerResponse;
   body: Buffer;
   path: string;
+  /** A fault that shapes the answer on its way out (trickle, wrong-typed fields). */
+  shape?: Fault;
 }
 
 interface Answer {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Instead of `body` alone: `body` then padding up to this many bytes, streamed as the client reads. */
+  fill?: { bytes: number; chunked: boolean };
+  /** The call log's error code for an answer that is not in the service's error shape. */
+  recordCode?: string;
+}
+
+/** Content type of each service's answers (a raw body keeps the service's, as a broken upstream would). */
+const CONTENT_TYPE: Record<ServiceName, string> = {
+  secretsmanager: 'application/x-amz-json-1.1',
+  ssm: 'application/x-amz-json-1.1',
+  sts: 'text/xml',
+  k8s: 'application/json',
+  'pod-identity': 'application/json',
+};
+
+/** The bytes of an answer, in pieces: a fill is produced 64 KiB at a time from one shared chunk. */
+function* piecesOf(a: Answer): Generator<Buffer> {
+  const head = Buffer.from(a.fill !== undefined && a.body === '' ? '{"Padding":"' : a.body, 'utf8');
+  if (a.fill === undefined) {
+    yield head;
+    return;
+  }
+  const tail = a.body === '' ? Buffer.from('"}') : Buffer.alloc(0);
+  let left = a.fill.bytes;
+  const take = (b: Buffer): Buffer => b.subarray(0, Math.max(0, Math.min(b.length, left)));
+  const first = take(head);
+  left -= first.length;
+  if (first.length > 0) yield first;
+  const chunk = Buffer.alloc(64 * 1024, 'A');
+  while (left > tail.length) {
+    const piece = chunk.subarray(0, Math.min(chunk.length, left - tail.length));
+    left -= piece.length;
+    yield piece;
+  }
+  const last = take(tail);
+  if (last.length > 0) yield last;
+}
+
+/** Merges a fault's fields into a JSON answer (top level and each entry of its list). */
+function reshape(body: string, f: Fault): string {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return body;
+  const top = obj as Record<string, unknown>;
+  if (f.entryFields !== undefined) {
+    for (const list of ['SecretValues', 'Parameters']) {
+      const entries = top[list];
+      if (Array.isArray(entries)) top[list] = entries.map((e: unknown) => (e !== null && typeof e === 'object' ? { ...e, ...f.entryFields } : e));
+    }
+  }
+  return JSON.stringify({ ...top, ...f.answerFields });
 }
 
 const JSON_TYPE = 'application/x-amz-json-1.1';
@@ -250,8 +307,53 @@ class EmulatorImpl implements Emulator {
   private async send(ex: Exchange, a: Answer): Promise<void> {
     if (this.latency > 0) await this.wait(this.latency, ex.req);
     if (ex.res.destroyed || this.closing.signal.aborted) return;
-    ex.res.writeHead(a.status, { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) });
-    ex.res.end(a.body);
+    const shape = ex.shape;
+    const reshaped = shape !== undefined && a.fill === undefined && a.status < 300 && (shape.answerFields !== undefined || shape.entryFields !== undefined);
+    const out: Answer = reshaped ? { ...a, body: reshape(a.body, shape) } : a;
+    if (out.fill === undefined && shape?.trickleMs === undefined) {
+      ex.res.writeHead(out.status, { ...out.headers, 'content-length': String(Buffer.byteLength(out.body)) });
+      ex.res.end(out.body);
+      return;
+    }
+    const length = out.fill === undefined ? Buffer.byteLength(out.body) : out.fill.bytes;
+    ex.res.writeHead(out.status, out.fill?.chunked === true ? out.headers : { ...out.headers, 'content-length': String(length) });
+    await this.stream(ex, piecesOf(out), shape?.trickleMs, shape?.burstBytes ?? 0);
+  }
+
+  /**
+   * Writes the pieces as the client reads them, or (with `trickleMs`) the first `burstBytes` so and
+   * then one byte every `trickleMs`, until done or the client goes.
+   */
+  private async stream(ex: Exchange, pieces: Iterable<Buffer>, trickleMs: number | undefined, burstBytes: number): Promise<void> {
+    const gone = (): boolean => ex.res.destroyed || ex.req.socket.destroyed || this.closing.signal.aborted;
+    const drained = (): Promise<void> =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          ex.res.off('drain', done);
+          ex.res.off('close', done);
+          resolve();
+        };
+        ex.res.once('drain', done);
+        ex.res.once('close', done);
+      });
+    let burst = burstBytes;
+    for (const whole of pieces) {
+      let piece = whole;
+      if (trickleMs === undefined || burst > 0) {
+        const now = trickleMs === undefined ? piece : piece.subarray(0, burst);
+        burst -= now.length;
+        piece = piece.subarray(now.length);
+        if (gone()) return;
+        if (!ex.res.write(now)) await drained();
+        if (piece.length === 0) continue;
+      }
+      for (let i = 0; i < piece.length; i++) {
+        await this.wait(trickleMs, ex.req);
+        if (gone()) return;
+        ex.res.write(piece.subarray(i, i + 1));
+      }
+    }
+    if (!gone()) ex.res.end();
   }
 
   private record(r: CallRecord): void {
@@ -302,6 +404,17 @@ class EmulatorImpl implements Emulator {
       await this.wait(undefined, ex.req);
       if (!ex.res.destroyed) ex.res.destroy();
       return 'hang';
+    }
+    ex.shape = f;
+    if (replacesBody(f)) {
+      const a: Answer = {
+        status: f.status ?? 200,
+        headers: { 'content-type': CONTENT_TYPE[service], 'x-amzn-requestid': randomUUID() },
+        body: f.rawBody ?? '',
+        recordCode: f.bodyBytes === undefined ? 'RawBody' : 'BigBody',
+      };
+      if (f.bodyBytes !== undefined) a.fill = { bytes: f.bodyBytes, chunked: f.chunked === true };
+      return a;
     }
     if (f.status === undefined && f.code === undefined) return undefined;
     const e = faultError(service, f);
@@ -381,7 +494,7 @@ class EmulatorImpl implements Emulator {
     const faulted = await this.fault(ex, service, operation, region, names, error);
     if (faulted === 'hang') return;
     if (faulted !== undefined) {
-      this.record({ ...base, status: faulted.status, errorCode: JSON.parse(faulted.body).__type as string });
+      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? (JSON.parse(faulted.body).__type as string) });
       return this.send(ex, faulted);
     }
     let session: Session | undefined;
@@ -419,7 +532,7 @@ class EmulatorImpl implements Emulator {
     const faulted = await this.fault(ex, 'sts', operation, region, names, error);
     if (faulted === 'hang') return;
     if (faulted !== undefined) {
-      this.record({ ...base, status: faulted.status, errorCode: /<Code>([^<]*)<\/Code>/.exec(faulted.body)?.[1] ?? 'Fault' });
+      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? /<Code>([^<]*)<\/Code>/.exec(faulted.body)?.[1] ?? 'Fault' });
       return this.send(ex, faulted);
     }
     let caller: Session | undefined;
@@ -453,7 +566,8 @@ class EmulatorImpl implements Emulator {
     const names = m === null ? [] : [ns === undefined ? name : `${ns}/${name}`];
     const base = { service: 'k8s' as const, operation, region: '', names, at: this.state.now(), ...this.ua(ex) };
     const answer = async (a: Answer): Promise<void> => {
-      this.record({ ...base, status: a.status, ...(a.status >= 400 ? { errorCode: (JSON.parse(a.body) as { reason: string }).reason } : {}) });
+      const errorCode = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
+      this.record({ ...base, status: a.status, ...(errorCode === undefined ? {} : { errorCode }) });
       return this.send(ex, a);
     };
     const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) => kubeStatus(status, code, message));
@@ -510,7 +624,7 @@ class EmulatorImpl implements Emulator {
     const names = k8s === undefined ? [] : [`${k8s.namespace}/${k8s.serviceaccount.name}`];
     const base = { service: 'pod-identity' as const, operation: 'GetCredentials', region: '', names, at: this.state.now(), ...this.ua(ex) };
     const answer = async (a: Answer, who?: Session): Promise<void> => {
-      const code = a.status >= 400 ? (JSON.parse(a.body) as { code: string }).code : undefined;
+      const code = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { code: string }).code : undefined);
       this.record({ ...base, status: a.status, ...(code === undefined ? {} : { errorCode: code }), ...(who === undefined ? {} : { roleArn: who.roleArn, sessionName: who.sessionName }) });
       return this.send(ex, a);
     };

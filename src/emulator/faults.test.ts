@@ -120,3 +120,65 @@ describe('timing faults', () => {
     client.destroy();
   });
 });
+
+describe('broken-upstream faults', () => {
+  const post = (target: string, body: string): Promise<Response> =>
+    fetch(emu.url, { method: 'POST', headers: { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.1' }, body });
+
+  test('rawBody: exactly that text, in the service content type, any status', async () => {
+    emu.addFault({ service: 'secretsmanager', rawBody: 'not json at all', times: 1 });
+    const ok = await post('secretsmanager.GetSecretValue', '{"SecretId":"a"}');
+    expect([ok.status, ok.headers.get('content-type'), await ok.text()]).toEqual([200, 'application/x-amz-json-1.1', 'not json at all']);
+    emu.addFault({ service: 'secretsmanager', rawBody: '<html>bad gateway</html>', status: 502, times: 1 });
+    const bad = await post('secretsmanager.GetSecretValue', '{"SecretId":"a"}');
+    expect([bad.status, bad.headers.get('x-amzn-errortype'), await bad.text()]).toEqual([502, null, '<html>bad gateway</html>']);
+    expect(emu.calls.map((c) => c.errorCode)).toEqual(['RawBody', 'RawBody']);
+    expect(() => emu.addFault({ service: 'ssm', rawBody: 'x', code: 'ThrottlingException' })).toThrow(RangeError);
+  });
+
+  test('bodyBytes: that many bytes, valid JSON padding by default, with or without Content-Length', async () => {
+    emu.addFault({ service: 'ssm', bodyBytes: 300_000, times: 1 });
+    const sized = await post('AmazonSSM.GetParameters', '{"Names":["/p"]}');
+    const text = await sized.text();
+    expect([sized.headers.get('content-length'), text.length]).toEqual(['300000', 300_000]);
+    expect(Object.keys(JSON.parse(text) as object)).toEqual(['Padding']);
+    emu.addFault({ service: 'ssm', bodyBytes: 200_000, chunked: true, rawBody: 'hunter2-', times: 1 });
+    const chunked = await post('AmazonSSM.GetParameters', '{"Names":["/p"]}');
+    const raw = await chunked.text();
+    expect([chunked.headers.get('content-length'), chunked.headers.get('transfer-encoding'), raw.length, raw.slice(0, 9)]).toEqual([null, 'chunked', 200_000, 'hunter2-A']);
+  });
+
+  test('bodyBytes: a client that goes away stops the stream (the emulator never holds the body)', async () => {
+    emu.addFault({ service: 'secretsmanager', bodyBytes: 1024 * 1024 * 1024, chunked: true, times: 1 });
+    const ac = new AbortController();
+    const res = await fetch(emu.url, { method: 'POST', headers: { 'x-amz-target': 'secretsmanager.GetSecretValue', 'content-type': 'application/x-amz-json-1.1' }, body: '{"SecretId":"a"}', signal: ac.signal });
+    const reader = res.body!.getReader();
+    let got = 0;
+    while (got < 1024 * 1024) got += (await reader.read()).value?.length ?? 0;
+    ac.abort();
+    await reader.closed.catch(() => undefined);
+    // The next call is answered normally.
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'a' }))).SecretString).toBe('A');
+  });
+
+  test('trickleMs: the real answer, one byte at a time', async () => {
+    emu.addFault({ service: 'secretsmanager', trickleMs: 1, times: 1 });
+    const t0 = performance.now();
+    const out = await sm.send(new GetSecretValueCommand({ SecretId: 'a' }));
+    expect(out.SecretString).toBe('A');
+    // ~200 bytes at ≥1 ms each
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+  });
+
+  test('answerFields and entryFields: wrong-typed fields in a real answer', async () => {
+    emu.addFault({ service: 'secretsmanager', answerFields: { VersionId: 5 }, times: 1 });
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: 'a' }))).VersionId).toBe(5);
+    emu.addFault({ service: 'ssm', entryFields: { Version: { a: 1 } }, times: 1 });
+    const out = await ssm.send(new GetParametersCommand({ Names: ['/p'] }));
+    expect(out.Parameters?.[0]).toMatchObject({ Name: '/p', Value: 'P', Version: { a: 1 } });
+    emu.addFault({ service: 'pod-identity', answerFields: { Token: 7 }, times: 1 });
+    // Only a successful answer is reshaped: this token is refused, so the error comes back as is.
+    const a = await fetch(emu.podIdentityUrl, { headers: { authorization: 'x' } });
+    expect(((await a.json()) as { code: string }).code).toBe('InvalidTokenException');
+  });
+});

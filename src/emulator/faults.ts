@@ -1,7 +1,9 @@
 /**
  * @module emulator/faults
  * Fault injection: rules that match a call (service, operation, region, target) and answer an
- * error, delay it, or hang it until the emulator closes; each rule fires `times` times or forever.
+ * error, delay it, or hang it until the emulator closes; or play a broken upstream: a huge body
+ * (streamed, never held), a body that trickles in, a body that is not the service's format, or a
+ * real answer with a field of the wrong type. Each rule fires `times` times or forever.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -26,6 +28,34 @@ export interface Fault {
   hang?: boolean;
   /** Adds `Retry-After`. */
   retryAfterSeconds?: number;
+  /**
+   * Answers (HTTP `status`, default 200) with exactly this body text, in the service's content type
+   * (not the service's error shape): a proxy's page, a truncated answer, text that is not JSON.
+   */
+  rawBody?: string;
+  /**
+   * Answers (HTTP `status`, default 200) with a body of this many bytes, streamed as the client reads
+   * (the emulator never holds it): `rawBody` first if given, else `{"Padding":"AAA…"}` (valid JSON).
+   */
+  bodyBytes?: number;
+  /** With `bodyBytes`: no Content-Length (chunked), so only counting while reading can stop it. */
+  chunked?: boolean;
+  /** Sends the answer (the real one or the fault's) one byte every `trickleMs` after the headers, until done or the client goes. */
+  trickleMs?: number;
+  /** With `trickleMs`: the first this many bytes go at once, then the rest trickles (an answer that stalls part way). */
+  burstBytes?: number;
+  /**
+   * Merged into the real JSON answer's top level when it succeeds (Secrets Manager, SSM, the Pod
+   * Identity agent, Kubernetes): a field of the wrong type, e.g. `{ VersionId: 5 }`.
+   */
+  answerFields?: Record<string, unknown>;
+  /** Merged into each entry of the answer's list: BatchGetSecretValue `SecretValues`, GetParameters `Parameters`. */
+  entryFields?: Record<string, unknown>;
+}
+
+/** True when the fault replaces the answer with a body of its own (not an error, not the real answer). */
+export function replacesBody(f: Fault): boolean {
+  return f.rawBody !== undefined || f.bodyBytes !== undefined;
 }
 
 export interface CallKey {
@@ -42,6 +72,18 @@ export class FaultTable {
   add(fault: Fault): string {
     if (fault.times !== undefined && (!Number.isInteger(fault.times) || fault.times < 1)) {
       throw new RangeError(`addFault: times must be a positive integer, got ${fault.times}`);
+    }
+    if (fault.bodyBytes !== undefined && (!Number.isSafeInteger(fault.bodyBytes) || fault.bodyBytes < 0)) {
+      throw new RangeError(`addFault: bodyBytes must be a non-negative integer, got ${fault.bodyBytes}`);
+    }
+    if (fault.burstBytes !== undefined && (fault.trickleMs === undefined || !Number.isSafeInteger(fault.burstBytes) || fault.burstBytes < 0)) {
+      throw new RangeError(`addFault: burstBytes must be a non-negative integer, with trickleMs, got ${fault.burstBytes}`);
+    }
+    if (fault.trickleMs !== undefined && (!Number.isFinite(fault.trickleMs) || fault.trickleMs <= 0)) {
+      throw new RangeError(`addFault: trickleMs must be a positive number of ms, got ${fault.trickleMs}`);
+    }
+    if (replacesBody(fault) && fault.code !== undefined) {
+      throw new RangeError('addFault: rawBody/bodyBytes replace the answer; give a status, not an error code');
     }
     const id = randomUUID();
     this.rules.set(id, { fault: { ...fault }, left: fault.times ?? Number.POSITIVE_INFINITY });
