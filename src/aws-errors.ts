@@ -95,6 +95,9 @@ export interface AwsErrorContext {
   what: string;
   region: string;
   object?: string | undefined;
+  /** The service and operation as a person names them ("Secrets Manager", "GetSecretValue"): said when the answer itself was wrong. */
+  service?: string | undefined;
+  operation?: string | undefined;
   /** Replaces the generic hint for refusals (AccessDenied): e.g. the trust policy for STS. */
   accessDeniedHint?: string | undefined;
   /** Request values AWS might echo back that must not reach a message (an external id, a token). */
@@ -114,6 +117,111 @@ export class AwsCallError extends ProviderError {
   }
 }
 
+/**
+ * An AWS answer larger than the provider reads, found while reading it (the socket is closed at
+ * once, nothing more is buffered). Thrown by aws/'s request handler; its message never quotes the
+ * body. `scope` says which limit: this answer's own, or the provider's for all answers being read
+ * at once (many large answers together, as a flooding proxy sends them).
+ */
+export class AnswerTooLarge extends Error {
+  constructor(
+    readonly limit: number,
+    readonly status: number | undefined,
+    readonly scope: 'answer' | 'provider' = 'answer',
+  ) {
+    super(scope === 'answer' ? `the answer is larger than ${limit} bytes` : `the answers being read at once hold more than ${limit} bytes`);
+    this.name = 'AnswerTooLarge';
+  }
+}
+
+/**
+ * An attempt that did not bring its whole answer (headers and body) within its time limit: a body
+ * trickling in resets no timer. Named `TimeoutError` so the SDK retries it as it retries its own
+ * timeouts; carries no cause (the SDK's retry looks into causes).
+ */
+export class AttemptTimedOut extends Error {
+  constructor(
+    readonly ms: number,
+    readonly phase: 'headers' | 'body',
+  ) {
+    super(`no complete answer within ${ms} ms (${phase === 'body' ? 'the body was still arriving' : 'no answer yet'})`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** A wrong answer: a field of the wrong type, a missing one. Built by aws/ and identity/ after the SDK call. */
+export function malformedAnswer(ctx: AwsErrorContext, problem: string): AwsCallError {
+  return new AwsCallError('INTERNAL', `${ctx.region}: ${ctx.what}: ${serviceName(ctx)} answered ${problem} (an AWS answer never does: an endpoint or proxy in between?)`, false, 'MalformedAnswer', {
+    region: ctx.region,
+    object: ctx.object,
+    reason: 'MalformedAnswer',
+  });
+}
+
+function serviceName(ctx: AwsErrorContext): string {
+  if (ctx.service === undefined) return 'AWS';
+  return ctx.operation === undefined ? ctx.service : `${ctx.service} ${ctx.operation}`;
+}
+
+function mib(n: number): string {
+  return n % 1048576 === 0 ? `${n / 1048576} MiB` : `${n} bytes`;
+}
+
+/**
+ * True for what the SDK throws when it could not read an answer (not JSON, not XML, a field it
+ * could not convert): the deserializer's own message quotes the body (`Unexpected token 'h',
+ * "hunter2…"`), which may be secret text, so such an error is never shown. An error AWS sent in its
+ * own shape carries `$fault` and is not one of these.
+ */
+function isUnreadableAnswer(e: object): boolean {
+  if ('$fault' in e) return false;
+  const msg = (e as { message?: unknown }).message;
+  return Object.prototype.hasOwnProperty.call(e, '$response') || '$responseBodyText' in e || (typeof msg === 'string' && msg.includes('Deserialization error'));
+}
+
+/** Failures of the answer itself (too large, too slow, unreadable), or undefined. Their text never comes from the body. */
+function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | undefined): AwsCallError | undefined {
+  const fields = { region: ctx.region, object: ctx.object };
+  const who = serviceName(ctx);
+  if (err instanceof AnswerTooLarge && err.scope === 'provider') {
+    return new AwsCallError(
+      'UNAVAILABLE',
+      `${ctx.region}: ${ctx.what}: ${who}'s answer was not read further: the AWS answers this provider was reading at once held more than ${mib(err.limit)}, far more than AWS sends (an endpoint or proxy in between?)`,
+      false,
+      'AnswerTooLarge',
+      { ...fields, reason: 'AnswersTooLarge' },
+    );
+  }
+  if (err instanceof AnswerTooLarge) {
+    return new AwsCallError('INTERNAL', `${ctx.region}: ${ctx.what}: ${who} answered more than ${mib(err.limit)}, more than any AWS answer (an endpoint or proxy in between?); the rest was not read`, false, 'AnswerTooLarge', {
+      ...fields,
+      reason: 'AnswerTooLarge',
+    });
+  }
+  if (err instanceof AttemptTimedOut) {
+    const why = err.phase === 'body' ? 'the answer was still arriving' : 'no answer';
+    return new AwsCallError('UNAVAILABLE', `${ctx.region}: ${ctx.what}: ${who} did not answer completely within ${err.ms / 1000} s (${why} when the attempt's time was up)`, false, 'TimeoutError', {
+      ...fields,
+      reason: 'Timeout',
+    });
+  }
+  if (err === null || typeof err !== 'object' || !isUnreadableAnswer(err)) return undefined;
+  const e = err as SdkErrorShape;
+  const name = typeof e.name === 'string' ? e.name : '';
+  const sysCode = typeof e.code === 'string' ? e.code : '';
+  // A connection cut or a cancellation while the body was read is not a malformed answer.
+  if (NETWORK_CODES.has(sysCode) || name === 'AbortError' || name === 'TimeoutError') return undefined;
+  const at = status === undefined ? '' : ` (HTTP ${status})`;
+  const server = status !== undefined && status >= 500;
+  return new AwsCallError(
+    server ? 'UNAVAILABLE' : 'INTERNAL',
+    `${ctx.region}: ${ctx.what}: ${who} answered${at} something that is not a readable AWS answer (an endpoint or proxy in between?); its text is not shown`,
+    false,
+    'MalformedAnswer',
+    { ...fields, reason: server ? 'ServerError' : 'MalformedAnswer' },
+  );
+}
+
 interface SdkErrorShape {
   name?: unknown;
   message?: unknown;
@@ -125,9 +233,12 @@ interface SdkErrorShape {
 export function classifyAwsError(err: unknown, ctx: AwsErrorContext): AwsCallError {
   if (err instanceof AwsCallError) return err;
   const e = (err ?? {}) as SdkErrorShape;
+  const status = e.$metadata?.httpStatusCode;
+  // No cause kept: the SDK's error holds the whole body ($response, $responseBodyText).
+  const bad = answerFailure(err, ctx, status);
+  if (bad) return bad;
   const sysCode = typeof e.code === 'string' ? e.code : '';
   let name = typeof e.name === 'string' ? e.name : 'Error';
-  const status = e.$metadata?.httpStatusCode;
   if (NETWORK_CODES.has(sysCode)) name = sysCode;
   const rule = NETWORK_CODES.has(sysCode) ? { code: 'UNAVAILABLE' as const, reason: 'Network' } : ruleFor(name, status);
   const raw = typeof e.message === 'string' && e.message !== '' ? e.message : name;

@@ -5,7 +5,8 @@
  * and there is one client per service and region, whoever the caller: each call carries its own
  * credentials (see `fromCall`), so memory does not grow with the number of pods or identities.
  * Endpoints come from the SDK's own environment handling: AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
- * AWS_USE_FIPS_ENDPOINT (CONTRACT.md §8).
+ * AWS_USE_FIPS_ENDPOINT (CONTRACT.md §8). Every attempt is bounded in time and in answer size
+ * (aws/bounded-http.ts): an upstream that trickles or floods fails one call, not the node's provider.
  */
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
@@ -16,6 +17,32 @@ import type { STSClient } from '@aws-sdk/client-sts';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setBounded } from '../bounded-map.js';
+import { BoundedHttpHandler } from './bounded-http.js';
+
+/**
+ * Most bytes of one AWS answer: 1 MiB. The largest real ones are far below it: one Secrets Manager
+ * value is at most 64 KiB (~87 KiB of base64 as SecretBinary; ~400 KiB as a SecretString of
+ * control characters, each a 6-byte JSON escape), ten SSM parameters of 8 KiB at most ~500 KiB
+ * the same way, STS credentials a few KiB. A larger answer is not from AWS (a proxy, a misdirected
+ * endpoint). Every byte of a refused answer was still read and allocated, so the limit is kept
+ * near the real largest: a flood costs 1 MiB per call, not more.
+ */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * Most bytes of a BatchGetSecretValue answer: 4 MiB. Twenty secrets of 64 KiB are ~1.8 MiB as
+ * base64, ~2.6 MiB as strings of quotes (2-byte escapes); a batch past it (twenty values of control
+ * characters) is refused and its secrets are read one by one, each well under MAX_ANSWER_BYTES.
+ */
+export const MAX_BATCH_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Most bytes of all AWS answers being read at once: 16 MiB, four of the largest batches together.
+ * Real answers are a few KiB each (a warm poll of hundreds of pods stays far below); a proxy
+ * flooding every call is stopped here instead of at 1 MiB times every call in flight (the shared
+ * agents allow 50 sockets per endpoint).
+ */
+export const MAX_ANSWER_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** Static AWS credentials (from STS or the Pod Identity agent). */
 export interface AwsCredentials {
@@ -31,8 +58,19 @@ export interface AwsClientOptions {
   appId: string;
   /** Attempts per call, the SDK's standard retry (default 3, as ASCP). */
   maxAttempts?: number;
-  /** Per-attempt request timeout in ms (default 10 s): a call that never answers must not hold a mount forever. */
+  /**
+   * Most time one attempt takes, its whole answer included, in ms (default 10 s): a call that never
+   * answers, or answers a byte at a time, must not hold a mount until its deadline. The SDK retries it.
+   */
   requestTimeoutMs?: number;
+  /** Most silence on a connection in ms (default 5 s, at most requestTimeoutMs): a stalled socket is given up sooner. */
+  idleTimeoutMs?: number;
+  /** Most bytes of one answer (default MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
+  /** Most bytes of a BatchGetSecretValue answer (default MAX_BATCH_ANSWER_BYTES). */
+  maxBatchAnswerBytes?: number;
+  /** Most bytes of all answers being read at once (default MAX_ANSWER_BYTES_IN_FLIGHT). */
+  maxAnswerBytesInFlight?: number;
   /** Agents to use instead of plain keep-alive ones (e.g. through a proxy). */
   agents?: { http: HttpAgent; https: HttpsAgent };
   /** Most clients kept (LRU). */
@@ -112,26 +150,44 @@ function guardIdentity(client: GuardedStack): void {
 export class AwsClientFactory {
   private readonly opts: Required<Omit<AwsClientOptions, 'agents'>>;
   private readonly agents: { http: HttpAgent; https: HttpsAgent };
-  private handler: NodeHttpHandler | undefined;
+  private handler: BoundedHttpHandler | undefined;
   /** One client per service and region, whoever calls (credentials travel with each call). */
   private readonly cache = new Map<string, Promise<SecretsManagerClient | SSMClient | STSClient>>();
 
   constructor(opts: AwsClientOptions) {
-    this.opts = { maxAttempts: 3, requestTimeoutMs: 10_000, maxClients: 64, ...opts };
+    const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+    this.opts = {
+      maxAttempts: 3,
+      maxClients: 64,
+      maxAnswerBytes: MAX_ANSWER_BYTES,
+      maxBatchAnswerBytes: MAX_BATCH_ANSWER_BYTES,
+      maxAnswerBytesInFlight: MAX_ANSWER_BYTES_IN_FLIGHT,
+      ...opts,
+      requestTimeoutMs,
+      idleTimeoutMs: Math.min(opts.idleTimeoutMs ?? 5_000, requestTimeoutMs),
+    };
     this.agents = opts.agents ?? {
       http: new http.Agent({ keepAlive: true, maxSockets: 50 }),
       https: new https.Agent({ keepAlive: true, maxSockets: 50 }),
     };
   }
 
-  private async requestHandler(): Promise<NodeHttpHandler> {
+  private async requestHandler(): Promise<BoundedHttpHandler> {
     if (!this.handler) {
       const { NodeHttpHandler } = await import('@smithy/node-http-handler');
-      this.handler ??= new NodeHttpHandler({
+      // No `requestTimeout` here: in this SDK it only prints a warning to stderr unless told to
+      // throw, and the bounded handler's whole-attempt limit covers it.
+      const inner: NodeHttpHandler = new NodeHttpHandler({
         httpAgent: this.agents.http,
         httpsAgent: this.agents.https,
-        requestTimeout: this.opts.requestTimeoutMs,
+        socketTimeout: this.opts.idleTimeoutMs,
         connectionTimeout: Math.min(5_000, this.opts.requestTimeoutMs),
+      });
+      this.handler ??= new BoundedHttpHandler(inner, {
+        maxBodyBytes: this.opts.maxAnswerBytes,
+        maxBatchBodyBytes: this.opts.maxBatchAnswerBytes,
+        maxInFlightBytes: this.opts.maxAnswerBytesInFlight,
+        attemptTimeoutMs: this.opts.requestTimeoutMs,
       });
     }
     return this.handler;
@@ -193,6 +249,11 @@ export class AwsClientFactory {
       return new STSClient({ ...this.common(region), requestHandler: await this.requestHandler() });
     });
     return this.bind(client, creds);
+  }
+
+  /** Bytes of AWS answers being read now (a figure for tests: back to 0 once calls end). */
+  get answerBytesInFlight(): number {
+    return this.handler?.inFlightBytes ?? 0;
   }
 
   /** Clients built so far (a figure for tests and the benchmark: it must not grow with pods). */
