@@ -3,11 +3,13 @@
  * One Secrets Manager object in one region: GetSecretValue with the region's name, VersionId and
  * VersionStage (the failover region reads `failoverObject`'s, CONTRACT.md §4). The file holds
  * SecretString bytes, or SecretBinary bytes as they are; the version is the VersionId (§6).
+ * Every answer's fields are type-checked before use: the SDK passes a JSON field of the wrong type
+ * through as it came (a number as VersionId would reach the driver's answer after files were written).
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretDescriptor } from '../spc/types.js';
 import type { Sender } from './clients.js';
-import { classifyAwsError } from '../aws-errors.js';
+import { classifyAwsError, malformedAnswer, type AwsErrorContext } from '../aws-errors.js';
 
 export interface FetchedValue {
   value: Uint8Array;
@@ -29,6 +31,37 @@ export function selectorFor(d: SecretDescriptor, failover: boolean): { name: str
 
 let commands: typeof import('@aws-sdk/client-secrets-manager') | undefined;
 
+/** A VersionId as the driver gets it: AWS's are UUIDs (at most 64 characters); anything past 256, or with control characters, is not one. */
+const VERSION_ID = /^[^\x00-\x1f\x7f]{1,256}$/;
+
+/** The fields of one secret value as the SDK handed them over, types unchecked. */
+interface RawValue {
+  VersionId?: unknown;
+  SecretString?: unknown;
+  SecretBinary?: unknown;
+}
+
+/** Value and version of one answer, each field of the type it must have, or a malformed-answer error naming object and region. */
+function checkedValue(v: RawValue, ctx: AwsErrorContext): FetchedValue {
+  if (v.VersionId === undefined || v.VersionId === null || v.VersionId === '') throw malformedAnswer(ctx, 'without a VersionId');
+  if (typeof v.VersionId !== 'string') throw malformedAnswer(ctx, 'a VersionId that is not a string');
+  if (!VERSION_ID.test(v.VersionId)) throw malformedAnswer(ctx, 'a VersionId longer than 256 characters or with control characters');
+  const version = v.VersionId;
+  if (v.SecretString !== undefined && v.SecretString !== null) {
+    if (typeof v.SecretString !== 'string') throw malformedAnswer(ctx, 'a SecretString that is not a string');
+    return { value: Buffer.from(v.SecretString, 'utf8'), version };
+  }
+  if (v.SecretBinary !== undefined && v.SecretBinary !== null) {
+    if (!(v.SecretBinary instanceof Uint8Array)) throw malformedAnswer(ctx, 'a SecretBinary that is not binary');
+    return { value: v.SecretBinary, version };
+  }
+  throw malformedAnswer(ctx, 'neither a SecretString nor a SecretBinary');
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 export async function getSecretValue(
   client: Sender<SecretsManagerClient>,
   d: SecretDescriptor,
@@ -38,8 +71,10 @@ export async function getSecretValue(
 ): Promise<FetchedValue> {
   commands ??= await import('@aws-sdk/client-secrets-manager');
   const sel = selectorFor(d, failover);
+  const ctx: AwsErrorContext = { what: `Failed fetching secret ${d.objectName}`, region, object: d.objectName, service: 'Secrets Manager', operation: 'GetSecretValue' };
+  let out: unknown;
   try {
-    const out = await client.send(
+    out = await client.send(
       new commands.GetSecretValueCommand({
         SecretId: sel.name,
         ...(sel.version ? { VersionId: sel.version } : {}),
@@ -47,14 +82,11 @@ export async function getSecretValue(
       }),
       { abortSignal: signal },
     );
-    let value: Uint8Array;
-    if (out.SecretString !== undefined) value = Buffer.from(out.SecretString, 'utf8');
-    else if (out.SecretBinary !== undefined) value = out.SecretBinary;
-    else value = new Uint8Array(0);
-    return { value, version: out.VersionId ?? '' };
   } catch (err) {
-    throw classifyAwsError(err, { what: `Failed fetching secret ${d.objectName}`, region, object: d.objectName });
+    throw classifyAwsError(err, ctx);
   }
+  if (!isRecord(out)) throw malformedAnswer(ctx, 'something that is not an object');
+  return checkedValue(out, ctx);
 }
 
 /** BatchGetSecretValue takes at most 20 ids. */
@@ -78,24 +110,32 @@ export class BatchRefused extends Error {
  */
 export async function batchGetSecretValues(client: Sender<SecretsManagerClient>, ids: readonly string[], region: string, signal: AbortSignal): Promise<Map<string, FetchedValue>> {
   commands ??= await import('@aws-sdk/client-secrets-manager');
-  let out: import('@aws-sdk/client-secrets-manager').BatchGetSecretValueCommandOutput;
+  const ctx: AwsErrorContext = { what: 'BatchGetSecretValue failed', region, service: 'Secrets Manager', operation: 'BatchGetSecretValue' };
+  let out: unknown;
   try {
     out = await client.send(new commands.BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: signal });
   } catch (err) {
-    const e = classifyAwsError(err, { what: 'BatchGetSecretValue failed', region });
+    const e = classifyAwsError(err, ctx);
     if (e.reason === 'AccessDenied') throw new BatchRefused(e.message);
     throw e;
   }
+  // Any wrong type fails the whole batch: the caller then reads each secret on its own, and a
+  // secret whose own answer is wrong is reported with its name.
+  if (!isRecord(out)) throw malformedAnswer(ctx, 'something that is not an object');
+  const values = out['SecretValues'] ?? [];
+  const errors = out['Errors'] ?? [];
+  if (!Array.isArray(values) || !values.every(isRecord)) throw malformedAnswer(ctx, 'SecretValues that are not a list of objects');
+  if (!Array.isArray(errors) || !errors.every(isRecord)) throw malformedAnswer(ctx, 'Errors that are not a list of objects');
   const result = new Map<string, FetchedValue>();
-  const failed = new Set((out.Errors ?? []).map((e) => e.SecretId));
+  const failed = new Set(errors.map((e) => e['SecretId']).filter((x): x is string => typeof x === 'string'));
   for (const id of ids) {
     if (failed.has(id)) continue;
-    const v = (out.SecretValues ?? []).find(
-      (s) => s.Name === id || s.ARN === id || (id.startsWith('arn:') && s.ARN !== undefined && s.ARN.startsWith(id + '-') && s.ARN.length === id.length + 7),
-    );
+    const v = values.find((s) => {
+      const arn = s['ARN'];
+      return s['Name'] === id || arn === id || (id.startsWith('arn:') && typeof arn === 'string' && arn.startsWith(id + '-') && arn.length === id.length + 7);
+    });
     if (!v) continue;
-    const value = v.SecretString !== undefined ? Buffer.from(v.SecretString, 'utf8') : (v.SecretBinary ?? new Uint8Array(0));
-    result.set(id, { value, version: v.VersionId ?? '' });
+    result.set(id, checkedValue(v, { ...ctx, what: `Failed fetching secret ${id}`, object: id }));
   }
   return result;
 }
