@@ -284,3 +284,47 @@ describe('podIdentityCredentials: --pod-identity-endpoint', () => {
     }
   });
 });
+
+describe('podIdentityCredentials: a broken agent', () => {
+  const MARK = 'hunter2-AGENT-MARK';
+
+  it('a body trickling in ends at the per-attempt timeout (the whole attempt, not only silence), and is retried', async () => {
+    emu.addFault({ service: 'pod-identity', trickleMs: 30 });
+    const t0 = performance.now();
+    const r = await run('ipv4', { timeoutMs: 300, maxRounds: 2 });
+    const e = failure(r.result);
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.message).toContain('no complete answer within 300 ms (the answer was still arriving)');
+    expect(r.v4).toBe(2);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+  });
+
+  it.each([
+    ['an answer over 64 KiB, cut as it arrives', { bodyBytes: 10 * 1024 * 1024, chunked: true, rawBody: `{"Token":"${MARK}` }, 'agent answered more than 64 KiB (HTTP 200); the rest was not read'],
+    ['an answer over 64 KiB by its Content-Length', { bodyBytes: 100 * 1024 }, 'agent answered more than 64 KiB (HTTP 200)'],
+    ['a Token that is a number', { answerFields: { Token: 5 } }, 'agent answered a Token that is not a string'],
+    ['a SecretAccessKey that is an object', { answerFields: { SecretAccessKey: { k: MARK } } }, 'agent answered a SecretAccessKey that is not a string'],
+    ['a Token with a newline (it would go into a header)', { answerFields: { Token: `abc\r\n${MARK}` } }, 'agent answered a Token that is not 16384 or fewer printable characters'],
+    ['an Expiration that is not a date', { answerFields: { Expiration: MARK } }, 'agent answered an Expiration that is not a date'],
+  ])('%s: INTERNAL at once (not retried, not "refused the token"), never quoting the answer', async (_name, fault, text) => {
+    emu.addFault({ service: 'pod-identity', ...fault });
+    const r = await run('auto');
+    const e = failure(r.result);
+    expect(e.code).toBe('INTERNAL');
+    expect(e.reason).toBe('PodIdentityMalformed');
+    expect(e.message).toContain(`Pod Identity agent ${v4.url}: ${text}`);
+    expect(e.message).not.toContain('hunter2');
+    expect(e.message).not.toContain('refused');
+    expect([r.v4, r.v6, r.sleeps]).toEqual([1, 0, []]);
+  });
+
+  it('an error page that is not JSON is not quoted; the agent\'s own JSON message still is', async () => {
+    emu.addFault({ service: 'pod-identity', status: 503, rawBody: `<html>${MARK}</html>` });
+    const page = failure((await run('ipv4', { maxRounds: 2 })).result);
+    expect(page.message).toContain('HTTP 503: (an answer that is not JSON; not shown)');
+    expect(page.message).not.toContain('hunter2');
+    emu.clearFaults();
+    emu.addFault({ service: 'pod-identity', status: 503, code: 'ServiceUnavailable', message: 'agent warming up' });
+    expect(failure((await run('ipv4', { maxRounds: 2 })).result).message).toContain('ServiceUnavailable: agent warming up');
+  });
+});

@@ -8,6 +8,11 @@
  * timeouts and 5xx are retried with backoff inside the mount's deadline, each attempt bounded by
  * `--pod-identity-http-timeout`; every attempt tries the IPv4 address, then the IPv6 one (**better**:
  * ASCP's fallback never happens), or only the one `preferredAddressType` names.
+ *
+ * The timeout bounds the whole attempt, body included, as Go's http.Client.Timeout does for ASCP (a
+ * body trickling in does not reset it); an answer over 64 KiB is cut off as it arrives; an answer
+ * whose fields have the wrong type or form is refused before use; a body that is not JSON is
+ * never quoted.
  */
 import { http, https } from '../node-http.js';
 import { ProviderError } from '../errors.js';
@@ -43,14 +48,48 @@ export function agentEndpoints(
   return [addresses.ipv4, addresses.ipv6];
 }
 
+/** Most bytes of an agent answer: credentials are ~2 KiB. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 class AttemptError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly status?: number,
+    /** The answer itself was wrong (too large, a field of the wrong type): not a refusal of the token. */
+    readonly malformed = false,
   ) {
     super(message);
   }
+}
+
+/** Header-safe (credentials go into Authorization and X-Amz-Security-Token): printable ASCII, no spaces. */
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+
+/** One credential field of an agent answer, of the type and form it must have. */
+function credentialField(body: Record<string, unknown>, name: string, max: number, required: boolean, status: number): string | undefined {
+  const v = body[name];
+  if (v === undefined || v === null || v === '') {
+    if (required) throw new AttemptError(`agent answered ${status} without credentials`, true, status);
+    return undefined;
+  }
+  const a = /^[AEIOU]/.test(name) ? 'an' : 'a';
+  if (typeof v !== 'string') throw new AttemptError(`agent answered ${a} ${name} that is not a string`, false, status, true);
+  if (v.length > max || !HEADER_SAFE.test(v)) throw new AttemptError(`agent answered ${a} ${name} that is not ${max} or fewer printable characters`, false, status, true);
+  return v;
+}
+
+function credentialsOf(body: Record<string, unknown>, status: number): CachedCredentials {
+  const accessKeyId = credentialField(body, 'AccessKeyId', 256, true, status) as string;
+  const secretAccessKey = credentialField(body, 'SecretAccessKey', 256, true, status) as string;
+  const sessionToken = credentialField(body, 'Token', 16 * 1024, false, status);
+  const expiration = body['Expiration'];
+  let exp: number | undefined;
+  if (expiration !== undefined && expiration !== null) {
+    exp = typeof expiration === 'string' ? Date.parse(expiration) : NaN;
+    if (!Number.isFinite(exp)) throw new AttemptError('agent answered an Expiration that is not a date', false, status, true);
+  }
+  return { accessKeyId, secretAccessKey, sessionToken, expiration: exp };
 }
 
 function sleepAbortable(ms: number, signal: AbortSignal): Promise<void> {
@@ -73,48 +112,56 @@ function attempt(url: string, token: string, timeoutMs: number, signal: AbortSig
     if (/[\r\n]/.test(token)) return reject(new AttemptError('the token contains a newline', false));
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
+    // The whole attempt, body included (the socket's own timeout only measures silence).
+    let answering = false;
+    const timer = setTimeout(() => req.destroy(new AttemptError(answering ? `no complete answer within ${timeoutMs} ms (the answer was still arriving)` : `no answer within ${timeoutMs} ms`, true)), timeoutMs);
+    timer.unref();
     const req = mod.request(
       u,
       { method: 'GET', headers: { Authorization: token, Accept: 'application/json' }, signal, timeout: timeoutMs, agent: false },
       (res) => {
+        answering = true;
+        const status = res.statusCode ?? 0;
+        const tooLarge = (): AttemptError => new AttemptError(`agent answered more than ${MAX_ANSWER_BYTES / 1024} KiB (HTTP ${status}); the rest was not read`, false, status, true);
+        if (Number(res.headers['content-length']) > MAX_ANSWER_BYTES) {
+          req.destroy(tooLarge());
+          return;
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > 64 * 1024) req.destroy(new AttemptError('answer too large', false));
+          if (size > MAX_ANSWER_BYTES) req.destroy(tooLarge());
           else chunks.push(c);
         });
         res.on('end', () => {
-          const status = res.statusCode ?? 0;
+          clearTimeout(timer);
           const text = Buffer.concat(chunks).toString('utf8');
-          let body: Record<string, unknown> = {};
+          let body: Record<string, unknown> | undefined;
           try {
-            body = JSON.parse(text) as Record<string, unknown>;
+            const parsed: unknown = JSON.parse(text);
+            if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
           } catch {
-            body = {};
+            body = undefined;
           }
           if (status >= 200 && status < 300) {
-            const { AccessKeyId, SecretAccessKey, Token, Expiration } = body;
-            if (typeof AccessKeyId !== 'string' || typeof SecretAccessKey !== 'string') {
-              return reject(new AttemptError(`agent answered ${status} without credentials`, true, status));
+            try {
+              return resolve(credentialsOf(body ?? {}, status));
+            } catch (err) {
+              return reject(err);
             }
-            const exp = typeof Expiration === 'string' ? Date.parse(Expiration) : NaN;
-            return resolve({
-              accessKeyId: AccessKeyId,
-              secretAccessKey: SecretAccessKey,
-              sessionToken: typeof Token === 'string' ? Token : undefined,
-              expiration: Number.isFinite(exp) ? exp : undefined,
-            });
           }
-          const code = typeof body['code'] === 'string' ? body['code'] : `HTTP ${status}`;
-          // The agent's words, without the token should it echo the Authorization header back.
-          const raw = typeof body['message'] === 'string' ? body['message'] : text;
-          const msg = scrub(raw.split(token).join('[REDACTED]')).slice(0, 300);
-          reject(new AttemptError(`${scrub(code.split(token).join('[REDACTED]')).slice(0, 100)}: ${msg}`.trim(), status >= 500 || status === 429, status));
+          // The agent's own words (JSON `code` and `message`), without the token should it echo
+          // the Authorization header back; a body that is not the agent's JSON is never quoted.
+          const clean = (t: string, max: number): string => scrub(t.split(token).join('[REDACTED]')).slice(0, max);
+          const code = typeof body?.['code'] === 'string' ? clean(body['code'], 100) : `HTTP ${status}`;
+          const msg = typeof body?.['message'] === 'string' ? clean(body['message'], 300) : body === undefined && text !== '' ? '(an answer that is not JSON; not shown)' : '';
+          reject(new AttemptError(`${code}: ${msg}`.trim(), status >= 500 || status === 429, status));
         });
-        res.on('error', (e) => reject(new AttemptError(e.message, true)));
+        res.on('error', (e) => reject(e instanceof AttemptError ? e : new AttemptError(e.message, true)));
       },
     );
+    req.on('close', () => clearTimeout(timer));
     req.on('timeout', () => req.destroy(new AttemptError(`no answer within ${timeoutMs} ms`, true)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e instanceof AttemptError) return reject(e);
@@ -153,6 +200,11 @@ export async function podIdentityCredentials(
         last.set(url, e.message);
         // A cancelled or timed-out mount is not a refusal of the token: fall through to the final error.
         if (o.signal.aborted) break;
+        if (e.malformed) {
+          throw new ProviderError('INTERNAL', `Pod Identity agent ${url}: ${e.message}; not used (is something other than the eks-pod-identity-agent answering on its address?)`, {
+            reason: 'PodIdentityMalformed',
+          });
+        }
         if (!e.retryable) {
           const code = e.status === 401 || e.status === 400 ? 'UNAUTHENTICATED' : e.status === 403 || e.status === 404 ? 'PERMISSION_DENIED' : 'INTERNAL';
           throw new ProviderError(code, `Pod Identity agent ${url} refused the pod's token: ${e.message} (check the pod identity association for this service account)`, {
