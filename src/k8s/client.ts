@@ -43,8 +43,12 @@ const TRANSIENT_RETRIES = 2;
 const THROTTLE_RETRIES = 3;
 /** A Retry-After longer than this is not waited for: UNAVAILABLE at once (the driver retries the mount). */
 const MAX_RETRY_AFTER_MS = 10_000;
-/** Objects we read are small; a Node with many images is the largest, well under this. */
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/**
+ * Most bytes of one answer: 2 MiB. The objects we read (a service account, a pod, a node) are a few
+ * KiB, a node with many images some tens; etcd refuses objects over 1.5 MiB, so no real one is
+ * larger. Cut off as it arrives (and at once by Content-Length), never buffered beyond it.
+ */
+export const MAX_KUBE_ANSWER_BYTES = 2 * 1024 * 1024;
 
 interface Resource {
   /** Plural resource name for RBAC messages: `serviceaccounts`. */
@@ -285,6 +289,7 @@ export class KubeClient {
         agent: this.#agent,
       });
       let settled = false;
+      let answering = false;
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
@@ -298,7 +303,8 @@ export class KubeClient {
       };
       const timer = setTimeout(() => {
         req.destroy();
-        finish(() => reject(new TransientError('timeout', `no answer within ${this.#timeoutMs} ms`, undefined)));
+        const what = answering ? `no complete answer within ${this.#timeoutMs} ms (the answer was still arriving)` : `no answer within ${this.#timeoutMs} ms`;
+        finish(() => reject(new TransientError('timeout', what, undefined)));
       }, this.#timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -312,15 +318,19 @@ export class KubeClient {
         );
       });
       req.on('response', (res) => {
+        answering = true;
+        const tooLarge = (): void => {
+          req.destroy();
+          finish(() =>
+            reject(new ProviderError('INTERNAL', `Kubernetes GET ${path}: the API server answered more than ${MAX_KUBE_ANSWER_BYTES / 1048576} MiB (HTTP ${res.statusCode ?? 0}), more than any object it stores; the rest was not read`, { reason: 'KubeError' })),
+          );
+        };
+        if (Number(res.headers['content-length']) > MAX_KUBE_ANSWER_BYTES) return tooLarge();
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_BODY_BYTES) {
-            req.destroy();
-            finish(() => reject(new ProviderError('INTERNAL', `Kubernetes GET ${path}: answer larger than ${MAX_BODY_BYTES} bytes`, { reason: 'KubeError' })));
-            return;
-          }
+          if (size > MAX_KUBE_ANSWER_BYTES) return tooLarge();
           chunks.push(chunk);
         });
         res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../errors.js';
-import { KubeLookups, serviceAccountKey } from './lookups.js';
+import { isRoleArn, KubeLookups, MAX_ROLE_ARN_LENGTH, quoteValue, serviceAccountKey } from './lookups.js';
 import { failure } from '../../test/helpers/failure.js';
 
 const ROLE = 'arn:aws:iam::111122223333:role/app';
@@ -157,6 +157,12 @@ describe('KubeLookups.roleArn', () => {
       message: /^failed to get service account ns\/app: the provider may not get serviceaccounts$/,
     },
     { name: 'unexpected error', sas: { 'ns/app': new Error('boom') }, code: 'INTERNAL', message: /^failed to get service account ns\/app: boom$/ },
+    {
+      name: 'an annotation that is not a role ARN',
+      sas: { 'ns/app': { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:user/app' } },
+      code: 'FAILED_PRECONDITION',
+      message: /^The eks\.amazonaws\.com\/role-arn annotation of service account app \(namespace: ns\) is not an IAM role ARN: "arn:aws:iam::111122223333:user\/app"; it must be/,
+    },
   ])('$name → $code, not cached', async ({ sas, code, message }) => {
     const f = fakeClient({ sas });
     const l = new KubeLookups(f.client);
@@ -166,6 +172,51 @@ describe('KubeLookups.roleArn', () => {
       expect(err.message).toMatch(message);
     }
     expect(f.calls.sa).toHaveLength(2);
+  });
+});
+
+describe('isRoleArn', () => {
+  it.each([
+    'arn:aws:iam::111122223333:role/app',
+    'arn:aws:iam::111122223333:role/team/apps/app+reader=,.@-_',
+    'arn:aws-cn:iam::111122223333:role/app',
+    'arn:aws-us-gov:iam::111122223333:role/app',
+    'arn:aws-iso-b:iam::111122223333:role/app',
+    `arn:aws:iam::111122223333:role/${'p/'.repeat(900)}${'n'.repeat(64)}`,
+  ])('accepts %s', (arn) => {
+    expect(isRoleArn(arn)).toBe(true);
+  });
+
+  it.each([
+    ['a user', 'arn:aws:iam::111122223333:user/app'],
+    ['a short account', 'arn:aws:iam::1111:role/app'],
+    ['another service', 'arn:aws:sts::111122223333:role/app'],
+    ['a region where IAM has none', 'arn:aws:iam:us-east-1:111122223333:role/app'],
+    ['no name', 'arn:aws:iam::111122223333:role/'],
+    ['a name over 64 characters', `arn:aws:iam::111122223333:role/${'n'.repeat(65)}`],
+    ['a space in the name', 'arn:aws:iam::111122223333:role/my app'],
+    ['a newline', 'arn:aws:iam::111122223333:role/app\nx'],
+    ['an ANSI code', 'arn:aws:iam::111122223333:role/\u001b[31mapp'],
+    ['not aws', 'arn:gcp:iam::111122223333:role/app'],
+    ['a bare name', 'app'],
+    ['over STS\'s length', `arn:aws:iam::111122223333:role/${'p/'.repeat(1100)}app`],
+  ])('refuses %s', (_name, arn) => {
+    expect(isRoleArn(arn)).toBe(false);
+  });
+
+  it('the length limit is STS\'s', () => {
+    expect(MAX_ROLE_ARN_LENGTH).toBe(2048);
+  });
+});
+
+describe('quoteValue', () => {
+  it.each([
+    ['plain', 'arn:aws:iam::1:role/x', '"arn:aws:iam::1:role/x"'],
+    ['control characters and quotes escaped', 'a\nb\u001b[0m"c\\', '"a\\u000ab\\u001b[0m\\"c\\\\"'],
+    ['non-ASCII escaped (no bidi tricks)', 'a\u202eb', '"a\\u202eb"'],
+    ['cut at 60 with the length', 'x'.repeat(100_000), `"${'x'.repeat(60)}"… (100000 characters)`],
+  ])('%s', (_name, value, shown) => {
+    expect(quoteValue(value)).toBe(shown);
   });
 });
 

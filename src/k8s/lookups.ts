@@ -15,6 +15,31 @@ export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';
 /** The node label read for the region (CONTRACT.md §3). */
 export const REGION_LABEL = 'topology.kubernetes.io/region';
 
+/** STS's limit on RoleArn. */
+export const MAX_ROLE_ARN_LENGTH = 2048;
+
+/**
+ * An IAM role ARN: `arn:<partition>:iam::<12 digits>:role/<path/><name>`, the path of IAM's
+ * printable characters, the name of IAM's role-name characters (at most 64). Anything else in the
+ * annotation is refused before any STS call, instead of being sent to STS and echoed back.
+ */
+const ROLE_ARN = /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\x21-\x7e]*\/)?[\w+=,.@-]{1,64}$/;
+
+export function isRoleArn(value: string): boolean {
+  return value.length <= MAX_ROLE_ARN_LENGTH && ROLE_ARN.test(value);
+}
+
+/**
+ * An untrusted value in a message: at most `max` characters, in quotes, every character outside
+ * printable ASCII escaped (a newline or an ANSI code shows as `\u000a`, `\u001b`), with its length when cut.
+ */
+export function quoteValue(value: string, max = 60): string {
+  const head = value.slice(0, max).replace(/[^\x20-\x7e]|["\\]/g, (c) =>
+    c === '"' || c === '\\' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return value.length > max ? `"${head}"… (${value.length} characters)` : `"${head}"`;
+}
+
 /**
  * How long a service account's role annotation is reused: 5 minutes. Driver v1.6 republishes each
  * pod about every 1–2 minutes, so a shorter TTL would put a GET on nearly every rotation poll (the
@@ -161,6 +186,15 @@ export class KubeLookups {
             `annotate it with \`kubectl annotate serviceaccount -n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\`, ` +
             `or set usePodIdentity: "true" in the SecretProviderClass to use EKS Pod Identity`,
           { reason: 'NoRoleAnnotation', field: ROLE_ARN_ANNOTATION },
+        );
+      }
+      if (!isRoleArn(arn)) {
+        throw new ProviderError(
+          'FAILED_PRECONDITION',
+          `The ${ROLE_ARN_ANNOTATION} annotation of service account ${sa} (namespace: ${ns}) is not an IAM role ARN: ${quoteValue(arn)}; ` +
+            `it must be arn:aws:iam::<account>:role/<role> (at most ${MAX_ROLE_ARN_LENGTH} characters): ` +
+            `\`kubectl annotate --overwrite serviceaccount -n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\``,
+          { reason: 'BadRoleAnnotation', field: ROLE_ARN_ANNOTATION },
         );
       }
       this.#pruneRoles(this.#now());
