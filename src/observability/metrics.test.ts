@@ -173,6 +173,9 @@ describe('createProviderMetrics', () => {
         '# HELP csi_provider_aws_build_info Always 1; the labels name the provider version and the Node.js version.',
         '# TYPE csi_provider_aws_build_info gauge',
         'csi_provider_aws_build_info{version="1.2.3",node_version="v24.0.0"} 1',
+        '# HELP csi_provider_aws_grpc_connections Connections open on the provider socket.',
+        '# TYPE csi_provider_aws_grpc_connections gauge',
+        'csi_provider_aws_grpc_connections 0',
         '# HELP process_resident_memory_bytes Resident memory size in bytes.',
         '# TYPE process_resident_memory_bytes gauge',
         'process_resident_memory_bytes 52428800',
@@ -294,6 +297,28 @@ describe('Gauge and Counter values', () => {
     c.inc({});
     c.reset();
     expect(c.value({})).toBe(0);
+  });
+});
+
+describe('socket metrics', () => {
+  it('counts connections accepted and refused, calls refused by reason, and reads open connections at scrape', () => {
+    const m = createProviderMetrics({ objectNames: false, ...fixedProcess });
+    let open = 3;
+    m.watchTransport(() => ({ connections: open }));
+    m.connectionAccepted();
+    m.connectionAccepted();
+    m.transportRefused('connections');
+    m.transportRefused('calls_in_flight');
+    m.transportRefused('request_too_slow');
+    open = 2;
+    const text = renderPrometheus(m.registry);
+    for (const line of [
+      'csi_provider_aws_grpc_connections 2',
+      'csi_provider_aws_grpc_connections_total{outcome="accepted"} 2',
+      'csi_provider_aws_grpc_connections_total{outcome="refused"} 1',
+      'csi_provider_aws_grpc_calls_refused_total{reason="calls_in_flight"} 1',
+      'csi_provider_aws_grpc_calls_refused_total{reason="request_too_slow"} 1',
+    ]) expect(text).toContain(line + '\n');
   });
 });
 

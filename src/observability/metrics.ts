@@ -463,6 +463,8 @@ export interface ProviderMetrics {
   readonly buildInfo: Gauge<'version' | 'node_version'>;
   /** Updates that went to an overflow label set, by family (see Registry's series cap). */
   readonly seriesDroppedTotal: Counter<'metric'>;
+  readonly grpcConnectionsTotal: Counter<'outcome'>;
+  readonly grpcCallsRefusedTotal: Counter<'reason'>;
 
   /**
    * Call when a Mount starts: in-flight goes up; the returned function (call it exactly once, in a
@@ -471,6 +473,15 @@ export interface ProviderMetrics {
   startMount(): (result: MountResult) => void;
   /** Where `mounts_waiting` reads how many mounts wait for a working slot (admission). */
   watchWaiting(read: () => number): void;
+  /** Where `grpc_connections` reads the connections open on the socket. */
+  watchTransport(read: () => { connections: number }): void;
+  /** A connection accepted on the socket. */
+  connectionAccepted(): void;
+  /**
+   * A connection closed at accept (`connections`) or before it spoke HTTP/2 (`handshake`), or a
+   * call refused by the socket's limits.
+   */
+  transportRefused(why: 'connections' | 'handshake' | 'calls_in_flight' | 'receive_budget' | 'request_too_slow'): void;
   /**
    * Call when an AWS call starts; the returned function records its outcome. `code` is the AWS error
    * name (`AccessDeniedException`) on failure; success records `OK`.
@@ -560,6 +571,20 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     1,
   );
 
+  let transport = (): { connections: number } => ({ connections: 0 });
+  registry.register(
+    new CallbackMetric(`${p}grpc_connections`, 'Connections open on the provider socket.', 'gauge', () => transport().connections),
+  );
+  const grpcConnectionsTotal = registry.counter<'outcome'>({
+    name: `${p}grpc_connections_total`,
+    help: 'Connections to the provider socket, by outcome: accepted; refused at accept because the socket held its maximum; or closed because they did not open with the HTTP/2 preface in time (handshake).',
+    labelNames: ['outcome'],
+  });
+  const grpcCallsRefusedTotal = registry.counter<'reason'>({
+    name: `${p}grpc_calls_refused_total`,
+    help: 'Calls the socket ended before any work, by reason: calls_in_flight or receive_budget (at capacity, answered UNAVAILABLE), or request_too_slow (request not received in time).',
+    labelNames: ['reason'],
+  });
   const seriesDroppedTotal = registry.counter<'metric'>({
     name: `${p}metric_series_dropped_total`,
     help: 'Updates counted under the overflow label set (every label "other") because their metric family already held its maximum of label sets, by family.',
@@ -603,6 +628,8 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     objectsFetchedTotal,
     buildInfo,
     seriesDroppedTotal,
+    grpcConnectionsTotal,
+    grpcCallsRefusedTotal,
 
     startMount() {
       const start = now();
@@ -624,6 +651,20 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
 
     watchWaiting(read) {
       waiting = read;
+    },
+
+    watchTransport(read) {
+      transport = read;
+    },
+
+    connectionAccepted() {
+      grpcConnectionsTotal.inc({ outcome: 'accepted' });
+    },
+
+    transportRefused(why) {
+      if (why === 'connections') grpcConnectionsTotal.inc({ outcome: 'refused' });
+      else if (why === 'handshake') grpcConnectionsTotal.inc({ outcome: 'handshake' });
+      else grpcCallsRefusedTotal.inc({ reason: why });
     },
 
     startAwsCall(service, operation, region) {

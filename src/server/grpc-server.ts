@@ -2,11 +2,14 @@
  * @module server/grpc-server
  * Transport only: `v1alpha1.CSIDriverProvider` on `<provider-volume>/aws.sock` (CONTRACT.md §1).
  * A stale socket from a crash is removed at start; the socket is created owner-only; shutdown stops
- * accepting calls, lets calls in flight finish (bounded), and removes the socket. Mount is a handful
- * of lines: proto → MountInput, `await mount(input, signal)`, error → status.
+ * accepting calls, lets calls in flight finish (bounded), and removes the socket. We own the
+ * listening socket (grpc-js serves each connection we hand it), so connections are counted and
+ * capped; server/transport.ts holds every limit. Mount is a handful of lines: proto → MountInput,
+ * `await mount(input, signal)`, error → status.
  */
 import { chmod, lstat, stat, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { isProviderError, ProviderError, type StatusName } from '../errors.js';
@@ -16,6 +19,7 @@ import type { MountFn, MountInput, MountSummary } from '../mount/index.js';
 import { API_VERSION, NAME, VERSION } from '../version.js';
 import { providerService } from './codec.js';
 import { addHealthService, HealthStatus } from './grpc-health.js';
+import { awaitHandshake, CallGate, DEFAULT_TRANSPORT_LIMITS, grpcServerOptions, type TransportLimits } from './transport.js';
 
 
 /** gRPC status numbers by name; server/ alone maps them (STYLE habit 8). */
@@ -67,6 +71,13 @@ export interface ServerOptions {
   metrics?: ProviderMetrics | undefined;
   /** Longest a mount may run when the caller set no deadline (the kubelet's is ~2 min). */
   defaultDeadlineMs?: number;
+  /** Limits of the socket; each defaults to DEFAULT_TRANSPORT_LIMITS'. */
+  limits?: Partial<TransportLimits>;
+  /**
+   * Checks a Mount's target path before any work; a rejection (a ProviderError) is the answer.
+   * Absent: every target is handed to `mount` as it is.
+   */
+  checkTarget?: ((targetPath: string) => Promise<void>) | undefined;
 }
 
 export interface RunningServer {
@@ -74,6 +85,8 @@ export interface RunningServer {
   health: HealthStatus;
   /** Mounts in flight now. */
   inFlight(): number;
+  /** Connections open on the socket, calls in flight of every method, bytes of requests still arriving. */
+  transport(): { connections: number; callsInFlight: number; arrivingBytes: number };
   /** Stop accepting, wait up to `graceMs` for calls in flight, then cancel them; remove the socket. */
   close(graceMs?: number): Promise<void>;
 }
@@ -146,7 +159,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const defaultDeadlineMs = opts.defaultDeadlineMs ?? 120_000;
   await removeStaleSocket(socketPath);
 
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const limits: TransportLimits = { ...DEFAULT_TRANSPORT_LIMITS, ...opts.limits };
+  const gate = new CallGate(limits, { refused: (why) => opts.metrics?.transportRefused(why) });
+  const server = new grpc.Server(grpcServerOptions(limits, gate.interceptor));
   const health = new HealthStatus();
   const stopping = new AbortController();
   let inFlight = 0;
@@ -173,6 +188,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const t0 = performance.now();
       // Promise.resolve().then: even a mount function that throws synchronously ends in a status.
       Promise.resolve()
+        .then(() => opts.checkTarget?.(input.targetPath))
         .then(() => opts.mount(input, signal, summary))
         .then(
           (res) => {
@@ -200,16 +216,37 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   server.addService(providerService, handlers);
   addHealthService(server, health);
 
+  // Our own listener: grpc-js serves each connection we inject, with the server's options
+  // (streams, idle close, keepalive); the listener counts them and closes any beyond the cap.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = net.createServer();
+  listener.maxConnections = limits.maxConnections;
+  let connections = 0;
+  listener.on('connection', (socket: net.Socket) => {
+    connections++;
+    socket.once('close', () => connections--);
+    opts.metrics?.connectionAccepted();
+    awaitHandshake(socket, limits.handshakeTimeoutMs, (s) => injector.injectConnection(s), () => opts.metrics?.transportRefused('handshake'));
+  });
+  listener.on('drop', () => opts.metrics?.transportRefused('connections'));
+  opts.metrics?.watchTransport(() => ({ connections }));
+
   const oldUmask = process.umask(0o077);
   try {
     await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+      listener.once('error', reject);
+      listener.listen(socketPath, () => {
+        listener.off('error', reject);
+        resolve();
+      });
     });
   } catch (err) {
-    throw new ProviderError('FAILED_PRECONDITION', `Failed to listen on unix socket ${socketPath}: ${(err as Error).message} (is the provider volume writable?)`);
+    injector.destroy();
+    throw new ProviderError('FAILED_PRECONDITION', `Failed to listen on unix socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is the provider volume writable?)`);
   } finally {
     process.umask(oldUmask);
   }
+  listener.on('error', (err) => logger.error('socket listener error', { error: err.message }));
   await chmod(socketPath, 0o600).catch(() => {});
   logger.info('listening', { socket: socketPath, version: VERSION });
 
@@ -218,11 +255,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     socketPath,
     health,
     inFlight: () => inFlight,
+    transport: () => ({ connections, callsInFlight: gate.stats().callsInFlight, arrivingBytes: gate.stats().arrivingBytes }),
     close(graceMs = 30_000) {
       closed ??= (async () => {
         health.shutdown();
-        // Stop accepting new calls; calls in flight go on.
-        const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        // Stop accepting connections and new calls; calls in flight go on. Done when every
+        // connection has ended (the listener's close waits for them), answers flushed.
+        const shutdown = Promise.all([
+          new Promise<void>((resolve) => listener.close(() => resolve())),
+          new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+        ]);
         if (inFlight > 0) {
           const idle = new Promise<void>((resolve) => drained.push(resolve));
           const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
@@ -234,6 +276,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
         await Promise.race([shutdown, new Promise((r) => setTimeout(r, 2_000).unref())]);
         server.forceShutdown();
+        injector.destroy();
         await unlink(socketPath).catch(() => {});
       })();
       return closed;
