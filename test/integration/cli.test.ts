@@ -128,7 +128,7 @@ describe('--help and --version', () => {
       ['eks-addon-version', '""'],
       ['pod-identity-http-timeout', '""'],
       ['pod-identity-endpoint', '""'],
-      ['metrics-addr', '"0.0.0.0:8989"'],
+      ['metrics-addr', '"127.0.0.1:8989"'],
       ['health-addr', '"0.0.0.0:8990"'],
       ['log-level', '"info"'],
       ['log-format', '"json"'],

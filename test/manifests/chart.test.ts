@@ -50,6 +50,8 @@ function rules(objects: readonly K8sObject[]): Rules {
   return (objects.find((o) => o.kind === 'ClusterRole') as K8sObject & { rules: Rules }).rules;
 }
 const kinds = (objects: readonly K8sObject[]): string[] => objects.map((o) => `${o.kind}/${o.metadata.name}`);
+/** A NetworkPolicy peer: the namespace a Prometheus would run in. */
+const monitoring = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
 
 describe('Chart.yaml', () => {
   const chart = readChartYaml();
@@ -152,7 +154,7 @@ describe('rendered with default values', () => {
 
   it('runs the image of this version with the socket in the driver\'s providers directory', () => {
     expect(c.image).toBe(`ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws:${pkg.version}`);
-    expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--metrics-addr=0.0.0.0:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json']);
+    expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--metrics-addr=127.0.0.1:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json']);
   });
 
   it('mounts the socket directory and the kubelet pods directory with HostToContainer propagation (CONTRACT.md §9)', () => {
@@ -176,10 +178,16 @@ describe('rendered with default values', () => {
     expect(pod.hostNetwork).toBe(false);
   });
 
-  it('probes /healthz and /readyz on the health port, and exposes metrics', () => {
+  it('probes /healthz and /readyz on the health port (the pod IP: the kubelet connects there); metrics only inside the pod, no object names', () => {
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(c.ports?.map((p) => [p.name, p.containerPort])).toEqual([['metrics', 8989], ['health', 8990]]);
+    // hostNetwork stays off: the pod IP is the pod's own, so health on 0.0.0.0 is not the node's.
+    expect(pod.hostNetwork).toBe(false);
+    expect(c.args).toContain('--health-addr=0.0.0.0:8990');
+    expect(c.ports?.map((p) => [p.name, p.containerPort])).toEqual([['health', 8990]]);
+    expect(c.args.filter((a) => a.startsWith('--metrics-object-names'))).toEqual([]);
+    expect(kinds(objects).filter((k) => k.startsWith('NetworkPolicy/'))).toEqual([]);
+    expect(notes).toContain('port-forward daemonset/csi-secrets-provider-aws 8989');
   });
 
   it('schedules on every Linux node, whatever its taints, except Fargate', () => {
@@ -270,6 +278,24 @@ describe('value variants', () => {
       expect(container(o).args).toContain('--metrics-addr=');
       expect(container(o).ports?.map((p) => p.name)).toEqual(['health']);
     }],
+    ['metrics exposed: on the pod IP, with a NetworkPolicy letting only the listed peers scrape', { metrics: { expose: true, networkPolicy: { from: [monitoring] } } }, (o) => {
+      expect(container(o).args).toContain('--metrics-addr=0.0.0.0:8989');
+      expect(container(o).ports?.map((p) => [p.name, p.containerPort])).toEqual([['metrics', 8989], ['health', 8990]]);
+      const np = o.find((x) => x.kind === 'NetworkPolicy') as K8sObject & { spec: Record<string, unknown> };
+      expect(np.metadata.name).toBe('r-csi-secrets-provider-aws');
+      expect(np.spec).toEqual({
+        podSelector: { matchLabels: daemonSet(o).spec.selector.matchLabels },
+        policyTypes: ['Ingress'],
+        ingress: [
+          { ports: [{ port: 'metrics', protocol: 'TCP' }], from: [monitoring] },
+          { ports: [{ port: 'health', protocol: 'TCP' }] },
+        ],
+      });
+    }],
+    ['metrics exposed without the policy: no NetworkPolicy', { metrics: { expose: true, networkPolicy: { enabled: false } } }, (o) => {
+      expect(container(o).args).toContain('--metrics-addr=0.0.0.0:8989');
+      expect(kinds(o).filter((k) => k.startsWith('NetworkPolicy/'))).toEqual([]);
+    }],
     ['metric object names on, cache on, log settings, extra args and env', { metrics: { objectNames: true }, cacheTtl: '5m', logLevel: 'debug', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', extraArgs: ['--x=y'], env: [{ name: 'HTTPS_PROXY', value: 'http://proxy:3128' }] }, (o) => {
       expect(container(o).args).toEqual(expect.arrayContaining(['--metrics-object-names=true', '--cache-ttl=5m', '--log-level=debug', '--log-format=text', '--pod-identity-endpoint=http://127.0.0.1:2703/v1/credentials', '--x=y']));
       expect(container(o).env.at(-1)).toEqual({ name: 'HTTPS_PROXY', value: 'http://proxy:3128' });
@@ -278,9 +304,11 @@ describe('value variants', () => {
       expect(container(o).livenessProbe).toBeUndefined();
       expect(container(o).readinessProbe).toBeUndefined();
     }],
-    ['serviceMonitor adds a headless Service and a ServiceMonitor', { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } } }, (o) => {
-      expect(kinds(o)).toEqual(expect.arrayContaining(['Service/r-csi-secrets-provider-aws-metrics', 'ServiceMonitor/r-csi-secrets-provider-aws']));
+    ['serviceMonitor adds a headless Service and a ServiceMonitor, and exposes the metrics it scrapes', { metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } }, networkPolicy: { from: [monitoring] } } }, (o) => {
+      expect(kinds(o)).toEqual(expect.arrayContaining(['Service/r-csi-secrets-provider-aws-metrics', 'ServiceMonitor/r-csi-secrets-provider-aws', 'NetworkPolicy/r-csi-secrets-provider-aws']));
       expect(o.find((x) => x.kind === 'ServiceMonitor')?.metadata.labels?.release).toBe('prom');
+      expect(container(o).args).toContain('--metrics-addr=0.0.0.0:8989');
+      expect(container(o).ports?.map((p) => p.name)).toContain('metrics');
     }],
     ['a custom kubelet path moves the pods mount', { kubeletPath: '/var/snap/microk8s/common/var/lib/kubelet' }, (o) => expect(container(o).volumeMounts[1]?.mountPath).toBe('/var/snap/microk8s/common/var/lib/kubelet/pods')],
     ['a providerVolume among the driver\'s additionalProvidersDirs is accepted', { providerVolume: '/etc/kubernetes/secrets-store-csi-providers', 'secrets-store-csi-driver': { linux: { additionalProvidersDirs: ['/etc/kubernetes/secrets-store-csi-providers'] } } }, (o) => expect(container(o).args[0]).toBe('--provider-volume=/etc/kubernetes/secrets-store-csi-providers')],
@@ -302,6 +330,12 @@ describe('value variants', () => {
     expect(objects.flatMap(validateObject)).toEqual([]);
   });
 
+  it('refuses to expose metrics behind a NetworkPolicy that names nobody who may scrape', () => {
+    for (const metrics of [{ expose: true }, { serviceMonitor: { enabled: true } }]) {
+      expect(() => renderChart({ values: [{ metrics }] })).toThrow(/list who may scrape them in metrics\.networkPolicy\.from .* or set metrics\.networkPolicy\.enabled=false/);
+    }
+  });
+
   it('refuses a socket directory the driver it installs would not search', () => {
     expect(() => renderChart({ values: [{ providerVolume: '/etc/kubernetes/secrets-store-csi-providers' }] })).toThrow(
       /providerVolume "\/etc\/kubernetes\/secrets-store-csi-providers" is not a directory the driver searches .*set both to the same path/,
@@ -314,7 +348,7 @@ describe('schemas', () => {
     const sets = [
       renderChart().objects,
       renderChart({ values: [ascpValues] }).objects,
-      renderChart({ values: [{ metrics: { serviceMonitor: { enabled: true } } }] }).objects,
+      renderChart({ values: [{ metrics: { serviceMonitor: { enabled: true }, networkPolicy: { from: [monitoring] } } }] }).objects,
       parseDocuments(readFileSync(INSTALLER_PATH, 'utf8'), 'installer'),
     ];
     const all = sets.flatMap((objs, i) => objs.map((obj) => ({ source: `set ${i}`, obj })));
@@ -334,6 +368,7 @@ describe('the provider accepts what the chart passes', () => {
     ['defaults', {}],
     ['ASCP values file', ascpValues],
     ['every flag of ours', { metrics: { enabled: false, objectNames: true }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s' }],
+    ['metrics exposed, with object names', { metrics: { expose: true, objectNames: true, networkPolicy: { from: [monitoring] } } }],
   ])('%s: args parse with src/cli/flags.ts and env matches', async (_name, values) => {
     const { parseFlags } = await import('../../src/cli/flags.js');
     const c = container(renderChart({ values: [values] }).objects);
@@ -345,7 +380,9 @@ describe('the provider accepts what the chart passes', () => {
     expect(result.flags.providerVolume).toBe(get(v, 'providerVolume'));
     expect(result.flags.driverWritesSecrets).toBe(get(v, 'driverWritesSecrets'));
     expect(result.flags.healthAddr).toBe('0.0.0.0:8990');
-    expect(result.flags.metricsAddr).toBe(get(v, 'metrics.enabled') ? '0.0.0.0:8989' : '');
+    const exposed = get(v, 'metrics.expose') === true || get(v, 'metrics.serviceMonitor.enabled') === true;
+    expect(result.flags.metricsAddr).toBe(get(v, 'metrics.enabled') ? (exposed ? '0.0.0.0:8989' : '127.0.0.1:8989') : '');
+    expect(result.flags.metricsObjectNames).toBe(get(v, 'metrics.enabled') === true && get(v, 'metrics.objectNames') === true);
     expect(result.flags.logLevel).toBe(get(v, 'logLevel'));
     expect(result.flags.nodeName).toBe('node-a');
     expect(result.flags.awsRegion).toBe(get(v, 'awsRegion'));

@@ -74,3 +74,11 @@ of its linux.additionalProvidersDirs.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+"true" when /metrics listens on the pod IP (metrics.expose, or a ServiceMonitor that must reach it);
+otherwise it listens on 127.0.0.1 only, inside the pod.
+*/}}
+{{- define "provider.metricsExposed" -}}
+{{- if and .Values.metrics .Values.metrics.enabled (or .Values.metrics.expose (and .Values.metrics.serviceMonitor .Values.metrics.serviceMonitor.enabled)) }}true{{ end }}
+{{- end }}
