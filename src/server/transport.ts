@@ -66,7 +66,10 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   receiveBudgetBytes: 8 * 1024 * 1024,
   // 64 paused windows ≈ 6 MiB.
   maxThrottled: 64,
-  receiveTimeoutMs: 5_000,
+  // What half-sent requests may hold is bounded by the budget above; this only frees their slots.
+  // Under a 50m CPU quota a starved event loop reads a burst's requests late: a node coming up full
+  // had half of 110 first mounts refused with 5 s, none with 60 s.
+  receiveTimeoutMs: 60_000,
   // The driver polls every two minutes by default; an idle minute closes what is left over.
   idleConnectionMs: 60_000,
   keepaliveMs: 120_000,
@@ -255,7 +258,8 @@ export class CallGate {
         stream?.on('data', onData);
         timer = setTimeout(
           () =>
-            refuse('request_too_slow', grpc.status.DEADLINE_EXCEEDED, `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done`),
+            // UNAVAILABLE: the driver retries it (the slowness may be ours, on a starved node).
+            refuse('request_too_slow', grpc.status.UNAVAILABLE, `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done, the driver will retry`),
           this.limits.receiveTimeoutMs,
         );
         timer.unref();
