@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { AwsClientFactory, Fetcher, proxyAgentsFromEnv } from './aws/index.js';
 import { parseFlags, type Flags } from './cli/flags.js';
-import { touchMount, writeMount } from './files/index.js';
+import { kubeletTargetWriter, checkTargetPath } from './files/index.js';
 import { CredentialCache, IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
 import type { MountDeps, MountFn } from './mount/index.js';
@@ -63,6 +63,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   const fetcher = new Fetcher(clients, (service, operation, region, outcome, code, seconds) =>
     metrics.awsCall(service, operation, regionLabel(region, flags.extraRegions), outcome, code, seconds),
   );
+  let warnedTouch = false;
   const deps: MountDeps = {
     driverWritesSecrets: flags.driverWritesSecrets,
     extraRegions: flags.extraRegions,
@@ -71,7 +72,12 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     kube: lookups,
     identity,
     fetcher,
-    writer: { writeMount, touchMount },
+    // Only kubelet CSI volume mounts, reached through no link, are written or touched.
+    writer: kubeletTargetWriter(flags.kubeletRoot, (targetPath) => {
+      if (warnedTouch) return;
+      warnedTouch = true;
+      logger.warn('target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart\'s kubeletPath right?)', { targetPath, kubeletRoot: flags.kubeletRoot });
+    }),
     logger,
     observeObject: (type, outcome, name) => metrics.objectFetched(type, outcome, name),
   };
@@ -88,7 +94,15 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   };
 
   const socketPath = path.join(flags.providerVolume, 'aws.sock');
-  const server = await startServer({ socketPath, mount, logger, metrics });
+  const server = await startServer({
+    socketPath,
+    mount,
+    logger,
+    metrics,
+    // Provider-writes mode: a target that is not a kubelet CSI volume mount is refused before any
+    // work ('' is the pipeline's own "Missing mount path"). Driver-writes mode writes nothing there.
+    checkTarget: flags.driverWritesSecrets ? undefined : (targetPath) => (targetPath === '' ? Promise.resolve() : checkTargetPath(targetPath, flags.kubeletRoot)),
+  });
   // /readyz asks our own socket, with one kept client (not one per request).
   const probe = new SocketProbe(socketPath);
   let http: Awaited<ReturnType<typeof startHealthServer>> | undefined;

@@ -6,6 +6,7 @@
  * calls each made (the warm path should reach neither STS nor Kubernetes), a /metrics excerpt, and
  * a clean shutdown. Values shown are the emulator's fake demo data; sensitive-looking ones are masked.
  */
+import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -203,7 +204,9 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const volume = path.join(base, 'providers');
     await mkdir(volume);
     const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig };
-    const parsed = parseFlags([`--provider-volume=${volume}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', '--log-level=debug'], env);
+    // The kubelet's directory tree, in miniature: the provider writes only into a pod's CSI volume mount.
+    const kubeletRoot = path.join(base, 'kubelet');
+    const parsed = parseFlags([`--provider-volume=${volume}`, `--kubelet-root=${kubeletRoot}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', '--log-level=debug'], env);
     if (parsed.kind !== 'run') throw new StepError(step, `unexpected flag parse result: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`);
     const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
     const { start } = await import('../main.js');
@@ -218,7 +221,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     // 3. First mount.
     step = '3. first mount';
     out(`3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, SecretProviderClass ${CLASS} (IRSA token from the emulator)`);
-    const target = path.join(base, 'pods', POD, 'volumes', 'secrets-store');
+    const target = path.join(kubeletRoot, 'pods', randomUUID(), 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
     await mkdir(target, { recursive: true });
     const tokens = {
       'sts.amazonaws.com': emu.issueToken({ namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, audience: 'sts.amazonaws.com', podName: POD }),

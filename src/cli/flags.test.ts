@@ -43,6 +43,7 @@ describe('defaults (ascp-behaviour.md §1.1 + ours)', () => {
   it('no flags → ASCP defaults and ours', () => {
     expect(flags([]).flags).toEqual({
       providerVolume: '/var/run/secrets-store-csi-providers',
+      kubeletRoot: '/var/lib/kubelet',
       driverWritesSecrets: false,
       qps: 5,
       burst: 10,
@@ -85,6 +86,8 @@ describe('Go flag forms (what existing DaemonSets pass)', () => {
     [['--driver-writes-secrets=0'], { driverWritesSecrets: false }],
     [['--provider-volume', '/etc/kubernetes/secrets-store-csi-providers'], { providerVolume: '/etc/kubernetes/secrets-store-csi-providers' }],
     [['--provider-volume=/tmp/p'], { providerVolume: '/tmp/p' }],
+    [['--kubelet-root=/var/snap/microk8s/common/var/lib/kubelet'], { kubeletRoot: '/var/snap/microk8s/common/var/lib/kubelet' }],
+    [['--kubelet-root=/data/kubelet/'], { kubeletRoot: '/data/kubelet' }],
     [['--eks-addon-version=v1.0.0-eksbuild.1'], { eksAddonVersion: 'v1.0.0-eksbuild.1' }],
     [['--qps=7', '--', '--nonsense'], { qps: 7 }],
     // The later occurrence wins, as in Go.
@@ -121,6 +124,9 @@ describe('refusals at start', () => {
     [['--cache-ttl=soon'], /flag -cache-ttl: time: invalid duration "soon"/],
     [['--cache-ttl=-1s'], /flag -cache-ttl: must not be negative/],
     [['--provider-volume='], /flag -provider-volume must not be empty/],
+    [['--kubelet-root='], /invalid value "" for flag -kubelet-root: want an absolute, normalized directory/],
+    [['--kubelet-root=var/lib/kubelet'], /flag -kubelet-root/],
+    [['--kubelet-root=/var/lib/../kubelet'], /flag -kubelet-root/],
   ])('%j → %s', (argv, message) => {
     expect(error(argv)).toMatch(message);
   });
@@ -141,6 +147,7 @@ describe('--help and --version', () => {
     const text = helpText();
     for (const [flag, def] of [
       ['provider-volume', '"/var/run/secrets-store-csi-providers"'],
+      ['kubelet-root', '"/var/lib/kubelet"'],
       ['driver-writes-secrets', 'false'],
       ['qps', '"5"'],
       ['burst', '"10"'],

@@ -6,6 +6,7 @@
  * tolerance (an invalid `--pod-identity-http-timeout` is logged and ignored); a bad value of one of
  * our flags fails at start, never at the first mount.
  */
+import path from 'node:path';
 import { formatDuration, parseGoDuration } from './duration.js';
 import type { LogFormat, LogLevel } from '../observability/logger.js';
 // spc/'s attribute rules alone: its index loads the YAML and JMESPath parsers, which wait for the first mount.
@@ -15,6 +16,11 @@ import { NAME, VERSION } from '../version.js';
 export interface Flags {
   /** Directory of the socket `<dir>/aws.sock`. */
   readonly providerVolume: string;
+  /**
+   * The kubelet's root directory (normalized, no trailing slash): the driver's Mount targets are
+   * `<kubeletRoot>/pods/<uid>/volumes/kubernetes.io~csi/<volume>/mount`, and no other is written.
+   */
+  readonly kubeletRoot: string;
   readonly driverWritesSecrets: boolean;
   /** Kubernetes client rate limit. */
   readonly qps: number;
@@ -63,6 +69,7 @@ interface FlagSpec {
 
 const SPECS: readonly FlagSpec[] = [
   { name: 'provider-volume', kind: 'string', def: '/var/run/secrets-store-csi-providers', help: 'directory of the provider socket (aws.sock); must match the driver\'s providers directory', ascp: true },
+  { name: 'kubelet-root', kind: 'string', def: '/var/lib/kubelet', help: 'the kubelet\'s root directory (its --root-dir, the chart\'s kubeletPath): a Mount\'s target must be <kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or it is refused (provider-writes mode) or left untouched (driver-writes mode)' },
   { name: 'driver-writes-secrets', kind: 'bool', def: 'false', help: 'return file contents to the driver instead of writing them into the pod volume', ascp: true },
   { name: 'qps', kind: 'int', def: '5', help: 'Kubernetes API client queries per second', ascp: true },
   { name: 'burst', kind: 'int', def: '10', help: 'Kubernetes API client burst', ascp: true },
@@ -194,9 +201,15 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   }
   const providerVolume = str('provider-volume');
   if (providerVolume === '') errors.push('flag -provider-volume must not be empty');
+  const rawKubeletRoot = str('kubelet-root');
+  const kubeletRoot = rawKubeletRoot.length > 1 ? rawKubeletRoot.replace(/\/+$/, '') : rawKubeletRoot;
+  if (!kubeletRoot.startsWith('/') || kubeletRoot.includes('\0') || path.posix.normalize(kubeletRoot) !== kubeletRoot) {
+    errors.push(`invalid value ${JSON.stringify(rawKubeletRoot)} for flag -kubelet-root: want an absolute, normalized directory such as /var/lib/kubelet`);
+  }
 
   const flags: Flags = Object.freeze({
     providerVolume,
+    kubeletRoot,
     driverWritesSecrets: bool('driver-writes-secrets'),
     qps: int('qps', 1),
     burst: int('burst', 1),

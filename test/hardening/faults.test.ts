@@ -275,8 +275,9 @@ describe('STS refusal', () => {
   it('an STS refusal also names the object the mount was for', async () => {
     h.emu.putSecret(REGION, 'sts-names-object', 'v');
     const pod = h.pod();
+    const target = await h.target();
     const e = await withFault({ service: 'sts', target: pod.roleArn, status: 403, code: 'AccessDenied' }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('sts-names-object') }), targetPath: '/tmp/unused-target' })),
+      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('sts-names-object') }), targetPath: target })),
     );
     expect(e.details).toContain('sts-names-object');
   });

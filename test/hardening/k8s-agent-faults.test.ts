@@ -54,8 +54,9 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
   it('a service account that does not exist: NOT_FOUND naming it and its namespace', async () => {
     h.emu.putSecret(REGION, 'k8s-no-sa', 'v');
     const pod = h.pod();
+    const target = await h.target();
     const e = await withFault({ service: 'k8s', target: saPath(pod), status: 404, code: 'NotFound', message: `serviceaccounts "${pod.serviceAccount}" not found` }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('k8s-no-sa') }), targetPath: '/tmp/not-used' })),
+      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('k8s-no-sa') }), targetPath: target })),
     );
     expect(e.code).toBe(status.NOT_FOUND);
     expect(e.details).toContain(pod.serviceAccount);

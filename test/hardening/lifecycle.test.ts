@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDriverClient, mountAttributes, startEmulator, type DriverClient, type Emulator } from '../../src/emulator/index.js';
 import { fdCount, outcomeOf, pool, rssOf, socketCount, type Outcome } from './hardening-helpers.js';
 import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
+import { kubeletTarget } from '../helpers/harness.js';
 
 const REGION = 'us-east-1';
 const ACCOUNT = '123456789012';
@@ -42,7 +43,7 @@ let kubeconfig: string;
 let volumes = 0;
 
 function spawnProvider(volume: string, o: { uid?: number; metrics?: boolean } = {}): Provider {
-  const args = [MAIN, `--provider-volume=${volume}`, '--health-addr=', o.metrics ? '--metrics-addr=127.0.0.1:0' : '--metrics-addr='];
+  const args = [MAIN, `--provider-volume=${volume}`, `--kubelet-root=${path.join(dir, 'kubelet')}`, '--health-addr=', o.metrics ? '--metrics-addr=127.0.0.1:0' : '--metrics-addr='];
   const env = { PATH: process.env['PATH'] ?? '', KUBECONFIG: kubeconfig, AWS_ENDPOINT_URL: emu.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' };
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], ...(o.uid === undefined ? {} : { uid: o.uid, gid: o.uid }) });
   let stderr = '';
@@ -103,10 +104,9 @@ function pod(prefix: string): (objects: string) => Record<string, string> {
   return (objects) => mountAttributes({ podName: `pod-${n}`, namespace: ns, serviceAccount: sa, tokens: { 'sts.amazonaws.com': token }, parameters: { region: REGION, objects } });
 }
 
-async function target(): Promise<string> {
-  const t = path.join(dir, 'pods', `t-${Math.random().toString(36).slice(2)}`);
-  await mkdir(t, { recursive: true });
-  return t;
+/** A pod's CSI volume mount directory under the providers' kubelet root. */
+function target(): Promise<string> {
+  return kubeletTarget(path.join(dir, 'kubelet'));
 }
 
 /** Polls the child's `mounts_in_flight` gauge until it reaches `n` (no sleeps: each poll is a request). */

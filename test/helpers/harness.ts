@@ -4,6 +4,7 @@
  * gRPC client. The provider reaches the emulator only the way it reaches AWS: AWS_ENDPOINT_URL and a
  * KUBECONFIG. Every log line is captured, so tests can check that no secret or token leaked.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,8 +68,13 @@ export interface Harness {
   socketPath: string;
   /** Every provider log line (JSON). */
   logs: string[];
-  /** A fresh, empty target directory (a pod's volume). */
+  /**
+   * A fresh, empty target directory shaped as the kubelet makes it,
+   * `<kubeletRoot>/pods/<uid>/volumes/kubernetes.io~csi/<volume>/mount` (the provider refuses others).
+   */
   target(): Promise<string>;
+  /** The temporary kubelet root the provider runs with (`--kubelet-root`). */
+  kubeletRoot: string;
   /**
    * A Mount as the driver makes it, then what the driver does with the answer: in driver-writes
    * mode it writes the returned files with the driver's atomic writer; in provider-writes mode the
@@ -80,6 +86,13 @@ export interface Harness {
 }
 
 let counter = 0;
+
+/** Makes `<kubeletRoot>/pods/<new uid>/volumes/kubernetes.io~csi/<volume>/mount`, as the kubelet does. */
+export async function kubeletTarget(kubeletRoot: string, volume = 'secrets-store'): Promise<string> {
+  const t = path.join(kubeletRoot, 'pods', randomUUID(), 'volumes', 'kubernetes.io~csi', volume, 'mount');
+  await mkdir(t, { recursive: true });
+  return t;
+}
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-it-'));
@@ -94,8 +107,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const volume = path.join(dir, 'providers');
   await mkdir(volume);
   emu.addNode('node-1', o.nodeLabels ?? { 'topology.kubernetes.io/region': REGION });
+  const kubeletRoot = path.join(dir, 'kubelet');
+  await mkdir(path.join(kubeletRoot, 'pods'), { recursive: true });
   const extra = typeof o.flags === 'function' ? await o.flags(emu) : (o.flags ?? []);
-  const parsed = parseFlags([`--provider-volume=${volume}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', ...extra], env);
+  const parsed = parseFlags([`--provider-volume=${volume}`, `--kubelet-root=${kubeletRoot}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', ...extra], env);
   if (parsed.kind !== 'run') throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
@@ -108,11 +123,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     client,
     socketPath: provider.socketPath,
     logs,
-    async target() {
-      const t = path.join(dir, 'pods', `pod-${++counter}`, 'mount');
-      await mkdir(t, { recursive: true });
-      return t;
-    },
+    kubeletRoot,
+    target: () => kubeletTarget(kubeletRoot, `secrets-store-${++counter}`),
     async mountAndWrite(attributes, targetPath, currentObjectVersion = []) {
       const res = await client.mount({ attributes, targetPath, currentObjectVersion });
       if (parsed.flags.driverWritesSecrets) await writeFilesLikeDriver(targetPath, res.files);

@@ -122,6 +122,7 @@ describe('--help and --version', () => {
     expect(r.stderr).toBe('');
     for (const [flag, def] of [
       ['provider-volume', '"/var/run/secrets-store-csi-providers"'],
+      ['kubelet-root', '"/var/lib/kubelet"'],
       ['driver-writes-secrets', 'false'],
       ['qps', '"5"'],
       ['burst', '"10"'],

@@ -154,7 +154,7 @@ describe('rendered with default values', () => {
 
   it('runs the image of this version with the socket in the driver\'s providers directory', () => {
     expect(c.image).toBe(`ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws:${pkg.version}`);
-    expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--metrics-addr=127.0.0.1:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json']);
+    expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--kubelet-root=/var/lib/kubelet', '--metrics-addr=127.0.0.1:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json']);
   });
 
   it('mounts the socket directory and the kubelet pods directory with HostToContainer propagation (CONTRACT.md §9)', () => {
@@ -310,7 +310,10 @@ describe('value variants', () => {
       expect(container(o).args).toContain('--metrics-addr=0.0.0.0:8989');
       expect(container(o).ports?.map((p) => p.name)).toContain('metrics');
     }],
-    ['a custom kubelet path moves the pods mount', { kubeletPath: '/var/snap/microk8s/common/var/lib/kubelet' }, (o) => expect(container(o).volumeMounts[1]?.mountPath).toBe('/var/snap/microk8s/common/var/lib/kubelet/pods')],
+    ['a custom kubelet path moves the pods mount and the targets the provider accepts', { kubeletPath: '/var/snap/microk8s/common/var/lib/kubelet' }, (o) => {
+      expect(container(o).volumeMounts[1]?.mountPath).toBe('/var/snap/microk8s/common/var/lib/kubelet/pods');
+      expect(container(o).args).toContain('--kubelet-root=/var/snap/microk8s/common/var/lib/kubelet');
+    }],
     ['a providerVolume among the driver\'s additionalProvidersDirs is accepted', { providerVolume: '/etc/kubernetes/secrets-store-csi-providers', 'secrets-store-csi-driver': { linux: { additionalProvidersDirs: ['/etc/kubernetes/secrets-store-csi-providers'] } } }, (o) => expect(container(o).args[0]).toBe('--provider-volume=/etc/kubernetes/secrets-store-csi-providers')],
     ['any providerVolume when the driver is installed separately', { providerVolume: '/etc/kubernetes/secrets-store-csi-providers', 'secrets-store-csi-driver': { install: false } }, (o) => expect(container(o).args[0]).toBe('--provider-volume=/etc/kubernetes/secrets-store-csi-providers')],
     ['non-root for driver-writes with a prepared socket directory', { driverWritesSecrets: true, podSecurityContext: { runAsUser: 65532, runAsGroup: 65532, runAsNonRoot: true } }, (o) => expect(daemonSet(o).spec.template.spec.securityContext).toMatchObject({ runAsUser: 65532, runAsNonRoot: true })],
@@ -369,6 +372,7 @@ describe('the provider accepts what the chart passes', () => {
     ['ASCP values file', ascpValues],
     ['every flag of ours', { metrics: { enabled: false, objectNames: true }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s' }],
     ['metrics exposed, with object names', { metrics: { expose: true, objectNames: true, networkPolicy: { from: [monitoring] } } }],
+    ['a kubelet path of k0s', { kubeletPath: '/var/lib/k0s/kubelet' }],
   ])('%s: args parse with src/cli/flags.ts and env matches', async (_name, values) => {
     const { parseFlags } = await import('../../src/cli/flags.js');
     const c = container(renderChart({ values: [values] }).objects);
@@ -380,6 +384,7 @@ describe('the provider accepts what the chart passes', () => {
     expect(result.flags.providerVolume).toBe(get(v, 'providerVolume'));
     expect(result.flags.driverWritesSecrets).toBe(get(v, 'driverWritesSecrets'));
     expect(result.flags.healthAddr).toBe('0.0.0.0:8990');
+    expect(result.flags.kubeletRoot).toBe(get(v, 'kubeletPath'));
     const exposed = get(v, 'metrics.expose') === true || get(v, 'metrics.serviceMonitor.enabled') === true;
     expect(result.flags.metricsAddr).toBe(get(v, 'metrics.enabled') ? (exposed ? '0.0.0.0:8989' : '127.0.0.1:8989') : '');
     expect(result.flags.metricsObjectNames).toBe(get(v, 'metrics.enabled') === true && get(v, 'metrics.objectNames') === true);

@@ -3,6 +3,7 @@
 // package-lock.json), the entrypoint, the user and the V8 heap against the chart's memory limit.
 // And the server the image runs, run as the image runs it: the bundle (scripts/bundle.mjs) in a
 // directory with no node_modules, answering mounts that load every lazily imported part.
+import { randomUUID } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -250,7 +251,8 @@ describe("the image's server: dist/bundle/ and package.json, without node_module
           ['sts.amazonaws.com', 'pods.eks.amazonaws.com'].map((audience) => [audience, emu.issueToken({ namespace, serviceAccount, audience, podName })]),
         );
         const parameters: Record<string, string> = { objects, ...(kind === 'pod-identity' ? { usePodIdentity: 'true' } : {}) };
-        const target = path.join(work, 'pods', podName, 'volumes', 'secrets-store');
+        // Shaped as the kubelet makes it: the provider writes into no other directory.
+        const target = path.join(work, 'kubelet', 'pods', randomUUID(), 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
         mkdirSync(target, { recursive: true });
         return { kind, target, attributes: JSON.stringify(mountAttributes({ podName, namespace, serviceAccount, tokens, parameters })) };
       });
@@ -260,7 +262,7 @@ describe("the image's server: dist/bundle/ and package.json, without node_module
       const nodeOptions = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(read('Dockerfile'))?.[1] ?? '';
       const missing = path.join(work, 'none');
       let log = '';
-      child = spawn(process.execPath, ['dist/bundle/main.js', `--provider-volume=${volume}`, '--health-addr=', '--metrics-addr=', `--pod-identity-endpoint=${emu.podIdentityUrl}`], {
+      child = spawn(process.execPath, ['dist/bundle/main.js', `--provider-volume=${volume}`, `--kubelet-root=${path.join(work, 'kubelet')}`, '--health-addr=', '--metrics-addr=', `--pod-identity-endpoint=${emu.podIdentityUrl}`], {
         cwd: app,
         env: {
           PATH: process.env['PATH'] ?? '/usr/bin:/bin',
