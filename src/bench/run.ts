@@ -51,7 +51,12 @@ interface Ctx {
 
 async function startProvider(ctx: Ctx, label: string, mode: Mode, extra: string[] = []): Promise<Running> {
   ctx.io.stderr(`  starting provider ${label}`);
-  const flags = [...(mode === 'driver-writes' ? ['--driver-writes-secrets'] : []), `--pod-identity-endpoint=${ctx.emu.podIdentityUrl}`, ...extra];
+  const flags = [
+    ...(mode === 'driver-writes' ? ['--driver-writes-secrets'] : []),
+    `--pod-identity-endpoint=${ctx.emu.podIdentityUrl}`,
+    `--kubelet-root=${ctx.scenario.kubeletRoot}`,
+    ...extra,
+  ];
   const proc = await startProviderProcess({
     node: ctx.o.node,
     mainJs: ctx.o.provider,

@@ -6,6 +6,7 @@
  * the driver client exactly as the driver would.
  */
 import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { mountAttributes, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
 
@@ -52,6 +53,11 @@ export class Scenario {
     private readonly dir: string,
   ) {}
 
+  /** The kubelet root the pods' targets are under: the provider runs with `--kubelet-root` set to it. */
+  get kubeletRoot(): string {
+    return path.join(this.dir, 'kubelet');
+  }
+
   /** Seeds the node and `secrets` secrets. */
   seed(secrets: number): void {
     this.emu.addNode(NODE, { 'topology.kubernetes.io/region': REGION });
@@ -84,9 +90,11 @@ export class Scenario {
     };
     const parameters: Record<string, string> = { region: REGION, objects: objectsYaml(objects) };
     if (podIdentity) parameters['usePodIdentity'] = 'true';
-    const target = path.join(this.dir, 'pods', name, 'volumes', 'secrets-store');
+    // Shaped as the kubelet makes it: the provider refuses targets outside <kubelet-root>/pods/<uid>/….
+    const uid = randomUUID();
+    const target = path.join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
     await mkdir(target, { recursive: true });
-    const attributes = JSON.stringify(mountAttributes({ podName: name, namespace, serviceAccount, tokens, parameters, secretProviderClass: `bench-${objects}` }));
+    const attributes = JSON.stringify(mountAttributes({ podName: name, namespace, serviceAccount, podUid: uid, tokens, parameters, secretProviderClass: `bench-${objects}` }));
     return { name, namespace, serviceAccount, target, objects, podIdentity, attributes, versions: [] };
   }
 }
