@@ -39,6 +39,10 @@ export const FAST_UNAVAILABLE_MS = 5_000;
 const BACKOFF_MS = 1_000;
 /** Steady polls' memory counts as flat when the fitted growth over the whole run is at most this. */
 const FLAT_BYTES = 2 * MiB;
+/** The steady polls stop after this long (a thrashing provider may take minutes per poll). */
+const STEADY_BUDGET_MS = 10 * 60_000;
+/** Width of the table's measured column (the figure, target and verdict columns take the rest of the 140). */
+const MEASURED_COLUMNS = 54;
 /** Printed lines stay within this many columns. */
 export const MAX_COLUMNS = 140;
 
@@ -226,13 +230,18 @@ const NO_BOX = 'no cgroup box here';
 
 interface Death {
   phase: string;
+  /** The node phase (a restart of the node's provider), the overload, or the unboxed bursts. */
+  scope: 'node' | 'overload' | 'unboxed';
   exit: ExitInfo;
   stats: BoxStats | undefined;
   stderr: string[];
 }
 
 interface Steady {
+  /** Polls asked for, and made (fewer when the time budget ran out or the provider died). */
   polls: number;
+  made: number;
+  wallMs: number;
   ok: number;
   failures: Map<string, number>;
   /** The box's memory before the first poll and after the last. */
@@ -262,8 +271,9 @@ interface FloodResults {
 
 interface Unboxed {
   idle: ProcSample;
-  small: { pods: number; wave: Wave; rss: ProcSample };
-  large: { pods: number; wave: Wave; rss: ProcSample };
+  small: { pods: number; wave: Wave; rss: ProcSample | undefined };
+  large: { pods: number; wave: Wave; rss: ProcSample | undefined };
+  /** NaN when the polls could not be measured (a poll failed, or the provider had died). */
   cpuMsPerPoll: number;
   cpuPolls: number;
 }
@@ -311,16 +321,26 @@ async function stop(ctx: Ctx, p: BoxedProvider): Promise<void> {
 }
 
 /** Records how a provider died (it is a restart in a cluster). */
-function recordDeath(ctx: Ctx, p: BoxedProvider, phase: string): void {
+function recordDeath(ctx: Ctx, p: BoxedProvider, phase: string, scope: Death['scope']): void {
   const exit = p.proc.exit ?? { code: null, signal: null };
-  const stderr = p.proc
+  const lines = p.proc
     .stderrTail()
     .split('\n')
     .map((l) => l.trimEnd())
-    .filter((l) => l !== '')
-    .slice(-6);
-  ctx.r.deaths.push({ phase, exit, stats: p.proc.box?.stats(), stderr });
+    .filter((l) => l !== '');
+  // V8's fatal error ends in a native stack trace; its own lines say what happened.
+  const fatal = lines.filter((l) => /FATAL ERROR|out of memory|Mark-Compact|Scavenge/.test(l)).slice(-3);
+  ctx.r.deaths.push({ phase, scope, exit, stats: p.proc.box?.stats(), stderr: fatal.length > 0 ? fatal : lines.slice(-6) });
   ctx.io.stderr(`  the provider died during ${phase}: ${describeExit(exit)}`);
+}
+
+/**
+ * Whether the provider has ended. A process that just died may not have been reaped yet: its calls
+ * failed (UNAVAILABLE, connection lost) before its exit is known, so give the exit a moment.
+ */
+async function ended(p: BoxedProvider): Promise<boolean> {
+  await Promise.race([p.proc.exited, sleep(1_000)]);
+  return p.proc.exit !== undefined;
 }
 
 async function phaseStarts(ctx: Ctx): Promise<void> {
@@ -332,7 +352,12 @@ async function phaseStarts(ctx: Ctx): Promise<void> {
   }
 }
 
-async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs: number): Promise<Steady> {
+/**
+ * `n` polls of one pod, one after another, with the versions of the last mount. A provider that
+ * thrashes (its pages evicted and read again) can take minutes per poll: the polls stop once
+ * `budgetMs` is spent, and the figure says how many were made.
+ */
+async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs: number, budgetMs: number): Promise<Steady> {
   const box = p.proc.box;
   // Page cache comes and goes with reclaim (a cold box sits at its limit); a leak shows in anonymous memory.
   const mem = (): number => {
@@ -344,13 +369,16 @@ async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs:
   const every = Math.max(1, Math.floor(n / 30));
   const failures = new Map<string, number>();
   let ok = 0;
-  for (let i = 1; i <= n && !p.dead.aborted; i++) {
+  let made = 0;
+  const t0 = performance.now();
+  for (let i = 1; i <= n && !p.dead.aborted && performance.now() - t0 < budgetMs; i++) {
     const a = await attemptMount(p, pod, true, deadlineMs);
+    made = i;
     if (a.ok) ok++;
     else failures.set(a.code, (failures.get(a.code) ?? 0) + 1);
     if (i % every === 0 || i === n) points.push({ x: i, y: mem() });
   }
-  return { polls: n, ok, failures, start, end: box?.stats(), slopePer100: slope(points) * 100 };
+  return { polls: n, made, ok, failures, start, end: box?.stats(), slopePer100: slope(points) * 100, wallMs: performance.now() - t0 };
 }
 
 async function phaseNode(ctx: Ctx): Promise<void> {
@@ -367,17 +395,17 @@ async function phaseNode(ctx: Ctx): Promise<void> {
     ctx.io.stderr(`  burst: ${s.pods} first mounts at once`);
     res.burst = await wave(p, pods, { withVersions: false, deadlineMs, attempts: s.attempts });
     res.burstStats = p.proc.box?.stats();
-    if (res.burst.died) return recordDeath(ctx, p, 'the burst');
+    if (res.burst.died || (await ended(p))) return recordDeath(ctx, p, 'the burst', 'node');
     for (let i = 0; i < s.rounds; i++) {
       ctx.io.stderr(`  rotation round ${i + 1}/${s.rounds}`);
       const w = await wave(p, pods, { withVersions: true, deadlineMs, attempts: s.attempts });
       res.rounds.push(w);
-      if (w.died) return recordDeath(ctx, p, `rotation round ${i + 1}`);
+      if (w.died || (await ended(p))) return recordDeath(ctx, p, `rotation round ${i + 1}`, 'node');
     }
     res.heapPeak = await heap.stop();
     ctx.io.stderr(`  ${s.steadyPolls} steady polls of one pod`);
-    res.steady = await steadyPolls(p, pods[0] as BoxPod, s.steadyPolls, deadlineMs);
-    if (p.dead.aborted) return recordDeath(ctx, p, 'the steady polls');
+    res.steady = await steadyPolls(p, pods[0] as BoxPod, s.steadyPolls, deadlineMs, STEADY_BUDGET_MS);
+    if (p.dead.aborted || (await ended(p))) return recordDeath(ctx, p, 'the steady polls', 'node');
     res.stats = p.proc.box?.stats();
   } finally {
     if (!Number.isFinite(res.heapPeak)) res.heapPeak = await heap.stop();
@@ -396,9 +424,9 @@ async function phaseFlood(ctx: Ctx): Promise<void> {
     emu.setLatency(o.latencyMs);
     ctx.io.stderr(`  ${s.flood} concurrent first mounts, one attempt each`);
     const w = await wave(p, pods, { withVersions: false, deadlineMs: s.deadlineS * 1000, attempts: 1 });
-    const alive = !p.dead.aborted;
+    const alive = !(await ended(p));
     ctx.r.flood = { wave: w, alive, stats: p.proc.box?.stats(), heapPeak: await heap.stop() };
-    if (!alive) recordDeath(ctx, p, OVERLOAD);
+    if (!alive) recordDeath(ctx, p, OVERLOAD, 'overload');
   } finally {
     await heap.stop();
     emu.setLatency(0);
@@ -442,14 +470,25 @@ export function oldSpaceCap(nodeOptions: string | undefined, limitBytes: number)
   return m === null ? Number.NaN : Number(m[1]) * MiB;
 }
 
+interface UnboxedBurst {
+  p: BoxedProvider;
+  pods: BoxPod[];
+  wave: Wave;
+  /** Undefined when the provider died in the burst. */
+  rss: ProcSample | undefined;
+}
+
 /** A burst of `n` first mounts on a fresh unboxed provider, and its RSS a second after the last answer. */
-async function unboxedBurst(ctx: Ctx, n: number): Promise<{ p: BoxedProvider; pods: BoxPod[]; wave: Wave; rss: ProcSample }> {
+async function unboxedBurst(ctx: Ctx, n: number): Promise<UnboxedBurst> {
   const pods = await ctx.cluster.pods(n, `rss${n}`);
   const p = await start(ctx, `RSS: ${n} pods (no cgroup)`, false);
   ctx.emu.setLatency(ctx.o.latencyMs);
   const w = await wave(p, pods, { withVersions: false, deadlineMs: ctx.o.boxSizes.deadlineS * 1000, attempts: ctx.o.boxSizes.attempts });
   ctx.emu.setLatency(0);
-  await sleep(1_000);
+  if (await ended(p)) {
+    recordDeath(ctx, p, `the ${n}-pod burst (no cgroup)`, 'unboxed');
+    return { p, pods, wave: w, rss: undefined };
+  }
   return { p, pods, wave: w, rss: p.proc.sample() };
 }
 
@@ -464,12 +503,16 @@ async function phaseUnboxed(ctx: Ctx): Promise<void> {
     idle = fresh.proc.sample();
     await stop(ctx, fresh);
     // CPU per warm poll on the small burst's process: sequential rotation polls of one pod, no latency.
-    const pod = small.pods[0] as BoxPod;
-    for (let i = 0; i < 20; i++) await attemptMount(small.p, pod, true, 60_000);
-    const s0 = small.p.proc.sample();
     const polls = ctx.o.cpuPolls;
-    for (let i = 0; i < polls; i++) await attemptMount(small.p, pod, true, 60_000);
-    const cpuMsPerPoll = (small.p.proc.sample().cpuMs - s0.cpuMs) / polls;
+    let cpuMsPerPoll = Number.NaN;
+    if (small.rss !== undefined) {
+      const pod = small.pods[0] as BoxPod;
+      for (let i = 0; i < 20; i++) await attemptMount(small.p, pod, true, 60_000);
+      const s0 = small.p.proc.sample();
+      let failed = 0;
+      for (let i = 0; i < polls; i++) if (!(await attemptMount(small.p, pod, true, 60_000)).ok) failed++;
+      if (failed === 0 && !(await ended(small.p))) cpuMsPerPoll = (small.p.proc.sample().cpuMs - s0.cpuMs) / polls;
+    }
     await stop(ctx, small.p);
     const large = await unboxedBurst(ctx, largeN);
     await stop(ctx, large.p);
@@ -616,7 +659,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   out(`one with jmesPath; no region parameter (NODE_NAME); ${s.deadlineS} s deadline per attempt; UNAVAILABLE retried (1 s, 2 s, …; ≤ ${s.attempts} attempts).`);
 
   const node = r.node;
-  const nodeDeath = r.deaths.find((d) => d.phase !== OVERLOAD);
+  const nodeDeath = r.deaths.find((d) => d.scope === 'node');
   const notRun = (what: string): [string, string] => na(nodeDeath ? `not run: the provider died in ${nodeDeath.phase}` : (skip('node') ?? `${what} did not run`));
 
   // Burst
@@ -625,7 +668,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const okFinal = b.final.get('OK') ?? 0;
     rows.push([`${BOX_FIGURES[0]} (after retries)`, `${okFinal}/${b.pods} (first attempts: ${b.first.get('OK') ?? 0} OK)`, `${b.pods} OK`, ok(okFinal === b.pods)]);
     notes.push(`Burst, first attempts: ${tally(b.first)}; after the driver's retries: ${tally(b.final)}.`);
-    const restarts = r.deaths.filter((d) => d.phase !== OVERLOAD).length;
+    const restarts = r.deaths.filter((d) => d.scope === 'node').length;
     const how = nodeDeath ? ` (${describeExit(nodeDeath.exit)}, ${nodeDeath.stats?.oomKills ?? 0} OOM kills, in ${nodeDeath.phase})` : '';
     rows.push([BOX_FIGURES[1], `${restarts}${how}`, '0', ok(restarts === 0)]);
     rows.push([
@@ -665,14 +708,17 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   const st = node?.steady;
   if (st) {
     const growth = st.slopePer100 * (st.polls / 100);
-    const fails = st.failures.size > 0 ? `, ${tally(st.failures)}` : '';
     const anon = (x: BoxStats | undefined): number => (x === undefined ? Number.NaN : x.anonBytes + x.shmemBytes);
+    const budget = st.made < st.polls ? ' (time budget)' : '';
+    const slopeKiB = st.slopePer100 / 1024;
     rows.push([
       `${st.polls} ${BOX_FIGURES[4]}`,
-      `${st.ok} OK${fails}; ${mib(anon(st.start))} → ${mib(anon(st.end))}, ${(st.slopePer100 / 1024).toFixed(0)} KiB/100 polls`,
+      `${st.ok}/${st.made} OK${budget}; ${(anon(st.start) / MiB).toFixed(1)} → ${mib(anon(st.end))}, ${slopeKiB >= 0 ? '+' : ''}${slopeKiB.toFixed(0)} KiB/100 polls`,
       `all OK, flat (≤ ${FLAT_BYTES / MiB} MiB)`,
       ok(st.ok === st.polls && growth <= FLAT_BYTES),
     ]);
+    if (st.made < st.polls && !nodeDeath) notes.push(`Steady polls stopped after ${st.made} of ${st.polls} (${secs(st.wallMs)}): the ${STEADY_BUDGET_MS / 1000} s budget ran out.`);
+    if (st.failures.size > 0) notes.push(`Steady polls that failed: ${tally(st.failures)}.`);
     if (st.start && st.end) {
       notes.push(
         `Steady polls, box memory at start → end: charged ${mib(st.start.memoryBytes)} → ${mib(st.end.memoryBytes)}, working set ${mib(st.start.workingSetBytes)} → ` +
@@ -743,21 +789,36 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   // Unboxed
   const u = r.unboxed;
   if (u) {
-    const d = u.large.rss.rssBytes - u.small.rss.rssBytes;
+    const figure = `${BOX_FIGURES[8]} ${u.large.pods}-pod − ${u.small.pods}-pod burst (no cgroup)`;
     const bothOk = (u.small.wave.final.get('OK') ?? 0) === u.small.pods && (u.large.wave.final.get('OK') ?? 0) === u.large.pods;
-    rows.push([
-      `${BOX_FIGURES[8]} ${u.large.pods}-pod − ${u.small.pods}-pod burst (no cgroup)`,
-      `${d >= 0 ? '+' : ''}${mib(d)} (${mib(u.large.rss.rssBytes)} − ${mib(u.small.rss.rssBytes)})${bothOk ? '' : '; NOT all OK'}`,
-      '≤ 10 MiB',
-      bothOk ? verdict(d, 10 * MiB) : 'MISSED',
-    ]);
-    rows.push([`${BOX_FIGURES[9]}, ${s.objects} objects (no cgroup)`, `${u.cpuMsPerPoll.toFixed(2)} ms (${u.cpuPolls} polls)`, '≤ 5 ms', verdict(u.cpuMsPerPoll, 5)]);
+    const died = r.deaths.filter((x) => x.scope === 'unboxed');
+    if (u.large.rss !== undefined && u.small.rss !== undefined) {
+      const d = u.large.rss.rssBytes - u.small.rss.rssBytes;
+      rows.push([
+        figure,
+        `${d >= 0 ? '+' : ''}${mib(d)} (${mib(u.large.rss.rssBytes)} − ${mib(u.small.rss.rssBytes)})${bothOk ? '' : '; NOT all OK'}`,
+        '≤ 10 MiB',
+        bothOk ? verdict(d, 10 * MiB) : 'MISSED',
+      ]);
+    } else {
+      rows.push([figure, `DIED in ${died.map((x) => `${x.phase.replace(/^the /, '').replace(/ \(no cgroup\)$/, '')} (${describeExit(x.exit)})`).join(', ')}`, '≤ 10 MiB', 'MISSED']);
+    }
+    const cpu = Number.isFinite(u.cpuMsPerPoll) ? `${u.cpuMsPerPoll.toFixed(2)} ms (${u.cpuPolls} polls)` : 'n/a: polls failed or the provider died';
+    rows.push([`${BOX_FIGURES[9]}, ${s.objects} objects (no cgroup)`, cpu, '≤ 5 ms', verdict(u.cpuMsPerPoll, 5)]);
     rows.push([`${BOX_FIGURES[10]} 1 s after start (no cgroup)`, `${mib(u.idle.rssBytes)} (anon ${mib(u.idle.anonBytes)})`, '≤ 60 MiB', verdict(u.idle.rssBytes, 60 * MiB)]);
     if (!bothOk) notes.push(`RSS bursts: ${u.small.pods} pods ${tally(u.small.wave.final)}; ${u.large.pods} pods ${tally(u.large.wave.final)}.`);
   } else {
     for (const fig of BOX_FIGURES.slice(8)) rows.push([fig, ...na(skip('unboxed') ?? 'did not run')]);
   }
 
+  // A measured text too long for its column is cut there and given whole below the table.
+  for (const row of rows) {
+    const m = row[1] ?? '';
+    if (m.length > MEASURED_COLUMNS) {
+      notes.unshift(`${row[0]}: ${m}`);
+      row[1] = fit(m, MEASURED_COLUMNS);
+    }
+  }
   out();
   out(table(['figure', 'measured', 'target', 'verdict'], rows));
 
