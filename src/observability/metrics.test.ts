@@ -176,6 +176,9 @@ describe('createProviderMetrics', () => {
         '# HELP csi_provider_aws_grpc_connections Connections open on the provider socket.',
         '# TYPE csi_provider_aws_grpc_connections gauge',
         'csi_provider_aws_grpc_connections 0',
+        '# HELP csi_provider_aws_grpc_request_bytes_arriving Bytes received of requests on the provider socket that have not arrived whole yet (bounded by the receive budget).',
+        '# TYPE csi_provider_aws_grpc_request_bytes_arriving gauge',
+        'csi_provider_aws_grpc_request_bytes_arriving 0',
         '# HELP process_resident_memory_bytes Resident memory size in bytes.',
         '# TYPE process_resident_memory_bytes gauge',
         'process_resident_memory_bytes 52428800',
@@ -304,7 +307,7 @@ describe('socket metrics', () => {
   it('counts connections accepted and refused, calls refused by reason, and reads open connections at scrape', () => {
     const m = createProviderMetrics({ objectNames: false, ...fixedProcess });
     let open = 3;
-    m.watchTransport(() => ({ connections: open }));
+    m.watchTransport(() => ({ connections: open, arrivingBytes: 4096 }));
     m.connectionAccepted();
     m.connectionAccepted();
     m.transportRefused('connections');
@@ -314,6 +317,7 @@ describe('socket metrics', () => {
     const text = renderPrometheus(m.registry);
     for (const line of [
       'csi_provider_aws_grpc_connections 2',
+      'csi_provider_aws_grpc_request_bytes_arriving 4096',
       'csi_provider_aws_grpc_connections_total{outcome="accepted"} 2',
       'csi_provider_aws_grpc_connections_total{outcome="refused"} 1',
       'csi_provider_aws_grpc_calls_refused_total{reason="calls_in_flight"} 1',

@@ -473,8 +473,8 @@ export interface ProviderMetrics {
   startMount(): (result: MountResult) => void;
   /** Where `mounts_waiting` reads how many mounts wait for a working slot (admission). */
   watchWaiting(read: () => number): void;
-  /** Where `grpc_connections` reads the connections open on the socket. */
-  watchTransport(read: () => { connections: number }): void;
+  /** Where `grpc_connections` and `grpc_request_bytes_arriving` read the socket's state. */
+  watchTransport(read: () => { connections: number; arrivingBytes: number }): void;
   /** A connection accepted on the socket. */
   connectionAccepted(): void;
   /**
@@ -571,9 +571,17 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
     1,
   );
 
-  let transport = (): { connections: number } => ({ connections: 0 });
+  let transport = (): { connections: number; arrivingBytes: number } => ({ connections: 0, arrivingBytes: 0 });
   registry.register(
     new CallbackMetric(`${p}grpc_connections`, 'Connections open on the provider socket.', 'gauge', () => transport().connections),
+  );
+  registry.register(
+    new CallbackMetric(
+      `${p}grpc_request_bytes_arriving`,
+      'Bytes received of requests on the provider socket that have not arrived whole yet (bounded by the receive budget).',
+      'gauge',
+      () => transport().arrivingBytes,
+    ),
   );
   const grpcConnectionsTotal = registry.counter<'outcome'>({
     name: `${p}grpc_connections_total`,

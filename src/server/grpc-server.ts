@@ -229,7 +229,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     awaitHandshake(socket, limits.handshakeTimeoutMs, (s) => injector.injectConnection(s), () => opts.metrics?.transportRefused('handshake'));
   });
   listener.on('drop', () => opts.metrics?.transportRefused('connections'));
-  opts.metrics?.watchTransport(() => ({ connections }));
+  opts.metrics?.watchTransport(() => ({ connections, arrivingBytes: gate.stats().arrivingBytes }));
 
   const oldUmask = process.umask(0o077);
   try {
