@@ -76,10 +76,14 @@ export class BoxCluster {
   private readonly values = new Map<string, string>();
   private made = 0;
 
-  /** `volumes` is where pods' target directories go (a tmpfs, like the kubelet's, when there is one). */
+  /**
+   * `kubeletRoot` is where pods' target directories go, shaped as the kubelet makes them
+   * (`<root>/pods/<uid>/volumes/kubernetes.io~csi/<volume>/mount`; a tmpfs, as the driver mounts
+   * each volume, when there is one). The provider runs with `--kubelet-root` set to it.
+   */
   constructor(
     readonly emu: Emulator,
-    private readonly volumes: string,
+    readonly kubeletRoot: string,
     readonly shape: BoxClusterShape,
   ) {
     emu.addNode(BOX_NODE, { 'topology.kubernetes.io/region': BOX_REGION });
@@ -129,7 +133,7 @@ export class BoxCluster {
       // The kubelet requests one token per pod and audience (the driver's tokenRequests), bound to the pod.
       const issue = (audience: string): string => this.emu.issueToken({ namespace: t.namespace, serviceAccount: t.serviceAccount, audience, podName: name, podUid: uid });
       const tokens = { 'sts.amazonaws.com': issue('sts.amazonaws.com'), 'pods.eks.amazonaws.com': issue('pods.eks.amazonaws.com') };
-      const target = path.join(this.volumes, 'pods', uid, 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
+      const target = path.join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
       await mkdir(target, { recursive: true });
       const attributes = JSON.stringify(
         mountAttributes({

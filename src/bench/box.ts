@@ -61,6 +61,8 @@ export interface BoxEnv {
   dir: string;
   /** NODE_OPTIONS of the provider (the Dockerfile's by default). */
   nodeOptions?: string;
+  /** The kubelet root the pods' targets are under (`--kubelet-root`: the provider refuses targets elsewhere). */
+  kubeletRoot: string;
   /** Boxed providers run this copy of node, dropped from the page cache before each start (see ./page-cache.ts). */
   cold?: ColdBinary;
 }
@@ -95,7 +97,7 @@ export async function startBoxedProvider(
     dir: path.join(env.dir, `provider-${++started}`),
     emulatorUrl: env.emulatorUrl,
     kubeconfig: env.kubeconfig,
-    flags: [],
+    flags: [`--kubelet-root=${env.kubeletRoot}`],
     nodeOptions: env.nodeOptions ?? DOCKERFILE_NODE_OPTIONS,
     env: { NODE_NAME: 'node-1' },
     // Start-up under 50m takes seconds of wall time (the CPU quota, not the machine).
@@ -551,6 +553,7 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     emulatorUrl: emu.url,
     kubeconfig,
     dir,
+    kubeletRoot: cluster.kubeletRoot,
     nodeOptions: `${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim(),
     ...(support.ok && s.coldNode ? { cold: coldCopy(o.node, dir) } : {}),
   };

@@ -152,7 +152,7 @@ describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
 
     // A cold start, the harder case: the box pays for node's pages as it reads them (src/bench/page-cache.ts).
     const cold = coldCopy(process.execPath, dir);
-    const env = { node: process.execPath, mainJs, emulatorUrl: emu.url, kubeconfig, dir, cold };
+    const env = { node: process.execPath, mainJs, emulatorUrl: emu.url, kubeconfig, dir, kubeletRoot: cluster.kubeletRoot, cold };
     provider = await startBoxedProvider(env, 'box test', { memoryBytes: 100 * MiB, cpuMillis: 50 }, (_, line) => output.push(line));
     const p = provider;
     report.push(`cgroup v${support.ok ? support.version : '?'}; ${p.cold ? 'cold' : 'warm'} start-up ${(p.proc.startupWallMs / 1000).toFixed(1)} s (CPU ${p.proc.startupCpuMs.toFixed(0)} ms)`);
