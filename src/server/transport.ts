@@ -15,7 +15,7 @@
  *     answered UNAVAILABLE "provider at capacity" at once, before its request is read (the driver
  *     retries UNAVAILABLE);
  *   - requests: a request must arrive whole within `receiveTimeoutMs` of its headers, or the call
- *     is ended (DEADLINE_EXCEEDED) and its stream reset. The bytes of requests still arriving share
+ *     is ended (UNAVAILABLE: the driver retries) and its stream reset. The bytes of requests still arriving share
  *     a budget of `receiveBudgetBytes`: once it is spent, a call that receives more is paused (HTTP/2
  *     flow control then keeps the rest of its request in the client; a paused stream holds at most
  *     one 64 KiB window here) until the budget frees, and when `maxThrottled` calls are paused, the
