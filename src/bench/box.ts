@@ -251,6 +251,9 @@ interface Steady {
   end: BoxStats | undefined;
   /** Fitted growth per 100 polls of what cannot be reclaimed: anonymous memory and tmpfs (RSS without a box). */
   slopePer100: number;
+  /** V8 heap in use before and after (a heap that grows until a collection is not a leak). */
+  heapStart: number;
+  heapEnd: number;
 }
 
 interface NodeResults {
@@ -367,6 +370,7 @@ async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs:
     return st === undefined ? p.proc.sample().rssBytes : st.anonBytes + st.shmemBytes;
   };
   const start = box?.stats();
+  const heapStart = await p.proc.heapUsed();
   const points: { x: number; y: number }[] = [{ x: 0, y: mem() }];
   const every = Math.max(1, Math.floor(n / 30));
   const failures = new Map<string, number>();
@@ -380,7 +384,9 @@ async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs:
     else failures.set(a.code, (failures.get(a.code) ?? 0) + 1);
     if (i % every === 0 || i === n) points.push({ x: i, y: mem() });
   }
-  return { polls: n, made, ok, failures, start, end: box?.stats(), slopePer100: slope(points) * 100, wallMs: performance.now() - t0 };
+  const wallMs = performance.now() - t0;
+  const end = box?.stats();
+  return { polls: n, made, ok, failures, start, end, slopePer100: slope(points) * 100, wallMs, heapStart, heapEnd: await p.proc.heapUsed() };
 }
 
 async function phaseNode(ctx: Ctx): Promise<void> {
@@ -725,7 +731,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     if (st.start && st.end) {
       notes.push(
         `Steady polls, box memory at start → end: charged ${mib(st.start.memoryBytes)} → ${mib(st.end.memoryBytes)}, working set ${mib(st.start.workingSetBytes)} → ` +
-          `${mib(st.end.workingSetBytes)}, anon + tmpfs ${mib(anon(st.start))} → ${mib(anon(st.end))} (the figure).`,
+          `${mib(st.end.workingSetBytes)}, anon + tmpfs ${mib(anon(st.start))} → ${mib(anon(st.end))} (the figure); V8 heap in use ${mib(st.heapStart)} → ${mib(st.heapEnd)}.`,
       );
     }
   } else {
@@ -760,7 +766,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const slowest = w.unavailable.reduce((m, u) => Math.max(m, u.ms), 0);
     rows.push([
       `${BOX_FIGURES[6]}: ${w.pods} first mounts at once`,
-      `${f.alive ? 'alive' : 'DIED'}; OK ${okN}, UNAVAILABLE ${unav} (slowest ${unav > 0 ? secs(slowest) : '-'}), other ${other}`,
+      `${f.alive ? 'alive' : 'DIED'}; ${okN} OK, ${unav} UNAVAILABLE${unav > 0 ? ` ≤ ${secs(slowest)}` : ''}, ${other} other`,
       `alive; OK or UNAV. ≤ ${FAST_UNAVAILABLE_MS / 1000} s`,
       ok(f.alive && other === 0 && slowest <= FAST_UNAVAILABLE_MS),
     ]);
@@ -833,6 +839,12 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   out(cgroup ? `Box: cgroup ${cgroup}, CPU quota ${(L.cpuMillis / 1000) * CFS_PERIOD_US} µs per ${CFS_PERIOD_US} µs, memory limit ${mib(L.memoryBytes)} (swap counted).` : 'Box: none.');
   for (const [phase, why] of r.skipped) say(`Phase ${phase} did not run: ${why}`);
   const heaps = [node && Number.isFinite(node.heapPeak) ? `${mib(node.heapPeak)} in the burst and rounds` : '', f && Number.isFinite(f.heapPeak) ? `${mib(f.heapPeak)} in the overload` : ''].filter((x) => x !== '');
+  if (r.unboxed && /--max-old-space-size-percentage=/.test(r.nodeOptions)) {
+    say(
+      `Unboxed, NODE_OPTIONS' percentage caps the old space at a share of this machine's ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, not of ` +
+        `${mib(L.memoryBytes)}: V8 then collects lazily, and the RSS figures show that more than memory kept per pod.`,
+    );
+  }
   if (heaps.length > 0) say(`V8 heap in use (/metrics every 5 s), peak: ${heaps.join(', ')}; old space capped at ${mib(oldSpaceCap(r.nodeOptions, L.memoryBytes))} in the box (NODE_OPTIONS "${r.nodeOptions}").`);
   if (r.boxedStarts > 0) {
     const how = r.coldStarts === r.boxedStarts ? 'all cold' : r.coldStarts === 0 ? 'all warm' : `${r.coldStarts} cold`;
