@@ -718,11 +718,11 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   if (st) {
     const growth = st.slopePer100 * (st.polls / 100);
     const anon = (x: BoxStats | undefined): number => (x === undefined ? Number.NaN : x.anonBytes + x.shmemBytes);
-    const budget = st.made < st.polls ? ' (time budget)' : '';
+    const budget = st.made < st.polls ? ' (budget)' : '';
     const slopeKiB = st.slopePer100 / 1024;
     rows.push([
       `${st.polls} ${BOX_FIGURES[4]}`,
-      `${st.ok}/${st.made} OK${budget}; ${(anon(st.start) / MiB).toFixed(1)} → ${mib(anon(st.end))}, ${slopeKiB >= 0 ? '+' : ''}${slopeKiB.toFixed(0)} KiB/100 polls`,
+      `${st.ok}/${st.made} OK${budget}; ${(anon(st.start) / MiB).toFixed(1)} → ${mib(anon(st.end))}; ${slopeKiB >= 0 ? '+' : ''}${slopeKiB.toFixed(0)} KiB/100`,
       `all OK, flat (≤ ${FLAT_BYTES / MiB} MiB)`,
       ok(st.ok === st.polls && growth <= FLAT_BYTES),
     ]);
@@ -833,7 +833,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
 
   say(
     `Start-up = exec → listening socket. Fast UNAVAILABLE = answered within ${FAST_UNAVAILABLE_MS / 1000} s. Working set = box charge − inactive ` +
-      `page cache (the kubelet's figure), sampled every 50 ms. Flat = fitted growth of anon + tmpfs over the polls ≤ ${FLAT_BYTES / MiB} MiB.`,
+      `page cache (the kubelet's figure), sampled every 50 ms. Steady polls: anon + tmpfs at start → end; fitted slope per 100 polls; ` +
+      `flat = fitted growth over the polls ≤ ${FLAT_BYTES / MiB} MiB.`,
   );
   out();
   out(cgroup ? `Box: cgroup ${cgroup}, CPU quota ${(L.cpuMillis / 1000) * CFS_PERIOD_US} µs per ${CFS_PERIOD_US} µs, memory limit ${mib(L.memoryBytes)} (swap counted).` : 'Box: none.');
