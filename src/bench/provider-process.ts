@@ -147,15 +147,15 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
   const problems: string[] = [];
   let logLines = 0;
   let stderr = '';
-  child.stdout?.setEncoding('utf8').on(
-    'data',
+  // The provider's logger writes JSON lines to stderr; both streams are read the same way.
+  const lines = (stream: 'stdout' | 'stderr'): ((chunk: string) => void) =>
     lineSplitter((l) => {
       logLines++;
       if (/"level":"(warn|error)"/.test(l) && problems.length < 20) problems.push(l);
-      o.onLine?.('stdout', l);
-    }),
-  );
-  const stderrLines = lineSplitter((l) => o.onLine?.('stderr', l));
+      o.onLine?.(stream, l);
+    });
+  child.stdout?.setEncoding('utf8').on('data', lines('stdout'));
+  const stderrLines = lines('stderr');
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
     stderrLines(chunk);
