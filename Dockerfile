@@ -12,7 +12,8 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 # --- build: compile src/ to dist/, bundle the server into dist/bundle/ --------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
-COPY package.json package-lock.json ./
+# .npmrc: legacy-peer-deps, so npm ci installs exactly the lock (no peers of the helm/kubectl test tools).
+COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: the dev dependency `node` (it pins Node 24 for this repository's scripts)
 # would download a second, 120 MB Node binary in its install script; this image already is Node 24.
 # esbuild's install script only checks its binary (@esbuild/<platform>, an optional dependency npm

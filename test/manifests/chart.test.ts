@@ -1,10 +1,11 @@
-// The Helm chart, rendered without Helm (helm.ts + go-template.ts): ASCP's values keep their
-// meaning, the defaults are the hardened, working ones, and every rendering is a valid API object.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { SUPPORTED_FUNCTIONS } from './go-template.js';
-import { CHART_DIR, parseDocuments, parseYaml11, readChartYaml, readDefaultValues, renderChart, templateFiles, type K8sObject } from './helm.js';
+// The Helm chart, rendered by the real Helm (helm.ts): ASCP's values keep their meaning, the
+// defaults are the hardened, working ones, and every rendering is a valid API object.
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CHART_DIR, chartWithStubbedDriver, cleanUpHelm, helm, parseDocuments, parseYaml11, readChartLock, readChartYaml, readDefaultValues, removeTempDir, renderChart, type K8sObject } from './helm.js';
 import { INSTALLER_PATH } from './installer.js';
 import { unknownFields, validateObject } from './validate.js';
 
@@ -61,14 +62,38 @@ describe('Chart.yaml', () => {
     expect(chart.appVersion).toBe(pkg.version);
     expect(chart.apiVersion).toBe('v2');
   });
-  it('depends on the driver chart as ASCP\'s does', () => {
+  it('depends on the driver chart as ASCP\'s does, pinned to one version', () => {
     expect(chart.dependencies).toEqual([
-      { name: 'secrets-store-csi-driver', repository: 'https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts', version: '^1', condition: 'secrets-store-csi-driver.install' },
+      { name: 'secrets-store-csi-driver', repository: 'https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts', version: '1.6.0', condition: 'secrets-store-csi-driver.install' },
     ]);
+  });
+  it('Chart.lock records that version, with the digest Helm computes (sha256 of the JSON of both lists)', () => {
+    const lock = readChartLock();
+    const deps = chart.dependencies as { name: string; repository: string; version: string; condition: string }[];
+    expect(lock.dependencies).toEqual(deps.map(({ name, repository, version }) => ({ name, repository, version })));
+    // Helm: json.Marshal([2][]*Dependency{Chart.yaml's, Chart.lock's}), fields in struct order.
+    const json = JSON.stringify([deps.map(({ name, version, repository, condition }) => ({ name, version, repository, condition })), lock.dependencies.map(({ name, version, repository }) => ({ name, version, repository }))]);
+    expect(lock.digest).toBe(`sha256:${createHash('sha256').update(json).digest('hex')}`);
+  });
+  it('Helm itself finds Chart.lock in sync with Chart.yaml (dependency build gets past the check, then needs the repository)', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'chart-lock-')), 'c');
+    try {
+      cpSync(CHART_DIR, dir, { recursive: true, filter: (src) => !src.startsWith(join(CHART_DIR, 'charts')) });
+      expect(() => helm(['dependency', 'build', dir])).toThrow(/no repository definition for https:\/\/kubernetes-sigs\.github\.io/);
+      // and a stale lock is caught, so the check above can fail
+      cpSync(join(CHART_DIR, 'Chart.lock'), join(dir, 'Chart.lock'));
+      const stale = readFileSync(join(dir, 'Chart.lock'), 'utf8').replace(/digest: sha256:./, 'digest: sha256:x');
+      writeFileSync(join(dir, 'Chart.lock'), stale);
+      expect(() => helm(['dependency', 'build', dir])).toThrow(/out of sync/);
+    } finally {
+      removeTempDir(dirname(dir));
+    }
   });
 });
 
-describe('values.yaml keeps every ASCP key with a compatible default (ascp-behaviour.md §12.1)', () => {
+afterAll(cleanUpHelm);
+
+describe('values.yaml keeps every ASCP key with a compatible default', () => {
   const ascpAffinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'eks.amazonaws.com/compute-type', operator: 'NotIn', values: ['fargate'] }] }] } } };
   it.each<[string, (v: unknown) => boolean, string]>([
     ['image.repository', (v) => v === 'ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws', 'our image'],
@@ -122,18 +147,19 @@ describe('values.yaml keeps every ASCP key with a compatible default (ascp-behav
   });
 });
 
-describe('templates', () => {
-  it('use only functions the test renderer implements', () => {
-    const keywords = new Set(['if', 'else', 'end', 'range', 'with', 'define', 'template', 'true', 'false', 'nil']);
-    const used = new Set<string>();
-    for (const f of templateFiles()) {
-      const src = readFileSync(join(CHART_DIR, 'templates', f), 'utf8');
-      for (const m of src.matchAll(/\{\{(.*?)\}\}/gs)) {
-        const body = (m[1] ?? '').replace(/\/\*.*?\*\//gs, '').replace(/"(?:[^"\\]|\\.)*"/g, '""');
-        for (const w of body.matchAll(/(?<![.$\w])[A-Za-z_]\w*/g)) if (!keywords.has(w[0])) used.add(w[0]);
-      }
-    }
-    expect([...used].filter((f) => !SUPPORTED_FUNCTIONS.includes(f))).toEqual([]);
+describe('helm lint --strict', () => {
+  it.each<[string, unknown]>([
+    ['default values', {}],
+    ['the ASCP values file', ascpValues],
+  ])('passes with %s', (_name, values) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'lint-')), 'values.json');
+    writeFileSync(file, JSON.stringify(values));
+    const out = helm(['lint', '--strict', chartWithStubbedDriver(), '-f', file]);
+    expect(out).toContain('1 chart(s) linted, 0 chart(s) failed');
+    removeTempDir(dirname(file));
+  });
+  it('fails on a value values.schema.json refuses (so the passes above mean something)', () => {
+    expect(() => helm(['lint', '--strict', chartWithStubbedDriver(), '--set', 'logFormat=xml'])).toThrow(/logFormat/);
   });
 });
 
@@ -157,7 +183,7 @@ describe('rendered with default values', () => {
     expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--kubelet-root=/var/lib/kubelet', '--metrics-addr=127.0.0.1:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json']);
   });
 
-  it('mounts the socket directory and the kubelet pods directory with HostToContainer propagation (CONTRACT.md §9)', () => {
+  it('mounts the socket directory and the kubelet pods directory with HostToContainer propagation', () => {
     expect(c.volumeMounts).toEqual([
       { name: 'providervol', mountPath: '/var/run/secrets-store-csi-providers' },
       { name: 'mountpoint-dir', mountPath: '/var/lib/kubelet/pods', mountPropagation: 'HostToContainer' },

@@ -1,9 +1,11 @@
 // The kubectl installer: generated from the chart's defaults, valid, and what ASCP's installer holds.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { parseDocuments, renderChart, type K8sObject } from './helm.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanUpHelm, parseDocuments, renderChart, type K8sObject } from './helm.js';
 import { HELM_ONLY_LABELS, INSTALLER_PATH, installerText } from './installer.js';
 import { validateObject } from './validate.js';
+
+afterAll(cleanUpHelm);
 
 if (process.env.UPDATE_MANIFESTS === '1') writeFileSync(INSTALLER_PATH, installerText());
 
@@ -20,7 +22,7 @@ function stripHelmLabels(o: K8sObject): unknown {
 }
 
 describe('provider-installer.yaml', () => {
-  it('is exactly the chart rendered with default values (regenerate with UPDATE_MANIFESTS=1)', () => {
+  it('is exactly `helm template` of the chart with default values (regenerate with npm run manifests)', () => {
     expect(text).toBe(installerText());
   });
 
