@@ -2,7 +2,7 @@
  * @module test/manifests/validate
  * Offline validation of manifests: built-in kinds against the Kubernetes API's OpenAPI schemas
  * (kubernetes-models' precompiled validators: types, required fields, enums, formats), custom
- * resources (SecretProviderClass, ServiceMonitor) against their CRDs' shape, checked by hand.
+ * resources (SecretProviderClass, ServiceMonitor, PrometheusRule) against their CRDs' shape, checked by hand.
  * Unknown fields are caught separately by {@link unknownFields} (the OpenAPI schemas allow them).
  */
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
@@ -10,6 +10,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -25,6 +26,7 @@ const MODELS: Record<string, new (data: never) => Validatable> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
@@ -59,6 +61,8 @@ export function validateObject(obj: K8sObject): string[] {
       return [...problems, ...validateSecretProviderClass(obj).map((p) => `${where}: ${p}`)];
     case 'monitoring.coreos.com/v1/ServiceMonitor':
       return [...problems, ...validateServiceMonitor(obj).map((p) => `${where}: ${p}`)];
+    case 'monitoring.coreos.com/v1/PrometheusRule':
+      return [...problems, ...validatePrometheusRule(obj).map((p) => `${where}: ${p}`)];
     default:
       return [...problems, `${where}: no schema for ${obj.apiVersion} ${obj.kind}`];
   }
@@ -67,7 +71,7 @@ export function validateObject(obj: K8sObject): string[] {
 /**
  * The driver's CRD (secrets-store.csi.x-k8s.io/v1 SecretProviderClass): spec.provider string,
  * spec.parameters string → string, spec.secretObjects[] {secretName, type, labels, annotations,
- * data[] {objectName, key}} (driver-behaviour.md §7), nothing else.
+ * data[] {objectName, key}}, nothing else.
  */
 export function validateSecretProviderClass(obj: K8sObject): string[] {
   const problems: string[] = [];
@@ -113,11 +117,34 @@ export function validateServiceMonitor(obj: K8sObject): string[] {
   return problems;
 }
 
+/** monitoring.coreos.com/v1 PrometheusRule: groups of named rules, each an alert with an expr and a duration. */
+export function validatePrometheusRule(obj: K8sObject): string[] {
+  const problems: string[] = [];
+  const spec = obj.spec;
+  if (!isMap(spec) || !Array.isArray(spec.groups) || spec.groups.length === 0) return ['spec.groups must be a non-empty list'];
+  for (const g of spec.groups as unknown[]) {
+    if (!isMap(g) || typeof g.name !== 'string' || !Array.isArray(g.rules)) {
+      problems.push('a group needs a name and rules');
+      continue;
+    }
+    for (const r of g.rules as unknown[]) {
+      if (!isMap(r)) continue;
+      for (const k of Object.keys(r)) if (!['alert', 'record', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(k)) problems.push(`unknown field ${k} in a rule`);
+      if (typeof r.alert !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.alert)) problems.push('a rule needs an alert name');
+      if (typeof r.expr !== 'string' || r.expr.trim() === '') problems.push(`${String(r.alert)}: expr must be a non-empty string`);
+      else if (r.expr.split('(').length !== r.expr.split(')').length) problems.push(`${String(r.alert)}: unbalanced parentheses`);
+      if (r.for !== undefined && !/^(\d+(ms|s|m|h|d|w|y))+$/.test(String(r.for))) problems.push(`${String(r.alert)}: for ${String(r.for)} is not a duration`);
+    }
+  }
+  return problems;
+}
+
 const TYPE_IMPORTS: Record<string, { module: string; type: string }> = {
   'apps/v1/DaemonSet': { module: 'kubernetes-models/apps/v1/DaemonSet', type: 'IDaemonSet' },
   'apps/v1/Deployment': { module: 'kubernetes-models/apps/v1/Deployment', type: 'IDeployment' },
   'rbac.authorization.k8s.io/v1/ClusterRole': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', type: 'IClusterRole' },
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding', type: 'IClusterRoleBinding' },
+  'v1/ConfigMap': { module: 'kubernetes-models/v1/ConfigMap', type: 'IConfigMap' },
   'networking.k8s.io/v1/NetworkPolicy': { module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', type: 'INetworkPolicy' },
   'v1/Secret': { module: 'kubernetes-models/v1/Secret', type: 'ISecret' },
   'v1/Service': { module: 'kubernetes-models/v1/Service', type: 'IService' },
