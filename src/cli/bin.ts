@@ -14,13 +14,15 @@ export interface CommandIO {
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** The whole of standard input (for `check -`); process.stdin when absent. */
+  readStdin?: () => Promise<string>;
 }
 
 const USAGE = `Usage: ${NAME} <command> [options]
 
 Commands:
   serve [flags]       run the provider (what the DaemonSet runs; see serve --help)
-  check FILE...       check SecretProviderClass manifests offline against every rule the provider applies
+  check FILE...|-     check SecretProviderClass manifests offline against every rule the provider applies
   mount --class FILE --pod-namespace NS --service-account SA [--out DIR]
                       fetch what a pod would get, with your own AWS credentials
   demo                the whole path on this machine: emulator, provider, a mount, a rotation

@@ -10,10 +10,11 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GOLDEN = new URL('./testdata/golden/', import.meta.url);
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 
-async function check(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function check(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const io: CommandIO = { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, cwd: ROOT };
+  if (stdin !== undefined) io.readStdin = () => Promise.resolve(stdin);
   const code = await run(args, io);
   return { code, stdout, stderr };
 }
@@ -124,6 +125,31 @@ describe('rules beyond the objects parser', () => {
       ['spec.secretObjects[0].data[0].objectName', '"password" is no file the class names; i'],
     ]);
   });
+});
+
+describe('standard input', () => {
+  it('`-` checks standard input, named <stdin>, with the same findings as the file', async () => {
+    const file = 'manifests/examples/broken-class.yaml';
+    const fromFile = await check([file]);
+    const fromStdin = await check(['-'], readFileSync(new URL(file, `file://${ROOT}`), 'utf8'));
+    expect(fromStdin.code).toBe(1);
+    expect(fromStdin.stdout).toBe(fromFile.stdout.replaceAll(file, '<stdin>'));
+    expect(fromStdin.stdout).not.toContain('cannot read');
+  });
+  it('`-` beside files reads standard input once', async () => {
+    let reads = 0;
+    const io: CommandIO = { stdout: () => undefined, stderr: () => undefined, env: {}, cwd: ROOT, readStdin: () => Promise.resolve(`${reads++ === 0 ? '' : 'x'}`) };
+    expect(await run(['-', 'manifests/examples/irsa.yaml', '-'], io)).toBe(0);
+    expect(reads).toBe(1);
+  });
+  it('through the real binary: a pipe into `check -`', async () => {
+    const { ensureBuilt } = await import('../../test/helpers/built.js');
+    ensureBuilt();
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['dist/cli/bin.js', 'check', '-'], { cwd: ROOT, input: readFileSync(new URL('manifests/examples/irsa.yaml', `file://${ROOT}`)), encoding: 'utf8' });
+    expect(r.stdout).toContain('checked 1 SecretProviderClass in 1 file: 0 errors');
+    expect(r.status).toBe(0);
+  }, 120_000);
 });
 
 describe('usage', () => {

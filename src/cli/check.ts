@@ -501,13 +501,32 @@ export function checkManifest(text: string, file: string): { findings: Finding[]
   return { findings, report };
 }
 
-/** Reads and checks files (relative to `cwd`); an unreadable file is an error finding. */
-export async function checkFiles(files: readonly string[], cwd: string): Promise<CheckReport> {
+/** The name findings give standard input (`check -`). */
+export const STDIN_NAME = '<stdin>';
+
+/** Standard input, read to its end as UTF-8. */
+export async function readProcessStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Reads and checks files (relative to `cwd`); `-` is standard input (read once, named `<stdin>`);
+ * an unreadable file is an error finding.
+ */
+export async function checkFiles(files: readonly string[], cwd: string, readStdin: () => Promise<string> = readProcessStdin): Promise<CheckReport> {
   const report: CheckReport = { files: [], errors: 0, warnings: 0, findings: [] };
-  for (const file of files) {
+  let stdinRead = false;
+  for (const arg of files) {
     let text: string;
+    const file = arg === '-' ? STDIN_NAME : arg;
     try {
-      text = await readFile(path.resolve(cwd, file), 'utf8');
+      if (arg === '-') {
+        if (stdinRead) continue;
+        stdinRead = true;
+        text = await readStdin();
+      } else text = await readFile(path.resolve(cwd, file), 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       report.files.push({ file, classes: [], skipped: 0, otherProviders: [] });
@@ -549,10 +568,11 @@ export function formatJson(report: CheckReport): string {
   return JSON.stringify(report, null, 2) + '\n';
 }
 
-const USAGE = `Usage: check [--format text|json] FILE...
+const USAGE = `Usage: check [--format text|json] FILE...|-
 
 Checks SecretProviderClass manifests (multi-document YAML, kubectl get -o yaml output) offline
-against every rule the provider applies at mount time. Exit status: 0 no errors (warnings allowed),
+against every rule the provider applies at mount time. A FILE of - is standard input:
+  kubectl get secretproviderclass -A -o yaml | check - Exit status: 0 no errors (warnings allowed),
 1 errors found, 2 usage error.
 `;
 
@@ -588,7 +608,7 @@ export async function run(argv: readonly string[], io: CommandIO): Promise<numbe
     io.stderr(`check: no files given\n\n${USAGE}`);
     return 2;
   }
-  const report = await checkFiles(files, io.cwd);
+  const report = await checkFiles(files, io.cwd, io.readStdin);
   io.stdout(format === 'json' ? formatJson(report) : formatText(report));
   return report.errors > 0 ? 1 : 0;
 }
