@@ -32,6 +32,8 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   // with a region); every lookup then fails with the reason. ASCP exits at start instead.
   let kube: KubeClient | undefined;
   let lookups: MountDeps['kube'];
+  /** Why mounts that need the Kubernetes API cannot work (undefined: they can); /readyz says it. */
+  let kubeUnavailable: string | undefined;
   try {
     kube = new KubeClient(await loadKubeConfig(env), {
       qps: flags.qps,
@@ -40,7 +42,8 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     });
     lookups = new KubeLookups(kube, { onCache: (cache, hit) => metrics.cacheRequest(cache, hit) });
   } catch (err) {
-    logger.error('no Kubernetes API access: IRSA and region lookups will fail', { error: err instanceof Error ? err.message : String(err) });
+    kubeUnavailable = `no Kubernetes API access (${err instanceof Error ? err.message : String(err)}): IRSA roles and node regions cannot be looked up`;
+    logger.error('no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready', { error: err instanceof Error ? err.message : String(err) });
     const fail = async (): Promise<never> => {
       throw err;
     };
@@ -111,7 +114,13 @@ export async function start(flags: Flags, env: Record<string, string | undefined
       healthAddr: flags.healthAddr,
       metricsAddr: flags.metricsAddr,
       registry: metrics.registry,
-      ready: (signal) => probe.check(signal),
+      // Ready = what mounts need: our socket answers, and the Kubernetes API can be asked (IRSA's
+      // role annotation, the node's region). Checked once at start too, so the log says it at once.
+      ready: async (signal) => {
+        await probe.check(signal);
+        if (kubeUnavailable !== undefined) throw new Error(kubeUnavailable);
+      },
+      checkAtStart: true,
       logger,
     });
   } catch (err) {

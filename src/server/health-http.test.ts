@@ -196,6 +196,35 @@ describe('startHealthServer', () => {
     expect(r.body).toBe('not ready: upstream said [REDACTED-TOKEN]\n');
   });
 
+  it('checkAtStart: one check as soon as it listens, logged, its answer reused by the first probe', async () => {
+    const lines: string[] = [];
+    let calls = 0;
+    const s = await start({
+      healthAddr: '127.0.0.1:0',
+      readyCacheMs: 60_000,
+      checkAtStart: true,
+      ready: () => {
+        calls++;
+        return Promise.resolve();
+      },
+      logger: createLogger({ level: 'info', format: 'json', write: (l) => lines.push(l) }),
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; address?: string });
+    expect(logged.map((l) => l.msg)).toEqual([EVENTS.httpListening, EVENTS.ready]);
+    expect(logged[0]?.address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(calls).toBe(1);
+    expect((await get(`${s.healthUrl}/readyz`)).status).toBe(200);
+    expect(calls).toBe(1);
+  });
+
+  it('without checkAtStart nothing is checked until a probe asks', async () => {
+    let calls = 0;
+    await start({ healthAddr: '127.0.0.1:0', ready: () => Promise.resolve(void calls++), logger: silentLogger });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(0);
+  });
+
   it('100 concurrent /readyz share one check, and its answer is reused for readyCacheMs', async () => {
     let calls = 0;
     let release: () => void = () => {};

@@ -70,6 +70,11 @@ export interface HealthServerOptions {
    * once at a time: concurrent /readyz requests share the check in flight.
    */
   ready: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Run one readiness check as soon as the health port listens, so `ready` (or `not ready` and why)
+   * is logged at start, not at the kubelet's first probe. Its answer serves /readyz for readyCacheMs.
+   */
+  checkAtStart?: boolean;
   logger: Logger;
   /** Budget of one readiness check; default 2000 ms. */
   readyTimeoutMs?: number;
@@ -151,17 +156,18 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     }
   };
 
+  /** The check in flight, or a new one whose answer is kept for readyCacheMs. */
+  const sharedCheck = (): Promise<string | undefined> =>
+    (inFlight ??= check().then((r) => {
+      answer = { at: performance.now(), reason: r };
+      inFlight = undefined;
+      return r;
+    }));
+
   const readiness = async (res: http.ServerResponse, head: boolean): Promise<void> => {
     let reason: string | undefined;
     if (answer !== undefined && performance.now() - answer.at < readyCacheMs) reason = answer.reason;
-    else {
-      inFlight ??= check().then((r) => {
-        answer = { at: performance.now(), reason: r };
-        inFlight = undefined;
-        return r;
-      });
-      reason = await inFlight;
-    }
+    else reason = await sharedCheck();
     if (reason === undefined) reply(res, 200, TEXT, 'ok\n', head);
     else reply(res, 503, TEXT, `not ready: ${reason}\n`, head);
   };
@@ -253,15 +259,19 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       });
       servers.push(server);
       server.on('error', (err) => log.error(EVENTS.httpServerError, { error: err }));
-      const base = `http://${urlHost(addr.host)}:${(server.address() as AddressInfo).port}`;
+      const bound = server.address() as AddressInfo;
+      const base = `http://${urlHost(addr.host)}:${bound.port}`;
       if (routes.has('health')) healthUrl = base;
       if (routes.has('metrics')) metricsUrl = `${base}/metrics`;
-      log.info(EVENTS.httpListening, { url: base, paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])) });
+      // The address as bound (0.0.0.0:8990 is every interface, the pod IP included), not a URL to curl.
+      const address = `${isIPv6(bound.address) ? `[${bound.address}]` : bound.address}:${bound.port}`;
+      log.info(EVENTS.httpListening, { address, paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])) });
     }
   } catch (err) {
     await close();
     throw err;
   }
+  if (opts.checkAtStart === true && health !== undefined) void sharedCheck();
 
   return {
     ...(healthUrl === undefined ? {} : { healthUrl }),

@@ -180,10 +180,16 @@ describe('serving', () => {
     expect(listening['socket']).toBe(socket);
     const http = await p.logLine('http endpoints listening');
     expect(existsSync(socket)).toBe(true);
+    // The address as bound, and readiness checked and logged at start, before any probe.
+    expect(String(http['address'])).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(http['url']).toBeUndefined();
+    await p.logLine('ready');
+    const base = `http://${String(http['address'])}`;
 
-    const ready = await fetch(`${String(http['url'])}/readyz`);
+    const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect((await fetch(`${String(http['url'])}/metrics`)).status).toBe(200);
+    const metricsLine = p.stderr.split('\n').filter((l) => l.includes('"msg":"http endpoints listening"')).map((l) => JSON.parse(l) as { address: string; paths: string[] }).find((l) => l.paths.includes('/metrics'));
+    expect((await fetch(`http://${metricsLine?.address ?? ''}/metrics`)).status).toBe(200);
 
     p.child.kill('SIGTERM');
     const exit = await p.exited;
@@ -213,13 +219,21 @@ describe('serving', () => {
     expect(failed).toContain(`provider volume ${missing} does not exist`);
   });
 
-  it('no Kubernetes config at all: still serves (classes that need no lookup), logging why and how to fix', async () => {
+  it('no Kubernetes config at all: still serves (classes that need no lookup), logging why and how to fix, and is not ready', async () => {
     const vol = await volume();
-    const p = start([`--provider-volume=${vol}`, '--health-addr=', '--metrics-addr=']);
-    const line = await p.logLine('no Kubernetes API access: IRSA and region lookups will fail');
+    const p = start([`--provider-volume=${vol}`, '--health-addr=127.0.0.1:0', '--metrics-addr=']);
+    const line = await p.logLine('no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready');
     expect(line['level']).toBe('error');
     expect(String(line['error'])).toMatch(/KUBECONFIG/);
     await p.logLine('listening');
+    // Said at start, not at the first probe; and /readyz agrees with the log.
+    const notReady = await p.logLine('not ready');
+    expect(String(notReady['reason'])).toMatch(/^no Kubernetes API access \(.*KUBECONFIG.*\): IRSA roles and node regions cannot be looked up$/);
+    expect(p.stderr).not.toMatch(/"msg":"ready"/);
+    const http = await p.logLine('http endpoints listening');
+    const r = await fetch(`http://${String(http['address'])}/readyz`);
+    expect(r.status).toBe(503);
+    expect(await r.text()).toMatch(/^not ready: no Kubernetes API access/);
     p.child.kill('SIGTERM');
     expect((await p.exited).code).toBe(0);
   });
