@@ -12,7 +12,7 @@ import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
 import type { MountDeps, MountFn } from './mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from './observability/index.js';
 import { SocketProbe, startHealthServer, startServer } from './server/index.js';
-import { appId, NAME, VERSION } from './version.js';
+import { appId, NAME, nodeVersionProblem, VERSION } from './version.js';
 import { isMain } from './entry.js';
 // The region rule alone, not spc/'s index: that loads the YAML and JMESPath parsers, which wait for the first mount.
 import { regionLabel } from './spc/regions.js';
@@ -154,6 +154,11 @@ export async function run(argv: readonly string[], env: Record<string, string | 
     return 2;
   }
   const { flags } = parsed;
+  const tooOld = nodeVersionProblem(process.version);
+  if (tooOld !== undefined) {
+    process.stderr.write(`${NAME}: ${tooOld}\n`);
+    return 1;
+  }
   const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
   logger.info(`starting ${NAME} ${VERSION}`, { node: process.version, writeMode: flags.driverWritesSecrets ? 'driver' : 'provider' });
   logger.info('this provider requires tokenRequests in the CSIDriver spec (audiences: sts.amazonaws.com, pods.eks.amazonaws.com)');

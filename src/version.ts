@@ -34,3 +34,23 @@ export const API_VERSION = 'v1alpha1';
 export function appId(eksAddonVersion?: string): string {
   return `${NAME}-${eksAddonVersion !== undefined && eksAddonVersion !== '' ? eksAddonVersion : VERSION}`;
 }
+
+/**
+ * The Node.js major this provider ships on (the image's base, the `node` dev dependency that npm
+ * scripts run on) and is tested with. A test keeps it equal to both.
+ */
+export const RUNTIME_NODE_MAJOR = 24;
+
+/**
+ * Why the server should not start on this Node (`process.version` form, e.g. `v20.20.2`), or
+ * undefined when it is new enough. Installing works on Node 20 (npm ci brings Node 24 for the
+ * scripts); a machine's older Node running `node dist/main.js` by hand is what this catches.
+ */
+export function nodeVersionProblem(version: string): string | undefined {
+  const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
+  if (Number.isInteger(major) && major >= RUNTIME_NODE_MAJOR) return undefined;
+  return (
+    `Node ${version} is older than Node ${RUNTIME_NODE_MAJOR}, which this provider ships on (its image) and is tested with. ` +
+    `Run it with the project's own Node: \`npm start -- [flags]\` or \`node_modules/.bin/node dist/main.js [flags]\` in a checkout, or the image.`
+  );
+}
