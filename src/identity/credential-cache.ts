@@ -5,9 +5,10 @@
  * Lifetime: an entry lives until `expiration - margin` (margin = 5 minutes, at most half the
  * credentials' lifetime), or until `forget()` when AWS refuses them. Errors are never cached.
  * Key: built by the caller from everything that decides *who* the credentials are for — method,
- * role, region, a hash of the presented token, and the role chain (external id included) — so one
- * pod's credentials are never handed to another identity (no confused deputy: a pod presenting a
- * token the role does not trust misses the cache and is refused by STS itself).
+ * role, region, the web identity the token presents (token-subject.ts) or a hash of the token, and
+ * the role chain (external id included) — so credentials are never handed to another identity (no
+ * confused deputy: a pod presenting a token the role does not trust misses the cache and is refused
+ * by STS itself).
  * Concurrent misses for one key share one exchange in flight.
  */
 import { createHash } from 'node:crypto';

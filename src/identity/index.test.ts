@@ -3,6 +3,7 @@
  * (not per mount), keys that never hand one pod's credentials to another identity, in-flight
  * sharing, expiry and refresh on an injected clock, forget(), role chaining, session names.
  */
+import { Buffer } from 'node:buffer';
 import { STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../emulator/index.js';
@@ -76,6 +77,7 @@ function resolver(o: { observe?: (method: string, outcome: string) => void } = {
   return new IdentityResolver({
     sts,
     cache: new CredentialCache({ now }),
+    now,
     podIdentity: { endpoint: emu.podIdentityUrl },
     ...(o.observe ? { observe: o.observe } : {}),
   });
@@ -126,14 +128,46 @@ describe('IRSA through the cache', () => {
   it.each([
     ['another pod of the same service account (another token)', { pod: 'p2' }],
     ['the same pod with a refreshed token', { pod: 'p1' }],
-    ['another service account with the same role annotation', { sa: 'other' }],
-  ])('%s: a new exchange (the key holds the presented token)', async (_what, o) => {
+  ])('%s: the same web identity, so the same credentials (one exchange per service account)', async (_what, o) => {
+    const r = resolver();
+    const first = await r.credentials(irsa(), 'us-east-1', signal());
+    t += 1_000; // a token issued a second later differs even for the same pod
+    const again = irsa(o);
+    expect(again.token).not.toBe(irsa().token);
+    expect((await r.credentials(again, 'us-east-1', signal())).accessKeyId).toBe(first.accessKeyId);
+    expect(stsCalls()).toBe(1);
+  });
+
+  it('another service account with the same role annotation: a new exchange', async () => {
     emu.addRole({ arn: ROLE_A, trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] }, allow: { secretsmanager: ['*'] } });
     const r = resolver();
-    await r.credentials(irsa(), 'us-east-1', signal());
-    t += 1_000; // a token issued a second later differs even for the same pod
-    await r.credentials(irsa(o), 'us-east-1', signal());
+    const a = await r.credentials(irsa(), 'us-east-1', signal());
+    const b = await r.credentials(irsa({ sa: 'other' }), 'us-east-1', signal());
+    expect(b.accessKeyId).not.toBe(a.accessKeyId);
     expect(stsCalls()).toBe(2);
+  });
+
+  it('a token that claims another service account than the kubelet named never reaches that service account\'s credentials', async () => {
+    emu.addRole({ arn: ROLE_A, trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] }, allow: { secretsmanager: ['*'] } });
+    const r = resolver();
+    const other = await r.credentials(irsa({ sa: 'other' }), 'us-east-1', signal());
+    // A pod of `reader` presenting a token of `other` (as a class could, where the driver passes no tokens).
+    const claimed = irsa({ token: irsa({ sa: 'other', pod: 'p9' }).token });
+    const got = await r.credentials(claimed, 'us-east-1', signal()).catch(() => undefined);
+    expect(got?.accessKeyId).not.toBe(other.accessKeyId);
+    expect(stsCalls()).toBe(2);
+  });
+
+  it.each([
+    ['has expired', (): string => emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'sts.amazonaws.com', podName: 'p9', expiresInSeconds: -10 })],
+    ['is not a JWT', (): string => 'not-a-jwt'],
+    ['has claims that are not JSON', (): string => `x.${Buffer.from('{"sub":').toString('base64url')}.y`],
+  ])('a token that %s never reaches the service account\'s cached credentials: STS decides', async (_what, token) => {
+    const r = resolver();
+    const first = await r.credentials(irsa(), 'us-east-1', signal());
+    await expect(r.credentials(irsa({ token: token() }), 'us-east-1', signal())).rejects.toBeInstanceOf(ProviderError);
+    expect(stsCalls()).toBe(2);
+    expect(first.accessKeyId).toBeTruthy();
   });
 
   it('credentials are reused until 5 minutes before they expire, then exchanged again', async () => {

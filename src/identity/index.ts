@@ -8,6 +8,7 @@ import type { AddressPreference, AssumeRoleSpec } from '../spc/types.js';
 import { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
 import { podIdentityCredentials, type PodIdentityOptions } from './pod-identity.js';
 import { sessionName } from './session-name.js';
+import { tokenSubject } from './token-subject.js';
 import { assumeRole, assumeRoleWithWebIdentity, type StsClientSource } from './sts.js';
 
 export { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
@@ -36,6 +37,8 @@ export interface IdentityOptions {
   podIdentity?: PodIdentityOptions;
   cache?: CredentialCache;
   observe?: ExchangeObserver;
+  /** Clock for token expiry (tests). */
+  now?: () => number;
 }
 
 export class IdentityResolver {
@@ -43,19 +46,26 @@ export class IdentityResolver {
   private readonly sts: StsClientSource;
   private readonly pod: PodIdentityOptions;
   private readonly observe: ExchangeObserver;
+  private readonly now: () => number;
 
   constructor(o: IdentityOptions) {
     this.sts = o.sts;
     this.pod = o.podIdentity ?? {};
     this.cache = o.cache ?? new CredentialCache();
     this.observe = o.observe ?? (() => {});
+    this.now = o.now ?? Date.now;
   }
 
-  /** Everything that decides who the credentials are for. Pod Identity credentials do not depend on the region. */
+  /**
+   * Everything that decides who the credentials are for. IRSA: the role and the web identity STS
+   * decides on (token-subject.ts), so the pods of one service account share one exchange; the
+   * token itself when its claims do not stand for the pod's service account. Pod Identity: the
+   * token (its sessions are tagged with the pod), in any region.
+   */
   private baseKey(req: IdentityRequest, region: string): string {
-    return req.method === 'irsa'
-      ? credentialKey(['irsa', region, req.roleArn, req.token])
-      : credentialKey(['pod-identity', this.pod.endpoint, req.preference, req.token]);
+    if (req.method === 'pod-identity') return credentialKey(['pod-identity', this.pod.endpoint, req.preference, req.token]);
+    const subject = tokenSubject(req.token, req.namespace, req.serviceAccount, this.now());
+    return subject === undefined ? credentialKey(['irsa', region, req.roleArn, 'token', req.token]) : credentialKey(['irsa', region, req.roleArn, 'subject', ...subject]);
   }
 
   private chainKey(req: IdentityRequest, region: string): string | undefined {

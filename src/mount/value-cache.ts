@@ -4,7 +4,7 @@
  * inside the TTL makes no AWS call at all. Trades staleness (at most the TTL) for cost.
  *
  * Lifetime: an entry lives `ttlMs` from its fetch; at most `maxEntries` (oldest dropped first).
- * Key: the pod's identity key (the credential cache's: method, role, token hash, role chain) + the
+ * Key: the pod's identity key (the credential cache's: method, role, web identity, role chain) + the
  * object's region, type, name, version, label and failover object — so a value is only ever served
  * to a request that presents the very identity that fetched it (Pod Identity sessions carry per-pod
  * tags IAM policies may check: never share across identities). Values stay in process memory only.
