@@ -13,3 +13,54 @@ export function setBounded<K, V>(map: Map<K, V>, key: K, value: V, max: number):
     map.delete(oldest.value);
   }
 }
+
+/**
+ * A cache under the same rule, bounded in entries and in weight (e.g. bytes): `get` refreshes an
+ * entry (least recently used goes first), `set` drops the oldest until both bounds hold.
+ */
+export class BoundedMap<K, V> {
+  private readonly entries = new Map<K, { value: V; weight: number }>();
+  private total = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxWeight = Number.POSITIVE_INFINITY,
+    private readonly weigh: (value: V) => number = () => 0,
+  ) {}
+
+  get(key: K): V | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    return e.value;
+  }
+
+  set(key: K, value: V): void {
+    this.delete(key);
+    const weight = this.weigh(value);
+    this.entries.set(key, { value, weight });
+    this.total += weight;
+    for (const [k, e] of this.entries) {
+      if (this.entries.size <= this.maxEntries && this.total <= this.maxWeight) break;
+      this.entries.delete(k);
+      this.total -= e.weight;
+    }
+  }
+
+  delete(key: K): void {
+    const e = this.entries.get(key);
+    if (e === undefined) return;
+    this.entries.delete(key);
+    this.total -= e.weight;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The sum of the entries' weights. */
+  get weight(): number {
+    return this.total;
+  }
+}

@@ -21,7 +21,7 @@ import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
 import { createHash } from 'node:crypto';
-import { setBounded } from '../bounded-map.js';
+import { BoundedMap, setBounded } from '../bounded-map.js';
 import type { Admission } from './admission.js';
 
 export interface ObjectVersion {
@@ -119,34 +119,21 @@ export interface MountDeps {
  * held (a tenant's large classes cannot fill the heap); failures are not kept (they throw).
  */
 class ParsedObjects {
-  private readonly entries = new Map<string, { descriptors: readonly SecretDescriptor[]; bytes: number }>();
-  private bytes = 0;
+  // The parsed form costs a few times the text; the text's length stands for it.
+  private readonly cache: BoundedMap<string, { descriptors: readonly SecretDescriptor[]; bytes: number }>;
 
-  constructor(
-    private readonly maxEntries: number,
-    private readonly maxBytes: number,
-  ) {}
+  constructor(maxEntries: number, maxBytes: number) {
+    this.cache = new BoundedMap(maxEntries, maxBytes, (e) => e.bytes);
+  }
 
   get(attrs: MountAttributes, defaultMode: number, region: string): readonly SecretDescriptor[] {
     const key = createHash('sha256')
       .update(JSON.stringify([attrs.objects, attrs.pathTranslation, defaultMode, region, attrs.failoverRegion]))
       .digest('base64');
-    const hit = this.entries.get(key);
-    if (hit) {
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-      return hit.descriptors;
-    }
+    const hit = this.cache.get(key);
+    if (hit) return hit.descriptors;
     const descriptors = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode, region, failoverRegion: attrs.failoverRegion });
-    // The parsed form costs a few times the text; the text's length stands for it.
-    const bytes = attrs.objects.length;
-    this.entries.set(key, { descriptors, bytes });
-    this.bytes += bytes;
-    for (const [k, e] of this.entries) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.entries.delete(k);
-      this.bytes -= e.bytes;
-    }
+    this.cache.set(key, { descriptors, bytes: attrs.objects.length });
     return descriptors;
   }
 }
