@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../emulator/index.js';
 import { defaultProviderPath, parseBenchArgs } from './options.js';
 import { parseStatTicks, parseStatusKb } from './proc.js';
-import { median, quantile, slope, table, verdict } from './report.js';
+import { footnoteColumn, median, quantile, slope, table, verdict, wrap } from './report.js';
 import { profileCalls } from './rounds.js';
 import { runBench, SECTIONS } from './run.js';
 import { objectsYaml, secretName } from './scenario.js';
@@ -85,6 +85,16 @@ describe('profileCalls', () => {
 });
 
 describe('report', () => {
+  it('moves a column into numbered notes, one per distinct text', () => {
+    const f = footnoteColumn(['a', 'why'], [['1', 'long reason'], ['2', '-'], ['3', 'other'], ['4', 'long reason']], 'why');
+    expect(f.rows).toEqual([['1', '[1]'], ['2', '-'], ['3', '[2]'], ['4', '[1]']]);
+    expect(f.notes).toEqual(['[1] why: long reason', '[2] why: other']);
+    expect(footnoteColumn(['a'], [['1']], 'missing')).toEqual({ rows: [['1']], notes: [] });
+  });
+  it('wraps words within a width, indenting the next lines', () => {
+    expect(wrap('aa bb cc dd', 5, ' ')).toBe('aa bb\n cc\n dd');
+    expect(wrap('averyveryverylongword x', 5)).toBe('averyveryverylongword\nx');
+  });
   it('lays out a table', () => {
     expect(table(['a', 'bb'], [['1', 'xyz'], ['long', '']])).toBe(['a    | bb', '-----+----', '1    | xyz', 'long |'].join('\n'));
   });
@@ -164,5 +174,16 @@ describe.skipIf(process.platform !== 'linux')('npm run bench -- --quick', () => 
     expect(text).toMatch(/warm poll, 3 objects, no versions/);
     expect(text).toMatch(/cache-ttl/);
     expect(text).not.toMatch(/bench failed/);
+    // Quick sizes judge counts only: no verdict on time, CPU or memory, so none can be false.
+    expect(text).not.toMatch(/MISSED|GROWS/);
+    expect(text).toMatch(/\| CPU ≤ 300 ms +\| -$/m);
+    expect(text).toMatch(/first mount, 1 objects, IRSA .*\| ok$/m);
+    // No extrapolated slope from a few dozen polls.
+    expect(text).toMatch(/RSS slope: not computed from \d+ polls/);
+    expect(text).not.toMatch(/KiB per 1000 polls/);
+    // It cites nothing outside the repository, and fits a wide terminal.
+    expect(text).not.toMatch(/§|issue \d|ascp-behaviour/);
+    const widest = Math.max(...text.split('\n').map((l) => l.length));
+    expect(widest, text.split('\n').find((l) => l.length === widest)).toBeLessThanOrEqual(170);
   });
 });

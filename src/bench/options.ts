@@ -1,6 +1,6 @@
 /**
  * @module bench/options
- * `npm run bench -- [flags]` → BenchOptions. Defaults are issue 5's sizes; `--quick` shrinks every
+ * `npm run bench -- [flags]` → BenchOptions. Defaults are the sizes docs/benchmarks.md reports; `--quick` shrinks every
  * size (the smoke test's mode); explicit flags win over both. `--box` runs only the box scenario
  * (the provider inside a cgroup with the Helm chart's limits), sized by the `--box-*` flags.
  */
@@ -43,7 +43,7 @@ export interface BenchOptions {
   /** Only the box scenario. */
   box: boolean;
   boxSizes: BoxSizes;
-  /** Latency added to every emulated AWS and Kubernetes answer in the latency section (issue 5: 20 ms). */
+  /** Latency added to every emulated AWS and Kubernetes answer in the latency section (default 20 ms). */
   latencyMs: number;
   /**
    * Latency of the round-trip section. Round trips are told apart by call start times, so it is
@@ -80,7 +80,7 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [flags]
 
 Runs the provider (dist/main.js) as a child process against the in-process AWS/Kubernetes emulator
-and prints issue 5's figures: round trips, API cost, latency, CPU, memory, scale.
+and prints its figures (see docs/benchmarks.md): round trips, API cost, latency, CPU, memory, scale.
 
   --quick               tiny sizes (smoke test; figures are not meaningful)
   --box                 only the box scenario: the provider in a cgroup with the chart's 50m CPU / 100Mi
@@ -99,7 +99,7 @@ and prints issue 5's figures: round trips, API cost, latency, CPU, memory, scale
   --first-sizes=A,B,…   first-mount sizes whose round trips are counted (1,5,10,20)
   --samples=N           mounts per latency figure (20)
   --cpu-polls=N         warm polls per CPU figure (300)
-  --soak-polls=N        warm polls of the memory soak (4000; issue 5's figure is 10000)
+  --soak-polls=N        warm polls of the memory soak (4000; 10000 for a long soak)
   --burst=N             concurrent first mounts of the memory burst (110)
   --object-scale=A,B,…  objects per mount of the scale table (1,10,50,100)
   --pod-scale=A,B,…     concurrent pods of the scale table (1,10,110)

@@ -26,6 +26,40 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-+-'), ...rows.map(line)].join('\n');
 }
 
+/**
+ * Moves a column of long, repeated texts under the table as numbered notes: each distinct text
+ * becomes `[n]` in its cells and one `[n] text` line. Keeps tables within a terminal's width.
+ */
+export function footnoteColumn(header: readonly string[], rows: readonly (readonly string[])[], column: string): { rows: string[][]; notes: string[] } {
+  const i = header.indexOf(column);
+  if (i < 0) return { rows: rows.map((r) => [...r]), notes: [] };
+  const texts: string[] = [];
+  const out = rows.map((r) => {
+    const text = r[i] ?? '';
+    if (text === '' || text === '-') return [...r];
+    let n = texts.indexOf(text);
+    if (n < 0) n = texts.push(text) - 1;
+    const copy = [...r];
+    copy[i] = `[${n + 1}]`;
+    return copy;
+  });
+  return { rows: out, notes: texts.map((t, n) => `[${n + 1}] ${column}: ${t}`) };
+}
+
+/** Words of `text` on lines of at most `width` characters (a word longer than that stands alone). */
+export function wrap(text: string, width: number, indent = ''): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = indent + word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines.join('\n');
+}
+
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
   const s = [...values].sort((a, b) => a - b);

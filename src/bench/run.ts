@@ -1,9 +1,9 @@
 /**
  * @module bench/run
- * `npm run bench`: issue 5's figures, measured in this run. The emulator runs in this process; each
+ * `npm run bench`: the figures of docs/benchmarks.md, measured in this run. The emulator runs in this process; each
  * provider is a child process (`node dist/main.js`, the Dockerfile's NODE_OPTIONS) whose CPU and
  * memory come from /proc. Prints one table per goal: measured figure, target, ASCP's pattern
- * (ascp-behaviour.md §14.2–14.3, described, not measured), verdict. See docs/benchmarks.md.
+ * (computed from its code, described, not measured), verdict. See docs/benchmarks.md.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,7 +13,7 @@ import { parseBenchArgs, USAGE, type BenchOptions } from './options.js';
 import { runBox } from './box.js';
 import { watchRss, type ProcSample } from './proc.js';
 import { DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ProviderProcess } from './provider-process.js';
-import { median, mib, ms, quantile, slope, table, verdict } from './report.js';
+import { footnoteColumn, median, mib, ms, quantile, slope, table, verdict, wrap } from './report.js';
 import { profileCalls, type CallProfile } from './rounds.js';
 import { mapLimit, mountPod, Scenario, type BenchPod } from './scenario.js';
 import { isMain } from '../entry.js';
@@ -455,7 +455,7 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
     print(io, o, { idle, burst: burstStats, soak: soakStats, modes, caches, objectRows, podRows, started: ctx.started });
     const loadAfter = os.loadavg();
     io.stdout(`\nBench finished in ${((performance.now() - tStart) / 1000).toFixed(1)} s on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`);
-    io.stdout(`Load average (1 min) at start ${loadBefore[0]?.toFixed(2)}, at end ${loadAfter[0]?.toFixed(2)}: wall-clock figures (latency) suffer when it exceeds the core count; CPU figures much less.`);
+    io.stdout(wrap(`Load average (1 min) at start ${loadBefore[0]?.toFixed(2)}, at end ${loadAfter[0]?.toFixed(2)}: wall-clock figures (latency) suffer when it exceeds the core count; CPU figures much less.`, 120));
     const problems = ctx.started.flatMap((r) => r.proc.problems);
     if (problems.length > 0) {
       io.stdout(`\nProvider warnings/errors during the run (${problems.length}, first 5):`);
@@ -486,6 +486,12 @@ interface Results {
   started: Running[];
 }
 
+/** Fewer soak polls than this give no RSS slope: the first polls fill caches, not leak. */
+const MIN_SLOPE_POLLS = 1000;
+
+/** Service names as the round-trip table's columns name them. */
+const short = (rounds: string): string => rounds.replaceAll('secretsmanager', 'SM').replaceAll('pod-identity', 'agent');
+
 const form = (withVersions: boolean): string => (withVersions ? 'versions sent' : 'no versions');
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
@@ -494,19 +500,38 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   const L = o.latencyMs;
   const RT = o.rtLatencyMs;
   const N = o.objects;
-  if (o.quick) out('QUICK MODE: tiny sizes, the figures below only show that every section runs.\n');
+  if (o.quick) {
+    out('QUICK MODE: tiny sizes: the figures below only show that every section runs. Counts (round trips, AWS');
+    out('calls) are judged; time, CPU and memory are not (verdict "-"): too few samples to mean anything.\n');
+  }
+  /** A verdict on time, CPU or memory: not given in quick mode. */
+  const timed = (v: string): string => (o.quick ? '-' : v);
+  /** A table whose ASCP column becomes numbered notes under it, so it fits a terminal. */
+  const noted = (header: readonly string[], rows: readonly (readonly string[])[], columns: readonly string[] = ['ASCP pattern']): string => {
+    let cur = rows.map((r) => [...r]);
+    const notes: string[] = [];
+    for (const c of columns) {
+      const f = footnoteColumn(header, cur, c);
+      const col = header.indexOf(c);
+      const offset = notes.length;
+      cur = f.rows.map((r) => r.map((cell, i) => (i === col ? cell.replace(/^\[(\d+)\]$/, (_m, n: string) => `[${Number(n) + offset}]`) : cell)));
+      notes.push(...f.notes.map((t) => t.replace(/^\[(\d+)\]/, (_m, n: string) => `[${Number(n) + offset}]`)));
+    }
+    return [table(header, cur), ...notes].join('\n');
+  };
 
   // Start-up
   out('## Start-up (every provider process started in this run)');
   out(
     table(
       ['provider', 'CPU to socket', 'wall to socket', 'RSS at socket', 'target', 'verdict'],
-      r.started.map((s) => [s.label, ms(s.proc.startupCpuMs, 0), ms(s.proc.startupWallMs, 0), mib(s.rssAtStart), 'CPU ≤ 300 ms', verdict(s.proc.startupCpuMs, 300)]),
+      r.started.map((s) => [s.label, ms(s.proc.startupCpuMs, 0), ms(s.proc.startupWallMs, 0), mib(s.rssAtStart), 'CPU ≤ 300 ms', timed(verdict(s.proc.startupCpuMs, 300))]),
     ),
   );
 
   // Round trips
-  out(`\n## Round trips (${RT} ms added to every emulated AWS and Kubernetes answer; a round = calls starting within ${RT} ms of its first call)`);
+  out(`\n## Round trips`);
+  out(wrap(`${RT} ms added to every emulated AWS and Kubernetes answer; a round = calls starting within ${RT} ms of its first call; a warm poll's SM rounds read rounds:polls (1:2× = two polls of one round).`, 120));
   const rtRows: string[][] = [];
   for (const m of r.modes) {
     for (const f of m.first) {
@@ -519,7 +544,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
         String(p.byService.k8s),
         String(p.byService.secretsmanager),
         String(p.roundsOf.secretsmanager),
-        `${p.rounds.length} (${p.rounds.map((x) => x.label).join(' → ')})`,
+        `${p.rounds.length} (${short(p.rounds.map((x) => x.label).join(' → '))})`,
         String(Math.floor(f.m.wallMs / RT)),
         '≤ 3 round trips',
         f.podIdentity ? `agent, then ${f.objects} GetSecretValue one by one: ${f.objects + 1}` : `k8s SA, STS, then ${f.objects} GetSecretValue one by one: ${f.objects + 2}`,
@@ -539,8 +564,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
         String(s.maxSts),
         String(s.maxK8s),
         String(s.worst.byService.secretsmanager),
-        `${histText} (rounds:polls)`,
-        `worst ${s.worst.rounds.length} (${s.worst.rounds.map((x) => x.label).join(' → ') || 'none'})`,
+        histText,
+        `worst ${s.worst.rounds.length} (${short(s.worst.rounds.map((x) => x.label).join(' → ')) || 'none'})`,
         `${Math.floor(median(s.walls) / RT)} (worst ${Math.floor(Math.max(...s.walls) / RT)})`,
         '0 STS, 0 k8s, ≤ 1 SM round trip',
         `k8s SA, STS, then ${N} ${w.withVersions ? 'DescribeSecret' : 'GetSecretValue'} one by one: ${N + 2}`,
@@ -548,7 +573,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       ]);
     }
   }
-  out(table(['case', 'mode', 'STS/agent', 'k8s', 'SM calls', 'SM round trips', 'round trips (from call times)', 'wall÷latency', 'target', 'ASCP pattern (§14.2–14.3)', 'verdict'], rtRows));
+  out(noted(['case', 'mode', 'STS', 'k8s', 'SM', 'SM rounds', 'rounds (from call times)', 'wall÷lat', 'target', 'ASCP pattern', 'verdict'], rtRows, ['target', 'ASCP pattern']));
 
   // API cost
   out('\n## API cost (AWS calls per warm poll, no added latency; --cache-ttl=30s is opt-in)');
@@ -563,7 +588,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
     costRows.push([
       c.mode,
       '30s',
-      `first mount by another identity, same ${N} secrets`,
+      `first mount, other identity`,
       String(c.otherIdentityCalls),
       '-',
       `${c.ownFirstCalls} (never shared across identities)`,
@@ -571,15 +596,15 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       c.otherIdentityCalls === c.ownFirstCalls && c.ownFirstCalls > 0 ? 'ok' : 'MISSED',
     ]);
   }
-  out(table(['mode', 'cache-ttl', 'poll', 'AWS calls/poll', 'CPU/poll', 'target', 'ASCP pattern', 'verdict'], costRows));
+  out(noted(['mode', 'cache-ttl', 'poll', 'AWS calls/poll', 'CPU/poll', 'target', 'ASCP pattern', 'verdict'], costRows, ['target', 'ASCP pattern']));
 
   // Latency
   out(`\n## Latency (${L} ms added to every emulated AWS and Kubernetes answer; ${o.samples} mounts each)`);
   const latRows: string[][] = [];
   for (const m of r.modes) {
-    latRows.push([`first mount, ${N} objects`, m.mode, ms(median(m.firstWalls)), ms(quantile(m.firstWalls, 0.95)), '≤ 80 ms', '~280 ms', verdict(median(m.firstWalls), 80)]);
+    latRows.push([`first mount, ${N} objects`, m.mode, ms(median(m.firstWalls)), ms(quantile(m.firstWalls, 0.95)), '≤ 80 ms', '~280 ms', timed(verdict(median(m.firstWalls), 80))]);
     for (const w of m.warmWalls) {
-      latRows.push([`warm poll, ${N} objects, ${form(w.withVersions)}`, m.mode, ms(median(w.stats.walls)), ms(quantile(w.stats.walls, 0.95)), '≤ 40 ms', '~280 ms', verdict(median(w.stats.walls), 40)]);
+      latRows.push([`warm poll, ${N} objects, ${form(w.withVersions)}`, m.mode, ms(median(w.stats.walls)), ms(quantile(w.stats.walls, 0.95)), '≤ 40 ms', '~280 ms', timed(verdict(median(w.stats.walls), 40))]);
     }
   }
   out(table(['case', 'mode', 'median', 'p95', 'target', 'ASCP pattern', 'verdict (median)'], latRows));
@@ -589,16 +614,16 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   const cpuRows: string[][] = [];
   for (const m of r.modes) {
     for (const c of m.cpu) {
-      cpuRows.push([`warm poll, ${form(c.withVersions)}`, m.mode, ms(c.stats.cpuMsPerPoll, 3), `${c.stats.polls}`, ms(c.stats.wallMsPerPoll, 2), `${fmt(1000 / c.stats.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', verdict(c.stats.cpuMsPerPoll, 1)]);
+      cpuRows.push([`warm poll, ${form(c.withVersions)}`, m.mode, ms(c.stats.cpuMsPerPoll, 3), `${c.stats.polls}`, ms(c.stats.wallMsPerPoll, 2), `${fmt(1000 / c.stats.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', timed(verdict(c.stats.cpuMsPerPoll, 1))]);
     }
     const b = m.cpuBatch;
     if (b) {
-      cpuRows.push([`warm poll, role allows BatchGetSecretValue (${fmt(b.awsCallsPerPoll, 2)} AWS calls/poll)`, m.mode, ms(b.cpuMsPerPoll, 3), `${b.polls}`, ms(b.wallMsPerPoll, 2), `${fmt(1000 / b.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', verdict(b.cpuMsPerPoll, 1)]);
+      cpuRows.push([`warm poll, BatchGetSecretValue (${fmt(b.awsCallsPerPoll, 2)} calls/poll)`, m.mode, ms(b.cpuMsPerPoll, 3), `${b.polls}`, ms(b.wallMsPerPoll, 2), `${fmt(1000 / b.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', timed(verdict(b.cpuMsPerPoll, 1))]);
     }
   }
   const startCpu = r.started.map((s) => s.proc.startupCpuMs);
-  cpuRows.push(['start-up to a listening socket (median / max)', 'all', `${ms(median(startCpu), 0)} / ${ms(Math.max(...startCpu), 0)}`, `${startCpu.length} starts`, '-', '-', '≤ 300 ms', 'Go binary', verdict(Math.max(...startCpu), 300)]);
-  out(table(['case', 'mode', 'CPU', 'polls', 'wall/poll', 'polls per CPU-s', 'target', 'ASCP pattern', 'verdict'], cpuRows));
+  cpuRows.push(['start-up to socket (median / max)', 'all', `${ms(median(startCpu), 0)} / ${ms(Math.max(...startCpu), 0)}`, `${startCpu.length} starts`, '-', '-', '≤ 300 ms', 'Go binary', timed(verdict(Math.max(...startCpu), 300))]);
+  out(noted(['case', 'mode', 'CPU', 'polls', 'wall/poll', 'polls/CPU-s', 'target', 'ASCP pattern', 'verdict'], cpuRows));
 
   // Memory
   out('\n## Memory (provider RSS from /proc = anonymous + file-backed; NODE_OPTIONS as the Dockerfile sets)');
@@ -608,40 +633,44 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   const first = s.samples[0] as SoakSample;
   const last = s.samples[s.samples.length - 1] as SoakSample;
   out(
-    table(
+    noted(
       ['case', 'measured', 'target', 'ASCP pattern', 'verdict'],
       [
-        ['idle, 1 s after start', `${mib(r.idle.rssBytes)} (anon ${mib(r.idle.anonBytes)}, file ${mib(r.idle.fileBytes)})`, '≤ 64 MiB', 'chart limit 100Mi', verdict(r.idle.rssBytes, 64 * 1024 * 1024)],
+        ['idle, 1 s after start', `${mib(r.idle.rssBytes)} (anon ${mib(r.idle.anonBytes)}, file ${mib(r.idle.fileBytes)})`, '≤ 64 MiB', 'chart limit 100Mi', timed(verdict(r.idle.rssBytes, 64 * 1024 * 1024))],
         [
-          `peak of a burst of ${r.burst.pods.length} concurrent first mounts (${N} objects, ${L} ms latency)`,
-          `${mib(burstPeak)} (sampled max ${mib(r.burst.maxRssBytes)}, VmHWM ${mib(r.burst.hwmBytes)}; anon after ${mib(r.burst.anonAfter)})`,
+          `peak, burst of ${r.burst.pods.length} first mounts (${N} objects, ${L} ms)`,
+          `${mib(burstPeak)} (sampled ${mib(r.burst.maxRssBytes)}, VmHWM ${mib(r.burst.hwmBytes)}; anon after ${mib(r.burst.anonAfter)})`,
           '≤ 90 MiB',
           'chart limit 100Mi',
-          verdict(burstPeak, 90 * 1024 * 1024),
+          timed(verdict(burstPeak, 90 * 1024 * 1024)),
         ],
         [
-          `${s.polls} warm polls over ${r.burst.pods.length} pods (10 in flight)`,
-          `RSS ${mib(first.rss)} → ${mib(last.rss)}, anon ${mib(first.anon)} → ${mib(last.anon)}, heap used ${mib(first.heap)} → ${mib(last.heap)}; last third − middle third: RSS ${mib(s.growthBytes)}, anon ${mib(s.anonGrowthBytes)}`,
-          'flat (RSS growth ≤ 2 MiB)',
+          `${s.polls} warm polls, ${r.burst.pods.length} pods (10 in flight)`,
+          `RSS growth, last third − middle third: ${mib(s.growthBytes)} (anon ${mib(s.anonGrowthBytes)})`,
+          'RSS growth ≤ 2 MiB',
           '-',
-          flat ? 'ok' : 'GROWS',
+          timed(flat ? 'ok' : 'GROWS'),
         ],
       ],
     ),
   );
-  out(`RSS / anon / V8 heap used during the soak (polls: MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`);
-  if (s.polls < 10_000) out(`(issue 5 asks for 10,000 polls: --soak-polls=10000; the default is smaller to keep the run near 3 minutes on 2 cores)`);
-  out(`RSS slope over the last two thirds: ${(s.slopeBytesPer1000 / 1024).toFixed(0)} KiB per 1000 polls.`);
+  out(`Soak, first → last sample: RSS ${mib(first.rss)} → ${mib(last.rss)}, anon ${mib(first.anon)} → ${mib(last.anon)}, V8 heap used ${mib(first.heap)} → ${mib(last.heap)}.`);
+  out(wrap(`RSS / anon / V8 heap used during the soak (polls: MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`, 120, '  '));
+  if (s.polls < 10_000) out(`(the default soak is ${o.quick ? 'tiny in quick mode' : 'smaller than 10,000 polls to keep the run near 3 minutes on 2 cores'}; --soak-polls=10000 for a long one)`);
+  // A slope from a few dozen polls extrapolates start-up growth (caches filling) to 1000 polls: not said.
+  if (s.polls >= MIN_SLOPE_POLLS) out(`RSS slope over the last two thirds: ${(s.slopeBytesPer1000 / 1024).toFixed(0)} KiB per 1000 polls.`);
+  else out(`RSS slope: not computed from ${s.polls} polls (it needs ${MIN_SLOPE_POLLS} or more; a few polls only show caches filling).`);
   out(
-    `Soak: ${ms(s.cpuMsPerPoll, 3)} CPU per poll, ${(s.wallMs / 1000).toFixed(1)} s; calls per poll: ${Object.entries(s.callsPerPoll)
+    wrap(`Soak: ${ms(s.cpuMsPerPoll, 3)} CPU per poll, ${(s.wallMs / 1000).toFixed(1)} s; calls per poll: ${Object.entries(s.callsPerPoll)
       .map(([k, v]) => `${k} ${v.toFixed(3)}`)
-      .join(', ')}`,
+      .join(', ')}`, 120),
   );
 
   // Cost per pod per day, ours (measured calls per poll) against ASCP's call pattern (computed)
   const POLLS_PER_DAY = (24 * 60) / 2;
-  out(`\n## AWS API calls per pod per day (a class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes = ${POLLS_PER_DAY} polls)`);
-  out("ASCP's pattern, computed from its code (ascp-behaviour.md §14.2): every poll makes 1 STS exchange, " + `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another (${N + 4} sequential round trips).`);
+  out(`\n## AWS API calls per pod per day`);
+  out(`A class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes = ${POLLS_PER_DAY} polls.`);
+  out(wrap("ASCP's pattern, computed from its code: every poll makes 1 STS exchange, " + `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another (${N + 4} sequential round trips).`, 120));
   const dayRows: string[][] = [];
   const ascpAws = (N + 1) * POLLS_PER_DAY;
   const ascpWall = (N + 4) * L;
@@ -652,19 +681,20 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
     if (plain) {
       const ours = plain.awsCallsPerPoll * POLLS_PER_DAY;
       const k8s = warm ? fmt(warm.maxK8s * POLLS_PER_DAY, 0) : 'n/a';
-      dayRows.push([m.mode, 'default (one GetSecretValue per object)', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, k8s, `${3 * POLLS_PER_DAY}`, ms(warmMedian, 1), ms(ascpWall, 0), `${fmt(ascpWall / warmMedian, 1)}×`]);
+      dayRows.push([m.mode, 'default (GetSecretValue each)', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, k8s, `${3 * POLLS_PER_DAY}`, ms(warmMedian, 1), ms(ascpWall, 0), `${fmt(ascpWall / warmMedian, 1)}×`]);
     }
     if (m.cpuBatch) {
       const ours = m.cpuBatch.awsCallsPerPoll * POLLS_PER_DAY;
-      dayRows.push([m.mode, 'role allows BatchGetSecretValue', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
+      dayRows.push([m.mode, 'BatchGetSecretValue allowed', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
     }
     const cached = r.caches.find((c) => c.mode === m.mode)?.on.find((c) => !c.withVersions)?.stats;
     if (cached) {
       // Within a 30 s TTL every 2-minute poll misses the cache: the measured 0 calls/poll is for polls inside the TTL.
-      dayRows.push([m.mode, '--cache-ttl=30s, polls inside the TTL', fmt(cached.awsCallsPerPoll * POLLS_PER_DAY, 0), fmt(ascpAws, 0), cached.awsCallsPerPoll === 0 ? '∞' : `${fmt(ascpAws / (cached.awsCallsPerPoll * POLLS_PER_DAY), 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
+      dayRows.push([m.mode, '--cache-ttl=30s, inside TTL', fmt(cached.awsCallsPerPoll * POLLS_PER_DAY, 0), fmt(ascpAws, 0), cached.awsCallsPerPoll === 0 ? '∞' : `${fmt(ascpAws / (cached.awsCallsPerPoll * POLLS_PER_DAY), 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
     }
   }
-  out(table(['mode', 'configuration', 'our AWS calls/day', "ASCP's AWS calls/day", 'ratio', 'our k8s calls/day', "ASCP's k8s calls/day", `our warm poll (${L} ms/answer)`, "ASCP's poll (computed)", 'ratio'], dayRows));
+  out(table(['mode', 'configuration', 'AWS/day', 'ASCP', 'ratio', 'k8s/day', 'ASCP', `warm poll`, 'ASCP', 'ratio'], dayRows));
+  out(`Each "ASCP" column is ASCP's figure (computed) for the column before it; warm polls with ${L} ms per answer.`);
 
   // Scale
   out('\n## Scale (provider-writes)');
@@ -677,7 +707,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       r.objectRows.map((x) => [String(x.objects), ms(x.firstWallMs), ms(x.firstCpuMs, 0), ms(x.warm.cpuMsPerPoll, 3), ms(x.warm.wallMsPerPoll, 2), ms(x.warm.cpuMsPerPoll / x.objects, 4), mib(x.rssAfter)]),
     ),
   );
-  out(`\nConcurrent pods (${N} objects each; first mounts at once with ${L} ms latency, then every pod polls at once, no latency; a fresh process per row):`);
+  out('');
+  out(wrap(`Concurrent pods (${N} objects each; first mounts at once with ${L} ms latency, then every pod polls at once, no latency; a fresh process per row):`, 120));
   out(
     table(
       ['pods', 'burst wall', 'CPU per first mount', 'STS+k8s calls', 'peak RSS', 'warm polls', 'polls per CPU-s', 'CPU per poll', 'RSS after'],
