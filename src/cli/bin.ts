@@ -16,6 +16,15 @@ export interface CommandIO {
   cwd: string;
   /** The whole of standard input (for `check -`); process.stdin when absent. */
   readStdin?: () => Promise<string>;
+  /** Colour the output (a terminal, NO_COLOR unset); plain text when absent or false. */
+  color?: boolean;
+}
+
+/** Colour for a terminal: stdout is one, NO_COLOR is unset or empty and TERM is not dumb; FORCE_COLOR forces it. */
+export function wantsColor(isTTY: boolean | undefined, env: Record<string, string | undefined>): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0') return true;
+  return isTTY === true && env.TERM !== 'dumb';
 }
 
 const USAGE = `Usage: ${NAME} <command> [options]
@@ -58,11 +67,20 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
 }
 
 if (isMain(import.meta.url)) {
+  // Output piped into `head` and closed: stop writing, let the command finish (the demo still cleans up).
+  let stdoutClosed = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') stdoutClosed = true;
+    else throw err;
+  });
   main(process.argv.slice(2), {
-    stdout: (t) => process.stdout.write(t),
+    stdout: (t) => {
+      if (!stdoutClosed) process.stdout.write(t);
+    },
     stderr: (t) => process.stderr.write(t),
     env: process.env,
     cwd: process.cwd(),
+    color: wantsColor(process.stdout.isTTY, process.env),
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {

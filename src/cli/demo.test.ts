@@ -4,8 +4,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import type { CommandIO } from './bin.js';
-import { run, runDemo } from './demo.js';
+import { wantsColor, type CommandIO } from './bin.js';
+import { DEMO_WIDTH, fitLine, run, runDemo } from './demo.js';
 
 function capture(): CommandIO & { out: () => string; err: () => string } {
   let out = '';
@@ -52,14 +52,39 @@ describe('demo', () => {
     expect(out).toMatch(/^ {3}untouched \(same inode and mtime\): api-key, db-host, db-username, feature-flag, tls-cert\.der$/m);
     expect(out).toMatch(/new versions: .*db-creds\.json/);
     // The call log: the first mount exchanges and looks up; the second is served from the caches.
-    expect(out).toMatch(/first mount: +STS 1, Secrets Manager [34], SSM 1, Kubernetes 1 /);
-    expect(out).toMatch(/second mount: +STS 0, Secrets Manager 3, SSM 1, Kubernetes 0 /);
+    expect(out).toMatch(/first mount: +STS 1, Secrets Manager [34], SSM 1, Kubernetes 1$/m);
+    expect(out).toMatch(/second mount: +STS 0, Secrets Manager 3, SSM 1, Kubernetes 0$/m);
     expect(out).not.toContain('UNEXPECTED');
     expect(out).toMatch(/csi_provider_aws_mounts_total\{/);
     expect(out).toContain('temp directory removed');
     expect(out).toMatch(/Done in \d+\.\d s\.\n$/);
+    // The class it mounts is shown, as a user would apply it.
+    expect(out).toMatch(/^ +kind: SecretProviderClass$/m);
+    expect(out).toMatch(/^ +provider: aws$/m);
+    expect(out).toMatch(/^ +- objectName: prod\/db-creds$/m);
+    // The batch probe's AccessDenied is explained where it shows (the demo role may not batch).
+    expect(out).toContain('BatchGetSecretValue (AccessDeniedException)');
+    expect(out).toMatch(/expected: BatchGetSecretValue \(AccessDeniedException\) is the provider asking once/);
+    // --keep is offered; every line fits the width; no colour when not asked.
+    expect(out).toContain('npm run demo -- --keep');
+    const widest = Math.max(...out.split('\n').map((l) => l.length));
+    expect(widest, out.split('\n').find((l) => l.length === widest)).toBeLessThanOrEqual(DEMO_WIDTH);
+    expect(out).not.toContain('\x1b[');
     // The SDK variables the demo set are put back.
     expect(process.env['AWS_ENDPOINT_URL']).toBeUndefined();
+  });
+
+  it('colours step headings and verdicts when asked (a terminal), the text unchanged', async () => {
+    const io = { ...capture(), color: true };
+    const plain = capture();
+    expect(await run([], io)).toBe(0);
+    expect(await run([], plain)).toBe(0);
+    expect(io.out()).toMatch(/\x1b\[1;36m1\. Starting/);
+    expect(io.out()).toMatch(/\x1b\[32mDone in/);
+    // eslint-disable-next-line no-control-regex
+    const stripped = io.out().replace(/\x1b\[[0-9;]*m/g, '');
+    const volatile = (t: string): string => t.replace(/\d+\.\d+\.\d+\.\d+:\d+|csi-aws-demo-\w+|[0-9a-f]{8}…|[0-9a-f-]{36}|Done in [\d.]+ s|version \S+/g, 'X');
+    expect(volatile(stripped)).toBe(volatile(plain.out()));
   });
 
   it('--keep keeps the temp directory and prints its path', async () => {
@@ -82,6 +107,26 @@ describe('demo', () => {
     expect(io.out()).toContain('temp directory removed');
     expect(io.out()).toMatch(/Demo failed\.\n$/);
     expect(process.env['AWS_ENDPOINT_URL']).toBeUndefined();
+  });
+
+  it('fitLine: long lines wrap at spaces or commas with an indent, short ones stay', () => {
+    expect(fitLine('   short')).toEqual(['   short']);
+    const long = `   ${'word '.repeat(40).trim()}`;
+    const lines = fitLine(long, 50);
+    expect(lines.every((l) => l.length <= 50)).toBe(true);
+    expect(lines[1]?.startsWith('     word')).toBe(true);
+    expect(lines.join(' ').replace(/\s+/g, ' ').trim()).toBe(long.trim());
+    expect(fitLine('a{x="1",y="2",z="3"} 1', 12)).toEqual(['a{x="1",', '  y="2",', '  z="3"} 1']);
+  });
+
+  it('wantsColor: a terminal, unless NO_COLOR or TERM=dumb; FORCE_COLOR forces it', () => {
+    expect(wantsColor(true, {})).toBe(true);
+    expect(wantsColor(false, {})).toBe(false);
+    expect(wantsColor(undefined, {})).toBe(false);
+    expect(wantsColor(true, { NO_COLOR: '1' })).toBe(false);
+    expect(wantsColor(true, { TERM: 'dumb' })).toBe(false);
+    expect(wantsColor(false, { FORCE_COLOR: '1' })).toBe(true);
+    expect(wantsColor(true, { NO_COLOR: '' })).toBe(true);
   });
 
   it.each([

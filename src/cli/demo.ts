@@ -21,7 +21,12 @@ Runs the AWS/Kubernetes emulator and the real provider on this machine, mounts a
 as the CSI driver would, rotates a secret and mounts again. No AWS account or cluster is used.
 
   --keep   keep the temp directory (kubeconfig, socket dir, mounted files, provider log) and print its path
+
+Colour on a terminal; NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it.
 `;
+
+/** Output lines fit this many columns (longer ones wrap, continued with an indent). */
+export const DEMO_WIDTH = 120;
 
 const REGION = 'us-east-1';
 const NAMESPACE = 'default';
@@ -43,6 +48,70 @@ export const DEMO_OBJECTS = `
 - {objectName: /app/db-host, objectType: ssmparameter, objectAlias: db-host}
 - {objectName: /app/feature-flag, objectType: ssmparameter, objectAlias: feature-flag}
 `;
+
+/** The SecretProviderClass the demo mounts, as a user would apply it (the demo passes its parameters to Mount as the driver does). */
+export function demoClassYaml(): string {
+  const objects = DEMO_OBJECTS.trim()
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');
+  return [
+    'apiVersion: secrets-store.csi.x-k8s.io/v1',
+    'kind: SecretProviderClass',
+    'metadata:',
+    `  name: ${CLASS}`,
+    `  namespace: ${NAMESPACE}`,
+    'spec:',
+    '  provider: aws',
+    '  parameters:',
+    `    region: ${REGION}`,
+    '    objects: |',
+    objects,
+  ].join('\n');
+}
+
+/** ANSI styles, or none. */
+interface Style {
+  step(s: string): string;
+  dim(s: string): string;
+  good(s: string): string;
+  bad(s: string): string;
+}
+const PLAIN: Style = { step: (s) => s, dim: (s) => s, good: (s) => s, bad: (s) => s };
+const ANSI: Style = {
+  step: (s) => `\x1b[1;36m${s}\x1b[0m`,
+  dim: (s) => `\x1b[2m${s}\x1b[0m`,
+  good: (s) => `\x1b[32m${s}\x1b[0m`,
+  bad: (s) => `\x1b[1;31m${s}\x1b[0m`,
+};
+
+/** Visible length (ANSI escapes do not count). */
+function visible(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
+}
+
+/**
+ * A line cut into lines of at most `width` visible columns, at spaces or after commas; the
+ * continuation lines keep the first line's indent plus two spaces. A single word longer than the
+ * width (a long path) stands alone on its line.
+ */
+export function fitLine(line: string, width = DEMO_WIDTH): string[] {
+  if (visible(line) <= width) return [line];
+  const indent = /^ */.exec(line)?.[0] ?? '';
+  const cont = `${indent}  `;
+  const words = line.slice(indent.length).split(/(?<=,)|(?<= )/);
+  const out: string[] = [];
+  let cur = indent;
+  for (const w of words) {
+    if (visible(cur) + visible(w.trimEnd()) > width && cur.trim() !== '') {
+      out.push(cur.trimEnd());
+      cur = cont + w.trimStart();
+    } else cur += w;
+  }
+  if (cur.trim() !== '') out.push(cur.trimEnd());
+  return out;
+}
 
 /** Files whose (fake, non-sensitive) demo values are printed; every other value is masked. */
 const SHOWN = new Set(['db-username', 'db-host', 'feature-flag']);
@@ -174,7 +243,15 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     io.stderr(`demo: ${args}\n\n${USAGE}`);
     return 2;
   }
-  const out = (line = ''): void => io.stdout(`${line}\n`);
+  const style = io.color === true ? ANSI : PLAIN;
+  /** One line, fitted to the width; `paint` styles each piece after its indent. */
+  const out = (line = '', paint: (s: string) => string = (s) => s): void => {
+    for (const l of fitLine(line)) {
+      const indent = /^ */.exec(l)?.[0] ?? '';
+      io.stdout(`${indent}${l.length > indent.length ? paint(l.slice(indent.length)) : ''}\n`);
+    }
+  };
+  const stepLine = (line: string): void => out(line, style.step);
   const t0 = performance.now();
   const cleanups: (() => Promise<void> | void)[] = [];
   const logs: string[] = [];
@@ -188,7 +265,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
 
     // 1. Emulator.
     step = '1. emulator';
-    out('1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 parameters)');
+    stepLine('1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 parameters)');
     const emu = await startEmulator();
     cleanups.push(() => emu.close());
     loadSeed(emu, exampleSeed());
@@ -196,11 +273,11 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const kubeconfig = path.join(base, 'kubeconfig');
     await emu.writeKubeconfig(kubeconfig);
     cleanups.push(pointAwsSdkAt(emu.url, base));
-    out(`   emulator on ${emu.url}; kubeconfig ${kubeconfig}; AWS_ENDPOINT_URL=${emu.url}`);
+    out(`   emulator on ${emu.url} (AWS_ENDPOINT_URL); kubeconfig ${kubeconfig}`);
 
     // 2. The real provider.
     step = '2. provider';
-    out('2. Starting the provider (the same start() the DaemonSet runs) on a temp unix socket');
+    stepLine('2. Starting the provider (the same start() the DaemonSet runs) on a temp unix socket');
     const volume = path.join(base, 'providers');
     await mkdir(volume);
     const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig };
@@ -220,7 +297,9 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
 
     // 3. First mount.
     step = '3. first mount';
-    out(`3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, SecretProviderClass ${CLASS} (IRSA token from the emulator)`);
+    stepLine(`3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, IRSA token from the emulator`);
+    out(`   the SecretProviderClass (a JSON secret split with jmesPath, a binary secret, two SSM parameters):`);
+    for (const l of demoClassYaml().split('\n')) out(`     ${l}`, style.dim);
     const target = path.join(kubeletRoot, 'pods', randomUUID(), 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
     await mkdir(target, { recursive: true });
     const tokens = {
@@ -239,18 +318,19 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const first = await client.mount({ attributes, targetPath: target }, { deadlineMs: 30_000 });
     const calls1 = summarize(emu.calls.slice(mark1));
     const before = await listMount(target);
-    out(`   ${first.objectVersion.length} object versions returned; files in ${target}:`);
+    out(`   ${first.objectVersion.length} object versions returned; files in the pod's volume, in the temp directory:`);
+    out(`   ${path.relative(base, target)}`, style.dim);
     out('   (values are fake demo data from the emulator; only non-sensitive ones are shown, the rest masked)');
     for (const line of tree(before, first.objectVersion)) out(line);
 
     // 4. Rotation.
     step = '4. rotation';
     const rotated = emu.putSecret(REGION, 'prod/db-creds', ROTATED_DB_CREDS);
-    out(`4. Rotating prod/db-creds in the emulator (new password, same username): new version ${shortVersion(rotated.versionId)}`);
+    stepLine(`4. Rotating prod/db-creds in the emulator (new password, same username): new version ${shortVersion(rotated.versionId)}`);
 
     // 5. Second mount, as driver v1.6 republishes: no versions sent.
     step = '5. second mount';
-    out('5. Mount again as driver v1.6 does on a republish (current_object_version empty)');
+    stepLine('5. Mount again as driver v1.6 does on a republish (current_object_version empty)');
     const mark2 = emu.calls.length;
     const second = await client.mount({ attributes, targetPath: target, currentObjectVersion: [] }, { deadlineMs: 30_000 });
     const calls2 = summarize(emu.calls.slice(mark2));
@@ -273,21 +353,27 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
 
     // 6. What each mount cost.
     step = '6. call log';
-    out('6. Calls the emulator saw');
-    const row = (name: string, c: CallSummary): string =>
-      `   ${pad(name, 13)} STS ${c.sts}, Secrets Manager ${c.secretsmanager}, SSM ${c.ssm}, Kubernetes ${c.k8s}  [${c.detail}]`;
+    stepLine('6. Calls the emulator saw');
+    const row = (name: string, c: CallSummary): string => `   ${pad(name, 13)} STS ${c.sts}, Secrets Manager ${c.secretsmanager}, SSM ${c.ssm}, Kubernetes ${c.k8s}`;
     out(row('first mount:', calls1));
+    out(`                 ${calls1.detail}`, style.dim);
     out(row('second mount:', calls2));
+    out(`                 ${calls2.detail}`, style.dim);
+    if (calls1.detail.includes('BatchGetSecretValue (AccessDeniedException)')) {
+      out(`   ${style.good('expected:')} BatchGetSecretValue (AccessDeniedException) is the provider asking once whether the role may read`);
+      out('   secrets in batches (optional, it cuts warm-poll CPU); the demo role may not, so it reads them one by one and does not');
+      out('   ask that role again for an hour. The mount succeeded; the error in /metrics below is that probe.');
+    }
     if (calls2.sts === 0 && calls2.k8s === 0) {
-      out('   the second mount made 0 STS and 0 Kubernetes calls: credentials and the role lookup came from the provider\'s caches');
+      out(`   ${style.good('the second mount made 0 STS and 0 Kubernetes calls')}: credentials and the role lookup came from the provider's caches`);
     } else {
-      out(`   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches should have answered them (please report this)`);
+      out(`   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches should have answered them (please report this)`, style.bad);
     }
 
     // 7. Metrics.
     step = '7. metrics';
     if (provider.metricsUrl !== undefined) {
-      out(`7. /metrics excerpt (${provider.metricsUrl})`);
+      stepLine(`7. /metrics excerpt (${provider.metricsUrl})`);
       const res = await fetch(provider.metricsUrl, { signal: AbortSignal.timeout(5_000) });
       const text = await res.text();
       const wanted = /^csi_provider_aws_(mounts_total|aws_calls_total|credential_exchanges_total|kubernetes_requests_total|cache_requests_total)\{/;
@@ -296,7 +382,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
       if (lines.length > 16) out(`   … ${lines.length - 16} more`);
       if (lines.length === 0) out('   (no mount or call metrics found)');
     } else {
-      out('7. /metrics: disabled');
+      stepLine('7. /metrics: disabled');
     }
   } catch (err) {
     code = 1;
@@ -307,7 +393,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
   }
 
   // 8. Shutdown, in reverse order of start.
-  out(`${code === 0 ? '8' : '-'}. Shutting down: driver client, provider (drain, socket removed), emulator`);
+  stepLine(`${code === 0 ? '8' : '-'}. Shutting down: driver client, provider (drain, socket removed), emulator`);
   for (const c of cleanups.reverse()) {
     try {
       await c();
@@ -326,9 +412,9 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
         () => false,
         () => true,
       );
-      out(`   temp directory ${gone ? 'removed' : `NOT removed: ${dir}`}`);
+      out(`   temp directory ${gone ? 'removed (run `npm run demo -- --keep` to keep it: kubeconfig, mounted files, provider log)' : `NOT removed: ${dir}`}`);
     }
   }
-  out(code === 0 ? `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.` : 'Demo failed.');
+  out(code === 0 ? `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.` : 'Demo failed.', code === 0 ? style.good : style.bad);
   return code;
 }
