@@ -313,8 +313,12 @@ describe('SigV4 and sessions', () => {
     const client = sm(creds);
     client.middlewareStack.add(
       (next) => async (args) => {
-        const req = args.request as { body?: string };
-        req.body = (req.body ?? '').replace('prod/db-creds', 'prod/db-crede');
+        // The SDK's JSON body is bytes (a Uint8Array); read it as bytes, not through string methods.
+        const req = args.request as { body?: string | Uint8Array };
+        // (Buffer.from(body) would call the body's valueOf, a string method; its ArrayBuffer does not.)
+        const body = req.body ?? new Uint8Array();
+        const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+        req.body = text.replace('prod/db-creds', 'prod/db-crede');
         return next(args);
       },
       { step: 'deserialize', name: 'tamper' },

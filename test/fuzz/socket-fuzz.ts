@@ -78,7 +78,7 @@ async function mountChecked(s: Side, call: Call): Promise<Outcome> {
   else {
     const seen = s.errors.get(res.code);
     if (seen) seen.n++;
-    else s.errors.set(res.code, { n: 1, first: res.details.slice(0, 300) });
+    else s.errors.set(res.code, { n: 1, first: excerpt(res.details, 160) });
   }
   expect(await containmentProblems(target), JSON.stringify(call).slice(0, 2000)).toEqual([]);
   if (s.driverWrites) {
@@ -312,4 +312,12 @@ export function defineSocketFuzz(driverWrites: boolean): void {
   it('no unhandled rejection or uncaught exception during the fuzz run', () => {
     expect(watcher.seen).toEqual([]);
   });
+}
+
+/** At most `max` characters of a message, cut at a word boundary and marked with "…", never mid-word. */
+export function excerpt(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:(]+$/, '')} …`;
 }
