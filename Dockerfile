@@ -3,6 +3,8 @@
 #
 #   docker build -t ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws:$(node -p 'require("./package.json").version') .
 #
+# Releases build it for linux/amd64 and linux/arm64 and push it there (.github/workflows/release.yml).
+#
 # Two stages on Node 24 (current LTS) slim: build (all dependencies, tsc, then esbuild bundles the
 # server with its runtime dependencies into dist/bundle/, see scripts/bundle.mjs), runtime
 # (dist/bundle/ + package.json + Node's compile cache for them, nothing else: no node_modules).

