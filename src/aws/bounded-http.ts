@@ -20,6 +20,7 @@
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { AnswerTooLarge, AttemptTimedOut } from '../aws-errors.js';
+import { callContext } from './call-context.js';
 
 type Handle = NodeHttpHandler['handle'];
 type HandlerRequest = Parameters<Handle>[0];
@@ -117,7 +118,8 @@ export class BoundedHttpHandler {
     const { attemptTimeoutMs } = this.bounds;
     const maxBodyBytes = isBatch(request) ? this.bounds.maxBatchBodyBytes : this.bounds.maxBodyBytes;
     const controller = new AbortController();
-    const unfollow = follow(options.abortSignal, controller);
+    // The call's signal: given by the SDK, or carried in the call's context (clients.ts binds it there).
+    const unfollow = follow(options.abortSignal ?? callContext.getStore()?.signal, controller);
     let timedOut: AttemptTimedOut | undefined;
     let body: Transform | undefined;
     const timer = setTimeout(() => {

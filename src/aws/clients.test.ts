@@ -89,6 +89,32 @@ describe('one client per service and region, credentials per call', () => {
     expect(emu.callCount({ service: 'sts' })).toBe(before);
   });
 
+  test('each command\'s middleware is resolved once, not per call; the abort signal still reaches the request', async () => {
+    const proto = GetSecretValueCommand.prototype as unknown as { resolveMiddleware: (...a: unknown[]) => unknown };
+    const original = proto.resolveMiddleware;
+    let resolved = 0;
+    proto.resolveMiddleware = function (this: unknown, ...a: unknown[]) {
+      resolved++;
+      return original.apply(this, a);
+    };
+    const own = new AwsClientFactory({ appId: 'test', maxAttempts: 1 });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const sm = await own.secretsManager('us-east-1', creds[i] as AwsCredentials);
+        expect((await sm.send(new GetSecretValueCommand({ SecretId: `tenant-${i}/db` }), { abortSignal: signal() })).SecretString).toBe(`value-of-${i}`);
+      }
+      expect(resolved).toBe(1);
+      emu.addFault({ service: 'secretsmanager', hang: true, times: 1 });
+      const sm = await own.secretsManager('us-east-1', creds[0] as AwsCredentials);
+      const t0 = performance.now();
+      await expect(sm.send(new GetSecretValueCommand({ SecretId: 'tenant-0/db' }), { abortSignal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(performance.now() - t0).toBeLessThan(5_000);
+    } finally {
+      proto.resolveMiddleware = original;
+      own.close();
+    }
+  });
+
   test('clients live per region, bounded', async () => {
     const small = new AwsClientFactory({ appId: 'test', maxAttempts: 1, maxClients: 2 });
     try {

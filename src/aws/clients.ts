@@ -15,9 +15,11 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { setBounded } from '../bounded-map.js';
 import { BoundedHttpHandler } from './bounded-http.js';
+import { callContext, type AwsCredentials } from './call-context.js';
+
+export type { AwsCredentials } from './call-context.js';
 
 /**
  * Most bytes of one AWS answer: 1 MiB. The largest real ones are far below it: one Secrets Manager
@@ -43,15 +45,6 @@ export const MAX_BATCH_ANSWER_BYTES = 4 * 1024 * 1024;
  * agents allow 50 sockets per endpoint).
  */
 export const MAX_ANSWER_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
-
-/** Static AWS credentials (from STS or the Pod Identity agent). */
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string | undefined;
-  /** Epoch ms. */
-  expiration?: number | undefined;
-}
 
 export interface AwsClientOptions {
   /** User agent app id (`<name>-<version>`). */
@@ -83,15 +76,10 @@ type Kind = 'sm' | 'ssm' | 'sts';
 export type Sender<C extends { send: unknown }> = Pick<C, 'send'>;
 
 /**
- * The credentials of the SDK call running in this async context. One client per service and
- * region serves every pod: its credential provider reads the call's own credentials from here
- * instead of holding one client (middleware stack, resolved config, signer) per pod token, which
- * cost about 1 MiB per pod on a full node.
- */
-const callCredentials = new AsyncLocalStorage<AwsCredentials>();
-
-/**
- * The client's credential provider. Marked `memoized` so the SDK uses it as it is: its own
+ * The client's credential provider: the credentials of the SDK call running in this async context
+ * (call-context.ts). One client per service and region serves every pod, instead of one client
+ * (middleware stack, resolved config, signer) per pod token, which cost about 1 MiB per pod on a
+ * full node. Marked `memoized` so the SDK uses it as it is: its own
  * memoizing wrapper would keep the first call's credentials, and share one pending resolution
  * between concurrent calls, that is, hand one pod's credentials to another's call. The guard
  * below refuses to send a request signed with anything but the call's own access key, so a
@@ -99,7 +87,7 @@ const callCredentials = new AsyncLocalStorage<AwsCredentials>();
  */
 const fromCall = Object.assign(
   async (): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }> => {
-    const c = callCredentials.getStore();
+    const c = callContext.getStore()?.creds;
     if (!c) throw new Error('no credentials for this AWS call');
     return {
       accessKeyId: c.accessKeyId,
@@ -137,7 +125,7 @@ function guardIdentity(client: GuardedStack): void {
     (next) => async (args) => {
       const req = args.request as { headers?: Record<string, string> } | undefined;
       const signed = req?.headers ? signedWith(req.headers) : undefined;
-      const own = callCredentials.getStore();
+      const own = callContext.getStore()?.creds;
       if (signed !== undefined && signed !== own?.accessKeyId) {
         throw new Error('refused to send an AWS request signed with credentials that are not this call\'s own');
       }
@@ -194,7 +182,10 @@ export class AwsClientFactory {
   }
 
   private common(region: string) {
-    return { region, credentials: fromCall, userAgentAppId: this.opts.appId, maxAttempts: this.opts.maxAttempts };
+    // cacheMiddleware: each command's middleware stack is resolved once, not on every call. The SDK
+    // does so only for calls without options, which is why the abort signal travels in the call's
+    // context (bind) instead of in `send`'s options.
+    return { region, credentials: fromCall, userAgentAppId: this.opts.appId, maxAttempts: this.opts.maxAttempts, cacheMiddleware: true };
   }
 
   /** The client for (kind, region), built once (concurrent first calls share the build). */
@@ -216,11 +207,20 @@ export class AwsClientFactory {
     return made;
   }
 
-  /** `send` of `client`, run with `creds` as the call's credentials (or none: an unsigned call). */
+  /**
+   * `send` of `client`, run with `creds` as the call's credentials (or none: an unsigned call). An
+   * options argument of only `abortSignal` is moved into the call's context, where the request
+   * handler follows it; any other options go to the SDK as given.
+   */
   private bind<C extends { send: unknown }>(client: C, creds: AwsCredentials | undefined): Sender<C> {
     const send = client.send as (...args: unknown[]) => Promise<unknown>;
-    if (!creds) return { send: ((...args: unknown[]) => callCredentials.exit(() => send.apply(client, args))) as C['send'] };
-    return { send: ((...args: unknown[]) => callCredentials.run(creds, () => send.apply(client, args))) as C['send'] };
+    const bound = (command: unknown, options?: unknown): Promise<unknown> => {
+      const o = options as { abortSignal?: AbortSignal } | undefined;
+      const onlySignal = o === undefined || (typeof o === 'object' && Object.keys(o).every((k) => k === 'abortSignal'));
+      const args = onlySignal ? [command] : [command, options];
+      return callContext.run({ creds, signal: onlySignal ? o?.abortSignal : undefined }, () => send.apply(client, args));
+    };
+    return { send: bound as C['send'] };
   }
 
   async secretsManager(region: string, creds: AwsCredentials): Promise<Sender<SecretsManagerClient>> {
