@@ -18,7 +18,7 @@
  * the operation, the object and the region.
  */
 import type { NodeHttpHandler } from '@smithy/node-http-handler';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { AnswerTooLarge, AttemptTimedOut } from '../aws-errors.js';
 import { callContext } from './call-context.js';
 
@@ -149,13 +149,19 @@ export class BoundedHttpHandler {
       throw new AnswerTooLarge(maxBodyBytes, response.statusCode);
     }
     const counted = this.#counter(response.statusCode, maxBodyBytes);
-    body = counted.body;
-    // On an error either way, pipeline destroys both: the source's socket is closed, not drained.
-    pipeline(source, body, () => {
+    const counter = counted.body;
+    body = counter;
+    // Piped by hand rather than with stream.pipeline, which makes an AbortController (and, once
+    // done, a DOMException) for every answer. On an error either way both end: the source's socket
+    // is closed, not drained.
+    source.on('error', (err) => counter.destroy(err));
+    counter.once('close', () => {
+      if (!source.destroyed && !source.readableEnded) source.destroy();
       counted.release();
       done();
     });
-    response.body = body;
+    source.pipe(counter);
+    response.body = counter;
     return out;
   }
 
