@@ -10,6 +10,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { setBounded } from '../bounded-map.js';
 import { ProviderError } from '../errors.js';
 import { touchMount, writeMount } from './write-mount.js';
 
@@ -60,6 +61,25 @@ function refused(targetPath: string, kubeletRoot: string, why: string): Provider
   );
 }
 
+/** How long the kubelet root's real path is reused (it changes only when a node is reconfigured). */
+const ROOT_TTL_MS = 10_000;
+const realRoots = new Map<string, { at: number; real: Promise<string> }>();
+
+/**
+ * The kubelet root's real path, resolved at most every ROOT_TTL_MS: every mount checks its target
+ * twice (the server before any AWS call, the writer just before writing), and resolving the root
+ * each time was two of the mount's five realpath calls. A failed resolution is not kept.
+ */
+function realRoot(root: string): Promise<string> {
+  const now = Date.now();
+  const hit = realRoots.get(root);
+  if (hit !== undefined && now - hit.at < ROOT_TTL_MS) return hit.real;
+  const real = fsp.realpath(root);
+  setBounded(realRoots, root, { at: now, real }, 8);
+  real.catch(() => realRoots.delete(root));
+  return real;
+}
+
 /**
  * The whole rule: the shape, and no symbolic link on the way from the kubelet root to the target
  * (its real path must be the real kubelet root joined with the same components). Resolves when the
@@ -70,15 +90,15 @@ export async function checkTargetPath(targetPath: string, kubeletRoot: string): 
   const problem = targetPathProblem(targetPath, kubeletRoot);
   if (problem !== undefined) throw refused(targetPath, kubeletRoot, problem);
   let real: string;
-  let realRoot: string;
+  let realRootPath: string;
   try {
-    [real, realRoot] = await Promise.all([fsp.realpath(targetPath), fsp.realpath(kubeletRoot)]);
+    [real, realRootPath] = await Promise.all([fsp.realpath(targetPath), realRoot(kubeletRoot)]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new ProviderError('FAILED_PRECONDITION', `target path ${targetPath} cannot be used: ${code}`, { reason: 'TargetPath', cause: err });
   }
   const rel = path.posix.relative(kubeletRoot, targetPath);
-  if (real !== path.posix.join(realRoot, rel)) throw refused(targetPath, kubeletRoot, 'it is reached through a symbolic link');
+  if (real !== path.posix.join(realRootPath, rel)) throw refused(targetPath, kubeletRoot, 'it is reached through a symbolic link');
 }
 
 /** True when `targetPath` passes {@link checkTargetPath}. */
