@@ -25,7 +25,7 @@ import { status } from '@grpc/grpc-js';
 import { createDriverClient, startEmulator, type DriverClient, type Emulator } from '../emulator/index.js';
 import { BoxCluster, type BoxPod } from './box-scenario.js';
 import { cgroupSupport, CFS_PERIOD_US, type BoxLimits, type BoxStats } from './cgroup.js';
-import { coldCopy, isTmpfs, type ColdBinary } from './page-cache.js';
+import { coldCopy, dropFromCache, fillCompileCache, isTmpfs, type ColdBinary } from './page-cache.js';
 import type { BenchOptions, BoxSizes } from './options.js';
 import type { ProcSample } from './proc.js';
 import { describeExit, DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ExitInfo, type ProviderProcess } from './provider-process.js';
@@ -65,6 +65,8 @@ export interface BoxEnv {
   kubeletRoot: string;
   /** Boxed providers run this copy of node, dropped from the page cache before each start (see ./page-cache.ts). */
   cold?: ColdBinary;
+  /** Node's compile cache, as the image has it (NODE_COMPILE_CACHE); dropped from the page cache with node on a cold start. */
+  compileCache?: { dir: string; files: string[] };
 }
 
 export interface BoxedProvider {
@@ -90,7 +92,7 @@ export async function startBoxedProvider(
   limits: BoxLimits | undefined,
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void,
 ): Promise<BoxedProvider> {
-  const cold = limits !== undefined && env.cold !== undefined && env.cold.drop();
+  const cold = limits !== undefined && env.cold !== undefined && env.cold.drop() && dropFromCache(env.compileCache?.files ?? []);
   const proc = await startProviderProcess({
     node: cold && env.cold ? env.cold.path : env.node,
     mainJs: env.mainJs,
@@ -99,7 +101,7 @@ export async function startBoxedProvider(
     kubeconfig: env.kubeconfig,
     flags: [`--kubelet-root=${env.kubeletRoot}`],
     nodeOptions: env.nodeOptions ?? DOCKERFILE_NODE_OPTIONS,
-    env: { NODE_NAME: 'node-1' },
+    env: { NODE_NAME: 'node-1', ...(env.compileCache === undefined ? {} : { NODE_COMPILE_CACHE: env.compileCache.dir }) },
     // Start-up under 50m takes seconds of wall time (the CPU quota, not the machine).
     startTimeoutMs: limits === undefined ? 20_000 : 180_000,
     ...(limits === undefined ? {} : { box: limits }),
@@ -298,6 +300,8 @@ interface Results {
   coldStarts: number;
   /** The providers' NODE_OPTIONS. */
   nodeOptions: string;
+  /** How the providers used Node's compile cache (as the image, or why not). */
+  compileCache: string;
 }
 
 interface Ctx {
@@ -563,7 +567,11 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     nodeOptions: `${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim(),
     ...(support.ok && s.coldNode ? { cold: coldCopy(o.node, dir) } : {}),
   };
-  const r: Results = { limits, sizes: s, starts: [], deaths: [], skipped: new Map(), boxedStarts: 0, coldStarts: 0, nodeOptions: env.nodeOptions ?? '' };
+  // The image runs the bundle with a compile cache filled at build time; so does the bench when it runs the bundle.
+  const compileCache = path.basename(path.dirname(o.provider)) === 'bundle' ? fillCompileCache(o.node, o.provider, dir) : { why: 'the provider is not the bundle the image runs' };
+  if ('dir' in compileCache) env.compileCache = compileCache;
+  const r: Results = { limits, sizes: s, starts: [], deaths: [], skipped: new Map(), boxedStarts: 0, coldStarts: 0, nodeOptions: env.nodeOptions ?? '',
+    compileCache: 'dir' in compileCache ? `filled as the image's (${compileCache.files.length} files), NODE_COMPILE_CACHE set for every provider` : `none: ${compileCache.why}` };
   const ctx: Ctx = { o, io, env, emu, cluster, limits: support.ok ? limits : undefined, running: new Set(), r };
   let code = 0;
   try {
@@ -849,7 +857,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   if (heaps.length > 0) say(`V8 heap in use (/metrics every 5 s), peak: ${heaps.join(', ')}; old space capped at ${mib(oldSpaceCap(r.nodeOptions, L.memoryBytes))} in the box (NODE_OPTIONS "${r.nodeOptions}").`);
   if (r.boxedStarts > 0) {
     const how = r.coldStarts === r.boxedStarts ? 'all cold' : r.coldStarts === 0 ? 'all warm' : `${r.coldStarts} cold`;
-    say(`Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages dropped from the page cache first, so the box pays for them as it reads them).`);
+    say(`Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages and the compile cache dropped from the page cache first, so the box pays for them as it reads them).`);
+    say(`Compile cache: ${r.compileCache}.`);
   }
   for (const n of notes) say(n);
   const unav = [...(node?.burst?.unavailable ?? []), ...node?.rounds.flatMap((w) => w.unavailable) ?? [], ...(f?.wave.unavailable ?? [])];

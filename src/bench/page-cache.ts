@@ -12,7 +12,7 @@
  * else on the machine is evicted, and pages still mapped by a running process stay.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, fsyncSync, openSync, statfsSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, readdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 
 export interface ColdBinary {
@@ -31,6 +31,44 @@ export function isTmpfs(dir: string): boolean {
   }
 }
 
+/** Drops the pages of `files` from the page cache (as {@link ColdBinary.drop}); false when any cannot be. */
+export function dropFromCache(files: readonly string[]): boolean {
+  let all = true;
+  for (const f of files) {
+    try {
+      execFileSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
+    } catch {
+      all = false;
+    }
+  }
+  return all;
+}
+
+/**
+ * Node's compile cache for `server`, filled as the image fills it at build time (the repository's
+ * scripts/compile-cache.mjs, found beside the server's dist/), so the bench starts the provider as
+ * the image does. Returns the cache directory and its files, or why there is none.
+ */
+export function fillCompileCache(node: string, server: string, dir: string): { dir: string; files: string[] } | { why: string } {
+  const script = path.resolve(path.dirname(server), '../../scripts/compile-cache.mjs');
+  const cache = path.join(dir, 'compile-cache');
+  try {
+    execFileSync(node, [script, server], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: cache }, stdio: 'pipe', timeout: 120_000 });
+  } catch (err) {
+    return { why: `${path.basename(script)} failed: ${(err as Error).message.split('\n')[0] ?? ''}` };
+  }
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else files.push(p);
+    }
+  };
+  walk(cache);
+  return files.length > 0 ? { dir: cache, files } : { why: 'the compile cache stayed empty' };
+}
+
 export function coldCopy(binary: string, dir: string): ColdBinary {
   const copy = path.join(dir, `cold-${path.basename(binary)}`);
   copyFileSync(binary, copy);
@@ -46,13 +84,7 @@ export function coldCopy(binary: string, dir: string): ColdBinary {
   return {
     path: copy,
     drop() {
-      if (onTmpfs) return false;
-      try {
-        execFileSync('dd', [`if=${copy}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
-      }
+      return !onTmpfs && dropFromCache([copy]);
     },
   };
 }
