@@ -7,34 +7,28 @@
  * classifyAwsError makes of each: messages that name service, operation, object and region, and
  * never text of the body.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { BatchGetSecretValueCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { AnswerTooLarge, AttemptTimedOut, classifyAwsError } from '../aws-errors.js';
-import { startEmulator, type Emulator } from '../emulator/index.js';
-import { pointAwsSdkAt } from '../emulator/sdk-env.js';
+import type { Emulator } from '../emulator/index.js';
+import { credentialsOf, startSdkEmulator, type SdkEmulator } from '../../test/helpers/sdk-emulator.js';
 import { AwsClientFactory, MAX_ANSWER_BYTES, MAX_ANSWER_BYTES_IN_FLIGHT, MAX_BATCH_ANSWER_BYTES, type AwsCredentials } from './clients.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/bounded';
 const REGION = 'us-east-1';
 const MARK = 'hunter2-BOUNDED-MARK';
 
+let sdk: SdkEmulator;
 let emu: Emulator;
-let dir: string;
-let undoEnv: () => void;
 let creds: AwsCredentials;
 const factories: AwsClientFactory[] = [];
 
 beforeAll(async () => {
-  emu = await startEmulator();
-  dir = await mkdtemp(path.join(os.tmpdir(), 'bounded-'));
-  undoEnv = pointAwsSdkAt(emu.url, dir);
+  sdk = await startSdkEmulator();
+  emu = sdk.emu;
   emu.addRole({ arn: ROLE, allow: { secretsmanager: ['*'] } });
   emu.putSecret(REGION, 'small', 'value');
-  const c = emu.issueCredentials(ROLE);
-  creds = { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration.getTime() };
+  creds = credentialsOf(emu, ROLE);
 });
 
 afterEach(() => {
@@ -44,9 +38,7 @@ afterEach(() => {
 
 afterAll(async () => {
   for (const f of factories) f.close();
-  undoEnv?.();
-  await emu?.close();
-  await rm(dir, { recursive: true, force: true });
+  await sdk?.close();
 });
 
 function factory(o: { requestTimeoutMs?: number; idleTimeoutMs?: number; maxAnswerBytes?: number; maxBatchAnswerBytes?: number; maxAnswerBytesInFlight?: number; maxAttempts?: number } = {}): AwsClientFactory {

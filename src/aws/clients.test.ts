@@ -3,47 +3,39 @@
  * credentials, concurrent calls of different identities never trade them, the number of clients
  * does not grow with identities, and a request signed with another call's key is never sent.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetParametersCommand } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startEmulator, type Emulator } from '../emulator/index.js';
-import { pointAwsSdkAt } from '../emulator/sdk-env.js';
+import type { Emulator } from '../emulator/index.js';
+import { credentialsOf, startSdkEmulator, type SdkEmulator } from '../../test/helpers/sdk-emulator.js';
 import { AwsClientFactory, type AwsCredentials } from './clients.js';
 
 const ACCOUNT = '123456789012';
 const roleOf = (i: number): string => `arn:aws:iam::${ACCOUNT}:role/tenant-${i}`;
 const TENANTS = 12;
 
+let sdk: SdkEmulator;
 let emu: Emulator;
-let dir: string;
-let undoEnv: () => void;
 let clients: AwsClientFactory;
 const creds: AwsCredentials[] = [];
 
 beforeAll(async () => {
-  emu = await startEmulator();
-  dir = await mkdtemp(path.join(os.tmpdir(), 'clients-'));
-  undoEnv = pointAwsSdkAt(emu.url, dir);
+  sdk = await startSdkEmulator();
+  emu = sdk.emu;
   for (let i = 0; i < TENANTS; i++) {
     // Each tenant may read only its own secret and parameter.
     emu.addRole({ arn: roleOf(i), allow: { secretsmanager: [`tenant-${i}/*`], ssm: [`/tenant-${i}/*`] } });
     emu.putSecret('us-east-1', `tenant-${i}/db`, `value-of-${i}`);
     emu.putParameter('us-east-1', `/tenant-${i}/p`, `param-of-${i}`);
-    const c = emu.issueCredentials(roleOf(i));
-    creds.push({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration.getTime() });
+    creds.push(credentialsOf(emu, roleOf(i)));
   }
   clients = new AwsClientFactory({ appId: 'test', maxAttempts: 1 });
 });
 
 afterAll(async () => {
   clients?.close();
-  undoEnv?.();
-  await emu?.close();
-  await rm(dir, { recursive: true, force: true });
+  await sdk?.close();
 });
 
 const signal = (): AbortSignal => new AbortController().signal;
