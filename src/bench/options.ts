@@ -42,6 +42,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Only the box scenario. */
   box: boolean;
+  /** Only the hostile tenant in the box (src/bench/hostile.ts). */
+  boxHostile: boolean;
   boxSizes: BoxSizes;
   /** Latency added to every emulated AWS and Kubernetes answer in the latency section (default 20 ms). */
   latencyMs: number;
@@ -85,6 +87,7 @@ and prints its figures (see docs/benchmarks.md): round trips, API cost, latency,
   --quick               tiny sizes (smoke test; figures are not meaningful)
   --box                 only the box scenario: the provider in a cgroup with the chart's 50m CPU / 100Mi
                         (a full node's burst, rotations, steady polls, overload, start-up; see docs/benchmarks.md)
+  --box-hostile         only the hostile tenant: one tenant's attacks on the boxed provider while another mounts
   --box-pods=N          pods of the burst (110)            --box-teams=N        service accounts/roles (11)
   --box-objects=N       secrets per class (10)             --box-secret-bytes=N size of each secret (1024)
   --box-rounds=N        rotation rounds (3)                --box-steady-polls=N polls of one pod (300)
@@ -176,6 +179,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   const raw = new Map<string, string>();
   let quick = false;
   let box = false;
+  let boxHostile = false;
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--quick') {
@@ -184,6 +188,10 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
     }
     if (arg === '--box') {
       box = true;
+      continue;
+    }
+    if (arg === '--box-hostile') {
+      boxHostile = true;
       continue;
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(arg);
@@ -250,6 +258,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   const options: BenchOptions = {
     quick,
     box,
+    boxHostile,
     boxSizes,
     latencyMs: int('latency-ms', base.latencyMs, 1),
     rtLatencyMs: int('rt-latency-ms', base.rtLatencyMs, 1),

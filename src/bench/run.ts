@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createDriverClient, startEmulator, type DriverClient, type Emulator } from '../emulator/index.js';
 import { parseBenchArgs, USAGE, type BenchOptions } from './options.js';
 import { runBox } from './box.js';
+import { runHostileBench } from './hostile.js';
 import { watchRss, type ProcSample } from './proc.js';
 import { DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ProviderProcess } from './provider-process.js';
 import { footnoteColumn, median, mib, ms, quantile, slope, table, verdict, wrap } from './report.js';
@@ -394,6 +395,7 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
   }
   // The box scenario is its own run: the provider inside the chart's cgroup limits (src/bench/box.ts).
   if (o.box) return runBox(o, io);
+  if (o.boxHostile) return runHostileBench(o, io);
   const tStart = performance.now();
   const loadBefore = os.loadavg();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-bench-'));
