@@ -153,7 +153,8 @@ describe('SIGTERM with 50 mounts in flight', () => {
     const vol = await volume();
     const p = spawnProvider(vol, { metrics: true });
     await p.logLine('listening');
-    const metricsUrl = String((await p.logLine('http endpoints listening'))['url']) + '/metrics';
+    // The listener's address as bound (the metrics listener here is on 127.0.0.1).
+    const metricsUrl = `http://${String((await p.logLine('http endpoints listening'))['address'])}/metrics`;
     const attrs = pod('lc');
     const client = createDriverClient(p.socket);
     // Every Secrets Manager answer waits 1.5 s: the mounts pile up in flight.
