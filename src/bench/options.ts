@@ -77,6 +77,8 @@ export interface BenchOptions {
   provider: string;
   /** Appended to the Dockerfile's NODE_OPTIONS for every provider (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
   providerNodeOptions: string;
+  /** Environment added to every provider's (e.g. `MALLOC_ARENA_MAX=2`), beside the image's. */
+  providerEnv: Record<string, string>;
 }
 
 export const USAGE = `Usage: npm run bench -- [flags]
@@ -110,6 +112,7 @@ and prints its figures (see docs/benchmarks.md): round trips, API cost, latency,
   --provider=PATH       provider entry point (dist/main.js)
   --node=PATH           node binary for the provider (this process's)
   --provider-node-options='…'  appended to the provider's NODE_OPTIONS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'
+  --provider-env=K=V,…  added to the providers' environment, e.g. MALLOC_ARENA_MAX=2 (box scenario)
 `;
 
 /**
@@ -172,6 +175,17 @@ const QUICK: typeof FULL = {
   podScale: [1, 4],
   scalePolls: 4,
 };
+
+/** `K=V,K=V` → an environment; a malformed entry is an error. */
+function envList(text: string, errors: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of text.split(',').filter((e) => e !== '')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(entry);
+    if (m === null) errors.push(`--provider-env: ${JSON.stringify(entry)} is not NAME=value`);
+    else env[m[1] as string] = m[2] as string;
+  }
+  return env;
+}
 
 export type ParsedArgs = { kind: 'run'; options: BenchOptions } | { kind: 'help' } | { kind: 'error'; message: string };
 
@@ -274,6 +288,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
     node: str('node', process.execPath),
     provider: str('provider', defaultProviderPath()),
     providerNodeOptions: str('provider-node-options', ''),
+    providerEnv: envList(str('provider-env', ''), errors),
   };
   for (const name of raw.keys()) errors.push(`unknown flag --${name}`);
   if (errors.length > 0) return { kind: 'error', message: errors.join('\n') };
