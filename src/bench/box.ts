@@ -67,6 +67,8 @@ export interface BoxEnv {
   cold?: ColdBinary;
   /** Added to the provider's environment. */
   extraEnv?: Record<string, string>;
+  /** Added to the provider's command line. */
+  extraFlags?: readonly string[];
   /** Node's compile cache, as the image has it (NODE_COMPILE_CACHE); dropped from the page cache with node on a cold start. */
   compileCache?: { dir: string; files: string[] };
 }
@@ -101,7 +103,7 @@ export async function startBoxedProvider(
     dir: path.join(env.dir, `provider-${++started}`),
     emulatorUrl: env.emulatorUrl,
     kubeconfig: env.kubeconfig,
-    flags: [`--kubelet-root=${env.kubeletRoot}`],
+    flags: [`--kubelet-root=${env.kubeletRoot}`, ...(env.extraFlags ?? [])],
     nodeOptions: env.nodeOptions ?? DOCKERFILE_NODE_OPTIONS,
     env: { NODE_NAME: 'node-1', ...env.extraEnv, ...(env.compileCache === undefined ? {} : { NODE_COMPILE_CACHE: env.compileCache.dir }) },
     // Start-up under 50m takes seconds of wall time (the CPU quota, not the machine).
@@ -304,7 +306,7 @@ interface Results {
   nodeOptions: string;
   /** How the providers used Node's compile cache (as the image, or why not). */
   compileCache: string;
-  /** Environment added to the providers' (--provider-env), as `K=V …`; empty for none. */
+  /** Environment and flags added to the providers' (--provider-env, --provider-flags), as `K=V … --flag …`; empty for none. */
   extraEnv: string;
 }
 
@@ -570,13 +572,14 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     kubeletRoot: cluster.kubeletRoot,
     nodeOptions: `${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim(),
     extraEnv: o.providerEnv,
+    extraFlags: o.providerFlags,
     ...(support.ok && s.coldNode ? { cold: coldCopy(o.node, dir) } : {}),
   };
   // The image runs the bundle with a compile cache filled at build time; so does the bench when it runs the bundle.
   const compileCache = path.basename(path.dirname(o.provider)) === 'bundle' ? fillCompileCache(o.node, o.provider, dir) : { why: 'the provider is not the bundle the image runs' };
   if ('dir' in compileCache) env.compileCache = compileCache;
   const r: Results = { limits, sizes: s, starts: [], deaths: [], skipped: new Map(), boxedStarts: 0, coldStarts: 0, nodeOptions: env.nodeOptions ?? '',
-    extraEnv: Object.entries(o.providerEnv).map(([k, v]) => `${k}=${v}`).join(' '),
+    extraEnv: [...Object.entries(o.providerEnv).map(([k, v]) => `${k}=${v}`), ...o.providerFlags].join(' '),
     compileCache: 'dir' in compileCache ? `filled as the image's (${compileCache.files.length} files), NODE_COMPILE_CACHE set for every provider` : `none: ${compileCache.why}` };
   const ctx: Ctx = { o, io, env, emu, cluster, limits: support.ok ? limits : undefined, running: new Set(), r };
   let code = 0;
@@ -865,7 +868,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const how = r.coldStarts === r.boxedStarts ? 'all cold' : r.coldStarts === 0 ? 'all warm' : `${r.coldStarts} cold`;
     say(`Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages and the compile cache dropped from the page cache first, so the box pays for them as it reads them).`);
     say(`Compile cache: ${r.compileCache}.`);
-    if (r.extraEnv !== '') say(`Added to the providers' environment: ${r.extraEnv}.`);
+    if (r.extraEnv !== '') say(`Added to the providers' environment and command line: ${r.extraEnv}.`);
   }
   for (const n of notes) say(n);
   const unav = [...(node?.burst?.unavailable ?? []), ...node?.rounds.flatMap((w) => w.unavailable) ?? [], ...(f?.wave.unavailable ?? [])];

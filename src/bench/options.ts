@@ -79,6 +79,8 @@ export interface BenchOptions {
   providerNodeOptions: string;
   /** Environment added to every provider's (e.g. `MALLOC_ARENA_MAX=2`), beside the image's. */
   providerEnv: Record<string, string>;
+  /** Flags added to every provider's command line in the box scenario (e.g. `--max-concurrent-mounts=4`). */
+  providerFlags: string[];
 }
 
 export const USAGE = `Usage: npm run bench -- [flags]
@@ -113,6 +115,7 @@ and prints its figures (see docs/benchmarks.md): round trips, API cost, latency,
   --node=PATH           node binary for the provider (this process's)
   --provider-node-options='…'  appended to the provider's NODE_OPTIONS, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'
   --provider-env=K=V,…  added to the providers' environment, e.g. MALLOC_ARENA_MAX=2 (box scenario)
+  --provider-flags='…'  added to the providers' command line, e.g. '--max-concurrent-mounts=4' (box scenario)
 `;
 
 /**
@@ -289,6 +292,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
     provider: str('provider', defaultProviderPath()),
     providerNodeOptions: str('provider-node-options', ''),
     providerEnv: envList(str('provider-env', ''), errors),
+    providerFlags: str('provider-flags', '').split(/\s+/).filter((f) => f !== ''),
   };
   for (const name of raw.keys()) errors.push(`unknown flag --${name}`);
   if (errors.length > 0) return { kind: 'error', message: errors.join('\n') };
