@@ -19,7 +19,8 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cgroupSupport } from '../../src/bench/cgroup.js';
-import { attacks, hostileLeaks, hostileNotes, hostileTable, LIVENESS_FAILURES, startHostileSession, type AttackResult, type HostileSession } from '../../src/bench/hostile.js';
+import { parseBenchArgs } from '../../src/bench/options.js';
+import { attacks, FILTER_BOMB, hostileLeaks, hostileNotes, hostileTable, LITERAL_BOMB, LIVENESS_FAILURES, startHostileSession, type AttackResult, type HostileSession } from '../../src/bench/hostile.js';
 import { ensureBuilt } from '../helpers/built.js';
 
 const MiB = 1024 * 1024;
@@ -94,5 +95,19 @@ describe("a hostile tenant against the provider in the chart's box (50m CPU, 100
     expect(s.starts).toBe(1);
     expect(s.output.length).toBeGreaterThan(0);
     expect(hostileLeaks(s)).toEqual([]);
+  });
+});
+
+describe('the hostile bench and its attacks', () => {
+  test('--box-hostile selects the hostile tenant run', () => {
+    const r = parseBenchArgs(['--box-hostile', '--quick']);
+    expect(r.kind === 'run' && r.options).toMatchObject({ boxHostile: true, box: false, quick: true });
+    const plain = parseBenchArgs([]);
+    expect(plain.kind === 'run' && plain.options.boxHostile).toBe(false);
+  });
+
+  test("the jmesPath bombs fit the README's read-time bound (1 KiB), so they reach the evaluation budget", () => {
+    for (const bomb of [LITERAL_BOMB, FILTER_BOMB]) expect(Buffer.byteLength(bomb)).toBeLessThan(1024);
+    expect(new Set(attacks().map((a) => a.id)).size).toBe(attacks().length);
   });
 });
