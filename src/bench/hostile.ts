@@ -872,7 +872,8 @@ export function hostileNotes(run: HostileRun, width = 140): string[] {
   const cut = (s: string): string => (s.length <= width ? s : `${s.slice(0, width - 1)}…`);
   const lines: string[] = [];
   for (const r of run.results) {
-    lines.push(cut(`${r.attack.id}: ${r.attack.title}; sent ${r.report.sent}; documented: ${r.attack.documented}${r.report.note ? `; ${r.report.note}` : ''}`));
+    lines.push(cut(`${r.attack.id}: ${r.attack.title}; sent ${r.report.sent}; documented: ${r.attack.documented}`));
+    if (r.report.note !== undefined) lines.push(cut(`  ${r.report.note}`));
     for (const m of firstMessages(r.report.outcomes)) lines.push(cut(`  ${m}`));
     for (const pr of r.report.problems.slice(0, 3)) lines.push(cut(`  PROBLEM: ${pr}`));
     for (const f of r.victim.failures.slice(0, 3)) lines.push(cut(`  tenant-a: ${f}`));
