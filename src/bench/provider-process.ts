@@ -16,15 +16,24 @@ import path from 'node:path';
 import { createBox, type Box, type BoxLimits } from './cgroup.js';
 import { sampleProc, type ProcSample } from './proc.js';
 
-/** Read from the Dockerfile's `ENV NODE_OPTIONS=…`, so the bench measures what the image runs. */
-export const DOCKERFILE_NODE_OPTIONS: string = (() => {
+const DOCKERFILE: string = (() => {
   try {
-    const text = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
-    return /^ENV NODE_OPTIONS="([^"]*)"/m.exec(text)?.[1] ?? '';
+    return readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
   } catch {
     return '';
   }
 })();
+
+/** Read from the Dockerfile's `ENV NODE_OPTIONS=…`, so the bench measures what the image runs. */
+export const DOCKERFILE_NODE_OPTIONS: string = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(DOCKERFILE)?.[1] ?? '';
+
+/** Other variables of the image's environment that change how the process runs (glibc's malloc arenas), read the same way. */
+export const DOCKERFILE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  ['MALLOC_ARENA_MAX'].flatMap((name) => {
+    const v = new RegExp(`^ENV ${name}=(\\S+)`, 'm').exec(DOCKERFILE)?.[1];
+    return v === undefined ? [] : [[name, v]];
+  }),
+);
 
 export interface ProviderProcessOptions {
   node: string;
@@ -131,6 +140,7 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     NODE_OPTIONS: o.nodeOptions ?? DOCKERFILE_NODE_OPTIONS,
     NODE_ENV: 'production',
+    ...DOCKERFILE_ENV,
     AWS_ENDPOINT_URL: o.emulatorUrl,
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: path.join(o.dir, 'no-aws-config'),
