@@ -231,7 +231,7 @@ describe('parsePermission (Go json → uint32)', () => {
   });
 });
 
-describe('tokenFor (ascp-behaviour.md §10.1, U03)', () => {
+describe('tokenFor (U03)', () => {
   const a = parseAttributes(attrs());
   test('finds each audience', () => {
     expect(tokenFor(a, 'sts.amazonaws.com')).toBe('test-irsa-token');

@@ -1,7 +1,7 @@
 /**
  * @module spc/attributes
  * The MountRequest `attributes` JSON and `permission` string → MountAttributes, with ASCP's texts
- * (ascp-behaviour.md §3.1–3.2, §4.4, §10.1; CONTRACT.md §2–3, §10). Every attribute problem is
+ * (docs/behaviour.md, "Attributes" and "Tokens"; docs/extensions.md). Every attribute problem is
  * reported in one ConfigError. Token text never appears in a message.
  */
 import { quoteName } from './paths.js';
@@ -180,7 +180,7 @@ function parseAssumeRole(attrs: Readonly<Record<string, string>>, problems: Conf
   return spec;
 }
 
-/** `pathTranslation`: '' → '_'; "false" any case → off; else exactly one byte (ascp-behaviour.md §4.4). */
+/** `pathTranslation`: '' → '_'; "false" any case → off; else exactly one byte (docs/behaviour.md, "Attributes"). */
 export function parsePathTranslation(value: string): { ok: true; value: string | false } | { ok: false; message: string } {
   if (value === '') return { ok: true, value: '_' };
   if (value.toLowerCase() === 'false') return { ok: true, value: false };
@@ -296,7 +296,7 @@ export function parseAddressPreference(value: string): AddressPreference {
 }
 
 /**
- * The request's default file mode: Go json.Unmarshal into a uint32 (ascp-behaviour.md §3.2 step 7).
+ * The request's default file mode: Go json.Unmarshal into a uint32 (docs/behaviour.md, "Attributes").
  * "420" → 420 (0644); "null" → 0 (ASCP quirk, kept); anything else → ConfigError.
  */
 export function parsePermission(permission: string): number {
@@ -327,7 +327,7 @@ export function parsePermission(permission: string): number {
 }
 
 /**
- * The pod's service-account token for an audience (ascp-behaviour.md §10.1). Throws ProviderError
+ * The pod's service-account token for an audience (docs/behaviour.md, "Tokens"). Throws ProviderError
  * with ASCP's inner texts, prefixed as ASCP does; never with any token text.
  */
 export function tokenFor(attrs: MountAttributes, audience: typeof IRSA_AUDIENCE | typeof POD_IDENTITY_AUDIENCE): string {

@@ -1,6 +1,6 @@
 /**
  * @module spc/go-yaml
- * Decodes the `objects` YAML the way ASCP sees it (ascp-behaviour.md §4.1): go-yaml v2 scalar
+ * Decodes the `objects` YAML the way ASCP sees it (docs/behaviour.md, "Objects"): go-yaml v2 scalar
  * resolution (YAML 1.1 booleans, `0644` octal, `1_000`, no base-60), aliases and `<<` merges
  * resolved with an expansion budget, then the sigs.k8s.io/yaml scalar → string coercion rules.
  * The `yaml` package only parses (failsafe schema: every scalar arrives as text); typing is ours.

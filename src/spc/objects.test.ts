@@ -31,7 +31,7 @@ const SSM_ARN = 'arn:aws:ssm:us-west-2:123456789012:parameter/feaw';
 const usw1 = (n: string): string => `arn:aws:secretsmanager:us-west-1:123456789012:secret:${n}`;
 const usw2 = (n: string): string => `arn:aws:secretsmanager:us-west-2:123456789012:secret:${n}`;
 
-// ascp-behaviour.md §13.6: `exact` = the whole text; otherwise the text must contain it.
+// ASCP's descriptor tests (docs/behaviour.md, "ASCP's test cases"): `exact` = the whole text; otherwise the text must contain it.
 interface Case {
   id: string;
   objects: unknown;
@@ -193,7 +193,7 @@ const refusals: Case[] = [
   },
 ];
 
-describe('parseObjects refusals (ASCP §13.6)', () => {
+describe('parseObjects refusals (ASCP secret_descriptor_test.go)', () => {
   test.each(refusals)('$id', ({ objects, opts, exact, contains }) => {
     const errs = errorsOf(objects, opts);
     expect(errs.length).toBeGreaterThan(0);
@@ -296,7 +296,7 @@ describe('parseObjects successes', () => {
     expect(d[0]?.failoverObject?.objectName).toBe(usw2('a'));
   });
 
-  test('path translation (§4.6)', () => {
+  test('path translation', () => {
     const names = (t: string | false): string[] =>
       parse(
         [
@@ -352,7 +352,7 @@ describe('parseObjects successes', () => {
   });
 });
 
-describe('YAML decoding as ASCP (§4.1)', () => {
+describe('YAML decoding as ASCP', () => {
   test('YAML 1.1 coercions and case-insensitive keys', () => {
     const d = parse(fixture('coercions.yaml'));
     expect(d.map((x) => [x.objectName, x.objectType, x.objectAlias, x.objectVersion, x.objectVersionLabel])).toEqual([
@@ -450,7 +450,7 @@ describe('all problems reported together, in list order', () => {
   });
 });
 
-describe('path rules (better: CONTRACT.md §4, §7)', () => {
+describe('path rules (better than ASCP)', () => {
   const one = (name: string, t: string | false = false): string[] => errorsOf([{ objectName: name, objectType: 'ssmparameter' }], { pathTranslation: t });
   const alias = (a: string, t: string | false = false): string[] =>
     errorsOf([{ objectName: 'x', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: a }] }], { pathTranslation: t });
@@ -462,7 +462,7 @@ describe('path rules (better: CONTRACT.md §4, §7)', () => {
     ['mypath/..', 'path can not contain ../'],
     ['../mypath', 'path can not contain ../'],
     ['mypath/../../param', 'path can not contain ../'],
-    // ASCP misses these (§4.7 QUIRK 12)
+    // ASCP misses these (its check sees only `../`)
     ['..', 'path can not contain ../'],
     ['/..', 'path can not contain ../'],
     ['.', 'can not be "."'],

@@ -1,8 +1,8 @@
 /**
  * @module spc/objects
- * The `objects` YAML → SecretDescriptor[]: decoding as ASCP (ascp-behaviour.md §4.1), every
- * per-descriptor rule (§4.7), the duplicate rules (§4.8), file names (§4.6) and the **better** path
- * rules (CONTRACT.md §4, §7). All problems are reported together in one ConfigError, in list order;
+ * The `objects` YAML → SecretDescriptor[]: decoding as ASCP, every per-descriptor rule, the
+ * duplicate rules, file names (docs/behaviour.md, "Objects") and the **better** path rules
+ * (docs/behaviour.md, "Paths"). All problems are reported together in one ConfigError, in list order;
  * each message starts with where it is (`objects[2].jmesPath[0].objectAlias: …`) and keeps ASCP's text.
  */
 import { Buffer } from 'node:buffer';
@@ -26,7 +26,7 @@ export interface ParseObjectsOptions {
 const LOAD = 'Failed to load SecretProviderClass: ';
 const UNMARSHAL = `${LOAD}error unmarshaling JSON: while decoding JSON: json: `;
 const PERMISSION = /^[0-7]{4}$/;
-/** ASCP's `badPathRE` (§4.7 step 4), kept so its exact cases give its exact text. */
+/** ASCP's `badPathRE` (its `../` check on a file name), kept so its exact cases give its exact text. */
 const ASCP_BAD_PATH = /(\/\.\.\/)|(^\.\.\/)|(\/\.\.$)/;
 
 /** objectType words (ASCP `typeMap`): `ssm` only as an ARN service. */
@@ -36,7 +36,7 @@ const TYPE_MAP: ReadonlyMap<string, ObjectType> = new Map([
   ['ssm', 'ssmparameter'],
 ]);
 
-/** Go's zero value: unknown services map to SSM (ascp-behaviour.md §4.5 QUIRK). */
+/** Go's zero value: unknown services map to SSM (a quirk kept: docs/behaviour.md, "Objects"). */
 function goType(word: string): ObjectType {
   return TYPE_MAP.get(word) ?? 'ssmparameter';
 }
@@ -161,7 +161,7 @@ class Loader {
     return out;
   }
 
-  /** Our boolean extensions (CONTRACT.md §10): YAML booleans or Go-bool strings. */
+  /** Our boolean extensions (docs/extensions.md): YAML booleans or Go-bool strings. */
   flag(list: { key: string; value: GoValue }[] | undefined, path: string, name: string): boolean {
     const v = list?.at(-1)?.value;
     if (v === undefined || v.kind === 'null') return false;
@@ -338,7 +338,7 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   const problems: ConfigProblem[] = [];
   const descriptors: SecretDescriptor[] = [];
   const outputs: Output[] = [];
-  // Duplicate rules (§4.8): latest descriptor per objectName, and every alias seen.
+  // ASCP's duplicate rules: latest descriptor per objectName, and every alias seen.
   const lastByName = new Map<string, { alias: string; label: string }>();
   const aliasesSeen = new Set<string>();
   const dupReported = new Set<string>();
@@ -371,7 +371,7 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     }
   });
 
-  // **better** (CONTRACT.md §4): any two outputs on one path, or a file where a directory must be.
+  // **better** (docs/behaviour.md, "Paths"): any two outputs on one path, or a file where a directory must be.
   const valid = outputs.filter((o) => filePathProblem(o.fileName) === undefined);
   for (const c of pathConflicts(valid.map((o) => o.fileName))) {
     const later = valid[c.index];
@@ -392,7 +392,7 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   return descriptors;
 }
 
-/** §4.7 for one loaded descriptor; problems go to `ld`. Returns the descriptor when its names are usable. */
+/** ASCP's per-descriptor rules for one loaded descriptor; problems go to `ld`. Returns the descriptor when its names are usable. */
 function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: ParseObjectsOptions): SecretDescriptor | undefined {
   const at = `objects[${i}]`;
   let type: ObjectType | undefined;
@@ -447,7 +447,7 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
       const pp = filePathProblem(entryFile);
       if (pp !== undefined) ld.problem(`${ep}.objectAlias`, `${pp} (jmesPath objectAlias of ${raw.objectName})`);
     }
-    // §3.4: the entry's permission, else the parent's string, else the request default.
+    // As ASCP: the entry's permission, else the parent's string, else the request default.
     const mode = PERMISSION.test(e.filePermission) ? Number.parseInt(e.filePermission, 8) : parentMode;
     return { path: e.path, objectAlias: e.objectAlias, fileName: entryFile, mode, render: e.render };
   });
@@ -491,7 +491,7 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
   };
 }
 
-/** §4.8, in list order. Names flagged here are not reported again as path collisions. */
+/** ASCP's duplicate rules, in list order. Names flagged here are not reported again as path collisions. */
 function checkDuplicates(
   ld: Loader,
   raw: RawDescriptor,
@@ -548,7 +548,7 @@ function checkDuplicates(
 
 /**
  * The ARN-region rule (N2) for the primary and failover names, for when the primary region became
- * known only after parseObjects (region from the node, CONTRACT.md §3).
+ * known only after parseObjects (region from the node, docs/behaviour.md, "Region").
  */
 export function checkArnRegions(
   descriptors: readonly SecretDescriptor[],

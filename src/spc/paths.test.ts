@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { driverWritesPathProblem, filePathProblem, findPathConflicts, translatePath } from './paths.js';
 
-describe('translatePath (§4.6)', () => {
+describe('translatePath', () => {
   test.each([
     ['mypath/TestSecret1', '_', 'mypath_TestSecret1'],
     ['mypath/TestSecret1', '-', 'mypath-TestSecret1'],

@@ -1,12 +1,12 @@
 /**
  * @module spc/paths
- * File-name rules: `pathTranslation` (ascp-behaviour.md §4.6) and the checks every output path must
- * pass before anything is written or returned to the driver (CONTRACT.md §4, §7: **better** than ASCP,
- * which checks only `../` in an object's own name).
+ * File-name rules: `pathTranslation` (docs/behaviour.md, "Objects") and the checks every output path
+ * must pass before anything is written or returned to the driver (docs/behaviour.md, "Paths":
+ * **better** than ASCP, which checks only `../` in an object's own name).
  */
 import { Buffer } from 'node:buffer';
 
-/** Bytes per path segment / per whole path that the driver's writer accepts (driver-behaviour.md §5.2). */
+/** Bytes per path segment / per whole path that the driver's writer accepts (docs/behaviour.md, "Paths"). */
 export const MAX_SEGMENT_BYTES = 255;
 export const MAX_PATH_BYTES = 4096;
 

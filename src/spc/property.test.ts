@@ -6,7 +6,7 @@ import { parseAttributes, parsePermission } from './attributes.js';
 import { parseObjects } from './objects.js';
 import { filePathProblem } from './paths.js';
 
-// P52 / STYLE 16: whatever the input, the parser returns descriptors whose every file name passes the
+// P52, and fuzzing the parser with fast-check: whatever the input, the parser returns descriptors whose every file name passes the
 // path rules, or throws ConfigError; never anything else.
 const names = fc.oneof(
   fc.constantFrom('a', 'a/b', '/a', '..', '.', '../x', 'x/..', 'a//b', '', 'arn:aws:secretsmanager:us-west-2:1:secret:s', 'arn::', 'é', 'a\u0000b'),

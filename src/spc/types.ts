@@ -6,7 +6,7 @@
 
 export type ObjectType = 'secretsmanager' | 'ssmparameter';
 
-/** How Pod Identity reaches the agent (CONTRACT.md §3). Unknown values are `auto`. */
+/** How Pod Identity reaches the agent (docs/behaviour.md, "Attributes"). Unknown values are `auto`. */
 export type AddressPreference = 'auto' | 'ipv4' | 'ipv6';
 
 /** One service-account token the driver passed for an audience (`csi.storage.k8s.io/serviceAccount.tokens`). */
@@ -15,7 +15,7 @@ export interface AudienceToken {
   expirationTimestamp: string;
 }
 
-/** Role chaining (our extension, CONTRACT.md §10). */
+/** Role chaining (our extension, docs/extensions.md). */
 export interface AssumeRoleSpec {
   roleArn: string;
   externalId?: string | undefined;
@@ -25,7 +25,7 @@ export interface AssumeRoleSpec {
 
 /**
  * The request-level attributes, validated. Objects are parsed separately (parseObjects) because
- * their ARN-region rule needs the region, which may come from the node (CONTRACT.md §3).
+ * their ARN-region rule needs the region, which may come from the node (docs/behaviour.md, "Region").
  */
 export interface MountAttributes {
   podName: string;
@@ -57,11 +57,11 @@ export interface JmesPathEntry {
   fileName: string;
   /** Resolved mode (entry's, else the parent's). */
   mode: number;
-  /** Our extension: 'json' writes non-string results as JSON text (CONTRACT.md §10). */
+  /** Our extension: 'json' writes non-string results as JSON text (docs/extensions.md). */
   render: 'string' | 'json';
 }
 
-/** What the failover region reads instead of the primary's name (CONTRACT.md §4). */
+/** What the failover region reads instead of the primary's name (docs/behaviour.md, "Objects"). */
 export interface FailoverObject {
   objectName: string;
   objectVersion: string;

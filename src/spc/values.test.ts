@@ -28,7 +28,7 @@ async function failure(fn: () => Promise<unknown>): Promise<ProviderError> {
 
 const CREDS = '{"username": "ParameterStoreUser", "password": "PasswordForParameterStore"}';
 
-describe('deriveFiles: ASCP §13.7', () => {
+describe('deriveFiles: ASCP secret_value_test.go', () => {
   test('V01 not JSON', async () => {
     const e = await failure(() => deriveFiles(jsonObject('username'), enc('NotValidJson'), 'v1', 'us-west-2'));
     expect(e.message).toBe('Invalid JSON used with jmesPath in secret: jsonObject.');

@@ -1,8 +1,8 @@
 /**
  * @module spc/values
- * The files one fetched object produces: its own file, its jmesPath files (ascp-behaviour.md §7)
- * and, with `allKeys`, one file per top-level key (CONTRACT.md §10). Pure; errors never contain
- * the secret value or any part of it (JSON and JMESPath library messages are not passed on).
+ * The files one fetched object produces: its own file, its jmesPath files (docs/behaviour.md,
+ * "Fetching") and, with `allKeys`, one file per top-level key (docs/extensions.md). Pure; errors
+ * never contain the secret value or any part of it (JSON and JMESPath library messages are not passed on).
  */
 import { ProviderError, type StatusName } from '../errors.js';
 import { budgetFor, evaluateEntry, jmesSettings, type EntryOutcome } from './jmes.js';
