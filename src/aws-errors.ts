@@ -1,7 +1,7 @@
 /**
  * @module aws-errors (a leaf: aws/ and identity/ both classify SDK errors with it)
  * AWS SDK errors → ProviderError, with the fatal/non-fatal split that decides failover
- * (CONTRACT.md §6, ascp-behaviour.md §9). Classified by error *name*, as ASCP does: AWS sends
+ * (docs/behaviour.md, "Failover"). Classified by error *name*, as ASCP does: AWS sends
  * throttling as HTTP 400, and the JS SDK marks unmodelled errors `$fault: "client"` too, so neither
  * the status nor `$fault` can tell a refusal that another region might not repeat from one it would.
  */

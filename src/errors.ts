@@ -2,10 +2,10 @@
  * @module errors
  * The one error type of the provider. Every refusal carries a gRPC status *name* (server/ alone maps
  * names to numbers), the fields a user needs to act on it, and the underlying cause. Messages never
- * contain a secret value or a token (CONTRACT.md §1).
+ * contain a secret value or a token (docs/behaviour.md, "Errors").
  */
 
-/** gRPC status names we use on purpose (CONTRACT.md §1: UNAVAILABLE only for retry-worthy failures). */
+/** gRPC status names we use on purpose (UNAVAILABLE only for retry-worthy failures: docs/behaviour.md, "Transport"). */
 export type StatusName =
   | 'CANCELLED'
   | 'INVALID_ARGUMENT'
@@ -62,7 +62,7 @@ const MAX_LISTED = 20;
 
 /**
  * A SecretProviderClass (or request) that cannot be used. Holds *every* problem found so the user
- * fixes them in one go (STYLE habit 4). Status INVALID_ARGUMENT.
+ * fixes them in one go. Status INVALID_ARGUMENT.
  */
 export class ConfigError extends ProviderError {
   readonly problems: readonly ConfigProblem[];
@@ -94,7 +94,7 @@ const PRECEDENCE: readonly StatusName[] = [
 ];
 
 /**
- * Several objects of one mount failed: one error lists them all (CONTRACT.md §6). The status is the
+ * Several objects of one mount failed: one error lists them all (docs/behaviour.md, "Fetching"). The status is the
  * most actionable of theirs; UNAVAILABLE only when every failure was transient, so the driver's
  * retry (which replays the whole mount) can help.
  */

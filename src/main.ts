@@ -85,7 +85,7 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     observeObject: (type, outcome, name) => metrics.objectFetched(type, outcome, name),
   };
   // The pipeline (parser, YAML, JMESPath) is loaded at the first Mount, not at start: an idle
-  // provider on a node without secret volumes stays small (issue 5: idle RSS).
+  // provider on a node without secret volumes stays small (idle RSS, docs/benchmarks.md).
   let pipeline: Promise<MountFn> | undefined;
   const mount: MountFn = async (input, signal, summary) => {
     pipeline ??= import('./mount/index.js').then((m) => {

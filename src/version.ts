@@ -30,7 +30,7 @@ export const VERSION: string = pkg.version;
 /** The gRPC API version the driver speaks. */
 export const API_VERSION = 'v1alpha1';
 
-/** User agent app id: `<name>-<version>`, the EKS add-on version replacing ours when given (CONTRACT.md §8). */
+/** User agent app id: `<name>-<version>`, the EKS add-on version replacing ours when given (docs/behaviour.md, "Flags"). */
 export function appId(eksAddonVersion?: string): string {
   return `${NAME}-${eksAddonVersion !== undefined && eksAddonVersion !== '' ? eksAddonVersion : VERSION}`;
 }

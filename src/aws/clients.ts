@@ -5,7 +5,7 @@
  * and there is one client per service and region, whoever the caller: each call carries its own
  * credentials (see `fromCall`), so memory does not grow with the number of pods or identities.
  * Endpoints come from the SDK's own environment handling: AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>,
- * AWS_USE_FIPS_ENDPOINT (CONTRACT.md §8). Every attempt is bounded in time and in answer size
+ * AWS_USE_FIPS_ENDPOINT (docs/behaviour.md, "Flags"). Every attempt is bounded in time and in answer size
  * (aws/bounded-http.ts): an upstream that trickles or floods fails one call, not the node's provider.
  */
 import type { Agent as HttpAgent } from 'node:http';

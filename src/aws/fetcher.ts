@@ -2,7 +2,7 @@
  * @module aws/fetcher
  * Fetches every object of a mount: Secrets Manager objects concurrently, SSM in batches of ten, each
  * from the primary region, and from the failover region only when the primary's error lets it answer
- * (CONTRACT.md §6 **better**: ASCP asks both regions for every object, always, one after another).
+ * (**better**, docs/behaviour.md, "Failover": ASCP asks both regions for every object, always, one after another).
  * Collects a result or an error per object; the caller decides (all or nothing).
  */
 import type { ProviderError } from '../errors.js';
@@ -143,7 +143,7 @@ export class Fetcher {
   /**
    * Reads the current versions of several secrets in one BatchGetSecretValue per 20 (one SDK call
    * instead of twenty: most of a warm poll's CPU is the SDK's per-call cost). The action needs
-   * `secretsmanager:BatchGetSecretValue` beyond ASCP's permissions (CONTRACT.md §6): when the role
+   * `secretsmanager:BatchGetSecretValue` beyond ASCP's permissions (docs/behaviour.md, "Fetching"): when the role
    * is refused it, we read one by one and do not ask that role again for an hour (one AccessDenied
    * in CloudTrail per role and hour, not per pod). Secrets the
    * batch did not answer are read one by one, so their errors are the exact ones.

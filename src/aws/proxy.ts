@@ -2,7 +2,7 @@
  * @module aws/proxy
  * HTTPS_PROXY / HTTP_PROXY / NO_PROXY for the AWS calls, routed as Go's standard library routes them
  * (golang.org/x/net/http/httpproxy), because ASCP's Go SDK honours them and the AWS SDK for
- * JavaScript does not (issue 6 item 5). Two node:http agents: https targets go through a CONNECT
+ * JavaScript does not. Two node:http agents: https targets go through a CONNECT
  * tunnel and then TLS to the target (one tunnel per pooled socket, so keep-alive stays per target);
  * http targets are sent to the proxy in absolute form (`GET http://host/path`). No dependency.
  *

@@ -1,8 +1,8 @@
 /**
  * @module aws/secrets-manager
  * One Secrets Manager object in one region: GetSecretValue with the region's name, VersionId and
- * VersionStage (the failover region reads `failoverObject`'s, CONTRACT.md §4). The file holds
- * SecretString bytes, or SecretBinary bytes as they are; the version is the VersionId (§6).
+ * VersionStage (the failover region reads `failoverObject`'s). The file holds SecretString bytes,
+ * or SecretBinary bytes as they are; the version is the VersionId (docs/behaviour.md, "Fetching").
  * Every answer's fields are type-checked before use: the SDK passes a JSON field of the wrong type
  * through as it came (a number as VersionId would reach the driver's answer after files were written).
  */
@@ -22,7 +22,7 @@ export function selectorFor(d: SecretDescriptor, failover: boolean): { name: str
   if (f && f.objectName !== '') {
     return { name: f.objectName, version: f.objectVersion || d.objectVersion, label: f.objectVersionLabel || d.objectVersionLabel };
   }
-  // ascp-behaviour.md §8: a failover label without a failover name is still used.
+  // An ASCP quirk kept (docs/behaviour.md, "Objects"): a failover label without a failover name is still used.
   if (failover && d.failoverObject && d.failoverObject.objectVersionLabel !== '') {
     return { name: d.objectName, version: d.objectVersion, label: d.failoverObject.objectVersionLabel };
   }

@@ -1,7 +1,7 @@
 /**
  * @module aws/ssm
  * SSM parameters in one region: GetParameters with decryption, at most 10 names a call
- * (CONTRACT.md §6). Names carry their selector (`name:version` or `name:label`); each requested
+ * (docs/behaviour.md, "Fetching"). Names carry their selector (`name:version` or `name:label`); each requested
  * selector string is answered on its own, so the same parameter at two versions stays two files
  * (**better** than ASCP, which keys its batch by bare name). The version is Parameter.Version.
  * The answer's fields are type-checked before use (the SDK passes a JSON field of the wrong type
@@ -94,7 +94,7 @@ export async function getParameterBatch(
       (q) => (q['Name'] === base || q['ARN'] === base || q['Name'] === requested) && (q['Selector'] ?? '') === selector,
     ) ?? parameters.find((q) => q['Name'] === base || q['ARN'] === base || q['Name'] === requested);
     if (!p) {
-      // ASCP dereferences nil here and crashes the process (ascp-behaviour.md §6.3); we name it.
+      // ASCP dereferences nil here and crashes the process; we name it.
       result.set(
         requested,
         new AwsCallError('INTERNAL', `${region}: Failed fetching parameter ${requested}: SSM answered without it and without listing it as invalid`, false, 'MissingInResponse', { region, object: requested, reason: 'MissingInResponse' }),

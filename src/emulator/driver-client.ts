@@ -2,7 +2,7 @@
  * @module emulator/driver-client
  * Plays the Secrets Store CSI driver against a provider: a gRPC client built from `proto/` dialing
  * the provider's unix socket as the driver does, the attributes the driver sends, and the driver's
- * atomic writer (simplified) for `--driver-writes-secrets` responses (driver-behaviour.md §4, §5.2).
+ * atomic writer (simplified) for `--driver-writes-secrets` responses (docs/behaviour.md, "Attributes", "Paths").
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
@@ -74,7 +74,7 @@ function stubConstructor(): new (address: string, creds: grpc.ChannelCredentials
   return cachedCtor;
 }
 
-/** A client dialing `unix:<socketPath>` with `:authority` localhost, insecure, waitForReady (CONTRACT.md §1). */
+/** A client dialing `unix:<socketPath>` with `:authority` localhost, insecure, waitForReady (docs/behaviour.md, "Transport"). */
 export function createDriverClient(socketPath: string): DriverClient {
   const Ctor = stubConstructor();
   const stub = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'localhost' });
@@ -154,7 +154,7 @@ export function mountAttributes(o: {
   return out;
 }
 
-/** The driver's path checks; it rejects the whole response on the first bad path (driver-behaviour.md §5.2). */
+/** The driver's path checks; it rejects the whole response on the first bad path (docs/behaviour.md, "Paths"). */
 export function driverPathProblem(p: string): string | undefined {
   if (p === '') return 'empty path';
   if (path.isAbsolute(p)) return 'absolute path';

@@ -1,6 +1,6 @@
 /**
  * @module files/write-mount
- * Provider-writes mode: puts a mount's files into the pod's target directory (CONTRACT.md §7).
+ * Provider-writes mode: puts a mount's files into the pod's target directory (docs/behaviour.md, "Files").
  * Each changed file is written to a temp file beside it and renamed over the final name, so a
  * reader sees the old bytes or the new ones, never a mix; unchanged files are not touched at all
  * (file watchers in the pod stay quiet). All temp files are prepared before any rename, so a
@@ -27,18 +27,18 @@ export interface WriteResult {
 
 export interface WriteMountOptions {
   signal: AbortSignal;
-  /** Relative paths to delete if present (an optional object that disappeared, CONTRACT.md §10). */
+  /** Relative paths to delete if present (an optional object that disappeared, docs/extensions.md). */
   remove?: readonly string[];
 }
 
 /**
  * The mode bits a written file gets: `mode & 0o777`. A `filePermission` may carry setuid, setgid
- * or sticky bits ("4755", ascp-behaviour.md §4.3); ASCP's Go chmod dropped them, and so do we: the
+ * or sticky bits ("4755" is a valid one); ASCP's Go chmod dropped them, and so do we: the
  * provider runs as root, so honouring setuid would let a SecretProviderClass plant a setuid-root
  * file with attacker-chosen bytes in a pod. Driver-writes mode sends the raw number (not ours).
  */
 export const MODE_MASK = 0o777;
-/** Mode of directories created for nested paths (CONTRACT.md §7). */
+/** Mode of directories created for nested paths (docs/behaviour.md, "Files"). */
 export const DIR_MODE = 0o755;
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY, O_NONBLOCK } = constants;
@@ -143,7 +143,7 @@ async function ensureDirs(root: string, dirs: readonly string[], rel: string, cr
  * Same bytes and mode already there? Synchronous on purpose: this runs for every file of every
  * rotation poll (the hot path), on the kubelet's tmpfs volume, for files of at most a few KiB
  * (Secrets Manager caps values at 64 KiB); four thread-pool round trips per file cost more CPU
- * than the reads themselves (issue 5 benchmark: 7.8 ms → well under 1 ms for 10 files).
+ * than the reads themselves (measured by `npm run bench`: 7.8 ms → well under 1 ms for 10 files).
  */
 async function isUnchanged(final: string, rel: string, mode: number, contents: Uint8Array): Promise<boolean> {
   let st: Stats | undefined;
@@ -237,7 +237,7 @@ async function syncDir(dir: string): Promise<void> {
 /**
  * Writes `files` into `targetDir`, all or nothing as far as a filesystem allows, removes `remove`
  * paths, and sets the target directory's mtime to now (driver v1.6 times its next call from it,
- * driver-behaviour.md §6.1). Cancellation is honoured until the first rename; after that the call
+ * docs/behaviour.md, "Rotation"). Cancellation is honoured until the first rename; after that the call
  * finishes.
  */
 export async function writeMount(targetDir: string, files: readonly FileToWrite[], opts: WriteMountOptions): Promise<WriteResult> {
@@ -345,8 +345,8 @@ async function resolveInside(root: string, rel: string): Promise<string | undefi
 }
 
 /**
- * Reads a file of the mount (rotation re-reads files instead of refetching, ascp-behaviour.md
- * §5.2). Symlinks are not followed, anywhere on the path: undefined when absent or not a regular
+ * Reads a file of the mount (rotation re-reads files instead of refetching, docs/behaviour.md, "Rotation").
+ * Symlinks are not followed, anywhere on the path: undefined when absent or not a regular
  * file reached through plain directories.
  */
 export async function readMountedFile(targetDir: string, rel: string): Promise<Buffer | undefined> {
@@ -367,7 +367,7 @@ export async function readMountedFile(targetDir: string, rel: string): Promise<B
   }
 }
 
-/** Sets the target directory's atime and mtime to now (after every successful mount, CONTRACT.md §7). */
+/** Sets the target directory's atime and mtime to now (after every successful mount, docs/behaviour.md, "Files"). */
 export async function touchMount(targetDir: string): Promise<void> {
   const now = new Date();
   try {

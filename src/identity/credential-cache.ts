@@ -1,6 +1,6 @@
 /**
  * @module identity/credential-cache
- * Credentials per identity, reused until shortly before they expire (CONTRACT.md §5 **better**).
+ * Credentials per identity, reused until shortly before they expire (**better**, docs/behaviour.md, "Identity").
  *
  * Lifetime: an entry lives until `expiration - margin` (margin = 5 minutes, at most half the
  * credentials' lifetime), or until `forget()` when AWS refuses them. Errors are never cached.

@@ -90,7 +90,7 @@ describe('IRSA through the cache', () => {
     const first = await r.credentials(req, 'us-east-1', signal());
     for (let i = 0; i < 5; i++) expect((await r.credentials(req, 'us-east-1', signal())).accessKeyId).toBe(first.accessKeyId);
     expect(stsCalls()).toBe(1);
-    await r.credentials(req, 'us-west-2', signal()); // each region gets its own credentials (CONTRACT.md §5)
+    await r.credentials(req, 'us-west-2', signal()); // each region gets its own credentials
     expect(stsCalls()).toBe(2);
   });
 

@@ -1,7 +1,7 @@
 /**
  * The Pod Identity agent client against the emulator's agent listeners on 127.0.0.1 and ::1 (the
  * two EKS addresses replaced through `addresses`): preference, the IPv4 → IPv6 fallback on a
- * failed request (ASCP's never happens, ascp-behaviour.md §10.3), retries with backoff for a
+ * failed request (ASCP's never happens, docs/behaviour.md, "Identity"), retries with backoff for a
  * slow-starting agent, per-attempt timeouts, refusals that are not retried.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -2,7 +2,7 @@
  * @module identity/pod-identity
  * EKS Pod Identity: GET the agent's credentials endpoint with `Authorization: <token>` (the raw
  * service-account token for audience pods.eks.amazonaws.com) and read
- * `{AccessKeyId, SecretAccessKey, Token, Expiration}` (CONTRACT.md §5).
+ * `{AccessKeyId, SecretAccessKey, Token, Expiration}` (docs/behaviour.md, "Identity").
  *
  * The agent is often not ready on a fresh node (Karpenter, Auto Mode), so connection failures,
  * timeouts and 5xx are retried with backoff inside the mount's deadline, each attempt bounded by

@@ -1,7 +1,7 @@
 /**
  * @module identity/session-name
  * The STS RoleSessionName: namespace and service account, so CloudTrail shows which workload read a
- * secret (CONTRACT.md §10; ASCP sends a nanosecond timestamp). STS allows 2–64 characters of
+ * secret (docs/behaviour.md, "Identity"; ASCP sends a nanosecond timestamp). STS allows 2–64 characters of
  * `[\w+=,.@-]`; anything else becomes '-', and a name too long keeps its start and a short hash.
  *   ("default", "app")                → "default.app"
  *   ("team/x", "sa:1")                → "team-x.sa-1"

@@ -2,7 +2,7 @@
  * @module k8s/client
  * The provider's three Kubernetes reads (ServiceAccount, Pod, Node) over Node's own HTTP client:
  * a keep-alive agent, the client-side rate limit, bounded retries, and errors that say which RBAC
- * rule is missing (CONTRACT.md §5, §9; ascp-behaviour.md §11.4). No Kubernetes client library:
+ * rule is missing (docs/behaviour.md, "Kubernetes API"). No Kubernetes client library:
  * three GETs do not justify ~70 MiB.
  */
 import type * as http from 'node:http';

@@ -1,7 +1,8 @@
 /**
  * @module k8s/kubeconfig
  * Where the Kubernetes API is and how to authenticate to it: a kubeconfig file (KUBECONFIG, for
- * running outside a cluster) or the provider's own in-cluster service account (ascp-behaviour.md §11.4).
+ * running outside a cluster) or the provider's own in-cluster service account
+ * (docs/behaviour.md, "Kubernetes API").
  * Read once at start; only the token file is re-read later, by the client (bound tokens rotate).
  */
 import { access, readFile } from 'node:fs/promises';

@@ -2,17 +2,17 @@
  * @module k8s/lookups
  * What a Mount asks Kubernetes, cached: the IRSA role of a service account (short TTL: users fix
  * annotations) and the region of a node (for the process lifetime: a node cannot change region).
- * Concurrent misses for one key share one request (STYLE habit 6). ASCP redoes these GETs on every
- * Mount (ascp-behaviour.md §3.7); the warm path here makes none.
+ * Concurrent misses for one key share one request. ASCP redoes these GETs on every Mount
+ * (docs/behaviour.md, "Kubernetes API"); the warm path here makes none.
  */
 import { ProviderError } from '../errors.js';
 import type { KubeClient } from './client.js';
 import { abortError } from './rate-limit.js';
 import { setBounded } from '../bounded-map.js';
 
-/** The IRSA annotation (exact key, ascp-behaviour.md §10.2). */
+/** The IRSA annotation (exact key, docs/behaviour.md, "Identity"). */
 export const ROLE_ARN_ANNOTATION = 'eks.amazonaws.com/role-arn';
-/** The node label read for the region (CONTRACT.md §3). */
+/** The node label read for the region (docs/behaviour.md, "Region"). */
 export const REGION_LABEL = 'topology.kubernetes.io/region';
 
 /** STS's limit on RoleArn. */
@@ -160,7 +160,7 @@ export class KubeLookups {
     this.#onCache(cache, hit);
   }
 
-  /** The `eks.amazonaws.com/role-arn` annotation of a service account (IRSA, ascp-behaviour.md §10.2). */
+  /** The `eks.amazonaws.com/role-arn` annotation of a service account (IRSA, docs/behaviour.md, "Identity"). */
   async roleArn(ns: string, sa: string, signal: AbortSignal): Promise<string> {
     const key = serviceAccountKey(ns, sa);
     const cached = this.#roles.get(key);
@@ -205,7 +205,7 @@ export class KubeLookups {
     return result;
   }
 
-  /** The `topology.kubernetes.io/region` label of a node. Errors are wrapped as ASCP's (§11.1). */
+  /** The `topology.kubernetes.io/region` label of a node. Errors are wrapped as ASCP's (docs/behaviour.md, "Region"). */
   async nodeRegion(nodeName: string, signal: AbortSignal): Promise<string> {
     try {
       return await this.#nodeRegion(nodeName, signal);
@@ -215,7 +215,7 @@ export class KubeLookups {
   }
 
   /**
-   * Region through the pod: pod → `spec.nodeName` → node label (ascp-behaviour.md §11.1). With the
+   * Region through the pod: pod → `spec.nodeName` → node label (docs/behaviour.md, "Region"). With the
    * pod's uid (the driver sends it) the pod's node is remembered: it cannot change for that uid, so
    * rotation polls make no pod GET. Without a uid every call asks (a recreated pod may move).
    */

@@ -1,7 +1,7 @@
 /**
  * @module k8s/rate-limit
  * Client-side token bucket for the Kubernetes API, as client-go's `--qps`/`--burst`
- * (CONTRACT.md §8): the bucket starts full with `burst` tokens and refills at `qps` per second;
+ * (docs/behaviour.md, "Kubernetes API"): the bucket starts full with `burst` tokens and refills at `qps` per second;
  * a request waits for its token (abortably) and never fails for lack of one.
  */
 import { ProviderError } from '../errors.js';

@@ -1,11 +1,11 @@
 /**
  * @module mount/mount
  * The Mount pipeline: MountInput + signal → files and object versions. It orders the steps and owns
- * all-or-nothing (CONTRACT.md §6–7); every rule lives in spc/, every call in k8s/, identity/, aws/,
+ * all-or-nothing (docs/behaviour.md, "Fetching"); every rule lives in spc/, every call in k8s/, identity/, aws/,
  * every write in files/.
  *
- * Order (ASCP reports config problems only after its Kubernetes and STS calls, ascp-behaviour.md
- * §14.4 #16; we check everything we can before any I/O):
+ * Order (ASCP reports config problems only after its Kubernetes and STS calls; we check everything
+ * we can before any I/O, docs/behaviour.md, "Objects"):
  *   1. target path, attributes, permission, objects (all problems at once)
  *   2. region: `region` → AWS_REGION → the provider's node label (NODE_NAME) → the pod's node
  *   3. identity: the token for the method's audience; IRSA also reads the service account's role
@@ -141,7 +141,7 @@ class ParsedObjects {
 async function resolveRegion(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<string> {
   if (attrs.region !== '') return attrs.region;
   if (deps.awsRegion !== '') return deps.awsRegion;
-  // CONTRACT.md §9 **better**: our own node's label, looked up once per process.
+  // **better** (docs/behaviour.md, "Region"): our own node's label, looked up once per process.
   if (deps.nodeName !== '') return deps.kube.nodeRegion(deps.nodeName, signal);
   return deps.kube.podRegion(attrs.podNamespace, attrs.podName, signal, attrs.podUid);
 }
@@ -336,7 +336,7 @@ export function createMount(deps: MountDeps): MountFn {
       return a && b ? `${b} and ${a}: ${c.message}` : c.message;
     });
     if (deps.driverWritesSecrets) {
-      // The driver refuses the whole answer for one such path (driver-behaviour.md §5.2): say which, and why, first.
+      // The driver refuses the whole answer for one such path (docs/behaviour.md, "Paths"): say which, and why, first.
       for (const f of files) {
         const problem = driverWritesPathProblem(f.path);
         if (problem !== undefined) conflicts.push(`${f.path}: ${problem}`);
@@ -346,7 +346,7 @@ export function createMount(deps: MountDeps): MountFn {
     summary.files = files.length;
 
     const objectVersions: ObjectVersion[] = files.map((f) => ({ id: f.path, version: f.version }));
-    // The driver fails a mount with no versions (CONTRACT.md §1): an optional object that is absent
+    // The driver fails a mount with no versions (docs/behaviour.md, "Transport"): an optional object that is absent
     // still reports itself, so a class whose only objects are all absent mounts empty.
     for (const d of outcome.missing) objectVersions.push({ id: d.fileName, version: 'absent' });
 

@@ -1,6 +1,6 @@
 /**
  * @module observability/events
- * The log events the provider emits, by name (STYLE habit 18): the `msg` of a log line is one of
+ * The log events the provider emits, by name: the `msg` of a log line is one of
  * these constants, so dashboards and alerts can match on it and a rename is one diff here.
  * Fields travel beside the message (`logger.info(EVENTS.mount, { outcome, durationMs })`), never in it.
  */

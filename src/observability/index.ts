@@ -1,6 +1,6 @@
 /**
  * @module observability
- * Logs, metrics and the names of log events: declared here, used everywhere (STYLE habit 18).
+ * Logs, metrics and the names of log events: declared here, used everywhere.
  */
 export { createLogger, redact, scrub, silentLogger, type LogFields, type LogFormat, type LogLevel, type Logger, type LoggerOptions } from './logger.js';
 export { createProviderMetrics, renderPrometheus, Registry, type ProviderMetrics } from './metrics.js';

@@ -1,8 +1,8 @@
 /**
  * @module observability/metrics
  * The metric registry (Counter, Gauge, Histogram), the Prometheus text writer (exposition format
- * 0.0.4) and every metric the provider exports, declared once in `createProviderMetrics` (STYLE
- * habit 18). No dependency: the registry is a few maps, the writer a pure function of a snapshot.
+ * 0.0.4) and every metric the provider exports, declared once in `createProviderMetrics`.
+ * No dependency: the registry is a few maps, the writer a pure function of a snapshot.
  *
  * Label values are bounded by construction: the typed helpers take unions, free-form strings
  * (reason, AWS error code, operation, region, resource) pass through `boundedLabel`, and object

@@ -1,6 +1,6 @@
 /**
  * The hand-written codec against protobufjs loading proto/service.proto and proto/health.proto:
- * the .proto files are the contract, field for field (CONTRACT.md §1). Both directions, random
+ * the .proto files are the contract, field for field (docs/behaviour.md, "Transport"). Both directions, random
  * messages (fast-check), unknown fields skipped, negative int32.
  */
 import { fileURLToPath } from 'node:url';

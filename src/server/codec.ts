@@ -5,7 +5,7 @@
  *
  * Why not @grpc/proto-loader at run time: it brings the whole protobufjs parser and reflection
  * (~12 MiB of resident memory measured in an idle provider) to decode five flat messages, inside a
- * 100Mi box (issue 5). The .proto files stay the contract: `codec.test.ts` checks this codec against
+ * 100Mi box (docs/benchmarks.md). The .proto files stay the contract: `codec.test.ts` checks this codec against
  * protobufjs loading those very files, field for field, in both directions. The emulator's driver
  * client still loads the proto with proto-loader, as the driver does with its generated code.
  *

@@ -13,7 +13,7 @@ export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNK
 
 /** The name that stands for the whole server in health checks. */
 export const OVERALL_SERVICE = '';
-/** Our driver-facing service, as the driver's proto names it (CONTRACT.md §1). */
+/** Our driver-facing service, as the driver's proto names it (proto/service.proto). */
 export const PROVIDER_SERVICE = 'v1alpha1.CSIDriverProvider';
 
 interface HealthCheckRequest {

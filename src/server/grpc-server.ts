@@ -1,6 +1,6 @@
 /**
  * @module server/grpc-server
- * Transport only: `v1alpha1.CSIDriverProvider` on `<provider-volume>/aws.sock` (CONTRACT.md §1).
+ * Transport only: `v1alpha1.CSIDriverProvider` on `<provider-volume>/aws.sock` (docs/behaviour.md, "Transport").
  * A stale socket from a crash is removed at start; the socket is created owner-only; shutdown stops
  * accepting calls, lets calls in flight finish (bounded), and removes the socket. We own the
  * listening socket (grpc-js serves each connection we hand it), so connections are counted and
@@ -22,7 +22,7 @@ import { addHealthService, HealthStatus } from './grpc-health.js';
 import { awaitHandshake, CallGate, DEFAULT_TRANSPORT_LIMITS, grpcServerOptions, type TransportLimits } from './transport.js';
 
 
-/** gRPC status numbers by name; server/ alone maps them (STYLE habit 8). */
+/** gRPC status numbers by name; server/ alone maps them (errors elsewhere carry the name). */
 export const STATUS: Record<StatusName | 'OK', number> = {
   OK: grpc.status.OK,
   CANCELLED: grpc.status.CANCELLED,
@@ -91,7 +91,7 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Deadline and cancellation of one call as one AbortSignal (STYLE habit 7). */
+/** Deadline and cancellation of one call as one AbortSignal, passed down to every call the mount makes. */
 function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number, extra: AbortSignal): { signal: AbortSignal; deadline: number; done: () => void } {
   const controller = new AbortController();
   const deadline = call.getDeadline();

@@ -4,7 +4,7 @@
  * gRPC health probe over our own socket; one check at a time, its answer reused for a second, so
  * many callers cost one check) and `/metrics` (Prometheus text 0.0.4), on node:http.
  * Health and metrics share one server when given the same address. Addresses are checked when the
- * server is built (STYLE habit 5).
+ * server is built, never per request.
  */
 import type * as http from 'node:http';
 import { http as nodeHttp } from '../node-http.js';
