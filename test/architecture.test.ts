@@ -1,5 +1,5 @@
 /**
- * Import direction is a test, not a hope (STYLE habit 20): reads the import lines of src/** (tests
+ * Import direction is a test, not a hope: reads the import lines of src/** (tests
  * excluded) and fails on an edge the table does not allow, on a package imported outside its home,
  * or on a cycle.
  */
@@ -29,7 +29,7 @@ const LEAVES = ['observability/', 'errors.ts', 'version.ts', 'aws-errors.ts', 'n
 const ALLOWED: Record<string, readonly string[]> = {
   'main.ts': ['*'],
   // The commands are composition roots too: `mount` wires the provider's real parts with the
-  // operator's credentials, `demo` starts the provider and the emulator (STYLE: cli/ → emulator/ for demo).
+  // operator's credentials, `demo` starts the provider and the emulator (so cli/ → emulator/).
   'cli/': ['server/', 'mount/', 'spc/', 'emulator/', 'identity/', 'aws/', 'files/', 'main.ts', ...LEAVES],
   'server/': ['type:mount/', ...LEAVES],
   'mount/': ['spc/', 'type:identity/', 'type:aws/', 'type:k8s/', 'type:files/', ...LEAVES],
@@ -80,7 +80,7 @@ const files = walk(SRC);
 const edges = files.flatMap(imports);
 
 describe('architecture', () => {
-  it('imports point from the edge inward (STYLE.md layout table)', () => {
+  it('imports point from the edge inward (the ALLOWED table)', () => {
     const bad: string[] = [];
     for (const e of edges) {
       if (!e.to.startsWith(SRC)) continue;

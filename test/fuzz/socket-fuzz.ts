@@ -1,5 +1,5 @@
 /**
- * Property-based fuzzing through the running provider's socket (issue 7 item 1; STYLE habit 16):
+ * Property-based fuzzing through the running provider's socket (the generated half of the hostile input):
  * the attributes JSON, the tokens JSON, the `objects` YAML, JMESPath expressions, permissions, file
  * names, the `secrets` field and current versions. Every call must end in a valid mount or a clear
  * gRPC error (never UNKNOWN, never the generic "internal error" of an unexpected exception), leave

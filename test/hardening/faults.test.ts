@@ -1,5 +1,5 @@
 /**
- * Faults from the emulator, through the socket (issue 7 item 2): throttling, 5xx and failover,
+ * Faults from the emulator, through the socket: throttling, 5xx and failover,
  * connection refused, slow answers and answers that never come, STS refusal, credentials that
  * expire while cached. Each ends with a clear error naming the object and the region, and the next
  * mount after the fault clears succeeds. Retry counts are read from the emulator's call log (the
@@ -270,7 +270,7 @@ describe('STS refusal', () => {
     await h.client.mount({ attributes, targetPath: target });
   });
 
-  // Issue 7: "each ends with a clear error naming the object". An identity failure names the role
+  // Each fault ends with a clear error naming the object (docs/behaviour.md, "Errors"). An identity failure names the role
   // and region but not the objects the mount was for (fetcher.ts credentialError drops `d.objectName`).
   it('an STS refusal also names the object the mount was for', async () => {
     h.emu.putSecret(REGION, 'sts-names-object', 'v');

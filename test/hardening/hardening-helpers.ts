@@ -1,5 +1,5 @@
 /**
- * Shared checks of the hardening suite (issue 7): gRPC outcomes, containment of a mount (nothing
+ * Shared checks of the hardening suite (test/hardening/): gRPC outcomes, containment of a mount (nothing
  * outside the target), unhandled rejections, file descriptors, and secret markers in any text.
  */
 import { lstat, readdir, readlink } from 'node:fs/promises';

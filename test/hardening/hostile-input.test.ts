@@ -1,5 +1,5 @@
 /**
- * Hostile and broken input, the named cases of issue 7 item 1 (the generated ones are in
+ * Hostile and broken input, the named cases (the generated ones are in
  * test/fuzz/): YAML bombs, deep nesting, 10 MB attributes, NUL bytes and unicode in names, symlinks
  * planted in the target directory, `..` and absolute paths from every place a file name comes from,
  * collisions, 1,000 objects. Every call ends in a valid mount or a clear gRPC error, nothing is

@@ -1,5 +1,5 @@
 /**
- * No single request takes the node down (issue 7 item 3). ASCP crashes on one malformed class (a nil
+ * No single request takes the node down. ASCP crashes on one malformed class (a nil
  * dereference, a JMESPath panic) and every mount on the node fails until it restarts. Here: the real
  * server and the real pipeline (`createMount`) on a unix socket, with one part at a time made to
  * fail in a way nobody planned for (a TypeError deep inside, a thrown string, null, a synchronous

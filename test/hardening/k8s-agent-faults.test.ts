@@ -1,7 +1,7 @@
 /**
  * Faults of the Kubernetes API (403, 404, 429 with Retry-After, 500, timeouts) and of the EKS Pod
- * Identity agent (5xx, refused connections, no answer, refusals), through the socket (issue 7
- * item 2). Each ends with a clear error naming what failed, and the next mount after the fault
+ * Identity agent (5xx, refused connections, no answer, refusals), through the socket.
+ * Each ends with a clear error naming what failed, and the next mount after the fault
  * clears succeeds. Attempts are counted at the emulator.
  */
 import { readFile } from 'node:fs/promises';
@@ -203,7 +203,7 @@ describe('Pod Identity agent faults', () => {
     expect(await listDir(target)).toEqual(['agent-refused']);
   });
 
-  // Issue 7: "each ends with a clear error naming the object and region". When the deadline ends
+  // Each fault ends with a clear error naming the object and region (docs/behaviour.md, "Errors"). When the deadline ends
   // the agent's retries, the answer is mount.ts's generic "mount deadline exceeded before every
   // object was fetched": the cause (the agent refused connections) is lost.
   it('a deadline hit while the agent refuses connections says the agent was the cause', async () => {
@@ -249,7 +249,7 @@ describe('Pod Identity agent faults', () => {
     expect(await listDir(target)).toEqual([`agent-${httpStatus}`]);
   });
 
-  // Issue 7: errors name the object and the region. Agent failures name neither
+  // Errors name the object and the region (docs/behaviour.md, "Errors"). Agent failures name neither
   // (identity/pod-identity.ts messages; fetcher.ts credentialError keeps the region as a field only).
   it('an agent refusal names the object and the region', async () => {
     const { pod, target, attributes } = await setup('agent-names');

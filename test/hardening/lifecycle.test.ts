@@ -1,5 +1,5 @@
 /**
- * Lifecycle of the built server, as a DaemonSet runs it (issue 7 item 5): SIGTERM while 50 mounts
+ * Lifecycle of the built server, as a DaemonSet runs it: SIGTERM while 50 mounts
  * are in flight (each finishes or fails cleanly, the socket is removed, exit 0); a restart over a
  * stale socket after a crash; a missing, read-only or wrong-typed provider volume gives a clear
  * start-up error. Also the provider process's own figures under load: RSS, fds and sockets before
@@ -307,7 +307,7 @@ describe('the provider process under load (its own /proc figures)', () => {
     expect(r3.fds - r2.fds).toBeLessThanOrEqual(4);
     expect(r3.sockets - r2.sockets).toBeLessThanOrEqual(4);
     expect(r1.fds - idle.fds).toBeLessThan(80);
-    // The DaemonSet limit is 100Mi in ASCP's chart (CONTRACT.md §9); report, and fail well above it.
+    // The DaemonSet limit is 100Mi in ASCP's chart (docs/behaviour.md, "Deployment"); report, and fail well above it.
     expect(Math.max(r1.rss, r2.rss, r3.rss)).toBeLessThan(400 * MB);
     p.child.kill('SIGTERM');
     expect((await p.exited).code).toBe(0);

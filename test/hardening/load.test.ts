@@ -1,5 +1,5 @@
 /**
- * Load (issue 7 item 4): 500 concurrent mounts across 110 identities (a full node's pods), and a
+ * Load: 500 concurrent mounts across 110 identities (a full node's pods), and a
  * fresh node where 40 pods with 30 secrets each mount at once. Every mount answered and correct,
  * none cross-wired (each pod's files hold only its own identity's values: every pod uses the same
  * file names, and each identity's role may read only its own secrets), memory bounded, and no file

@@ -1,5 +1,5 @@
 /**
- * Rotation safety (issue 7 item 7): when a rotated secret fails to fetch, the files already mounted
+ * Rotation safety: when a rotated secret fails to fetch, the files already mounted
  * stay exactly as they were (bytes, mode, inode, mtime; nothing truncated, removed or added); when it
  * succeeds, each file is replaced atomically: a reader looping in another thread during many
  * rotations never sees a missing, empty or partial file. Provider-writes mode (the driver's own

@@ -1,5 +1,5 @@
 /**
- * Secrets stay secret (issue 7 item 6): the hardening scenarios run again with marker secret values
+ * Secrets stay secret: the hardening scenarios run again with marker secret values
  * and tokens — hostile input (generated and named), one poisoned identity among many, concurrent
  * load, rotation that fails and succeeds, AWS and agent errors that echo the caller's input (the
  * web identity token, the external id, the Pod Identity token) — and every provider log line, every

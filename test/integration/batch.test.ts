@@ -1,7 +1,7 @@
 /**
  * BatchGetSecretValue where the role allows it (one call per 20 secrets on the warm path), and a
- * clean fallback where it does not (CONTRACT.md §6 permissions rule: no IAM action beyond ASCP's is
- * required). A first mount never waits for the batch: it reads one by one and probes alongside.
+ * clean fallback where it does not (no IAM action beyond ASCP's is required: docs/behaviour.md,
+ * "Fetching"). A first mount never waits for the batch: it reads one by one and probes alongside.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Caching through the socket (issue 4 §3, §5), asserted from the emulator's call log: STS / agent /
+ * Caching through the socket (README, "Caching and cost"), asserted from the emulator's call log: STS / agent /
  * Kubernetes calls for a first mount, a warm mount and a rotation poll; concurrent mounts sharing one
  * exchange and one lookup; the confused-deputy refusal; credential expiry and refresh; refused
  * credentials dropped; the role annotation cached (60 s TTL); the 40-pod × 30-secret burst on a fresh

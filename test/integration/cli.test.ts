@@ -1,6 +1,6 @@
 /**
  * The built server as a DaemonSet runs it (`node dist/main.js …`): --help and --version, refusals at
- * start with exit 2, ASCP's tolerance for its own flags (CONTRACT.md §8), Go flag forms, a clean
+ * start with exit 2, ASCP's tolerance for its own flags (docs/behaviour.md, "Flags"), Go flag forms, a clean
  * SIGTERM, and a missing provider volume. The child reaches only the emulator's Kubernetes API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

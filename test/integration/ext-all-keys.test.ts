@@ -1,5 +1,5 @@
 /**
- * Our extension `allKeys: true` (CONTRACT.md §10, issue 9 §2) through the real socket: each top-level
+ * Our extension `allKeys: true` (docs/extensions.md) through the real socket: each top-level
  * key of a JSON secret becomes a file with the object's mode and version, beside the whole secret;
  * keys pass path translation and every file-name rule; hostile keys are refused naming the key and
  * nothing is written. Both write modes, and rotation.
@@ -188,7 +188,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
       expect(e.code).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain('db_user');
-      // Issue 9 §2: "an error naming the key": the key is "db/user"; its file is db_user.
+      // A refused key is named in the error (docs/extensions.md): the key is "db/user"; its file is db_user.
       expect(e.details).toContain('"db/user"');
       expect(await readdir(target)).toEqual([]);
     });

@@ -1,5 +1,5 @@
 /**
- * Our extension: cross-account role chaining (CONTRACT.md §10, issue 9 §4) through the real socket.
+ * Our extension: cross-account role chaining (docs/extensions.md) through the real socket.
  * After IRSA or Pod Identity the provider calls sts:AssumeRole into `assumeRoleArn` (external id and
  * duration when given) and fetches with the chained credentials. The credential cache keys them by
  * the pod identity and the chain, so a wrong external id is refused even right after the right one.

@@ -1,5 +1,5 @@
 /**
- * Our extension `render: json` on a jmesPath entry (CONTRACT.md §10, issue 9 §3) through the real
+ * Our extension `render: json` on a jmesPath entry (docs/extensions.md) through the real
  * socket: every JSON type a JMESPath result can have, with and without the option, both write modes
  * and rotation. Without it ASCP's refusal stands, naming the path, the JSON type and the option.
  */

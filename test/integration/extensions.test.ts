@@ -1,5 +1,5 @@
 /**
- * Our extension `optional: true` (CONTRACT.md §10, issue 9 §1) through the real socket against the
+ * Our extension `optional: true` (docs/extensions.md) through the real socket against the
  * emulator, in both write modes and both rotation forms: a missing object is skipped (file absent,
  * version `absent`, one log line per pod), every other failure still fails the mount, and an object
  * that disappears after a mount loses its files. The other extensions have their own files:
@@ -203,7 +203,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect((await readdir(target)).filter((e) => !e.startsWith('..'))).toEqual([]);
     });
 
-    it('with a failover region: "not found" in the primary is final (CONTRACT.md §6: fatal), so the object is skipped without asking the failover region', async () => {
+    it('with a failover region: "not found" in the primary is final (a fatal error), so the object is skipped without asking the failover region', async () => {
       const p = driverWrites ? 'od-fo' : 'op-fo';
       h.emu.putSecret(FAILOVER_REGION, `${p}-only-west`, 'from west');
       const pod = h.pod();

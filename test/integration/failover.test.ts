@@ -1,7 +1,7 @@
 /**
- * Failover regions through the socket (issue 4 §2, CONTRACT.md §6): every outcome of the table for
+ * Failover regions through the socket (docs/behaviour.md, "Failover"): every outcome of the table for
  * Secrets Manager and SSM, `failoverObject` by name and by ARN with its validation rules, and ASCP's
- * multi-region catalogue (ascp-behaviour.md §13.2, M01–M25) where we keep its behaviour.
+ * multi-region tests (M01–M25, docs/behaviour.md, "ASCP's test cases") where we keep its behaviour.
  *
  * Where we differ on purpose:
  * - M04, M17, M18, M19: when the primary answers, the failover region is not asked at all (ASCP asks
@@ -11,7 +11,7 @@
  * - M20: an ARN names its region, so without `failoverObject` the failover region is asked for the
  *   primary region's ARN and AWS (the emulator) cannot find it; the mount fails naming both causes.
  *   With `failoverObject` carrying the failover region's ARN it succeeds (tested below).
- * - Unmodelled refusals (AccessDenied) are non-fatal as in ASCP (§9), so they fail over too.
+ * - Unmodelled refusals (AccessDenied) are non-fatal as in ASCP, so they fail over too.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -46,7 +46,7 @@ interface Row {
   asked: boolean;
 }
 
-// The table of CONTRACT.md §6 / issue 4 §2.
+// Every outcome of the failover rule (README, "Failover regions").
 const TABLE: Row[] = [
   { primary: 'ok', failover: 'ok', result: 'primary', asked: false },
   { primary: 'ok', failover: '500', result: 'primary', asked: false },
@@ -211,7 +211,7 @@ describe('failoverObject', () => {
   });
 });
 
-describe('ASCP multi-region catalogue (ascp-behaviour.md §13.2)', () => {
+describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
   /** Puts `name` = value in both regions, as ASCP's generate-test-files.py does. */
   function both(svc: Svc, name: string, value: string): void {
     for (const r of [REGION, FAILOVER_REGION]) {

@@ -1,5 +1,5 @@
 /**
- * Identity through the real socket (issue 4 §1, §4): every `usePodIdentity` and
+ * Identity through the real socket: every `usePodIdentity` and
  * `preferredAddressType` value, the Pod Identity agent (via --pod-identity-endpoint) failing,
  * starting late and hanging, role chaining, and the STS session names CloudTrail shows.
  * The IPv4 → IPv6 fallback itself needs `addresses`, which main.ts does not expose: it is tested

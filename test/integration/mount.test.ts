@@ -1,6 +1,6 @@
 /**
- * Mounts through the real socket, as the driver makes them, against the emulator: ASCP's catalogue
- * (ascp-behaviour.md §13.1) where we keep its behaviour, and our own cases.
+ * Mounts through the real socket, as the driver makes them, against the emulator: ASCP's mount
+ * tests (docs/behaviour.md, "ASCP's test cases") where we keep its behaviour, and our own cases.
  */
 import { lstat, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';

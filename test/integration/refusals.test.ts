@@ -1,6 +1,6 @@
 /**
  * Every refusal in the core's scope: a deliberate gRPC status and a message naming the object, the
- * field or region and the real cause (CONTRACT.md §1, §6). Nothing is written when a mount fails.
+ * field or region and the real cause (docs/behaviour.md, "Errors"). Nothing is written when a mount fails.
  */
 import { readdir } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';

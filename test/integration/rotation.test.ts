@@ -1,5 +1,5 @@
 /**
- * Rotation in both forms (CONTRACT.md §2, §6–7): driver v1.6 sends no versions, driver ≤1.5 sends
+ * Rotation in both forms (docs/behaviour.md, "Rotation"): driver v1.6 sends no versions, driver ≤1.5 sends
  * the last ones; both get the same files and versions back. Unchanged files are not rewritten
  * (same inode, same mtime); rotated ones are replaced. Both write modes.
  */

@@ -1,6 +1,6 @@
 /**
  * Secrets stay secret: marker values and tokens never appear in a log line or an error message,
- * across successes and failures (CONTRACT.md §1; issue 3 "a log check that no secret or token leaks").
+ * across successes and failures (docs/behaviour.md, "Errors").
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
