@@ -123,7 +123,7 @@ describe('report', () => {
 });
 
 describe('parseBenchArgs', () => {
-  it('defaults to issue 5 sizes', () => {
+  it('defaults to the sizes of the targets in docs/benchmarks.md', () => {
     const r = parseBenchArgs([]);
     expect(r.kind).toBe('run');
     if (r.kind !== 'run') return;
