@@ -69,6 +69,13 @@ export type MountFn = (input: MountInput, signal: AbortSignal, summary?: Partial
 
 /** Files one mount may produce: far beyond real classes, small enough to hold in memory. */
 const MAX_FILES = 5_000;
+/**
+ * Bytes of files one mount may produce: 4 MiB, the bytes of values it may read (aws/fetcher.ts
+ * MAX_MOUNT_BYTES). Only one value named again and again (aliases) passes it; the files land in
+ * the pod's tmpfs, whose pages are charged to the provider's own memory limit, so 1,700 aliases of
+ * one 64 KiB secret (106 MiB) had the provider killed by the cgroup's OOM killer.
+ */
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** What the driver accepts in one Mount answer (its gRPC message limit), less room for the versions. */
 const DRIVER_MAX_ANSWER = 4 * 1024 * 1024 - 256 * 1024;
 
@@ -297,6 +304,7 @@ export function createMount(deps: MountDeps): MountFn {
     const files: OutputFile[] = [];
     const derived: ProviderError[] = [];
     const byObject = new Map<string, string[]>();
+    let fileBytes = 0;
     for (const d of descriptors) {
       const v = outcome.values.get(d.index);
       if (!v) continue;
@@ -304,6 +312,7 @@ export function createMount(deps: MountDeps): MountFn {
         const own = await deriveFiles(d, v.value, v.version, v.region, { signal });
         byObject.set(d.fileName, own.map((f) => f.path));
         files.push(...own);
+        for (const f of own) fileBytes += f.contents.byteLength;
       } catch (err) {
         if (err instanceof ProviderError) derived.push(err);
         else throw err;
@@ -313,6 +322,13 @@ export function createMount(deps: MountDeps): MountFn {
           object: d.objectName,
           reason: 'TooLarge',
         });
+      }
+      if (fileBytes > MAX_FILE_BYTES) {
+        throw new ProviderError(
+          'RESOURCE_EXHAUSTED',
+          `the files of this class take more than ${MAX_FILE_BYTES / 1048576} MiB (reached at object ${d.objectName}): name fewer objects or aliases of the same one`,
+          { object: d.objectName, reason: 'TooLarge' },
+        );
       }
     }
     if (derived.length > 0) throw new MountFailedError(derived);

@@ -27,7 +27,7 @@ const MiB = 1024 * 1024;
 const support = cgroupSupport();
 const why = support.ok ? '' : support.why;
 
-/** The attack whose measured outcome is a death of the provider: run only on its own provider, and skipped (see below). */
+/** The attack that once killed the provider: its own test below, with what was measured before the fix. */
 const FAN_OUT = 'alias-fan-out';
 
 /** The bundle the image runs, when it is there and not older than dist/main.js (ensureBuilt may have rebuilt that). */
@@ -79,12 +79,11 @@ describe("a hostile tenant against the provider in the chart's box (50m CPU, 100
     });
   }
 
-  // MEASURED (cgroup v1, 2 cores): the 1,700 files of one 64 KiB secret make ~106 MiB in the pod's
-  // tmpfs volume, charged to the provider's box; the fetch is made once, but nothing bounds the
-  // bytes a mount writes in provider-writes mode (driver-writes checks its answer against 4 MiB
-  // first), so the kernel's OOM killer ends the provider (SIGKILL, 1 OOM kill, the other tenant's
-  // next mount CANCELLED). Run on its own provider, after the others, when un-skipped.
-  test.skip('one 64 KiB secret under 1,700 aliases (~106 MiB of files): MEASURED the cgroup OOM killer ends the provider (SIGKILL); no bound on the bytes one mount writes', { timeout: 5 * 60_000 }, async () => {
+  // Before the bound on the bytes of files a mount makes (measured, cgroup v1, 2 cores): the 1,700
+  // files of one 64 KiB secret made ~106 MiB in the pod's tmpfs volume, charged to the provider's
+  // box, and the kernel's OOM killer ended the provider (SIGKILL). Now the mount is refused once its
+  // files pass 4 MiB, before any is written.
+  test('one 64 KiB secret under 1,700 aliases (~106 MiB of files): refused RESOURCE_EXHAUSTED before anything is written; the provider lives', { timeout: 5 * 60_000 }, async () => {
     const r = await (session as HostileSession).attack(FAN_OUT);
     expect(broken(r)).toEqual(INTACT);
   });

@@ -66,6 +66,22 @@ describe('per-mount file bounds', () => {
   });
 });
 
+describe('per-mount bytes of files', () => {
+  it('one 64 KiB secret under 100 aliases (6.4 MiB of files from one fetch): RESOURCE_EXHAUSTED naming 4 MiB and the object where it is reached, nothing written', async () => {
+    h.emu.putSecret(REGION, 'fan/big', 'z'.repeat(64 * 1024 - 16));
+    const objects = Array.from({ length: 100 }, (_, i) => `- {objectName: fan/big, objectType: secretsmanager, objectAlias: big-${i}}`).join('\n');
+    const pod = h.pod();
+    const target = await h.target();
+    h.emu.resetCalls();
+    const [e] = await Promise.all([refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target })), bystanderMounts()]);
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    // 64 aliases fit in 4 MiB; the 65th (big-64) passes it.
+    expect(e.details).toContain('the files of this class take more than 4 MiB (reached at object fan/big): name fewer objects or aliases of the same one');
+    expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(2); // this mount's one fetch, and the bystander's
+    expect(await readdir(target)).toEqual([]);
+  });
+});
+
 describe('driver-writes: the answer is checked against the driver\'s limit before it is built', () => {
   let dw: Harness;
   beforeAll(async () => {
