@@ -14,23 +14,6 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SELF = 'test/docs-references.test.ts';
 
-/**
- * Files whose citations their owners are still replacing (they were being edited by others when the
- * rest were fixed). Still to fix there: src/bench/bench.test.ts (185 is the bench's own check for
- * such citations in its output), src/cli/check.ts (4, 5, 6, 70, 82, 254, 384), src/cli/flags.ts (3, 4, 159), src/cli/flags.test.ts
- * (1, 2, 19, 42), src/cli/manifests.ts (135), src/cli/mount-command.ts (8, 118, 222) and
- * src/cli/mount-command.test.ts (1). Remove each path from this list once it passes.
- */
-const NOT_YET_FIXED = new Set([
-  'src/bench/bench.test.ts',
-  'src/cli/check.ts',
-  'src/cli/flags.ts',
-  'src/cli/flags.test.ts',
-  'src/cli/manifests.ts',
-  'src/cli/mount-command.ts',
-  'src/cli/mount-command.test.ts',
-]);
-
 /** What a reader cannot open, each with the reason given when found. */
 const FORBIDDEN: readonly { re: RegExp; why: string }[] = [
   { re: /CONTRACT\.md|ascp-behaviour|driver-behaviour|driver-contract/, why: 'a document outside the repository: cite docs/behaviour.md' },
@@ -92,20 +75,11 @@ describe('references a reader can open', () => {
   it('no file cites a document outside the repository, the style guide or an issue number', () => {
     const found: string[] = [];
     for (const { rel, text } of FILES) {
-      if (NOT_YET_FIXED.has(rel)) continue;
       text.split('\n').forEach((line, i) => {
         for (const { re, why } of FORBIDDEN) if (re.test(line)) found.push(`${rel}:${i + 1}: ${why}\n    ${line.trim()}`);
       });
     }
     expect(found, found.join('\n')).toEqual([]);
-  });
-
-  it('the files still to fix still exist (drop them from NOT_YET_FIXED when they move or pass)', () => {
-    const stale = [...NOT_YET_FIXED].filter((rel) => {
-      const f = FILES.find((x) => x.rel === rel);
-      return f === undefined || !f.text.split('\n').some((line) => FORBIDDEN.some(({ re }) => re.test(line)));
-    });
-    expect(stale, `no longer needs the exemption: ${stale.join(', ')}`).toEqual([]);
   });
 
   it('every docs/<file>.md cited exists', () => {
@@ -122,7 +96,6 @@ describe('references a reader can open', () => {
     const bad: string[] = [];
     const cite = /\b(docs\/[\w.-]+\.md|README(?:\.md)?),((?:\s*(?:and\s+)?"[^"\n]+",?)+)/g;
     for (const { rel, text } of FILES) {
-      if (NOT_YET_FIXED.has(rel)) continue;
       for (const m of joined(text).matchAll(cite)) {
         const doc = (m[1] ?? '').startsWith('README') ? 'README.md' : (m[1] ?? '');
         if (!existsSync(path.join(ROOT, doc))) continue; // reported by the test above

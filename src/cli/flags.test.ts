@@ -1,5 +1,5 @@
-// parseFlags: Go flag-package forms, ASCP's flags and tolerance (ascp-behaviour.md §1.1–1.2, T01 of
-// §13.10), our own flags failing at start with the fix in the message, --help and --version.
+// parseFlags: Go flag-package forms, ASCP's flags and tolerance (docs/behaviour.md, "Flags"; T01 of
+// ASCP's test cases), our own flags failing at start with the fix in the message, --help and --version.
 import { describe, expect, it } from 'vitest';
 import { NAME, VERSION } from '../version.js';
 import { helpText, parseFlags, parseGoBool, type Flags, type FlagsResult } from './flags.js';
@@ -16,7 +16,7 @@ function error(argv: string[]): string {
   return r.message;
 }
 
-describe('T01 TestParsePodIdentityHttpTimeout (ascp-behaviour.md §13.10, §1.2)', () => {
+describe('T01 TestParsePodIdentityHttpTimeout (ASCP\'s test of the flag)', () => {
   it.each<[string, number | undefined, RegExp | undefined]>([
     ['100ms', 100, undefined],
     ['2s', 2000, undefined],
@@ -39,7 +39,7 @@ describe('T01 TestParsePodIdentityHttpTimeout (ascp-behaviour.md §13.10, §1.2)
   });
 });
 
-describe('defaults (ascp-behaviour.md §1.1 + ours)', () => {
+describe('defaults (ASCP\'s flags + ours)', () => {
   it('no flags → ASCP defaults and ours', () => {
     expect(flags([]).flags).toEqual({
       providerVolume: '/var/run/secrets-store-csi-providers',

@@ -1,7 +1,7 @@
 /**
  * @module cli/flags
- * argv + env → one frozen, typed `Flags`, read once (STYLE habit 2). Go `flag` package manners, since
- * ASCP's DaemonSets pass Go-style flags (CONTRACT.md §8): `-name=v`, `--name=v`, `-name v`; booleans
+ * argv + env → one frozen, typed `Flags`, read once, so no module reads process.argv or the environment on its own. Go `flag` package manners, since
+ * ASCP's DaemonSets pass Go-style flags (docs/behaviour.md, "Flags"): `-name=v`, `--name=v`, `-name v`; booleans
  * as `--flag` or `--flag=true|false`; an unknown flag stops the process. ASCP's own flags keep ASCP's
  * tolerance (an invalid `--pod-identity-http-timeout` is logged and ignored); a bad value of one of
  * our flags fails at start, never at the first mount.
@@ -156,7 +156,7 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     return Number(v);
   };
 
-  // ASCP's tolerance (ascp-behaviour.md §1.2): log and fall back to the default, never crash-loop.
+  // ASCP's tolerance (docs/behaviour.md, "Flags"): log and fall back to the default, never crash-loop.
   let podIdentityHttpTimeoutMs: number | undefined;
   const pit = str('pod-identity-http-timeout');
   if (pit !== '') {

@@ -132,7 +132,7 @@ export function keyNode(map: unknown, key: string): Node | undefined {
 
 export const SPC_API_VERSIONS = ['secrets-store.csi.x-k8s.io/v1', 'secrets-store.csi.x-k8s.io/v1alpha1'] as const;
 
-/** One `secretObjects` entry as written (driver-behaviour.md §7); fields unchecked. */
+/** One `secretObjects` entry as written (docs/behaviour.md, "secretObjects"); fields unchecked. */
 export interface SecretObjectSpec {
   secretName: unknown;
   type: unknown;

@@ -1,4 +1,4 @@
-// The mount command's pure parts: argument rules, the file table, Secret rendering (driver-behaviour.md §7).
+// The mount command's pure parts: argument rules, the file table, Secret rendering (docs/behaviour.md, "secretObjects").
 import { describe, expect, it } from 'vitest';
 import { formatFiles, parseMountArgs, renderSecrets } from './mount-command.js';
 

@@ -5,7 +5,7 @@
  * them (`--role-arn`), through the provider's own pipeline (createMount: same parsing, fetchers,
  * file names, modes and versions). Writes the files to DIR (the provider's atomic writer) or lists
  * them (values hidden unless `--show-values`), then renders the Secrets the driver's `secretObjects`
- * sync would create (driver-behaviour.md §7). AWS_ENDPOINT_URL points it at the emulator.
+ * sync would create (docs/behaviour.md, "secretObjects"). AWS_ENDPOINT_URL points it at the emulator.
  *
  * What differs from a pod's mount, on purpose: no Kubernetes (the region comes from the class,
  * `--region` or AWS_REGION) and no pod token (the operator's credentials replace IRSA / Pod Identity;
@@ -115,7 +115,7 @@ export function parseMountArgs(argv: readonly string[]): Parsed {
 
 /**
  * Identity for the pipeline: the operator's credentials in place of the pod's (IRSA / Pod Identity),
- * then `--role-arn`, then the class's own `assumeRoleArn` chain (CONTRACT.md §10), as the provider
+ * then `--role-arn`, then the class's own `assumeRoleArn` chain (docs/extensions.md), as the provider
  * would chain after the pod's identity. One exchange per region and step.
  */
 function operatorIdentity(clients: AwsClientFactory, base: () => Promise<CachedCredentials>, roleArn: string | undefined): MountDeps['identity'] {
@@ -219,7 +219,7 @@ export interface RenderedSecrets {
 }
 
 /**
- * The Secrets the driver's sync would create from the mounted files (driver-behaviour.md §7): data
+ * The Secrets the driver's sync would create from the mounted files (docs/behaviour.md, "secretObjects"): data
  * from files by relative path, user labels plus `secrets-store.csi.k8s.io/managed: "true"`, user
  * annotations, in the pod's namespace. Values hidden unless `showValues`. (For kubernetes.io/tls the
  * driver also re-encodes the key and keeps only the PEM blocks; shown here as mounted.)
