@@ -16,7 +16,6 @@ test('lintObjects warnings', () => {
   const warnings = lintObjects(d, attrs, raw);
   expect(warnings.every((w) => w.severity === 'warning')).toBe(true);
   expect(warnings.map((w) => w.path)).toEqual([
-    'region',
     'preferredAddressType',
     'preferredAddressType',
     'assumeRoleArn',
@@ -28,6 +27,12 @@ test('lintObjects warnings', () => {
     'objects[0].jmesPath[0].objectAlias',
     'objects[1].objectName',
   ]);
+});
+
+test('a class without region has no warning for it (the provider finds the node\'s region once)', () => {
+  const attrs = parseAttributes(JSON.stringify({ objects: '- {objectName: a, objectType: secretsmanager}\n' }));
+  const d = parseObjects(attrs.objects, { pathTranslation: '_', defaultMode: 0o644, region: '', failoverRegion: '' });
+  expect(lintObjects(d, attrs)).toEqual([]);
 });
 
 test('a clean class has no warnings', () => {

@@ -23,9 +23,8 @@ export function lintObjects(
   rawParameters: Readonly<Record<string, string>> = {},
 ): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  if (attrs.region === '') {
-    out.push(warn('no region set: every mount reads the pod and its node from the Kubernetes API to find one (set `region`)', ATTR.region));
-  }
+  // No warning for a class without `region`: most real classes set none, and the provider finds the
+  // region without cost per mount (its own node's label, looked up once, with the chart's NODE_NAME).
   const pat = rawParameters[ATTR.preferredAddressType];
   if (pat !== undefined && pat !== '' && !['ipv4', 'ipv6', 'auto'].includes(pat.toLowerCase())) {
     out.push(warn(`unknown value ${JSON.stringify(pat)} is treated as auto (use ipv4, ipv6 or auto)`, ATTR.preferredAddressType));
