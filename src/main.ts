@@ -91,7 +91,13 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     pipeline ??= import('./mount/index.js').then((m) => {
       const admission = new m.Admission({ concurrency: flags.maxConcurrentMounts, maxQueued: flags.maxQueuedMounts });
       metrics.watchWaiting(() => admission.stats().queued);
-      return m.createMount({ ...deps, values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined, admission });
+      return m.createMount({
+        ...deps,
+        values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined,
+        admission,
+        maxMountBytes: flags.maxMountBytes,
+        maxMountFiles: flags.maxMountFiles,
+      });
     });
     return (await pipeline)(input, signal, summary);
   };

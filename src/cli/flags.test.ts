@@ -2,7 +2,8 @@
 // ASCP's test cases), our own flags failing at start with the fix in the message, --help and --version.
 import { describe, expect, it } from 'vitest';
 import { NAME, VERSION } from '../version.js';
-import { helpText, parseFlags, parseGoBool, type Flags, type FlagsResult } from './flags.js';
+import { DEFAULT_MAX_MOUNT_BYTES, DEFAULT_MAX_MOUNT_FILES } from '../mount/mount.js';
+import { helpText, parseFlags, parseGoBool, parseSize, type Flags, type FlagsResult } from './flags.js';
 
 function flags(argv: string[], env: Record<string, string | undefined> = {}): { flags: Flags; warnings: string[] } {
   const r = parseFlags(argv, env);
@@ -58,10 +59,23 @@ describe('defaults (ASCP\'s flags + ours)', () => {
       metricsObjectNames: false,
       maxConcurrentMounts: 8,
       maxQueuedMounts: 512,
+      maxMountBytes: DEFAULT_MAX_MOUNT_BYTES,
+      maxMountFiles: DEFAULT_MAX_MOUNT_FILES,
       extraRegions: new Set(),
       awsRegion: '',
       nodeName: '',
     });
+  });
+
+  it('per-mount bounds: sizes as 4Mi, 512Ki or bytes, at least 64Ki; files at least 1', () => {
+    expect(flags(['--max-mount-bytes=8Mi', '--max-mount-files=100']).flags).toMatchObject({ maxMountBytes: 8 * 1024 * 1024, maxMountFiles: 100 });
+    expect(flags(['--max-mount-bytes=65536']).flags.maxMountBytes).toBe(64 * 1024);
+    expect([parseSize('512Ki'), parseSize('1GiB'), parseSize('4MB'), parseSize('-1'), parseSize('4 M')]).toEqual([512 * 1024, 1024 ** 3, undefined, undefined, undefined]);
+    for (const bad of ['--max-mount-bytes=32Ki', '--max-mount-bytes=4MB', '--max-mount-files=0']) {
+      const r = parseFlags([bad], {});
+      expect(r.kind, bad).toBe('error');
+      if (r.kind === 'error') expect(r.message).toContain(bad.slice(2, bad.indexOf('=')));
+    }
   });
 
   it('is frozen and reads AWS_REGION and NODE_NAME from env once', () => {

@@ -44,12 +44,24 @@ export interface Flags {
   readonly maxConcurrentMounts: number;
   /** Mounts waiting at most; more are answered UNAVAILABLE at once. */
   readonly maxQueuedMounts: number;
+  /** Bytes one mount may read, and bytes of files it may make. */
+  readonly maxMountBytes: number;
+  /** Files one mount may make. */
+  readonly maxMountFiles: number;
   /** Region names a class may use beyond the AWS partitions' (a partition newer than this release). */
   readonly extraRegions: ReadonlySet<string>;
   /** env AWS_REGION ('' when unset). */
   readonly awsRegion: string;
   /** env NODE_NAME (downward API): the provider's own node, for the region label. */
   readonly nodeName: string;
+}
+
+/** `4Mi`, `512Ki`, `1Gi` (also with a trailing B) or plain bytes → bytes; undefined when not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d{1,12})(Ki|Mi|Gi)?B?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const unit = m[2] === 'Ki' ? 1024 : m[2] === 'Mi' ? 1024 ** 2 : m[2] === 'Gi' ? 1024 ** 3 : 1;
+  return Number(m[1]) * unit;
 }
 
 export type FlagsResult =
@@ -83,6 +95,8 @@ const SPECS: readonly FlagSpec[] = [
   { name: 'cache-ttl', kind: 'duration', def: '0s', help: 'opt-in: reuse fetched values for this long per identity (bounded staleness, fewer AWS calls); 0 disables' },
   { name: 'max-concurrent-mounts', kind: 'int', def: '8', help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)' },
   { name: 'max-queued-mounts', kind: 'int', def: '512', help: 'mounts waiting at most; more are answered UNAVAILABLE at once' },
+  { name: 'max-mount-bytes', kind: 'string', def: '4Mi', help: 'bytes one mount may read, and bytes of files it may make (e.g. 4Mi, 512Ki; at least 64Ki): more is refused RESOURCE_EXHAUSTED naming the object' },
+  { name: 'max-mount-files', kind: 'int', def: '5000', help: 'files one mount may make (allKeys and aliases included): more is refused RESOURCE_EXHAUSTED naming the object' },
   { name: 'extra-regions', kind: 'string', def: '', help: 'comma-separated region names classes may use beyond the AWS partitions\' (for a partition newer than this release)' },
   { name: 'metrics-object-names', kind: 'bool', def: 'false', help: 'opt-in: label per-object metrics with the object name (never its value); whoever reads /metrics then sees every tenant\'s object names and ARNs' },
 ];
@@ -199,6 +213,10 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   } catch (err) {
     errors.push(`invalid value ${JSON.stringify(str('cache-ttl'))} for flag -cache-ttl: ${(err as Error).message}`);
   }
+  const maxMountBytes = parseSize(str('max-mount-bytes'));
+  if (maxMountBytes === undefined || maxMountBytes < 64 * 1024) {
+    errors.push(`invalid value ${JSON.stringify(str('max-mount-bytes'))} for flag -max-mount-bytes: want a size of at least 64Ki (one Secrets Manager value), such as 4Mi or 8388608`);
+  }
   const providerVolume = str('provider-volume');
   if (providerVolume === '') errors.push('flag -provider-volume must not be empty');
   const rawKubeletRoot = str('kubelet-root');
@@ -224,6 +242,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     metricsObjectNames: bool('metrics-object-names'),
     maxConcurrentMounts: int('max-concurrent-mounts', 1),
     maxQueuedMounts: int('max-queued-mounts', 0),
+    maxMountBytes: maxMountBytes ?? 0,
+    maxMountFiles: int('max-mount-files', 1),
     extraRegions: new Set(str('extra-regions').split(',').map((r) => r.trim()).filter((r) => r !== '')),
     awsRegion: env['AWS_REGION'] ?? '',
     nodeName: env['NODE_NAME'] ?? '',

@@ -67,17 +67,23 @@ export interface MountSummary {
 
 export type MountFn = (input: MountInput, signal: AbortSignal, summary?: Partial<MountSummary>) => Promise<MountResult>;
 
-/** Files one mount may produce: far beyond real classes, small enough to hold in memory. */
-const MAX_FILES = 5_000;
+/** Files one mount may produce by default (--max-mount-files): far beyond real classes, small enough to hold in memory. */
+export const DEFAULT_MAX_MOUNT_FILES = 5_000;
 /**
- * Bytes of files one mount may produce: 4 MiB, the bytes of values it may read (aws/fetcher.ts
- * MAX_MOUNT_BYTES). Only one value named again and again (aliases) passes it; the files land in
- * the pod's tmpfs, whose pages are charged to the provider's own memory limit, so 1,700 aliases of
- * one 64 KiB secret (106 MiB) had the provider killed by the cgroup's OOM killer.
+ * Bytes one mount may read, and bytes of files it may produce, by default (--max-mount-bytes): 4 MiB,
+ * as aws/fetcher.ts MAX_MOUNT_BYTES. Only one value named again and again (aliases) makes more
+ * files than it read; the files land in the pod's tmpfs, whose pages are charged to the provider's
+ * own memory limit, so 1,700 aliases of one 64 KiB secret (106 MiB) had the provider killed by the
+ * cgroup's OOM killer.
  */
-const MAX_FILE_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_MOUNT_BYTES = 4 * 1024 * 1024;
 /** What the driver accepts in one Mount answer (its gRPC message limit), less room for the versions. */
 const DRIVER_MAX_ANSWER = 4 * 1024 * 1024 - 256 * 1024;
+
+/** `4 MiB`, `512 KiB`: a bound as messages state it. */
+function mib(bytes: number): string {
+  return bytes % 1048576 === 0 ? `${bytes / 1048576} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
 
 /** The parts the pipeline calls; main wires the real ones, tests may wire others. */
 export interface MountDeps {
@@ -88,6 +94,10 @@ export interface MountDeps {
   nodeName: string;
   /** Region names allowed beyond the AWS partitions' (--extra-regions). */
   extraRegions?: ReadonlySet<string> | undefined;
+  /** Bytes one mount may read, and bytes of files it may make (--max-mount-bytes; default DEFAULT_MAX_MOUNT_BYTES). */
+  maxMountBytes?: number | undefined;
+  /** Files one mount may make (--max-mount-files; default DEFAULT_MAX_MOUNT_FILES). */
+  maxMountFiles?: number | undefined;
   kube: {
     roleArn(ns: string, sa: string, signal: AbortSignal): Promise<string>;
     nodeRegion(node: string, signal: AbortSignal): Promise<string>;
@@ -189,6 +199,8 @@ export function createMount(deps: MountDeps): MountFn {
   const loggedAbsent = new Set<string>();
   /** 256 classes or 1 MiB of class text, whichever comes first. */
   const parsedObjects = new ParsedObjects(256, 1024 * 1024);
+  const maxMountBytes = deps.maxMountBytes ?? DEFAULT_MAX_MOUNT_BYTES;
+  const maxMountFiles = deps.maxMountFiles ?? DEFAULT_MAX_MOUNT_FILES;
 
   return async (input, signal, summary = {}) => {
     // 1. Everything we can check without I/O, all problems at once.
@@ -258,6 +270,7 @@ export function createMount(deps: MountDeps): MountFn {
       failover: attrs.failoverRegion ? access(attrs.failoverRegion) : undefined,
       descriptors: cached.size > 0 ? descriptors.filter((d) => !cached.has(d.index)) : descriptors,
       signal,
+      maxBytes: maxMountBytes,
     };
     let outcome = await deps.fetcher.fetchAll(plan);
     for (let retried = false; outcome.failures.some((f) => f.reason === 'BadCredentials'); retried = true) {
@@ -317,16 +330,16 @@ export function createMount(deps: MountDeps): MountFn {
         if (err instanceof ProviderError) derived.push(err);
         else throw err;
       }
-      if (files.length > MAX_FILES) {
-        throw new ProviderError('RESOURCE_EXHAUSTED', `this class makes more than ${MAX_FILES} files (reached at object ${d.objectName}): name fewer objects, keys or aliases`, {
+      if (files.length > maxMountFiles) {
+        throw new ProviderError('RESOURCE_EXHAUSTED', `this class makes more than ${maxMountFiles} files (reached at object ${d.objectName}): name fewer objects, keys or aliases`, {
           object: d.objectName,
           reason: 'TooLarge',
         });
       }
-      if (fileBytes > MAX_FILE_BYTES) {
+      if (fileBytes > maxMountBytes) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',
-          `the files of this class take more than ${MAX_FILE_BYTES / 1048576} MiB (reached at object ${d.objectName}): name fewer objects or aliases of the same one`,
+          `the files of this class take more than ${mib(maxMountBytes)} (reached at object ${d.objectName}): name fewer objects or aliases of the same one`,
           { object: d.objectName, reason: 'TooLarge' },
         );
       }

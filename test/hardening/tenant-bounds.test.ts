@@ -82,6 +82,34 @@ describe('per-mount bytes of files', () => {
   });
 });
 
+describe('the bounds are the operator\'s: --max-mount-files and --max-mount-bytes', () => {
+  let small: Harness;
+  beforeAll(async () => {
+    small = await startHarness({ flags: ['--max-mount-files=3', '--max-mount-bytes=64Ki'] });
+    for (let i = 0; i < 4; i++) small.emu.putSecret(REGION, `few/s${i}`, `v${i}`);
+    small.emu.putSecret(REGION, 'few/big', 'b'.repeat(40 * 1024));
+  });
+  afterAll(() => small?.close());
+  const list = (names: string[]): string => names.map((n) => `- {objectName: ${n}, objectType: secretsmanager}`).join('\n');
+
+  it('3 files mount; a fourth is refused naming the operator\'s limit and the object', async () => {
+    const pod = small.pod();
+    await small.client.mount({ attributes: pod.attributes({ region: REGION, objects: list(['few/s0', 'few/s1', 'few/s2']) }), targetPath: await small.target() });
+    const target = await small.target();
+    const e = await refused(small.client.mount({ attributes: pod.attributes({ region: REGION, objects: list(['few/s0', 'few/s1', 'few/s2', 'few/s3']) }), targetPath: target }));
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(e.details).toContain('this class makes more than 3 files (reached at object few/s3)');
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('40 KiB read once but written twice passes 64 KiB of files: refused naming 64 KiB', async () => {
+    const objects = ['- {objectName: few/big, objectType: secretsmanager, objectAlias: one}', '- {objectName: few/big, objectType: secretsmanager, objectAlias: two}'].join('\n');
+    const e = await refused(small.client.mount({ attributes: small.pod().attributes({ region: REGION, objects }), targetPath: await small.target() }));
+    expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(e.details).toContain('the files of this class take more than 64 KiB (reached at object few/big)');
+  });
+});
+
 describe('driver-writes: the answer is checked against the driver\'s limit before it is built', () => {
   let dw: Harness;
   beforeAll(async () => {
