@@ -32,6 +32,8 @@ describe('values.schema.json', () => {
     ['a port out of range', { health: { port: 70000 } }, /at '\/health\/port'/],
     ['an image pull policy that does not exist', { image: { pullPolicy: 'Sometimes' } }, /at '\/image\/pullPolicy'/],
     ['a qps that is not a number', { k8sThrottlingParams: { qps: 'fast' } }, /at '\/k8sThrottlingParams\/qps'/],
+    ['a size the provider does not read', { mounts: { maxBytes: '4MB' } }, /at '\/mounts\/maxBytes'/],
+    ['no mount at a time', { mounts: { maxConcurrent: 0 } }, /at '\/mounts\/maxConcurrent'/],
     ['a driver value of the wrong type', { 'secrets-store-csi-driver': { syncSecret: { enabled: 'true' } } }, /syncSecret\/enabled/],
   ])('refuses %s, at install', (_name, values, message) => {
     expect(() => renderChart({ values: [values] })).toThrow(message);
@@ -43,6 +45,7 @@ describe('values.schema.json', () => {
     ['numbers where ASCP files write numbers', { image: { tag: 2 }, k8sThrottlingParams: { qps: 20, burst: 40 }, port: 9000 }],
     ['every value of our own', {
       metrics: { enabled: true, objectNames: true, expose: true, networkPolicy: { enabled: true, from: [monitoring] }, serviceMonitor: { enabled: true, interval: '30s', scrapeTimeout: '5s', labels: { release: 'prom' } }, prometheusRule: { enabled: true, labels: { release: 'prom' }, mountErrorRatio: 0.05, for: '5m' }, dashboard: { enabled: true, labels: { grafana_dashboard: '1' }, annotations: { folder: 'Secrets' } } },
+      mounts: { maxConcurrent: 4, maxQueued: 100, maxBytes: '8Mi', maxFiles: 100 },
       health: { port: 8991 }, logLevel: 'debug', logFormat: 'text', cacheTtl: '1m30s', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '250ms',
       env: [{ name: 'HTTPS_PROXY', value: 'http://proxy:3128' }], extraArgs: ['--max-concurrent-mounts=4'], livenessProbe: null, readinessProbe: null,
       podSecurityContext: { runAsUser: 0 }, kubeletPath: '/var/lib/k0s/kubelet',

@@ -180,7 +180,7 @@ describe('rendered with default values', () => {
 
   it('runs the image of this version with the socket in the driver\'s providers directory', () => {
     expect(c.image).toBe(`ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws:${pkg.version}`);
-    expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--kubelet-root=/var/lib/kubelet', '--metrics-addr=127.0.0.1:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json']);
+    expect(c.args).toEqual(['--provider-volume=/var/run/secrets-store-csi-providers', '--kubelet-root=/var/lib/kubelet', '--metrics-addr=127.0.0.1:8989', '--health-addr=0.0.0.0:8990', '--log-level=info', '--log-format=json', '--max-concurrent-mounts=8', '--max-queued-mounts=512', '--max-mount-bytes=4Mi', '--max-mount-files=5000']);
   });
 
   it('mounts the socket directory and the kubelet pods directory with HostToContainer propagation', () => {
@@ -396,7 +396,7 @@ describe('the provider accepts what the chart passes', () => {
   it.each<[string, unknown]>([
     ['defaults', {}],
     ['ASCP values file', ascpValues],
-    ['every flag of ours', { metrics: { enabled: false, objectNames: true }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s' }],
+    ['every flag of ours', { metrics: { enabled: false, objectNames: true }, cacheTtl: '90s', logLevel: 'warn', logFormat: 'text', podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials', podIdentityHttpTimeout: '2s', mounts: { maxConcurrent: 4, maxQueued: 100, maxBytes: '8Mi', maxFiles: 100 } }],
     ['metrics exposed, with object names', { metrics: { expose: true, objectNames: true, networkPolicy: { from: [monitoring] } } }],
     ['a kubelet path of k0s', { kubeletPath: '/var/lib/k0s/kubelet' }],
   ])('%s: args parse with src/cli/flags.ts and env matches', async (_name, values) => {
@@ -417,6 +417,11 @@ describe('the provider accepts what the chart passes', () => {
     expect(result.flags.logLevel).toBe(get(v, 'logLevel'));
     expect(result.flags.nodeName).toBe('node-a');
     expect(result.flags.awsRegion).toBe(get(v, 'awsRegion'));
+    expect(result.flags.maxConcurrentMounts).toBe(get(v, 'mounts.maxConcurrent'));
+    expect(result.flags.maxQueuedMounts).toBe(get(v, 'mounts.maxQueued'));
+    expect(result.flags.maxMountFiles).toBe(get(v, 'mounts.maxFiles'));
+    const { parseSize } = await import('../../src/cli/flags.js');
+    expect(result.flags.maxMountBytes).toBe(parseSize(String(get(v, 'mounts.maxBytes'))));
   });
 });
 
