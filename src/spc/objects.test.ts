@@ -596,6 +596,17 @@ describe('bounds checked before the YAML parser runs', () => {
     expect(parse(text)[0]?.objectName).toBe('['.repeat(200));
   });
 
+  test('more than 500 objectName keys are refused before parsing, naming the count and the limit; 500 parse', () => {
+    const list = (n: number, key = 'objectName'): string => Array.from({ length: n }, (_, i) => `- {${key}: s${i}, objectType: secretsmanager}`).join('\n');
+    expect(parse(list(500))).toHaveLength(500);
+    const refusal = 'the text names 501 objects (objectName keys), more than the 500 this provider reads in one class (real classes name a few dozen): split the class';
+    expect(errorsOf(list(501))).toEqual([refusal]);
+    expect(errorsOf(list(501, 'OBJECTNAME'))).toEqual([refusal]);
+    // Only the first document is read, so only its names count (an explicit `---` start included).
+    expect(parse(`---\n${list(3)}\n---\n${list(600)}\n`)).toHaveLength(3);
+    expect(parse(`# c\n${list(2)}\n...\n${list(600)}\n`)).toHaveLength(2);
+  });
+
   test('objects over 128 KiB are refused, naming the size and the limit', () => {
     expect(errorsOf(`${one}# ${'c'.repeat(140 * 1024)}\n`)).toEqual([
       'the text is 141 KiB, more than the 128 KiB this provider reads (real classes take a few KiB)',
