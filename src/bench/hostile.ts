@@ -24,10 +24,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { createDriverClient, mountAttributes, startEmulator, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
+import { mountAttributes, startEmulator, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
 import { cgroupSupport, type BoxLimits } from './cgroup.js';
 import type { BenchOptions } from './options.js';
-import { describeExit, DOCKERFILE_NODE_OPTIONS, freePort, startProviderProcess, type ProviderProcess } from './provider-process.js';
+import { startBoxedProvider, type BoxEnv } from './box.js';
+import { describeExit, DOCKERFILE_NODE_OPTIONS, freePort, type ProviderProcess } from './provider-process.js';
 import { mib, table } from './report.js';
 import type { BenchIO } from './run.js';
 
@@ -72,47 +73,18 @@ export interface HostileEnv {
   nodeOptions?: string;
 }
 
-let started = 0;
-
-/** The built provider as the chart starts it (as ./box.ts's startBoxedProvider), with /healthz on a loopback port. */
+/** The built provider as the chart starts it (./box.ts's startBoxedProvider), with /healthz on a loopback port. */
 export async function startHostileProvider(env: HostileEnv, onLine?: (stream: 'stdout' | 'stderr', line: string) => void): Promise<HostileProvider> {
   const healthPort = await freePort();
-  const proc = await startProviderProcess({
-    node: env.node,
-    mainJs: env.mainJs,
-    dir: path.join(env.dir, `provider-${++started}`),
-    emulatorUrl: env.emulatorUrl,
-    kubeconfig: env.kubeconfig,
-    flags: [`--kubelet-root=${env.kubeletRoot}`, `--health-addr=127.0.0.1:${healthPort}`],
-    nodeOptions: env.nodeOptions ?? DOCKERFILE_NODE_OPTIONS,
-    env: { NODE_NAME: NODE },
-    startTimeoutMs: 180_000,
-    ...(env.limits === undefined ? {} : { box: env.limits }),
-    ...(onLine === undefined ? {} : { onLine }),
-  });
-  const death = new AbortController();
-  let stopping = false;
-  void proc.exited.then(() => {
-    if (!stopping) death.abort(new Error('the provider process ended'));
-  });
-  const client = createDriverClient(proc.socketPath);
+  const boxEnv: BoxEnv = { ...env, extraFlags: [`--health-addr=127.0.0.1:${healthPort}`] };
+  const p = await startBoxedProvider(boxEnv, 'hostile', env.limits, onLine);
   const healthUrl = `http://127.0.0.1:${healthPort}/healthz`;
   // The socket comes first; the kubelet probes only after its initial delay.
-  for (const until = performance.now() + 60_000; performance.now() < until && !death.signal.aborted; await sleep(100)) {
+  for (const until = performance.now() + 60_000; performance.now() < until && !p.dead.aborted; await sleep(100)) {
     const up = await fetch(healthUrl, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then((r) => r.ok, () => false);
     if (up) break;
   }
-  return {
-    proc,
-    client,
-    healthUrl,
-    dead: death.signal,
-    async stop() {
-      stopping = true;
-      client.close();
-      await proc.stop();
-    },
-  };
+  return { proc: p.proc, client: p.client, healthUrl, dead: p.dead, stop: () => p.stop() };
 }
 
 // ------------------------------------------------------------------ the two tenants
