@@ -348,8 +348,9 @@ export function createMount(deps: MountDeps): MountFn {
     if (deps.driverWritesSecrets) {
       // The driver refuses an answer over its 4 MiB message limit with a transport error that names
       // nothing: say what and why first, before building it.
-      let size = 0;
-      for (const f of files) size += f.contents.byteLength + f.path.length + 16;
+      // The contents are counted already (fileBytes); add each file's path and framing.
+      let size = fileBytes;
+      for (const f of files) size += f.path.length + 16;
       if (size > DRIVER_MAX_ANSWER) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',
