@@ -15,7 +15,7 @@
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { checkArnRegions, deriveFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
+import { checkArnRegions, deriveFiles, tooManyFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
@@ -322,20 +322,16 @@ export function createMount(deps: MountDeps): MountFn {
       const v = outcome.values.get(d.index);
       if (!v) continue;
       try {
-        const own = await deriveFiles(d, v.value, v.version, v.region, { signal });
+        const own = await deriveFiles(d, v.value, v.version, v.region, { signal, files: { max: maxMountFiles, used: files.length } });
         byObject.set(d.fileName, own.map((f) => f.path));
         files.push(...own);
         for (const f of own) fileBytes += f.contents.byteLength;
       } catch (err) {
-        if (err instanceof ProviderError) derived.push(err);
+        // The file bound ends the mount at once: the objects after it would only add to a refusal.
+        if (err instanceof ProviderError && err.reason !== 'TooLarge') derived.push(err);
         else throw err;
       }
-      if (files.length > maxMountFiles) {
-        throw new ProviderError('RESOURCE_EXHAUSTED', `this class makes more than ${maxMountFiles} files (reached at object ${d.objectName}): name fewer objects, keys or aliases`, {
-          object: d.objectName,
-          reason: 'TooLarge',
-        });
-      }
+      if (files.length > maxMountFiles) throw tooManyFiles(maxMountFiles, d.objectName);
       if (fileBytes > maxMountBytes) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',

@@ -16,7 +16,7 @@ export {
   POD_IDENTITY_AUDIENCE,
 } from './attributes.js';
 export { parseObjects, checkArnRegions, type ParseObjectsOptions } from './objects.js';
-export { deriveFiles } from './values.js';
+export { deriveFiles, tooManyFiles, type FileBudget } from './values.js';
 export {
   findPathConflicts,
   pathConflicts,

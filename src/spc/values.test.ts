@@ -136,3 +136,28 @@ describe('deriveFiles: allKeys', () => {
     expect(e.message).not.toContain('"x"');
   });
 });
+
+describe('deriveFiles: the mount\'s file bound', () => {
+  const all = descriptor('- objectName: app/keys\n  objectType: secretsmanager\n  allKeys: true\n');
+  const keys = (n: number): Uint8Array => enc(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']))));
+
+  test('allKeys that fit exactly what is left: own file + 7 keys with 2 of 10 used', async () => {
+    expect(await deriveFiles(all, keys(7), 'v', 'r', { files: { max: 10, used: 2 } })).toHaveLength(8);
+  });
+
+  test('one key more than is left: RESOURCE_EXHAUSTED naming the bound and the object, counted before any key becomes a file', async () => {
+    // A key that cannot be a file would be refused as INVALID_ARGUMENT if the keys were turned into files first.
+    const value = enc(JSON.stringify({ ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, 'v'])), '..': 'x' }));
+    const e = await failure(() => deriveFiles(all, value, 'v', 'r', { files: { max: 10, used: 2 } }));
+    expect(e.code).toBe('RESOURCE_EXHAUSTED');
+    expect(e.reason).toBe('TooLarge');
+    expect(e.message).toBe('this class makes more than 10 files (reached at object app/keys): name fewer objects, keys or aliases');
+  });
+
+  test('jmesPath entries count too, before any is evaluated', async () => {
+    const d = jsonObject('username', 'a');
+    expect(await deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 0 } })).toHaveLength(2);
+    const e = await failure(() => deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 1 } }));
+    expect(e.message).toBe('this class makes more than 2 files (reached at object jsonObject): name fewer objects, keys or aliases');
+  });
+});

@@ -68,21 +68,40 @@ function entryText(
   }
 }
 
+/** The refusal of a mount whose objects make more than `max` files, named by the object that passed it. */
+export function tooManyFiles(max: number, objectName: string): ProviderError {
+  return new ProviderError('RESOURCE_EXHAUSTED', `this class makes more than ${max} files (reached at object ${objectName}): name fewer objects, keys or aliases`, {
+    object: objectName,
+    reason: 'TooLarge',
+  });
+}
+
+/** The mount's file bound: `max` files in all, `used` of them taken by the objects before this one. */
+export interface FileBudget {
+  max: number;
+  used: number;
+}
+
 /**
  * `[own file, jmesPath files…, allKeys files…]`, all carrying `version`. Throws ProviderError
  * (FAILED_PRECONDITION for a value that does not fit the class, INVALID_ARGUMENT for a bad or too
  * costly expression or key name) naming the object and region. `signal`: the mount's; its
- * jmesPath evaluations share one budget and stop when it aborts.
+ * jmesPath evaluations share one budget and stop when it aborts. `files`: the mount's file bound;
+ * an allKeys value with more keys than are left is refused (RESOURCE_EXHAUSTED, reason TooLarge)
+ * after counting its keys and before any key becomes a file, so a tenant's secret of thousands of
+ * keys costs one JSON parse, not thousands of path checks and copies.
  */
 export async function deriveFiles(
   d: SecretDescriptor,
   value: Uint8Array,
   version: string,
   region: string,
-  opts: { signal?: AbortSignal | undefined } = {},
+  opts: { signal?: AbortSignal | undefined; files?: FileBudget | undefined } = {},
 ): Promise<OutputFile[]> {
   const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
   if (d.jmesPath.length === 0 && !d.allKeys) return files;
+  const bound = opts.files;
+  if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
 
   const fail = (code: StatusName, message: string, field?: string, reason = 'SecretValue'): ProviderError =>
     new ProviderError(code, message, { object: d.objectName, region, field, reason });
@@ -114,10 +133,12 @@ export async function deriveFiles(
         field,
       );
     }
+    const entries = Object.entries(json as Record<string, unknown>);
+    if (bound !== undefined && bound.used + files.length + entries.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
     const translation = d.pathTranslation ?? '_';
     const keyFiles: { key: string; file: OutputFile }[] = [];
     const bad: string[] = [];
-    for (const [key, v] of Object.entries(json as Record<string, unknown>)) {
+    for (const [key, v] of entries) {
       const path = translatePath(key, translation);
       const problem = filePathProblem(path);
       if (problem !== undefined) {
