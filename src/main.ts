@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { AwsClientFactory, Fetcher, proxyAgentsFromEnv } from './aws/index.js';
 import { parseFlags, type Flags } from './cli/flags.js';
-import { kubeletTargetWriter, checkTargetPath } from './files/index.js';
+import { kubeletTargetWriter, checkTargetPath, targetPathProblem } from './files/index.js';
 import { CredentialCache, IdentityResolver } from './identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from './k8s/index.js';
 import type { MountDeps, MountFn } from './mount/index.js';
@@ -67,19 +67,29 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     metrics.awsCall(service, operation, regionLabel(region, flags.extraRegions), outcome, code, seconds),
   );
   let warnedTouch = false;
+  let toldNoVolume = false;
   const deps: MountDeps = {
     driverWritesSecrets: flags.driverWritesSecrets,
     extraRegions: flags.extraRegions,
     awsRegion: flags.awsRegion,
     nodeName: flags.nodeName,
+    podVolume: (targetPath) => targetPathProblem(targetPath, flags.kubeletRoot) === undefined,
     kube: lookups,
     identity,
     fetcher,
     // Only kubelet CSI volume mounts, reached through no link, are written or touched.
     writer: kubeletTargetWriter(flags.kubeletRoot, (targetPath) => {
-      if (warnedTouch) return;
-      warnedTouch = true;
-      logger.warn('target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart\'s kubeletPath right?)', { targetPath, kubeletRoot: flags.kubeletRoot });
+      // A kubelet volume path under another root means a wrong --kubelet-root; any other path is
+      // most likely a caller without a kubelet (the Secrets Store Sync Controller sends
+      // /mnt/secrets-store), which reads the answer and has nothing to touch: no warning for it.
+      if (targetPath.includes('/volumes/kubernetes.io~csi/')) {
+        if (warnedTouch) return;
+        warnedTouch = true;
+        logger.warn('target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart\'s kubeletPath right?)', { targetPath, kubeletRoot: flags.kubeletRoot });
+      } else if (!toldNoVolume) {
+        toldNoVolume = true;
+        logger.info('target path not touched: no pod volume (a caller without a kubelet, such as the Secrets Store Sync Controller, takes the files from the answer)', { targetPath });
+      }
     }),
     logger,
     observeObject: (type, outcome, name) => metrics.objectFetched(type, outcome, name),

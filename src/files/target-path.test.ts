@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkTargetPath, isKubeletTarget, kubeletTargetWriter, targetPathProblem, TARGET_RULE } from './target-path.js';
+import { checkTargetPath, isKubeletTarget, kubeletTargetWriter, NO_KUBELET_HINT, targetPathProblem, TARGET_RULE } from './target-path.js';
 
 const ROOT = '/var/lib/kubelet';
 const UID = '0f3c6f0e-8e3b-4f7e-9f55-1d2b3c4d5e6f';
@@ -94,6 +94,15 @@ describe('checkTargetPath and the writer behind it (on disk)', () => {
     await mkdir(path.join(realPod, 'volumes', 'kubernetes.io~csi', 'v', 'mount'), { recursive: true });
     await symlink(realPod, path.join(root, 'pods', UID));
     expect(await isKubeletTarget(t, root)).toBe(false);
+  });
+
+  it('refuses the Secrets Store Sync Controller\'s fixed /mnt/secrets-store, saying it needs --driver-writes-secrets (a link is not such a caller: no hint)', async () => {
+    const err = await checkTargetPath('/mnt/secrets-store', root).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'TargetPath', field: 'target_path' });
+    expect(String((err as Error).message)).toBe(
+      `target path "/mnt/secrets-store" refused: it is not under the kubelet root ${root}; the provider writes only into ${TARGET_RULE} (--kubelet-root=${root}), reached through no symbolic link; ${NO_KUBELET_HINT}`,
+    );
+    expect(NO_KUBELET_HINT).toContain('--driver-writes-secrets');
   });
 
   it('refuses a directory outside the pods tree, and a missing target as FAILED_PRECONDITION', async () => {

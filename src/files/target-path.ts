@@ -53,10 +53,19 @@ export function targetPathProblem(targetPath: string, kubeletRoot: string): stri
   return undefined;
 }
 
-function refused(targetPath: string, kubeletRoot: string, why: string): ProviderError {
+/**
+ * What a caller without a kubelet must do instead. The Secrets Store Sync Controller (secrets
+ * synced into a Kubernetes Secret without a pod) names the fixed `/mnt/secrets-store`, which is
+ * no pod's volume but the provider container's own directory: it reads the files from the answer,
+ * so the provider must return them rather than write anything.
+ */
+export const NO_KUBELET_HINT =
+  'a caller without a kubelet, such as the Secrets Store Sync Controller (target /mnt/secrets-store), needs the provider started with --driver-writes-secrets: the files are then returned in the answer and nothing is written';
+
+function refused(targetPath: string, kubeletRoot: string, why: string, hint = false): ProviderError {
   return new ProviderError(
     'INVALID_ARGUMENT',
-    `target path ${JSON.stringify(targetPath)} refused: ${why}; the provider writes only into ${TARGET_RULE} (--kubelet-root=${kubeletRoot}), reached through no symbolic link`,
+    `target path ${JSON.stringify(targetPath)} refused: ${why}; the provider writes only into ${TARGET_RULE} (--kubelet-root=${kubeletRoot}), reached through no symbolic link${hint ? `; ${NO_KUBELET_HINT}` : ''}`,
     { field: 'target_path', reason: 'TargetPath' },
   );
 }
@@ -88,7 +97,8 @@ function realRoot(root: string): Promise<string> {
  */
 export async function checkTargetPath(targetPath: string, kubeletRoot: string): Promise<void> {
   const problem = targetPathProblem(targetPath, kubeletRoot);
-  if (problem !== undefined) throw refused(targetPath, kubeletRoot, problem);
+  // A target of another shape did not come from a kubelet at all: say what such a caller needs.
+  if (problem !== undefined) throw refused(targetPath, kubeletRoot, problem, true);
   let real: string;
   let realRootPath: string;
   try {

@@ -8,6 +8,8 @@
  * we can before any I/O, docs/behaviour.md, "Objects"):
  *   1. target path, attributes, permission, objects (all problems at once)
  *   2. region: `region` → AWS_REGION → the provider's node label (NODE_NAME) → the pod's node
+ *      (only when the target is a pod's volume: a caller without a kubelet names a pod that is not
+ *      the one the secrets are for, e.g. the Secrets Store Sync Controller names its own pod)
  *   3. identity: the token for the method's audience; IRSA also reads the service account's role
  *   4. fetch every object (failover only where the primary's error allows it)
  *   5. derive files (JMESPath, allKeys), check path collisions across all of them
@@ -92,6 +94,13 @@ export interface MountDeps {
   awsRegion: string;
   /** env NODE_NAME, '' when unset. */
   nodeName: string;
+  /**
+   * Whether a target path is a pod's volume as the kubelet makes it, i.e. the pod the attributes
+   * name is the one the secrets are for, in the namespace they name. Not so for a caller without a
+   * kubelet: the Secrets Store Sync Controller sends its own pod's name with the SecretSync's
+   * namespace and the fixed target `/mnt/secrets-store`. Absent: every target is one.
+   */
+  podVolume?: ((targetPath: string) => boolean) | undefined;
   /** Region names allowed beyond the AWS partitions' (--extra-regions). */
   extraRegions?: ReadonlySet<string> | undefined;
   /** Bytes one mount may read, and bytes of files it may make (--max-mount-bytes; default DEFAULT_MAX_MOUNT_BYTES). */
@@ -155,11 +164,21 @@ class ParsedObjects {
   }
 }
 
-async function resolveRegion(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<string> {
+async function resolveRegion(deps: MountDeps, attrs: MountAttributes, targetPath: string, signal: AbortSignal): Promise<string> {
   if (attrs.region !== '') return attrs.region;
   if (deps.awsRegion !== '') return deps.awsRegion;
   // **better** (docs/behaviour.md, "Region"): our own node's label, looked up once per process.
   if (deps.nodeName !== '') return deps.kube.nodeRegion(deps.nodeName, signal);
+  if (deps.podVolume !== undefined && !deps.podVolume(targetPath)) {
+    // The pod named is not in the namespace named (or not the secrets' pod at all): looking it up
+    // would fail with a misleading "not found", or find a tenant's pod of the same name.
+    throw new ProviderError(
+      'FAILED_PRECONDITION',
+      `Region not found: this Mount names no pod volume (target path ${JSON.stringify(targetPath.slice(0, 200))}), so the region cannot come from the node of pod ${attrs.podNamespace}/${attrs.podName}: ` +
+        'set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node\'s name, from the downward API) on the provider',
+      { reason: 'RegionNotFound', field: 'region' },
+    );
+  }
   return deps.kube.podRegion(attrs.podNamespace, attrs.podName, signal, attrs.podUid);
 }
 
@@ -234,7 +253,7 @@ export function createMount(deps: MountDeps): MountFn {
     knownRegion: string,
   ): Promise<MountResult> {
     // 2. Region (ARN-region rule checked now if the region came from the node).
-    const region = await resolveRegion(deps, attrs, signal);
+    const region = await resolveRegion(deps, attrs, input.targetPath, signal);
     const sameRegion = failoverRegionProblem(region, attrs.failoverRegion);
     if (sameRegion) throw new ConfigError([sameRegion]);
     if (knownRegion === '') {
