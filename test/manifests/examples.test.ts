@@ -5,6 +5,7 @@ import jmespath from 'jmespath';
 import { describe, expect, it } from 'vitest';
 import { parseDocuments, parseYaml11, type K8sObject } from './helm.js';
 import { unknownFields, validateObject } from './validate.js';
+import { checkManifest } from '../../src/cli/check.js';
 
 const EXAMPLES = new URL('../../manifests/examples/', import.meta.url);
 const load = (file: string): K8sObject[] => parseDocuments(readFileSync(new URL(file, EXAMPLES), 'utf8'), file);
@@ -108,5 +109,33 @@ describe('examples/broken-class.yaml', () => {
   it('MISTAKE 4: the same objectAlias twice', () => {
     const aliases = list.map((e) => e.objectAlias);
     expect(aliases.filter((a, i) => aliases.indexOf(a) !== i)).toEqual(['creds']);
+  });
+});
+
+describe('examples/secret-sync.yaml (a Secret without a pod, through the Secrets Store Sync Controller)', () => {
+  const file = 'secret-sync.yaml';
+  const objects = load(file);
+  const spc = of<Spc>(objects, 'SecretProviderClass');
+  const sa = of<K8sObject>(objects, 'ServiceAccount');
+  const sync = of<K8sObject & { spec: { serviceAccountName: string; secretProviderClassName: string; secretObject: { data: { sourcePath: string; targetKey: string }[] } } }>(objects, 'SecretSync');
+
+  it('holds a ServiceAccount, a SecretProviderClass and a SecretSync, all valid, and no pod', async () => {
+    expect(objects.map((o) => o.kind)).toEqual(['ServiceAccount', 'SecretProviderClass', 'SecretSync']);
+    expect(objects.flatMap(validateObject)).toEqual([]);
+    expect(await unknownFields(objects.map((obj) => ({ source: file, obj })))).toEqual([]);
+  }, 60_000);
+
+  it('the SecretSync names the class and the service account (IRSA role annotated), all in one namespace', () => {
+    expect(sync.spec.secretProviderClassName).toBe(spc.metadata.name);
+    expect(sync.spec.serviceAccountName).toBe(sa.metadata.name);
+    expect(new Set(objects.map((o) => o.metadata.namespace))).toEqual(new Set([sync.metadata.namespace]));
+    expect(sa.metadata.annotations?.['eks.amazonaws.com/role-arn']).toMatch(/^arn:aws:iam::\d{12}:role\/.+/);
+    expect(spc.spec.provider).toBe('aws');
+  });
+
+  it('every sourcePath is a file the class makes; the class passes `check`', () => {
+    const files = new Set(entries(spc).flatMap((e) => [e.objectAlias ?? e.objectName, ...(e.jmesPath ?? []).map((j) => j.objectAlias)]));
+    for (const d of sync.spec.secretObject.data) expect(files.has(d.sourcePath), d.sourcePath).toBe(true);
+    expect(checkManifest(readFileSync(new URL(file, EXAMPLES), 'utf8'), file).findings).toEqual([]);
   });
 });

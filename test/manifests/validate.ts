@@ -2,7 +2,7 @@
  * @module test/manifests/validate
  * Offline validation of manifests: built-in kinds against the Kubernetes API's OpenAPI schemas
  * (kubernetes-models' precompiled validators: types, required fields, enums, formats), custom
- * resources (SecretProviderClass, ServiceMonitor, PrometheusRule) against their CRDs' shape, checked by hand.
+ * resources (SecretProviderClass, SecretSync, ServiceMonitor, PrometheusRule) against their CRDs' shape, checked by hand.
  * Unknown fields are caught separately by {@link unknownFields} (the OpenAPI schemas allow them).
  */
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
@@ -59,6 +59,8 @@ export function validateObject(obj: K8sObject): string[] {
   switch (`${obj.apiVersion}/${obj.kind}`) {
     case 'secrets-store.csi.x-k8s.io/v1/SecretProviderClass':
       return [...problems, ...validateSecretProviderClass(obj).map((p) => `${where}: ${p}`)];
+    case 'secret-sync.x-k8s.io/v1alpha1/SecretSync':
+      return [...problems, ...validateSecretSync(obj).map((p) => `${where}: ${p}`)];
     case 'monitoring.coreos.com/v1/ServiceMonitor':
       return [...problems, ...validateServiceMonitor(obj).map((p) => `${where}: ${p}`)];
     case 'monitoring.coreos.com/v1/PrometheusRule':
@@ -99,6 +101,47 @@ export function validateSecretProviderClass(obj: K8sObject): string[] {
         return undefined;
       });
   }
+  return problems;
+}
+
+/** A sourcePath or targetKey of a SecretSync's secretObject.data, as the CRD's pattern says. */
+const SYNC_DATA_KEY = /^[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(\/([0-9]+))*$/;
+
+/**
+ * The Secrets Store Sync Controller's CRD (secret-sync.x-k8s.io/v1alpha1 SecretSync), by hand:
+ * spec.serviceAccountName and spec.secretProviderClassName (DNS subdomains, required),
+ * spec.secretObject {type, data[] {sourcePath, targetKey} (at least one; targetKey unique), labels,
+ * annotations}, spec.secretSyncControllerName and spec.forceSynchronization; nothing else.
+ */
+export function validateSecretSync(obj: K8sObject): string[] {
+  const problems: string[] = [];
+  const spec = obj.spec;
+  if (!isMap(spec)) return ['spec must be an object'];
+  for (const k of Object.keys(spec)) if (!['secretSyncControllerName', 'secretProviderClassName', 'serviceAccountName', 'secretObject', 'forceSynchronization'].includes(k)) problems.push(`unknown field spec.${k}`);
+  for (const k of ['secretProviderClassName', 'serviceAccountName'] as const) {
+    const v = spec[k];
+    if (typeof v !== 'string' || v.length > 253 || !DNS_SUBDOMAIN.test(v)) problems.push(`spec.${k} must be a DNS subdomain`);
+  }
+  const so = spec.secretObject;
+  if (!isMap(so)) return [...problems, 'spec.secretObject is required'];
+  for (const k of Object.keys(so)) if (!['type', 'data', 'labels', 'annotations'].includes(k)) problems.push(`unknown field spec.secretObject.${k}`);
+  if (so.type !== undefined && (typeof so.type !== 'string' || !/^[^\s]+$/.test(so.type))) problems.push('spec.secretObject.type must be a secret type without spaces');
+  if (!Array.isArray(so.data) || so.data.length === 0) return [...problems, 'spec.secretObject.data must be a non-empty list'];
+  const keys = new Set<string>();
+  so.data.forEach((d: unknown, i) => {
+    const at = `spec.secretObject.data[${i}]`;
+    if (!isMap(d)) return problems.push(`${at} must be an object`);
+    for (const k of Object.keys(d)) if (!['sourcePath', 'targetKey'].includes(k)) problems.push(`unknown field ${at}.${k}`);
+    for (const k of ['sourcePath', 'targetKey'] as const) {
+      const v = d[k];
+      if (typeof v !== 'string' || v.length > 253 || !SYNC_DATA_KEY.test(v)) problems.push(`${at}.${k} is not a valid key`);
+    }
+    if (typeof d.targetKey === 'string') {
+      if (keys.has(d.targetKey)) problems.push(`${at}.targetKey ${d.targetKey} repeats (data is a map keyed by targetKey)`);
+      keys.add(d.targetKey);
+    }
+    return undefined;
+  });
   return problems;
 }
 
