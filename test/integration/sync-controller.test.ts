@@ -39,6 +39,8 @@ interface SecretSync {
   parameters: Record<string, string>;
   /** secretObject.data */
   data: { sourcePath: string; targetKey: string }[];
+  /** The controller's token audience (--token-request-audience); default sts.amazonaws.com. */
+  audience?: string;
 }
 
 interface Synced {
@@ -63,7 +65,8 @@ const mntExisted = existsSync(SYNC_TARGET);
 async function startSidecar(name: string, o: { driverWrites: boolean }): Promise<Sidecar> {
   const volume = path.join(dir, name);
   await mkdir(volume);
-  const args = [MAIN, `--provider-volume=${volume}`, '--health-addr=', '--metrics-addr=', ...(o.driverWrites ? ['--driver-writes-secrets'] : [])];
+  // The emulator's Pod Identity agent stands in for the node's (169.254.170.23 on EKS).
+  const args = [MAIN, `--provider-volume=${volume}`, '--health-addr=', '--metrics-addr=', `--pod-identity-endpoint=${emu.podIdentityUrl}`, ...(o.driverWrites ? ['--driver-writes-secrets'] : [])];
   const env = {
     PATH: process.env['PATH'] ?? '',
     KUBECONFIG: path.join(dir, 'kubeconfig'),
@@ -93,11 +96,12 @@ async function stopSidecar(s: Sidecar | undefined): Promise<void> {
   await exited;
 }
 
-/** The tokens the controller requests for a SecretSync's service account: 10 minutes, bound to no pod. */
-function tokensFor(ss: Pick<SecretSync, 'namespace' | 'serviceAccount'>): string {
-  const token = emu.issueToken({ namespace: ss.namespace, serviceAccount: ss.serviceAccount, audience: 'sts.amazonaws.com', expiresInSeconds: 600 });
+/** The tokens the controller requests for a SecretSync's service account: its one audience, 10 minutes, bound to no pod. */
+function tokensFor(ss: Pick<SecretSync, 'namespace' | 'serviceAccount' | 'audience'>): string {
+  const audience = ss.audience ?? 'sts.amazonaws.com';
+  const token = emu.issueToken({ namespace: ss.namespace, serviceAccount: ss.serviceAccount, audience, expiresInSeconds: 600 });
   const exp = new Date(Date.now() + 600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return JSON.stringify({ 'sts.amazonaws.com': { token, expirationTimestamp: exp } });
+  return JSON.stringify({ [audience]: { token, expirationTimestamp: exp } });
 }
 
 /** One reconcile's provider call, and what the controller makes of the answer. */
@@ -280,6 +284,29 @@ describe('two SecretSyncs of different service accounts never share credentials'
     expect(third.code).toBe(status.PERMISSION_DENIED);
     expect(emu.calls.filter((x) => x.service === 'sts').at(-1)).toMatchObject({ operation: 'AssumeRoleWithWebIdentity', errorCode: 'AccessDenied' });
     expect(emu.calls.filter((x) => x.service === 'secretsmanager' && x.names[0] === 'team-a/db' && x.status === 200).every((x) => x.roleArn === a.role)).toBe(true);
+  });
+});
+
+describe('Pod Identity through the controller (audience pods.eks.amazonaws.com)', () => {
+  it('the agent gets the SecretSync\'s service account token (no pod claim): a session for its association, no STS, no service-account lookup', async () => {
+    const role = 'arn:aws:iam::123456789012:role/team-p-sync';
+    emu.addRole({ arn: role, trust: { subjects: ['system:serviceaccount:team-p:app-p'], audience: 'pods.eks.amazonaws.com' }, allow: { secretsmanager: ['team-p/*'] } });
+    emu.addPodIdentityAssociation({ namespace: 'team-p', serviceAccount: 'app-p', roleArn: role });
+    emu.putSecret(REGION, 'team-p/db', 'secret of p');
+    const ss: SecretSync = {
+      namespace: 'team-p',
+      serviceAccount: 'app-p',
+      audience: 'pods.eks.amazonaws.com',
+      parameters: { usePodIdentity: 'true', objects: '- {objectName: "team-p/db", objectType: "secretsmanager", objectAlias: "db"}' },
+      data: [{ sourcePath: 'db', targetKey: 'db' }],
+    };
+    expect((await sync(sidecar, ss)).secret).toEqual({ db: 'secret of p' });
+    expect(emu.calls.filter((c) => c.service === 'pod-identity').map((c) => [c.names, c.roleArn])).toEqual([[['team-p/app-p'], role]]);
+    expect(emu.callCount({ service: 'sts' })).toBe(0);
+    expect(emu.callCount({ service: 'k8s', operation: 'GetServiceAccount' })).toBe(0);
+    const session = emu.sessions().at(-1);
+    expect(session?.tags).toMatchObject({ 'kubernetes-namespace': 'team-p', 'kubernetes-service-account': 'app-p' });
+    expect(session?.tags['kubernetes-pod-name']).toBeUndefined();
   });
 });
 
