@@ -10,7 +10,7 @@
 import { BatchGetSecretValueCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { AnswerTooLarge, AttemptTimedOut, classifyAwsError } from '../aws-errors.js';
-import type { Emulator } from '../emulator/index.js';
+import type { Emulator } from '../../tools/emulator/index.js';
 import { credentialsOf, startSdkEmulator, type SdkEmulator } from '../../test/helpers/sdk-emulator.js';
 import { AwsClientFactory, MAX_ANSWER_BYTES, MAX_ANSWER_BYTES_IN_FLIGHT, MAX_BATCH_ANSWER_BYTES, type AwsCredentials } from './clients.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../emulator/index.js';
+import { startEmulator, type Emulator } from '../../tools/emulator/index.js';
 import { parseProxyUrl, proxyAgentsFromEnv, proxyConfigFromEnv, proxyFor, type ProxyAgents } from './proxy.js';
 
 describe('proxyFor (Go httpproxy rules)', () => {

@@ -2,7 +2,7 @@
 /**
  * @module cli/bin
  * The `csi-secrets-provider-aws` command: `serve` (the provider; default when the first argument is a
- * flag), `check`, `mount`, `demo`, `version`, `help`. Each subcommand module exports
+ * flag), `check`, `mount`, `version`, `help`. Each subcommand module exports
  * `run(argv, io) → exit code` and is loaded only when used.
  */
 import { NAME, VERSION } from '../version.js';
@@ -34,7 +34,6 @@ Commands:
   check FILE...|-     check SecretProviderClass manifests offline against every rule the provider applies
   mount --class FILE --pod-namespace NS --service-account SA [--out DIR]
                       fetch what a pod would get, with your own AWS credentials
-  demo                the whole path on this machine: emulator, provider, a mount, a rotation
   version             print name and version
 `;
 
@@ -57,8 +56,6 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
       return (await import('./check.js')).run(rest, io);
     case 'mount':
       return (await import('./mount-command.js')).run(rest, io);
-    case 'demo':
-      return (await import('./demo.js')).run(rest, io);
     default:
       if (cmd.startsWith('-')) return (await import('../main.js')).run(argv, io.env);
       io.stderr(`${NAME}: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
@@ -67,7 +64,7 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
 }
 
 if (isMain(import.meta.url)) {
-  // Output piped into `head` and closed: stop writing, let the command finish (the demo still cleans up).
+  // Output piped into `head` and closed: stop writing, let the command finish.
   let stdoutClosed = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') stdoutClosed = true;

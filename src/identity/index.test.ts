@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../emulator/index.js';
+import { startEmulator, type Emulator } from '../../tools/emulator/index.js';
 import { ProviderError } from '../errors.js';
 import type { CachedCredentials } from './credential-cache.js';
 import { CredentialCache, IdentityResolver, type IdentityRequest, type StsClientSource } from './index.js';

@@ -5,7 +5,7 @@
  * slow-starting agent, per-attempt timeouts, refusals that are not retried.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type AgentListener, type Emulator } from '../emulator/index.js';
+import { startEmulator, type AgentListener, type Emulator } from '../../tools/emulator/index.js';
 import { ProviderError } from '../errors.js';
 import type { AddressPreference } from '../spc/types.js';
 import { AGENT_IPV4, AGENT_IPV6, agentEndpoints, podIdentityCredentials, type PodIdentityOptions } from './pod-identity.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDriverClient } from '../emulator/driver-client.js';
+import { createDriverClient } from '../../tools/emulator/driver-client.js';
 import { silentLogger } from '../observability/logger.js';
 import { createProviderMetrics, renderPrometheus } from '../observability/metrics.js';
 import type { MountFn } from '../mount/index.js';

@@ -18,14 +18,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { BoxCluster, fileNameOf, JMES_ALIAS, teamObjectsYaml, type BoxPod } from '../../src/bench/box-scenario.js';
-import { BOX_FIGURES, MAX_COLUMNS, oldSpaceCap, startBoxedProvider, tally, volumeRoot, wave, wrap, type BoxedProvider, type Wave } from '../../src/bench/box.js';
-import { cgroupSupport, parseCgroupMounts, parseFlatKeyed } from '../../src/bench/cgroup.js';
-import { parseBenchArgs } from '../../src/bench/options.js';
-import { coldCopy } from '../../src/bench/page-cache.js';
-import { describeExit } from '../../src/bench/provider-process.js';
-import { runBench } from '../../src/bench/run.js';
-import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { BoxCluster, fileNameOf, JMES_ALIAS, teamObjectsYaml, type BoxPod } from '../../tools/bench/box-scenario.js';
+import { BOX_FIGURES, MAX_COLUMNS, oldSpaceCap, startBoxedProvider, tally, volumeRoot, wave, wrap, type BoxedProvider, type Wave } from '../../tools/bench/box.js';
+import { cgroupSupport, parseCgroupMounts, parseFlatKeyed } from '../../tools/bench/cgroup.js';
+import { parseBenchArgs } from '../../tools/bench/options.js';
+import { coldCopy } from '../../tools/bench/page-cache.js';
+import { describeExit } from '../../tools/bench/provider-process.js';
+import { runBench } from '../../tools/bench/run.js';
+import { startEmulator, type Emulator } from '../../tools/emulator/index.js';
 import { ensureBuilt } from '../helpers/built.js';
 
 const MiB = 1024 * 1024;
@@ -150,7 +150,7 @@ describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
     const pods = await cluster.pods(110, 'app');
     const output: string[] = [];
 
-    // A cold start, the harder case: the box pays for node's pages as it reads them (src/bench/page-cache.ts).
+    // A cold start, the harder case: the box pays for node's pages as it reads them (tools/bench/page-cache.ts).
     const cold = coldCopy(process.execPath, dir);
     const env = { node: process.execPath, mainJs, emulatorUrl: emu.url, kubeconfig, dir, kubeletRoot: cluster.kubeletRoot, cold };
     provider = await startBoxedProvider(env, 'box test', { memoryBytes: 100 * MiB, cpuMillis: 50 }, (_, line) => output.push(line));

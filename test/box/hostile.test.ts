@@ -2,7 +2,7 @@
  * The hostile tenant of README "One tenant's class, one node's provider", against the BUILT server
  * (dist/bundle/main.js, as the image runs it) in a real cgroup with the chart's limits (50m CPU,
  * 100Mi memory, the Dockerfile's NODE_OPTIONS, NODE_NAME): one tenant sends each attack of
- * src/bench/hostile.ts in turn while a second tenant mounts its own class every ~500 ms over the
+ * tools/bench/hostile.ts in turn while a second tenant mounts its own class every ~500 ms over the
  * real socket and /healthz is polled with the liveness probe's 3 s timeout. One provider serves
  * every attack, as one node's provider serves every tenant.
  *
@@ -18,9 +18,9 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cgroupSupport } from '../../src/bench/cgroup.js';
-import { parseBenchArgs } from '../../src/bench/options.js';
-import { attacks, FILTER_BOMB, hostileLeaks, hostileNotes, hostileTable, LITERAL_BOMB, LIVENESS_FAILURES, startHostileSession, type AttackResult, type HostileSession } from '../../src/bench/hostile.js';
+import { cgroupSupport } from '../../tools/bench/cgroup.js';
+import { parseBenchArgs } from '../../tools/bench/options.js';
+import { attacks, FILTER_BOMB, hostileLeaks, hostileNotes, hostileTable, LITERAL_BOMB, LIVENESS_FAILURES, startHostileSession, type AttackResult, type HostileSession } from '../../tools/bench/hostile.js';
 import { ensureBuilt } from '../helpers/built.js';
 
 const MiB = 1024 * 1024;

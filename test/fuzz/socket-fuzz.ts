@@ -14,7 +14,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { driverPathProblem } from '../../src/emulator/index.js';
+import { driverPathProblem } from '../../tools/emulator/index.js';
 import { CODE_NAME, containmentProblems, clearError, outcomeOf, watchProcess, type Outcome } from '../hardening/hardening-helpers.js';
 import { REGION, startHarness, type Harness, type Pod } from '../helpers/harness.js';
 

@@ -8,7 +8,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { readdir } from 'node:fs/promises';
-import type { CallRecord, Emulator } from '../../src/emulator/index.js';
+import type { CallRecord, Emulator } from '../../tools/emulator/index.js';
 import { startHarness, type Harness, type HarnessOptions } from '../helpers/harness.js';
 
 /**

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mountAttributes } from '../../src/emulator/index.js';
+import { mountAttributes } from '../../tools/emulator/index.js';
 import { FAILOVER_REGION, REGION } from '../helpers/harness.js';
 import { callsSince, listDir, refused, startFaultHarness, withFault as withFaultOn, type FaultHarness } from './fault-harness.js';
 

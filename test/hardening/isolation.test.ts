@@ -13,7 +13,7 @@ import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FetchOutcome, FetchPlan } from '../../src/aws/index.js';
-import { createDriverClient, mountAttributes, type DriverClient } from '../../src/emulator/index.js';
+import { createDriverClient, mountAttributes, type DriverClient } from '../../tools/emulator/index.js';
 import { touchMount, writeMount } from '../../src/files/index.js';
 import { createMount, type MountDeps, type MountFn } from '../../src/mount/index.js';
 import { createLogger } from '../../src/observability/index.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDriverClient, mountAttributes, startEmulator, type DriverClient, type Emulator } from '../../src/emulator/index.js';
+import { createDriverClient, mountAttributes, startEmulator, type DriverClient, type Emulator } from '../../tools/emulator/index.js';
 import { fdCount, outcomeOf, pool, rssOf, socketCount, type Outcome } from './hardening-helpers.js';
 import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 import { kubeletTarget } from '../helpers/harness.js';

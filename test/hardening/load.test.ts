@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDriverClient, type DriverClient } from '../../src/emulator/index.js';
+import { createDriverClient, type DriverClient } from '../../tools/emulator/index.js';
 import { fdCount, outcomeOf, pool, socketCount, watchProcess, type Outcome } from './hardening-helpers.js';
 import { REGION, startHarness, type Harness, type Pod } from '../helpers/harness.js';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../src/server/transport.js';

@@ -9,9 +9,9 @@ import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseFlags } from '../../src/cli/flags.js';
-import { createDriverClient, mountAttributes, writeFilesLikeDriver, type DriverClient } from '../../src/emulator/driver-client.js';
+import { createDriverClient, mountAttributes, writeFilesLikeDriver, type DriverClient } from '../../tools/emulator/driver-client.js';
 import { expect } from 'vitest';
-import { pointAwsSdkAt, startEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import { pointAwsSdkAt, startEmulator, type Emulator, type EmulatorOptions } from '../../tools/emulator/index.js';
 import { start, type Running } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 

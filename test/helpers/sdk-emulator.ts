@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AwsCredentials } from '../../src/aws/clients.js';
-import { startEmulator, type Emulator } from '../../src/emulator/index.js';
-import { pointAwsSdkAt } from '../../src/emulator/sdk-env.js';
+import { startEmulator, type Emulator } from '../../tools/emulator/index.js';
+import { pointAwsSdkAt } from '../../tools/emulator/sdk-env.js';
 
 export interface SdkEmulator {
   emu: Emulator;

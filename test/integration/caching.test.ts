@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/index.js';
+import type { Emulator } from '../../tools/emulator/index.js';
 import { ACCOUNT, FAILOVER_REGION, REGION, startIdentityHarness, type IdentityHarness, type Pod } from '../helpers/identity-harness.js';
 import { refused } from '../helpers/failure.js';
 

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { startEmulator, type Emulator } from '../../tools/emulator/index.js';
 import { NAME, VERSION } from '../../src/version.js';
 import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 

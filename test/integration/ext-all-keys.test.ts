@@ -9,7 +9,7 @@ import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
+import { writeFilesLikeDriver } from '../../tools/emulator/driver-client.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 import { refused, type GrpcError } from '../helpers/failure.js';
 

@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
+import { writeFilesLikeDriver } from '../../tools/emulator/driver-client.js';
 import { FAILOVER_REGION, REGION, startHarness, type Harness, type Pod } from '../helpers/harness.js';
 import { refused } from '../helpers/failure.js';
 import { freePort } from '../helpers/ports.js';

@@ -9,7 +9,7 @@ import { status } from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AgentListener } from '../../src/emulator/index.js';
+import type { AgentListener } from '../../tools/emulator/index.js';
 import { ACCOUNT, REGION, startIdentityHarness, type IdentityHarness } from '../helpers/identity-harness.js';
 import { refused } from '../helpers/failure.js';
 

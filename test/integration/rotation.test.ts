@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFilesLikeDriver } from '../../src/emulator/driver-client.js';
+import { writeFilesLikeDriver } from '../../tools/emulator/driver-client.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 
 const OBJECTS = (p: string): string => `

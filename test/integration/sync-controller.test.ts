@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createDriverClient, startEmulator, type DriverClient, type Emulator } from '../../src/emulator/index.js';
+import { createDriverClient, startEmulator, type DriverClient, type Emulator } from '../../tools/emulator/index.js';
 import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 import { refused } from '../helpers/failure.js';
 import { parseDocuments } from '../manifests/helm.js';

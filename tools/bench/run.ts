@@ -17,7 +17,7 @@ import { DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ProviderProcess } f
 import { footnoteColumn, median, mib, ms, quantile, slope, table, verdict, wrap } from './report.js';
 import { profileCalls, type CallProfile } from './rounds.js';
 import { mapLimit, mountPod, Scenario, type BenchPod } from './scenario.js';
-import { isMain } from '../entry.js';
+import { isMain } from '../../src/entry.js';
 
 export interface BenchIO {
   stdout(line: string): void;
@@ -393,7 +393,7 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
     io.stderr('bench: reads /proc/<pid>/stat and /proc/<pid>/status, so it runs on Linux only');
     return 2;
   }
-  // The box scenario is its own run: the provider inside the chart's cgroup limits (src/bench/box.ts).
+  // The box scenario is its own run: the provider inside the chart's cgroup limits (tools/bench/box.ts).
   if (o.box) return runBox(o, io);
   if (o.boxHostile) return runHostileBench(o, io);
   const tStart = performance.now();
@@ -729,7 +729,7 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   );
 }
 
-// Started as a program (node dist/bench/run.js), not imported.
+// Started as a program (node build/tools/bench/run.js), not imported.
 if (isMain(import.meta.url)) {
   runBench(process.argv.slice(2), {
     stdout: (line) => process.stdout.write(line + '\n'),

@@ -7,13 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { repoRoot } from '../repo-root.js';
 import { decodeJwt } from './jwt.js';
 
-/** `proto/service.proto`, found from src/emulator (vitest) and dist/emulator alike. */
-export const PROTO_PATH = fileURLToPath(new URL('../../proto/service.proto', import.meta.url));
+/** The repository's `proto/service.proto`, found from tools/emulator (vitest) and build/tools/emulator alike. */
+export const PROTO_PATH = path.join(repoRoot(import.meta.url), 'proto', 'service.proto');
 
 export interface ObjectVersion {
   id: string;

@@ -146,9 +146,9 @@ describe('parseBenchArgs', () => {
   it('--help', () => {
     expect(parseBenchArgs(['--help']).kind).toBe('help');
   });
-  it('finds dist/main.js from src/ and from dist/', () => {
-    expect(defaultProviderPath('file:///repo/src/bench/options.ts')).toBe('/repo/dist/main.js');
-    expect(defaultProviderPath('file:///repo/dist/bench/options.js')).toBe('/repo/dist/main.js');
+  it('finds dist/main.js from tools/bench/ and from build/tools/bench/', () => {
+    expect(defaultProviderPath('file:///repo/tools/bench/options.ts')).toBe('/repo/dist/main.js');
+    expect(defaultProviderPath('file:///repo/build/tools/bench/options.js')).toBe('/repo/dist/main.js');
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * @module cli/demo
+ * @module demo/demo
  * `demo`: the whole path on this machine, no cloud. The emulator (example seed) plays AWS and
  * Kubernetes, the real provider (`start()` of main) serves on a temp unix socket, and this command
  * plays the driver: a Mount, a rotation, a second Mount as driver v1.6 sends it (no versions), the
@@ -11,11 +11,12 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { createDriverClient, exampleSeed, loadSeed, mountAttributes, pointAwsSdkAt, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
-import { createLogger } from '../observability/logger.js';
-import type { CommandIO } from './bin.js';
-import { parseFlags } from './flags.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { wantsColor, type CommandIO } from '../../src/cli/bin.js';
+import { isMain } from '../../src/entry.js';
+import { parseFlags } from '../../src/cli/flags.js';
 
-const USAGE = `Usage: csi-secrets-provider-aws demo [--keep]
+const USAGE = `Usage: npm run demo -- [--keep]
 
 Runs the AWS/Kubernetes emulator and the real provider on this machine, mounts a SecretProviderClass
 as the CSI driver would, rotates a secret and mounts again. No AWS account or cluster is used.
@@ -286,7 +287,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const parsed = parseFlags([`--provider-volume=${volume}`, `--kubelet-root=${kubeletRoot}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', '--log-level=debug'], env);
     if (parsed.kind !== 'run') throw new StepError(step, `unexpected flag parse result: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`);
     const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
-    const { start } = await import('../main.js');
+    const { start } = await import('../../src/main.js');
     const provider = await start(parsed.flags, env, logger);
     cleanups.push(() => provider.stop());
     const client: DriverClient = createDriverClient(provider.socketPath);
@@ -417,4 +418,29 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
   }
   out(code === 0 ? `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.` : 'Demo failed.', code === 0 ? style.good : style.bad);
   return code;
+}
+
+// Started as a program (`npm run demo` runs node build/tools/demo/demo.js), not imported.
+if (isMain(import.meta.url)) {
+  // Output piped into `head` and closed: stop writing, let the demo finish (it still cleans up).
+  let stdoutClosed = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') stdoutClosed = true;
+    else throw err;
+  });
+  run(process.argv.slice(2), {
+    stdout: (t) => {
+      if (!stdoutClosed) process.stdout.write(t);
+    },
+    stderr: (t) => process.stderr.write(t),
+    env: process.env,
+    cwd: process.cwd(),
+    color: wantsColor(process.stdout.isTTY, process.env),
+  }).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

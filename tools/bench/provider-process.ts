@@ -13,12 +13,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { repoRoot } from '../repo-root.js';
 import { createBox, type Box, type BoxLimits } from './cgroup.js';
 import { sampleProc, type ProcSample } from './proc.js';
 
 const DOCKERFILE: string = (() => {
   try {
-    return readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    return readFileSync(path.join(repoRoot(import.meta.url), 'Dockerfile'), 'utf8');
   } catch {
     return '';
   }

@@ -5,9 +5,9 @@
  * (the provider inside a cgroup with the Helm chart's limits), sized by the `--box-*` flags.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../repo-root.js';
 
-/** Sizes of the box scenario (src/bench/box.ts). */
+/** Sizes of the box scenario (tools/bench/box.ts). */
 export interface BoxSizes {
   /** Teams (namespace + service account + IAM role each); pods are spread over them. */
   teams: number;
@@ -42,7 +42,7 @@ export interface BenchOptions {
   quick: boolean;
   /** Only the box scenario. */
   box: boolean;
-  /** Only the hostile tenant in the box (src/bench/hostile.ts). */
+  /** Only the hostile tenant in the box (tools/bench/hostile.ts). */
   boxHostile: boolean;
   boxSizes: BoxSizes;
   /** Latency added to every emulated AWS and Kubernetes answer in the latency section (default 20 ms). */
@@ -120,12 +120,11 @@ and prints its figures (see docs/benchmarks.md): round trips, API cost, latency,
 
 /**
  * What the image runs: dist/bundle/main.js (scripts/bundle.mjs, run by `npm run build`) when it is
- * there and not older than dist/main.js, else dist/main.js; both beside dist/bench/, or in the
- * repository's dist/ when running from src/ (vitest).
+ * there and not older than dist/main.js, else dist/main.js; in the repository's dist/, whether the
+ * bench runs from tools/bench/ (vitest) or from build/tools/bench/ (npm run bench).
  */
 export function defaultProviderPath(moduleUrl: string = import.meta.url): string {
-  const here = path.dirname(fileURLToPath(moduleUrl));
-  const main = moduleUrl.endsWith('.ts') ? path.resolve(here, '../../dist/main.js') : path.resolve(here, '../main.js');
+  const main = path.join(repoRoot(moduleUrl), 'dist', 'main.js');
   const bundle = path.join(path.dirname(main), 'bundle', 'main.js');
   const { statSync } = process.getBuiltinModule('node:fs');
   const mtime = (file: string): number => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Number.NaN;

@@ -1,6 +1,6 @@
 /**
  * @module emulator/cli
- * `node dist/emulator/cli.js [--port N] [--host H] [--seed FILE.json] [--latency MS]`: starts the
+ * `node build/tools/emulator/cli.js [--port N] [--host H] [--seed FILE.json] [--latency MS]`: starts the
  * emulator with a seed (the built-in example when none is given), writes a kubeconfig to a temp
  * dir, prints how to point a provider at it and sample tokens, and runs until SIGINT/SIGTERM.
  */
@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { POD_IDENTITY_AUDIENCE, startEmulator, type Emulator } from './emulator.js';
 import { exampleSeed, loadSeed, parseSeed, type Seed } from './seed.js';
-import { isMain } from '../entry.js';
+import { isMain } from '../../src/entry.js';
 
 export interface CliOptions {
   port: number;
