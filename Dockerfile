@@ -12,6 +12,7 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: compile src/ to dist/, bundle the server into dist/bundle/ --------------------------
+# The product only: tools/ (emulator, bench, demo) is not in the build context (.dockerignore).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 # .npmrc: legacy-peer-deps, so npm ci installs exactly the lock (no peers of the helm/kubectl test tools).

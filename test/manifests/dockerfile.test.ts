@@ -4,13 +4,14 @@
 // And the server the image runs, run as the image runs it: the bundle (scripts/bundle.mjs) in a
 // directory with no node_modules, answering mounts that load every lazily imported part.
 import { randomUUID } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createDriverClient, mountAttributes, startEmulator } from '../../src/emulator/index.js';
-import { ensureBuilt, ROOT as ROOT_DIR } from '../helpers/built.js';
+import { createDriverClient, mountAttributes, startEmulator } from '../../tools/emulator/index.js';
+import { ROOT as ROOT_DIR } from '../helpers/built.js';
+import { ensureBundle } from '../helpers/bundle.js';
 import { readDefaultValues } from './helm.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -79,9 +80,9 @@ describe('Dockerfile', () => {
     expect(stages).toEqual(['build', 'runtime']);
   });
 
-  it('builds with npm ci + npm run build (tsc, then the bundle), and installs nothing in the runtime stage', () => {
+  it('builds with npm ci + npm run build (tsc from an empty dist/, then the bundle; not the tools), and installs nothing in the runtime stage', () => {
     expect(inStage('build', 'RUN').map((r) => r.args)).toEqual([expect.stringMatching(/^npm ci --ignore-scripts\b/), 'npm run build']);
-    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json && node scripts/bundle.mjs');
+    expect(pkg.scripts.build).toBe('rm -rf dist && tsc -p tsconfig.build.json && node scripts/bundle.mjs');
     expect(inStage('runtime', 'RUN').map((r) => r.args).join(' ')).not.toMatch(/npm ci|npm install/);
   });
 
@@ -187,21 +188,14 @@ describe('.dockerignore', () => {
     ['src/main.ts', false],
     ['scripts/bundle.mjs', false],
     ['proto/service.proto', true],
+    ['tools/emulator/index.ts', true],
+    ['tools/tsconfig.json', true],
+    ['build/tools/demo/demo.js', true],
     ['package-lock.json', false],
   ])('%s ignored: %s', (path, want) => {
     expect(dockerIgnored(ignore, path)).toBe(want);
   });
 });
-
-/** dist/bundle/main.js, bundled again when older than dist/main.js (CI builds both with npm run build). */
-function ensureBundle(): string {
-  const main = ensureBuilt();
-  const bundle = path.join(ROOT_DIR, 'dist', 'bundle', 'main.js');
-  if (!existsSync(bundle) || statSync(bundle).mtimeMs < statSync(main).mtimeMs) {
-    execFileSync(process.execPath, [path.join(ROOT_DIR, 'scripts', 'bundle.mjs')], { cwd: ROOT_DIR, stdio: 'pipe' });
-  }
-  return bundle;
-}
 
 describe("the image's server: dist/bundle/ and package.json, without node_modules", () => {
   it('starts and mounts through every lazily loaded part (kubeconfig, IRSA and STS, Pod Identity, Secrets Manager with jmesPath inline and in the worker thread, SSM)', { timeout: 120_000 }, async () => {
