@@ -1,7 +1,8 @@
 /**
  * Import direction is a test, not a hope: reads the import lines of src/** (tests
  * excluded) and fails on an edge the table does not allow, on a package imported outside its home,
- * or on a cycle.
+ * or on a cycle. And the product (src/) never imports the tools (tools/: emulator, bench, demo),
+ * which may import the product: the image and the npm package hold src/ alone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,12 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+const TOOLS = fileURLToPath(new URL('../tools/', import.meta.url));
 
-function walk(dir: string): string[] {
+/** The modules under dir (`tests`: its *.test.ts files instead). */
+function walk(dir: string, tests = false): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'testdata' ? [] : walk(p);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [p] : [];
+    if (e.isDirectory()) return e.name === 'testdata' ? [] : walk(p, tests);
+    return e.name.endsWith('.ts') && e.name.endsWith('.test.ts') === tests ? [p] : [];
   });
 }
 
@@ -29,8 +32,8 @@ const LEAVES = ['observability/', 'errors.ts', 'version.ts', 'aws-errors.ts', 'n
 const ALLOWED: Record<string, readonly string[]> = {
   'main.ts': ['*'],
   // The commands are composition roots too: `mount` wires the provider's real parts with the
-  // operator's credentials, `demo` starts the provider and the emulator (so cli/ → emulator/).
-  'cli/': ['server/', 'mount/', 'spc/', 'emulator/', 'identity/', 'aws/', 'files/', 'main.ts', ...LEAVES],
+  // operator's credentials.
+  'cli/': ['server/', 'mount/', 'spc/', 'identity/', 'aws/', 'files/', 'main.ts', ...LEAVES],
   'server/': ['type:mount/', ...LEAVES],
   'mount/': ['spc/', 'type:identity/', 'type:aws/', 'type:k8s/', 'type:files/', ...LEAVES],
   'identity/': ['type:spc/', ...LEAVES],
@@ -38,8 +41,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   'k8s/': ['type:spc/', ...LEAVES],
   'files/': ['type:spc/', ...LEAVES],
   'spc/': [...LEAVES],
-  'emulator/': [...LEAVES],
-  'bench/': ['*'],
   'observability/': ['errors.ts', 'version.ts'],
   'errors.ts': [],
   'version.ts': [],
@@ -50,7 +51,7 @@ const ALLOWED: Record<string, readonly string[]> = {
 };
 /** Packages that only some parts may import (value imports). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {
-  '@grpc/': ['server/', 'emulator/', 'bench/'],
+  '@grpc/grpc-js': ['server/'],
   '@aws-sdk/': ['aws/', 'identity/'],
   '@smithy/': ['aws/'],
   jmespath: ['spc/'],
@@ -78,6 +79,8 @@ function imports(file: string): Edge[] {
 
 const files = walk(SRC);
 const edges = files.flatMap(imports);
+const toolFiles = walk(TOOLS);
+const toolEdges = toolFiles.flatMap(imports);
 
 describe('architecture', () => {
   it('imports point from the edge inward (the ALLOWED table)', () => {
@@ -132,6 +135,20 @@ describe('architecture', () => {
     };
     for (const f of files) visit(f, []);
     expect(cycles).toEqual([]);
+  });
+
+  it('the product (src/) imports nothing outside src/ but packages, and never the tools', () => {
+    const inRepo = (e: Edge): boolean => path.isAbsolute(e.to);
+    // Tests beside the code may use the tools (the emulator, the driver client): they are not built into dist/.
+    const productTests = walk(SRC, true).flatMap(imports);
+    expect(edges.filter((e) => inRepo(e) && !e.to.startsWith(SRC)).map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`)).toEqual([]);
+    expect(productTests.filter((e) => inRepo(e) && !e.to.startsWith(SRC) && !e.to.startsWith(TOOLS) && !e.to.includes(`${path.sep}test${path.sep}helpers${path.sep}`)).map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`)).toEqual([]);
+  });
+
+  it('the tools import the product and one another, never the tests; @grpc/proto-loader is theirs alone', () => {
+    expect(toolEdges.filter((e) => path.isAbsolute(e.to) && !e.to.startsWith(SRC) && !e.to.startsWith(TOOLS)).map((e) => `${path.relative(TOOLS, e.from)} → ${e.spec}`)).toEqual([]);
+    expect(toolEdges.some((e) => e.spec === '@grpc/proto-loader')).toBe(true);
+    expect(edges.filter((e) => e.spec === '@grpc/proto-loader' && !e.typeOnly).map((e) => path.relative(SRC, e.from))).toEqual([]);
   });
 
   it('the table covers every part that exists', () => {
