@@ -51,6 +51,8 @@ export class ProviderError extends Error {
 /** One problem found in a SecretProviderClass. `path` is where: `objects[1].jmesPath[0].path`. */
 export interface ConfigProblem {
   message: string;
+  /** The message without the position (`objects[2].objectType`), for tools that show the position apart. */
+  detail?: string | undefined;
   path?: string | undefined;
   /** Index of the object in the `objects` list, when the problem is about one. */
   index?: number | undefined;

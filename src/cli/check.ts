@@ -210,7 +210,7 @@ class ClassChecker {
   private addProblems(problems: readonly ConfigProblem[], severity?: Severity): void {
     for (const p of problems) {
       const sev = severity ?? p.severity ?? 'error';
-      this.add(sev, p.path ?? '', p.message + (sev === 'error' ? this.hint(p) : ''), this.parameterPosition(p.path));
+      this.add(sev, p.path ?? '', (p.detail ?? p.message) + (sev === 'error' ? this.hint(p) : ''), this.parameterPosition(p.path));
     }
   }
 

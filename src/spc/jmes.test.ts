@@ -88,8 +88,7 @@ describe('parse time', () => {
   test('over 1 KiB: refused naming the object, the alias and the limit', () => {
     const long = 'a' + '.b'.repeat(512); // 1,025 bytes of a simple path
     const msg = problemOf(long);
-    expect(msg).toContain('objects[0].jmesPath[0].path: the path is 1025 bytes, more than the 1024 bytes this provider evaluates');
-    expect(msg).toContain('(jmesPath objectAlias "alias-1" of app/cfg)');
+    expect(msg).toContain('object "app/cfg", jmesPath alias "alias-1" (objects[0].jmesPath[0].path): the path is 1025 bytes, more than the 1024 bytes this provider evaluates');
     expect(msg).not.toContain(long);
   });
 

@@ -19,9 +19,12 @@ function errorsOf(objects: unknown, opts: Partial<ParseObjectsOptions> = {}): st
     parse(objects, opts);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems.map((p) =>
-      p.path !== undefined && p.message.startsWith(`${p.path}: `) ? p.message.slice(p.path.length + 2) : p.message,
-    );
+    // ASCP's text, without where it is: `objects[0].objectType: `, or `object "name" (objects[0].objectType): ` with an alias for an entry.
+    return (err as ConfigError).problems.map((p) => {
+      if (p.path === undefined) return p.message;
+      const at = p.message.indexOf(`${p.path}: `) === 0 ? `${p.path}: ` : /^object "(?:[^"\\]|\\.)*"(?:, jmesPath alias "(?:[^"\\]|\\.)*")? \(([^)]*)\): /.exec(p.message)?.[0];
+      return at !== undefined && at.includes(p.path) ? p.message.slice(at.length) : p.message;
+    });
   }
   return [];
 }
@@ -520,7 +523,7 @@ describe('path rules (better than ASCP)', () => {
         { objectName: 'j', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: 'u' }] },
       ],
       '_',
-      'objects[1].jmesPath[0].objectAlias: two outputs would be written to the same file "u" (also written by objects[0].objectName)',
+      'object "j", jmesPath alias "u" (objects[1].jmesPath[0].objectAlias): two outputs would be written to the same file "u" (also written by object "u", objects[0].objectName)',
     ],
     [
       'translated name vs alias',
@@ -529,7 +532,7 @@ describe('path rules (better than ASCP)', () => {
         { objectName: 'c', objectType: 'secretsmanager', objectAlias: 'a_b' },
       ],
       '_',
-      'objects[1].objectAlias: two outputs would be written to the same file "a_b" (also written by objects[0].objectName)',
+      'object "c" (objects[1].objectAlias): two outputs would be written to the same file "a_b" (also written by object "a/b", objects[0].objectName)',
     ],
     [
       'file vs directory',
@@ -538,13 +541,13 @@ describe('path rules (better than ASCP)', () => {
         { objectName: 'a/b', objectType: 'secretsmanager' },
       ],
       false,
-      'objects[1].objectName: "a" is written as a file but "a/b" needs it to be a directory (also written by objects[0].objectName)',
+      'object "a/b" (objects[1].objectName): "a" is written as a file but "a/b" needs it to be a directory (also written by object "a", objects[0].objectName)',
     ],
     [
       'jmesPath alias vs its own object',
       [{ objectName: 'same', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: 'same' }] }],
       '_',
-      'objects[0].jmesPath[0].objectAlias: two outputs would be written to the same file "same" (also written by objects[0].objectName)',
+      'object "same", jmesPath alias "same" (objects[0].jmesPath[0].objectAlias): two outputs would be written to the same file "same" (also written by object "same", objects[0].objectName)',
     ],
   ] as const)('collision: %s', (_n, objects, t, message) => {
     let err: unknown;

@@ -120,10 +120,17 @@ interface StructCtx {
 
 class Loader {
   readonly problems: ConfigProblem[] = [];
+  /** The descriptor's objectName once read: what the user knows the object by, so messages lead with it. */
+  name = '';
   constructor(private readonly index: number) {}
 
-  problem(path: string, message: string): void {
-    this.problems.push({ message: `${path}: ${message}`, path, index: this.index });
+  /** `alias`: for a jmesPath entry's problem, the entry's objectAlias (named beside the object). */
+  problem(path: string, message: string, alias = ''): void {
+    // In a class of ten objects a position is not what the user sees: the name comes first, the position after it as a hint.
+    const entry = alias !== '' ? `, jmesPath alias ${quoteName(alias, 60)}` : '';
+    const object = this.name !== '' ? `object ${quoteName(this.name, 120)}${entry}` : '';
+    const where = object !== '' ? `${object} (${path})` : path;
+    this.problems.push({ message: `${where}: ${message}`, detail: object !== '' ? `${object}: ${message}` : message, path, index: this.index });
   }
 
   typeError(path: string, v: GoValue, ctx: StructCtx, goTypeName: string): void {
@@ -268,9 +275,11 @@ function loadDescriptor(ld: Loader, v: GoValue, path: string): RawDescriptor {
   };
   if (v.kind !== 'map') return d; // caller reports
   const { byField, unknown } = groupFields(v.entries, DESCRIPTOR_FIELDS);
-  ld.unknownKeys(unknown, path);
   const ctx = (f: string): StructCtx => ({ struct: 'SecretDescriptor', stack: f });
-  for (const f of ['objectName', 'objectAlias', 'objectVersion', 'objectVersionLabel', 'objectType', 'filePermission'] as const) {
+  d.objectName = ld.str(byField.get('objectName'), `${path}.objectName`, ctx('objectName'));
+  ld.name = d.objectName;
+  ld.unknownKeys(unknown, path);
+  for (const f of ['objectAlias', 'objectVersion', 'objectVersionLabel', 'objectType', 'filePermission'] as const) {
     d[f] = ld.str(byField.get(f), `${path}.${f}`, ctx(f));
   }
   for (const { value } of byField.get('jmesPath') ?? []) {
@@ -304,6 +313,8 @@ interface Output {
   fileName: string;
   /** Where the name came from, for messages. */
   path: string;
+  /** What the user calls that output: `object "db"` or `object "db", jmesPath alias "user"`. */
+  label: string;
   index: number;
 }
 
@@ -397,8 +408,11 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     checkDuplicates(ld, raw, i, lastByName, aliasesSeen, dupReported, opts.pathTranslation);
     problems.push(...ld.problems);
     if (d !== undefined) {
-      outputs.push({ fileName: d.fileName, path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`, index: i });
-      d.jmesPath.forEach((e, j) => outputs.push({ fileName: e.fileName, path: `${at}.jmesPath[${j}].objectAlias`, index: i }));
+      const label = `object ${quoteName(raw.objectName, 120)}`;
+      outputs.push({ fileName: d.fileName, path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`, label, index: i });
+      d.jmesPath.forEach((e, j) =>
+        outputs.push({ fileName: e.fileName, path: `${at}.jmesPath[${j}].objectAlias`, label: `${label}, jmesPath alias ${quoteName(e.objectAlias, 60)}`, index: i }),
+      );
       if (ld.problems.length === 0) descriptors.push(d);
     }
   });
@@ -410,8 +424,10 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     const earlier = valid[c.otherIndex];
     if (later === undefined || earlier === undefined) continue;
     if (c.kind === 'duplicate' && dupReported.has(c.path)) continue; // already said by ASCP's rules
+    const detail = `${later.label}: ${c.message} (also written by ${earlier.label}, ${earlier.path})`;
     problems.push({
-      message: `${later.path}: ${c.message} (also written by ${earlier.path})`,
+      message: `${later.label} (${later.path}): ${c.message} (also written by ${earlier.label}, ${earlier.path})`,
+      detail,
       path: later.path,
       index: later.index,
     });
@@ -460,24 +476,25 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
 
   const jmesPath: JmesPathEntry[] = raw.jmesPath.map((e, j) => {
     const ep = `${at}.jmesPath[${j}]`;
-    if (e.path === '') ld.problem(`${ep}.path`, 'Path must be specified for JMES object');
+    const problem = (field: string, message: string): void => ld.problem(`${ep}.${field}`, message, e.objectAlias);
+    if (e.path === '') problem('path', 'Path must be specified for JMES object');
     else {
       const bad = expressionProblem(e.path);
       if (bad?.kind === 'syntax') {
         const hint = looksLikeUnquotedHyphen(e.path) ? ` (quote names with hyphens: path: '"${e.path}"')` : '';
-        ld.problem(`${ep}.path`, `Invalid JMES Path: ${e.path}.${hint}`);
+        problem('path', `Invalid JMES Path: ${e.path}.${hint}`);
       } else if (bad !== undefined) {
-        ld.problem(`${ep}.path`, `${bad.message} (jmesPath objectAlias ${quoteName(e.objectAlias, 60)} of ${raw.objectName})`);
+        problem('path', bad.message);
       }
     }
-    if (e.objectAlias === '') ld.problem(`${ep}.objectAlias`, 'Object alias must be specified for JMES object');
+    if (e.objectAlias === '') problem('objectAlias', 'Object alias must be specified for JMES object');
     if (e.filePermission !== '' && !PERMISSION.test(e.filePermission)) {
-      ld.problem(`${ep}.filePermission`, `Invalid File Permission: ${e.filePermission}`);
+      problem('filePermission', `Invalid File Permission: ${e.filePermission}`);
     }
     const entryFile = translatePath(e.objectAlias, opts.pathTranslation);
     if (e.objectAlias !== '') {
       const pp = filePathProblem(entryFile);
-      if (pp !== undefined) ld.problem(`${ep}.objectAlias`, `${pp} (jmesPath objectAlias of ${raw.objectName})`);
+      if (pp !== undefined) problem('objectAlias', pp);
     }
     // As ASCP: the entry's permission, else the parent's string, else the request default.
     const mode = PERMISSION.test(e.filePermission) ? Number.parseInt(e.filePermission, 8) : parentMode;
