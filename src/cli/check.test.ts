@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { CommandIO } from './bin.js';
+import type { CommandIO } from './io.js';
 import { checkManifest, run } from './check.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -147,7 +147,7 @@ describe('standard input', () => {
     const { ensureBuilt } = await import('../../test/helpers/built.js');
     ensureBuilt();
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(process.execPath, ['dist/cli/bin.js', 'check', '-'], { cwd: ROOT, input: readFileSync(new URL('manifests/examples/irsa.yaml', `file://${ROOT}`)), encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/main.js', 'check', '-'], { cwd: ROOT, input: readFileSync(new URL('manifests/examples/irsa.yaml', `file://${ROOT}`)), encoding: 'utf8' });
     expect(r.stdout).toContain('checked 1 SecretProviderClass in 1 file: 0 errors');
     expect(r.status).toBe(0);
   }, 120_000);
@@ -165,8 +165,8 @@ describe('usage', () => {
 });
 
 describe('through the dispatcher', () => {
-  it('bin main runs check', async () => {
-    const { main } = await import('./bin.js');
+  it('the dispatcher runs check', async () => {
+    const { main } = await import('./index.js');
     let stdout = '';
     const code = await main(['check', 'src/cli/testdata/good.yaml'], { stdout: (t) => (stdout += t), stderr: () => {}, env: {}, cwd: ROOT });
     expect(code).toBe(0);

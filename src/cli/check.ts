@@ -10,9 +10,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { ATTR, lintObjects, parseAttributes, parseObjects, parsePathTranslation, parsePermission } from '../spc/index.js';
-import type { MountAttributes, SecretDescriptor } from '../spc/types.js';
-import type { CommandIO } from './bin.js';
+import { ATTR, lintObjects, parseAttributes, parseObjects, parsePathTranslation, parsePermission, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
+import type { CommandIO } from './io.js';
 import {
   findObjectsNode,
   keyNode,

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { formatDuration, parseGoDuration } from './duration.js';
-import type { LogFormat, LogLevel } from '../observability/logger.js';
+import type { LogFormat, LogLevel } from '../observability/index.js';
 // spc/'s attribute rules alone: its index loads the YAML and JMESPath parsers, which wait for the first mount.
 import { goParseBool } from '../spc/attributes.js';
 import { NAME, VERSION } from '../version.js';

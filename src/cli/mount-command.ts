@@ -20,10 +20,10 @@ import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import { writeMount } from '../files/index.js';
 import { assumeRole, operatorCredentials, sessionName, type CachedCredentials, type IdentityRequest } from '../identity/index.js';
 import { createMount, type MountDeps, type MountFile, type ObjectVersion } from '../mount/index.js';
-import { createLogger } from '../observability/logger.js';
+import { createLogger } from '../observability/index.js';
 import { ATTR, IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE } from '../spc/index.js';
 import { appId } from '../version.js';
-import type { CommandIO } from './bin.js';
+import type { CommandIO } from './io.js';
 import { parseManifests, spcFields, type SecretObjectSpec } from './manifests.js';
 
 const USAGE = `Usage: mount --class FILE --pod-namespace NS --service-account SA [options]

@@ -5,7 +5,7 @@
  * Fields travel beside the message (`logger.info(EVENTS.mount, { outcome, durationMs })`), never in it.
  */
 export const EVENTS = {
-  // Process lifetime (main.ts).
+  // Process lifetime (cli/serve.ts).
   startupFailed: 'start-up failed',
   signalReceived: 'received signal: draining mounts in flight',
   stopped: 'stopped',

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CommandIO } from '../../src/cli/bin.js';
+import type { CommandIO } from '../../src/cli/index.js';
 import { parseManifests, spcFields } from '../../src/cli/manifests.js';
 import { mountClass, run, type MountOptions } from '../../src/cli/mount-command.js';
 import { REGION, startHarness, type Harness, type Pod } from '../helpers/harness.js';

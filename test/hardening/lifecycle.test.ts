@@ -216,7 +216,7 @@ describe('restart', () => {
     const p = spawnProvider(vol);
     await p.logLine('listening');
     expect(statSync(p.socket).isSocket()).toBe(true);
-    // src/main.ts installs its SIGTERM handler only once start() has returned, a moment after
+    // src/cli/serve.ts installs its SIGTERM handler only once start() has returned, a moment after
     // 'listening' is logged: a round trip first, so the signal does not land in that window.
     const client = createDriverClient(p.socket);
     await client.version();

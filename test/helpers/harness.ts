@@ -12,7 +12,7 @@ import { parseFlags } from '../../src/cli/flags.js';
 import { createDriverClient, mountAttributes, writeFilesLikeDriver, type DriverClient } from '../../tools/emulator/driver-client.js';
 import { expect } from 'vitest';
 import { pointAwsSdkAt, startEmulator, type Emulator, type EmulatorOptions } from '../../tools/emulator/index.js';
-import { start, type Running } from '../../src/main.js';
+import { start, type Running } from '../../src/cli/serve.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 export const ACCOUNT = '123456789012';

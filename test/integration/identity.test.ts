@@ -2,7 +2,7 @@
  * Identity through the real socket: every `usePodIdentity` and
  * `preferredAddressType` value, the Pod Identity agent (via --pod-identity-endpoint) failing,
  * starting late and hanging, role chaining, and the STS session names CloudTrail shows.
- * The IPv4 → IPv6 fallback itself needs `addresses`, which main.ts does not expose: it is tested
+ * The IPv4 → IPv6 fallback itself needs `addresses`, which cli/serve.ts does not expose: it is tested
  * in src/identity/pod-identity.test.ts on 127.0.0.1 / ::1 listeners.
  */
 import { status } from '@grpc/grpc-js';

@@ -17,7 +17,7 @@ import { DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ProviderProcess } f
 import { footnoteColumn, median, mib, ms, quantile, slope, table, verdict, wrap } from './report.js';
 import { profileCalls, type CallProfile } from './rounds.js';
 import { mapLimit, mountPod, Scenario, type BenchPod } from './scenario.js';
-import { isMain } from '../../src/entry.js';
+import { isMain } from '../entry.js';
 
 export interface BenchIO {
   stdout(line: string): void;

@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { wantsColor, type CommandIO } from '../../src/cli/bin.js';
+import { wantsColor, type CommandIO } from '../../src/cli/index.js';
 import { DEMO_WIDTH, fitLine, run, runDemo } from './demo.js';
 
 function capture(): CommandIO & { out: () => string; err: () => string } {

@@ -11,10 +11,10 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { createDriverClient, exampleSeed, loadSeed, mountAttributes, pointAwsSdkAt, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { wantsColor, type CommandIO } from '../../src/cli/bin.js';
-import { isMain } from '../../src/entry.js';
-import { parseFlags } from '../../src/cli/flags.js';
+import { createLogger } from '../../src/observability/index.js';
+import { wantsColor, type CommandIO } from '../../src/cli/index.js';
+import { isMain } from '../entry.js';
+import { parseFlags } from '../../src/cli/index.js';
 
 const USAGE = `Usage: npm run demo -- [--keep]
 
@@ -287,7 +287,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const parsed = parseFlags([`--provider-volume=${volume}`, `--kubelet-root=${kubeletRoot}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', '--log-level=debug'], env);
     if (parsed.kind !== 'run') throw new StepError(step, `unexpected flag parse result: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`);
     const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
-    const { start } = await import('../../src/main.js');
+    const { start } = await import('../../src/cli/index.js');
     const provider = await start(parsed.flags, env, logger);
     cleanups.push(() => provider.stop());
     const client: DriverClient = createDriverClient(provider.socketPath);

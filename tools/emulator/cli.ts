@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { POD_IDENTITY_AUDIENCE, startEmulator, type Emulator } from './emulator.js';
 import { exampleSeed, loadSeed, parseSeed, type Seed } from './seed.js';
-import { isMain } from '../../src/entry.js';
+import { isMain } from '../entry.js';
 
 export interface CliOptions {
   port: number;

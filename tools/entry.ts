@@ -1,7 +1,8 @@
 /**
- * @module entry (a leaf)
- * Whether a module is the program node was started with. Compares real paths: npm links a package's
- * `bin` into node_modules/.bin as a symlink, so `process.argv[1]` is the link, not the module.
+ * @module entry
+ * Whether a tools module is the program node was started with: a tool's entry point (emulator/cli,
+ * bench/run, demo/demo) is also imported by its tests, and runs only when started. Compares real
+ * paths: `process.argv[1]` may be a link to the module (npm's node_modules/.bin links are).
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
