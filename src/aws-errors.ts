@@ -6,7 +6,7 @@
  * the status nor `$fault` can tell a refusal that another region might not repeat from one it would.
  */
 import { ProviderError, type StatusName } from './errors.js';
-import { scrub } from './observability/logger.js';
+import { scrub } from './observability/index.js';
 
 /** Modelled client errors per service: the mount fails at once, the failover region is not asked. */
 const FATAL = new Set([

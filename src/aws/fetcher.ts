@@ -6,7 +6,7 @@
  * Collects a result or an error per object; the caller decides (all or nothing).
  */
 import type { ProviderError } from '../errors.js';
-import type { SecretDescriptor } from '../spc/types.js';
+import type { SecretDescriptor } from '../spc/index.js';
 import type { AwsClientFactory, AwsCredentials } from './clients.js';
 import { AwsCallError, classifyAwsError } from '../aws-errors.js';
 import { batchable, batchGetSecretValues, BatchRefused, getSecretValue, selectorFor, SM_BATCH, type FetchedValue } from './secrets-manager.js';

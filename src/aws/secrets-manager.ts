@@ -7,7 +7,7 @@
  * through as it came (a number as VersionId would reach the driver's answer after files were written).
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SecretDescriptor } from '../spc/types.js';
+import type { SecretDescriptor } from '../spc/index.js';
 import type { Sender } from './clients.js';
 import { classifyAwsError, malformedAnswer, type AwsErrorContext } from '../aws-errors.js';
 

@@ -8,7 +8,7 @@
  * through as it came).
  */
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import type { SecretDescriptor } from '../spc/types.js';
+import type { SecretDescriptor } from '../spc/index.js';
 import { AwsCallError, classifyAwsError, malformedAnswer, type AwsErrorContext } from '../aws-errors.js';
 import type { FetchedValue } from './secrets-manager.js';
 import type { Sender } from './clients.js';

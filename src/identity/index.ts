@@ -4,7 +4,7 @@
  * its service account's role) or EKS Pod Identity (the node's agent), optionally chained into another
  * role (sts:AssumeRole, our extension), all through one credential cache.
  */
-import type { AddressPreference, AssumeRoleSpec } from '../spc/types.js';
+import type { AddressPreference, AssumeRoleSpec } from '../spc/index.js';
 import { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
 import { podIdentityCredentials, type PodIdentityOptions } from './pod-identity.js';
 import { sessionName } from './session-name.js';

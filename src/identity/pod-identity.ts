@@ -16,8 +16,8 @@
  */
 import { http, https } from '../node-http.js';
 import { ProviderError } from '../errors.js';
-import { scrub } from '../observability/logger.js';
-import type { AddressPreference } from '../spc/types.js';
+import { scrub } from '../observability/index.js';
+import type { AddressPreference } from '../spc/index.js';
 import type { CachedCredentials } from './credential-cache.js';
 
 export const AGENT_IPV4 = 'http://169.254.170.23/v1/credentials';

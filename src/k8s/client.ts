@@ -10,7 +10,7 @@ import type * as https from 'node:https';
 import { http as nodeHttp, https as nodeHttps } from '../node-http.js';
 import { readFile } from 'node:fs/promises';
 import { ProviderError, type StatusName } from '../errors.js';
-import { scrub } from '../observability/logger.js';
+import { scrub } from '../observability/index.js';
 import type { KubeConfig } from './kubeconfig.js';
 import { TokenBucket, abortError, realSleep, type Sleep } from './rate-limit.js';
 

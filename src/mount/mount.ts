@@ -16,9 +16,9 @@
  *   6. write (provider-writes) or return them (driver-writes); versions for every file
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/index.js';
 import { checkArnRegions, deriveFiles, tooManyFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
-import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/types.js';
+import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/index.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';

@@ -10,7 +10,7 @@
  * tags IAM policies may check: never share across identities). Values stay in process memory only.
  */
 import { createHash } from 'node:crypto';
-import type { SecretDescriptor } from '../spc/types.js';
+import type { SecretDescriptor } from '../spc/index.js';
 import { setBounded } from '../bounded-map.js';
 
 export interface CachedValue {

@@ -10,9 +10,7 @@ import type * as http from 'node:http';
 import { http as nodeHttp } from '../node-http.js';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { ProviderError } from '../errors.js';
-import { EVENTS } from '../observability/events.js';
-import { scrub, type Logger } from '../observability/logger.js';
-import { renderPrometheus, type Registry } from '../observability/metrics.js';
+import { EVENTS, renderPrometheus, scrub, type Logger, type Registry } from '../observability/index.js';
 
 /** A parsed `HOST:PORT`. `host` is '' for "every interface" (`:8989`). */
 export interface ListenAddress {

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Logger } from '../../src/observability/logger.js';
+import type { Logger } from '../../src/observability/index.js';
 import { FaultTable, faultError, replacesBody, type Fault, type ServiceName } from './faults.js';
 import { buildClaims, decodeJwt, signJwt, uidFor, verifyJwt, type IssueTokenInput, type VerifyResult } from './jwt.js';
 import { handleSecretsManager, smNames } from './secrets-manager.js';
