@@ -125,7 +125,7 @@ describe('simple paths: inline, no worker', () => {
     configureJmes({ resultBytes: 1000 });
     const e = await failure(deriveFiles(descriptor(['big']), enc(JSON.stringify({ big: 'x'.repeat(2000) })), 'v', 'r'));
     expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'app/cfg', field: 'objects[0].jmesPath[0].path' });
-    expect(e.message).toBe('jmesPath result of e0 in app/cfg is 2000 bytes, more than the 1000 bytes this provider writes for one entry');
+    expect(e.message).toBe('r: jmesPath result of e0 in app/cfg is 2000 bytes, more than the 1000 bytes this provider writes for one entry');
   });
 });
 
@@ -180,7 +180,7 @@ describe('other expressions: in the worker', () => {
   test('a library failure says Invalid JMES Path, without the value', async () => {
     const e = await failure(deriveFiles(descriptor(['length(n)']), enc(DOC), 'v', 'r'));
     expect(e).toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect(e.message).toBe('Invalid JMES Path: length(n). (evaluation failed on the JSON of app/cfg)');
+    expect(e.message).toBe('r: Invalid JMES Path: length(n). (evaluation failed on the JSON of app/cfg)');
   });
 });
 
@@ -221,7 +221,7 @@ describe('budget', () => {
   test('a result shared many times over is refused by size while it is written, not expanded', async () => {
     const e = await failure(deriveFiles(descriptor([SHARED_BOMB], 'json'), enc(DOC), 'v', 'r'));
     expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SecretValue' });
-    expect(e.message).toBe('jmesPath result of e0 in app/cfg is over 1 MiB, more than the 1 MiB this provider writes for one entry');
+    expect(e.message).toBe('r: jmesPath result of e0 in app/cfg is over 1 MiB, more than the 1 MiB this provider writes for one entry');
   });
 
   test('the same expression on the same value is then refused without running (a rotation poll repeats it)', async () => {

@@ -31,13 +31,29 @@ const CREDS = '{"username": "ParameterStoreUser", "password": "PasswordForParame
 describe('deriveFiles: ASCP secret_value_test.go', () => {
   test('V01 not JSON', async () => {
     const e = await failure(() => deriveFiles(jsonObject('username'), enc('NotValidJson'), 'v1', 'us-west-2'));
-    expect(e.message).toBe('Invalid JSON used with jmesPath in secret: jsonObject.');
+    expect(e.message).toBe('us-west-2: Invalid JSON used with jmesPath in secret: jsonObject.');
     expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'jsonObject', region: 'us-west-2' });
+  });
+
+  test('a name that differs only in case: the key the JSON has is named, nothing else of the secret', async () => {
+    const value = enc('{"db_ai_hive_url": "jdbc:hive2://secret-host", "other": "x"}');
+    const e = await failure(() => deriveFiles(jsonObject('DB_AI_HIVE_URL', 'DB_AI_HIVE_URL'), value, 'v1', 'eu-west-1'));
+    expect(e.message).toBe(
+      'eu-west-1: JMES Path - DB_AI_HIVE_URL for object alias - DB_AI_HIVE_URL does not point to a valid object. ' +
+        '(in the JSON of jsonObject; names are case-sensitive, and the JSON has "db_ai_hive_url" where the path says "DB_AI_HIVE_URL")',
+    );
+    expect(e.message).not.toContain('secret-host');
+    expect(e.message).not.toContain('other');
+    // Nested and quoted names are followed; two keys that match but for case name neither.
+    const nested = enc('{"db": {"Host-Name": "h"}}');
+    expect((await failure(() => deriveFiles(jsonObject('db."host-name"', 'h'), nested, 'v1', 'r'))).message).toContain('the JSON has "Host-Name" where the path says "host-name"');
+    const twice = enc('{"Key": "a", "KEY": "b"}');
+    expect((await failure(() => deriveFiles(jsonObject('key', 'k'), twice, 'v1', 'r'))).message).toMatch(/\(in the JSON of jsonObject\)$/);
   });
 
   test('V02 path matches nothing', async () => {
     const e = await failure(() => deriveFiles(jsonObject('testpath'), enc(CREDS), 'v1', 'r'));
-    expect(e.message).toBe('JMES Path - testpath for object alias - testAlias does not point to a valid object.');
+    expect(e.message).toBe('r: JMES Path - testpath for object alias - testAlias does not point to a valid object. (in the JSON of jsonObject)');
   });
 
   test('V03 invalid expression (refused at parse time)', () => {
@@ -115,11 +131,11 @@ describe('deriveFiles: allKeys', () => {
     ['null', 'null'],
   ])('value %s is not an object', async (json, type) => {
     const e = await failure(() => deriveFiles(all(), enc(json), 'v', 'r'));
-    expect(e.message).toBe(`allKeys is set on app/db but its value is a JSON ${type}, not a JSON object`);
+    expect(e.message).toBe(`r: allKeys is set on app/db but its value is a JSON ${type}, not a JSON object`);
   });
 
   test('not JSON', async () => {
-    expect((await failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r'))).message).toBe('Invalid JSON used with allKeys in secret: app/db.');
+    expect((await failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r'))).message).toBe('r: Invalid JSON used with allKeys in secret: app/db.');
   });
 
   test.each([

@@ -25,11 +25,38 @@ function boundText(bound: 'cpu' | 'memory' | 'time'): string {
   return `did not finish within ${s.evaluationMs / 1000} s`;
 }
 
+const NAME_CHAIN = /^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*")(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*"))*$/;
+
+/**
+ * For a path of plain names (`a.b`, `"db-host".port`) that finds nothing: the first name the JSON
+ * lacks, and the key that matches it but for case, when there is exactly one. JMESPath names are
+ * case-sensitive, and a key differing only in case is a mistake users make and cannot see. Only such
+ * a key is shown: the user wrote it already (but for case); no other key, and never a value.
+ */
+function caseHint(path: string, json: unknown): string {
+  if (!NAME_CHAIN.test(path)) return '';
+  let at: unknown = json;
+  for (const raw of path.split('.')) {
+    const name = raw.startsWith('"') ? raw.slice(1, -1) : raw;
+    if (at === null || typeof at !== 'object' || Array.isArray(at)) return '';
+    const obj = at as Record<string, unknown>;
+    if (Object.hasOwn(obj, name)) {
+      at = obj[name];
+      continue;
+    }
+    const lower = name.toLowerCase();
+    const near = Object.keys(obj).filter((k) => k.toLowerCase() === lower);
+    return near.length === 1 ? `; names are case-sensitive, and the JSON has ${quoteName(near[0] ?? '', 60)} where the path says ${quoteName(name, 60)}` : '';
+  }
+  return '';
+}
+
 /** The file text of an entry, or the error for it: ASCP's texts where ASCP has them. Never the value. */
 function entryText(
   out: EntryOutcome,
   e: JmesPathEntry,
   objectName: string,
+  json: unknown,
   fail: (code: StatusName, message: string, reason?: string) => ProviderError,
 ): string {
   const which = `jmesPath path of ${e.objectAlias} in ${objectName}`;
@@ -39,7 +66,7 @@ function entryText(
     case 'failed':
       throw fail('INVALID_ARGUMENT', `Invalid JMES Path: ${e.path}. (evaluation failed on the JSON of ${objectName})`);
     case 'missing':
-      throw fail('FAILED_PRECONDITION', `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object.`);
+      throw fail('FAILED_PRECONDITION', `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object. (in the JSON of ${objectName}${caseHint(e.path, json)})`);
     case 'type':
       throw fail(
         'FAILED_PRECONDITION',
@@ -103,8 +130,10 @@ export async function deriveFiles(
   const bound = opts.files;
   if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
 
+  // An error about the value itself leads with its region, as a fetch error does: the gRPC status and the pod's event
+  // show only the message. (Budget, capacity and deadline errors are about this provider, not the value.)
   const fail = (code: StatusName, message: string, field?: string, reason = 'SecretValue'): ProviderError =>
-    new ProviderError(code, message, { object: d.objectName, region, field, reason });
+    new ProviderError(code, region !== '' && reason === 'SecretValue' ? `${region}: ${message}` : message, { object: d.objectName, region, field, reason });
 
   const text = utf8Decoder.decode(value);
   let parsed: ParsedJson;
@@ -120,7 +149,7 @@ export async function deriveFiles(
   for (const [j, e] of d.jmesPath.entries()) {
     const field = `objects[${d.index}].jmesPath[${j}].path`;
     const out = await evaluateEntry(parsed, text, e.path, e.render, { budget, signal: opts.signal });
-    const entryFile = entryText(out, e, d.objectName, (code, message, reason) => fail(code, message, field, reason));
+    const entryFile = entryText(out, e, d.objectName, json, (code, message, reason) => fail(code, message, field, reason));
     files.push({ path: e.fileName, mode: e.mode, contents: utf8.encode(entryFile), version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
   }
 
