@@ -126,6 +126,39 @@ describe('rules beyond the objects parser', () => {
       ['spec.secretObjects[0].data[0].objectName', '"password" is no file the class names; i'],
     ]);
   });
+  it('every problem in one run: a wrong objectType and a secretObjects name that matches no file, both found', () => {
+    const { findings } = one(
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n' +
+        '    objects: "- {objectName: db, objectType: secretManager, objectAlias: db-creds}\\n- {objectName: api, objectType: secretsmanager}"\n' +
+        '  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: db, key: password}, {objectName: api, key: api}]}\n',
+    );
+    expect(findings.map((f) => [f.severity, f.path])).toEqual([
+      ['error', 'objects[0].objectType'],
+      ['warning', 'spec.secretObjects[0].data[0].objectName'],
+    ]);
+    expect(findings[0]?.message).toContain('object "db": Invalid objectType: secretManager');
+    // The file of db is its alias, known although db itself is refused.
+    expect(findings[1]?.message).toContain('(the file of db is named "db-creds": use that)');
+  });
+  it('a spec-only fragment (as users paste it) is checked as a class, and says so', () => {
+    const { findings, report } = one('spec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: |\n      - objectName: db\n        objectType: secretsmanager\n        jmesPath:\n          - {path: api-key, objectAlias: k}\n');
+    expect(findings.map((f) => [f.severity, f.path, f.line])).toEqual([
+      ['warning', 'spec', 2],
+      ['error', 'objects[0].jmesPath[0].path', 9],
+    ]);
+    expect(findings[0]?.message).toContain('checked as the spec of a SecretProviderClass');
+    expect(report.classes).toEqual(['(spec of document 1)']);
+    // A document with metadata is an object, not a fragment: without kind it is skipped as before.
+    expect(one('metadata: {name: a}\nspec:\n  provider: aws\n').report.skipped).toBe(1);
+  });
+  it('names that cannot all be known (an entry without objectName) leave secretObjects to the next run', () => {
+    const { findings } = one(
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n' +
+        '    objects: "- {objectType: secretsmanager}\\n- {objectName: api, objectType: secretsmanager}"\n' +
+        '  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: nothing, key: password}]}\n',
+    );
+    expect(findings.map((f) => f.path)).toEqual(['objects[0].objectName']);
+  });
 });
 
 describe('standard input', () => {

@@ -10,7 +10,19 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { ATTR, lintObjects, parseAttributes, parseObjects, parsePathTranslation, parsePermission, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
+import {
+  ATTR,
+  declaredFiles,
+  lintObjects,
+  ObjectsError,
+  parseAttributes,
+  parseObjects,
+  parsePathTranslation,
+  parsePermission,
+  type DeclaredFile,
+  type MountAttributes,
+  type SecretDescriptor,
+} from '../spc/index.js';
 import type { CommandIO } from './io.js';
 import {
   findObjectsNode,
@@ -213,11 +225,11 @@ class ClassChecker {
     }
   }
 
-  private collect<T>(fn: () => T): { value: T | undefined; problems: readonly ConfigProblem[] } {
+  private collect<T>(fn: () => T): { value: T | undefined; problems: readonly ConfigProblem[]; error?: ConfigError } {
     try {
       return { value: fn(), problems: [] };
     } catch (err) {
-      if (err instanceof ConfigError) return { value: undefined, problems: err.problems };
+      if (err instanceof ConfigError) return { value: undefined, problems: err.problems, error: err };
       throw err;
     }
   }
@@ -225,10 +237,19 @@ class ClassChecker {
   /** Returns false when the class is for another provider (skipped). */
   check(): { skipped: false } | { skipped: true; provider: string } {
     const { obj } = this;
-    if (!(SPC_API_VERSIONS as readonly string[]).includes(obj.apiVersion)) {
-      this.add('error', 'apiVersion', `apiVersion ${JSON.stringify(obj.apiVersion)} is not served by the Secrets Store CSI driver: use ${SPC_API_VERSIONS[0]}`, this.specPosition(['apiVersion']));
+    if (obj.fragment) {
+      this.add(
+        'warning',
+        'spec',
+        `no apiVersion, kind or metadata: checked as the spec of a SecretProviderClass (to apply it, add apiVersion: ${SPC_API_VERSIONS[0]}, kind: SecretProviderClass and metadata.name)`,
+        this.specPosition(['spec']),
+      );
+    } else {
+      if (!(SPC_API_VERSIONS as readonly string[]).includes(obj.apiVersion)) {
+        this.add('error', 'apiVersion', `apiVersion ${JSON.stringify(obj.apiVersion)} is not served by the Secrets Store CSI driver: use ${SPC_API_VERSIONS[0]}`, this.specPosition(['apiVersion']));
+      }
+      if (obj.name === '') this.add('error', 'metadata.name', 'metadata.name is required', this.specPosition(['metadata']));
     }
-    if (obj.name === '') this.add('error', 'metadata.name', 'metadata.name is required', this.specPosition(['metadata']));
 
     const fields = spcFields(obj);
     const objectsText = fields.parameters[ATTR.objects];
@@ -283,7 +304,10 @@ class ClassChecker {
       this.checkArnRegion(lintable.descriptors, lintAttrs);
     }
     this.checkUnknownObjectKeys();
-    this.checkSecretObjects(fields.secretObjects, fields.secretObjectsInvalid, lintable.complete ? lintable.descriptors : undefined);
+    // Files named by the class, known even when objects has errors: so secretObjects is checked in the same run.
+    const declared = objects.error instanceof ObjectsError ? objects.error.declared : undefined;
+    const files = lintable.complete ? lintable.descriptors.flatMap(declaredFiles) : declared?.complete === true ? declared.files : undefined;
+    this.checkSecretObjects(fields.secretObjects, fields.secretObjectsInvalid, files);
     return { skipped: false };
   }
 
@@ -381,18 +405,15 @@ class ClassChecker {
   }
 
   /** The driver's sync rules (docs/behaviour.md, "secretObjects"): it reads the mounted files, by relative path. */
-  private checkSecretObjects(list: ReturnType<typeof spcFields>['secretObjects'], invalid: boolean, descriptors: readonly SecretDescriptor[] | undefined): void {
+  private checkSecretObjects(list: ReturnType<typeof spcFields>['secretObjects'], invalid: boolean, declared: readonly DeclaredFile[] | undefined): void {
     if (invalid) {
       this.add('error', 'spec.secretObjects', 'spec.secretObjects must be a list of {secretName, type, data: [{objectName, key}]}', this.specPosition(['spec', 'secretObjects']));
       return;
     }
     if (list === undefined) return;
-    const files = new Map<string, { descriptor: SecretDescriptor; optional: boolean }>();
-    for (const d of descriptors ?? []) {
-      files.set(d.fileName, { descriptor: d, optional: d.optional });
-      for (const j of d.jmesPath) files.set(j.fileName, { descriptor: d, optional: d.optional });
-    }
-    const allKeys = (descriptors ?? []).filter((d) => d.allKeys);
+    const files = new Map<string, DeclaredFile>();
+    for (const f of declared ?? []) files.set(f.fileName, f);
+    const allKeys = [...new Set((declared ?? []).filter((f) => f.allKeys).map((f) => f.objectName))];
     const secretNames = new Set<string>();
     list.forEach((so, i) => {
       const at = ['spec', 'secretObjects', i] as const;
@@ -436,7 +457,7 @@ class ClassChecker {
           err(`${dp}.objectName`, 'objectName is required: the mounted file (its objectAlias, or objectName) to copy', [...at, 'data', j, 'objectName']);
           return;
         }
-        if (descriptors === undefined) return; // objects did not parse: its errors come first
+        if (declared === undefined) return; // the class's file names are not all known: its errors come first
         const steps = [...at, 'data', j, 'objectName'];
         const file = files.get(objectName);
         if (file?.optional) {
@@ -444,10 +465,10 @@ class ClassChecker {
         }
         if (file !== undefined) return;
         if (allKeys.length > 0 && !objectName.includes('/')) {
-          warnAt(`${dp}.objectName`, `${JSON.stringify(objectName)} is no file the class names; it can only come from an allKeys object (${allKeys.map((d) => d.objectName).join(', ')}) if the secret has that key`, steps);
+          warnAt(`${dp}.objectName`, `${JSON.stringify(objectName)} is no file the class names; it can only come from an allKeys object (${allKeys.join(', ')}) if the secret has that key`, steps);
           return;
         }
-        const byName = (descriptors ?? []).find((d) => d.objectName === objectName && d.fileName !== objectName);
+        const byName = (declared ?? []).find((f) => f.objectName === objectName && f.fileName !== objectName);
         const known = [...files.keys()].sort();
         const fix = byName !== undefined ? ` (the file of ${objectName} is named ${JSON.stringify(byName.fileName)}: use that)` : ` (files: ${known.join(', ')})`;
         warnAt(
@@ -482,7 +503,7 @@ export function checkManifest(text: string, file: string): { findings: Finding[]
     }
     const checker = new ClassChecker(mf, obj);
     const result = checker.check();
-    const label = obj.namespace !== '' ? `${obj.namespace}/${obj.name}` : obj.name;
+    const label = obj.fragment ? `(spec of document ${obj.document})` : obj.namespace !== '' ? `${obj.namespace}/${obj.name}` : obj.name;
     if (result.skipped) {
       report.otherProviders.push(`${label} (${result.provider})`);
       continue;

@@ -24,6 +24,11 @@ export interface ManifestObject {
   name: string;
   namespace: string;
   node: YAMLMap;
+  /**
+   * A document with a `spec` but no apiVersion, kind or metadata: the part of a class users paste into
+   * an issue or a chat. Read as a SecretProviderClass (kind set) so its spec gets every check.
+   */
+  fragment?: true;
 }
 
 export interface ManifestError {
@@ -81,6 +86,10 @@ export function parseManifests(text: string, file: string): ManifestFile {
       };
     };
     const top = obj(root, undefined);
+    if (top.kind === '' && top.apiVersion === '' && !root.has('metadata') && isMap(root.get('spec', true))) {
+      out.objects.push({ ...top, kind: 'SecretProviderClass', fragment: true });
+      return;
+    }
     const items = root.get('items', true);
     if (top.kind.endsWith('List') && isSeq(items)) {
       items.items.forEach((it, j) => {

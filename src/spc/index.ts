@@ -15,7 +15,7 @@ export {
   IRSA_AUDIENCE,
   POD_IDENTITY_AUDIENCE,
 } from './attributes.js';
-export { parseObjects, checkArnRegions, type ParseObjectsOptions } from './objects.js';
+export { parseObjects, checkArnRegions, declaredFiles, ObjectsError, type ParseObjectsOptions } from './objects.js';
 export { deriveFiles, tooManyFiles, type FileBudget } from './values.js';
 export {
   findPathConflicts,

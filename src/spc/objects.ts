@@ -11,7 +11,7 @@ import { goParseBool } from './attributes.js';
 import { decodeYaml, findUnencodableFloat, formatFloat32, jsonKind, type GoValue } from './go-yaml.js';
 import { expressionProblem, looksLikeUnquotedHyphen } from './jmes.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
-import type { FailoverObject, JmesPathEntry, ObjectType, SecretDescriptor } from './types.js';
+import type { DeclaredFile, FailoverObject, JmesPathEntry, ObjectType, SecretDescriptor } from './types.js';
 
 export interface ParseObjectsOptions {
   pathTranslation: string | false;
@@ -354,6 +354,26 @@ function firstDocumentText(text: string): string {
   return text;
 }
 
+/**
+ * The problems of an `objects` list that did parse as YAML, with the files its entries name. `complete`:
+ * every entry loaded with a name, so `files` is every file the class would make (allKeys keys aside).
+ */
+export class ObjectsError extends ConfigError {
+  constructor(
+    problems: readonly ConfigProblem[],
+    readonly declared: { files: readonly DeclaredFile[]; complete: boolean },
+  ) {
+    super(problems);
+    this.name = 'ObjectsError';
+  }
+}
+
+/** The files a parsed descriptor names (allKeys keys are known only once the value is read). */
+export function declaredFiles(d: SecretDescriptor): DeclaredFile[] {
+  const own = { objectName: d.objectName, optional: d.optional };
+  return [{ ...own, allKeys: d.allKeys, fileName: d.fileName }, ...d.jmesPath.map((e) => ({ ...own, allKeys: false, fileName: e.fileName }))];
+}
+
 export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): SecretDescriptor[] {
   const top = (message: string): ConfigError => new ConfigError([{ message: `objects: ${message}`, path: 'objects' }]);
   const empty = '`objects` is empty: nothing to mount (list at least one object with objectName and objectType)';
@@ -381,6 +401,8 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   const problems: ConfigProblem[] = [];
   const descriptors: SecretDescriptor[] = [];
   const outputs: Output[] = [];
+  const declared: DeclaredFile[] = [];
+  let complete = true;
   // ASCP's duplicate rules: latest descriptor per objectName, and every alias seen.
   const lastByName = new Map<string, { alias: string; label: string }>();
   const aliasesSeen = new Set<string>();
@@ -392,17 +414,26 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     if (item.kind === 'null') {
       ld.problem(at, 'Empty descriptor entry in SecretProviderClass');
       problems.push(...ld.problems);
+      complete = false;
       return;
     }
     if (item.kind !== 'map') {
       ld.problem(at, `${UNMARSHAL}cannot unmarshal ${jsonKind(item)} into Go value of type provider.SecretDescriptor`);
       problems.push(...ld.problems);
+      complete = false;
       return;
     }
     const raw = loadDescriptor(ld, item, at);
     if (ld.problems.length > 0) {
       problems.push(...ld.problems); // a descriptor that did not load is not validated further
+      complete = false;
       return;
+    }
+    if (raw.objectName === '') complete = false;
+    else {
+      const own = { objectName: raw.objectName, optional: raw.optional, allKeys: raw.allKeys };
+      declared.push({ ...own, fileName: translatePath(raw.objectAlias !== '' ? raw.objectAlias : raw.objectName, opts.pathTranslation) });
+      for (const e of raw.jmesPath) if (e.objectAlias !== '') declared.push({ ...own, allKeys: false, fileName: translatePath(e.objectAlias, opts.pathTranslation) });
     }
     const d = validateDescriptor(ld, raw, i, opts);
     checkDuplicates(ld, raw, i, lastByName, aliasesSeen, dupReported, opts.pathTranslation);
@@ -435,7 +466,10 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
 
   if (problems.length > 0) {
     const ordered = problems.map((p, n) => ({ p, n })).sort((a, b) => (a.p.index ?? -1) - (b.p.index ?? -1) || a.n - b.n);
-    throw new ConfigError(ordered.map((x) => x.p));
+    throw new ObjectsError(
+      ordered.map((x) => x.p),
+      { files: declared, complete },
+    );
   }
   return descriptors;
 }

@@ -105,3 +105,14 @@ export interface OutputFile {
   /** Where it comes from, for messages: `object db/creds`, `jmesPath alias user of db/creds`, `key "port" of db/config`. */
   origin?: string | undefined;
 }
+
+/**
+ * A file a class names, known even when the class has problems: from its objectAlias or objectName
+ * (translated) and its jmesPath aliases. What `secretObjects` can be checked against in the same run.
+ */
+export interface DeclaredFile {
+  fileName: string;
+  objectName: string;
+  optional: boolean;
+  allKeys: boolean;
+}
