@@ -12,8 +12,11 @@ import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import {
   ATTR,
+  CLASS_PARAMETERS,
   declaredFiles,
+  DRIVER_ATTRIBUTES,
   lintObjects,
+  OBJECT_FIELDS,
   ObjectsError,
   parseAttributes,
   parseObjects,
@@ -78,25 +81,7 @@ export interface CheckReport {
 
 const SPC_KIND = 'SecretProviderClass';
 
-/** Parameters the provider reads (docs/behaviour.md, "Attributes"; docs/extensions.md); ASCP and we ignore any other. */
-const KNOWN_PARAMETERS: readonly string[] = [
-  ATTR.region,
-  ATTR.failoverRegion,
-  ATTR.pathTranslation,
-  ATTR.usePodIdentity,
-  ATTR.preferredAddressType,
-  ATTR.objects,
-  ATTR.assumeRoleArn,
-  ATTR.assumeRoleExternalId,
-  ATTR.assumeRoleDurationSeconds,
-];
-/** Set by the driver for each pod (docs/behaviour.md, "Attributes"). */
-const DRIVER_ATTRIBUTES: readonly string[] = [ATTR.podName, ATTR.podNamespace, ATTR.podUid, ATTR.serviceAccountName, ATTR.tokens, 'csi.storage.k8s.io/ephemeral', ATTR.secretProviderClass];
-
-/** Field names of the objects YAML (spc/objects.ts), for typo warnings: ASCP ignores unknown keys. */
-const DESCRIPTOR_FIELDS = ['objectName', 'objectAlias', 'objectVersion', 'objectVersionLabel', 'objectType', 'filePermission', 'jmesPath', 'failoverObject', 'optional', 'allKeys'];
-const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render'];
-const FAILOVER_FIELDS = ['objectName', 'objectVersion', 'objectVersionLabel'];
+const { descriptor: DESCRIPTOR_FIELDS, entry: ENTRY_FIELDS, failover: FAILOVER_FIELDS } = OBJECT_FIELDS;
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -351,13 +336,13 @@ class ClassChecker {
 
   private checkParameterNames(names: readonly string[]): void {
     for (const name of names) {
-      if (KNOWN_PARAMETERS.includes(name)) continue;
+      if (CLASS_PARAMETERS.includes(name)) continue;
       const pos = nodePosition(this.mf, keyNode(nodeAt(this.spec, ['parameters']), name)) ?? this.specPosition(['spec', 'parameters', name]);
       if (DRIVER_ATTRIBUTES.includes(name)) {
         this.add('warning', name, `${name} is set by the driver for each pod: a value here is overwritten or, for the tokens, wrongly trusted; remove it`, pos);
         continue;
       }
-      const meant = suggest(name, KNOWN_PARAMETERS);
+      const meant = suggest(name, CLASS_PARAMETERS);
       this.add('warning', name, `unknown parameter ${JSON.stringify(name)} is ignored by the provider${meant !== undefined ? ` (did you mean ${meant}? names are case-sensitive)` : ''}`, pos);
     }
   }

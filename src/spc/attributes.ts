@@ -29,6 +29,22 @@ export const ATTR = {
 } as const;
 
 
+/** The class parameters the provider reads (docs/behaviour.md, "Attributes"; docs/extensions.md); ASCP and we ignore any other. */
+export const CLASS_PARAMETERS: readonly string[] = [
+  ATTR.region,
+  ATTR.failoverRegion,
+  ATTR.pathTranslation,
+  ATTR.usePodIdentity,
+  ATTR.preferredAddressType,
+  ATTR.objects,
+  ATTR.assumeRoleArn,
+  ATTR.assumeRoleExternalId,
+  ATTR.assumeRoleDurationSeconds,
+];
+
+/** What the driver sets for each pod (docs/behaviour.md, "Attributes"), beside the class's parameters. */
+export const DRIVER_ATTRIBUTES: readonly string[] = [ATTR.podName, ATTR.podNamespace, ATTR.podUid, ATTR.serviceAccountName, ATTR.tokens, 'csi.storage.k8s.io/ephemeral', ATTR.secretProviderClass];
+
 export const IRSA_AUDIENCE = 'sts.amazonaws.com';
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
 

@@ -12,10 +12,12 @@ export {
   parsePathTranslation,
   goParseBool,
   ATTR,
+  CLASS_PARAMETERS,
+  DRIVER_ATTRIBUTES,
   IRSA_AUDIENCE,
   POD_IDENTITY_AUDIENCE,
 } from './attributes.js';
-export { parseObjects, checkArnRegions, declaredFiles, ObjectsError, type ParseObjectsOptions } from './objects.js';
+export { parseObjects, checkArnRegions, declaredFiles, OBJECT_FIELDS, ObjectsError, type ParseObjectsOptions } from './objects.js';
 export { deriveFiles, tooManyFiles, type FileBudget } from './values.js';
 export {
   findPathConflicts,

@@ -239,6 +239,13 @@ const DESCRIPTOR_FIELDS = [
 const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render'] as const;
 const FAILOVER_FIELDS = ['objectName', 'objectVersion', 'objectVersionLabel'] as const;
 
+/** The keys the objects YAML has at each level (matched case-insensitively, as ASCP matches them); any other is ignored. */
+export const OBJECT_FIELDS: { readonly descriptor: readonly string[]; readonly entry: readonly string[]; readonly failover: readonly string[] } = {
+  descriptor: DESCRIPTOR_FIELDS,
+  entry: ENTRY_FIELDS,
+  failover: FAILOVER_FIELDS,
+};
+
 function loadEntry(ld: Loader, v: GoValue, path: string): RawEntry {
   const entry: RawEntry = { path: '', objectAlias: '', filePermission: '', render: 'string' };
   if (v.kind === 'null') return entry;
