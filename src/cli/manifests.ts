@@ -7,6 +7,7 @@
  * Manifests are read as YAML 1.1, as kubectl does (sigs.k8s.io/yaml → go-yaml v2): `yes` is a boolean.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, type Node, type YAMLMap } from 'yaml';
+import type { SecretObjectSpec } from '../spc/index.js';
 
 /** 1-based line and column in a source text. */
 export interface Position {
@@ -142,14 +143,6 @@ export function keyNode(map: unknown, key: string): Node | undefined {
 export const SPC_API_VERSIONS = ['secrets-store.csi.x-k8s.io/v1', 'secrets-store.csi.x-k8s.io/v1alpha1'] as const;
 
 /** One `secretObjects` entry as written (docs/behaviour.md, "secretObjects"); fields unchecked. */
-export interface SecretObjectSpec {
-  secretName: unknown;
-  type: unknown;
-  labels: unknown;
-  annotations: unknown;
-  data: unknown;
-}
-
 export interface ParameterProblem {
   key: string;
   message: string;

@@ -21,10 +21,10 @@ import { writeMount } from '../files/index.js';
 import { assumeRole, operatorCredentials, sessionName, type CachedCredentials, type IdentityRequest } from '../identity/index.js';
 import { createMount, type MountDeps, type MountFile, type ObjectVersion } from '../mount/index.js';
 import { createLogger } from '../observability/index.js';
-import { ATTR, IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE } from '../spc/index.js';
+import { ATTR, IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, type SecretObjectSpec } from '../spc/index.js';
 import { appId } from '../version.js';
 import type { CommandIO } from './io.js';
-import { parseManifests, spcFields, type SecretObjectSpec } from './manifests.js';
+import { parseManifests, spcFields } from './manifests.js';
 
 const USAGE = `Usage: mount --class FILE --pod-namespace NS --service-account SA [options]
 

@@ -30,3 +30,4 @@ export {
 } from './paths.js';
 export { lintObjects } from './lint.js';
 export type * from './types.js';
+export { secretObjectsProblems, type SecretObjectSpec, type SecretObjectsProblem } from './secret-objects.js';
