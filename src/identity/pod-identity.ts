@@ -14,6 +14,7 @@
  * whose fields have the wrong type or form is refused before use; a body that is not JSON is
  * never quoted.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { http, https } from '../node-http.js';
 import { ProviderError } from '../errors.js';
 import { scrub } from '../observability/index.js';
@@ -92,19 +93,9 @@ function credentialsOf(body: Record<string, unknown>, status: number): CachedCre
   return { accessKeyId, secretAccessKey, sessionToken, expiration: exp };
 }
 
+/** Node's own abortable timer, rejecting with the signal's reason (deadline or cancellation) as callers expect. */
 function sleepAbortable(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  return sleep(ms, undefined, { signal }).catch(() => Promise.reject(signal.reason as Error));
 }
 
 function attempt(url: string, token: string, timeoutMs: number, signal: AbortSignal): Promise<CachedCredentials> {

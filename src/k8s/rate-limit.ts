@@ -4,6 +4,7 @@
  * (docs/behaviour.md, "Kubernetes API"): the bucket starts full with `burst` tokens and refills at `qps` per second;
  * a request waits for its token (abortably) and never fails for lack of one.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ProviderError } from '../errors.js';
 
 /** Waits `ms`, or rejects with the signal's abort error. Injected by tests to avoid real sleeps. */
@@ -20,22 +21,8 @@ export function abortError(signal: AbortSignal, what: string): ProviderError {
   });
 }
 
-export const realSleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(abortError(signal, 'wait'));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal, 'wait'));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+// Node's own abortable timer; its AbortError becomes ours, which says deadline or cancellation.
+export const realSleep: Sleep = (ms, signal) => sleep(ms, undefined, { signal }).catch(() => Promise.reject(abortError(signal, 'wait')));
 
 export class TokenBucket {
   readonly #qps: number;
