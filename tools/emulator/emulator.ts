@@ -1,7 +1,8 @@
 /**
  * @module emulator/emulator
- * One loopback HTTP server playing Secrets Manager, SSM and STS (SigV4-verified, per-region data),
- * the three Kubernetes GETs the provider makes, and the EKS Pod Identity agent; plus fault
+ * One loopback HTTP server playing Secrets Manager, SSM, STS and IAM's reads (SigV4-verified,
+ * per-region data), the Kubernetes GETs the provider and `doctor` make (service accounts, pods,
+ * nodes, CSIDriver objects, the issuer discovery document), and the EKS Pod Identity agent; plus fault
  * injection, added latency and a call log. `startEmulator()` is the programmatic entry point.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -14,17 +15,17 @@ import { buildClaims, decodeJwt, signJwt, uidFor, verifyJwt, type IssueTokenInpu
 import { handleSecretsManager, smNames } from './secrets-manager.js';
 import { parseAuthorization, signatureMatches } from './sigv4.js';
 import { handleSsm, ssmNames } from './ssm.js';
-import { DEFAULT_ACCOUNT, EmulatorError, roleAccount, roleName, State, type ParameterType, type RoleSpec, type Session } from './state.js';
+import { handleIam, iamErrorXml } from './iam.js';
+import { DEFAULT_ACCOUNT, DEFAULT_ISSUER, EmulatorError, roleAccount, roleName, State, type ParameterType, type PodRecord, type RoleSpec, type Session } from './state.js';
 import { handleSts, stsErrorXml } from './sts.js';
 
 export type { Fault, ServiceName } from './faults.js';
 export type { IssueTokenInput } from './jwt.js';
 export type { RoleAllow, RoleSpec } from './state.js';
+export { DEFAULT_ISSUER } from './state.js';
 
 /** Audience of EKS Pod Identity tokens. */
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
-/** The issuer STS and the agent trust (the cluster's OIDC issuer). */
-export const DEFAULT_ISSUER = 'https://oidc.eks.us-east-1.amazonaws.com/id/EMULATOR0000000000000000000000';
 const CLUSTER_NAME = 'emulator';
 /** Credentials from the Pod Identity agent last six hours, as EKS gives them. */
 const POD_IDENTITY_SECONDS = 6 * 3600;
@@ -101,7 +102,13 @@ export interface Emulator {
   addRole(role: RoleSpec): void;
   addPodIdentityAssociation(a: { namespace: string; serviceAccount: string; roleArn: string }): void;
   addServiceAccount(ns: string, name: string, annotations?: Record<string, string>): void;
-  addPod(ns: string, name: string, nodeName: string): void;
+  /** A pod; `labels`, `ready` (default true), `serviceAccountName` (default "default") and `volumes` for `doctor`. */
+  addPod(ns: string, name: string, nodeName: string, o?: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] }): void;
+  /** A CSIDriver object; `tokenRequests` as its spec has them (absent: none). */
+  addCsiDriver(name: string, o?: { tokenRequests?: { audience: string; expirationSeconds?: number }[] }): void;
+  /** Registers an issuer as an IAM OIDC provider (the default issuer is registered); STS trusts only these. */
+  addOidcProvider(issuer: string): void;
+  removeOidcProvider(issuer: string): void;
   addNode(name: string, labels?: Record<string, string>): void;
   /** Creates the secret, or adds a version to it (rotation). */
   putSecret(region: string, name: string, value: string | Uint8Array, o?: { versionId?: string; stages?: string[]; kmsFails?: boolean }): { arn: string; versionId: string };
@@ -147,6 +154,7 @@ const CONTENT_TYPE: Record<ServiceName, string> = {
   secretsmanager: 'application/x-amz-json-1.1',
   ssm: 'application/x-amz-json-1.1',
   sts: 'text/xml',
+  iam: 'text/xml',
   k8s: 'application/json',
   'pod-identity': 'application/json',
 };
@@ -235,7 +243,6 @@ class EmulatorImpl implements Emulator {
   readonly apiToken = randomBytes(24).toString('base64url');
   readonly state: State;
   private readonly jwtKey = randomBytes(32);
-  private readonly issuers = new Set([DEFAULT_ISSUER]);
   private readonly faults = new FaultTable();
   private readonly log: CallRecord[] = [];
   private readonly sockets = new Set<Socket>();
@@ -377,10 +384,13 @@ class EmulatorImpl implements Emulator {
       const ex: Exchange = { req, res, body, path };
       if (path === '/v1/credentials') return await this.podIdentity(ex);
       if (scope === 'agent') return await this.send(ex, { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'NotFound', message: 'not found' }) });
-      if (path.startsWith('/api/') || path === '/api') return await this.kube(ex);
+      if (path.startsWith('/api/') || path === '/api' || path.startsWith('/apis/') || path === '/.well-known/openid-configuration') return await this.kube(ex);
       const target = header(req, 'x-amz-target');
       if (req.method === 'POST' && target !== undefined) return await this.awsJson(ex, target);
-      if (req.method === 'POST' && (header(req, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return await this.sts(ex);
+      if (req.method === 'POST' && (header(req, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) {
+        // Both speak the Query protocol; the signature's scope says which service was meant.
+        return parseAuthorization(header(req, 'authorization'))?.service === 'iam' ? await this.iam(ex) : await this.sts(ex);
+      }
       return await this.send(ex, { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' });
     } catch (err) {
       this.opts.logger?.error('emulator failed to answer', { error: err instanceof Error ? err.message : String(err) });
@@ -431,8 +441,9 @@ class EmulatorImpl implements Emulator {
   // ---------------------------------------------------------------- SigV4
 
   /** Finds and checks the caller's session; throws AWS's error for the service family. */
-  private authenticate(ex: Exchange, service: 'secretsmanager' | 'ssm' | 'sts'): { session: Session; region: string } {
-    const sts = service === 'sts';
+  private authenticate(ex: Exchange, service: 'secretsmanager' | 'ssm' | 'sts' | 'iam'): { session: Session; region: string } {
+    // STS and IAM (Query protocol) share their error words; the JSON services have their own.
+    const sts = service === 'sts' || service === 'iam';
     const auth = parseAuthorization(header(ex.req, 'authorization'));
     if (auth === undefined) {
       throw sts
@@ -515,7 +526,7 @@ class EmulatorImpl implements Emulator {
   // ---------------------------------------------------------------- STS
 
   private verifyToken = (token: string, audience: string): VerifyResult =>
-    verifyJwt(token, this.jwtKey, { audience, issuers: this.issuers, nowMs: this.state.now() });
+    verifyJwt(token, this.jwtKey, { audience, issuers: this.state.oidcProviders, nowMs: this.state.now() });
 
   private async sts(ex: Exchange): Promise<void> {
     const params = new URLSearchParams(ex.body.toString('utf8'));
@@ -554,9 +565,119 @@ class EmulatorImpl implements Emulator {
     }
   }
 
+  // ---------------------------------------------------------------- IAM
+
+  private async iam(ex: Exchange): Promise<void> {
+    const params = new URLSearchParams(ex.body.toString('utf8'));
+    const operation = params.get('Action') ?? '';
+    const requestId = randomUUID();
+    const region = parseAuthorization(header(ex.req, 'authorization'))?.region ?? 'us-east-1';
+    const names = [params.get('RoleName')].filter((x): x is string => x !== null);
+    const error = (status: number, code: string, message: string): Answer => ({
+      status,
+      headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
+      body: iamErrorXml(code, message, requestId, status >= 500 ? 'Receiver' : 'Sender'),
+    });
+    const base = { service: 'iam' as const, operation, region, names, at: this.state.now(), ...this.ua(ex) };
+    const faulted = await this.fault(ex, 'iam', operation, region, names, error);
+    if (faulted === 'hang') return;
+    if (faulted !== undefined) {
+      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? /<Code>([^<]*)<\/Code>/.exec(faulted.body)?.[1] ?? 'Fault' });
+      return this.send(ex, faulted);
+    }
+    let caller: Session | undefined;
+    try {
+      caller = this.authenticate(ex, 'iam').session;
+      const xml = handleIam(this.state, caller, requestId, operation, params);
+      this.record({ ...base, roleArn: caller.roleArn, sessionName: caller.sessionName, status: 200 });
+      return await this.send(ex, { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml });
+    } catch (err) {
+      if (!(err instanceof EmulatorError)) throw err;
+      const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };
+      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
+      return await this.send(ex, error(err.status, err.code, err.message));
+    }
+  }
+
   // ---------------------------------------------------------------- Kubernetes
 
+  /**
+   * What `doctor` reads besides the provider's three GETs: a CSIDriver, pods by label (in a
+   * namespace or all), the issuer discovery document. Same token, same Status errors.
+   */
+  private async kubeExtra(ex: Exchange): Promise<boolean> {
+    const csi = /^\/apis\/storage\.k8s\.io\/v1\/csidrivers\/([^/]+)$/.exec(ex.path);
+    const list = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(ex.path);
+    const discovery = ex.path === '/.well-known/openid-configuration';
+    if (csi === null && list === null && !discovery) return false;
+    const operation = csi !== null ? 'GetCSIDriver' : list !== null ? 'ListPods' : 'GetOpenIDConfiguration';
+    const names = csi !== null ? [decodeURIComponent(csi[1] ?? '')] : list?.[1] !== undefined ? [decodeURIComponent(list[1])] : [];
+    const base = { service: 'k8s' as const, operation, region: '', names, at: this.state.now(), ...this.ua(ex) };
+    const answer = async (a: Answer): Promise<boolean> => {
+      const errorCode = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
+      this.record({ ...base, status: a.status, ...(errorCode === undefined ? {} : { errorCode }) });
+      await this.send(ex, a);
+      return true;
+    };
+    const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) => kubeStatus(status, code, message));
+    if (faulted === 'hang') return true;
+    if (faulted !== undefined) return answer(faulted);
+    if (header(ex.req, 'authorization') !== `Bearer ${this.apiToken}`) return answer(kubeStatus(401, 'Unauthorized', 'Unauthorized'));
+    if (ex.req.method !== 'GET') return answer(kubeStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+    const ok = (obj: unknown): Answer => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) });
+    const created = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (discovery) {
+      return answer(
+        ok({
+          issuer: DEFAULT_ISSUER,
+          jwks_uri: `${DEFAULT_ISSUER}/keys`,
+          authorization_endpoint: 'urn:kubernetes:programmatic_authorization',
+          response_types_supported: ['id_token'],
+          subject_types_supported: ['public'],
+          claims_supported: ['sub', 'iss'],
+          id_token_signing_alg_values_supported: ['RS256'],
+        }),
+      );
+    }
+    if (csi !== null) {
+      const name = names[0] ?? '';
+      const d = this.state.csiDrivers.get(name);
+      if (d === undefined) return answer(kubeStatus(404, 'NotFound', `csidrivers.storage.k8s.io "${name}" not found`));
+      const spec: Record<string, unknown> = { attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Ephemeral'] };
+      if (d.tokenRequests !== undefined) spec['tokenRequests'] = d.tokenRequests;
+      return answer(ok({ kind: 'CSIDriver', apiVersion: 'storage.k8s.io/v1', metadata: { name, uid: uidFor(`csidrivers/${name}`), resourceVersion: '1', creationTimestamp: created(d.createdMs) }, spec }));
+    }
+    const ns = names[0];
+    const selector = new URL(ex.req.url ?? '/', 'http://x').searchParams.get('labelSelector') ?? '';
+    // Equality selectors only (`a=b,c==d`), which is all `doctor` sends.
+    const wanted = selector === '' ? [] : selector.split(',').map((term) => term.split(/==?/).map((x) => x.trim()));
+    const items = [...this.state.pods.entries()]
+      .filter(([key]) => ns === undefined || key.startsWith(`${ns}/`))
+      .filter(([, pod]) => wanted.every(([k, v]) => k !== undefined && pod.labels[k] === v))
+      .map(([key, pod]) => this.podObject(key, pod));
+    return answer(ok({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items }));
+  }
+
+  private podObject(key: string, pod: PodRecord): Record<string, unknown> {
+    const [ns = '', name = ''] = key.split('/');
+    return {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: {
+        name,
+        namespace: ns,
+        uid: uidFor(`pods/${ns}/${name}`),
+        resourceVersion: '1',
+        creationTimestamp: new Date(pod.createdMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        ...(Object.keys(pod.labels).length > 0 ? { labels: pod.labels } : {}),
+      },
+      spec: { nodeName: pod.nodeName, serviceAccountName: pod.serviceAccountName, containers: [{ name: 'app', image: 'example/app:1' }], volumes: pod.volumes },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: pod.ready ? 'True' : 'False' }] },
+    };
+  }
+
   private async kube(ex: Exchange): Promise<void> {
+    if (await this.kubeExtra(ex)) return;
     const m =
       /^\/api\/v1\/namespaces\/([^/]+)\/(serviceaccounts|pods)\/([^/]+)$/.exec(ex.path) ?? /^\/api\/v1\/(nodes)\/([^/]+)$/.exec(ex.path);
     const kind = m === null ? undefined : m.length === 4 ? m[2] : m[1];
@@ -595,15 +716,7 @@ class EmulatorImpl implements Emulator {
     if (kind === 'pods') {
       const pod = this.state.pods.get(key);
       if (pod === undefined) return answer(notFound());
-      return answer(
-        ok({
-          kind: 'Pod',
-          apiVersion: 'v1',
-          metadata: meta(pod.createdMs, {}),
-          spec: { nodeName: pod.nodeName, serviceAccountName: 'default', containers: [{ name: 'app', image: 'example/app:1' }] },
-          status: { phase: 'Running' },
-        }),
-      );
+      return answer(ok(this.podObject(key, pod)));
     }
     const node = this.state.nodes.get(key);
     if (node === undefined) return answer(notFound());
@@ -760,8 +873,27 @@ class EmulatorImpl implements Emulator {
     this.state.serviceAccounts.set(`${ns}/${name}`, { annotations: { ...annotations }, createdMs: this.state.now() });
   }
 
-  addPod(ns: string, name: string, nodeName: string): void {
-    this.state.pods.set(`${ns}/${name}`, { nodeName, createdMs: this.state.now() });
+  addPod(ns: string, name: string, nodeName: string, o: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] } = {}): void {
+    this.state.pods.set(`${ns}/${name}`, {
+      nodeName,
+      createdMs: this.state.now(),
+      labels: { ...o.labels },
+      ready: o.ready ?? true,
+      serviceAccountName: o.serviceAccountName ?? 'default',
+      volumes: structuredClone(o.volumes ?? []),
+    });
+  }
+
+  addCsiDriver(name: string, o: { tokenRequests?: { audience: string; expirationSeconds?: number }[] } = {}): void {
+    this.state.csiDrivers.set(name, { tokenRequests: o.tokenRequests === undefined ? undefined : structuredClone(o.tokenRequests), createdMs: this.state.now() });
+  }
+
+  addOidcProvider(issuer: string): void {
+    this.state.oidcProviders.add(issuer);
+  }
+
+  removeOidcProvider(issuer: string): void {
+    this.state.oidcProviders.delete(issuer);
   }
 
   addNode(name: string, labels: Record<string, string> = {}): void {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-export type ServiceName = 'secretsmanager' | 'ssm' | 'sts' | 'k8s' | 'pod-identity';
+export type ServiceName = 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'k8s' | 'pod-identity';
 
 export interface Fault {
   service?: ServiceName;
@@ -150,6 +150,7 @@ export function faultError(service: ServiceName, f: Fault): { status: number; co
         code = throttle ? 'ThrottlingException' : 'InternalServerError';
         break;
       case 'sts':
+      case 'iam':
         code = throttle ? 'Throttling' : 'InternalFailure';
         break;
       case 'k8s':

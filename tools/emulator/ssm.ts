@@ -2,7 +2,8 @@
  * @module emulator/ssm
  * The SSM Parameter Store operations (AWS JSON 1.1, `X-Amz-Target: AmazonSSM.<Op>`): GetParameters
  * with `name:version` / `name:label` selectors and `InvalidParameters`, GetParameter, PutParameter,
- * LabelParameterVersion, with AWS's access rules and error words.
+ * LabelParameterVersion, DescribeParameters (names and metadata, never values), with AWS's access
+ * rules and error words.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -17,7 +18,7 @@ import {
   type State,
 } from './state.js';
 
-export const SSM_OPERATIONS = ['GetParameters', 'GetParameter', 'PutParameter', 'LabelParameterVersion'] as const;
+export const SSM_OPERATIONS = ['GetParameters', 'GetParameter', 'PutParameter', 'LabelParameterVersion', 'DescribeParameters'] as const;
 
 export function ssmNames(op: string, body: Record<string, unknown>): string[] {
   if (op === 'GetParameters') return Array.isArray(body['Names']) ? body['Names'].filter((x): x is string => typeof x === 'string') : [];
@@ -118,6 +119,33 @@ export function handleSsm(state: State, region: string, session: Session, op: st
         }
       }
       return { Parameters: found.map(([p, v, sel]) => render(p, v, sel, decrypt)), InvalidParameters: invalid };
+    }
+
+    case 'DescribeParameters': {
+      // IAM grants ssm:DescribeParameters on `*` only; the answer holds metadata, never a value.
+      if (role?.allow.describeParameters !== true) {
+        throw new EmulatorError(
+          'AccessDeniedException',
+          `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ssm:DescribeParameters on resource: arn:aws:ssm:${region}:${state.accountId}:* because no identity-based policy allows the ssm:DescribeParameters action`,
+        );
+      }
+      const filters = Array.isArray(body['ParameterFilters']) ? (body['ParameterFilters'] as unknown[]) : [];
+      let names: string[] | undefined;
+      for (const f of filters) {
+        const filter = (f ?? {}) as Record<string, unknown>;
+        const values = Array.isArray(filter['Values']) ? filter['Values'].filter((x): x is string => typeof x === 'string') : [];
+        if (filter['Key'] !== 'Name' || (filter['Option'] ?? 'Equals') !== 'Equals') {
+          throw new EmulatorError('InvalidFilterKey', 'The emulator supports the Name filter with Option Equals only.');
+        }
+        names = [...(names ?? []), ...values];
+      }
+      const all = [...state.region(region).parameters.values()].filter((p) => names === undefined || names.includes(p.name));
+      return {
+        Parameters: all.map((p) => {
+          const last = p.versions[p.versions.length - 1];
+          return { Name: p.name, ARN: p.arn, Type: p.type, Version: last?.version ?? 0, LastModifiedDate: (last?.modifiedMs ?? 0) / 1000, DataType: 'text', Tier: 'Standard' };
+        }),
+      };
     }
 
     case 'GetParameter': {

@@ -7,6 +7,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 export const DEFAULT_ACCOUNT = '123456789012';
+/** The issuer STS and the agent trust (the cluster's OIDC issuer). */
+export const DEFAULT_ISSUER = 'https://oidc.eks.us-east-1.amazonaws.com/id/EMULATOR0000000000000000000000';
 
 /** What a role may do. Patterns are names or ARNs; `*` matches any run of characters, `?` one. */
 export interface RoleAllow {
@@ -20,6 +22,10 @@ export interface RoleAllow {
   describeSecret?: boolean;
   /** PutSecretValue, PutParameter, LabelParameterVersion on the readable names. Default false. */
   write?: boolean;
+  /** iam:GetRole and iam:ListOpenIDConnectProviders on every resource (what `doctor` reads). Default false. */
+  iamRead?: boolean;
+  /** ssm:DescribeParameters (on `*`, as IAM grants it: it lists names, never values). Default false. */
+  describeParameters?: boolean;
 }
 
 export interface RoleSpec {
@@ -32,6 +38,11 @@ export interface RoleSpec {
   externalId?: string;
   /** MaxSessionDuration of the role; default 3600. */
   maxSessionDurationSeconds?: number;
+  /**
+   * The trust policy GetRole returns, as given; by default the one `trust` and `trustedRoles` stand
+   * for (emulator/iam.ts). STS still applies `trust`: a document given here is for `doctor` to read.
+   */
+  trustPolicy?: unknown;
   allow: RoleAllow;
 }
 
@@ -140,14 +151,30 @@ function randomUpper(n: number): string {
   return s;
 }
 
+/** What the emulator keeps of a pod: enough for the provider's GET and for `doctor`'s reads. */
+export interface PodRecord {
+  nodeName: string;
+  createdMs: number;
+  labels: Record<string, string>;
+  /** The Ready condition. */
+  ready: boolean;
+  serviceAccountName: string;
+  /** `spec.volumes`, as given. */
+  volumes: unknown[];
+}
+
 export class State {
   readonly roles = new Map<string, RoleSpec>();
   readonly sessions = new Map<string, Session>();
   readonly regions = new Map<string, RegionData>();
   readonly podIdentity = new Map<string, string>(); // "ns/sa" → role ARN
   readonly serviceAccounts = new Map<string, { annotations: Record<string, string>; createdMs: number }>();
-  readonly pods = new Map<string, { nodeName: string; createdMs: number }>();
+  readonly pods = new Map<string, PodRecord>();
   readonly nodes = new Map<string, { labels: Record<string, string>; createdMs: number }>();
+  /** IAM's OIDC providers, by issuer URL: STS accepts web identity tokens only from these. */
+  readonly oidcProviders = new Set<string>([DEFAULT_ISSUER]);
+  /** CSIDriver objects by name (storage.k8s.io/v1). */
+  readonly csiDrivers = new Map<string, { tokenRequests: { audience: string; expirationSeconds?: number }[] | undefined; createdMs: number }>();
 
   constructor(
     readonly accountId: string,

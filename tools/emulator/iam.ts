@@ -1,0 +1,94 @@
+/**
+ * @module emulator/iam
+ * The IAM reads `doctor` makes (AWS Query protocol, `Version=2010-05-08`, XML answers, SigV4 scope
+ * `iam`): GetRole with the role's trust policy as IAM returns it (URL-encoded JSON in
+ * `AssumeRolePolicyDocument`), and ListOpenIDConnectProviders. A role's trust policy is the one it
+ * was given, else the one its web identity trust (`RoleSpec.trust`) stands for, so the document
+ * `doctor` reads and the rule STS applies are the same.
+ */
+import { xmlEscape } from './sts.js';
+import { assumedRoleArn, DEFAULT_ISSUER, EmulatorError, roleId, roleName, type RoleSpec, type Session, type State } from './state.js';
+
+const IAM_NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
+
+export function iamErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender'): string {
+  return (
+    `<ErrorResponse xmlns="${IAM_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
+    `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
+  );
+}
+
+function envelope(op: string, inner: string, requestId: string): string {
+  return `<${op}Response xmlns="${IAM_NS}">\n  <${op}Result>\n${inner}  </${op}Result>\n  <ResponseMetadata>\n    <RequestId>${requestId}</RequestId>\n  </ResponseMetadata>\n</${op}Response>\n`;
+}
+
+/** `https://oidc.eks…/id/X` → `oidc.eks…/id/X`: how IAM names an OIDC provider after `oidc-provider/`. */
+export function issuerHost(issuer: string): string {
+  return issuer.replace(/^https:\/\//, '').replace(/\/+$/, '');
+}
+
+/**
+ * The trust policy a role's web identity trust stands for, as `eksctl` and the EKS documentation
+ * write it: the cluster's OIDC provider as the Federated principal, `sub` and `aud` conditions.
+ */
+export function trustPolicyOf(state: State, role: RoleSpec): unknown {
+  if (role.trustPolicy !== undefined) return role.trustPolicy;
+  const statements: unknown[] = [];
+  if (role.trust !== undefined) {
+    const host = issuerHost(DEFAULT_ISSUER);
+    const subs = role.trust.subjects;
+    const op = subs.some((s) => /[*?]/.test(s)) ? 'StringLike' : 'StringEquals';
+    statements.push({
+      Effect: 'Allow',
+      Principal: { Federated: `arn:aws:iam::${state.accountId}:oidc-provider/${host}` },
+      Action: 'sts:AssumeRoleWithWebIdentity',
+      Condition: { [op]: { [`${host}:sub`]: subs.length === 1 ? subs[0] : subs, [`${host}:aud`]: role.trust.audience ?? 'sts.amazonaws.com' } },
+    });
+  }
+  if (role.trustedRoles !== undefined && role.trustedRoles.length > 0) {
+    const st: Record<string, unknown> = { Effect: 'Allow', Principal: { AWS: role.trustedRoles }, Action: 'sts:AssumeRole' };
+    if (role.externalId !== undefined) st['Condition'] = { StringEquals: { 'sts:ExternalId': role.externalId } };
+    statements.push(st);
+  }
+  return { Version: '2012-10-17', Statement: statements };
+}
+
+function denied(state: State, session: Session, action: string, resource: string): EmulatorError {
+  return new EmulatorError(
+    'AccessDenied',
+    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: iam:${action} on resource: ${resource} because no identity-based policy allows the iam:${action} action`,
+    403,
+  );
+}
+
+export function handleIam(state: State, session: Session, requestId: string, op: string, params: URLSearchParams): string {
+  if (params.get('Version') !== '2010-05-08') {
+    throw new EmulatorError('InvalidAction', `Could not find operation ${op} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`);
+  }
+  const mayRead = state.roles.get(session.roleArn)?.allow.iamRead === true;
+  switch (op) {
+    case 'GetRole': {
+      const name = params.get('RoleName');
+      if (name === null || name === '') throw new EmulatorError('ValidationError', "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null");
+      if (!mayRead) throw denied(state, session, 'GetRole', `role ${name}`);
+      const role = [...state.roles.values()].find((r) => roleName(r.arn) === name);
+      if (role === undefined) throw new EmulatorError('NoSuchEntity', `The role with name ${name} cannot be found.`, 404);
+      const path = role.arn.split(':role')[1]?.replace(/[^/]*$/, '') ?? '/';
+      const doc = encodeURIComponent(JSON.stringify(trustPolicyOf(state, role)));
+      const inner =
+        `    <Role>\n      <Path>${xmlEscape(path)}</Path>\n      <AssumeRolePolicyDocument>${xmlEscape(doc)}</AssumeRolePolicyDocument>\n` +
+        `      <MaxSessionDuration>${role.maxSessionDurationSeconds ?? 3600}</MaxSessionDuration>\n      <RoleId>${roleId(role.arn)}</RoleId>\n` +
+        `      <RoleName>${xmlEscape(name)}</RoleName>\n      <Arn>${xmlEscape(role.arn)}</Arn>\n      <CreateDate>2026-01-01T00:00:00Z</CreateDate>\n    </Role>\n`;
+      return envelope(op, inner, requestId);
+    }
+    case 'ListOpenIDConnectProviders': {
+      if (!mayRead) throw denied(state, session, 'ListOpenIDConnectProviders', `arn:aws:iam::${state.accountId}:oidc-provider/*`);
+      const members = [...state.oidcProviders]
+        .map((issuer) => `      <member>\n        <Arn>arn:aws:iam::${state.accountId}:oidc-provider/${xmlEscape(issuerHost(issuer))}</Arn>\n      </member>\n`)
+        .join('');
+      return envelope(op, `    <OpenIDConnectProviderList>\n${members}    </OpenIDConnectProviderList>\n`, requestId);
+    }
+    default:
+      throw new EmulatorError('InvalidAction', `Could not find operation ${op} for version 2010-05-08`);
+  }
+}
