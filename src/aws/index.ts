@@ -6,3 +6,5 @@ export { AwsClientFactory, type AwsClientOptions, type AwsCredentials } from './
 export { AwsCallError, classifyAwsError } from '../aws-errors.js';
 export { Fetcher, type FetchOutcome, type FetchPlan, type FetchedObject, type RegionAccess, type CallObserver } from './fetcher.js';
 export { proxyAgentsFromEnv, type ProxyAgents, type ProxyOptions } from './proxy.js';
+export { objectExists, type Existence } from './describe.js';
+export { getRole, listOidcProviders, IamCallError } from './iam.js';

@@ -1,6 +1,8 @@
 /**
  * @module k8s/client
- * The provider's three Kubernetes reads (ServiceAccount, Pod, Node) over Node's own HTTP client:
+ * The provider's three Kubernetes reads (ServiceAccount, Pod, Node), and the few more the `doctor`
+ * command makes (a pod's volumes, the CSIDriver, provider pods by label, the issuer discovery
+ * document), over Node's own HTTP client:
  * a keep-alive agent, the client-side rate limit, bounded retries, and errors that say which RBAC
  * rule is missing (docs/behaviour.md, "Kubernetes API"). No Kubernetes client library:
  * three GETs do not justify ~70 MiB.
@@ -33,7 +35,24 @@ export interface KubeClientOptions {
   onRequest?: (resource: KubeResource, code: number | string) => void;
 }
 
-export type KubeResource = 'serviceaccounts' | 'pods' | 'nodes';
+export type KubeResource = 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'openid-configuration';
+
+/** A pod as `doctor` reads it: where it runs, as whom, and its CSI volumes. */
+export interface PodDetails {
+  nodeName: string;
+  serviceAccountName: string;
+  /** Volumes with a `csi` source: the driver and its volumeAttributes. */
+  csiVolumes: { name: string; driver: string; attributes: Record<string, string> }[];
+}
+
+/** One pod of a label-selected list. */
+export interface PodSummary {
+  namespace: string;
+  name: string;
+  nodeName: string;
+  /** Its Ready condition is True. */
+  ready: boolean;
+}
 
 /** How often a token file is re-read at most (bound service-account tokens rotate hourly). */
 const TOKEN_REREAD_MS = 60_000;
@@ -55,6 +74,12 @@ interface Resource {
   resource: KubeResource;
   namespace?: string;
   name: string;
+  /** The request path (after the server's own prefix) when not `/api/v1/…/<resource>/<name>`. */
+  path?: string;
+  /** The verb for RBAC messages (default get). */
+  verb?: 'get' | 'list';
+  /** The API group for RBAC messages (default the core group ""). */
+  group?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -161,6 +186,60 @@ export class KubeClient {
     return { labels: stringMap(isJsonMap(obj['metadata']) ? obj['metadata']['labels'] : undefined) };
   }
 
+  /** The pod with its service account and CSI volumes (doctor). */
+  async getPodDetails(ns: string, name: string, signal: AbortSignal): Promise<PodDetails> {
+    const obj = await this.#get({ resource: 'pods', namespace: ns, name }, signal);
+    const spec = isJsonMap(obj['spec']) ? obj['spec'] : {};
+    const volumes = Array.isArray(spec['volumes']) ? (spec['volumes'] as unknown[]) : [];
+    const csiVolumes: PodDetails['csiVolumes'] = [];
+    for (const v of volumes) {
+      if (!isJsonMap(v) || !isJsonMap(v['csi'])) continue;
+      const csi = v['csi'];
+      csiVolumes.push({ name: typeof v['name'] === 'string' ? v['name'] : '', driver: typeof csi['driver'] === 'string' ? csi['driver'] : '', attributes: stringMap(csi['volumeAttributes']) });
+    }
+    return {
+      nodeName: typeof spec['nodeName'] === 'string' ? spec['nodeName'] : '',
+      // Kubernetes fills it in ("default" when the manifest names none).
+      serviceAccountName: typeof spec['serviceAccountName'] === 'string' && spec['serviceAccountName'] !== '' ? spec['serviceAccountName'] : 'default',
+      csiVolumes,
+    };
+  }
+
+  /** A CSIDriver's token requests (storage.k8s.io/v1): undefined when its spec has none. */
+  async getCsiDriver(name: string, signal: AbortSignal): Promise<{ tokenRequests: { audience: string }[] | undefined }> {
+    const path = `/apis/storage.k8s.io/v1/csidrivers/${segment('csidriver', name)}`;
+    const obj = await this.#get({ resource: 'csidrivers', name, path, group: 'storage.k8s.io' }, signal);
+    const spec = isJsonMap(obj['spec']) ? obj['spec'] : {};
+    const raw = spec['tokenRequests'];
+    if (!Array.isArray(raw)) return { tokenRequests: undefined };
+    return { tokenRequests: raw.filter(isJsonMap).map((t) => ({ audience: typeof t['audience'] === 'string' ? t['audience'] : '' })) };
+  }
+
+  /** Pods of every namespace matching an equality label selector (`k=v,k2=v2`). */
+  async listPods(labelSelector: string, signal: AbortSignal): Promise<PodSummary[]> {
+    const path = `/api/v1/pods?labelSelector=${encodeURIComponent(labelSelector)}`;
+    const obj = await this.#get({ resource: 'pods', name: labelSelector, path, verb: 'list' }, signal);
+    const items = Array.isArray(obj['items']) ? (obj['items'] as unknown[]) : [];
+    return items.filter(isJsonMap).map((pod) => {
+      const meta = isJsonMap(pod['metadata']) ? pod['metadata'] : {};
+      const spec = isJsonMap(pod['spec']) ? pod['spec'] : {};
+      const status = isJsonMap(pod['status']) ? pod['status'] : {};
+      const conditions = Array.isArray(status['conditions']) ? (status['conditions'] as unknown[]) : [];
+      return {
+        namespace: typeof meta['namespace'] === 'string' ? meta['namespace'] : '',
+        name: typeof meta['name'] === 'string' ? meta['name'] : '',
+        nodeName: typeof spec['nodeName'] === 'string' ? spec['nodeName'] : '',
+        ready: conditions.some((c) => isJsonMap(c) && c['type'] === 'Ready' && c['status'] === 'True'),
+      };
+    });
+  }
+
+  /** The service-account token issuer, from the API server's OIDC discovery document. */
+  async getIssuer(signal: AbortSignal): Promise<string> {
+    const obj = await this.#get({ resource: 'openid-configuration', name: 'openid-configuration', path: '/.well-known/openid-configuration' }, signal);
+    return typeof obj['issuer'] === 'string' ? obj['issuer'] : '';
+  }
+
   /** Destroys the keep-alive sockets; later calls open new ones. */
   close(): void {
     this.#agent.destroy();
@@ -168,6 +247,7 @@ export class KubeClient {
 
   #path(r: Resource): string {
     const prefix = this.#base.pathname.replace(/\/+$/, '');
+    if (r.path !== undefined) return `${prefix}${r.path}`;
     const ns = r.namespace === undefined ? '' : `/namespaces/${segment('namespace', r.namespace)}`;
     return `${prefix}/api/v1${ns}/${r.resource}/${segment(r.resource.replace(/s$/, ''), r.name)}`;
   }
@@ -362,6 +442,11 @@ function statusMessage(body: Buffer): string {
 
 function forbiddenMessage(r: Resource, detail: string): string {
   const where = r.namespace === undefined ? '' : ` in namespace ${JSON.stringify(r.namespace)}`;
+  if (r.path !== undefined) {
+    // Only `doctor` reads these, with the operator's kubeconfig: the rule is the operator's to get.
+    const verb = r.verb ?? 'get';
+    return `may not ${verb} ${r.resource}${where} (${detail || '403 Forbidden'}): your Kubernetes user needs verb "${verb}" on resource "${r.resource}" (apiGroups ["${r.group ?? ''}"])`;
+  }
   return (
     `the provider may not get ${r.resource}${where} (${detail || '403 Forbidden'}): ` +
     `its ClusterRole needs verb "get" on resource "${r.resource}" (apiGroups [""]) bound to the provider's service account`

@@ -6,7 +6,7 @@
 export { loadKubeConfig, loadKubeConfigFile, SERVICE_ACCOUNT_DIR } from './kubeconfig.js';
 export type { KubeConfig, LoadKubeConfigOptions } from './kubeconfig.js';
 export { KubeClient } from './client.js';
-export type { KubeClientOptions, KubeResource } from './client.js';
-export { KubeLookups, ROLE_ARN_ANNOTATION, REGION_LABEL, serviceAccountKey } from './lookups.js';
+export type { KubeClientOptions, KubeResource, PodDetails, PodSummary } from './client.js';
+export { KubeLookups, ROLE_ARN_ANNOTATION, REGION_LABEL, serviceAccountKey, isRoleArn, quoteValue } from './lookups.js';
 export type { KubeLookupsOptions } from './lookups.js';
 export type { Sleep } from './rate-limit.js';

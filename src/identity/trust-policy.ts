@@ -1,0 +1,119 @@
+/**
+ * @module identity/trust-policy
+ * Would a role's trust policy let a pod's IRSA token in? Evaluates what STS evaluates for
+ * AssumeRoleWithWebIdentity: a statement allowing the action for the cluster's OIDC provider as the
+ * Federated principal, whose `StringEquals` / `StringLike` (and `ForAnyValue:` forms) conditions on
+ * `<issuer>:sub` and `<issuer>:aud` hold for `system:serviceaccount:NS:SA` and the audience; a
+ * matching Deny wins. Conditions on other keys or with other operators cannot be decided offline:
+ * the answer says so instead of guessing. Pure: no I/O (for `doctor`).
+ */
+
+export interface WebIdentityRequest {
+  /** `arn:aws:iam::<acct>:oidc-provider/<host/path>`. */
+  providerArn: string;
+  /** The issuer without `https://` (the condition keys' prefix). */
+  issuerHost: string;
+  /** `system:serviceaccount:NS:SA`. */
+  subject: string;
+  audience: string;
+}
+
+export type TrustVerdict =
+  | { outcome: 'allowed' }
+  /** Allowed if conditions that cannot be evaluated here hold. */
+  | { outcome: 'undecided'; reason: string }
+  | { outcome: 'denied'; reason: string };
+
+type Json = Record<string, unknown>;
+
+function list(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function isMap(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** IAM's StringLike: `*` any run of characters, `?` one. */
+function like(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return re.test(value);
+}
+
+function actionMatches(v: unknown): boolean {
+  return list(v).some((a) => like(a.toLowerCase(), 'sts:assumerolewithwebidentity'));
+}
+
+function principalMatches(p: unknown, providerArn: string): boolean {
+  if (p === '*') return true;
+  if (!isMap(p)) return false;
+  return list(p['Federated']).includes(providerArn) || list(p['AWS']).includes('*');
+}
+
+type ConditionResult = { ok: true } | { ok: false; why: string } | { ok: 'unknown'; why: string };
+
+function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult {
+  if (cond === undefined) return { ok: true };
+  if (!isMap(cond)) return { ok: 'unknown', why: 'a Condition that is not an object' };
+  const values: Record<string, string> = { [`${req.issuerHost}:sub`]: req.subject, [`${req.issuerHost}:aud`]: req.audience };
+  let unknown: string | undefined;
+  for (const [rawOp, entries] of Object.entries(cond)) {
+    const op = rawOp.replace(/^ForAnyValue:/, '').replace(/IfExists$/, '');
+    if (!isMap(entries)) return { ok: 'unknown', why: `condition ${rawOp} is not an object` };
+    for (const [key, want] of Object.entries(entries)) {
+      const have = values[key];
+      const patterns = list(want);
+      if (have === undefined) {
+        // Keys of another issuer name a different cluster: the statement is for someone else.
+        if (/:(sub|aud)$/.test(key)) return { ok: false, why: `its condition is on ${key}, another issuer than ${req.issuerHost}` };
+        unknown ??= `condition ${rawOp} on ${key} cannot be checked offline`;
+        continue;
+      }
+      let holds: boolean;
+      if (op === 'StringEquals') holds = patterns.includes(have);
+      else if (op === 'StringLike') holds = patterns.some((p) => like(p, have));
+      else if (op === 'StringEqualsIgnoreCase') holds = patterns.some((p) => p.toLowerCase() === have.toLowerCase());
+      else if (op === 'StringNotEquals') holds = !patterns.includes(have);
+      else if (op === 'StringNotLike') holds = !patterns.some((p) => like(p, have));
+      else {
+        unknown ??= `condition operator ${rawOp} is not evaluated by doctor`;
+        continue;
+      }
+      if (!holds) {
+        const what = key.endsWith(':sub') ? 'service account' : 'audience';
+        return { ok: false, why: `its ${rawOp} condition on ${key} allows ${patterns.map((p) => JSON.stringify(p)).join(', ')}, not the ${what} ${JSON.stringify(have)}` };
+      }
+    }
+  }
+  return unknown === undefined ? { ok: true } : { ok: 'unknown', why: unknown };
+}
+
+export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityRequest): TrustVerdict {
+  if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
+  const statements = Array.isArray(policy['Statement']) ? (policy['Statement'] as unknown[]) : isMap(policy['Statement']) ? [policy['Statement']] : [];
+  const misses: string[] = [];
+  let undecided: string | undefined;
+  let allowed = false;
+  for (const [i, st] of statements.entries()) {
+    if (!isMap(st)) continue;
+    if (!actionMatches(st['Action'])) continue;
+    if (!principalMatches(st['Principal'], req.providerArn)) {
+      if (st['Effect'] === 'Allow') misses.push(`statement ${i} trusts ${JSON.stringify(isMap(st['Principal']) ? (st['Principal']['Federated'] ?? st['Principal']) : st['Principal'])}, not ${req.providerArn}`);
+      continue;
+    }
+    const c = conditionsHold(st['Condition'], req);
+    if (st['Effect'] === 'Deny') {
+      if (c.ok === true) return { outcome: 'denied', reason: `statement ${i} denies it` };
+      continue;
+    }
+    if (st['Effect'] !== 'Allow') continue;
+    if (c.ok === true) allowed = true;
+    else if (c.ok === 'unknown') undecided ??= `statement ${i}: ${c.why}`;
+    else misses.push(`statement ${i}: ${c.why}`);
+  }
+  if (allowed) return { outcome: 'allowed' };
+  if (undecided !== undefined) return { outcome: 'undecided', reason: undecided };
+  if (misses.length === 0) return { outcome: 'denied', reason: 'no statement allows sts:AssumeRoleWithWebIdentity' };
+  return { outcome: 'denied', reason: misses.join('; ') };
+}
