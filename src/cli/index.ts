@@ -2,8 +2,8 @@
  * @module cli
  * The commands of the `csi-secrets-provider-aws` program (src/main.ts runs them): `serve`, the
  * provider server and the default (no command, or a flag first: the DaemonSet's and the image's
- * arguments), `check`, `mount`, `version`, `help`. Each command module exports
- * `run(argv, io) → exit code`; `check` and `mount` are loaded only when used, so the server's
+ * arguments), `check`, `mount`, `doctor`, `version`, `help`. Each command module exports
+ * `run(argv, io) → exit code`; `check`, `mount` and `doctor` are loaded only when used, so the server's
  * start-up reads none of them.
  */
 import { NAME, VERSION } from '../version.js';
@@ -21,6 +21,8 @@ Commands:
   check FILE...|-     check SecretProviderClass manifests offline against every rule the provider applies
   mount --class FILE --pod-namespace NS --service-account SA [--out DIR]
                       fetch what a pod would get, with your own AWS credentials
+  doctor --class FILE --namespace NS --service-account SA
+                      say why a pod's secrets would not mount (driver, provider, IRSA role and trust, objects)
   version             print name and version
   help                print this
 `;
@@ -43,6 +45,8 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
       return (await import('./check.js')).run(rest, io);
     case 'mount':
       return (await import('./mount-command.js')).run(rest, io);
+    case 'doctor':
+      return (await import('./doctor.js')).run(rest, io);
     default:
       io.stderr(`${NAME}: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
       return 2;

@@ -1,0 +1,491 @@
+/**
+ * @module cli/doctor
+ * `doctor --class FILE --namespace NS --service-account SA`: why a pod's secrets would not mount,
+ * found before a pod fails. Runs with the operator's own AWS credentials (the standard chain, as
+ * `mount`) and kubeconfig, and checks, each PASS / WARN / FAIL / SKIP with the cause and the fix:
+ * the class (everything `check` checks, through the same code); the driver's CSIDriver asks for a
+ * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
+ * role annotation, the role, the cluster's issuer registered as an IAM OIDC provider, and the
+ * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; every
+ * object exists in its region (and the failover region), asked without reading its value.
+ * A check that cannot be made (a permission the operator lacks) is a WARN, not a FAIL: only what
+ * is known to break a mount fails. Exit 0 without failures, 1 with any, 2 on usage.
+ *
+ * Never prints a value or a token: no value is read (DescribeSecret, DescribeParameters), and
+ * messages name objects, roles and service accounts only.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AwsClientFactory, getRole, IamCallError, listOidcProviders, objectExists, type AwsCredentials } from '../aws/index.js';
+import { ConfigError, ProviderError } from '../errors.js';
+import { evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
+import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
+import { ATTR, IRSA_AUDIENCE, parseAttributes, parseObjects, POD_IDENTITY_AUDIENCE, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
+import { appId } from '../version.js';
+import { checkManifest } from './check.js';
+import type { CommandIO } from './io.js';
+import { parseManifests, spcFields } from './manifests.js';
+
+/** The name the Secrets Store CSI driver registers (its CSIDriver object and the pods' volumes). */
+export const DRIVER_NAME = 'secrets-store.csi.k8s.io';
+/** Labels of the provider's pods in manifests/deployment/provider-installer.yaml and the chart. */
+export const DEFAULT_PROVIDER_SELECTOR = 'app.kubernetes.io/name=csi-secrets-provider-aws';
+
+const USAGE = `Usage: doctor --class FILE --namespace NS --service-account SA [options]
+
+Says why a pod's secrets would not mount, before deploying: checks the SecretProviderClass, the
+CSI driver's token requests, the provider pods, the IRSA role and its trust policy, and that every
+object exists, with your own AWS credentials and kubeconfig. Reads no secret value.
+
+Options:
+  --class FILE              manifest holding the SecretProviderClass (required)
+  --name NAME               which SecretProviderClass, when FILE holds several
+  --namespace NS            the pod's namespace (required)
+  --service-account SA      the pod's service account (required)
+  --region REGION           region when the class sets none (default: env AWS_REGION)
+  --issuer URL              the cluster's OIDC issuer (default: read from the API server)
+  --provider-selector SEL   labels of the provider's pods (default ${DEFAULT_PROVIDER_SELECTOR})
+  --format text|json        output (default text)
+  --timeout SECONDS         give up after this long (default 60)
+
+Exit status: 0 nothing failed, 1 a check failed, 2 usage.
+Environment: AWS credentials as for mount (AWS_ACCESS_KEY_ID…, AWS_PROFILE); KUBECONFIG;
+AWS_ENDPOINT_URL[_<SERVICE>] (e.g. the emulator).
+`;
+
+export type Status = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
+
+export interface CheckResult {
+  /** Which check: `class`, `csi-driver`, `provider`, `service-account`, `aws-credentials`, `iam-role`, `oidc-provider`, `trust-policy`, `object`, … */
+  check: string;
+  status: Status;
+  /** What was checked: the class, the role, `secretsmanager prod/db in us-east-1`. */
+  subject: string;
+  /** What was found. */
+  cause: string;
+  /** What to do; '' on PASS. */
+  fix: string;
+}
+
+export interface DoctorReport {
+  checks: CheckResult[];
+  summary: Record<Lowercase<Status>, number>;
+}
+
+export interface DoctorOptions {
+  classFile: string;
+  name: string | undefined;
+  namespace: string;
+  serviceAccount: string;
+  region: string | undefined;
+  issuer: string | undefined;
+  providerSelector: string;
+  format: 'text' | 'json';
+  timeoutMs: number;
+}
+
+/** A usage mistake (exit 2): a class file that cannot be read, or that holds no single class to check. */
+export class DoctorUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DoctorUsageError';
+  }
+}
+
+type Parsed = { kind: 'run'; options: DoctorOptions } | { kind: 'help' } | { kind: 'error'; message: string };
+
+const FLAGS = new Set(['class', 'name', 'namespace', 'service-account', 'region', 'issuer', 'provider-selector', 'format', 'timeout']);
+
+export function parseDoctorArgs(argv: readonly string[]): Parsed {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (!arg.startsWith('--')) return { kind: 'error', message: `unexpected argument ${JSON.stringify(arg)}` };
+    const body = arg.slice(2);
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    if (!FLAGS.has(name)) return { kind: 'error', message: `unknown option --${name}` };
+    const value = eq >= 0 ? body.slice(eq + 1) : argv[++i];
+    if (value === undefined) return { kind: 'error', message: `--${name} needs a value` };
+    values.set(name, value);
+  }
+  const missing = ['class', 'namespace', 'service-account'].filter((n) => (values.get(n) ?? '') === '');
+  if (missing.length > 0) return { kind: 'error', message: `missing ${missing.map((n) => `--${n}`).join(', ')}` };
+  const format = values.get('format') ?? 'text';
+  if (format !== 'text' && format !== 'json') return { kind: 'error', message: `--format must be text or json, got ${JSON.stringify(format)}` };
+  const timeout = values.get('timeout') ?? '60';
+  if (!/^\d+(\.\d+)?$/.test(timeout) || Number(timeout) <= 0) return { kind: 'error', message: `--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}` };
+  const issuer = values.get('issuer');
+  if (issuer !== undefined && !/^https:\/\/[^\s/]+(\/\S*)?$/.test(issuer)) return { kind: 'error', message: `--issuer must be an https:// URL, got ${JSON.stringify(issuer)}` };
+  return {
+    kind: 'run',
+    options: {
+      classFile: values.get('class') ?? '',
+      name: values.get('name'),
+      namespace: values.get('namespace') ?? '',
+      serviceAccount: values.get('service-account') ?? '',
+      region: values.get('region'),
+      issuer,
+      providerSelector: values.get('provider-selector') ?? DEFAULT_PROVIDER_SELECTOR,
+      format,
+      timeoutMs: Number(timeout) * 1000,
+    },
+  };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** `https://oidc.eks…/id/X/` → `oidc.eks…/id/X`: the IAM OIDC provider's name and the condition keys' prefix. */
+export function issuerHost(issuer: string): string {
+  return issuer.replace(/^https:\/\//, '').replace(/\/+$/, '');
+}
+
+interface LoadedClass {
+  label: string;
+  results: CheckResult[];
+  attrs: MountAttributes | undefined;
+}
+
+/** The class: `check`'s findings for it, then its attributes as the provider parses them. */
+async function loadClass(o: DoctorOptions, io: CommandIO): Promise<LoadedClass> {
+  let text: string;
+  try {
+    text = await readFile(path.resolve(io.cwd, o.classFile), 'utf8');
+  } catch (err) {
+    throw new DoctorUsageError(`cannot read ${o.classFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const mf = parseManifests(text, o.classFile);
+  const all = mf.objects.filter((x) => x.kind === 'SecretProviderClass');
+  const classes = all.filter((x) => o.name === undefined || x.name === o.name);
+  if (classes.length !== 1) {
+    const why = mf.errors[0] !== undefined ? `: ${mf.errors[0].message}` : '';
+    throw new DoctorUsageError(
+      classes.length === 0
+        ? `no SecretProviderClass${o.name !== undefined ? ` named ${JSON.stringify(o.name)}` : ''} in ${o.classFile}${why}${all.length > 0 ? ` (found: ${all.map((x) => x.name).join(', ')})` : ''}`
+        : `${o.classFile} holds several SecretProviderClasses (${all.map((x) => x.name).join(', ')}): choose one with --name`,
+    );
+  }
+  const spc = classes[0]!;
+  const label = spc.namespace !== '' ? `${spc.namespace}/${spc.name}` : spc.name;
+  // The same rules as `check`, run by its own code: findings of this class and of the file itself.
+  const { findings } = checkManifest(text, o.classFile);
+  const mine = findings.filter((f) => f.name === label || f.document === null);
+  const errors = mine.filter((f) => f.severity === 'error');
+  const warnings = mine.filter((f) => f.severity === 'warning');
+  const where = (f: (typeof mine)[number]): string => `${f.path !== '' ? `${f.path}: ` : ''}${f.message}${f.line !== null ? ` (line ${f.line})` : ''}`;
+  const results: CheckResult[] = [];
+  const fixAll = `run \`check ${o.classFile}\` for every finding with its position`;
+  if (errors.length > 0) {
+    results.push({ check: 'class', status: 'FAIL', subject: label, cause: `${errors.length === 1 ? '1 error' : `${errors.length} errors`}, first: ${where(errors[0]!)}`, fix: fixAll });
+  } else if (warnings.length > 0) {
+    results.push({ check: 'class', status: 'WARN', subject: label, cause: `${warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`}, first: ${where(warnings[0]!)}`, fix: fixAll });
+  } else {
+    results.push({ check: 'class', status: 'PASS', subject: label, cause: 'passes every rule of `check`', fix: '' });
+  }
+  const fields = spcFields(spc);
+  let attrs: MountAttributes | undefined;
+  if (fields.provider === 'aws' && fields.problems.length === 0) {
+    try {
+      attrs = parseAttributes(
+        JSON.stringify({
+          ...fields.parameters,
+          [ATTR.secretProviderClass]: spc.name,
+          [ATTR.podName]: 'doctor',
+          [ATTR.podNamespace]: o.namespace,
+          [ATTR.podUid]: '00000000-0000-4000-8000-000000000000',
+          [ATTR.serviceAccountName]: o.serviceAccount,
+        }),
+      );
+    } catch (err) {
+      // Already a FAIL above (check runs the same parser); the checks that need the class are skipped.
+      if (!(err instanceof ConfigError)) throw err;
+    }
+  }
+  return { label, results, attrs };
+}
+
+function regionOf(attrs: MountAttributes, o: DoctorOptions, io: CommandIO): string {
+  return attrs.region !== '' ? attrs.region : (o.region ?? io.env['AWS_REGION'] ?? '');
+}
+
+function skip(check: string, subject: string, cause: string): CheckResult {
+  return { check, status: 'SKIP', subject, cause, fix: '' };
+}
+
+/** The driver's CSIDriver requests a token for the audience the class's identity uses. */
+async function checkCsiDriver(kube: KubeClient, audience: string, signal: AbortSignal): Promise<CheckResult> {
+  const subject = `CSIDriver ${DRIVER_NAME}`;
+  try {
+    const d = await kube.getCsiDriver(DRIVER_NAME, signal);
+    const audiences = (d.tokenRequests ?? []).map((t) => t.audience);
+    if (audiences.includes(audience)) return { check: 'csi-driver', status: 'PASS', subject, cause: `tokenRequests include audience ${audience}`, fix: '' };
+    return {
+      check: 'csi-driver',
+      status: 'FAIL',
+      subject,
+      cause: d.tokenRequests === undefined ? `has no tokenRequests: the driver passes the provider no token, every mount fails` : `tokenRequests have audiences ${audiences.map((a) => JSON.stringify(a)).join(', ') || 'none'}, not ${audience}: the driver passes no token for it`,
+      fix: `install the driver with a token request for ${audience} (helm: --set tokenRequests[0].audience=${audience})`,
+    };
+  } catch (err) {
+    if (err instanceof ProviderError && err.code === 'NOT_FOUND') {
+      return { check: 'csi-driver', status: 'FAIL', subject, cause: 'not found: the Secrets Store CSI driver is not installed', fix: `install the driver (chart secrets-store-csi-driver) with tokenRequests[0].audience=${audience}` };
+    }
+    return { check: 'csi-driver', status: 'WARN', subject, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to get csidrivers' };
+  }
+}
+
+/** At least one provider pod is ready (the provider is a DaemonSet: one per node). */
+async function checkProvider(kube: KubeClient, selector: string, signal: AbortSignal): Promise<CheckResult> {
+  const subject = `pods ${selector}`;
+  try {
+    const pods = await kube.listPods(selector, signal);
+    const ready = pods.filter((p) => p.ready);
+    if (ready.length > 0) {
+      const nodes = new Set(ready.map((p) => p.nodeName));
+      return { check: 'provider', status: 'PASS', subject, cause: `${ready.length} of ${pods.length} ready, on ${nodes.size === 1 ? '1 node' : `${nodes.size} nodes`}`, fix: '' };
+    }
+    if (pods.length === 0) {
+      return { check: 'provider', status: 'FAIL', subject, cause: 'no provider pod: nothing answers the driver, every mount fails', fix: 'install the provider (manifests/deployment/provider-installer.yaml or the chart), or pass --provider-selector with its labels' };
+    }
+    const first = pods[0]!;
+    return { check: 'provider', status: 'FAIL', subject, cause: `${pods.length} provider pods, none ready`, fix: `see why: kubectl -n ${first.namespace} describe pod ${first.name}` };
+  } catch (err) {
+    return { check: 'provider', status: 'WARN', subject, cause: `could not be listed: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to list pods in all namespaces' };
+  }
+}
+
+interface IrsaContext {
+  o: DoctorOptions;
+  io: CommandIO;
+  kube: KubeClient | undefined;
+  creds: AwsCredentials | undefined;
+  signal: AbortSignal;
+}
+
+/** The service account's role annotation, then (with AWS) the role, the OIDC provider and the trust policy. */
+async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
+  const { o, signal } = c;
+  const sa = `${o.namespace}/${o.serviceAccount}`;
+  const out: CheckResult[] = [];
+  let roleArn: string | undefined;
+  if (c.kube === undefined) {
+    out.push(skip('service-account', sa, 'Kubernetes not reachable'));
+    return out;
+  }
+  try {
+    const { annotations } = await c.kube.getServiceAccount(o.namespace, o.serviceAccount, signal);
+    const value = annotations[ROLE_ARN_ANNOTATION];
+    const annotate = `kubectl -n ${o.namespace} annotate serviceaccount ${o.serviceAccount} --overwrite ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<name>`;
+    if (value === undefined || value === '') {
+      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: `no ${ROLE_ARN_ANNOTATION} annotation: IRSA has no role to assume`, fix: annotate });
+    } else if (!isRoleArn(value)) {
+      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: `${ROLE_ARN_ANNOTATION} is ${quoteValue(value)}, not an IAM role ARN`, fix: annotate });
+    } else {
+      roleArn = value;
+      out.push({ check: 'service-account', status: 'PASS', subject: sa, cause: `${ROLE_ARN_ANNOTATION}: ${value}`, fix: '' });
+    }
+  } catch (err) {
+    if (err instanceof ProviderError && err.code === 'NOT_FOUND') {
+      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: 'not found', fix: `create it: kubectl -n ${o.namespace} create serviceaccount ${o.serviceAccount}, annotated with ${ROLE_ARN_ANNOTATION}` });
+    } else {
+      out.push({ check: 'service-account', status: 'WARN', subject: sa, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to get serviceaccounts' });
+    }
+  }
+  if (roleArn === undefined) return out;
+  const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+  const account = roleArn.split(':')[4] ?? '';
+  const partition = roleArn.split(':')[1] ?? 'aws';
+  if (c.creds === undefined) {
+    out.push(skip('iam-role', roleArn, 'no AWS credentials'));
+    return out;
+  }
+  let trustPolicy: unknown;
+  let roleKnown = false;
+  try {
+    const role = await getRole(roleName, c.creds, c.io.env, signal);
+    trustPolicy = role.trustPolicy;
+    roleKnown = true;
+    if (role.arn !== '' && role.arn !== roleArn) {
+      out.push({ check: 'iam-role', status: 'FAIL', subject: roleArn, cause: `your account's role ${roleName} is ${role.arn}: the annotation names another path or account`, fix: `annotate the service account with ${role.arn}` });
+      return out;
+    }
+    out.push({ check: 'iam-role', status: 'PASS', subject: roleArn, cause: 'exists', fix: '' });
+  } catch (err) {
+    if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
+      out.push({ check: 'iam-role', status: 'FAIL', subject: roleArn, cause: `no role ${roleName} in the account of your credentials`, fix: `create the role, or annotate the service account with the ARN of an existing one (run doctor with credentials of account ${account})` });
+      return out;
+    }
+    out.push({ check: 'iam-role', status: 'WARN', subject: roleArn, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders' });
+  }
+  // The issuer: given, else the API server's discovery document.
+  let issuer = o.issuer;
+  if (issuer === undefined) {
+    try {
+      issuer = await c.kube.getIssuer(signal);
+    } catch (err) {
+      out.push({ check: 'oidc-provider', status: 'WARN', subject: 'the cluster\'s issuer', cause: `could not be read from the API server: ${errorText(err)}`, fix: 'pass --issuer (aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer)' });
+    }
+  }
+  if (issuer === undefined || issuer === '') return out;
+  const host = issuerHost(issuer);
+  const providerArn = `arn:${partition}:iam::${account}:oidc-provider/${host}`;
+  try {
+    const providers = await listOidcProviders(c.creds, c.io.env, signal);
+    if (providers.includes(providerArn)) {
+      out.push({ check: 'oidc-provider', status: 'PASS', subject: issuer, cause: `registered in IAM as ${providerArn}`, fix: '' });
+    } else {
+      out.push({
+        check: 'oidc-provider',
+        status: 'FAIL',
+        subject: issuer,
+        cause: `not an IAM OIDC provider of account ${account}: STS refuses every IRSA token of this cluster`,
+        fix: 'eksctl utils associate-iam-oidc-provider --cluster <cluster> --approve (or aws iam create-open-id-connect-provider)',
+      });
+    }
+  } catch (err) {
+    out.push({ check: 'oidc-provider', status: 'WARN', subject: issuer, cause: `could not be listed: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:ListOpenIDConnectProviders' });
+  }
+  if (!roleKnown) return out;
+  const subject = `system:serviceaccount:${o.namespace}:${o.serviceAccount}`;
+  const verdict = evaluateWebIdentityTrust(trustPolicy, { providerArn, issuerHost: host, subject, audience: IRSA_AUDIENCE });
+  const wanted = `a statement allowing sts:AssumeRoleWithWebIdentity for Federated ${providerArn} with StringEquals ${host}:sub = ${subject} and ${host}:aud = ${IRSA_AUDIENCE}`;
+  if (verdict.outcome === 'allowed') {
+    out.push({ check: 'trust-policy', status: 'PASS', subject: roleName, cause: `trusts ${subject} with audience ${IRSA_AUDIENCE}`, fix: '' });
+  } else if (verdict.outcome === 'undecided') {
+    out.push({ check: 'trust-policy', status: 'WARN', subject: roleName, cause: `may trust ${subject}: ${verdict.reason}`, fix: `make sure the conditions hold for the pod, or use ${wanted}` });
+  } else {
+    out.push({ check: 'trust-policy', status: 'FAIL', subject: roleName, cause: `does not let ${subject} in: ${verdict.reason}`, fix: `the trust policy needs ${wanted}` });
+  }
+  return out;
+}
+
+/** Each object (and its failover) exists in its region: asked without reading a value. */
+async function checkObjects(objects: readonly SecretDescriptor[], attrs: MountAttributes, region: string, creds: AwsCredentials, signal: AbortSignal): Promise<CheckResult[]> {
+  const clients = new AwsClientFactory({ appId: appId('doctor') });
+  const targets: { d: SecretDescriptor; name: string; region: string }[] = [];
+  for (const d of objects) {
+    targets.push({ d, name: d.objectName, region });
+    if (attrs.failoverRegion !== '') targets.push({ d, name: d.failoverObject?.objectName ?? d.objectName, region: attrs.failoverRegion });
+  }
+  try {
+    return await Promise.all(
+      targets.map(async ({ d, name, region: r }): Promise<CheckResult> => {
+        const subject = `${d.objectType} ${name} in ${r}`;
+        const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
+        if (found.found === true) return { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
+        if (found.found === false) {
+          const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
+          const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
+          return { check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix };
+        }
+        const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
+        return { check: 'object', status: 'WARN', subject, cause: `could not tell: ${found.error.message}`, fix: `run doctor with credentials allowed ${action}` };
+      }),
+    );
+  } finally {
+    clients.close();
+  }
+}
+
+export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSignal): Promise<DoctorReport> {
+  const loaded = await loadClass(o, io);
+  const checks = [...loaded.results];
+  const attrs = loaded.attrs;
+  const audience = attrs?.usePodIdentity === true ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE;
+
+  let kube: KubeClient | undefined;
+  try {
+    kube = new KubeClient(await loadKubeConfig(io.env), { qps: 20, burst: 20 });
+  } catch (err) {
+    checks.push({ check: 'kubernetes', status: 'WARN', subject: 'kubeconfig', cause: `no cluster to check: ${errorText(err)}`, fix: 'set KUBECONFIG to the cluster\'s kubeconfig' });
+  }
+  let creds: AwsCredentials | undefined;
+  try {
+    creds = await operatorCredentials(io.env)();
+  } catch (err) {
+    checks.push({ check: 'aws-credentials', status: 'WARN', subject: 'your AWS credentials', cause: errorText(err), fix: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY' });
+  }
+
+  try {
+    const [driver, provider] = await Promise.all([
+      kube === undefined ? skip('csi-driver', `CSIDriver ${DRIVER_NAME}`, 'Kubernetes not reachable') : checkCsiDriver(kube, audience, signal),
+      kube === undefined ? skip('provider', `pods ${o.providerSelector}`, 'Kubernetes not reachable') : checkProvider(kube, o.providerSelector, signal),
+    ]);
+    checks.push(driver, provider);
+    if (attrs === undefined) {
+      checks.push(skip('identity', `${o.namespace}/${o.serviceAccount}`, 'the class has errors'), skip('object', loaded.label, 'the class has errors'));
+      return report(checks);
+    }
+    if (attrs.usePodIdentity) {
+      checks.push(skip('pod-identity', `${o.namespace}/${o.serviceAccount}`, 'the Pod Identity association is not checked by this version'));
+    } else {
+      checks.push(...(await checkIrsa({ o, io, kube, creds, signal })));
+    }
+    if (attrs.assumeRole !== undefined) checks.push(skip('assume-role', attrs.assumeRole.roleArn, 'role chaining is not checked by this version'));
+    const region = regionOf(attrs, o, io);
+    if (region === '') {
+      checks.push({ check: 'region', status: 'FAIL', subject: loaded.label, cause: 'no region: the class sets none, and neither --region nor AWS_REGION is given', fix: 'add region to the class, or pass --region (a pod would take its node\'s)' });
+      return report(checks);
+    }
+    let objects: SecretDescriptor[];
+    try {
+      objects = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode: 0o644, region, failoverRegion: attrs.failoverRegion });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      checks.push(skip('object', loaded.label, 'the class has errors'));
+      return report(checks);
+    }
+    if (creds === undefined) checks.push(skip('object', loaded.label, 'no AWS credentials'));
+    else checks.push(...(await checkObjects(objects, attrs, region, creds, signal)));
+    return report(checks);
+  } finally {
+    kube?.close();
+  }
+}
+
+function report(checks: CheckResult[]): DoctorReport {
+  const summary = { pass: 0, warn: 0, fail: 0, skip: 0 };
+  for (const c of checks) summary[c.status.toLowerCase() as Lowercase<Status>]++;
+  return { checks, summary };
+}
+
+export function formatDoctorText(r: DoctorReport): string {
+  const rows = r.checks.map((c) => [c.status, c.check, c.subject, c.fix === '' ? c.cause : `${c.cause} → fix: ${c.fix}`]);
+  const widths = [0, 1, 2].map((i) => Math.max(...[['STATUS', 'CHECK', 'SUBJECT'][i]!.length, ...rows.map((row) => row[i]!.length)]));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  ').trimEnd();
+  const s = r.summary;
+  return [line(['STATUS', 'CHECK', 'SUBJECT', 'RESULT']), ...rows.map(line), '', `${s.pass} passed, ${s.warn} warnings, ${s.fail} failed, ${s.skip} skipped`, ''].join('\n');
+}
+
+export function formatDoctorJson(r: DoctorReport): string {
+  return JSON.stringify(r, null, 2) + '\n';
+}
+
+export async function run(argv: readonly string[], io: CommandIO): Promise<number> {
+  const parsed = parseDoctorArgs(argv);
+  if (parsed.kind === 'help') {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (parsed.kind === 'error') {
+    io.stderr(`doctor: ${parsed.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const o = parsed.options;
+  let r: DoctorReport;
+  try {
+    r = await runDoctor(o, io, AbortSignal.timeout(o.timeoutMs));
+  } catch (err) {
+    if (err instanceof DoctorUsageError) {
+      io.stderr(`doctor: ${err.message}\n`);
+      return 2;
+    }
+    io.stderr(`doctor: ${errorText(err)}\n`);
+    return 1;
+  }
+  io.stdout(o.format === 'json' ? formatDoctorJson(r) : formatDoctorText(r));
+  return r.summary.fail > 0 ? 1 : 0;
+}

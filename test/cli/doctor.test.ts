@@ -1,0 +1,277 @@
+// `doctor` end to end against the emulator: the real SDK clients (Secrets Manager, SSM), the signed
+// IAM Query calls and the Kubernetes reads reach it through AWS_ENDPOINT_URL and KUBECONFIG, as they
+// would reach AWS and a cluster. Each check passes on a healthy setup and fails on its broken one;
+// no value, token or key shows in the output.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandIO } from '../../src/cli/index.js';
+import { main } from '../../src/cli/index.js';
+import { DEFAULT_PROVIDER_SELECTOR, DRIVER_NAME, type DoctorReport } from '../../src/cli/doctor.js';
+import { DEFAULT_ISSUER, pointAwsSdkAt, startEmulator, type Emulator } from '../../tools/emulator/index.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const IRSA = 'manifests/examples/irsa.yaml';
+const POD_IDENTITY = 'manifests/examples/pod-identity.yaml';
+const ACCOUNT = '111122223333';
+const REGION = 'us-east-1';
+const READER = `arn:aws:iam::${ACCOUNT}:role/app-secrets-reader`;
+const OPERATOR = `arn:aws:iam::${ACCOUNT}:role/operator`;
+const PASSWORD = 'pa55-w0rd-never-printed';
+const FLAG = 'flag-value-never-printed';
+
+let emu: Emulator;
+let tmp: string;
+let kubeconfig: string;
+let env: Record<string, string>;
+let secrets: string[];
+let undoEnv: () => void;
+
+beforeAll(async () => {
+  emu = await startEmulator({ accountId: ACCOUNT });
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'doctor-'));
+  undoEnv = pointAwsSdkAt(emu.url, tmp);
+  kubeconfig = path.join(tmp, 'kubeconfig');
+  await emu.writeKubeconfig(kubeconfig);
+  emu.addRole({ arn: READER, trust: { subjects: ['system:serviceaccount:default:app-irsa'] }, allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/feature-flag'] } });
+  emu.addRole({ arn: OPERATOR, allow: { iamRead: true, secretsmanager: ['*'], describeParameters: true } });
+  emu.addServiceAccount('default', 'app-irsa', { 'eks.amazonaws.com/role-arn': READER });
+  emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
+  emu.addNode('node-1');
+  emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
+  emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: PASSWORD, 'db-host': 'db.internal' }));
+  emu.putParameter(REGION, '/app/feature-flag', FLAG);
+  const c = emu.issueCredentials(OPERATOR);
+  env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken, AWS_ENDPOINT_URL: emu.url, KUBECONFIG: kubeconfig };
+  secrets = [PASSWORD, FLAG, emu.apiToken, c.secretAccessKey, c.sessionToken, emu.issueToken({ namespace: 'default', serviceAccount: 'app-irsa' })];
+}, 30_000);
+
+afterAll(async () => {
+  undoEnv?.();
+  await emu?.close();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  // Each test that breaks something shared puts it back here.
+  emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
+  emu.addOidcProvider(DEFAULT_ISSUER);
+  emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
+});
+
+async function doctor(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string; report?: DoctorReport }> {
+  let out = '';
+  let err = '';
+  const io: CommandIO = { stdout: (t) => (out += t), stderr: (t) => (err += t), env: { ...env, ...extraEnv }, cwd: ROOT };
+  const code = await main(['doctor', ...args], io);
+  for (const s of secrets) {
+    expect(out).not.toContain(s);
+    expect(err).not.toContain(s);
+  }
+  return { code, out, err, ...(args.includes('json') && out !== '' ? { report: JSON.parse(out) as DoctorReport } : {}) };
+}
+
+const irsa = (sa = 'app-irsa', more: string[] = []): string[] => ['--class', IRSA, '--namespace', 'default', '--service-account', sa, '--region', REGION, '--format', 'json', ...more];
+
+function row(r: DoctorReport | undefined, check: string, subject?: string) {
+  const found = r?.checks.find((c) => c.check === check && (subject === undefined || c.subject.includes(subject)));
+  if (found === undefined) throw new Error(`no ${check} row in ${JSON.stringify(r?.checks)}`);
+  return found;
+}
+
+describe('doctor on a healthy IRSA setup', () => {
+  it('passes every check, exit 0, in a table', async () => {
+    const { code, out } = await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'app-irsa', '--region', REGION]);
+    expect(code).toBe(0);
+    const lines = out.split('\n');
+    expect(lines[0]).toMatch(/^STATUS\s+CHECK\s+SUBJECT\s+RESULT$/);
+    for (const check of ['class', 'csi-driver', 'provider', 'service-account', 'iam-role', 'oidc-provider', 'trust-policy']) {
+      expect(lines.some((l) => new RegExp(`^PASS\\s+${check}\\s`).test(l))).toBe(true);
+    }
+    expect(lines.filter((l) => /^PASS\s+object\s/.test(l))).toHaveLength(2);
+    expect(out).toContain('9 passed, 0 warnings, 0 failed, 0 skipped');
+  });
+
+  it('--format json: every check with status, subject, cause and fix', async () => {
+    const { code, report } = await doctor(irsa());
+    expect(code).toBe(0);
+    expect(report?.summary).toEqual({ pass: 9, warn: 0, fail: 0, skip: 0 });
+    expect(row(report, 'trust-policy')).toEqual({ check: 'trust-policy', status: 'PASS', subject: 'app-secrets-reader', cause: 'trusts system:serviceaccount:default:app-irsa with audience sts.amazonaws.com', fix: '' });
+    expect(row(report, 'object', '/app/feature-flag').subject).toBe(`ssmparameter /app/feature-flag in ${REGION}`);
+    // No value was read: only DescribeSecret and DescribeParameters reached the services.
+    expect(emu.calls.filter((c) => c.service === 'secretsmanager' || c.service === 'ssm').map((c) => c.operation)).not.toContain('GetSecretValue');
+    expect(emu.calls.map((c) => c.operation)).not.toContain('GetParameters');
+  });
+});
+
+describe('doctor finds what breaks a mount', () => {
+  it('a trust policy naming another service account', async () => {
+    emu.addServiceAccount('default', 'other-sa', { 'eks.amazonaws.com/role-arn': READER });
+    const { code, report } = await doctor(irsa('other-sa'));
+    expect(code).toBe(1);
+    const t = row(report, 'trust-policy');
+    expect(t.status).toBe('FAIL');
+    expect(t.cause).toContain('"system:serviceaccount:default:app-irsa", not the service account "system:serviceaccount:default:other-sa"');
+    expect(t.fix).toContain(`${DEFAULT_ISSUER.slice('https://'.length)}:sub = system:serviceaccount:default:other-sa`);
+  });
+
+  it('a trust policy for another audience', async () => {
+    const arn = `arn:aws:iam::${ACCOUNT}:role/wrong-audience`;
+    emu.addRole({ arn, trust: { subjects: ['system:serviceaccount:default:aud-sa'], audience: 'sts.amazonaws.com.cn' }, allow: {} });
+    emu.addServiceAccount('default', 'aud-sa', { 'eks.amazonaws.com/role-arn': arn });
+    const { code, report } = await doctor(irsa('aud-sa'));
+    expect(code).toBe(1);
+    expect(row(report, 'trust-policy').cause).toContain('not the audience "sts.amazonaws.com"');
+  });
+
+  it('a trust policy of another cluster\'s OIDC provider, and a StringLike one that matches', async () => {
+    const other = `arn:aws:iam::${ACCOUNT}:role/other-cluster`;
+    emu.addRole({
+      arn: other,
+      allow: {},
+      trustPolicy: {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/OTHER` }, Action: 'sts:AssumeRoleWithWebIdentity' }],
+      },
+    });
+    emu.addServiceAccount('default', 'other-cluster-sa', { 'eks.amazonaws.com/role-arn': other });
+    const bad = await doctor(irsa('other-cluster-sa'));
+    expect(row(bad.report, 'trust-policy').status).toBe('FAIL');
+    expect(row(bad.report, 'trust-policy').cause).toContain('oidc.eks.eu-west-1.amazonaws.com/id/OTHER');
+
+    const like = `arn:aws:iam::${ACCOUNT}:role/like`;
+    emu.addRole({ arn: like, trust: { subjects: ['system:serviceaccount:default:*'] }, allow: {} });
+    emu.addServiceAccount('default', 'like-sa', { 'eks.amazonaws.com/role-arn': like });
+    const ok = await doctor(irsa('like-sa'));
+    expect(row(ok.report, 'trust-policy').status).toBe('PASS');
+  });
+
+  it('the cluster\'s issuer not registered as an IAM OIDC provider', async () => {
+    emu.removeOidcProvider(DEFAULT_ISSUER);
+    const { code, report } = await doctor(irsa());
+    expect(code).toBe(1);
+    const o = row(report, 'oidc-provider');
+    expect(o.status).toBe('FAIL');
+    expect(o.subject).toBe(DEFAULT_ISSUER);
+    expect(o.fix).toContain('associate-iam-oidc-provider');
+  });
+
+  it('--issuer replaces the API server\'s: another issuer is not registered', async () => {
+    const { report } = await doctor(irsa('app-irsa', ['--issuer', 'https://oidc.eks.us-east-1.amazonaws.com/id/NOTREGISTERED']));
+    expect(row(report, 'oidc-provider').status).toBe('FAIL');
+  });
+
+  it('a role that does not exist, an annotation missing or not an ARN, a service account missing', async () => {
+    emu.addServiceAccount('default', 'ghost-role', { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/ghost` });
+    emu.addServiceAccount('default', 'bare', {});
+    emu.addServiceAccount('default', 'not-arn', { 'eks.amazonaws.com/role-arn': 'app-secrets-reader' });
+    const ghost = await doctor(irsa('ghost-role'));
+    expect(ghost.code).toBe(1);
+    expect(row(ghost.report, 'iam-role')).toMatchObject({ status: 'FAIL', cause: 'no role ghost in the account of your credentials' });
+    expect(row((await doctor(irsa('bare'))).report, 'service-account')).toMatchObject({ status: 'FAIL', cause: 'no eks.amazonaws.com/role-arn annotation: IRSA has no role to assume' });
+    expect(row((await doctor(irsa('not-arn'))).report, 'service-account').cause).toContain('not an IAM role ARN');
+    expect(row((await doctor(irsa('nobody'))).report, 'service-account')).toMatchObject({ status: 'FAIL', cause: 'not found' });
+  });
+
+  it('credentials without iam:GetRole: a WARN that says which permission, not a FAIL', async () => {
+    const weak = `arn:aws:iam::${ACCOUNT}:role/weak-operator`;
+    emu.addRole({ arn: weak, allow: { secretsmanager: ['*'], describeParameters: true } });
+    const c = emu.issueCredentials(weak);
+    secrets.push(c.secretAccessKey, c.sessionToken);
+    const { code, report } = await doctor(irsa(), { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken });
+    expect(code).toBe(0);
+    expect(row(report, 'iam-role')).toMatchObject({ status: 'WARN', fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders' });
+    expect(row(report, 'iam-role').cause).toContain('AccessDenied');
+  });
+
+  it('a CSIDriver without tokenRequests, or with another audience, or none at all', async () => {
+    emu.addCsiDriver(DRIVER_NAME);
+    const none = await doctor(irsa());
+    expect(none.code).toBe(1);
+    expect(row(none.report, 'csi-driver')).toMatchObject({ status: 'FAIL', fix: 'install the driver with a token request for sts.amazonaws.com (helm: --set tokenRequests[0].audience=sts.amazonaws.com)' });
+    expect(row(none.report, 'csi-driver').cause).toContain('has no tokenRequests');
+
+    emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }] });
+    const podIdentity = await doctor(['--class', POD_IDENTITY, '--namespace', 'default', '--service-account', 'app-pod-identity', '--region', REGION, '--format', 'json']);
+    expect(row(podIdentity.report, 'csi-driver').cause).toContain('not pods.eks.amazonaws.com');
+    expect(row(podIdentity.report, 'pod-identity').status).toBe('SKIP');
+  });
+
+  it('no provider pod ready', async () => {
+    emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' }, ready: false });
+    const { code, report } = await doctor(irsa());
+    expect(code).toBe(1);
+    expect(row(report, 'provider')).toMatchObject({ status: 'FAIL', cause: '1 provider pods, none ready', fix: 'see why: kubectl -n kube-system describe pod csi-secrets-provider-aws-x1' });
+    const other = await doctor(irsa('app-irsa', ['--provider-selector', 'app=secrets-store-csi-driver-provider-aws']));
+    expect(row(other.report, 'provider').cause).toContain('no provider pod');
+    expect(DEFAULT_PROVIDER_SELECTOR).toBe('app.kubernetes.io/name=csi-secrets-provider-aws');
+  });
+
+  it('an object missing in the region, or in the failover region', async () => {
+    const file = path.join(tmp, 'missing.yaml');
+    await writeFile(
+      file,
+      [
+        'apiVersion: secrets-store.csi.x-k8s.io/v1',
+        'kind: SecretProviderClass',
+        'metadata: {name: missing, namespace: default}',
+        'spec:',
+        '  provider: aws',
+        '  parameters:',
+        `    region: ${REGION}`,
+        '    failoverRegion: us-west-2',
+        '    objects: |',
+        '      - objectName: "prod/db-creds"',
+        '        objectType: "secretsmanager"',
+        '      - objectName: "/app/nope"',
+        '        objectType: "ssmparameter"',
+        '',
+      ].join('\n'),
+    );
+    const { code, report } = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
+    expect(code).toBe(1);
+    expect(row(report, 'object', `secretsmanager prod/db-creds in ${REGION}`).status).toBe('PASS');
+    expect(row(report, 'object', 'secretsmanager prod/db-creds in us-west-2')).toMatchObject({ status: 'FAIL', fix: 'create it in us-west-2, or correct objectName or failoverRegion in the class' });
+    expect(row(report, 'object', `ssmparameter /app/nope in ${REGION}`)).toMatchObject({ status: 'FAIL', cause: 'not found: the mount fails' });
+  });
+
+  it('a class with errors: FAIL with check\'s first finding, the checks that need it skipped', async () => {
+    const file = path.join(tmp, 'bad.yaml');
+    await writeFile(file, ['apiVersion: secrets-store.csi.x-k8s.io/v1', 'kind: SecretProviderClass', 'metadata: {name: bad, namespace: default}', 'spec:', '  provider: aws', '  parameters:', '    objects: |', '      - objectName: "x"', '        objectType: "vault"', ''].join('\n'));
+    const { code, report } = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--region', REGION, '--format', 'json']);
+    expect(code).toBe(1);
+    const c = row(report, 'class');
+    expect(c.status).toBe('FAIL');
+    expect(c.cause).toMatch(/^1 error, first: objects\[0\]\.objectType: .*\(line \d+\)$/);
+    expect(c.fix).toBe(`run \`check ${file}\` for every finding with its position`);
+    // The identity does not depend on the objects: still checked.
+    expect(row(report, 'trust-policy').status).toBe('PASS');
+    expect(row(report, 'object')).toMatchObject({ status: 'SKIP', cause: 'the class has errors' });
+  });
+
+  it('no region anywhere', async () => {
+    const { code, report } = await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
+    expect(code).toBe(1);
+    expect(row(report, 'region').status).toBe('FAIL');
+  });
+});
+
+describe('doctor usage', () => {
+  it('exit 2 on a missing flag, an unknown one, a bad format, an unreadable class or no class in it', async () => {
+    expect((await doctor(['--class', IRSA])).code).toBe(2);
+    expect((await doctor([...irsa(), '--bogus', 'x'])).err).toContain('unknown option --bogus');
+    expect((await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'a', '--format', 'yaml'])).code).toBe(2);
+    const unreadable = await doctor(['--class', 'no/such.yaml', '--namespace', 'default', '--service-account', 'a']);
+    expect(unreadable).toMatchObject({ code: 2, err: 'doctor: cannot read no/such.yaml (ENOENT)\n' });
+    expect((await doctor(['--class', 'package.json', '--namespace', 'default', '--service-account', 'a'])).code).toBe(2);
+    expect((await doctor(['--help'])).out).toContain('Usage: doctor');
+  });
+
+  it('the dispatcher lists it', async () => {
+    let out = '';
+    await main(['help'], { stdout: (t) => (out += t), stderr: () => undefined, env: {}, cwd: ROOT });
+    expect(out).toContain('doctor --class FILE --namespace NS --service-account SA');
+  });
+});
