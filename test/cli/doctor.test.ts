@@ -45,7 +45,7 @@ beforeAll(async () => {
   emu.putParameter(REGION, '/app/feature-flag', FLAG);
   const c = emu.issueCredentials(OPERATOR);
   env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken, AWS_ENDPOINT_URL: emu.url, KUBECONFIG: kubeconfig };
-  secrets = [PASSWORD, FLAG, emu.apiToken, c.secretAccessKey, c.sessionToken, emu.issueToken({ namespace: 'default', serviceAccount: 'app-irsa' })];
+  secrets = [PASSWORD, FLAG, emu.apiToken, c.secretAccessKey, c.sessionToken, emu.issueToken({ namespace: 'default', serviceAccount: 'app-irsa', audience: 'sts.amazonaws.com' })];
 }, 30_000);
 
 afterAll(async () => {
