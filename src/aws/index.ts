@@ -6,5 +6,13 @@ export { AwsClientFactory, type AwsClientOptions, type AwsCredentials } from './
 export { AwsCallError, classifyAwsError } from '../aws-errors.js';
 export { Fetcher, type FetchOutcome, type FetchPlan, type FetchedObject, type RegionAccess, type CallObserver } from './fetcher.js';
 export { proxyAgentsFromEnv, type ProxyAgents, type ProxyOptions } from './proxy.js';
-export { objectExists, type Existence } from './describe.js';
-export { getRole, listOidcProviders, IamCallError } from './iam.js';
+export type { Existence } from './describe.js';
+export type { IamCallError } from './iam.js';
+
+/**
+ * `doctor`'s AWS reads (IAM, existence without values), loaded only when it runs: the server's
+ * bundle keeps them, and the signer they load, out of its start-up chunk.
+ */
+export async function loadDoctorReads(): Promise<typeof import('./doctor-reads.js')> {
+  return import('./doctor-reads.js');
+}

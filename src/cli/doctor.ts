@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AwsClientFactory, getRole, IamCallError, listOidcProviders, objectExists, type AwsCredentials } from '../aws/index.js';
+import { AwsClientFactory, loadDoctorReads, type AwsCredentials } from '../aws/index.js';
 import { ConfigError, ProviderError } from '../errors.js';
 import { evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
 import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
@@ -302,6 +302,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     out.push(skip('iam-role', roleArn, 'no AWS credentials'));
     return out;
   }
+  const { getRole, IamCallError, listOidcProviders } = await loadDoctorReads();
   let trustPolicy: unknown;
   let roleKnown = false;
   try {
@@ -364,6 +365,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
 
 /** Each object (and its failover) exists in its region: asked without reading a value. */
 async function checkObjects(objects: readonly SecretDescriptor[], attrs: MountAttributes, region: string, creds: AwsCredentials, signal: AbortSignal): Promise<CheckResult[]> {
+  const { objectExists } = await loadDoctorReads();
   const clients = new AwsClientFactory({ appId: appId('doctor') });
   const targets: { d: SecretDescriptor; name: string; region: string }[] = [];
   for (const d of objects) {

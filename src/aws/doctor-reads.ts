@@ -1,0 +1,6 @@
+/**
+ * @module aws/doctor-reads
+ * What `doctor` reads from AWS, in one module loaded on demand (aws/index.ts, loadDoctorReads).
+ */
+export { objectExists } from './describe.js';
+export { getRole, listOidcProviders, IamCallError } from './iam.js';
