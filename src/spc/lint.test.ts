@@ -40,3 +40,20 @@ test('a clean class has no warnings', () => {
   const d = parseObjects(attrs.objects, { pathTranslation: '_', defaultMode: 0o644, region: 'us-west-2', failoverRegion: '' });
   expect(lintObjects(d, attrs)).toEqual([]);
 });
+
+test('objectEncoding other than utf-8 warns that ASCP mounts the encoded text', () => {
+  const raw = {
+    region: 'us-west-2',
+    objects:
+      '- objectName: a\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n  jmesPath: [{path: k, objectAlias: k, objectEncoding: hex}]\n' +
+      '- objectName: b\n  objectType: secretsmanager\n  objectEncoding: utf-8\n',
+  };
+  const attrs = parseAttributes(JSON.stringify(raw));
+  const d = parseObjects(attrs.objects, { pathTranslation: '_', defaultMode: 0o644, region: 'us-west-2', failoverRegion: '' });
+  const warnings = lintObjects(d, attrs, raw);
+  expect(warnings.map((w) => [w.path, w.severity])).toEqual([
+    ['objects[0].objectEncoding', 'warning'],
+    ['objects[0].jmesPath[0].objectEncoding', 'warning'],
+  ]);
+  expect(warnings[0]?.message).toContain('ASCP ignores it and mounts the base64 text as stored');
+});

@@ -42,6 +42,10 @@ export function lintObjects(
     }
     if (d.optional) out.push(warn('optional is our extension: ASCP ignores it and fails the mount when the object is missing', `${at}.optional`, d.index));
     if (d.allKeys) out.push(warn('allKeys is our extension: ASCP ignores it and writes only the whole secret', `${at}.allKeys`, d.index));
+    // utf-8 is ASCP's behaviour already: only a decoding encoding differs there.
+    if (d.objectEncoding !== undefined && d.objectEncoding !== 'utf-8') {
+      out.push(warn(`objectEncoding is our extension: ASCP ignores it and mounts the ${d.objectEncoding} text as stored, not the bytes it encodes`, `${at}.objectEncoding`, d.index));
+    }
     if (d.fileName.startsWith('..')) {
       out.push(warn('a file name starting with ".." is refused by the driver when it writes the files (--driver-writes-secrets)', `${at}.objectName`, d.index));
     }
@@ -51,6 +55,9 @@ export function lintObjects(
         out.push(warn(`file mode 0${e.mode.toString(8)} is more open than 0644 for a secret`, `${ep}.filePermission`, d.index));
       }
       if (e.render === 'json') out.push(warn('render: json is our extension: ASCP refuses non-string results', `${ep}.render`, d.index));
+      if (e.objectEncoding !== undefined && e.objectEncoding !== 'utf-8') {
+        out.push(warn(`objectEncoding is our extension: ASCP ignores it and writes the ${e.objectEncoding} text of the result, not the bytes it encodes`, `${ep}.objectEncoding`, d.index));
+      }
       if (e.objectAlias.includes('"')) {
         out.push(warn('objectAlias contains double quotes, which become part of the file name (hyphens need no quoting in aliases)', `${ep}.objectAlias`, d.index));
       }

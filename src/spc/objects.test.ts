@@ -353,6 +353,48 @@ describe('parseObjects successes', () => {
       'render must be "json"',
     );
   });
+
+  test('objectEncoding on an object and on a jmesPath entry: values and keys in any case, default utf-8, not inherited', () => {
+    const d = parse(
+      '- objectName: a\n  objectType: secretsmanager\n  objectEncoding: Base64\n  jmesPath:\n    - {path: x, objectAlias: x}\n    - {path: y, objectAlias: y, ObjectEncoding: HEX}\n' +
+        '- objectName: b\n  objectType: secretsmanager\n  ObjectEncoding: UTF-8\n' +
+        '- objectName: c\n  objectType: secretsmanager\n  OBJECTENCODING: hex\n' +
+        "- objectName: d\n  objectType: secretsmanager\n  objectEncoding: ''\n" +
+        '- objectName: e\n  objectType: secretsmanager\n',
+    );
+    expect(d.map((x) => x.objectEncoding)).toEqual(['base64', 'utf-8', 'hex', 'utf-8', 'utf-8']);
+    // The entry's own setting only: the object's base64 decoded the JSON this entry reads.
+    expect(d[0]?.jmesPath.map((e) => e.objectEncoding)).toEqual(['utf-8', 'hex']);
+  });
+
+  test('an unknown objectEncoding is a class problem naming the object, the field and the allowed values', () => {
+    expect(errorsOf('- objectName: prod/cert\n  objectType: secretsmanager\n  objectEncoding: base32\n')).toEqual([
+      'objectEncoding must be one of utf-8, base64, hex (how the value is stored), got "base32"',
+    ]);
+    try {
+      parse('- objectName: prod/cert\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, objectEncoding: 7}]\n');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const p = (err as ConfigError).problems[0];
+      expect(p?.path).toBe('objects[0].jmesPath[0].objectEncoding');
+      expect(p?.message).toContain('object "prod/cert"');
+      expect(p?.message).toContain('got 7');
+      expect((err as ConfigError).code).toBe('INVALID_ARGUMENT');
+    }
+    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  objectEncoding: [base64]\n')[0]).toContain('got a array');
+  });
+
+  test('objectEncoding is refused with allKeys on the object, and with render: json on the entry', () => {
+    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: base64\n')).toEqual([
+      'objectEncoding base64 cannot be used with allKeys (to decode a key, list it as a jmesPath entry with its own objectEncoding)',
+    ]);
+    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: hex}]\n')).toEqual([
+      'objectEncoding hex cannot be used with render: json (only a string result can be decoded)',
+    ]);
+    // utf-8 (the default, spelled out) changes nothing, so it goes with both.
+    expect(parse('- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: utf-8\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: UTF-8}]\n')).toHaveLength(1);
+  });
 });
 
 describe('YAML decoding as ASCP', () => {

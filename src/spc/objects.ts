@@ -9,9 +9,10 @@ import { Buffer } from 'node:buffer';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { goParseBool } from './attributes.js';
 import { decodeYaml, findUnencodableFloat, formatFloat32, jsonKind, type GoValue } from './go-yaml.js';
+import { ENCODINGS, parseEncoding } from './encoding.js';
 import { expressionProblem, looksLikeUnquotedHyphen } from './jmes.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
-import type { DeclaredFile, FailoverObject, JmesPathEntry, ObjectType, SecretDescriptor } from './types.js';
+import type { DeclaredFile, FailoverObject, JmesPathEntry, ObjectEncoding, ObjectType, SecretDescriptor } from './types.js';
 
 export interface ParseObjectsOptions {
   pathTranslation: string | false;
@@ -181,6 +182,19 @@ class Loader {
     return false;
   }
 
+  /**
+   * Our extension `objectEncoding` (docs/extensions.md): utf-8, base64 or hex in any case, as the other
+   * CSI providers that have it read it. Absent, null or '' is utf-8; anything else is a class problem.
+   */
+  encoding(list: { key: string; value: GoValue }[] | undefined, path: string): ObjectEncoding {
+    const v = list?.at(-1)?.value;
+    if (v === undefined || v.kind === 'null' || (v.kind === 'string' && v.value === '')) return 'utf-8';
+    const e = v.kind === 'string' ? parseEncoding(v.value) : undefined;
+    if (e !== undefined) return e;
+    this.problem(path, `objectEncoding must be one of ${ENCODINGS.join(', ')} (how the value is stored), got ${describe(v)}`);
+    return 'utf-8';
+  }
+
   unknownKeys(unknown: { key: string; value: GoValue }[], path: string): void {
     for (const { value } of unknown) {
       const bad = findUnencodableFloat(value);
@@ -209,6 +223,7 @@ interface RawEntry {
   objectAlias: string;
   filePermission: string;
   render: 'string' | 'json';
+  objectEncoding: ObjectEncoding;
 }
 
 interface RawDescriptor {
@@ -222,6 +237,7 @@ interface RawDescriptor {
   failover: FailoverObject;
   optional: boolean;
   allKeys: boolean;
+  objectEncoding: ObjectEncoding;
 }
 
 const DESCRIPTOR_FIELDS = [
@@ -235,8 +251,9 @@ const DESCRIPTOR_FIELDS = [
   'failoverObject',
   'optional',
   'allKeys',
+  'objectEncoding',
 ] as const;
-const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render'] as const;
+const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render', 'objectEncoding'] as const;
 const FAILOVER_FIELDS = ['objectName', 'objectVersion', 'objectVersionLabel'] as const;
 
 /** The keys the objects YAML has at each level (matched case-insensitively, as ASCP matches them); any other is ignored. */
@@ -247,7 +264,7 @@ export const OBJECT_FIELDS: { readonly descriptor: readonly string[]; readonly e
 };
 
 function loadEntry(ld: Loader, v: GoValue, path: string): RawEntry {
-  const entry: RawEntry = { path: '', objectAlias: '', filePermission: '', render: 'string' };
+  const entry: RawEntry = { path: '', objectAlias: '', filePermission: '', render: 'string', objectEncoding: 'utf-8' };
   if (v.kind === 'null') return entry;
   if (v.kind !== 'map') {
     ld.typeError(path, v, { struct: 'SecretDescriptor', stack: 'jmesPath' }, 'provider.JMESPathEntry');
@@ -264,6 +281,7 @@ function loadEntry(ld: Loader, v: GoValue, path: string): RawEntry {
     if (render.kind === 'string' && render.value === 'json') entry.render = 'json';
     else ld.problem(`${path}.render`, `render must be "json" (write non-string results as JSON text), got ${describe(render)}`);
   }
+  entry.objectEncoding = ld.encoding(byField.get('objectEncoding'), `${path}.objectEncoding`);
   return entry;
 }
 
@@ -279,6 +297,7 @@ function loadDescriptor(ld: Loader, v: GoValue, path: string): RawDescriptor {
     failover: { objectName: '', objectVersion: '', objectVersionLabel: '' },
     optional: false,
     allKeys: false,
+    objectEncoding: 'utf-8',
   };
   if (v.kind !== 'map') return d; // caller reports
   const { byField, unknown } = groupFields(v.entries, DESCRIPTOR_FIELDS);
@@ -311,6 +330,7 @@ function loadDescriptor(ld: Loader, v: GoValue, path: string): RawDescriptor {
   }
   d.optional = ld.flag(byField.get('optional'), `${path}.optional`, 'optional');
   d.allKeys = ld.flag(byField.get('allKeys'), `${path}.allKeys`, 'allKeys');
+  d.objectEncoding = ld.encoding(byField.get('objectEncoding'), `${path}.objectEncoding`);
   return d;
 }
 
@@ -537,10 +557,24 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
       const pp = filePathProblem(entryFile);
       if (pp !== undefined) problem('objectAlias', pp);
     }
+    // Only a string result can be decoded; a rendered number or object is JSON text, not an encoding of bytes.
+    if (e.render === 'json' && e.objectEncoding !== 'utf-8') {
+      problem('objectEncoding', `objectEncoding ${e.objectEncoding} cannot be used with render: json (only a string result can be decoded)`);
+    }
     // As ASCP: the entry's permission, else the parent's string, else the request default.
     const mode = PERMISSION.test(e.filePermission) ? Number.parseInt(e.filePermission, 8) : parentMode;
-    return { path: e.path, objectAlias: e.objectAlias, fileName: entryFile, mode, render: e.render };
+    return { path: e.path, objectAlias: e.objectAlias, fileName: entryFile, mode, render: e.render, objectEncoding: e.objectEncoding };
   });
+
+  // The object's encoding decodes the whole value; allKeys has no per-key setting, so a reader could
+  // take it either way (the whole value, or each key's string). Refused rather than guessed: list the
+  // keys to decode as jmesPath entries, each with its own objectEncoding.
+  if (raw.allKeys && raw.objectEncoding !== 'utf-8') {
+    ld.problem(
+      `${at}.objectEncoding`,
+      `objectEncoding ${raw.objectEncoding} cannot be used with allKeys (to decode a key, list it as a jmesPath entry with its own objectEncoding)`,
+    );
+  }
 
   let failoverObject: FailoverObject | undefined;
   const fo = raw.failover;
@@ -577,6 +611,7 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
     failoverObject,
     optional: raw.optional,
     allKeys: raw.allKeys,
+    objectEncoding: raw.objectEncoding,
     pathTranslation: opts.pathTranslation,
   };
 }

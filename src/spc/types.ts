@@ -6,6 +6,9 @@
 
 export type ObjectType = 'secretsmanager' | 'ssmparameter';
 
+/** How a value is stored (our extension `objectEncoding`, docs/extensions.md); the file holds the decoded bytes. */
+export type ObjectEncoding = 'utf-8' | 'base64' | 'hex';
+
 /** How Pod Identity reaches the agent (docs/behaviour.md, "Attributes"). Unknown values are `auto`. */
 export type AddressPreference = 'auto' | 'ipv4' | 'ipv6';
 
@@ -59,6 +62,11 @@ export interface JmesPathEntry {
   mode: number;
   /** Our extension: 'json' writes non-string results as JSON text (docs/extensions.md). */
   render: 'string' | 'json';
+  /**
+   * Our extension: how the result string is encoded; the entry's own setting only (the object's is
+   * not inherited: it decoded the JSON this result comes from). Absent means utf-8.
+   */
+  objectEncoding?: ObjectEncoding | undefined;
 }
 
 /** What the failover region reads instead of the primary's name (docs/behaviour.md, "Objects"). */
@@ -87,6 +95,11 @@ export interface SecretDescriptor {
   optional: boolean;
   /** Our extension: every top-level key of a JSON secret becomes a file. */
   allKeys: boolean;
+  /**
+   * Our extension: how the whole stored value is encoded. The object's file, and the JSON its jmesPath
+   * entries read, are the decoded bytes. Absent (hand-built descriptors) means utf-8.
+   */
+  objectEncoding?: ObjectEncoding | undefined;
   /**
    * The request's `pathTranslation`, kept so `allKeys` file names (known only after fetching) get the
    * same translation. Optional for hand-built descriptors: absent means the default '_'.

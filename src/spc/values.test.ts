@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { describe, expect, test } from 'vitest';
 import { ProviderError } from '../errors.js';
 import { parseObjects } from './objects.js';
@@ -175,5 +176,81 @@ describe('deriveFiles: the mount\'s file bound', () => {
     expect(await deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 0 } })).toHaveLength(2);
     const e = await failure(() => deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 1 } }));
     expect(e.message).toBe('this class makes more than 2 files (reached at object jsonObject): name fewer objects, keys or aliases');
+  });
+});
+
+describe('deriveFiles: objectEncoding', () => {
+  const b64 = (s: string | Uint8Array): string => Buffer.from(s).toString('base64');
+  const CERT = new Uint8Array([0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00, 0xff]);
+
+  test('an object: the file holds the decoded bytes (binary included), whatever the case of key and value', async () => {
+    const d = descriptor('- objectName: prod/cert\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n');
+    const files = await deriveFiles(d, enc(b64(CERT)), 'v1', 'r');
+    expect(files).toHaveLength(1);
+    expect(Buffer.from(files[0]?.contents ?? [])).toEqual(Buffer.from(CERT));
+    expect(files[0]).toMatchObject({ path: 'prod_cert', version: 'v1' });
+    const hex = descriptor('- objectName: k\n  objectType: ssmparameter\n  objectEncoding: HEX\n');
+    expect(Buffer.from((await deriveFiles(hex, enc('0001FF'), 'v', 'r'))[0]?.contents ?? [])).toEqual(Buffer.from([0, 1, 0xff]));
+  });
+
+  test('utf-8 (the default) is the value as stored, byte for byte', async () => {
+    const raw = new Uint8Array([0xff, 0xfe, 0x41]);
+    for (const yaml of ['- {objectName: k, objectType: secretsmanager}\n', '- {objectName: k, objectType: secretsmanager, objectEncoding: utf-8}\n']) {
+      expect((await deriveFiles(descriptor(yaml), raw, 'v', 'r'))[0]?.contents).toBe(raw);
+    }
+  });
+
+  test('a jmesPath entry decodes its own result; the object keeps its text', async () => {
+    const value = enc(JSON.stringify({ cert: b64(CERT), key: 'c0ffee', name: 'plain' }));
+    const d = descriptor(
+      '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, objectEncoding: base64}\n' +
+        '    - {path: key, objectAlias: tls.key, objectEncoding: hex}\n    - {path: name, objectAlias: name}\n',
+    );
+    const files = await deriveFiles(d, value, 'v', 'r');
+    expect(files.map((f) => f.path)).toEqual(['tls', 'tls.crt', 'tls.key', 'name']);
+    expect(files[0]?.contents).toBe(value);
+    expect(Buffer.from(files[1]?.contents ?? [])).toEqual(Buffer.from(CERT));
+    expect(Buffer.from(files[2]?.contents ?? [])).toEqual(Buffer.from([0xc0, 0xff, 0xee]));
+    expect(dec(files[3]?.contents ?? new Uint8Array())).toBe('plain');
+  });
+
+  test('an encoded object: its jmesPath entries read the decoded JSON, and are not decoded again unless they say so', async () => {
+    const inner = JSON.stringify({ user: 'app', blob: b64('bytes') });
+    const d = descriptor(
+      '- objectName: wrapped\n  objectType: secretsmanager\n  objectEncoding: base64\n  jmesPath:\n    - {path: user, objectAlias: user}\n' +
+        '    - {path: blob, objectAlias: blob, objectEncoding: base64}\n',
+    );
+    const files = await deriveFiles(d, enc(b64(inner)), 'v', 'r');
+    expect(files.map((f) => dec(f.contents))).toEqual([inner, 'app', 'bytes']);
+  });
+
+  test('a value not valid in its encoding fails naming the object, region and encoding, never the value', async () => {
+    const secret = 'hunter2-Secret Value!';
+    const d = descriptor('- objectName: prod/cert\n  objectType: secretsmanager\n  objectEncoding: base64\n');
+    const e = await failure(() => deriveFiles(d, enc(secret), 'v', 'eu-west-1'));
+    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'prod/cert', region: 'eu-west-1', field: 'objects[0].objectEncoding', reason: 'SecretValue' });
+    expect(e.message).toBe('eu-west-1: the value of prod/cert is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 14');
+    const h = await failure(() => deriveFiles(descriptor('- {objectName: k, objectType: secretsmanager, objectEncoding: hex}\n'), enc('abc'), 'v', 'r'));
+    expect(h.message).toBe('r: the value of k is not valid hex (objectEncoding: hex): an odd number of hex digits');
+    for (const part of ['hunter', 'Secret', 'Value', '!', 'abc']) {
+      expect(e.message).not.toContain(part);
+      expect(h.message).not.toContain(part);
+    }
+  });
+
+  test('a jmesPath result not valid in its encoding fails naming the alias and the object, never the value', async () => {
+    const d = descriptor('- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, objectEncoding: base64}\n');
+    const e = await failure(() => deriveFiles(d, enc('{"cert":"not base64 at all"}'), 'v', 'us-east-2'));
+    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'tls', region: 'us-east-2', field: 'objects[0].jmesPath[0].objectEncoding' });
+    expect(e.message).toBe(
+      'us-east-2: the jmesPath result of tls.crt in tls is not valid base64 (objectEncoding: base64 on this jmesPath entry): a byte outside the base64 alphabet at byte offset 3',
+    );
+    expect(e.message).not.toContain('not base64 at all');
+  });
+
+  test('the decoded bytes are what the file bound and sizes see', async () => {
+    const big = new Uint8Array(3000).fill(7);
+    const files = await deriveFiles(descriptor('- {objectName: k, objectType: secretsmanager, objectEncoding: base64}\n'), enc(b64(big)), 'v', 'r');
+    expect(files[0]?.contents.byteLength).toBe(3000);
   });
 });

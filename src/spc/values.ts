@@ -1,10 +1,12 @@
 /**
  * @module spc/values
  * The files one fetched object produces: its own file, its jmesPath files (docs/behaviour.md,
- * "Fetching") and, with `allKeys`, one file per top-level key (docs/extensions.md). Pure; errors
+ * "Fetching") and, with `allKeys`, one file per top-level key; with `objectEncoding`, the decoded
+ * bytes (docs/extensions.md). Pure; errors
  * never contain the secret value or any part of it (JSON and JMESPath library messages are not passed on).
  */
 import { ProviderError, type StatusName } from '../errors.js';
+import { decodeValue } from './encoding.js';
 import { budgetFor, evaluateEntry, jmesSettings, type EntryOutcome } from './jmes.js';
 import { jsonTypeOf, parseJson, toJsonText, type ParsedJson } from './jmes-eval.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
@@ -120,20 +122,29 @@ export interface FileBudget {
  */
 export async function deriveFiles(
   d: SecretDescriptor,
-  value: Uint8Array,
+  stored: Uint8Array,
   version: string,
   region: string,
   opts: { signal?: AbortSignal | undefined; files?: FileBudget | undefined } = {},
 ): Promise<OutputFile[]> {
-  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
-  if (d.jmesPath.length === 0 && !d.allKeys) return files;
-  const bound = opts.files;
-  if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
-
   // An error about the value itself leads with its region, as a fetch error does: the gRPC status and the pod's event
   // show only the message. (Budget, capacity and deadline errors are about this provider, not the value.)
   const fail = (code: StatusName, message: string, field?: string, reason = 'SecretValue'): ProviderError =>
     new ProviderError(code, region !== '' && reason === 'SecretValue' ? `${region}: ${message}` : message, { object: d.objectName, region, field, reason });
+
+  // objectEncoding: the file, and the JSON the entries read, are the decoded bytes; everything after
+  // this (sizes, the mount's byte bound, unchanged-file detection, the driver's answer) sees only them.
+  const encoding = d.objectEncoding ?? 'utf-8';
+  const decoded = decodeValue(stored, encoding);
+  if (!decoded.ok) {
+    throw fail('FAILED_PRECONDITION', `the value of ${d.objectName} is not valid ${encoding} (objectEncoding: ${encoding}): ${decoded.why}`, `objects[${d.index}].objectEncoding`);
+  }
+  const value = decoded.bytes;
+
+  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
+  if (d.jmesPath.length === 0 && !d.allKeys) return files;
+  const bound = opts.files;
+  if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
 
   const text = utf8Decoder.decode(value);
   let parsed: ParsedJson;
@@ -150,7 +161,17 @@ export async function deriveFiles(
     const field = `objects[${d.index}].jmesPath[${j}].path`;
     const out = await evaluateEntry(parsed, text, e.path, e.render, { budget, signal: opts.signal });
     const entryFile = entryText(out, e, d.objectName, json, (code, message, reason) => fail(code, message, field, reason));
-    files.push({ path: e.fileName, mode: e.mode, contents: utf8.encode(entryFile), version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
+    // The entry's own encoding only: the object's (if any) already decoded the JSON this result comes from.
+    const entryEncoding = e.objectEncoding ?? 'utf-8';
+    const contents = decodeValue(utf8.encode(entryFile), entryEncoding);
+    if (!contents.ok) {
+      throw fail(
+        'FAILED_PRECONDITION',
+        `the jmesPath result of ${e.objectAlias} in ${d.objectName} is not valid ${entryEncoding} (objectEncoding: ${entryEncoding} on this jmesPath entry): ${contents.why}`,
+        `objects[${d.index}].jmesPath[${j}].objectEncoding`,
+      );
+    }
+    files.push({ path: e.fileName, mode: e.mode, contents: contents.bytes, version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
   }
 
   if (d.allKeys) {
