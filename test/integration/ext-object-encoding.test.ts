@@ -10,7 +10,6 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFilesLikeDriver } from '../../tools/emulator/driver-client.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 import { refused } from '../helpers/failure.js';
 
