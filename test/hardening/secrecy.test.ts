@@ -54,6 +54,8 @@ beforeAll(async () => {
   h.emu.putSecret(REGION, 'sx/json', JSON.stringify({ user: `${MARK}-user`, n: 12345, obj: { k: `${MARK}-nested` }, arr: [MARK], 'weird key': MARK }));
   h.emu.putSecret(REGION, 'sx/bin', Buffer.from(`${MARK}-binary\u0000`));
   h.emu.putSecret(REGION, 'sx/notjson', `not json ${MARK} {`);
+  h.emu.putSecret(REGION, 'sx/b64', Buffer.from(`${MARK}-b64\u0000`).toString('base64'));
+  h.emu.putSecret(REGION, 'sx/hexjson', Buffer.from(JSON.stringify({ user: `${MARK}-hexuser` })).toString('hex'));
   h.emu.putSecret(REGION, 'sx/kms', `${MARK}-kms`, { kmsFails: true });
   h.emu.putParameter(REGION, 'sx-param', `${MARK}-param`, { type: 'SecureString' });
   h.emu.putParameter(REGION, 'sx-kms-param', `${MARK}-kms-param`, { type: 'SecureString', kmsFails: true });
@@ -66,12 +68,14 @@ afterAll(async () => {
 });
 
 describe('scenarios with markers', () => {
-  it('successful mounts of every kind (string, binary, SecureString, jmesPath, allKeys, render json)', async () => {
+  it('successful mounts of every kind (string, binary, SecureString, jmesPath, allKeys, render json, objectEncoding)', async () => {
     const objects = stringify([
       { objectName: 'sx/plain', objectType: 'secretsmanager' },
       { objectName: 'sx/bin', objectType: 'secretsmanager' },
       { objectName: 'sx-param', objectType: 'ssmparameter' },
       { objectName: 'sx/json', objectType: 'secretsmanager', allKeys: true, jmesPath: [{ path: 'obj', objectAlias: 'o', render: 'json' }, { path: 'user', objectAlias: 'u' }] },
+      { objectName: 'sx/b64', objectType: 'secretsmanager', objectEncoding: 'base64' },
+      { objectName: 'sx/hexjson', objectType: 'secretsmanager', ObjectEncoding: 'HEX', jmesPath: [{ path: 'user', objectAlias: 'hu' }] },
     ]);
     expect(await call(pod, { objects })).toBe(true);
   });
@@ -86,6 +90,10 @@ describe('scenarios with markers', () => {
     ['jmesPath function error over the value', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'abs(user)', objectAlias: 'o' }] }]],
     ['allKeys over a value that is not JSON', [{ objectName: 'sx/notjson', objectType: 'secretsmanager', allKeys: true }]],
     ['allKeys over a string', [{ objectName: 'sx/plain', objectType: 'secretsmanager', allKeys: true }]],
+    ['objectEncoding base64 over a value that is not base64', [{ objectName: 'sx/notjson', objectType: 'secretsmanager', objectEncoding: 'base64' }]],
+    ['objectEncoding hex over JSON', [{ objectName: 'sx/json', objectType: 'secretsmanager', objectEncoding: 'hex' }]],
+    ['objectEncoding base64 over binary', [{ objectName: 'sx/bin', objectType: 'secretsmanager', objectEncoding: 'base64' }]],
+    ['objectEncoding base64 on a jmesPath result that is not base64', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'o', objectEncoding: 'base64' }] }]],
     ['KMS decrypt refused (Secrets Manager)', [{ objectName: 'sx/kms', objectType: 'secretsmanager' }]],
     ['KMS decrypt refused (SSM)', [{ objectName: 'sx-kms-param', objectType: 'ssmparameter' }]],
     ['access denied', [{ objectName: 'other/secret', objectType: 'secretsmanager' }]],
@@ -159,10 +167,10 @@ describe('scenarios with markers', () => {
   });
 
   it('generated hostile classes over the marker secrets (fast-check)', async () => {
-    const name = fc.constantFrom('sx/plain', 'sx/json', 'sx/bin', 'sx/notjson', 'sx/kms', 'sx-param', 'sx-kms-param', 'sx/absent');
+    const name = fc.constantFrom('sx/plain', 'sx/json', 'sx/bin', 'sx/notjson', 'sx/b64', 'sx/hexjson', 'sx/kms', 'sx-param', 'sx-kms-param', 'sx/absent');
     const expr = fc.oneof(fc.constantFrom('user', 'obj', 'obj.k', 'arr[0]', '"weird key"', 'n', '@', '*', 'keys(@)', 'values(@)', 'to_string(@)', 'join(`,`, arr)', 'abs(user)', 'length(user)', '['), fc.string({ maxLength: 8 }));
     const entry = fc.record(
-      { objectName: name, objectType: fc.constantFrom('secretsmanager', 'ssmparameter'), objectAlias: fc.constantFrom('a', 'b', '../x', 'a\u0000'), allKeys: fc.boolean(), jmesPath: fc.array(fc.record({ path: expr, objectAlias: fc.constantFrom('j1', 'j2'), render: fc.constantFrom('json', 'x') }, { requiredKeys: ['path', 'objectAlias'] }), { maxLength: 2 }) },
+      { objectName: name, objectType: fc.constantFrom('secretsmanager', 'ssmparameter'), objectAlias: fc.constantFrom('a', 'b', '../x', 'a\u0000'), allKeys: fc.boolean(), jmesPath: fc.array(fc.record({ path: expr, objectAlias: fc.constantFrom('j1', 'j2'), render: fc.constantFrom('json', 'x'), objectEncoding: fc.constantFrom('base64', 'hex', 'bogus') }, { requiredKeys: ['path', 'objectAlias'] }), { maxLength: 2 }), objectEncoding: fc.constantFrom('base64', 'Hex', 'utf-8', 'bogus') },
       { requiredKeys: ['objectName', 'objectType'] },
     );
     await fc.assert(
