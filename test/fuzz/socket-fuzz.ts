@@ -133,7 +133,7 @@ const jmesExpression = fc.oneof(
 );
 
 const jmesEntry = fc.record(
-  { path: jmesExpression, objectAlias: hostileName, filePermission: permission, render: fc.constantFrom('json', 'JSON', 'text', '', 'yes') },
+  { path: jmesExpression, objectAlias: hostileName, filePermission: permission, render: fc.constantFrom('json', 'JSON', 'text', '', 'yes'), objectEncoding: fc.constantFrom('base64', 'HEX', 'utf-8', 'base32', '', 7) },
   { requiredKeys: [] },
 );
 
@@ -148,6 +148,7 @@ const objectEntry = fc.record(
     jmesPath: fc.oneof(fc.array(jmesEntry, { maxLength: 3 }), fc.constant('not-a-list'), fc.constant(null)),
     allKeys: fc.oneof(fc.boolean(), fc.constantFrom('yes', 'true', 1)),
     optional: fc.boolean(),
+    objectEncoding: fc.constantFrom('base64', 'Base64', 'hex', 'UTF-8', 'latin1', '', null),
     failoverObject: fc.record({ objectName: hostileName }, { requiredKeys: [] }),
   },
   { requiredKeys: ['objectName'] },
