@@ -1,7 +1,9 @@
 /**
  * @module cli/doctor
  * `doctor --class FILE --namespace NS --service-account SA`: why a pod's secrets would not mount,
- * found before a pod fails. Runs with the operator's own AWS credentials (the standard chain, as
+ * found before a pod fails; `doctor --pod NS/NAME` reads the pod, its service account and the
+ * SecretProviderClass of each secrets-store volume from the cluster (and checks the provider on
+ * the pod's node, the region from the node's label when the class sets none). Runs with the operator's own AWS credentials (the standard chain, as
  * `mount`) and kubeconfig, and checks, each PASS / WARN / FAIL / SKIP with the cause and the fix:
  * the class (everything `check` checks, through the same code); the driver's CSIDriver asks for a
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
@@ -19,7 +21,7 @@ import path from 'node:path';
 import { AwsClientFactory, loadDoctorReads, type AwsCredentials } from '../aws/index.js';
 import { ConfigError, ProviderError } from '../errors.js';
 import { evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
-import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
+import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, REGION_LABEL, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
 import { ATTR, IRSA_AUDIENCE, parseAttributes, parseObjects, POD_IDENTITY_AUDIENCE, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
 import { appId } from '../version.js';
 import { checkManifest } from './check.js';
@@ -32,6 +34,7 @@ export const DRIVER_NAME = 'secrets-store.csi.k8s.io';
 export const DEFAULT_PROVIDER_SELECTOR = 'app.kubernetes.io/name=csi-secrets-provider-aws';
 
 const USAGE = `Usage: doctor --class FILE --namespace NS --service-account SA [options]
+       doctor --pod NS/NAME [options]
 
 Says why a pod's secrets would not mount, before deploying: checks the SecretProviderClass, the
 CSI driver's token requests, the provider pods, the IRSA role and its trust policy, and that every
@@ -42,6 +45,8 @@ Options:
   --name NAME               which SecretProviderClass, when FILE holds several
   --namespace NS            the pod's namespace (required)
   --service-account SA      the pod's service account (required)
+  --pod NS/NAME             instead of the three above: a pod of the cluster, its service account,
+                            node and the SecretProviderClass of each of its secrets-store volumes
   --region REGION           region when the class sets none (default: env AWS_REGION)
   --issuer URL              the cluster's OIDC issuer (default: read from the API server)
   --provider-selector SEL   labels of the provider's pods (default ${DEFAULT_PROVIDER_SELECTOR})
@@ -82,6 +87,8 @@ export interface DoctorOptions {
   providerSelector: string;
   format: 'text' | 'json';
   timeoutMs: number;
+  /** --pod NS/NAME: the pod, its service account and classes read from the cluster (classFile, namespace, serviceAccount unused). */
+  pod: { namespace: string; name: string } | undefined;
 }
 
 /** A usage mistake (exit 2): a class file that cannot be read, or that holds no single class to check. */
@@ -94,7 +101,7 @@ export class DoctorUsageError extends Error {
 
 type Parsed = { kind: 'run'; options: DoctorOptions } | { kind: 'help' } | { kind: 'error'; message: string };
 
-const FLAGS = new Set(['class', 'name', 'namespace', 'service-account', 'region', 'issuer', 'provider-selector', 'format', 'timeout']);
+const FLAGS = new Set(['class', 'name', 'namespace', 'service-account', 'pod', 'region', 'issuer', 'provider-selector', 'format', 'timeout']);
 
 export function parseDoctorArgs(argv: readonly string[]): Parsed {
   const values = new Map<string, string>();
@@ -110,8 +117,18 @@ export function parseDoctorArgs(argv: readonly string[]): Parsed {
     if (value === undefined) return { kind: 'error', message: `--${name} needs a value` };
     values.set(name, value);
   }
-  const missing = ['class', 'namespace', 'service-account'].filter((n) => (values.get(n) ?? '') === '');
-  if (missing.length > 0) return { kind: 'error', message: `missing ${missing.map((n) => `--${n}`).join(', ')}` };
+  const podArg = values.get('pod');
+  let pod: DoctorOptions['pod'];
+  if (podArg !== undefined) {
+    const m = /^([^/\s]+)\/([^/\s]+)$/.exec(podArg);
+    if (m === null) return { kind: 'error', message: `--pod must be NAMESPACE/NAME, got ${JSON.stringify(podArg)}` };
+    const extra = ['class', 'name', 'namespace', 'service-account'].filter((n) => values.has(n));
+    if (extra.length > 0) return { kind: 'error', message: `--pod reads the class, namespace and service account from the cluster: drop ${extra.map((n) => `--${n}`).join(', ')}` };
+    pod = { namespace: m[1] ?? '', name: m[2] ?? '' };
+  } else {
+    const missing = ['class', 'namespace', 'service-account'].filter((n) => (values.get(n) ?? '') === '');
+    if (missing.length > 0) return { kind: 'error', message: `missing ${missing.map((n) => `--${n}`).join(', ')} (or --pod NS/NAME)` };
+  }
   const format = values.get('format') ?? 'text';
   if (format !== 'text' && format !== 'json') return { kind: 'error', message: `--format must be text or json, got ${JSON.stringify(format)}` };
   const timeout = values.get('timeout') ?? '60';
@@ -130,6 +147,7 @@ export function parseDoctorArgs(argv: readonly string[]): Parsed {
       providerSelector: values.get('provider-selector') ?? DEFAULT_PROVIDER_SELECTOR,
       format,
       timeoutMs: Number(timeout) * 1000,
+      pod,
     },
   };
 }
@@ -149,35 +167,41 @@ interface LoadedClass {
   attrs: MountAttributes | undefined;
 }
 
-/** The class: `check`'s findings for it, then its attributes as the provider parses them. */
-async function loadClass(o: DoctorOptions, io: CommandIO): Promise<LoadedClass> {
-  let text: string;
-  try {
-    text = await readFile(path.resolve(io.cwd, o.classFile), 'utf8');
-  } catch (err) {
-    throw new DoctorUsageError(`cannot read ${o.classFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  const mf = parseManifests(text, o.classFile);
+/** Where the pod is, once known: its namespace, service account, node and the node's region label. */
+interface Who {
+  namespace: string;
+  serviceAccount: string;
+  /** --pod only. */
+  nodeName?: string | undefined;
+  nodeRegion?: string | undefined;
+}
+
+/**
+ * The class in `text` (a file, or the cluster's object as JSON): `check`'s findings for it, then its
+ * attributes as the provider parses them. `checkHint` is how to see every finding.
+ */
+function loadClassText(text: string, file: string, name: string | undefined, who: Who, checkHint: string): LoadedClass {
+  const mf = parseManifests(text, file);
   const all = mf.objects.filter((x) => x.kind === 'SecretProviderClass');
-  const classes = all.filter((x) => o.name === undefined || x.name === o.name);
+  const classes = all.filter((x) => name === undefined || x.name === name);
   if (classes.length !== 1) {
     const why = mf.errors[0] !== undefined ? `: ${mf.errors[0].message}` : '';
     throw new DoctorUsageError(
       classes.length === 0
-        ? `no SecretProviderClass${o.name !== undefined ? ` named ${JSON.stringify(o.name)}` : ''} in ${o.classFile}${why}${all.length > 0 ? ` (found: ${all.map((x) => x.name).join(', ')})` : ''}`
-        : `${o.classFile} holds several SecretProviderClasses (${all.map((x) => x.name).join(', ')}): choose one with --name`,
+        ? `no SecretProviderClass${name !== undefined ? ` named ${JSON.stringify(name)}` : ''} in ${file}${why}${all.length > 0 ? ` (found: ${all.map((x) => x.name).join(', ')})` : ''}`
+        : `${file} holds several SecretProviderClasses (${all.map((x) => x.name).join(', ')}): choose one with --name`,
     );
   }
   const spc = classes[0]!;
   const label = spc.namespace !== '' ? `${spc.namespace}/${spc.name}` : spc.name;
   // The same rules as `check`, run by its own code: findings of this class and of the file itself.
-  const { findings } = checkManifest(text, o.classFile);
+  const { findings } = checkManifest(text, file);
   const mine = findings.filter((f) => f.name === label || f.document === null);
   const errors = mine.filter((f) => f.severity === 'error');
   const warnings = mine.filter((f) => f.severity === 'warning');
   const where = (f: (typeof mine)[number]): string => `${f.path !== '' ? `${f.path}: ` : ''}${f.message}${f.line !== null ? ` (line ${f.line})` : ''}`;
   const results: CheckResult[] = [];
-  const fixAll = `run \`check ${o.classFile}\` for every finding with its position`;
+  const fixAll = `${checkHint} for every finding with its position`;
   if (errors.length > 0) {
     results.push({ check: 'class', status: 'FAIL', subject: label, cause: `${errors.length === 1 ? '1 error' : `${errors.length} errors`}, first: ${where(errors[0]!)}`, fix: fixAll });
   } else if (warnings.length > 0) {
@@ -194,9 +218,9 @@ async function loadClass(o: DoctorOptions, io: CommandIO): Promise<LoadedClass> 
           ...fields.parameters,
           [ATTR.secretProviderClass]: spc.name,
           [ATTR.podName]: 'doctor',
-          [ATTR.podNamespace]: o.namespace,
+          [ATTR.podNamespace]: who.namespace,
           [ATTR.podUid]: '00000000-0000-4000-8000-000000000000',
-          [ATTR.serviceAccountName]: o.serviceAccount,
+          [ATTR.serviceAccountName]: who.serviceAccount,
         }),
       );
     } catch (err) {
@@ -207,8 +231,20 @@ async function loadClass(o: DoctorOptions, io: CommandIO): Promise<LoadedClass> 
   return { label, results, attrs };
 }
 
-function regionOf(attrs: MountAttributes, o: DoctorOptions, io: CommandIO): string {
-  return attrs.region !== '' ? attrs.region : (o.region ?? io.env['AWS_REGION'] ?? '');
+async function loadClassFile(o: DoctorOptions, io: CommandIO, who: Who): Promise<LoadedClass> {
+  let text: string;
+  try {
+    text = await readFile(path.resolve(io.cwd, o.classFile), 'utf8');
+  } catch (err) {
+    throw new DoctorUsageError(`cannot read ${o.classFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return loadClassText(text, o.classFile, o.name, who, `run \`check ${o.classFile}\``);
+}
+
+/** The provider's rule (docs/behaviour.md, "Region"), with --region in place of the provider's AWS_REGION. */
+function regionOf(attrs: MountAttributes, o: DoctorOptions, io: CommandIO, who: Who): string {
+  if (attrs.region !== '') return attrs.region;
+  return o.region ?? io.env['AWS_REGION'] ?? who.nodeRegion ?? '';
 }
 
 function skip(check: string, subject: string, cause: string): CheckResult {
@@ -237,15 +273,25 @@ async function checkCsiDriver(kube: KubeClient, audience: string, signal: AbortS
   }
 }
 
-/** At least one provider pod is ready (the provider is a DaemonSet: one per node). */
-async function checkProvider(kube: KubeClient, selector: string, signal: AbortSignal): Promise<CheckResult> {
-  const subject = `pods ${selector}`;
+/** A provider pod is ready: on the pod's node with --pod, else on some node (it runs as a DaemonSet). */
+async function checkProvider(kube: KubeClient, selector: string, nodeName: string | undefined, signal: AbortSignal): Promise<CheckResult> {
+  const subject = nodeName === undefined ? `pods ${selector}` : `pods ${selector} on ${nodeName}`;
   try {
-    const pods = await kube.listPods(selector, signal);
+    const all = await kube.listPods(selector, signal);
+    const pods = nodeName === undefined ? all : all.filter((p) => p.nodeName === nodeName);
     const ready = pods.filter((p) => p.ready);
     if (ready.length > 0) {
       const nodes = new Set(ready.map((p) => p.nodeName));
       return { check: 'provider', status: 'PASS', subject, cause: `${ready.length} of ${pods.length} ready, on ${nodes.size === 1 ? '1 node' : `${nodes.size} nodes`}`, fix: '' };
+    }
+    if (pods.length === 0 && all.length > 0) {
+      return {
+        check: 'provider',
+        status: 'FAIL',
+        subject,
+        cause: `no provider pod on the pod's node (${all.length} on other nodes): the driver finds no provider there`,
+        fix: `see whether the provider's DaemonSet tolerates the node's taints and matches its nodeSelector (kubectl describe node ${nodeName ?? ''})`,
+      };
     }
     if (pods.length === 0) {
       return { check: 'provider', status: 'FAIL', subject, cause: 'no provider pod: nothing answers the driver, every mount fails', fix: 'install the provider (manifests/deployment/provider-installer.yaml or the chart), or pass --provider-selector with its labels' };
@@ -259,6 +305,7 @@ async function checkProvider(kube: KubeClient, selector: string, signal: AbortSi
 
 interface IrsaContext {
   o: DoctorOptions;
+  who: Who;
   io: CommandIO;
   kube: KubeClient | undefined;
   creds: AwsCredentials | undefined;
@@ -267,8 +314,8 @@ interface IrsaContext {
 
 /** The service account's role annotation, then (with AWS) the role, the OIDC provider and the trust policy. */
 async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
-  const { o, signal } = c;
-  const sa = `${o.namespace}/${o.serviceAccount}`;
+  const { o, who, signal } = c;
+  const sa = `${who.namespace}/${who.serviceAccount}`;
   const out: CheckResult[] = [];
   let roleArn: string | undefined;
   if (c.kube === undefined) {
@@ -276,9 +323,9 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     return out;
   }
   try {
-    const { annotations } = await c.kube.getServiceAccount(o.namespace, o.serviceAccount, signal);
+    const { annotations } = await c.kube.getServiceAccount(who.namespace, who.serviceAccount, signal);
     const value = annotations[ROLE_ARN_ANNOTATION];
-    const annotate = `kubectl -n ${o.namespace} annotate serviceaccount ${o.serviceAccount} --overwrite ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<name>`;
+    const annotate = `kubectl -n ${who.namespace} annotate serviceaccount ${who.serviceAccount} --overwrite ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<name>`;
     if (value === undefined || value === '') {
       out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: `no ${ROLE_ARN_ANNOTATION} annotation: IRSA has no role to assume`, fix: annotate });
     } else if (!isRoleArn(value)) {
@@ -289,7 +336,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     }
   } catch (err) {
     if (err instanceof ProviderError && err.code === 'NOT_FOUND') {
-      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: 'not found', fix: `create it: kubectl -n ${o.namespace} create serviceaccount ${o.serviceAccount}, annotated with ${ROLE_ARN_ANNOTATION}` });
+      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: 'not found', fix: `create it: kubectl -n ${who.namespace} create serviceaccount ${who.serviceAccount}, annotated with ${ROLE_ARN_ANNOTATION}` });
     } else {
       out.push({ check: 'service-account', status: 'WARN', subject: sa, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to get serviceaccounts' });
     }
@@ -350,7 +397,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     out.push({ check: 'oidc-provider', status: 'WARN', subject: issuer, cause: `could not be listed: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:ListOpenIDConnectProviders' });
   }
   if (!roleKnown) return out;
-  const subject = `system:serviceaccount:${o.namespace}:${o.serviceAccount}`;
+  const subject = `system:serviceaccount:${who.namespace}:${who.serviceAccount}`;
   const verdict = evaluateWebIdentityTrust(trustPolicy, { providerArn, issuerHost: host, subject, audience: IRSA_AUDIENCE });
   const wanted = `a statement allowing sts:AssumeRoleWithWebIdentity for Federated ${providerArn} with StringEquals ${host}:sub = ${subject} and ${host}:aud = ${IRSA_AUDIENCE}`;
   if (verdict.outcome === 'allowed') {
@@ -392,56 +439,157 @@ async function checkObjects(objects: readonly SecretDescriptor[], attrs: MountAt
   }
 }
 
-export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSignal): Promise<DoctorReport> {
-  const loaded = await loadClass(o, io);
-  const checks = [...loaded.results];
-  const attrs = loaded.attrs;
-  const audience = attrs?.usePodIdentity === true ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE;
-
-  let kube: KubeClient | undefined;
-  try {
-    kube = new KubeClient(await loadKubeConfig(io.env), { qps: 20, burst: 20 });
-  } catch (err) {
-    checks.push({ check: 'kubernetes', status: 'WARN', subject: 'kubeconfig', cause: `no cluster to check: ${errorText(err)}`, fix: 'set KUBECONFIG to the cluster\'s kubeconfig' });
+/** Checks that need no class: the driver's token audiences, the provider pods. */
+async function clusterChecks(kube: KubeClient | undefined, audiences: ReadonlySet<string>, o: DoctorOptions, who: Who, signal: AbortSignal): Promise<CheckResult[]> {
+  if (kube === undefined) {
+    return [skip('csi-driver', `CSIDriver ${DRIVER_NAME}`, 'Kubernetes not reachable'), skip('provider', `pods ${o.providerSelector}`, 'Kubernetes not reachable')];
   }
-  let creds: AwsCredentials | undefined;
-  try {
-    creds = await operatorCredentials(io.env)();
-  } catch (err) {
-    checks.push({ check: 'aws-credentials', status: 'WARN', subject: 'your AWS credentials', cause: errorText(err), fix: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY' });
-  }
+  return Promise.all([...[...audiences].map((a) => checkCsiDriver(kube, a, signal)), checkProvider(kube, o.providerSelector, who.nodeName, signal)]);
+}
 
-  try {
-    const [driver, provider] = await Promise.all([
-      kube === undefined ? skip('csi-driver', `CSIDriver ${DRIVER_NAME}`, 'Kubernetes not reachable') : checkCsiDriver(kube, audience, signal),
-      kube === undefined ? skip('provider', `pods ${o.providerSelector}`, 'Kubernetes not reachable') : checkProvider(kube, o.providerSelector, signal),
-    ]);
-    checks.push(driver, provider);
+/** What depends on the class: the identity (once per method), the region, the objects. */
+async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const methods = new Set(classes.flatMap((k) => (k.attrs === undefined ? [] : [k.attrs.usePodIdentity ? 'pod-identity' : 'irsa'])));
+  if (methods.has('irsa')) out.push(...(await checkIrsa(c)));
+  if (methods.has('pod-identity')) out.push(skip('pod-identity', `${c.who.namespace}/${c.who.serviceAccount}`, 'the Pod Identity association is not checked by this version'));
+  for (const k of classes) {
+    const attrs = k.attrs;
     if (attrs === undefined) {
-      checks.push(skip('identity', `${o.namespace}/${o.serviceAccount}`, 'the class has errors'), skip('object', loaded.label, 'the class has errors'));
-      return report(checks);
+      out.push(skip('object', k.label, 'the class has errors'));
+      continue;
     }
-    if (attrs.usePodIdentity) {
-      checks.push(skip('pod-identity', `${o.namespace}/${o.serviceAccount}`, 'the Pod Identity association is not checked by this version'));
-    } else {
-      checks.push(...(await checkIrsa({ o, io, kube, creds, signal })));
-    }
-    if (attrs.assumeRole !== undefined) checks.push(skip('assume-role', attrs.assumeRole.roleArn, 'role chaining is not checked by this version'));
-    const region = regionOf(attrs, o, io);
+    if (attrs.assumeRole !== undefined) out.push(skip('assume-role', attrs.assumeRole.roleArn, 'role chaining is not checked by this version'));
+    const region = regionOf(attrs, c.o, c.io, c.who);
     if (region === '') {
-      checks.push({ check: 'region', status: 'FAIL', subject: loaded.label, cause: 'no region: the class sets none, and neither --region nor AWS_REGION is given', fix: 'add region to the class, or pass --region (a pod would take its node\'s)' });
-      return report(checks);
+      out.push({ check: 'region', status: 'FAIL', subject: k.label, cause: 'no region: the class sets none, and neither --region nor AWS_REGION is given', fix: 'add region to the class, or pass --region (a pod would take its node\'s)' });
+      continue;
     }
     let objects: SecretDescriptor[];
     try {
       objects = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode: 0o644, region, failoverRegion: attrs.failoverRegion });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      checks.push(skip('object', loaded.label, 'the class has errors'));
-      return report(checks);
+      out.push(skip('object', k.label, 'the class has errors'));
+      continue;
     }
-    if (creds === undefined) checks.push(skip('object', loaded.label, 'no AWS credentials'));
-    else checks.push(...(await checkObjects(objects, attrs, region, creds, signal)));
+    if (c.creds === undefined) out.push(skip('object', k.label, 'no AWS credentials'));
+    else out.push(...(await checkObjects(objects, attrs, region, c.creds, c.signal)));
+  }
+  return out;
+}
+
+/** --pod: the pod, its service account and node, and the class of each of its secrets-store volumes. */
+async function loadPod(o: DoctorOptions, kube: KubeClient, signal: AbortSignal): Promise<{ who: Who; classes: LoadedClass[]; results: CheckResult[] }> {
+  const { namespace, name } = o.pod!;
+  const subject = `pod ${namespace}/${name}`;
+  let pod;
+  try {
+    pod = await kube.getPodDetails(namespace, name, signal);
+  } catch (err) {
+    const missing = err instanceof ProviderError && err.code === 'NOT_FOUND';
+    throw new DoctorPodError({ check: 'pod', status: 'FAIL', subject, cause: missing ? 'not found' : `could not be read: ${errorText(err)}`, fix: missing ? 'check the name: kubectl get pods -n ' + namespace : 'run doctor with a kubeconfig allowed to get pods' });
+  }
+  let nodeRegion: string | undefined;
+  if (pod.nodeName !== '') {
+    try {
+      nodeRegion = (await kube.getNode(pod.nodeName, signal)).labels[REGION_LABEL];
+    } catch {
+      // The region then comes from the class, --region or AWS_REGION; the region check says so.
+    }
+  }
+  const who: Who = { namespace, serviceAccount: pod.serviceAccountName, nodeName: pod.nodeName === '' ? undefined : pod.nodeName, nodeRegion };
+  const volumes = pod.csiVolumes.filter((v) => v.driver === DRIVER_NAME);
+  const results: CheckResult[] = [];
+  if (volumes.length === 0) {
+    results.push({ check: 'pod', status: 'FAIL', subject, cause: `no csi volume of driver ${DRIVER_NAME}: nothing to mount`, fix: `add a volume with csi.driver ${DRIVER_NAME} and volumeAttributes.secretProviderClass` });
+    return { who, classes: [], results };
+  }
+  results.push({ check: 'pod', status: 'PASS', subject, cause: `service account ${who.serviceAccount}, node ${who.nodeName ?? '(not scheduled)'}, ${volumes.length === 1 ? '1 secrets-store volume' : `${volumes.length} secrets-store volumes`}`, fix: '' });
+  const classes: LoadedClass[] = [];
+  for (const v of volumes) {
+    const spcName = v.attributes[ATTR.secretProviderClass] ?? '';
+    const label = `${namespace}/${spcName}`;
+    if (spcName === '') {
+      results.push({ check: 'class', status: 'FAIL', subject: `volume ${v.name}`, cause: 'no volumeAttributes.secretProviderClass: the driver refuses the volume', fix: 'name the SecretProviderClass in volumeAttributes.secretProviderClass' });
+      continue;
+    }
+    let obj: Record<string, unknown>;
+    try {
+      obj = await kube.getSecretProviderClass(namespace, spcName, signal);
+    } catch (err) {
+      const missing = err instanceof ProviderError && err.code === 'NOT_FOUND';
+      results.push({
+        check: 'class',
+        status: missing ? 'FAIL' : 'WARN',
+        subject: label,
+        cause: missing ? `not found in namespace ${namespace}: the driver fails the mount` : `could not be read: ${errorText(err)}`,
+        fix: missing ? `create it in ${namespace} (a SecretProviderClass is namespaced: the pod's namespace)` : 'run doctor with a kubeconfig allowed to get secretproviderclasses',
+      });
+      continue;
+    }
+    // The stored object, its server-kept fields left out, read by the same code as a file (JSON is YAML).
+    const meta = (obj['metadata'] ?? {}) as Record<string, unknown>;
+    const text = JSON.stringify({ apiVersion: obj['apiVersion'], kind: obj['kind'], metadata: { name: meta['name'], namespace: meta['namespace'] }, spec: obj['spec'] }, null, 2);
+    const hint = `run \`kubectl get secretproviderclass -n ${namespace} ${spcName} -o yaml | csi-secrets-provider-aws check -\``;
+    const loaded = loadClassText(text, `secretproviderclass ${label}`, undefined, who, hint);
+    results.push(...loaded.results);
+    classes.push(loaded);
+  }
+  return { who, classes, results };
+}
+
+/** The pod could not be read: the one row doctor can give. */
+class DoctorPodError extends Error {
+  constructor(readonly result: CheckResult) {
+    super(result.cause);
+    this.name = 'DoctorPodError';
+  }
+}
+
+export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSignal): Promise<DoctorReport> {
+  const checks: CheckResult[] = [];
+  let kube: KubeClient | undefined;
+  try {
+    kube = new KubeClient(await loadKubeConfig(io.env), { qps: 20, burst: 20 });
+  } catch (err) {
+    checks.push({ check: 'kubernetes', status: o.pod === undefined ? 'WARN' : 'FAIL', subject: 'kubeconfig', cause: `no cluster to check: ${errorText(err)}`, fix: 'set KUBECONFIG to the cluster\'s kubeconfig' });
+    if (o.pod !== undefined) return report(checks);
+  }
+  try {
+    let who: Who;
+    let classes: LoadedClass[];
+    if (o.pod !== undefined) {
+      try {
+        const loaded = await loadPod(o, kube!, signal);
+        who = loaded.who;
+        classes = loaded.classes;
+        checks.push(...loaded.results);
+      } catch (err) {
+        if (!(err instanceof DoctorPodError)) throw err;
+        checks.push(err.result);
+        return report(checks);
+      }
+    } else {
+      who = { namespace: o.namespace, serviceAccount: o.serviceAccount };
+      const loaded = await loadClassFile(o, io, who);
+      classes = [loaded];
+      checks.push(...loaded.results);
+    }
+    let creds: AwsCredentials | undefined;
+    try {
+      creds = await operatorCredentials(io.env)();
+    } catch (err) {
+      checks.push({ check: 'aws-credentials', status: 'WARN', subject: 'your AWS credentials', cause: errorText(err), fix: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY' });
+    }
+    const audiences = new Set(classes.map((k) => (k.attrs?.usePodIdentity === true ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE)));
+    if (audiences.size === 0) audiences.add(IRSA_AUDIENCE);
+    checks.push(...(await clusterChecks(kube, audiences, o, who, signal)));
+    if (classes.length === 0) return report(checks);
+    if (classes.every((k) => k.attrs === undefined)) {
+      checks.push(skip('identity', `${who.namespace}/${who.serviceAccount}`, 'the class has errors'));
+    }
+    checks.push(...(await classChecks(classes, { o, who, io, kube, creds, signal })));
     return report(checks);
   } finally {
     kube?.close();

@@ -21,7 +21,7 @@ Commands:
   check FILE...|-     check SecretProviderClass manifests offline against every rule the provider applies
   mount --class FILE --pod-namespace NS --service-account SA [--out DIR]
                       fetch what a pod would get, with your own AWS credentials
-  doctor --class FILE --namespace NS --service-account SA
+  doctor --class FILE --namespace NS --service-account SA | --pod NS/NAME
                       say why a pod's secrets would not mount (driver, provider, IRSA role and trust, objects)
   version             print name and version
   help                print this

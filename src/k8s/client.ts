@@ -1,8 +1,8 @@
 /**
  * @module k8s/client
  * The provider's three Kubernetes reads (ServiceAccount, Pod, Node), and the few more the `doctor`
- * command makes (a pod's volumes, the CSIDriver, provider pods by label, the issuer discovery
- * document), over Node's own HTTP client:
+ * command makes (a pod's volumes, its SecretProviderClasses, the CSIDriver, provider pods by label,
+ * the issuer discovery document), over Node's own HTTP client:
  * a keep-alive agent, the client-side rate limit, bounded retries, and errors that say which RBAC
  * rule is missing (docs/behaviour.md, "Kubernetes API"). No Kubernetes client library:
  * three GETs do not justify ~70 MiB.
@@ -35,7 +35,7 @@ export interface KubeClientOptions {
   onRequest?: (resource: KubeResource, code: number | string) => void;
 }
 
-export type KubeResource = 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'openid-configuration';
+export type KubeResource = 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'secretproviderclasses' | 'openid-configuration';
 
 /** A pod as `doctor` reads it: where it runs, as whom, and its CSI volumes. */
 export interface PodDetails {
@@ -232,6 +232,12 @@ export class KubeClient {
         ready: conditions.some((c) => isJsonMap(c) && c['type'] === 'Ready' && c['status'] === 'True'),
       };
     });
+  }
+
+  /** A SecretProviderClass as the API server stores it (secrets-store.csi.x-k8s.io/v1). */
+  async getSecretProviderClass(ns: string, name: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const path = `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${segment('namespace', ns)}/secretproviderclasses/${segment('secretproviderclass', name)}`;
+    return this.#get({ resource: 'secretproviderclasses', namespace: ns, name, path, group: 'secrets-store.csi.x-k8s.io' }, signal);
   }
 
   /** The service-account token issuer, from the API server's OIDC discovery document. */

@@ -495,7 +495,7 @@ export interface ProviderMetrics {
   cacheRequest(cache: CacheName, hit: boolean): void;
   credentialExchange(method: CredentialMethod, outcome: Outcome): void;
   /** `code`: the HTTP status (`200`, `404`), or a short failure class (`timeout`, `network`). */
-  kubernetesRequest(resource: 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'openid-configuration', code: number | string): void;
+  kubernetesRequest(resource: 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'secretproviderclasses' | 'openid-configuration', code: number | string): void;
   /** `objectName` becomes a label only when the operator opted in. Never pass a value here. */
   objectFetched(type: ObjectType, outcome: Outcome, objectName: string): void;
 }

@@ -22,6 +22,15 @@ const OPERATOR = `arn:aws:iam::${ACCOUNT}:role/operator`;
 const PASSWORD = 'pa55-w0rd-never-printed';
 const FLAG = 'flag-value-never-printed';
 
+const SPC_SPEC = {
+  provider: 'aws',
+  parameters: { objects: '- objectName: "prod/db-creds"\n  objectType: "secretsmanager"\n- objectName: "/app/feature-flag"\n  objectType: "ssmparameter"\n' },
+};
+
+function secretsVolume(spc: string): unknown {
+  return { name: 'secrets-store', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: spc } } };
+}
+
 let emu: Emulator;
 let tmp: string;
 let kubeconfig: string;
@@ -39,7 +48,10 @@ beforeAll(async () => {
   emu.addRole({ arn: OPERATOR, allow: { iamRead: true, secretsmanager: ['*'], describeParameters: true } });
   emu.addServiceAccount('default', 'app-irsa', { 'eks.amazonaws.com/role-arn': READER });
   emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
-  emu.addNode('node-1');
+  emu.addNode('node-1', { 'topology.kubernetes.io/region': REGION });
+  emu.addNode('node-2', { 'topology.kubernetes.io/region': REGION });
+  emu.addSecretProviderClass('default', 'app-irsa-secrets', SPC_SPEC);
+  emu.addPod('default', 'app', 'node-1', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('app-irsa-secrets')] });
   emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
   emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: PASSWORD, 'db-host': 'db.internal' }));
   emu.putParameter(REGION, '/app/feature-flag', FLAG);
@@ -255,6 +267,49 @@ describe('doctor finds what breaks a mount', () => {
     const { code, report } = await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
     expect(code).toBe(1);
     expect(row(report, 'region').status).toBe('FAIL');
+  });
+});
+
+describe('doctor --pod', () => {
+  it('reads the pod, its service account, node and class from the cluster: all pass, the region from the node', async () => {
+    const { code, report } = await doctor(['--pod', 'default/app', '--format', 'json']);
+    expect(code).toBe(0);
+    expect(row(report, 'pod')).toMatchObject({ status: 'PASS', cause: 'service account app-irsa, node node-1, 1 secrets-store volume' });
+    expect(row(report, 'class')).toMatchObject({ status: 'PASS', subject: 'default/app-irsa-secrets' });
+    expect(row(report, 'provider')).toMatchObject({ status: 'PASS', subject: 'pods app.kubernetes.io/name=csi-secrets-provider-aws on node-1' });
+    expect(row(report, 'trust-policy').status).toBe('PASS');
+    expect(row(report, 'object', `secretsmanager prod/db-creds in ${REGION}`).status).toBe('PASS');
+    expect(report?.summary.fail).toBe(0);
+  });
+
+  it('no provider on the pod\'s node, a class missing, a class with errors, no secrets-store volume, no such pod', async () => {
+    emu.addPod('default', 'elsewhere', 'node-2', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('app-irsa-secrets')] });
+    const elsewhere = await doctor(['--pod', 'default/elsewhere', '--format', 'json']);
+    expect(elsewhere.code).toBe(1);
+    expect(row(elsewhere.report, 'provider')).toMatchObject({ status: 'FAIL', cause: "no provider pod on the pod's node (1 on other nodes): the driver finds no provider there" });
+
+    emu.addPod('default', 'no-class', 'node-1', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('nope')] });
+    const noClass = await doctor(['--pod', 'default/no-class', '--format', 'json']);
+    expect(row(noClass.report, 'class')).toMatchObject({ status: 'FAIL', subject: 'default/nope', cause: 'not found in namespace default: the driver fails the mount' });
+
+    emu.addSecretProviderClass('default', 'broken', { provider: 'aws', parameters: { objects: '- objectName: x\n  objectType: vault\n' } });
+    emu.addPod('default', 'broken-class', 'node-1', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('broken')] });
+    const broken = await doctor(['--pod', 'default/broken-class', '--format', 'json']);
+    expect(row(broken.report, 'class')).toMatchObject({ status: 'FAIL', fix: 'run `kubectl get secretproviderclass -n default broken -o yaml | csi-secrets-provider-aws check -` for every finding with its position' });
+    expect(row(broken.report, 'class').cause).toContain('objects[0].objectType');
+
+    emu.addPod('default', 'plain', 'node-1', { serviceAccountName: 'app-irsa' });
+    expect(row((await doctor(['--pod', 'default/plain', '--format', 'json'])).report, 'pod').status).toBe('FAIL');
+    const ghost = await doctor(['--pod', 'default/ghost', '--format', 'json']);
+    expect(ghost.code).toBe(1);
+    expect(ghost.report?.checks).toEqual([{ check: 'pod', status: 'FAIL', subject: 'pod default/ghost', cause: 'not found', fix: 'check the name: kubectl get pods -n default' }]);
+  });
+
+  it('usage: NS/NAME, and not with --class / --namespace / --service-account', async () => {
+    expect((await doctor(['--pod', 'app'])).code).toBe(2);
+    const both = await doctor(['--pod', 'default/app', '--class', IRSA]);
+    expect(both).toMatchObject({ code: 2 });
+    expect(both.err).toContain('drop --class');
   });
 });
 

@@ -108,6 +108,8 @@ export interface Emulator {
   addCsiDriver(name: string, o?: { tokenRequests?: { audience: string; expirationSeconds?: number }[] }): void;
   /** Registers an issuer as an IAM OIDC provider (the default issuer is registered); STS trusts only these. */
   addOidcProvider(issuer: string): void;
+  /** A SecretProviderClass (secrets-store.csi.x-k8s.io/v1) with this spec. */
+  addSecretProviderClass(ns: string, name: string, spec: unknown): void;
   removeOidcProvider(issuer: string): void;
   addNode(name: string, labels?: Record<string, string>): void;
   /** Creates the secret, or adds a version to it (rotation). */
@@ -603,15 +605,23 @@ class EmulatorImpl implements Emulator {
 
   /**
    * What `doctor` reads besides the provider's three GETs: a CSIDriver, pods by label (in a
-   * namespace or all), the issuer discovery document. Same token, same Status errors.
+   * namespace or all), a SecretProviderClass, the issuer discovery document. Same token, same Status errors.
    */
   private async kubeExtra(ex: Exchange): Promise<boolean> {
     const csi = /^\/apis\/storage\.k8s\.io\/v1\/csidrivers\/([^/]+)$/.exec(ex.path);
     const list = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(ex.path);
+    const spc = /^\/apis\/secrets-store\.csi\.x-k8s\.io\/v1\/namespaces\/([^/]+)\/secretproviderclasses\/([^/]+)$/.exec(ex.path);
     const discovery = ex.path === '/.well-known/openid-configuration';
-    if (csi === null && list === null && !discovery) return false;
-    const operation = csi !== null ? 'GetCSIDriver' : list !== null ? 'ListPods' : 'GetOpenIDConfiguration';
-    const names = csi !== null ? [decodeURIComponent(csi[1] ?? '')] : list?.[1] !== undefined ? [decodeURIComponent(list[1])] : [];
+    if (csi === null && list === null && spc === null && !discovery) return false;
+    const operation = csi !== null ? 'GetCSIDriver' : list !== null ? 'ListPods' : spc !== null ? 'GetSecretProviderClass' : 'GetOpenIDConfiguration';
+    const names =
+      csi !== null
+        ? [decodeURIComponent(csi[1] ?? '')]
+        : spc !== null
+          ? [`${decodeURIComponent(spc[1] ?? '')}/${decodeURIComponent(spc[2] ?? '')}`]
+          : list?.[1] !== undefined
+            ? [decodeURIComponent(list[1])]
+            : [];
     const base = { service: 'k8s' as const, operation, region: '', names, at: this.state.now(), ...this.ua(ex) };
     const answer = async (a: Answer): Promise<boolean> => {
       const errorCode = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
@@ -636,6 +646,20 @@ class EmulatorImpl implements Emulator {
           subject_types_supported: ['public'],
           claims_supported: ['sub', 'iss'],
           id_token_signing_alg_values_supported: ['RS256'],
+        }),
+      );
+    }
+    if (spc !== null) {
+      const key = names[0] ?? '';
+      const [ns = '', name = ''] = key.split('/');
+      const c = this.state.secretProviderClasses.get(key);
+      if (c === undefined) return answer(kubeStatus(404, 'NotFound', `secretproviderclasses.secrets-store.csi.x-k8s.io "${name}" not found`));
+      return answer(
+        ok({
+          kind: 'SecretProviderClass',
+          apiVersion: 'secrets-store.csi.x-k8s.io/v1',
+          metadata: { name, namespace: ns, uid: uidFor(`secretproviderclasses/${key}`), resourceVersion: '1', generation: 1, creationTimestamp: created(c.createdMs) },
+          spec: c.spec,
         }),
       );
     }
@@ -890,6 +914,10 @@ class EmulatorImpl implements Emulator {
 
   addOidcProvider(issuer: string): void {
     this.state.oidcProviders.add(issuer);
+  }
+
+  addSecretProviderClass(ns: string, name: string, spec: unknown): void {
+    this.state.secretProviderClasses.set(`${ns}/${name}`, { spec: structuredClone(spec), createdMs: this.state.now() });
   }
 
   removeOidcProvider(issuer: string): void {

@@ -173,6 +173,8 @@ export class State {
   readonly nodes = new Map<string, { labels: Record<string, string>; createdMs: number }>();
   /** IAM's OIDC providers, by issuer URL: STS accepts web identity tokens only from these. */
   readonly oidcProviders = new Set<string>([DEFAULT_ISSUER]);
+  /** SecretProviderClass objects by `ns/name`: their spec, as given. */
+  readonly secretProviderClasses = new Map<string, { spec: unknown; createdMs: number }>();
   /** CSIDriver objects by name (storage.k8s.io/v1). */
   readonly csiDrivers = new Map<string, { tokenRequests: { audience: string; expirationSeconds?: number }[] | undefined; createdMs: number }>();
 
