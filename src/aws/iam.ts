@@ -1,7 +1,8 @@
 /**
  * @module aws/iam
- * The two IAM reads `doctor` makes (GetRole, ListOpenIDConnectProviders), as signed Query requests
- * (SigV4 by the SDK's own signer) over fetch: two small XML answers do not justify the IAM client,
+ * The IAM reads `doctor` makes (GetRole, ListOpenIDConnectProviders, SimulatePrincipalPolicy), as
+ * signed Query requests (SigV4 by the SDK's own signer) over fetch: three small XML answers do not
+ * justify the IAM client,
  * and nothing of this module loads unless `doctor` runs. IAM is global: signed for us-east-1.
  * AWS_ENDPOINT_URL_IAM, else AWS_ENDPOINT_URL, points it elsewhere (the emulator), as the SDK does.
  */
@@ -14,7 +15,7 @@ const MAX_IAM_ANSWER_BYTES = 1024 * 1024;
 /** An IAM call IAM refused or that did not complete: the operation, IAM's error code and message. */
 export class IamCallError extends Error {
   constructor(
-    readonly operation: 'GetRole' | 'ListOpenIDConnectProviders',
+    readonly operation: 'GetRole' | 'ListOpenIDConnectProviders' | 'SimulatePrincipalPolicy',
     /** IAM's error code (`NoSuchEntity`, `AccessDenied`), or `Network` / `BadAnswer`. */
     readonly awsCode: string,
     /** HTTP status, 0 when no answer came. */
@@ -126,4 +127,21 @@ export async function getRole(roleName: string, creds: AwsCredentials, env: Reco
 export async function listOidcProviders(creds: AwsCredentials, env: Record<string, string | undefined>, signal: AbortSignal): Promise<string[]> {
   const xml = await call('ListOpenIDConnectProviders', {}, creds, env, signal);
   return [...xml.matchAll(/<Arn>([\s\S]*?)<\/Arn>/g)].map((m) => xmlText(m[1] ?? ''));
+}
+
+/** IAM's decision for one action on one resource by a role's identity policies. */
+export type SimulatedDecision = 'allowed' | 'explicitDeny' | 'implicitDeny';
+
+/**
+ * SimulatePrincipalPolicy for one action on one resource: what the role's identity-based policies
+ * decide (IAM does not include the secret's resource policy or the KMS key policy in it).
+ */
+export async function simulate(roleArn: string, action: string, resource: string, creds: AwsCredentials, env: Record<string, string | undefined>, signal: AbortSignal): Promise<SimulatedDecision> {
+  const xml = await call('SimulatePrincipalPolicy', { PolicySourceArn: roleArn, 'ActionNames.member.1': action, 'ResourceArns.member.1': resource }, creds, env, signal);
+  // One action on one resource: the first decision is the one (resource-specific ones use another tag).
+  const decision = tag(xml, 'EvalDecision');
+  if (decision !== 'allowed' && decision !== 'explicitDeny' && decision !== 'implicitDeny') {
+    throw new IamCallError('SimulatePrincipalPolicy', 'BadAnswer', 200, `IAM SimulatePrincipalPolicy: no decision in the answer (${decision === undefined ? 'none' : JSON.stringify(decision)})`);
+  }
+  return decision;
 }

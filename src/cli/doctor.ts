@@ -9,7 +9,8 @@
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
  * role annotation, the role, the cluster's issuer registered as an IAM OIDC provider, and the
  * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; every
- * object exists in its region (and the failover region), asked without reading its value.
+ * object exists in its region (and the failover region), asked without reading its value, and IAM's
+ * policy simulation lets the reading role (IRSA's, or the chained one) make the provider's call on it.
  * A check that cannot be made (a permission the operator lacks) is a WARN, not a FAIL: only what
  * is known to break a mount fails. Exit 0 without failures, 1 with any, 2 on usage.
  *
@@ -310,6 +311,8 @@ interface IrsaContext {
   kube: KubeClient | undefined;
   creds: AwsCredentials | undefined;
   signal: AbortSignal;
+  /** Set by checkIrsa: the annotated role, once it is known not to be missing (for the access checks). */
+  irsaRole?: string | undefined;
 }
 
 /** The service account's role annotation, then (with AWS) the role, the OIDC provider and the trust policy. */
@@ -361,12 +364,14 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
       return out;
     }
     out.push({ check: 'iam-role', status: 'PASS', subject: roleArn, cause: 'exists', fix: '' });
+    c.irsaRole = roleArn;
   } catch (err) {
     if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
       out.push({ check: 'iam-role', status: 'FAIL', subject: roleArn, cause: `no role ${roleName} in the account of your credentials`, fix: `create the role, or annotate the service account with the ARN of an existing one (run doctor with credentials of account ${account})` });
       return out;
     }
     out.push({ check: 'iam-role', status: 'WARN', subject: roleArn, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders' });
+    c.irsaRole = roleArn;
   }
   // The issuer: given, else the API server's discovery document.
   let issuer = o.issuer;
@@ -411,8 +416,15 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
 }
 
 /** Each object (and its failover) exists in its region: asked without reading a value. */
-async function checkObjects(objects: readonly SecretDescriptor[], attrs: MountAttributes, region: string, creds: AwsCredentials, signal: AbortSignal): Promise<CheckResult[]> {
-  const { objectExists } = await loadDoctorReads();
+async function checkObjects(
+  objects: readonly SecretDescriptor[],
+  attrs: MountAttributes,
+  region: string,
+  reader: string | undefined,
+  c: IrsaContext & { creds: AwsCredentials },
+): Promise<CheckResult[]> {
+  const { creds, signal } = c;
+  const { objectExists, simulate } = await loadDoctorReads();
   const clients = new AwsClientFactory({ appId: appId('doctor') });
   const targets: { d: SecretDescriptor; name: string; region: string }[] = [];
   for (const d of objects) {
@@ -420,20 +432,42 @@ async function checkObjects(objects: readonly SecretDescriptor[], attrs: MountAt
     if (attrs.failoverRegion !== '') targets.push({ d, name: d.failoverObject?.objectName ?? d.objectName, region: attrs.failoverRegion });
   }
   try {
-    return await Promise.all(
-      targets.map(async ({ d, name, region: r }): Promise<CheckResult> => {
+    /** May the role read it? IAM's policy simulation of the call the provider makes. */
+    const access = async (subject: string, arn: string, objectType: SecretDescriptor['objectType']): Promise<CheckResult> => {
+      const action = objectType === 'secretsmanager' ? 'secretsmanager:GetSecretValue' : 'ssm:GetParameters';
+      const roleName = reader!.slice(reader!.lastIndexOf('/') + 1);
+      try {
+        const decision = await simulate(reader!, action, arn, creds, c.io.env, signal);
+        if (decision === 'allowed') return { check: 'access', status: 'PASS', subject, cause: `${roleName} may ${action} (IAM policy simulation)`, fix: '' };
+        return {
+          check: 'access',
+          status: 'FAIL',
+          subject,
+          cause: `${roleName} may not ${action} on it (IAM policy simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
+          fix: decision === 'explicitDeny' ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies` : `allow ${action} on ${arn} in a policy of ${roleName}`,
+        };
+      } catch (err) {
+        return { check: 'access', status: 'WARN', subject, cause: `could not be simulated: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' };
+      }
+    };
+    const rows = await Promise.all(
+      targets.map(async ({ d, name, region: r }): Promise<CheckResult[]> => {
         const subject = `${d.objectType} ${name} in ${r}`;
         const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
-        if (found.found === true) return { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
+        if (found.found === true) {
+          const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
+          return reader === undefined || found.arn === '' ? [exists] : [exists, await access(subject, found.arn, d.objectType)];
+        }
         if (found.found === false) {
           const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
           const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
-          return { check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix };
+          return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
         }
         const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
-        return { check: 'object', status: 'WARN', subject, cause: `could not tell: ${found.error.message}`, fix: `run doctor with credentials allowed ${action}` };
+        return [{ check: 'object', status: 'WARN', subject, cause: `could not tell: ${found.error.message}`, fix: `run doctor with credentials allowed ${action}` }];
       }),
     );
+    return rows.flat();
   } finally {
     clients.close();
   }
@@ -473,8 +507,10 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
       out.push(skip('object', k.label, 'the class has errors'));
       continue;
     }
+    // Who reads: the chained role when the class chains (its trust is not checked yet), else the IRSA role.
+    const reader = attrs.assumeRole?.roleArn ?? (attrs.usePodIdentity ? undefined : c.irsaRole);
     if (c.creds === undefined) out.push(skip('object', k.label, 'no AWS credentials'));
-    else out.push(...(await checkObjects(objects, attrs, region, c.creds, c.signal)));
+    else out.push(...(await checkObjects(objects, attrs, region, reader, { ...c, creds: c.creds })));
   }
   return out;
 }

@@ -103,13 +103,15 @@ describe('doctor on a healthy IRSA setup', () => {
       expect(lines.some((l) => new RegExp(`^PASS\\s+${check}\\s`).test(l))).toBe(true);
     }
     expect(lines.filter((l) => /^PASS\s+object\s/.test(l))).toHaveLength(2);
-    expect(out).toContain('9 passed, 0 warnings, 0 failed, 0 skipped');
+    expect(lines.filter((l) => /^PASS\s+access\s/.test(l))).toHaveLength(2);
+    expect(out).toContain('11 passed, 0 warnings, 0 failed, 0 skipped');
   });
 
   it('--format json: every check with status, subject, cause and fix', async () => {
     const { code, report } = await doctor(irsa());
     expect(code).toBe(0);
-    expect(report?.summary).toEqual({ pass: 9, warn: 0, fail: 0, skip: 0 });
+    expect(report?.summary).toEqual({ pass: 11, warn: 0, fail: 0, skip: 0 });
+    expect(row(report, 'access', '/app/feature-flag')).toMatchObject({ status: 'PASS', cause: 'app-secrets-reader may ssm:GetParameters (IAM policy simulation)' });
     expect(row(report, 'trust-policy')).toEqual({ check: 'trust-policy', status: 'PASS', subject: 'app-secrets-reader', cause: 'trusts system:serviceaccount:default:app-irsa with audience sts.amazonaws.com', fix: '' });
     expect(row(report, 'object', '/app/feature-flag').subject).toBe(`ssmparameter /app/feature-flag in ${REGION}`);
     // No value was read: only DescribeSecret and DescribeParameters reached the services.
@@ -187,6 +189,18 @@ describe('doctor finds what breaks a mount', () => {
     expect(row((await doctor(irsa('nobody'))).report, 'service-account')).toMatchObject({ status: 'FAIL', cause: 'not found' });
   });
 
+  it('a role not allowed to read an object (IAM policy simulation)', async () => {
+    const narrow = `arn:aws:iam::${ACCOUNT}:role/narrow`;
+    emu.addRole({ arn: narrow, trust: { subjects: ['system:serviceaccount:default:narrow-sa'] }, allow: { secretsmanager: ['prod/db-creds*'] } });
+    emu.addServiceAccount('default', 'narrow-sa', { 'eks.amazonaws.com/role-arn': narrow });
+    const { code, report } = await doctor(irsa('narrow-sa'));
+    expect(code).toBe(1);
+    expect(row(report, 'access', 'prod/db-creds').status).toBe('PASS');
+    const denied = row(report, 'access', '/app/feature-flag');
+    expect(denied).toMatchObject({ status: 'FAIL', cause: 'narrow may not ssm:GetParameters on it (IAM policy simulation: no policy allows it)' });
+    expect(denied.fix).toBe(`allow ssm:GetParameters on arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/app/feature-flag in a policy of narrow`);
+  });
+
   it('credentials without iam:GetRole: a WARN that says which permission, not a FAIL', async () => {
     const weak = `arn:aws:iam::${ACCOUNT}:role/weak-operator`;
     emu.addRole({ arn: weak, allow: { secretsmanager: ['*'], describeParameters: true } });
@@ -196,6 +210,7 @@ describe('doctor finds what breaks a mount', () => {
     expect(code).toBe(0);
     expect(row(report, 'iam-role')).toMatchObject({ status: 'WARN', fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders' });
     expect(row(report, 'iam-role').cause).toContain('AccessDenied');
+    expect(row(report, 'access', 'prod/db-creds')).toMatchObject({ status: 'WARN', fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' });
   });
 
   it('a CSIDriver without tokenRequests, or with another audience, or none at all', async () => {

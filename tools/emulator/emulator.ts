@@ -574,7 +574,7 @@ class EmulatorImpl implements Emulator {
     const operation = params.get('Action') ?? '';
     const requestId = randomUUID();
     const region = parseAuthorization(header(ex.req, 'authorization'))?.region ?? 'us-east-1';
-    const names = [params.get('RoleName')].filter((x): x is string => x !== null);
+    const names = [params.get('RoleName') ?? params.get('PolicySourceArn')].filter((x): x is string => x !== null);
     const error = (status: number, code: string, message: string): Answer => ({
       status,
       headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },

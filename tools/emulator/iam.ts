@@ -4,10 +4,11 @@
  * `iam`): GetRole with the role's trust policy as IAM returns it (URL-encoded JSON in
  * `AssumeRolePolicyDocument`), and ListOpenIDConnectProviders. A role's trust policy is the one it
  * was given, else the one its web identity trust (`RoleSpec.trust`) stands for, so the document
- * `doctor` reads and the rule STS applies are the same.
+ * `doctor` reads and the rule STS applies are the same. SimulatePrincipalPolicy decides over the
+ * role's access rules (`RoleAllow`), the same the Secrets Manager and SSM handlers apply.
  */
 import { xmlEscape } from './sts.js';
-import { assumedRoleArn, DEFAULT_ISSUER, EmulatorError, roleId, roleName, type RoleSpec, type Session, type State } from './state.js';
+import { assumedRoleArn, DEFAULT_ISSUER, EmulatorError, matchesAny, roleId, roleName, type RoleSpec, type Session, type State } from './state.js';
 
 const IAM_NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
 
@@ -61,6 +62,41 @@ function denied(state: State, session: Session, action: string, resource: string
   );
 }
 
+/** The names a rule may match for a resource ARN: the ARN, and the name it carries (as the handlers match). */
+function candidates(resource: string): string[] {
+  const out = [resource];
+  const secret = /^arn:[^:]*:secretsmanager:[^:]*:[^:]*:secret:(.+)$/.exec(resource)?.[1];
+  if (secret !== undefined) out.push(secret, secret.replace(/-[A-Za-z0-9]{6}$/, ''));
+  const parameter = /^arn:[^:]*:ssm:[^:]*:[^:]*:parameter\/(.+)$/.exec(resource)?.[1];
+  if (parameter !== undefined) out.push(parameter, `/${parameter}`);
+  return out;
+}
+
+/** What the role's rules decide for one action on one resource: IAM's `allowed` or `implicitDeny`. */
+export function decide(role: RoleSpec, action: string, resource: string): 'allowed' | 'implicitDeny' {
+  const a = role.allow;
+  const names = candidates(resource);
+  switch (action.toLowerCase()) {
+    case 'secretsmanager:getsecretvalue':
+      return matchesAny(a.secretsmanager, names) ? 'allowed' : 'implicitDeny';
+    case 'secretsmanager:describesecret':
+      return a.describeSecret !== false && matchesAny(a.secretsmanager, names) ? 'allowed' : 'implicitDeny';
+    case 'secretsmanager:batchgetsecretvalue':
+      return a.batchGetSecretValue === true ? 'allowed' : 'implicitDeny';
+    case 'ssm:getparameters':
+    case 'ssm:getparameter':
+      return matchesAny(a.ssm, names) ? 'allowed' : 'implicitDeny';
+    default:
+      return 'implicitDeny';
+  }
+}
+
+function members(params: URLSearchParams, name: string): string[] {
+  const out: string[] = [];
+  for (let i = 1; params.has(`${name}.member.${i}`); i++) out.push(params.get(`${name}.member.${i}`) ?? '');
+  return out;
+}
+
 export function handleIam(state: State, session: Session, requestId: string, op: string, params: URLSearchParams): string {
   if (params.get('Version') !== '2010-05-08') {
     throw new EmulatorError('InvalidAction', `Could not find operation ${op} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`);
@@ -87,6 +123,25 @@ export function handleIam(state: State, session: Session, requestId: string, op:
         .map((issuer) => `      <member>\n        <Arn>arn:aws:iam::${state.accountId}:oidc-provider/${xmlEscape(issuerHost(issuer))}</Arn>\n      </member>\n`)
         .join('');
       return envelope(op, `    <OpenIDConnectProviderList>\n${members}    </OpenIDConnectProviderList>\n`, requestId);
+    }
+    case 'SimulatePrincipalPolicy': {
+      const source = params.get('PolicySourceArn');
+      if (source === null || source === '') throw new EmulatorError('ValidationError', "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must not be null");
+      if (!mayRead) throw denied(state, session, 'SimulatePrincipalPolicy', source);
+      const role = state.roles.get(source);
+      if (role === undefined) throw new EmulatorError('NoSuchEntity', `The role with name ${roleName(source)} cannot be found.`, 404);
+      const actions = members(params, 'ActionNames');
+      if (actions.length === 0) throw new EmulatorError('ValidationError', "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null");
+      const resources = members(params, 'ResourceArns');
+      const results = actions
+        .flatMap((action) => (resources.length === 0 ? ['*'] : resources).map((resource) => ({ action, resource, decision: decide(role, action, resource) })))
+        .map(
+          (r) =>
+            `      <member>\n        <EvalResourceName>${xmlEscape(r.resource)}</EvalResourceName>\n        <EvalActionName>${xmlEscape(r.action)}</EvalActionName>\n` +
+            `        <EvalDecision>${r.decision}</EvalDecision>\n        <MatchedStatements/>\n        <MissingContextValues/>\n      </member>\n`,
+        )
+        .join('');
+      return envelope(op, `    <IsTruncated>false</IsTruncated>\n    <EvaluationResults>\n${results}    </EvaluationResults>\n`, requestId);
     }
     default:
       throw new EmulatorError('InvalidAction', `Could not find operation ${op} for version 2010-05-08`);

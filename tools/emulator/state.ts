@@ -22,7 +22,7 @@ export interface RoleAllow {
   describeSecret?: boolean;
   /** PutSecretValue, PutParameter, LabelParameterVersion on the readable names. Default false. */
   write?: boolean;
-  /** iam:GetRole and iam:ListOpenIDConnectProviders on every resource (what `doctor` reads). Default false. */
+  /** iam:GetRole, iam:ListOpenIDConnectProviders and iam:SimulatePrincipalPolicy on every resource (what `doctor` reads). Default false. */
   iamRead?: boolean;
   /** ssm:DescribeParameters (on `*`, as IAM grants it: it lists names, never values). Default false. */
   describeParameters?: boolean;
