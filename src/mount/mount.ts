@@ -12,18 +12,18 @@
  *      the one the secrets are for, e.g. the Secrets Store Sync Controller names its own pod)
  *   3. identity: the token for the method's audience; IRSA also reads the service account's role
  *   4. fetch every object (failover only where the primary's error allows it)
- *   5. derive files (JMESPath, allKeys), check path collisions across all of them
+ *   5. derive files (JMESPath, allKeys) within the mount's bounds; check path collisions across all of them
  *   6. write (provider-writes) or return them (driver-writes); versions for every file
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/index.js';
-import { checkArnRegions, deriveFiles, tooManyFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parseObjects, parsePermission, tokenFor } from '../spc/index.js';
+import { checkArnRegions, deriveFiles, tooManyFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/index.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
-import { createHash } from 'node:crypto';
-import { BoundedMap, setBounded } from '../bounded-map.js';
+import { setBounded } from '../bounded-map.js';
+import { ParsedObjects } from './parsed-objects.js';
 import type { Admission } from './admission.js';
 
 export interface ObjectVersion {
@@ -138,32 +138,6 @@ export interface MountDeps {
   logger: Logger;
 }
 
-/**
- * Parsed `objects`, by a hash of everything the parse depends on. parseObjects is pure, and every
- * rotation poll of a pod sends the same class: re-parsing the YAML cost 0.5 ms of CPU per poll for
- * 10 objects (2.3 ms for 100) in the benchmark. Bounded in entries and in the size of the classes
- * held (a tenant's large classes cannot fill the heap); failures are not kept (they throw).
- */
-class ParsedObjects {
-  // The parsed form costs a few times the text; the text's length stands for it.
-  private readonly cache: BoundedMap<string, { descriptors: readonly SecretDescriptor[]; bytes: number }>;
-
-  constructor(maxEntries: number, maxBytes: number) {
-    this.cache = new BoundedMap(maxEntries, maxBytes, (e) => e.bytes);
-  }
-
-  get(attrs: MountAttributes, defaultMode: number, region: string): readonly SecretDescriptor[] {
-    const key = createHash('sha256')
-      .update(JSON.stringify([attrs.objects, attrs.pathTranslation, defaultMode, region, attrs.failoverRegion]))
-      .digest('base64');
-    const hit = this.cache.get(key);
-    if (hit) return hit.descriptors;
-    const descriptors = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode, region, failoverRegion: attrs.failoverRegion });
-    this.cache.set(key, { descriptors, bytes: attrs.objects.length });
-    return descriptors;
-  }
-}
-
 async function resolveRegion(deps: MountDeps, attrs: MountAttributes, targetPath: string, signal: AbortSignal): Promise<string> {
   if (attrs.region !== '') return attrs.region;
   if (deps.awsRegion !== '') return deps.awsRegion;
@@ -182,6 +156,7 @@ async function resolveRegion(deps: MountDeps, attrs: MountAttributes, targetPath
   return deps.kube.podRegion(attrs.podNamespace, attrs.podName, signal, attrs.podUid);
 }
 
+/** 3. Who the pod is to AWS: the token for the method's audience; IRSA also reads the service account's role. */
 async function identityFor(deps: MountDeps, attrs: MountAttributes, signal: AbortSignal): Promise<IdentityRequest> {
   const base = {
     namespace: attrs.podNamespace,
@@ -196,6 +171,17 @@ async function identityFor(deps: MountDeps, attrs: MountAttributes, signal: Abor
   const token = tokenFor(attrs, 'sts.amazonaws.com');
   const roleArn = await deps.kube.roleArn(attrs.podNamespace, attrs.serviceAccountName, signal);
   return { ...base, method: 'irsa', token, roleArn };
+}
+
+/** One Mount as its steps see it: the request, parsed once, and what the steps report into. */
+interface Mount {
+  input: MountInput;
+  signal: AbortSignal;
+  summary: Partial<MountSummary>;
+  attrs: MountAttributes;
+  descriptors: readonly SecretDescriptor[];
+  /** The region known before any I/O (the class's, or AWS_REGION), '' when it comes from a node. */
+  knownRegion: string;
 }
 
 function aborted(signal: AbortSignal): ProviderError {
@@ -238,21 +224,23 @@ export function createMount(deps: MountDeps): MountFn {
     // could not finish before its deadline. Nothing below runs without a slot.
     const release = deps.admission ? await deps.admission.enter(attrs.podNamespace, input.deadline, signal, () => aborted(signal)) : undefined;
     try {
-      return await work(input, signal, summary, attrs, descriptors, knownRegion);
+      return await work({ input, signal, summary, attrs, descriptors, knownRegion });
     } finally {
       release?.();
     }
   };
 
-  async function work(
-    input: MountInput,
-    signal: AbortSignal,
-    summary: Partial<MountSummary>,
-    attrs: MountAttributes,
-    descriptors: readonly SecretDescriptor[],
-    knownRegion: string,
-  ): Promise<MountResult> {
-    // 2. Region (ARN-region rule checked now if the region came from the node).
+  async function work(mount: Mount): Promise<MountResult> {
+    const region = await regionOf(mount);
+    const who = await identityFor(deps, mount.attrs, mount.signal);
+    const outcome = await fetchObjects(mount, region, who);
+    const { files, byObject, fileBytes } = await filesOf(mount, outcome);
+    checkAnswer(files, fileBytes);
+    return deliver(mount, outcome, files, byObject);
+  }
+
+  /** 2. The region: the class's, AWS_REGION, the node's; the ARN-region rule checked now if it came from the node. */
+  async function regionOf({ input, signal, summary, attrs, descriptors, knownRegion }: Mount): Promise<string> {
     const region = await resolveRegion(deps, attrs, input.targetPath, signal);
     const sameRegion = failoverRegionProblem(region, attrs.failoverRegion);
     if (sameRegion) throw new ConfigError([sameRegion]);
@@ -261,24 +249,29 @@ export function createMount(deps: MountDeps): MountFn {
       if (problems.length > 0) throw new ConfigError(problems);
     }
     summary.regions = attrs.failoverRegion ? [region, attrs.failoverRegion] : [region];
+    return region;
+  }
 
-    // 3. Identity.
-    const who = await identityFor(deps, attrs, signal);
+  /**
+   * 4. Every object's value: what the opt-in value cache does not already hold for this very identity
+   * is fetched (failover where the primary's error allows it); credentials AWS refuses are exchanged
+   * once more. Throws for any failure: all or nothing.
+   */
+  async function fetchObjects({ input, signal, attrs, descriptors }: Mount, region: string, who: IdentityRequest): Promise<FetchOutcome> {
     const access = (r: string): RegionAccess => ({
       region: r,
       credentials: (s) => deps.identity.credentials(who, r, s),
       identity: deps.identity.roleKey?.(who, r),
     });
-
-    // 4. Fetch (what the opt-in value cache does not already hold for this very identity).
     if (signal.aborted) throw aborted(signal);
     const cached = new Map<number, { value: Uint8Array; version: string; region: string }>();
     const keys = new Map<number, string>();
     const identityKey = deps.values ? deps.identity.identityKey?.(who, region) : undefined;
     const values = identityKey === undefined ? undefined : deps.values;
     if (values && identityKey !== undefined) {
+      const regions = attrs.failoverRegion ? [region, attrs.failoverRegion] : [region];
       for (const d of descriptors) {
-        const key = valueKey(identityKey, summary.regions, d);
+        const key = valueKey(identityKey, regions, d);
         keys.set(d.index, key);
         const hit = values.get(key);
         if (hit) cached.set(d.index, hit);
@@ -332,7 +325,11 @@ export function createMount(deps: MountDeps): MountFn {
     }
     for (const d of descriptors) if (outcome.values.has(d.index)) loggedAbsent.delete(`${input.targetPath}\0${d.objectName}`);
 
-    // 5. Files, each carrying its object's version.
+    return outcome;
+  }
+
+  /** 5. The files of every fetched object (own file, jmesPath, allKeys), within the mount's file and byte bounds. */
+  async function filesOf({ signal, descriptors }: Mount, outcome: FetchOutcome): Promise<{ files: OutputFile[]; byObject: Map<string, string[]>; fileBytes: number }> {
     const files: OutputFile[] = [];
     const derived: ProviderError[] = [];
     const byObject = new Map<string, string[]>();
@@ -360,6 +357,14 @@ export function createMount(deps: MountDeps): MountFn {
       }
     }
     if (derived.length > 0) throw new MountFailedError(derived);
+    return { files, byObject, fileBytes };
+  }
+
+  /**
+   * 5b. What must hold across all the files before any is written or returned: no two on one path,
+   * and in driver-writes mode what the driver accepts (its message size, its reserved names).
+   */
+  function checkAnswer(files: readonly OutputFile[], fileBytes: number): void {
     if (deps.driverWritesSecrets) {
       // The driver refuses an answer over its 4 MiB message limit with a transport error that names
       // nothing: say what and why first, before building it.
@@ -388,14 +393,17 @@ export function createMount(deps: MountDeps): MountFn {
       }
     }
     if (conflicts.length > 0) throw new ConfigError(conflicts.map((message) => ({ message })));
-    summary.files = files.length;
 
+  }
+
+  /** 6. Write the files (provider-writes) or return them (driver-writes), with a version for every file. */
+  async function deliver({ input, signal, summary, descriptors }: Mount, outcome: FetchOutcome, files: OutputFile[], byObject: Map<string, string[]>): Promise<MountResult> {
+    summary.files = files.length;
     const objectVersions: ObjectVersion[] = files.map((f) => ({ id: f.path, version: f.version }));
     // The driver fails a mount with no versions (docs/behaviour.md, "Transport"): an optional object that is absent
     // still reports itself, so a class whose only objects are all absent mounts empty.
     for (const d of outcome.missing) objectVersions.push({ id: d.fileName, version: 'absent' });
 
-    // 6. Write or return.
     if (signal.aborted) throw aborted(signal);
     if (deps.driverWritesSecrets) {
       await deps.writer.touchMount(input.targetPath).catch(() => {});
