@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Counter,
-  DEFAULT_MAX_SERIES,
-  Gauge,
-  Histogram,
-  Registry,
-  boundedLabel,
-  createProviderMetrics,
-  formatNumber,
-  renderPrometheus,
-  type MetricFamily,
-} from './metrics.js';
+import { boundedLabel, createProviderMetrics } from './metrics.js';
+import { Counter, DEFAULT_MAX_SERIES, Gauge, Histogram, Registry, formatNumber, renderPrometheus, type MetricFamily } from './registry.js';
 
 describe('renderPrometheus', () => {
   it('writes a counter with labels, sorted series and escaped values', () => {

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EVENTS } from '../observability/events.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
-import { createProviderMetrics, renderPrometheus } from '../observability/metrics.js';
+import { createProviderMetrics, renderPrometheus } from '../observability/index.js';
 import { HealthStatus, addHealthService, probeSocket } from './grpc-health.js';
 import { METRICS_CONTENT_TYPE, parseListenAddress, startHealthServer, type HealthServer } from './health-http.js';
 

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDriverClient } from '../../tools/emulator/driver-client.js';
 import { silentLogger } from '../observability/logger.js';
-import { createProviderMetrics, renderPrometheus } from '../observability/metrics.js';
+import { createProviderMetrics, renderPrometheus } from '../observability/index.js';
 import type { MountFn } from '../mount/index.js';
 import { startServer, type RunningServer } from './grpc-server.js';
 import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport.js';
