@@ -4,3 +4,4 @@
  */
 export { objectExists } from './describe.js';
 export { getRole, listOidcProviders, simulate, IamCallError, type SimulatedDecision } from './iam.js';
+export { podIdentityRole, EksCallError } from './eks.js';

@@ -68,6 +68,37 @@ function tag(xml: string, name: string): string | undefined {
   return m?.[1] === undefined ? undefined : xmlText(m[1]);
 }
 
+/** A request signed with SigV4 by the SDK's signer (loaded on first use), sent with fetch. */
+export async function signedFetch(
+  service: string,
+  region: string,
+  url: URL,
+  init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
+  creds: AwsCredentials,
+  signal: AbortSignal,
+): Promise<Response> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const signer = new SignatureV4({
+    service,
+    region,
+    sha256: Sha256,
+    credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}) },
+  });
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = v;
+  const signed = await signer.sign({
+    method: init.method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port !== '' ? { port: Number(url.port) } : {}),
+    path: url.pathname === '' ? '/' : url.pathname,
+    query,
+    headers: { host: url.host, ...init.headers },
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
+  return fetch(url, { method: init.method, headers: signed.headers, ...(init.body !== undefined ? { body: init.body } : {}), signal });
+}
+
 async function call(
   operation: IamCallError['operation'],
   params: Record<string, string>,
@@ -75,28 +106,11 @@ async function call(
   env: Record<string, string | undefined>,
   signal: AbortSignal,
 ): Promise<string> {
-  const { SignatureV4 } = await import('@smithy/signature-v4');
   const url = endpoint(env);
   const body = new URLSearchParams({ Action: operation, Version: '2010-05-08', ...params }).toString();
-  const signer = new SignatureV4({
-    service: 'iam',
-    region: 'us-east-1',
-    sha256: Sha256,
-    credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}) },
-  });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port !== '' ? { port: Number(url.port) } : {}),
-    path: url.pathname === '' ? '/' : url.pathname,
-    query: {},
-    headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-    body,
-  });
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: signed.headers, body, signal });
+    res = await signedFetch('iam', 'us-east-1', url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } }, creds, signal);
   } catch (err) {
     if (signal.aborted) throw new IamCallError(operation, 'Timeout', 0, `IAM ${operation}: no answer in time`, { cause: err });
     throw new IamCallError(operation, 'Network', 0, `IAM ${operation}: ${url.host} could not be reached (${err instanceof Error ? err.message : String(err)})`, { cause: err });

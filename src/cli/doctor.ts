@@ -8,7 +8,8 @@
  * the class (everything `check` checks, through the same code); the driver's CSIDriver asks for a
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
  * role annotation, the role, the cluster's issuer registered as an IAM OIDC provider, and the
- * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; every
+ * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; for Pod
+ * Identity (with --cluster) the cluster's association for NS/SA; every
  * object exists in its region (and the failover region), asked without reading its value, and IAM's
  * policy simulation lets the reading role (IRSA's, or the chained one) make the provider's call on it.
  * A check that cannot be made (a permission the operator lacks) is a WARN, not a FAIL: only what
@@ -50,6 +51,7 @@ Options:
                             node and the SecretProviderClass of each of its secrets-store volumes
   --region REGION           region when the class sets none (default: env AWS_REGION)
   --issuer URL              the cluster's OIDC issuer (default: read from the API server)
+  --cluster NAME            the EKS cluster's name: checks the Pod Identity association (usePodIdentity)
   --provider-selector SEL   labels of the provider's pods (default ${DEFAULT_PROVIDER_SELECTOR})
   --format text|json        output (default text)
   --timeout SECONDS         give up after this long (default 60)
@@ -85,6 +87,8 @@ export interface DoctorOptions {
   serviceAccount: string;
   region: string | undefined;
   issuer: string | undefined;
+  /** The EKS cluster's name, for its Pod Identity associations. */
+  cluster: string | undefined;
   providerSelector: string;
   format: 'text' | 'json';
   timeoutMs: number;
@@ -102,7 +106,7 @@ export class DoctorUsageError extends Error {
 
 type Parsed = { kind: 'run'; options: DoctorOptions } | { kind: 'help' } | { kind: 'error'; message: string };
 
-const FLAGS = new Set(['class', 'name', 'namespace', 'service-account', 'pod', 'region', 'issuer', 'provider-selector', 'format', 'timeout']);
+const FLAGS = new Set(['class', 'name', 'namespace', 'service-account', 'pod', 'region', 'issuer', 'cluster', 'provider-selector', 'format', 'timeout']);
 
 export function parseDoctorArgs(argv: readonly string[]): Parsed {
   const values = new Map<string, string>();
@@ -145,6 +149,7 @@ export function parseDoctorArgs(argv: readonly string[]): Parsed {
       serviceAccount: values.get('service-account') ?? '',
       region: values.get('region'),
       issuer,
+      cluster: values.get('cluster'),
       providerSelector: values.get('provider-selector') ?? DEFAULT_PROVIDER_SELECTOR,
       format,
       timeoutMs: Number(timeout) * 1000,
@@ -313,6 +318,8 @@ interface IrsaContext {
   signal: AbortSignal;
   /** Set by checkIrsa: the annotated role, once it is known not to be missing (for the access checks). */
   irsaRole?: string | undefined;
+  /** Set by checkPodIdentity: the associated role. */
+  podIdentityRole?: string | undefined;
 }
 
 /** The service account's role annotation, then (with AWS) the role, the OIDC provider and the trust policy. */
@@ -415,6 +422,39 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
   return out;
 }
 
+/** Pod Identity: an association of the cluster names a role for NS/SA (EKS, with --cluster). */
+async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckResult> {
+  const subject = `${c.who.namespace}/${c.who.serviceAccount}`;
+  const cluster = c.o.cluster;
+  if (cluster === undefined) return skip('pod-identity', subject, 'the association is checked with --cluster NAME');
+  if (c.creds === undefined) return skip('pod-identity', subject, 'no AWS credentials');
+  if (region === '') return skip('pod-identity', subject, `the cluster's region is unknown: pass --region`);
+  const { podIdentityRole, EksCallError } = await loadDoctorReads();
+  try {
+    const found = await podIdentityRole(cluster, region, c.who.namespace, c.who.serviceAccount, c.creds, c.io.env, c.signal);
+    if (found === undefined) {
+      return {
+        check: 'pod-identity',
+        status: 'FAIL',
+        subject,
+        cause: `no Pod Identity association in cluster ${cluster}: the agent gives the pod no credentials`,
+        fix: `aws eks create-pod-identity-association --cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
+      };
+    }
+    c.podIdentityRole = found.roleArn === '' ? undefined : found.roleArn;
+    return { check: 'pod-identity', status: 'PASS', subject, cause: `associated with ${found.roleArn} (${found.associationId})`, fix: '' };
+  } catch (err) {
+    const noCluster = err instanceof EksCallError && err.awsCode === 'ResourceNotFoundException';
+    return {
+      check: 'pod-identity',
+      status: 'WARN',
+      subject,
+      cause: `could not be read: ${errorText(err)}`,
+      fix: noCluster ? `check --cluster and --region (cluster ${cluster} in ${region})` : 'run doctor with credentials allowed eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation',
+    };
+  }
+}
+
 /** Each object (and its failover) exists in its region: asked without reading a value. */
 async function checkObjects(
   objects: readonly SecretDescriptor[],
@@ -486,7 +526,11 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
   const out: CheckResult[] = [];
   const methods = new Set(classes.flatMap((k) => (k.attrs === undefined ? [] : [k.attrs.usePodIdentity ? 'pod-identity' : 'irsa'])));
   if (methods.has('irsa')) out.push(...(await checkIrsa(c)));
-  if (methods.has('pod-identity')) out.push(skip('pod-identity', `${c.who.namespace}/${c.who.serviceAccount}`, 'the Pod Identity association is not checked by this version'));
+  if (methods.has('pod-identity')) {
+    // EKS is regional: the cluster's region is --region, AWS_REGION, a class's, else the node's.
+    const classRegion = classes.map((k) => k.attrs?.region ?? '').find((r) => r !== '');
+    out.push(await checkPodIdentity(c, c.o.region ?? c.io.env['AWS_REGION'] ?? classRegion ?? c.who.nodeRegion ?? ''));
+  }
   for (const k of classes) {
     const attrs = k.attrs;
     if (attrs === undefined) {
@@ -507,8 +551,8 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
       out.push(skip('object', k.label, 'the class has errors'));
       continue;
     }
-    // Who reads: the chained role when the class chains (its trust is not checked yet), else the IRSA role.
-    const reader = attrs.assumeRole?.roleArn ?? (attrs.usePodIdentity ? undefined : c.irsaRole);
+    // Who reads: the chained role when the class chains (its trust is not checked yet), else the pod's own.
+    const reader = attrs.assumeRole?.roleArn ?? (attrs.usePodIdentity ? c.podIdentityRole : c.irsaRole);
     if (c.creds === undefined) out.push(skip('object', k.label, 'no AWS credentials'));
     else out.push(...(await checkObjects(objects, attrs, region, reader, { ...c, creds: c.creds })));
   }

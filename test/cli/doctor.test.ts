@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandIO } from '../../src/cli/index.js';
 import { main } from '../../src/cli/index.js';
 import { DEFAULT_PROVIDER_SELECTOR, DRIVER_NAME, type DoctorReport } from '../../src/cli/doctor.js';
-import { DEFAULT_ISSUER, pointAwsSdkAt, startEmulator, type Emulator } from '../../tools/emulator/index.js';
+import { CLUSTER_NAME, DEFAULT_ISSUER, pointAwsSdkAt, startEmulator, type Emulator } from '../../tools/emulator/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const IRSA = 'manifests/examples/irsa.yaml';
@@ -45,7 +45,7 @@ beforeAll(async () => {
   kubeconfig = path.join(tmp, 'kubeconfig');
   await emu.writeKubeconfig(kubeconfig);
   emu.addRole({ arn: READER, trust: { subjects: ['system:serviceaccount:default:app-irsa'] }, allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/feature-flag'] } });
-  emu.addRole({ arn: OPERATOR, allow: { iamRead: true, secretsmanager: ['*'], describeParameters: true } });
+  emu.addRole({ arn: OPERATOR, allow: { iamRead: true, eksRead: true, secretsmanager: ['*'], describeParameters: true } });
   emu.addServiceAccount('default', 'app-irsa', { 'eks.amazonaws.com/role-arn': READER });
   emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
   emu.addNode('node-1', { 'topology.kubernetes.io/region': REGION });
@@ -282,6 +282,36 @@ describe('doctor finds what breaks a mount', () => {
     const { code, report } = await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
     expect(code).toBe(1);
     expect(row(report, 'region').status).toBe('FAIL');
+  });
+});
+
+describe('doctor and Pod Identity', () => {
+  const pi = (sa: string, more: string[] = []): string[] => ['--class', POD_IDENTITY, '--namespace', 'default', '--service-account', sa, '--region', REGION, '--format', 'json', ...more];
+
+  it('--cluster: the association names a role, which may read the objects', async () => {
+    const role = `arn:aws:iam::${ACCOUNT}:role/pod-identity-reader`;
+    emu.addRole({ arn: role, allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/*'] } });
+    emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'app-pod-identity', roleArn: role });
+    const { code, report } = await doctor(pi('app-pod-identity', ['--cluster', CLUSTER_NAME]));
+    expect(report?.checks.filter((c) => c.status === 'FAIL')).toEqual([]);
+    expect(code).toBe(0);
+    expect(row(report, 'pod-identity').status).toBe('PASS');
+    expect(row(report, 'pod-identity').cause).toContain(`associated with ${role}`);
+    expect(row(report, 'access', 'prod/db-creds')).toMatchObject({ status: 'PASS', cause: 'pod-identity-reader may secretsmanager:GetSecretValue (IAM policy simulation)' });
+    // No IRSA rows: the class uses Pod Identity.
+    expect(report?.checks.some((c) => c.check === 'trust-policy')).toBe(false);
+  });
+
+  it('no association: FAIL with the command that creates one; another cluster: WARN; without --cluster: SKIP', async () => {
+    const none = await doctor(pi('lonely', ['--cluster', CLUSTER_NAME]));
+    expect(none.code).toBe(1);
+    expect(row(none.report, 'pod-identity')).toMatchObject({
+      status: 'FAIL',
+      fix: `aws eks create-pod-identity-association --cluster-name ${CLUSTER_NAME} --namespace default --service-account lonely --role-arn <role ARN>`,
+    });
+    const other = await doctor(pi('lonely', ['--cluster', 'other']));
+    expect(row(other.report, 'pod-identity')).toMatchObject({ status: 'WARN', fix: `check --cluster and --region (cluster other in ${REGION})` });
+    expect(row((await doctor(pi('lonely'))).report, 'pod-identity')).toMatchObject({ status: 'SKIP', cause: 'the association is checked with --cluster NAME' });
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * @module emulator/emulator
  * One loopback HTTP server playing Secrets Manager, SSM, STS and IAM's reads (SigV4-verified,
- * per-region data), the Kubernetes GETs the provider and `doctor` make (service accounts, pods,
+ * per-region data), EKS's Pod Identity association reads, the Kubernetes GETs the provider and `doctor` make (service accounts, pods,
  * nodes, CSIDriver objects, the issuer discovery document), and the EKS Pod Identity agent; plus fault
  * injection, added latency and a call log. `startEmulator()` is the programmatic entry point.
  */
@@ -26,7 +26,8 @@ export { DEFAULT_ISSUER } from './state.js';
 
 /** Audience of EKS Pod Identity tokens. */
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
-const CLUSTER_NAME = 'emulator';
+/** The cluster's name, as EKS's API and the agent's session tags know it. */
+export const CLUSTER_NAME = 'emulator';
 /** Credentials from the Pod Identity agent last six hours, as EKS gives them. */
 const POD_IDENTITY_SECONDS = 6 * 3600;
 
@@ -157,6 +158,7 @@ const CONTENT_TYPE: Record<ServiceName, string> = {
   ssm: 'application/x-amz-json-1.1',
   sts: 'text/xml',
   iam: 'text/xml',
+  eks: 'application/json',
   k8s: 'application/json',
   'pod-identity': 'application/json',
 };
@@ -393,6 +395,7 @@ class EmulatorImpl implements Emulator {
         // Both speak the Query protocol; the signature's scope says which service was meant.
         return parseAuthorization(header(req, 'authorization'))?.service === 'iam' ? await this.iam(ex) : await this.sts(ex);
       }
+      if (path.startsWith('/clusters/')) return await this.eks(ex);
       return await this.send(ex, { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' });
     } catch (err) {
       this.opts.logger?.error('emulator failed to answer', { error: err instanceof Error ? err.message : String(err) });
@@ -443,7 +446,7 @@ class EmulatorImpl implements Emulator {
   // ---------------------------------------------------------------- SigV4
 
   /** Finds and checks the caller's session; throws AWS's error for the service family. */
-  private authenticate(ex: Exchange, service: 'secretsmanager' | 'ssm' | 'sts' | 'iam'): { session: Session; region: string } {
+  private authenticate(ex: Exchange, service: 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks'): { session: Session; region: string } {
     // STS and IAM (Query protocol) share their error words; the JSON services have their own.
     const sts = service === 'sts' || service === 'iam';
     const auth = parseAuthorization(header(ex.req, 'authorization'));
@@ -593,6 +596,69 @@ class EmulatorImpl implements Emulator {
       const xml = handleIam(this.state, caller, requestId, operation, params);
       this.record({ ...base, roleArn: caller.roleArn, sessionName: caller.sessionName, status: 200 });
       return await this.send(ex, { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml });
+    } catch (err) {
+      if (!(err instanceof EmulatorError)) throw err;
+      const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };
+      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
+      return await this.send(ex, error(err.status, err.code, err.message));
+    }
+  }
+
+  // ---------------------------------------------------------------- EKS (Pod Identity associations)
+
+  /** ListPodIdentityAssociations and DescribePodIdentityAssociation (REST JSON, SigV4 scope `eks`). */
+  private async eks(ex: Exchange): Promise<void> {
+    const url = new URL(ex.req.url ?? '/', 'http://x');
+    const list = /^\/clusters\/([^/]+)\/pod-identity-associations$/.exec(ex.path);
+    const one = /^\/clusters\/([^/]+)\/pod-identity-associations\/([^/]+)$/.exec(ex.path);
+    const operation = list !== null ? 'ListPodIdentityAssociations' : one !== null ? 'DescribePodIdentityAssociation' : 'Unknown';
+    const cluster = decodeURIComponent((list ?? one)?.[1] ?? '');
+    const region = parseAuthorization(header(ex.req, 'authorization'))?.region ?? 'us-east-1';
+    const names = [cluster];
+    const requestId = randomUUID();
+    const error = (status: number, code: string, message: string): Answer => ({
+      status,
+      headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amzn-errortype': code },
+      body: JSON.stringify({ message }),
+    });
+    const base = { service: 'eks' as const, operation, region, names, at: this.state.now(), ...this.ua(ex) };
+    const faulted = await this.fault(ex, 'eks', operation, region, names, error);
+    if (faulted === 'hang') return;
+    if (faulted !== undefined) {
+      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? faulted.headers['x-amzn-errortype'] ?? 'Fault' });
+      return this.send(ex, faulted);
+    }
+    let caller: Session | undefined;
+    try {
+      caller = this.authenticate(ex, 'eks').session;
+      if (ex.req.method !== 'GET' || operation === 'Unknown') throw new EmulatorError('UnknownOperationException', 'not an operation of the emulator', 404);
+      if (this.state.roles.get(caller.roleArn)?.allow.eksRead !== true) {
+        throw new EmulatorError('AccessDeniedException', `User: ${caller.roleArn} is not authorized to perform: eks:${operation} on resource: arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`, 403);
+      }
+      if (cluster !== CLUSTER_NAME) throw new EmulatorError('ResourceNotFoundException', `No cluster found for name: ${cluster}.`, 404);
+      const idOf = (key: string): string => `a-${uidFor(`pia/${key}`).replace(/-/g, '').slice(0, 17)}`;
+      const entries = [...this.state.podIdentity.entries()].map(([key, roleArn]) => {
+        const [namespace = '', serviceAccount = ''] = key.split('/');
+        const associationId = idOf(key);
+        return { clusterName: cluster, namespace, serviceAccount, roleArn, associationId, associationArn: `arn:aws:eks:${region}:${this.state.accountId}:podidentityassociation/${cluster}/${associationId}` };
+      });
+      let out: unknown;
+      if (list !== null) {
+        const ns = url.searchParams.get('namespace');
+        const sa = url.searchParams.get('serviceAccount');
+        out = {
+          associations: entries
+            .filter((e) => (ns === null || e.namespace === ns) && (sa === null || e.serviceAccount === sa))
+            .map((e) => ({ clusterName: e.clusterName, namespace: e.namespace, serviceAccount: e.serviceAccount, associationArn: e.associationArn, associationId: e.associationId })),
+        };
+      } else {
+        const id = decodeURIComponent(one?.[2] ?? '');
+        const found = entries.find((e) => e.associationId === id);
+        if (found === undefined) throw new EmulatorError('ResourceNotFoundException', `Pod Identity association ${id} not found.`, 404);
+        out = { association: { ...found, tags: {}, createdAt: this.state.now() / 1000, modifiedAt: this.state.now() / 1000 } };
+      }
+      this.record({ ...base, roleArn: caller.roleArn, sessionName: caller.sessionName, status: 200 });
+      return await this.send(ex, { status: 200, headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId }, body: JSON.stringify(out) });
     } catch (err) {
       if (!(err instanceof EmulatorError)) throw err;
       const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };

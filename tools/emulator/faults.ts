@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-export type ServiceName = 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'k8s' | 'pod-identity';
+export type ServiceName = 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks' | 'k8s' | 'pod-identity';
 
 export interface Fault {
   service?: ServiceName;
@@ -145,6 +145,9 @@ export function faultError(service: ServiceName, f: Fault): { status: number; co
     switch (service) {
       case 'secretsmanager':
         code = throttle ? 'ThrottlingException' : status === 503 ? 'ServiceUnavailable' : 'InternalServiceError';
+        break;
+      case 'eks':
+        code = throttle ? 'ThrottlingException' : 'ServerException';
         break;
       case 'ssm':
         code = throttle ? 'ThrottlingException' : 'InternalServerError';

@@ -3,7 +3,7 @@
  * The AWS (Secrets Manager, SSM, STS) + Kubernetes API + EKS Pod Identity agent emulator the tests,
  * the demo and the tools run against, and the driver-side gRPC client. No provider module imports it.
  */
-export { DEFAULT_ISSUER, POD_IDENTITY_AUDIENCE, startEmulator } from './emulator.js';
+export { CLUSTER_NAME, DEFAULT_ISSUER, POD_IDENTITY_AUDIENCE, startEmulator } from './emulator.js';
 export type { AgentListener, AgentMode, CallRecord, Emulator, EmulatorOptions, Fault, IssuedCredentials, IssueTokenInput, RoleAllow, RoleSpec, ServiceName, SessionInfo } from './emulator.js';
 export { DEFAULT_ACCOUNT } from './state.js';
 export type { ParameterType } from './state.js';

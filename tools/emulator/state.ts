@@ -24,6 +24,8 @@ export interface RoleAllow {
   write?: boolean;
   /** iam:GetRole, iam:ListOpenIDConnectProviders and iam:SimulatePrincipalPolicy on every resource (what `doctor` reads). Default false. */
   iamRead?: boolean;
+  /** eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation. Default false. */
+  eksRead?: boolean;
   /** ssm:DescribeParameters (on `*`, as IAM grants it: it lists names, never values). Default false. */
   describeParameters?: boolean;
 }
