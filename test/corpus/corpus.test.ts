@@ -13,7 +13,7 @@
  * differ from ASCP").
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,16 @@ const accountOf = (text: string): string => /\barn:aws:(?:secretsmanager|ssm):[a
 const arnRegion = (text: string): string | undefined => /\barn:aws:(?:secretsmanager|ssm):([a-z0-9-]+):/.exec(text)?.[1];
 const NAME_CHAIN = /^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*")(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*"))*$/;
 
+/**
+ * Text as stored under an `objectEncoding` (our extension): a class that names one means its value is
+ * stored encoded (ASCP ignores the key and mounts that text as is; we decode it, docs/extensions.md).
+ */
+function stored(text: string, encoding: string | undefined): string {
+  if (encoding === 'base64') return Buffer.from(text).toString('base64');
+  if (encoding === 'hex') return Buffer.from(text).toString('hex');
+  return text;
+}
+
 /** JSON whose keys are the ones the object's jmesPath entries name, each leaf a string. */
 function jsonFor(d: SecretDescriptor): string {
   const doc: Record<string, unknown> = {};
@@ -70,7 +80,7 @@ function jsonFor(d: SecretDescriptor): string {
     const names = e.path.split('.').map((n) => (n.startsWith('"') ? n.slice(1, -1) : n));
     let at = doc;
     names.forEach((n, i) => {
-      if (i === names.length - 1) at[n] = `${e.objectAlias}-value`;
+      if (i === names.length - 1) at[n] = stored(`${e.objectAlias}-value`, e.objectEncoding);
       else at = (at[n] ??= {}) as Record<string, unknown>;
     });
   }
@@ -82,7 +92,7 @@ function jsonFor(d: SecretDescriptor): string {
 function seed(h: Harness, d: SecretDescriptor, region: string, objectName = d.objectName): void {
   const arn = ARN.exec(objectName);
   const where = arn?.[2] !== undefined && arn[2] !== '' ? arn[2] : region;
-  const value = d.jmesPath.length > 0 || d.allKeys ? jsonFor(d) : `${objectName}-value`;
+  const value = stored(d.jmesPath.length > 0 || d.allKeys ? jsonFor(d) : `${objectName}-value`, d.objectEncoding);
   if (d.objectType === 'secretsmanager') {
     const name = arn?.[5] ?? objectName;
     if (d.objectVersionLabel === 'AWSPREVIOUS') h.emu.putSecret(where, name, `${value}-previous`);
@@ -162,6 +172,15 @@ async function outcomeOf(text: string, file: string): Promise<Outcome> {
     const written = await filesUnder(target);
     const expected = descriptors.flatMap((d) => [d.fileName, ...d.jmesPath.map((e) => e.fileName)]).sort();
     out.mountDetail = JSON.stringify(written) === JSON.stringify(expected) ? `files ${written.join(', ')}` : `files ${written.join(', ')}, expected ${expected.join(', ')}`;
+    // What each file holds: a plain object's value, a jmesPath entry's leaf, decoded where the class says it is encoded.
+    for (const d of descriptors) {
+      const want: [string, string][] =
+        d.jmesPath.length === 0 && !d.allKeys ? [[d.fileName, `${d.objectName}-value`]] : d.jmesPath.filter((e) => NAME_CHAIN.test(e.path)).map((e) => [e.fileName, `${e.objectAlias}-value`]);
+      for (const [f, text] of want) {
+        const got = await readFile(path.join(target, f), 'utf8').catch(() => undefined);
+        if (got !== text) out.mountDetail += `; ${f} holds ${JSON.stringify(got?.slice(0, 60))}, expected ${JSON.stringify(text)}`;
+      }
+    }
   } catch (err) {
     out.mount = 'refused';
     out.mountDetail = (err as { details?: string }).details ?? String(err);
