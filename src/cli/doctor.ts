@@ -9,7 +9,8 @@
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
  * role annotation, the role, the cluster's issuer registered as an IAM OIDC provider, and the
  * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; for Pod
- * Identity (with --cluster) the cluster's association for NS/SA; every
+ * Identity (with --cluster) the cluster's association for NS/SA; with role chaining, the chained
+ * role's trust of the pod's role and the class's ExternalId; every
  * object exists in its region (and the failover region), asked without reading its value, and IAM's
  * policy simulation lets the reading role (IRSA's, or the chained one) make the provider's call on it.
  * A check that cannot be made (a permission the operator lacks) is a WARN, not a FAIL: only what
@@ -22,7 +23,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AwsClientFactory, loadDoctorReads, type AwsCredentials } from '../aws/index.js';
 import { ConfigError, ProviderError } from '../errors.js';
-import { evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
+import { evaluateAssumeRoleTrust, evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
 import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, REGION_LABEL, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
 import { ATTR, IRSA_AUDIENCE, parseAttributes, parseObjects, POD_IDENTITY_AUDIENCE, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
 import { appId } from '../version.js';
@@ -455,6 +456,29 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
   }
 }
 
+/** Role chaining: the chained role exists and trusts the pod's role (and the class's ExternalId). */
+async function checkAssumeRole(c: IrsaContext, chain: NonNullable<MountAttributes['assumeRole']>, caller: string | undefined): Promise<CheckResult> {
+  const subject = chain.roleArn;
+  if (caller === undefined) return skip('assume-role', subject, "the pod's own role is unknown (see the checks above)");
+  if (c.creds === undefined) return skip('assume-role', subject, 'no AWS credentials');
+  const { getRole, IamCallError } = await loadDoctorReads();
+  const name = chain.roleArn.slice(chain.roleArn.lastIndexOf('/') + 1);
+  let policy: unknown;
+  try {
+    policy = (await getRole(name, c.creds, c.io.env, c.signal)).trustPolicy;
+  } catch (err) {
+    if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
+      return { check: 'assume-role', status: 'FAIL', subject, cause: `no role ${name} in the account of your credentials`, fix: 'create it, or correct assumeRoleArn in the class' };
+    }
+    return { check: 'assume-role', status: 'WARN', subject, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole' };
+  }
+  const verdict = evaluateAssumeRoleTrust(policy, { callerRoleArn: caller, externalId: chain.externalId });
+  const wanted = `a statement allowing sts:AssumeRole for Principal AWS ${caller}${chain.externalId !== undefined ? ' with StringEquals sts:ExternalId = the class\'s assumeRoleExternalId' : ''}`;
+  if (verdict.outcome === 'allowed') return { check: 'assume-role', status: 'PASS', subject, cause: `trusts ${caller}${chain.externalId !== undefined ? ' with the class\'s ExternalId' : ''}`, fix: '' };
+  if (verdict.outcome === 'undecided') return { check: 'assume-role', status: 'WARN', subject, cause: `may trust ${caller}: ${verdict.reason}`, fix: `make sure it holds, or use ${wanted}` };
+  return { check: 'assume-role', status: 'FAIL', subject, cause: `does not let ${caller} in: ${verdict.reason}`, fix: `the trust policy of ${name} needs ${wanted}` };
+}
+
 /** Each object (and its failover) exists in its region: asked without reading a value. */
 async function checkObjects(
   objects: readonly SecretDescriptor[],
@@ -537,7 +561,7 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
       out.push(skip('object', k.label, 'the class has errors'));
       continue;
     }
-    if (attrs.assumeRole !== undefined) out.push(skip('assume-role', attrs.assumeRole.roleArn, 'role chaining is not checked by this version'));
+    if (attrs.assumeRole !== undefined) out.push(await checkAssumeRole(c, attrs.assumeRole, attrs.usePodIdentity ? c.podIdentityRole : c.irsaRole));
     const region = regionOf(attrs, c.o, c.io, c.who);
     if (region === '') {
       out.push({ check: 'region', status: 'FAIL', subject: k.label, cause: 'no region: the class sets none, and neither --region nor AWS_REGION is given', fix: 'add region to the class, or pass --region (a pod would take its node\'s)' });
@@ -551,7 +575,7 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
       out.push(skip('object', k.label, 'the class has errors'));
       continue;
     }
-    // Who reads: the chained role when the class chains (its trust is not checked yet), else the pod's own.
+    // Who reads: the chained role when the class chains, else the pod's own.
     const reader = attrs.assumeRole?.roleArn ?? (attrs.usePodIdentity ? c.podIdentityRole : c.irsaRole);
     if (c.creds === undefined) out.push(skip('object', k.label, 'no AWS credentials'));
     else out.push(...(await checkObjects(objects, attrs, region, reader, { ...c, creds: c.creds })));

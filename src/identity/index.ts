@@ -143,4 +143,4 @@ export class IdentityResolver {
     if (chain) this.cache.forget(chain);
   }
 }
-export { evaluateWebIdentityTrust, type TrustVerdict, type WebIdentityRequest } from './trust-policy.js';
+export { evaluateAssumeRoleTrust, evaluateWebIdentityTrust, type TrustVerdict, type WebIdentityRequest } from './trust-policy.js';

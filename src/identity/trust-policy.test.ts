@@ -1,7 +1,7 @@
 // The trust policy evaluator: what STS decides for AssumeRoleWithWebIdentity, on the policies
 // eksctl, Terraform modules and the EKS documentation write.
 import { describe, expect, it } from 'vitest';
-import { evaluateWebIdentityTrust, type WebIdentityRequest } from './trust-policy.js';
+import { evaluateAssumeRoleTrust, evaluateWebIdentityTrust, type WebIdentityRequest } from './trust-policy.js';
 
 const HOST = 'oidc.eks.us-east-1.amazonaws.com/id/ABC';
 const PROVIDER = `arn:aws:iam::111122223333:oidc-provider/${HOST}`;
@@ -35,5 +35,21 @@ describe('evaluateWebIdentityTrust', () => {
     expect(evaluateWebIdentityTrust(withDeny, REQ)).toEqual({ outcome: 'denied', reason: 'statement 1 denies it' });
     expect(evaluateWebIdentityTrust(policy({ StringEquals: { 'aws:SourceIp': '10.0.0.1' } }), REQ)).toMatchObject({ outcome: 'undecided' });
     expect(evaluateWebIdentityTrust(policy({ ArnLike: { [`${HOST}:sub`]: '*' } }), REQ)).toMatchObject({ outcome: 'undecided' });
+  });
+});
+
+describe('evaluateAssumeRoleTrust', () => {
+  const CALLER = 'arn:aws:iam::111122223333:role/pod';
+  const st = (principal: unknown, condition?: unknown) => ({ Statement: [{ Effect: 'Allow', Principal: principal, Action: 'sts:AssumeRole', ...(condition === undefined ? {} : { Condition: condition }) }] });
+
+  it('the caller as principal, with the ExternalId when asked: allowed; the account as principal: undecided', () => {
+    expect(evaluateAssumeRoleTrust(st({ AWS: CALLER }), { callerRoleArn: CALLER, externalId: undefined })).toEqual({ outcome: 'allowed' });
+    expect(evaluateAssumeRoleTrust(st({ AWS: [CALLER] }, { StringEquals: { 'sts:ExternalId': 'x' } }), { callerRoleArn: CALLER, externalId: 'x' })).toEqual({ outcome: 'allowed' });
+    expect(evaluateAssumeRoleTrust(st({ AWS: 'arn:aws:iam::111122223333:root' }), { callerRoleArn: CALLER, externalId: undefined })).toMatchObject({ outcome: 'undecided' });
+  });
+
+  it('another principal, another ExternalId: denied', () => {
+    expect(evaluateAssumeRoleTrust(st({ AWS: 'arn:aws:iam::111122223333:role/other' }), { callerRoleArn: CALLER, externalId: undefined })).toMatchObject({ outcome: 'denied' });
+    expect(evaluateAssumeRoleTrust(st({ AWS: CALLER }, { StringEquals: { 'sts:ExternalId': 'x' } }), { callerRoleArn: CALLER, externalId: 'y' })).toMatchObject({ outcome: 'denied' });
   });
 });

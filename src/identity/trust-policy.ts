@@ -5,7 +5,8 @@
  * Federated principal, whose `StringEquals` / `StringLike` (and `ForAnyValue:` forms) conditions on
  * `<issuer>:sub` and `<issuer>:aud` hold for `system:serviceaccount:NS:SA` and the audience; a
  * matching Deny wins. Conditions on other keys or with other operators cannot be decided offline:
- * the answer says so instead of guessing. Pure: no I/O (for `doctor`).
+ * the answer says so instead of guessing. For role chaining, the same for sts:AssumeRole by the
+ * pod's role with the class's ExternalId. Pure: no I/O (for `doctor`).
  */
 
 export interface WebIdentityRequest {
@@ -115,5 +116,65 @@ export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityReques
   if (allowed) return { outcome: 'allowed' };
   if (undecided !== undefined) return { outcome: 'undecided', reason: undecided };
   if (misses.length === 0) return { outcome: 'denied', reason: 'no statement allows sts:AssumeRoleWithWebIdentity' };
+  return { outcome: 'denied', reason: misses.join('; ') };
+}
+
+/** Role chaining: may `callerRoleArn`'s session sts:AssumeRole into the role, with this ExternalId? */
+export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: string; externalId: string | undefined }): TrustVerdict {
+  if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
+  const statements = Array.isArray(policy['Statement']) ? (policy['Statement'] as unknown[]) : isMap(policy['Statement']) ? [policy['Statement']] : [];
+  const account = req.callerRoleArn.split(':')[4] ?? '';
+  const partition = req.callerRoleArn.split(':')[1] ?? 'aws';
+  const misses: string[] = [];
+  let undecided: string | undefined;
+  let allowed = false;
+  for (const [i, st] of statements.entries()) {
+    if (!isMap(st) || st['Effect'] !== 'Allow') continue;
+    if (!list(st['Action']).some((a) => like(a.toLowerCase(), 'sts:assumerole'))) continue;
+    const p = st['Principal'];
+    const principals = p === '*' ? ['*'] : isMap(p) ? list(p['AWS']) : [];
+    const direct = principals.includes(req.callerRoleArn) || principals.includes('*');
+    // The account as principal hands the decision to the caller's own policies (sts:AssumeRole on this role).
+    const viaAccount = principals.includes(`arn:${partition}:iam::${account}:root`) || principals.includes(account);
+    if (!direct && !viaAccount) {
+      misses.push(`statement ${i} trusts ${principals.map((x) => JSON.stringify(x)).join(', ') || 'no AWS principal'}, not ${req.callerRoleArn}`);
+      continue;
+    }
+    const cond = st['Condition'];
+    let ok: boolean | 'unknown' = true;
+    let why = '';
+    if (cond !== undefined) {
+      if (!isMap(cond)) {
+        ok = 'unknown';
+        why = 'a Condition that is not an object';
+      } else {
+        for (const [op, entries] of Object.entries(cond)) {
+          if (!isMap(entries)) continue;
+          for (const [key, want] of Object.entries(entries)) {
+            if (key.toLowerCase() !== 'sts:externalid' || (op !== 'StringEquals' && op !== 'StringLike')) {
+              if (ok === true) {
+                ok = 'unknown';
+                why = `condition ${op} on ${key} cannot be checked offline`;
+              }
+              continue;
+            }
+            const patterns = list(want);
+            const holds = req.externalId !== undefined && (op === 'StringEquals' ? patterns.includes(req.externalId) : patterns.some((x) => like(x, req.externalId!)));
+            if (!holds) {
+              ok = false;
+              why = req.externalId === undefined ? 'it requires an ExternalId and the class sets no assumeRoleExternalId' : `its ExternalId condition does not match the class's assumeRoleExternalId`;
+            }
+          }
+        }
+      }
+    }
+    if (ok === false) misses.push(`statement ${i}: ${why}`);
+    else if (ok === 'unknown') undecided ??= `statement ${i}: ${why}`;
+    else if (!direct) undecided ??= `statement ${i} trusts the account: ${req.callerRoleArn} also needs sts:AssumeRole on this role in its own policies`;
+    else allowed = true;
+  }
+  if (allowed) return { outcome: 'allowed' };
+  if (undecided !== undefined) return { outcome: 'undecided', reason: undecided };
+  if (misses.length === 0) return { outcome: 'denied', reason: 'no statement allows sts:AssumeRole' };
   return { outcome: 'denied', reason: misses.join('; ') };
 }

@@ -285,6 +285,53 @@ describe('doctor finds what breaks a mount', () => {
   });
 });
 
+describe('doctor and role chaining', () => {
+  async function chainedClass(roleArn: string, externalId: string | undefined): Promise<string> {
+    const file = path.join(tmp, `chain-${roleArn.split('/')[1]}-${externalId ?? 'none'}.yaml`);
+    const lines = [
+      'apiVersion: secrets-store.csi.x-k8s.io/v1',
+      'kind: SecretProviderClass',
+      'metadata: {name: chained, namespace: default}',
+      'spec:',
+      '  provider: aws',
+      '  parameters:',
+      `    region: ${REGION}`,
+      `    assumeRoleArn: ${roleArn}`,
+      ...(externalId === undefined ? [] : [`    assumeRoleExternalId: ${externalId}`]),
+      '    objects: |',
+      '      - objectName: "prod/db-creds"',
+      '        objectType: "secretsmanager"',
+      '',
+    ];
+    await writeFile(file, lines.join('\n'));
+    return file;
+  }
+  const run = (file: string) => doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
+
+  it('the chained role trusts the pod\'s role with the ExternalId: PASS, and the access check is the chained role\'s', async () => {
+    const chained = `arn:aws:iam::${ACCOUNT}:role/chained`;
+    emu.addRole({ arn: chained, trustedRoles: [READER], externalId: 'ext-1', allow: { secretsmanager: ['prod/*'] } });
+    const { report } = await run(await chainedClass(chained, 'ext-1'));
+    expect(row(report, 'assume-role')).toMatchObject({ status: 'PASS', cause: `trusts ${READER} with the class's ExternalId` });
+    expect(row(report, 'access').cause).toBe('chained may secretsmanager:GetSecretValue (IAM policy simulation)');
+  });
+
+  it('a wrong or missing ExternalId, a role that trusts another, a role that does not exist: FAIL', async () => {
+    const chained = `arn:aws:iam::${ACCOUNT}:role/chained-ext`;
+    emu.addRole({ arn: chained, trustedRoles: [READER], externalId: 'ext-1', allow: {} });
+    const wrong = await run(await chainedClass(chained, 'ext-2'));
+    expect(wrong.code).toBe(1);
+    expect(row(wrong.report, 'assume-role').cause).toContain("its ExternalId condition does not match the class's assumeRoleExternalId");
+    expect(row((await run(await chainedClass(chained, undefined))).report, 'assume-role').cause).toContain('the class sets no assumeRoleExternalId');
+    const other = `arn:aws:iam::${ACCOUNT}:role/trusts-other`;
+    emu.addRole({ arn: other, trustedRoles: [OPERATOR], allow: {} });
+    const notTrusted = await run(await chainedClass(other, undefined));
+    expect(row(notTrusted.report, 'assume-role')).toMatchObject({ status: 'FAIL', fix: `the trust policy of trusts-other needs a statement allowing sts:AssumeRole for Principal AWS ${READER}` });
+    const missing = await run(await chainedClass(`arn:aws:iam::${ACCOUNT}:role/nowhere`, undefined));
+    expect(row(missing.report, 'assume-role')).toMatchObject({ status: 'FAIL', cause: 'no role nowhere in the account of your credentials' });
+  });
+});
+
 describe('doctor and Pod Identity', () => {
   const pi = (sa: string, more: string[] = []): string[] => ['--class', POD_IDENTITY, '--namespace', 'default', '--service-account', sa, '--region', REGION, '--format', 'json', ...more];
 
