@@ -387,7 +387,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     try {
       issuer = await c.kube.getIssuer(signal);
     } catch (err) {
-      out.push({ check: 'oidc-provider', status: 'WARN', subject: 'the cluster\'s issuer', cause: `could not be read from the API server: ${errorText(err)}`, fix: 'pass --issuer (aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer)' });
+      out.push({ check: 'oidc-provider', status: 'WARN', subject: 'cluster issuer', cause: `could not be read from the API server: ${errorText(err)}`, fix: 'pass --issuer (aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer)' });
     }
   }
   if (issuer === undefined || issuer === '') return out;
@@ -396,18 +396,18 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
   try {
     const providers = await listOidcProviders(c.creds, c.io.env, signal);
     if (providers.includes(providerArn)) {
-      out.push({ check: 'oidc-provider', status: 'PASS', subject: issuer, cause: `registered in IAM as ${providerArn}`, fix: '' });
+      out.push({ check: 'oidc-provider', status: 'PASS', subject: 'cluster issuer', cause: `${issuer} is registered in IAM as ${providerArn}`, fix: '' });
     } else {
       out.push({
         check: 'oidc-provider',
         status: 'FAIL',
-        subject: issuer,
-        cause: `not an IAM OIDC provider of account ${account}: STS refuses every IRSA token of this cluster`,
+        subject: 'cluster issuer',
+        cause: `${issuer} is not an IAM OIDC provider of account ${account}: STS refuses every IRSA token of this cluster`,
         fix: 'eksctl utils associate-iam-oidc-provider --cluster <cluster> --approve (or aws iam create-open-id-connect-provider)',
       });
     }
   } catch (err) {
-    out.push({ check: 'oidc-provider', status: 'WARN', subject: issuer, cause: `could not be listed: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:ListOpenIDConnectProviders' });
+    out.push({ check: 'oidc-provider', status: 'WARN', subject: 'cluster issuer', cause: `${issuer}: IAM's OIDC providers could not be listed: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:ListOpenIDConnectProviders' });
   }
   if (!roleKnown) return out;
   const subject = `system:serviceaccount:${who.namespace}:${who.serviceAccount}`;

@@ -168,7 +168,7 @@ describe('doctor finds what breaks a mount', () => {
     expect(code).toBe(1);
     const o = row(report, 'oidc-provider');
     expect(o.status).toBe('FAIL');
-    expect(o.subject).toBe(DEFAULT_ISSUER);
+    expect(o.cause.startsWith(`${DEFAULT_ISSUER} is not an IAM OIDC provider of account ${ACCOUNT}`)).toBe(true);
     expect(o.fix).toContain('associate-iam-oidc-provider');
   });
 

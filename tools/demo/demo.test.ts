@@ -31,7 +31,12 @@ describe('demo', () => {
     expect(io.err()).toBe('');
     expect(code).toBe(0);
     const out = io.out();
-    for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) expect(out).toMatch(new RegExp(`^${n}\\. `, 'm'));
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9]) expect(out).toMatch(new RegExp(`^${n}\\. `, 'm'));
+    // doctor: the healthy service account passes; the other fails on the trust policy, with the fix.
+    expect(out).toMatch(/--service-account app {3}\(exit 0\)/);
+    expect(out).toMatch(/--service-account web {3}\(exit 1\)/);
+    expect(out).toMatch(/^ {3}FAIL +trust-policy +app-reader +does not let\s+system:serviceaccount:default:web\s+in/m);
+    expect(out).toContain('fix: the trust policy needs');
     // The tree: every file, its mode; shown values are fake non-sensitive ones only.
     for (const [file, mode] of [
       ['db-creds.json', '0640'],

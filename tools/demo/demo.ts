@@ -3,14 +3,15 @@
  * `demo`: the whole path on this machine, no cloud. The emulator (example seed) plays AWS and
  * Kubernetes, the real provider (`start()` of main) serves on a temp unix socket, and this command
  * plays the driver: a Mount, a rotation, a second Mount as driver v1.6 sends it (no versions), the
- * calls each made (the warm path should reach neither STS nor Kubernetes), a /metrics excerpt, and
- * a clean shutdown. Values shown are the emulator's fake demo data; sensitive-looking ones are masked.
+ * calls each made (the warm path should reach neither STS nor Kubernetes), a /metrics excerpt,
+ * `doctor` on the healthy setup and on a broken one (a trust policy naming another service account),
+ * and a clean shutdown. Values shown are the emulator's fake demo data; sensitive-looking ones are masked.
  */
 import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createDriverClient, exampleSeed, loadSeed, mountAttributes, pointAwsSdkAt, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
+import { createDriverClient, EXAMPLE_ROLE, exampleSeed, loadSeed, mountAttributes, pointAwsSdkAt, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { wantsColor, type CommandIO } from '../../src/cli/index.js';
 import { isMain } from '../entry.js';
@@ -385,6 +386,38 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     } else {
       stepLine('7. /metrics: disabled');
     }
+
+    // 8. doctor, healthy then broken.
+    step = '8. doctor';
+    stepLine(`8. doctor, with an operator's credentials: for ${NAMESPACE}/${SERVICE_ACCOUNT}, then for ${NAMESPACE}/web, whose role is also app-reader`);
+    out(`   (app-reader's trust policy names ${NAMESPACE}/${SERVICE_ACCOUNT} only: a pod of ${NAMESPACE}/web would fail to mount)`);
+    emu.addCsiDriver('secrets-store.csi.k8s.io', { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
+    emu.addNode('node-1');
+    emu.addPod('kube-system', 'csi-secrets-provider-aws-demo', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
+    emu.addServiceAccount(NAMESPACE, 'web', { 'eks.amazonaws.com/role-arn': EXAMPLE_ROLE });
+    const operatorRole = 'arn:aws:iam::123456789012:role/demo-operator';
+    emu.addRole({ arn: operatorRole, allow: { iamRead: true, secretsmanager: ['*'], describeParameters: true } });
+    const operator = emu.issueCredentials(operatorRole);
+    const classFile = path.join(base, `${CLASS}.yaml`);
+    await writeFile(classFile, demoClassYaml() + '\n');
+    const { main } = await import('../../src/cli/index.js');
+    for (const sa of [SERVICE_ACCOUNT, 'web']) {
+      let text = '';
+      const doctorEnv = {
+        AWS_ACCESS_KEY_ID: operator.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: operator.secretAccessKey,
+        AWS_SESSION_TOKEN: operator.sessionToken,
+        AWS_ENDPOINT_URL: emu.url,
+        KUBECONFIG: kubeconfig,
+      };
+      const exit = await main(['doctor', '--class', classFile, '--namespace', NAMESPACE, '--service-account', sa], { stdout: (t) => (text += t), stderr: (t) => (text += t), env: doctorEnv, cwd: base });
+      out(`   $ csi-secrets-provider-aws doctor --class ${CLASS}.yaml --namespace ${NAMESPACE} --service-account ${sa}   (exit ${exit})`, style.dim);
+      for (const l of text.trimEnd().split('\n')) {
+        // Only the rows that say something beyond "exists": the checks' verdicts and the summary.
+        if (/^PASS\s+(object|access)\s/.test(l)) continue;
+        out(`   ${l}`, /^FAIL/.test(l) ? style.bad : (s) => s);
+      }
+    }
   } catch (err) {
     code = 1;
     const where = err instanceof StepError ? err.step : step;
@@ -394,7 +427,7 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
   }
 
   // 8. Shutdown, in reverse order of start.
-  stepLine(`${code === 0 ? '8' : '-'}. Shutting down: driver client, provider (drain, socket removed), emulator`);
+  stepLine(`${code === 0 ? '9' : '-'}. Shutting down: driver client, provider (drain, socket removed), emulator`);
   for (const c of cleanups.reverse()) {
     try {
       await c();

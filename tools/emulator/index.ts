@@ -9,6 +9,6 @@ export { DEFAULT_ACCOUNT } from './state.js';
 export type { ParameterType } from './state.js';
 export { createDriverClient, driverPathProblem, mountAttributes, PROTO_PATH, writeFilesLikeDriver } from './driver-client.js';
 export type { DriverClient, DriverFile, MountRequestInput, MountResult, ObjectVersion } from './driver-client.js';
-export { exampleSeed, loadSeed, parseSeed } from './seed.js';
+export { EXAMPLE_ROLE, exampleSeed, loadSeed, parseSeed } from './seed.js';
 export type { Seed } from './seed.js';
 export { pointAwsSdkAt } from './sdk-env.js';
