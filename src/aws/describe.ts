@@ -8,7 +8,8 @@ import type { ObjectType } from '../spc/index.js';
 import type { AwsClientFactory } from './clients.js';
 import type { AwsCredentials } from './call-context.js';
 
-export type Existence = { found: true; arn: string } | { found: false } | { found: 'unknown'; error: AwsCallError };
+/** `kmsKeyId`: the secret's customer managed KMS key as DescribeSecret names it (absent: the AWS managed key). */
+export type Existence = { found: true; arn: string; kmsKeyId?: string | undefined } | { found: false } | { found: 'unknown'; error: AwsCallError };
 
 /** SSM names an ARN's parameter `parameter/<name>`, without the leading `/` of a name that has one. */
 function ssmNames(objectName: string): string[] {
@@ -31,7 +32,7 @@ export async function objectExists(
     const client = await clients.secretsManager(region, creds);
     try {
       const out = await client.send(new DescribeSecretCommand({ SecretId: object.objectName }), { abortSignal: signal });
-      return { found: true, arn: out.ARN ?? '' };
+      return { found: true, arn: out.ARN ?? '', kmsKeyId: out.KmsKeyId };
     } catch (err) {
       const e = classifyAwsError(err, { ...ctx, service: 'Secrets Manager', operation: 'DescribeSecret' });
       return e.awsName === 'ResourceNotFoundException' ? { found: false } : { found: 'unknown', error: e };

@@ -12,7 +12,8 @@
  * Identity (with --cluster) the cluster's association for NS/SA; with role chaining, the chained
  * role's trust of the pod's role and the class's ExternalId; every
  * object exists in its region (and the failover region), asked without reading its value, and IAM's
- * policy simulation lets the reading role (IRSA's, or the chained one) make the provider's call on it.
+ * policy simulation lets the reading role (IRSA's, the association's, or the chained one) make the
+ * provider's call on it, and kms:Decrypt with a secret's customer managed key.
  * A check that cannot be made (a permission the operator lacks) is a WARN, not a FAIL: only what
  * is known to break a mount fails. Exit 0 without failures, 1 with any, 2 on usage.
  *
@@ -514,13 +515,38 @@ async function checkObjects(
         return { check: 'access', status: 'WARN', subject, cause: `could not be simulated: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' };
       }
     };
+    /**
+     * A customer managed key: Secrets Manager decrypts as the reader, who needs kms:Decrypt on it
+     * (simulated on the reader's policies; the key policy must allow it too, IAM cannot tell).
+     */
+    const decrypt = async (subject: string, objectArn: string, keyId: string): Promise<CheckResult> => {
+      const [, partition = 'aws', , r = region, account = ''] = objectArn.split(':');
+      const keyArn = keyId.startsWith('arn:') ? keyId : `arn:${partition}:kms:${r}:${account}:${keyId.startsWith('alias/') ? keyId : `key/${keyId}`}`;
+      const roleName = reader!.slice(reader!.lastIndexOf('/') + 1);
+      try {
+        const decision = await simulate(reader!, 'kms:Decrypt', keyArn, creds, c.io.env, signal);
+        if (decision === 'allowed') return { check: 'kms', status: 'PASS', subject, cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must allow it too)`, fix: '' };
+        return {
+          check: 'kms',
+          status: 'FAIL',
+          subject,
+          cause: `${roleName} may not kms:Decrypt with its key ${keyArn}: Secrets Manager answers "Access to KMS is not allowed"`,
+          fix: `allow kms:Decrypt on ${keyArn} in a policy of ${roleName} (and in the key policy)`,
+        };
+      } catch (err) {
+        return { check: 'kms', status: 'WARN', subject, cause: `could not be simulated: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' };
+      }
+    };
     const rows = await Promise.all(
       targets.map(async ({ d, name, region: r }): Promise<CheckResult[]> => {
         const subject = `${d.objectType} ${name} in ${r}`;
         const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
         if (found.found === true) {
           const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
-          return reader === undefined || found.arn === '' ? [exists] : [exists, await access(subject, found.arn, d.objectType)];
+          if (reader === undefined || found.arn === '') return [exists];
+          const rows = [exists, await access(subject, found.arn, d.objectType)];
+          if (found.kmsKeyId !== undefined && found.kmsKeyId !== '' && !found.kmsKeyId.includes('alias/aws/')) rows.push(await decrypt(subject, found.arn, found.kmsKeyId));
+          return rows;
         }
         if (found.found === false) {
           const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';

@@ -201,6 +201,31 @@ describe('doctor finds what breaks a mount', () => {
     expect(denied.fix).toBe(`allow ssm:GetParameters on arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/app/feature-flag in a policy of narrow`);
   });
 
+  it('a secret under a customer managed KMS key the role may not use: FAIL; with kms:Decrypt: PASS', async () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1111-2222-3333`;
+    emu.putSecret(REGION, 'prod/kms-secret', 'never-shown-kms-value', { kmsKeyId: key });
+    secrets.push('never-shown-kms-value');
+    const file = path.join(tmp, 'kms.yaml');
+    await writeFile(
+      file,
+      ['apiVersion: secrets-store.csi.x-k8s.io/v1', 'kind: SecretProviderClass', 'metadata: {name: kms, namespace: default}', 'spec:', '  provider: aws', '  parameters:', `    region: ${REGION}`, '    objects: |', '      - {objectName: prod/kms-secret, objectType: secretsmanager}', ''].join('\n'),
+    );
+    const noKms = `arn:aws:iam::${ACCOUNT}:role/no-kms`;
+    emu.addRole({ arn: noKms, trust: { subjects: ['system:serviceaccount:default:no-kms'] }, allow: { secretsmanager: ['prod/kms-secret*'] } });
+    emu.addServiceAccount('default', 'no-kms', { 'eks.amazonaws.com/role-arn': noKms });
+    const bad = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'no-kms', '--format', 'json']);
+    expect(bad.code).toBe(1);
+    expect(row(bad.report, 'access').status).toBe('PASS');
+    expect(row(bad.report, 'kms')).toMatchObject({ status: 'FAIL', fix: `allow kms:Decrypt on ${key} in a policy of no-kms (and in the key policy)` });
+
+    const withKms = `arn:aws:iam::${ACCOUNT}:role/with-kms`;
+    emu.addRole({ arn: withKms, trust: { subjects: ['system:serviceaccount:default:with-kms'] }, allow: { secretsmanager: ['prod/kms-secret*'], kms: [key] } });
+    emu.addServiceAccount('default', 'with-kms', { 'eks.amazonaws.com/role-arn': withKms });
+    const good = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'with-kms', '--format', 'json']);
+    expect(good.code).toBe(0);
+    expect(row(good.report, 'kms').status).toBe('PASS');
+  });
+
   it('credentials without iam:GetRole: a WARN that says which permission, not a FAIL', async () => {
     const weak = `arn:aws:iam::${ACCOUNT}:role/weak-operator`;
     emu.addRole({ arn: weak, allow: { secretsmanager: ['*'], describeParameters: true } });

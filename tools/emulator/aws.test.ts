@@ -65,6 +65,7 @@ beforeAll(async () => {
   emu.putSecret('us-east-1', 'bin/blob', new Uint8Array([0, 1, 2, 255]));
   emu.putSecret('us-east-1', 'other/secret', 'nope');
   emu.putSecret('us-east-1', 'prod/kms-broken', 'x', { kmsFails: true });
+  emu.putSecret('us-east-1', 'prod/cmk', 'y', { kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/cmk-1' });
   emu.putSecret('us-west-2', 'prod/db-creds', 'west-value', { versionId: 'w1' });
   emu.putParameter('us-east-1', '/app/flag', 'on');
   emu.putParameter('us-east-1', '/app/flag', 'off', { labels: ['prod'] });
@@ -196,6 +197,7 @@ describe('Secrets Manager', () => {
     ['a missing stage', { SecretId: 'prod/db-creds', VersionStage: 'AWSPENDING' }, 'ResourceNotFoundException', 'staging label: AWSPENDING'],
     ['an ARN of another region', { SecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-creds' }, 'ResourceNotFoundException', "can't find"],
     ['KMS refusing', { SecretId: 'prod/kms-broken' }, 'DecryptionFailure', "can't decrypt"],
+    ['a customer managed key the role may not kms:Decrypt with', { SecretId: 'prod/cmk' }, 'AccessDeniedException', 'Access to KMS is not allowed'],
     [
       "another role's secret",
       { SecretId: 'other/secret' },

@@ -114,7 +114,8 @@ export interface Emulator {
   removeOidcProvider(issuer: string): void;
   addNode(name: string, labels?: Record<string, string>): void;
   /** Creates the secret, or adds a version to it (rotation). */
-  putSecret(region: string, name: string, value: string | Uint8Array, o?: { versionId?: string; stages?: string[]; kmsFails?: boolean }): { arn: string; versionId: string };
+  /** `kmsKeyId`: a customer managed key's ARN (reading then needs kms:Decrypt on it). */
+  putSecret(region: string, name: string, value: string | Uint8Array, o?: { versionId?: string; stages?: string[]; kmsFails?: boolean; kmsKeyId?: string }): { arn: string; versionId: string };
   deleteSecret(region: string, name: string): void;
   putParameter(region: string, name: string, value: string, o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean }): { version: number; arn: string };
   deleteParameter(region: string, name: string): void;
@@ -994,7 +995,7 @@ class EmulatorImpl implements Emulator {
     this.state.nodes.set(name, { labels: { ...labels }, createdMs: this.state.now() });
   }
 
-  putSecret(region: string, name: string, value: string | Uint8Array, o: { versionId?: string; stages?: string[]; kmsFails?: boolean } = {}): { arn: string; versionId: string } {
+  putSecret(region: string, name: string, value: string | Uint8Array, o: { versionId?: string; stages?: string[]; kmsFails?: boolean; kmsKeyId?: string } = {}): { arn: string; versionId: string } {
     const { secret, version } = this.state.putSecret(region, name, value, o);
     return { arn: secret.arn, versionId: version.versionId };
   }

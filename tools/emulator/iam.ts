@@ -83,6 +83,8 @@ export function decide(role: RoleSpec, action: string, resource: string): 'allow
       return a.describeSecret !== false && matchesAny(a.secretsmanager, names) ? 'allowed' : 'implicitDeny';
     case 'secretsmanager:batchgetsecretvalue':
       return a.batchGetSecretValue === true ? 'allowed' : 'implicitDeny';
+    case 'kms:decrypt':
+      return matchesAny(a.kms, names) ? 'allowed' : 'implicitDeny';
     case 'ssm:getparameters':
     case 'ssm:getparameter':
       return matchesAny(a.ssm, names) ? 'allowed' : 'implicitDeny';

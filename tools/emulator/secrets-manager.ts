@@ -64,6 +64,10 @@ function valueOf(state: State, session: Session, region: string, secretId: strin
   if (!canRead(state, session, secretId, secret)) throw denied(state, session, 'GetSecretValue', secretId);
   if (secret === undefined) throw new EmulatorError('ResourceNotFoundException', NOT_FOUND);
   const v = pickVersion(secret, versionId, stage);
+  // A customer managed key: Secrets Manager decrypts as the caller, who needs kms:Decrypt on it.
+  if (secret.kmsKeyId !== undefined && !matchesAny(state.roles.get(session.roleArn)?.allow.kms, [secret.kmsKeyId])) {
+    throw new EmulatorError('AccessDeniedException', 'Access to KMS is not allowed');
+  }
   if (secret.kmsFails) {
     throw new EmulatorError('DecryptionFailure', "Secrets Manager can't decrypt the protected secret text using the provided KMS key.");
   }
@@ -93,6 +97,7 @@ export function handleSecretsManager(state: State, region: string, session: Sess
         Name: secret.name,
         LastChangedDate: secret.lastChangedMs / 1000,
         CreatedDate: secret.createdMs / 1000,
+        ...(secret.kmsKeyId === undefined ? {} : { KmsKeyId: secret.kmsKeyId }),
         VersionIdsToStages: stages,
       };
     }

@@ -24,6 +24,8 @@ export interface RoleAllow {
   write?: boolean;
   /** iam:GetRole, iam:ListOpenIDConnectProviders and iam:SimulatePrincipalPolicy on every resource (what `doctor` reads). Default false. */
   iamRead?: boolean;
+  /** KMS key ARNs (patterns) the role may kms:Decrypt: needed to read a secret encrypted with one. */
+  kms?: string[];
   /** eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation. Default false. */
   eksRead?: boolean;
   /** ssm:DescribeParameters (on `*`, as IAM grants it: it lists names, never values). Default false. */
@@ -72,6 +74,8 @@ export interface SecretVersion {
 export interface Secret {
   name: string;
   arn: string;
+  /** A customer managed KMS key (its ARN): reading the value needs kms:Decrypt on it. Absent: the AWS managed key. */
+  kmsKeyId?: string | undefined;
   createdMs: number;
   lastChangedMs: number;
   kmsFails: boolean;
@@ -216,7 +220,7 @@ export class State {
     region: string,
     name: string,
     value: string | Uint8Array,
-    o: { versionId?: string | undefined; stages?: string[] | undefined; kmsFails?: boolean | undefined } = {},
+    o: { versionId?: string | undefined; stages?: string[] | undefined; kmsFails?: boolean | undefined; kmsKeyId?: string | undefined } = {},
   ): { secret: Secret; version: SecretVersion } {
     const data = this.region(region);
     const now = this.now();
@@ -234,6 +238,7 @@ export class State {
     } else if (o.kmsFails !== undefined) {
       secret.kmsFails = o.kmsFails;
     }
+    if (o.kmsKeyId !== undefined) secret.kmsKeyId = o.kmsKeyId;
     const versionId = o.versionId ?? randomUUID();
     if (secret.versions.some((v) => v.versionId === versionId)) {
       throw new EmulatorError('ResourceExistsException', `You can't modify an existing version, you can only create a new version.`);
