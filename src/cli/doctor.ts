@@ -24,7 +24,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AwsClientFactory, loadDoctorReads, type AwsCredentials } from '../aws/index.js';
 import { ConfigError, ProviderError } from '../errors.js';
-import { evaluateAssumeRoleTrust, evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
+import { evaluateAssumeRoleTrust, evaluatePodIdentityTrust, evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
 import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, REGION_LABEL, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
 import { ATTR, IRSA_AUDIENCE, parseAttributes, parseObjects, POD_IDENTITY_AUDIENCE, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
 import { appId } from '../version.js';
@@ -424,36 +424,57 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
   return out;
 }
 
+/** The associated role exists and trusts the EKS Pod Identity service. */
+async function checkPodIdentityTrust(c: IrsaContext & { creds: AwsCredentials }, roleArn: string): Promise<CheckResult> {
+  const { getRole, IamCallError } = await loadDoctorReads();
+  const name = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+  let policy: unknown;
+  try {
+    policy = (await getRole(name, c.creds, c.io.env, c.signal)).trustPolicy;
+  } catch (err) {
+    if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
+      return { check: 'pod-identity-trust', status: 'FAIL', subject: roleArn, cause: `no role ${name} in the account of your credentials: the agent cannot assume it`, fix: 'create the role, or associate an existing one' };
+    }
+    return { check: 'pod-identity-trust', status: 'WARN', subject: roleArn, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole' };
+  }
+  const verdict = evaluatePodIdentityTrust(policy);
+  const wanted = 'a statement allowing sts:AssumeRole and sts:TagSession for Principal Service pods.eks.amazonaws.com';
+  if (verdict.outcome === 'allowed') return { check: 'pod-identity-trust', status: 'PASS', subject: roleArn, cause: 'trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession)', fix: '' };
+  if (verdict.outcome === 'undecided') return { check: 'pod-identity-trust', status: 'WARN', subject: roleArn, cause: verdict.reason, fix: `make sure they hold, or use ${wanted}` };
+  return { check: 'pod-identity-trust', status: 'FAIL', subject: roleArn, cause: `the agent cannot assume it: ${verdict.reason}`, fix: `the trust policy of ${name} needs ${wanted}` };
+}
+
 /** Pod Identity: an association of the cluster names a role for NS/SA (EKS, with --cluster). */
-async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckResult> {
+async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckResult[]> {
   const subject = `${c.who.namespace}/${c.who.serviceAccount}`;
   const cluster = c.o.cluster;
-  if (cluster === undefined) return skip('pod-identity', subject, 'the association is checked with --cluster NAME');
-  if (c.creds === undefined) return skip('pod-identity', subject, 'no AWS credentials');
-  if (region === '') return skip('pod-identity', subject, `the cluster's region is unknown: pass --region`);
+  if (cluster === undefined) return [skip('pod-identity', subject, 'the association is checked with --cluster NAME')];
+  if (c.creds === undefined) return [skip('pod-identity', subject, 'no AWS credentials')];
+  if (region === '') return [skip('pod-identity', subject, `the cluster's region is unknown: pass --region`)];
   const { podIdentityRole, EksCallError } = await loadDoctorReads();
   try {
     const found = await podIdentityRole(cluster, region, c.who.namespace, c.who.serviceAccount, c.creds, c.io.env, c.signal);
     if (found === undefined) {
-      return {
+      return [{
         check: 'pod-identity',
         status: 'FAIL',
         subject,
         cause: `no Pod Identity association in cluster ${cluster}: the agent gives the pod no credentials`,
         fix: `aws eks create-pod-identity-association --cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
-      };
+      }];
     }
     c.podIdentityRole = found.roleArn === '' ? undefined : found.roleArn;
-    return { check: 'pod-identity', status: 'PASS', subject, cause: `associated with ${found.roleArn} (${found.associationId})`, fix: '' };
+    const associated: CheckResult = { check: 'pod-identity', status: 'PASS', subject, cause: `associated with ${found.roleArn} (${found.associationId})`, fix: '' };
+    return found.roleArn === '' ? [associated] : [associated, await checkPodIdentityTrust({ ...c, creds: c.creds }, found.roleArn)];
   } catch (err) {
     const noCluster = err instanceof EksCallError && err.awsCode === 'ResourceNotFoundException';
-    return {
+    return [{
       check: 'pod-identity',
       status: 'WARN',
       subject,
       cause: `could not be read: ${errorText(err)}`,
       fix: noCluster ? `check --cluster and --region (cluster ${cluster} in ${region})` : 'run doctor with credentials allowed eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation',
-    };
+    }];
   }
 }
 
@@ -579,7 +600,7 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
   if (methods.has('pod-identity')) {
     // EKS is regional: the cluster's region is --region, AWS_REGION, a class's, else the node's.
     const classRegion = classes.map((k) => k.attrs?.region ?? '').find((r) => r !== '');
-    out.push(await checkPodIdentity(c, c.o.region ?? c.io.env['AWS_REGION'] ?? classRegion ?? c.who.nodeRegion ?? ''));
+    out.push(...(await checkPodIdentity(c, c.o.region ?? c.io.env['AWS_REGION'] ?? classRegion ?? c.who.nodeRegion ?? '')));
   }
   for (const k of classes) {
     const attrs = k.attrs;

@@ -143,4 +143,4 @@ export class IdentityResolver {
     if (chain) this.cache.forget(chain);
   }
 }
-export { evaluateAssumeRoleTrust, evaluateWebIdentityTrust, type TrustVerdict, type WebIdentityRequest } from './trust-policy.js';
+export { evaluateAssumeRoleTrust, evaluatePodIdentityTrust, evaluateWebIdentityTrust, type TrustVerdict, type WebIdentityRequest } from './trust-policy.js';

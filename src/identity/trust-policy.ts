@@ -178,3 +178,25 @@ export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: s
   if (misses.length === 0) return { outcome: 'denied', reason: 'no statement allows sts:AssumeRole' };
   return { outcome: 'denied', reason: misses.join('; ') };
 }
+
+/** EKS Pod Identity: the role trusts the service pods.eks.amazonaws.com for sts:AssumeRole and sts:TagSession. */
+export function evaluatePodIdentityTrust(policy: unknown): TrustVerdict {
+  if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
+  const statements = Array.isArray(policy['Statement']) ? (policy['Statement'] as unknown[]) : isMap(policy['Statement']) ? [policy['Statement']] : [];
+  let assume = false;
+  let tag = false;
+  let conditioned: string | undefined;
+  for (const [i, st] of statements.entries()) {
+    if (!isMap(st) || st['Effect'] !== 'Allow') continue;
+    const p = st['Principal'];
+    if (!(isMap(p) && list(p['Service']).includes('pods.eks.amazonaws.com'))) continue;
+    const actions = list(st['Action']).map((a) => a.toLowerCase());
+    if (st['Condition'] !== undefined) conditioned ??= `statement ${i} has conditions that cannot be checked offline`;
+    if (actions.some((a) => like(a, 'sts:assumerole'))) assume = true;
+    if (actions.some((a) => like(a, 'sts:tagsession'))) tag = true;
+  }
+  if (!assume) return { outcome: 'denied', reason: 'no statement allows sts:AssumeRole for the service pods.eks.amazonaws.com' };
+  // The agent passes session tags (cluster, namespace, service account): without TagSession STS refuses.
+  if (!tag) return { outcome: 'denied', reason: 'sts:TagSession is not allowed for pods.eks.amazonaws.com (the agent tags every session)' };
+  return conditioned === undefined ? { outcome: 'allowed' } : { outcome: 'undecided', reason: conditioned };
+}

@@ -369,9 +369,24 @@ describe('doctor and Pod Identity', () => {
     expect(code).toBe(0);
     expect(row(report, 'pod-identity').status).toBe('PASS');
     expect(row(report, 'pod-identity').cause).toContain(`associated with ${role}`);
+    expect(row(report, 'pod-identity-trust')).toMatchObject({ status: 'PASS', cause: 'trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession)' });
     expect(row(report, 'access', 'prod/db-creds')).toMatchObject({ status: 'PASS', cause: 'pod-identity-reader may secretsmanager:GetSecretValue (IAM policy simulation)' });
     // No IRSA rows: the class uses Pod Identity.
     expect(report?.checks.some((c) => c.check === 'trust-policy')).toBe(false);
+  });
+
+  it('an associated role that does not trust the EKS service, or not for sts:TagSession: FAIL', async () => {
+    const untrusting = `arn:aws:iam::${ACCOUNT}:role/untrusting`;
+    emu.addRole({ arn: untrusting, podIdentityTrust: false, allow: {} });
+    emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'untrusted-sa', roleArn: untrusting });
+    const bad = await doctor(pi('untrusted-sa', ['--cluster', CLUSTER_NAME]));
+    expect(bad.code).toBe(1);
+    expect(row(bad.report, 'pod-identity-trust')).toMatchObject({ status: 'FAIL', cause: 'the agent cannot assume it: no statement allows sts:AssumeRole for the service pods.eks.amazonaws.com' });
+    const noTag = `arn:aws:iam::${ACCOUNT}:role/no-tag`;
+    emu.addRole({ arn: noTag, allow: {}, trustPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] } });
+    emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'no-tag-sa', roleArn: noTag });
+    const tagless = await doctor(pi('no-tag-sa', ['--cluster', CLUSTER_NAME]));
+    expect(row(tagless.report, 'pod-identity-trust').cause).toContain('sts:TagSession is not allowed');
   });
 
   it('no association: FAIL with the command that creates one; another cluster: WARN; without --cluster: SKIP', async () => {

@@ -846,7 +846,9 @@ class EmulatorImpl implements Emulator {
     const sa = v.claims['kubernetes.io'].serviceaccount.name;
     const roleArn = this.state.podIdentity.get(`${ns}/${sa}`);
     if (roleArn === undefined) return answer(agentError(404, 'ResourceNotFoundException', `No Pod Identity Association found for service account ${sa} in namespace ${ns}`));
-    if (!this.state.roles.has(roleArn)) return answer(agentError(403, 'AccessDeniedException', `EKS Pod Identity could not assume role ${roleArn}`));
+    const associated = this.state.roles.get(roleArn);
+    // A role that does not exist, or does not trust the EKS service: the agent cannot assume it.
+    if (associated === undefined || associated.podIdentityTrust === false) return answer(agentError(403, 'AccessDeniedException', `EKS Pod Identity could not assume role ${roleArn}`));
     const pod = v.claims['kubernetes.io'].pod;
     const tags: Record<string, string> = {
       'eks-cluster-arn': `arn:aws:eks:us-east-1:${this.state.accountId}:cluster/${CLUSTER_NAME}`,

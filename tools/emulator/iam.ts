@@ -46,6 +46,10 @@ export function trustPolicyOf(state: State, role: RoleSpec): unknown {
       Condition: { [op]: { [`${host}:sub`]: subs.length === 1 ? subs[0] : subs, [`${host}:aud`]: role.trust.audience ?? 'sts.amazonaws.com' } },
     });
   }
+  // A role some Pod Identity association names trusts the EKS service, unless told otherwise.
+  if (role.podIdentityTrust !== false && [...state.podIdentity.values()].includes(role.arn)) {
+    statements.push({ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] });
+  }
   if (role.trustedRoles !== undefined && role.trustedRoles.length > 0) {
     const st: Record<string, unknown> = { Effect: 'Allow', Principal: { AWS: role.trustedRoles }, Action: 'sts:AssumeRole' };
     if (role.externalId !== undefined) st['Condition'] = { StringEquals: { 'sts:ExternalId': role.externalId } };

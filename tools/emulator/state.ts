@@ -47,6 +47,11 @@ export interface RoleSpec {
    * for (emulator/iam.ts). STS still applies `trust`: a document given here is for `doctor` to read.
    */
   trustPolicy?: unknown;
+  /**
+   * False: the role does not trust the EKS Pod Identity service (pods.eks.amazonaws.com), and the
+   * agent cannot assume it. Default: trusted, as `eksctl` and the console create such roles.
+   */
+  podIdentityTrust?: boolean;
   allow: RoleAllow;
 }
 
