@@ -1,7 +1,7 @@
 // The trust policy evaluator: what STS decides for AssumeRoleWithWebIdentity, on the policies
 // eksctl, Terraform modules and the EKS documentation write.
 import { describe, expect, it } from 'vitest';
-import { evaluateAssumeRoleTrust, evaluateWebIdentityTrust, type WebIdentityRequest } from './trust-policy.js';
+import { evaluateAssumeRoleTrust, evaluatePodIdentityTrust, evaluateWebIdentityTrust, type WebIdentityRequest } from './trust-policy.js';
 
 const HOST = 'oidc.eks.us-east-1.amazonaws.com/id/ABC';
 const PROVIDER = `arn:aws:iam::111122223333:oidc-provider/${HOST}`;
@@ -51,5 +51,15 @@ describe('evaluateAssumeRoleTrust', () => {
   it('another principal, another ExternalId: denied', () => {
     expect(evaluateAssumeRoleTrust(st({ AWS: 'arn:aws:iam::111122223333:role/other' }), { callerRoleArn: CALLER, externalId: undefined })).toMatchObject({ outcome: 'denied' });
     expect(evaluateAssumeRoleTrust(st({ AWS: CALLER }, { StringEquals: { 'sts:ExternalId': 'x' } }), { callerRoleArn: CALLER, externalId: 'y' })).toMatchObject({ outcome: 'denied' });
+  });
+});
+
+describe('evaluatePodIdentityTrust', () => {
+  const st = (action: unknown, service = 'pods.eks.amazonaws.com') => ({ Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: action }] });
+  it('AssumeRole and TagSession for the service: allowed; without TagSession, or another service: denied', () => {
+    expect(evaluatePodIdentityTrust(st(['sts:AssumeRole', 'sts:TagSession']))).toEqual({ outcome: 'allowed' });
+    expect(evaluatePodIdentityTrust(st('sts:*'))).toEqual({ outcome: 'allowed' });
+    expect(evaluatePodIdentityTrust(st('sts:AssumeRole'))).toMatchObject({ outcome: 'denied', reason: expect.stringContaining('sts:TagSession') });
+    expect(evaluatePodIdentityTrust(st(['sts:AssumeRole', 'sts:TagSession'], 'ec2.amazonaws.com'))).toMatchObject({ outcome: 'denied' });
   });
 });
