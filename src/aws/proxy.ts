@@ -4,7 +4,8 @@
  * (golang.org/x/net/http/httpproxy), because ASCP's Go SDK honours them and the AWS SDK for
  * JavaScript does not. Two node:http agents: https targets go through a CONNECT
  * tunnel and then TLS to the target (one tunnel per pooled socket, so keep-alive stays per target);
- * http targets are sent to the proxy in absolute form (`GET http://host/path`). No dependency.
+ * http targets are sent to the proxy in absolute form (`GET http://host/path`). No dependency, and
+ * not Node's own proxy support, which lacks Go's rules (docs/behaviour.md, "Proxies").
  *
  * Rules, as Go's `httpproxy.Config.ProxyFunc`:
  * - https URLs use HTTPS_PROXY (else https_proxy), http URLs use HTTP_PROXY (else http_proxy); the
