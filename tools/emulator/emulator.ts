@@ -507,24 +507,42 @@ class EmulatorImpl implements Emulator {
       return this.send(ex, error(400, 'SerializationException', 'Start of structure or map found where not expected.'));
     }
     const names = service === 'secretsmanager' ? smNames(operation, body) : ssmNames(operation, body);
-    const base = { service, operation, region, names, at: this.state.now(), ...this.ua(ex) };
-    const faulted = await this.fault(ex, service, operation, region, names, error);
+    return this.awsCall(ex, { service, operation, region, names }, error, (a) => JSON.parse(a.body).__type as string, (caller) => {
+      const auth = this.authenticate(ex, service);
+      caller.session = auth.session;
+      const out = service === 'secretsmanager' ? handleSecretsManager(this.state, auth.region, auth.session, operation, body) : handleSsm(this.state, auth.region, auth.session, operation, body);
+      return { status: 200, headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId }, body: JSON.stringify(out) };
+    });
+  }
+
+  /**
+   * What every AWS service's handler shares: a fault set on the call answers first (or hangs it);
+   * else the handler's answer, or its EmulatorError in the service's error format (`error`). Each call
+   * is recorded with the session that made it, once the handler knows it (`caller.session`).
+   */
+  private async awsCall(
+    ex: Exchange,
+    call: { service: ServiceName; operation: string; region: string; names: string[] },
+    error: (status: number, code: string, message: string) => Answer,
+    faultCode: (a: Answer) => string,
+    handle: (caller: { session?: Session }) => Answer,
+  ): Promise<void> {
+    const base = { ...call, at: this.state.now(), ...this.ua(ex) };
+    const faulted = await this.fault(ex, call.service, call.operation, call.region, call.names, error);
     if (faulted === 'hang') return;
     if (faulted !== undefined) {
-      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? (JSON.parse(faulted.body).__type as string) });
+      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? faultCode(faulted) });
       return this.send(ex, faulted);
     }
-    let session: Session | undefined;
+    const caller: { session?: Session } = {};
+    const who = (): { roleArn?: string; sessionName?: string } => (caller.session === undefined ? {} : { roleArn: caller.session.roleArn, sessionName: caller.session.sessionName });
     try {
-      const auth = this.authenticate(ex, service);
-      session = auth.session;
-      const out = service === 'secretsmanager' ? handleSecretsManager(this.state, auth.region, session, operation, body) : handleSsm(this.state, auth.region, session, operation, body);
-      this.record({ ...base, roleArn: session.roleArn, sessionName: session.sessionName, status: 200 });
-      return await this.send(ex, { status: 200, headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId }, body: JSON.stringify(out) });
+      const answer = handle(caller);
+      this.record({ ...base, ...who(), status: answer.status });
+      return await this.send(ex, answer);
     } catch (err) {
       if (!(err instanceof EmulatorError)) throw err;
-      const who = session === undefined ? {} : { roleArn: session.roleArn, sessionName: session.sessionName };
-      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
+      this.record({ ...base, ...who(), status: err.status, errorCode: err.code });
       return await this.send(ex, error(err.status, err.code, err.message));
     }
   }
@@ -545,30 +563,18 @@ class EmulatorImpl implements Emulator {
       headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
       body: stsErrorXml(code, message, requestId, status >= 500 ? 'Receiver' : 'Sender'),
     });
-    const base = { service: 'sts' as const, operation, region, names, at: this.state.now(), ...this.ua(ex) };
-    const faulted = await this.fault(ex, 'sts', operation, region, names, error);
-    if (faulted === 'hang') return;
-    if (faulted !== undefined) {
-      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? /<Code>([^<]*)<\/Code>/.exec(faulted.body)?.[1] ?? 'Fault' });
-      return this.send(ex, faulted);
-    }
-    let caller: Session | undefined;
-    try {
+    const stsFault = (a: Answer): string => /<Code>([^<]*)<\/Code>/.exec(a.body)?.[1] ?? 'Fault';
+    return this.awsCall(ex, { service: 'sts', operation, region, names }, error, stsFault, (caller) => {
       if (params.get('Version') !== '2011-06-15') {
         throw new EmulatorError('InvalidAction', `Could not find operation ${operation} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`);
       }
       // AssumeRoleWithWebIdentity is unsigned: the token is the credential.
-      if (operation !== 'AssumeRoleWithWebIdentity') caller = this.authenticate(ex, 'sts').session;
-      const { xml, session } = handleSts({ state: this.state, requestId, verify: this.verifyToken, session: caller }, operation, params);
-      const who = session ?? caller;
-      this.record({ ...base, ...(who === undefined ? {} : { roleArn: who.roleArn, sessionName: who.sessionName }), status: 200 });
-      return await this.send(ex, { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml });
-    } catch (err) {
-      if (!(err instanceof EmulatorError)) throw err;
-      const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };
-      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
-      return await this.send(ex, error(err.status, err.code, err.message));
-    }
+      const signed = operation !== 'AssumeRoleWithWebIdentity' ? this.authenticate(ex, 'sts').session : undefined;
+      if (signed !== undefined) caller.session = signed;
+      const { xml, session } = handleSts({ state: this.state, requestId, verify: this.verifyToken, session: signed }, operation, params);
+      if (session !== undefined) caller.session = session;
+      return { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml };
+    });
   }
 
   // ---------------------------------------------------------------- IAM
@@ -584,25 +590,13 @@ class EmulatorImpl implements Emulator {
       headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
       body: iamErrorXml(code, message, requestId, status >= 500 ? 'Receiver' : 'Sender'),
     });
-    const base = { service: 'iam' as const, operation, region, names, at: this.state.now(), ...this.ua(ex) };
-    const faulted = await this.fault(ex, 'iam', operation, region, names, error);
-    if (faulted === 'hang') return;
-    if (faulted !== undefined) {
-      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? /<Code>([^<]*)<\/Code>/.exec(faulted.body)?.[1] ?? 'Fault' });
-      return this.send(ex, faulted);
-    }
-    let caller: Session | undefined;
-    try {
-      caller = this.authenticate(ex, 'iam').session;
-      const xml = handleIam(this.state, caller, requestId, operation, params);
-      this.record({ ...base, roleArn: caller.roleArn, sessionName: caller.sessionName, status: 200 });
-      return await this.send(ex, { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml });
-    } catch (err) {
-      if (!(err instanceof EmulatorError)) throw err;
-      const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };
-      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
-      return await this.send(ex, error(err.status, err.code, err.message));
-    }
+    const iamFault = (a: Answer): string => /<Code>([^<]*)<\/Code>/.exec(a.body)?.[1] ?? 'Fault';
+    return this.awsCall(ex, { service: 'iam', operation, region, names }, error, iamFault, (caller) => {
+      const session = this.authenticate(ex, 'iam').session;
+      caller.session = session;
+      const xml = handleIam(this.state, session, requestId, operation, params);
+      return { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml };
+    });
   }
 
   // ---------------------------------------------------------------- EKS (Pod Identity associations)
@@ -622,19 +616,13 @@ class EmulatorImpl implements Emulator {
       headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amzn-errortype': code },
       body: JSON.stringify({ message }),
     });
-    const base = { service: 'eks' as const, operation, region, names, at: this.state.now(), ...this.ua(ex) };
-    const faulted = await this.fault(ex, 'eks', operation, region, names, error);
-    if (faulted === 'hang') return;
-    if (faulted !== undefined) {
-      this.record({ ...base, status: faulted.status, errorCode: faulted.recordCode ?? faulted.headers['x-amzn-errortype'] ?? 'Fault' });
-      return this.send(ex, faulted);
-    }
-    let caller: Session | undefined;
-    try {
-      caller = this.authenticate(ex, 'eks').session;
+    const eksFault = (a: Answer): string => a.headers['x-amzn-errortype'] ?? 'Fault';
+    return this.awsCall(ex, { service: 'eks', operation, region, names }, error, eksFault, (caller) => {
+      const session = this.authenticate(ex, 'eks').session;
+      caller.session = session;
       if (ex.req.method !== 'GET' || operation === 'Unknown') throw new EmulatorError('UnknownOperationException', 'not an operation of the emulator', 404);
-      if (this.state.roles.get(caller.roleArn)?.allow.eksRead !== true) {
-        throw new EmulatorError('AccessDeniedException', `User: ${caller.roleArn} is not authorized to perform: eks:${operation} on resource: arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`, 403);
+      if (this.state.roles.get(session.roleArn)?.allow.eksRead !== true) {
+        throw new EmulatorError('AccessDeniedException', `User: ${session.roleArn} is not authorized to perform: eks:${operation} on resource: arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`, 403);
       }
       if (cluster !== CLUSTER_NAME) throw new EmulatorError('ResourceNotFoundException', `No cluster found for name: ${cluster}.`, 404);
       const idOf = (key: string): string => `a-${uidFor(`pia/${key}`).replace(/-/g, '').slice(0, 17)}`;
@@ -658,14 +646,8 @@ class EmulatorImpl implements Emulator {
         if (found === undefined) throw new EmulatorError('ResourceNotFoundException', `Pod Identity association ${id} not found.`, 404);
         out = { association: { ...found, tags: {}, createdAt: this.state.now() / 1000, modifiedAt: this.state.now() / 1000 } };
       }
-      this.record({ ...base, roleArn: caller.roleArn, sessionName: caller.sessionName, status: 200 });
-      return await this.send(ex, { status: 200, headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId }, body: JSON.stringify(out) });
-    } catch (err) {
-      if (!(err instanceof EmulatorError)) throw err;
-      const who = caller === undefined ? {} : { roleArn: caller.roleArn, sessionName: caller.sessionName };
-      this.record({ ...base, ...who, status: err.status, errorCode: err.code });
-      return await this.send(ex, error(err.status, err.code, err.message));
-    }
+      return { status: 200, headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId }, body: JSON.stringify(out) };
+    });
   }
 
   // ---------------------------------------------------------------- Kubernetes
