@@ -17,7 +17,7 @@
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/index.js';
-import { checkArnRegions, deriveFiles, tooManyFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parsePermission, tokenFor } from '../spc/index.js';
+import { checkArnRegions, deriveFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parsePermission, tokenFor } from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/index.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
@@ -347,7 +347,6 @@ export function createMount(deps: MountDeps): MountFn {
         if (err instanceof ProviderError && err.reason !== 'TooLarge') derived.push(err);
         else throw err;
       }
-      if (files.length > maxMountFiles) throw tooManyFiles(maxMountFiles, d.objectName);
       if (fileBytes > maxMountBytes) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',

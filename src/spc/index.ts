@@ -18,7 +18,7 @@ export {
   POD_IDENTITY_AUDIENCE,
 } from './attributes.js';
 export { parseObjects, checkArnRegions, declaredFiles, OBJECT_FIELDS, ObjectsError, type ParseObjectsOptions } from './objects.js';
-export { deriveFiles, tooManyFiles, type FileBudget } from './values.js';
+export { deriveFiles, type FileBudget } from './values.js';
 export {
   findPathConflicts,
   pathConflicts,

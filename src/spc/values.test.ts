@@ -171,6 +171,13 @@ describe('deriveFiles: the mount\'s file bound', () => {
     expect(e.message).toBe('this class makes more than 10 files (reached at object app/keys): name fewer objects, keys or aliases');
   });
 
+  test('a plain object counts its own file', async () => {
+    const plain = descriptor('- objectName: app/one\n  objectType: secretsmanager\n');
+    expect(await deriveFiles(plain, enc('v'), 'v', 'r', { files: { max: 3, used: 2 } })).toHaveLength(1);
+    const e = await failure(() => deriveFiles(plain, enc('v'), 'v', 'r', { files: { max: 3, used: 3 } }));
+    expect(e.message).toBe('this class makes more than 3 files (reached at object app/one): name fewer objects, keys or aliases');
+  });
+
   test('jmesPath entries count too, before any is evaluated', async () => {
     const d = jsonObject('username', 'a');
     expect(await deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 0 } })).toHaveLength(2);

@@ -115,10 +115,11 @@ export interface FileBudget {
  * `[own file, jmesPath files…, allKeys files…]`, all carrying `version`. Throws ProviderError
  * (FAILED_PRECONDITION for a value that does not fit the class, INVALID_ARGUMENT for a bad or too
  * costly expression or key name) naming the object and region. `signal`: the mount's; its
- * jmesPath evaluations share one budget and stop when it aborts. `files`: the mount's file bound;
- * an allKeys value with more keys than are left is refused (RESOURCE_EXHAUSTED, reason TooLarge)
- * after counting its keys and before any key becomes a file, so a tenant's secret of thousands of
- * keys costs one JSON parse, not thousands of path checks and copies.
+ * jmesPath evaluations share one budget and stop when it aborts. `files`: the mount's file bound,
+ * checked here for every file an object makes (the one place it is checked); an allKeys value with
+ * more keys than are left is refused (RESOURCE_EXHAUSTED, reason TooLarge) after counting its keys
+ * and before any key becomes a file, so a tenant's secret of thousands of keys costs one JSON
+ * parse, not thousands of path checks and copies.
  */
 export async function deriveFiles(
   d: SecretDescriptor,
@@ -141,10 +142,10 @@ export async function deriveFiles(
   }
   const value = decoded.bytes;
 
-  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
-  if (d.jmesPath.length === 0 && !d.allKeys) return files;
   const bound = opts.files;
   if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
+  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
+  if (d.jmesPath.length === 0 && !d.allKeys) return files;
 
   const text = utf8Decoder.decode(value);
   let parsed: ParsedJson;
