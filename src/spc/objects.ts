@@ -119,6 +119,11 @@ interface StructCtx {
   stack: string;
 }
 
+/** What the user calls an object, or a jmesPath entry of it: `object "db"`, `object "db", jmesPath alias "user"`. */
+function objectLabel(objectName: string, alias = ''): string {
+  return `object ${quoteName(objectName, 120)}${alias !== '' ? `, jmesPath alias ${quoteName(alias, 60)}` : ''}`;
+}
+
 class Loader {
   readonly problems: ConfigProblem[] = [];
   /** The descriptor's objectName once read: what the user knows the object by, so messages lead with it. */
@@ -128,8 +133,7 @@ class Loader {
   /** `alias`: for a jmesPath entry's problem, the entry's objectAlias (named beside the object). */
   problem(path: string, message: string, alias = ''): void {
     // In a class of ten objects a position is not what the user sees: the name comes first, the position after it as a hint.
-    const entry = alias !== '' ? `, jmesPath alias ${quoteName(alias, 60)}` : '';
-    const object = this.name !== '' ? `object ${quoteName(this.name, 120)}${entry}` : '';
+    const object = this.name !== '' ? objectLabel(this.name, alias) : '';
     const where = object !== '' ? `${object} (${path})` : path;
     this.problems.push({ message: `${where}: ${message}`, detail: object !== '' ? `${object}: ${message}` : message, path, index: this.index });
   }
@@ -466,10 +470,9 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     checkDuplicates(ld, raw, i, lastByName, aliasesSeen, dupReported, opts.pathTranslation);
     problems.push(...ld.problems);
     if (d !== undefined) {
-      const label = `object ${quoteName(raw.objectName, 120)}`;
-      outputs.push({ fileName: d.fileName, path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`, label, index: i });
+      outputs.push({ fileName: d.fileName, path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`, label: objectLabel(raw.objectName), index: i });
       d.jmesPath.forEach((e, j) =>
-        outputs.push({ fileName: e.fileName, path: `${at}.jmesPath[${j}].objectAlias`, label: `${label}, jmesPath alias ${quoteName(e.objectAlias, 60)}`, index: i }),
+        outputs.push({ fileName: e.fileName, path: `${at}.jmesPath[${j}].objectAlias`, label: objectLabel(raw.objectName, e.objectAlias), index: i }),
       );
       if (ld.problems.length === 0) descriptors.push(d);
     }
@@ -482,10 +485,10 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     const earlier = valid[c.otherIndex];
     if (later === undefined || earlier === undefined) continue;
     if (c.kind === 'duplicate' && dupReported.has(c.path)) continue; // already said by ASCP's rules
-    const detail = `${later.label}: ${c.message} (also written by ${earlier.label}, ${earlier.path})`;
+    const text = `${c.message} (also written by ${earlier.label}, ${earlier.path})`;
     problems.push({
-      message: `${later.label} (${later.path}): ${c.message} (also written by ${earlier.label}, ${earlier.path})`,
-      detail,
+      message: `${later.label} (${later.path}): ${text}`,
+      detail: `${later.label}: ${text}`,
       path: later.path,
       index: later.index,
     });
