@@ -113,6 +113,27 @@ function isSimpleAst(ast: unknown): boolean {
   return true;
 }
 
+/**
+ * The names of a path made only of fields (`a.b`, `"db-host".port`), as the library parses them
+ * (quotes and escapes resolved); undefined for any other expression or one that does not parse.
+ */
+export function fieldNames(expression: string): string[] | undefined {
+  let ast: unknown;
+  try {
+    ast = jmesLib.compile(expression);
+  } catch {
+    return undefined;
+  }
+  const names: string[] = [];
+  const walk = (node: unknown): boolean => {
+    const n = node as { type?: unknown; name?: unknown; children?: unknown };
+    if (n.type === 'Field' && typeof n.name === 'string') return names.push(n.name) > 0;
+    if (n.type !== 'Subexpression' || !Array.isArray(n.children) || n.children.length !== 2) return false;
+    return walk(n.children[0]) && walk(n.children[1]);
+  };
+  return walk(ast) ? names : undefined;
+}
+
 /** undefined when the expression is usable. */
 export function expressionProblem(expression: string): ExpressionProblem | undefined {
   const bytes = Buffer.byteLength(expression, 'utf8');

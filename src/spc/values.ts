@@ -7,7 +7,7 @@
  */
 import { ProviderError, type StatusName } from '../errors.js';
 import { decodeValue } from './encoding.js';
-import { budgetFor, evaluateEntry, jmesSettings, type EntryOutcome } from './jmes.js';
+import { budgetFor, evaluateEntry, fieldNames, jmesSettings, type EntryOutcome } from './jmes.js';
 import { jsonTypeOf, parseJson, toJsonText, type ParsedJson } from './jmes-eval.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
 import type { JmesPathEntry, OutputFile, SecretDescriptor } from './types.js';
@@ -27,8 +27,6 @@ function boundText(bound: 'cpu' | 'memory' | 'time'): string {
   return `did not finish within ${s.evaluationMs / 1000} s`;
 }
 
-const NAME_CHAIN = /^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*")(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*"))*$/;
-
 /**
  * For a path of plain names (`a.b`, `"db-host".port`) that finds nothing: the first name the JSON
  * lacks, and the key that matches it but for case, when there is exactly one. JMESPath names are
@@ -36,10 +34,10 @@ const NAME_CHAIN = /^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*")(?:\.(?:[A-Za-z_][A-Za-
  * a key is shown: the user wrote it already (but for case); no other key, and never a value.
  */
 function caseHint(path: string, json: unknown): string {
-  if (!NAME_CHAIN.test(path)) return '';
+  const names = fieldNames(path);
+  if (names === undefined) return '';
   let at: unknown = json;
-  for (const raw of path.split('.')) {
-    const name = raw.startsWith('"') ? raw.slice(1, -1) : raw;
+  for (const name of names) {
     if (at === null || typeof at !== 'object' || Array.isArray(at)) return '';
     const obj = at as Record<string, unknown>;
     if (Object.hasOwn(obj, name)) {
