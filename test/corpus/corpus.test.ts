@@ -20,6 +20,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkManifest } from '../../src/cli/check.js';
 import { parseManifests, spcFields } from '../../src/cli/manifests.js';
 import { parseObjects, type SecretDescriptor } from '../../src/spc/index.js';
+import { fieldNames } from '../../src/spc/jmes.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,7 +61,6 @@ const ARN = /\barn:aws:(secretsmanager|ssm):([a-z0-9-]*):([^:\s]*):(secret:|para
 const accountOf = (text: string): string => /\barn:aws:(?:secretsmanager|ssm):[a-z0-9-]*:([^:\s"'[\]]+):/.exec(text)?.[1] ?? '123456789012';
 /** The region of a class's first ARN, however malformed the rest of it. */
 const arnRegion = (text: string): string | undefined => /\barn:aws:(?:secretsmanager|ssm):([a-z0-9-]+):/.exec(text)?.[1];
-const NAME_CHAIN = /^(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*")(?:\.(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\\]*"))*$/;
 
 /**
  * Text as stored under an `objectEncoding` (our extension): a class that names one means its value is
@@ -76,8 +76,8 @@ function stored(text: string, encoding: string | undefined): string {
 function jsonFor(d: SecretDescriptor): string {
   const doc: Record<string, unknown> = {};
   for (const e of d.jmesPath) {
-    if (!NAME_CHAIN.test(e.path)) continue;
-    const names = e.path.split('.').map((n) => (n.startsWith('"') ? n.slice(1, -1) : n));
+    const names = fieldNames(e.path);
+    if (names === undefined) continue;
     let at = doc;
     names.forEach((n, i) => {
       if (i === names.length - 1) at[n] = stored(`${e.objectAlias}-value`, e.objectEncoding);
@@ -175,7 +175,7 @@ async function outcomeOf(text: string, file: string): Promise<Outcome> {
     // What each file holds: a plain object's value, a jmesPath entry's leaf, decoded where the class says it is encoded.
     for (const d of descriptors) {
       const want: [string, string][] =
-        d.jmesPath.length === 0 && !d.allKeys ? [[d.fileName, `${d.objectName}-value`]] : d.jmesPath.filter((e) => NAME_CHAIN.test(e.path)).map((e) => [e.fileName, `${e.objectAlias}-value`]);
+        d.jmesPath.length === 0 && !d.allKeys ? [[d.fileName, `${d.objectName}-value`]] : d.jmesPath.filter((e) => fieldNames(e.path) !== undefined).map((e) => [e.fileName, `${e.objectAlias}-value`]);
       for (const [f, text] of want) {
         const got = await readFile(path.join(target, f), 'utf8').catch(() => undefined);
         if (got !== text) out.mountDetail += `; ${f} holds ${JSON.stringify(got?.slice(0, 60))}, expected ${JSON.stringify(text)}`;
