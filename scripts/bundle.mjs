@@ -37,7 +37,11 @@ const nodeNamedExports = {
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, async (args) => {
       if (args.kind !== 'dynamic-import' || args.path.startsWith('node:')) return undefined;
-      const resolved = await b.resolve(args.path, { kind: 'import-statement', resolveDir: args.resolveDir, importer: args.importer });
+      const resolved = await b.resolve(args.path, {
+        kind: 'import-statement',
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+      });
       if (resolved.errors.length > 0) return { errors: resolved.errors };
       if (resolved.external) return undefined;
       return { path: resolved.path, namespace: 'node-named-exports' };
@@ -74,7 +78,9 @@ const result = await build({
   minify: false,
   sourcemap: false,
   legalComments: 'eof',
-  banner: { js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
+  },
   plugins: [nodeNamedExports],
   logLevel: 'warning',
   metafile: true,
@@ -87,7 +93,8 @@ function packageOf(file) {
     const pj = path.join(dir, 'package.json');
     if (!existsSync(pj)) continue;
     const meta = JSON.parse(readFileSync(pj, 'utf8'));
-    if (typeof meta.name === 'string' && typeof meta.version === 'string') return { dir, name: meta.name, version: meta.version, license: meta.license };
+    if (typeof meta.name === 'string' && typeof meta.version === 'string')
+      return { dir, name: meta.name, version: meta.version, license: meta.license };
   }
   return undefined;
 }
@@ -102,11 +109,19 @@ const notices = [...packages.values()]
   .sort((a, b) => a.name.localeCompare(b.name))
   .map((p) => {
     const file = readdirSync(p.dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
-    const text = file === undefined ? `(no licence file in the package; package.json says ${JSON.stringify(p.license ?? 'nothing')})` : readFileSync(path.join(p.dir, file), 'utf8').trim();
+    const text =
+      file === undefined
+        ? `(no licence file in the package; package.json says ${JSON.stringify(p.license ?? 'nothing')})`
+        : readFileSync(path.join(p.dir, file), 'utf8').trim();
     return `${p.name} ${p.version} (${typeof p.license === 'string' ? p.license : 'see below'})\n\n${text}\n`;
   });
-await writeFile(path.join(outdir, 'THIRD-PARTY-LICENSES.txt'), `Packages bundled into this directory's JavaScript files, with their licences.\n\n${notices.join('\n' + '-'.repeat(80) + '\n\n')}`);
+await writeFile(
+  path.join(outdir, 'THIRD-PARTY-LICENSES.txt'),
+  `Packages bundled into this directory's JavaScript files, with their licences.\n\n${notices.join('\n' + '-'.repeat(80) + '\n\n')}`,
+);
 
 const files = Object.keys(result.metafile.outputs);
 const main = result.metafile.outputs[path.relative(root, path.join(outdir, 'main.js'))];
-process.stdout.write(`bundle: ${files.length} files in ${path.relative(root, outdir)}/ (main.js ${Math.round((main?.bytes ?? 0) / 1024)} KiB), ${packages.size} packages\n`);
+process.stdout.write(
+  `bundle: ${files.length} files in ${path.relative(root, outdir)}/ (main.js ${Math.round((main?.bytes ?? 0) / 1024)} KiB), ${packages.size} packages\n`,
+);

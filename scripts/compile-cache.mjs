@@ -27,13 +27,18 @@ const socket = path.join(volume, 'aws.sock');
 
 // No Kubernetes API here: the server logs that and starts anyway. Health and metrics on loopback
 // ports the kernel picks, so their start-up code is compiled too.
-const child = spawn(process.execPath, [server, `--provider-volume=${volume}`, '--health-addr=127.0.0.1:0', '--metrics-addr=127.0.0.1:0'], {
-  env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
+const child = spawn(
+  process.execPath,
+  [server, `--provider-volume=${volume}`, '--health-addr=127.0.0.1:0', '--metrics-addr=127.0.0.1:0'],
+  {
+    env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBECONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  },
+);
 // Its log, printed only when something went wrong.
 let log = '';
-for (const stream of [child.stdout, child.stderr]) stream.setEncoding('utf8').on('data', (chunk) => (log = (log + chunk).slice(-8000)));
+for (const stream of [child.stdout, child.stderr])
+  stream.setEncoding('utf8').on('data', (chunk) => (log = (log + chunk).slice(-8000)));
 const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 
 const deadline = Date.now() + 60_000;
@@ -68,7 +73,9 @@ function size(dir) {
 }
 const got = existsSync(cacheDir) ? size(cacheDir) : { files: 0, bytes: 0 };
 if (code !== 0 || got.files === 0) {
-  process.stderr.write(`${log}compile-cache: the server ended with ${signal ?? code} and left ${got.files} cache files in ${cacheDir}\n`);
+  process.stderr.write(
+    `${log}compile-cache: the server ended with ${signal ?? code} and left ${got.files} cache files in ${cacheDir}\n`,
+  );
   process.exit(1);
 }
 process.stdout.write(`compile-cache: ${got.files} files, ${Math.round(got.bytes / 1024)} KiB in ${cacheDir}\n`);

@@ -48,11 +48,19 @@ function ruleFor(name: string, httpStatus: number | undefined): StatusRule {
       return { code: 'NOT_FOUND', reason: 'NotFound', hint: 'check the name, the region and the version or label' };
     case 'AccessDeniedException':
     case 'AccessDenied':
-      return { code: 'PERMISSION_DENIED', reason: 'AccessDenied', hint: "grant the action named above to the pod's role" };
+      return {
+        code: 'PERMISSION_DENIED',
+        reason: 'AccessDenied',
+        hint: "grant the action named above to the pod's role",
+      };
     case 'DecryptionFailure':
     case 'InvalidKeyId':
     case 'KMSAccessDeniedException':
-      return { code: 'PERMISSION_DENIED', reason: 'KMS', hint: "allow kms:Decrypt on the secret's KMS key for the pod's role" };
+      return {
+        code: 'PERMISSION_DENIED',
+        reason: 'KMS',
+        hint: "allow kms:Decrypt on the secret's KMS key for the pod's role",
+      };
     case 'InvalidRequestException':
       return { code: 'FAILED_PRECONDITION', reason: 'InvalidRequest' };
     case 'InvalidParameterException':
@@ -63,7 +71,11 @@ function ruleFor(name: string, httpStatus: number | undefined): StatusRule {
     case 'InvalidIdentityTokenException':
     case 'IDPRejectedClaim':
     case 'IDPRejectedClaimException':
-      return { code: 'UNAUTHENTICATED', reason: 'InvalidIdentityToken', hint: "check the cluster's OIDC provider in IAM and the token audience" };
+      return {
+        code: 'UNAUTHENTICATED',
+        reason: 'InvalidIdentityToken',
+        hint: "check the cluster's OIDC provider in IAM and the token audience",
+      };
     case 'ExpiredTokenException':
     case 'ExpiredToken':
     case 'UnrecognizedClientException':
@@ -76,19 +88,40 @@ function ruleFor(name: string, httpStatus: number | undefined): StatusRule {
     case 'TooManyRequestsException':
     case 'RequestLimitExceeded':
     case 'ThrottledException':
-      return { code: 'UNAVAILABLE', reason: 'Throttling', hint: 'AWS kept throttling after retries; consider a longer rotation poll interval' };
+      return {
+        code: 'UNAVAILABLE',
+        reason: 'Throttling',
+        hint: 'AWS kept throttling after retries; consider a longer rotation poll interval',
+      };
     case 'RegionDisabledException':
-      return { code: 'FAILED_PRECONDITION', reason: 'RegionDisabled', hint: 'activate STS in this region for the account' };
+      return {
+        code: 'FAILED_PRECONDITION',
+        reason: 'RegionDisabled',
+        hint: 'activate STS in this region for the account',
+      };
     case 'TimeoutError':
     case 'AbortError':
       return { code: 'UNAVAILABLE', reason: 'Timeout' };
     default:
       if (httpStatus !== undefined && httpStatus >= 500) return { code: 'UNAVAILABLE', reason: 'ServerError' };
-      return { code: httpStatus === undefined ? 'UNAVAILABLE' : 'INTERNAL', reason: httpStatus === undefined ? 'Network' : name || 'Unknown' };
+      return {
+        code: httpStatus === undefined ? 'UNAVAILABLE' : 'INTERNAL',
+        reason: httpStatus === undefined ? 'Network' : name || 'Unknown',
+      };
   }
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+]);
 
 export interface AwsErrorContext {
   /** "Failed fetching secret db/creds", "Failed fetching parameters" … */
@@ -109,7 +142,13 @@ export class AwsCallError extends ProviderError {
   readonly fatal: boolean;
   readonly awsName: string;
 
-  constructor(code: StatusName, message: string, fatal: boolean, awsName: string, fields: { region: string; object?: string | undefined; reason: string; cause?: unknown }) {
+  constructor(
+    code: StatusName,
+    message: string,
+    fatal: boolean,
+    awsName: string,
+    fields: { region: string; object?: string | undefined; reason: string; cause?: unknown },
+  ) {
     super(code, message, fields);
     this.name = 'AwsCallError';
     this.fatal = fatal;
@@ -129,7 +168,11 @@ export class AnswerTooLarge extends Error {
     readonly status: number | undefined,
     readonly scope: 'answer' | 'provider' = 'answer',
   ) {
-    super(scope === 'answer' ? `the answer is larger than ${limit} bytes` : `the answers being read at once hold more than ${limit} bytes`);
+    super(
+      scope === 'answer'
+        ? `the answer is larger than ${limit} bytes`
+        : `the answers being read at once hold more than ${limit} bytes`,
+    );
     this.name = 'AnswerTooLarge';
   }
 }
@@ -151,11 +194,17 @@ export class AttemptTimedOut extends Error {
 
 /** A wrong answer: a field of the wrong type, a missing one. Built by aws/ and identity/ after the SDK call. */
 export function malformedAnswer(ctx: AwsErrorContext, problem: string): AwsCallError {
-  return new AwsCallError('INTERNAL', `${ctx.region}: ${ctx.what}: ${serviceName(ctx)} answered ${problem} (an AWS answer never does: an endpoint or proxy in between?)`, false, 'MalformedAnswer', {
-    region: ctx.region,
-    object: ctx.object,
-    reason: 'MalformedAnswer',
-  });
+  return new AwsCallError(
+    'INTERNAL',
+    `${ctx.region}: ${ctx.what}: ${serviceName(ctx)} answered ${problem} (an AWS answer never does: an endpoint or proxy in between?)`,
+    false,
+    'MalformedAnswer',
+    {
+      region: ctx.region,
+      object: ctx.object,
+      reason: 'MalformedAnswer',
+    },
+  );
 }
 
 function serviceName(ctx: AwsErrorContext): string {
@@ -176,7 +225,11 @@ function mib(n: number): string {
 function isUnreadableAnswer(e: object): boolean {
   if ('$fault' in e) return false;
   const msg = (e as { message?: unknown }).message;
-  return Object.prototype.hasOwnProperty.call(e, '$response') || '$responseBodyText' in e || (typeof msg === 'string' && msg.includes('Deserialization error'));
+  return (
+    Object.prototype.hasOwnProperty.call(e, '$response') ||
+    '$responseBodyText' in e ||
+    (typeof msg === 'string' && msg.includes('Deserialization error'))
+  );
 }
 
 /** Failures of the answer itself (too large, too slow, unreadable), or undefined. Their text never comes from the body. */
@@ -193,17 +246,29 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
     );
   }
   if (err instanceof AnswerTooLarge) {
-    return new AwsCallError('INTERNAL', `${ctx.region}: ${ctx.what}: ${who} answered more than ${mib(err.limit)}, more than any AWS answer (an endpoint or proxy in between?); the rest was not read`, false, 'AnswerTooLarge', {
-      ...fields,
-      reason: 'AnswerTooLarge',
-    });
+    return new AwsCallError(
+      'INTERNAL',
+      `${ctx.region}: ${ctx.what}: ${who} answered more than ${mib(err.limit)}, more than any AWS answer (an endpoint or proxy in between?); the rest was not read`,
+      false,
+      'AnswerTooLarge',
+      {
+        ...fields,
+        reason: 'AnswerTooLarge',
+      },
+    );
   }
   if (err instanceof AttemptTimedOut) {
     const why = err.phase === 'body' ? 'the answer was still arriving' : 'no answer';
-    return new AwsCallError('UNAVAILABLE', `${ctx.region}: ${ctx.what}: ${who} did not answer completely within ${err.ms / 1000} s (${why} when the attempt's time was up)`, false, 'TimeoutError', {
-      ...fields,
-      reason: 'Timeout',
-    });
+    return new AwsCallError(
+      'UNAVAILABLE',
+      `${ctx.region}: ${ctx.what}: ${who} did not answer completely within ${err.ms / 1000} s (${why} when the attempt's time was up)`,
+      false,
+      'TimeoutError',
+      {
+        ...fields,
+        reason: 'Timeout',
+      },
+    );
   }
   if (err === null || typeof err !== 'object' || !isUnreadableAnswer(err)) return undefined;
   const e = err as SdkErrorShape;
@@ -246,7 +311,12 @@ export function classifyAwsError(err: unknown, ctx: AwsErrorContext): AwsCallErr
   let clean = scrub(raw);
   for (const r of ctx.redact ?? []) if (r) clean = clean.split(r).join('[REDACTED]');
   const detail = clean.length > 500 ? clean.slice(0, 500) + '…' : clean;
-  const hintText = rule.reason === 'AccessDenied' && ctx.accessDeniedHint ? ctx.accessDeniedHint : 'hint' in rule ? rule.hint : undefined;
+  const hintText =
+    rule.reason === 'AccessDenied' && ctx.accessDeniedHint
+      ? ctx.accessDeniedHint
+      : 'hint' in rule
+        ? rule.hint
+        : undefined;
   const hint = hintText ? ` (${hintText})` : '';
   const message = `${ctx.region}: ${ctx.what}: ${name}: ${detail}${hint}`;
   return new AwsCallError(rule.code, message, FATAL.has(name), name, {

@@ -72,9 +72,12 @@ export class ConfigError extends ProviderError {
   constructor(problems: readonly ConfigProblem[], prefix = 'invalid SecretProviderClass') {
     // The message goes into a gRPC status (an HTTP/2 header) and a pod event: list the first few.
     const list = problems.slice(0, MAX_LISTED).map((p) => p.message);
-    const more = problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more (run the check command for all)` : '';
+    const more =
+      problems.length > MAX_LISTED ? `; and ${problems.length - MAX_LISTED} more (run the check command for all)` : '';
     const message =
-      problems.length === 1 ? `${prefix}: ${list[0]}` : `${prefix}: ${problems.length} problems: ${list.join('; ')}${more}`;
+      problems.length === 1
+        ? `${prefix}: ${list[0]}`
+        : `${prefix}: ${problems.length} problems: ${list.join('; ')}${more}`;
     super('INVALID_ARGUMENT', message, { reason: 'Config', field: problems[0]?.path });
     this.name = 'ConfigError';
     this.problems = problems;
@@ -108,7 +111,9 @@ export class MountFailedError extends ProviderError {
     const listed = failures.slice(0, MAX_LISTED).map((f) => f.message);
     const more = failures.length > MAX_LISTED ? `; and ${failures.length - MAX_LISTED} more` : '';
     const message =
-      failures.length === 1 ? (failures[0]?.message ?? 'mount failed') : `${failures.length} objects failed: ${listed.join('; ')}${more}`;
+      failures.length === 1
+        ? (failures[0]?.message ?? 'mount failed')
+        : `${failures.length} objects failed: ${listed.join('; ')}${more}`;
     super(code, message, { reason: failures[0]?.reason, object: failures[0]?.object, region: failures[0]?.region });
     this.name = 'MountFailedError';
     this.failures = failures;

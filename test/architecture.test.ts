@@ -56,8 +56,10 @@ const ALLOWED: Record<string, readonly string[]> = {
  * index is what it offers; its other modules may change without the rest of the product noticing.
  */
 const PAST_THE_INDEX: Record<string, string> = {
-  'cli/serve.ts → spc/regions.ts': "the server's start-up path: spc/index.ts loads the YAML and JMESPath parsers, which wait for the first mount",
-  'cli/flags.ts → spc/attributes.ts': "the server's start-up path (flags are parsed first): spc/index.ts loads the YAML and JMESPath parsers, which wait for the first mount",
+  'cli/serve.ts → spc/regions.ts':
+    "the server's start-up path: spc/index.ts loads the YAML and JMESPath parsers, which wait for the first mount",
+  'cli/flags.ts → spc/attributes.ts':
+    "the server's start-up path (flags are parsed first): spc/index.ts loads the YAML and JMESPath parsers, which wait for the first mount",
 };
 /** Packages that only some parts may import (value imports). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {
@@ -80,7 +82,11 @@ function imports(file: string): Edge[] {
   const re = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
   for (const m of text.matchAll(re)) {
     const spec = m[3] ?? m[4] ?? '';
-    const typeOnly = m[2] !== undefined || (m[1] !== undefined && /^\s*import\s+\{\s*type\s[^}]*\}/.test(m[0]) && !/,\s*(?!type\s)\w/.test(m[0].replace(/^[^{]*\{/, '')));
+    const typeOnly =
+      m[2] !== undefined ||
+      (m[1] !== undefined &&
+        /^\s*import\s+\{\s*type\s[^}]*\}/.test(m[0]) &&
+        !/,\s*(?!type\s)\w/.test(m[0].replace(/^[^{]*\{/, '')));
     const to = spec.startsWith('.') ? path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')) : spec;
     out.push({ from: file, to, typeOnly: typeOnly || /^\s*import\s+type\b/.test(m[0]), spec });
   }
@@ -115,7 +121,13 @@ describe('architecture', () => {
     const past = new Set<string>();
     const bad: string[] = [];
     for (const e of edges) {
-      if (!e.to.startsWith(SRC) || part(e.from) === part(e.to) || !part(e.to).endsWith('/') || path.basename(e.to) === 'index.ts') continue;
+      if (
+        !e.to.startsWith(SRC) ||
+        part(e.from) === part(e.to) ||
+        !part(e.to).endsWith('/') ||
+        path.basename(e.to) === 'index.ts'
+      )
+        continue;
       const key = `${path.relative(SRC, e.from)} → ${path.relative(SRC, e.to)}`;
       if (key in PAST_THE_INDEX) past.add(key);
       else bad.push(key + (e.typeOnly ? ' (type)' : ''));
@@ -126,7 +138,9 @@ describe('architecture', () => {
   });
 
   it('one entry point: src/main.ts alone exits the process, and nothing imports it', () => {
-    const exits = files.filter((f) => /\bprocess\.(exit\(|exitCode\s*=)/.test(readFileSync(f, 'utf8'))).map((f) => path.relative(SRC, f));
+    const exits = files
+      .filter((f) => /\bprocess\.(exit\(|exitCode\s*=)/.test(readFileSync(f, 'utf8')))
+      .map((f) => path.relative(SRC, f));
     expect(exits).toEqual(['main.ts']);
     expect(edges.filter((e) => e.to === path.join(SRC, 'main.ts')).map((e) => path.relative(SRC, e.from))).toEqual([]);
   });
@@ -171,14 +185,32 @@ describe('architecture', () => {
     const inRepo = (e: Edge): boolean => path.isAbsolute(e.to);
     // Tests beside the code may use the tools (the emulator, the driver client): they are not built into dist/.
     const productTests = walk(SRC, true).flatMap(imports);
-    expect(edges.filter((e) => inRepo(e) && !e.to.startsWith(SRC)).map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`)).toEqual([]);
-    expect(productTests.filter((e) => inRepo(e) && !e.to.startsWith(SRC) && !e.to.startsWith(TOOLS) && !e.to.includes(`${path.sep}test${path.sep}helpers${path.sep}`)).map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`)).toEqual([]);
+    expect(
+      edges.filter((e) => inRepo(e) && !e.to.startsWith(SRC)).map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`),
+    ).toEqual([]);
+    expect(
+      productTests
+        .filter(
+          (e) =>
+            inRepo(e) &&
+            !e.to.startsWith(SRC) &&
+            !e.to.startsWith(TOOLS) &&
+            !e.to.includes(`${path.sep}test${path.sep}helpers${path.sep}`),
+        )
+        .map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`),
+    ).toEqual([]);
   });
 
   it('the tools import the product and one another, never the tests; @grpc/proto-loader is theirs alone', () => {
-    expect(toolEdges.filter((e) => path.isAbsolute(e.to) && !e.to.startsWith(SRC) && !e.to.startsWith(TOOLS)).map((e) => `${path.relative(TOOLS, e.from)} → ${e.spec}`)).toEqual([]);
+    expect(
+      toolEdges
+        .filter((e) => path.isAbsolute(e.to) && !e.to.startsWith(SRC) && !e.to.startsWith(TOOLS))
+        .map((e) => `${path.relative(TOOLS, e.from)} → ${e.spec}`),
+    ).toEqual([]);
     expect(toolEdges.some((e) => e.spec === '@grpc/proto-loader')).toBe(true);
-    expect(edges.filter((e) => e.spec === '@grpc/proto-loader' && !e.typeOnly).map((e) => path.relative(SRC, e.from))).toEqual([]);
+    expect(
+      edges.filter((e) => e.spec === '@grpc/proto-loader' && !e.typeOnly).map((e) => path.relative(SRC, e.from)),
+    ).toEqual([]);
   });
 
   it('the table covers every part that exists', () => {

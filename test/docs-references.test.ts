@@ -17,7 +17,10 @@ const SELF = 'test/docs-references.test.ts';
 /** What a reader cannot open, each with the reason given when found. */
 const FORBIDDEN: readonly { re: RegExp; why: string }[] = [
   // Built from parts, so that this file does not itself cite what it forbids.
-  { re: new RegExp(['CONTRACT\\.md', 'ascp-' + 'behaviour', 'driver-' + 'behaviour', 'driver-' + 'contract'].join('|')), why: 'a document outside the repository: cite docs/behaviour.md' },
+  {
+    re: new RegExp(['CONTRACT\\.md', 'ascp-' + 'behaviour', 'driver-' + 'behaviour', 'driver-' + 'contract'].join('|')),
+    why: 'a document outside the repository: cite docs/behaviour.md',
+  },
   { re: /\.\.\/(?:shared|seeds|spec)\//, why: 'a path outside the repository' },
   { re: /\bSTYLE\b/, why: 'the style guide is outside the repository: give the reason itself' },
   { re: /\bissues? #?\d/i, why: 'an issue number: name the thing instead (a doc, a test, a benchmark target)' },
@@ -77,7 +80,8 @@ describe('references a reader can open', () => {
     const found: string[] = [];
     for (const { rel, text } of FILES) {
       text.split('\n').forEach((line, i) => {
-        for (const { re, why } of FORBIDDEN) if (re.test(line)) found.push(`${rel}:${i + 1}: ${why}\n    ${line.trim()}`);
+        for (const { re, why } of FORBIDDEN)
+          if (re.test(line)) found.push(`${rel}:${i + 1}: ${why}\n    ${line.trim()}`);
       });
     }
     expect(found, found.join('\n')).toEqual([]);

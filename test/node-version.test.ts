@@ -8,15 +8,23 @@ import { describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from './helpers/built.js';
 import { nodeVersionProblem, RUNTIME_NODE_MAJOR } from '../src/version.js';
 
-const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string }; devDependencies: Record<string, string> };
-const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[] }> };
+const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+};
+const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { engines?: { node?: string } | string[] }>;
+};
 
 /** The lowest Node the README and package.json promise an install on. */
 const INSTALL_NODE = '20.19.0';
 
 type V = [number, number, number];
 const parse = (v: string): V => {
-  const [a = 0, b = 0, c = 0] = v.replace(/^v/, '').split('.').map((x) => (x === '*' || x === 'x' ? 0 : Number(x)));
+  const [a = 0, b = 0, c = 0] = v
+    .replace(/^v/, '')
+    .split('.')
+    .map((x) => (x === '*' || x === 'x' ? 0 : Number(x)));
   return [a, b, c];
 };
 const cmp = (x: V, y: V): number => x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
@@ -25,7 +33,11 @@ const cmp = (x: V, y: V): number => x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
 export function satisfies(version: string, range: string): boolean {
   const v = parse(version);
   return range.split('||').some((alt) => {
-    const parts = alt.trim().replace(/(>=|<=|>|<|\^|~|=)\s+/g, '$1').split(/\s+/).filter(Boolean);
+    const parts = alt
+      .trim()
+      .replace(/(>=|<=|>|<|\^|~|=)\s+/g, '$1')
+      .split(/\s+/)
+      .filter(Boolean);
     return parts.every((p) => {
       const m = /^(>=|<=|>|<|\^|~|=)?(.+)$/.exec(p);
       if (!m) return false;
@@ -47,7 +59,7 @@ export function satisfies(version: string, range: string): boolean {
   });
 }
 
-describe('install on the machine\'s Node 20', () => {
+describe("install on the machine's Node 20", () => {
   it('the range check reads npm ranges (so the next test can fail)', () => {
     expect(satisfies('20.19.0', '>=20')).toBe(true);
     expect(satisfies('20.19.0', '>=22')).toBe(false);
@@ -60,7 +72,9 @@ describe('install on the machine\'s Node 20', () => {
 
   it(`no package of the lock, ours included, asks for more than Node ${INSTALL_NODE} (npm ci prints no EBADENGINE)`, () => {
     const refusing = Object.entries(lock.packages)
-      .map(([name, p]) => [name || '(root)', !p.engines || Array.isArray(p.engines) ? undefined : p.engines.node] as const)
+      .map(
+        ([name, p]) => [name || '(root)', !p.engines || Array.isArray(p.engines) ? undefined : p.engines.node] as const,
+      )
       .filter(([, range]) => range !== undefined && !satisfies(INSTALL_NODE, range))
       .map(([name, range]) => `${name}: ${range ?? ''}`);
     expect(refusing).toEqual([]);
@@ -69,9 +83,11 @@ describe('install on the machine\'s Node 20', () => {
 });
 
 describe(`the runtime is Node ${RUNTIME_NODE_MAJOR}`, () => {
-  it('the node dev dependency (what npm scripts run on) and the image\'s base have that major', () => {
+  it("the node dev dependency (what npm scripts run on) and the image's base have that major", () => {
     expect(pkg.devDependencies.node).toMatch(new RegExp(`^\\^${RUNTIME_NODE_MAJOR}\\.`));
-    expect(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${RUNTIME_NODE_MAJOR}-`, 'm'));
+    expect(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toMatch(
+      new RegExp(`^ARG NODE_IMAGE=node:${RUNTIME_NODE_MAJOR}-`, 'm'),
+    );
     expect(Number(process.versions.node.split('.')[0])).toBe(RUNTIME_NODE_MAJOR);
   });
 
@@ -90,13 +106,19 @@ describe(`the runtime is Node ${RUNTIME_NODE_MAJOR}`, () => {
       .filter((p) => existsSync(p))
       .find((p) => {
         try {
-          return Number(execFileSync(p, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim()) < RUNTIME_NODE_MAJOR;
+          return (
+            Number(execFileSync(p, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim()) <
+            RUNTIME_NODE_MAJOR
+          );
         } catch {
           return false;
         }
       });
     if (older === undefined) return ctx.skip();
-    const r = spawnSync(older, [ensureBuilt(), '--provider-volume=/nonexistent'], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(older, [ensureBuilt(), '--provider-volume=/nonexistent'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^csi-secrets-provider-aws: Node v\d+\.\d+\.\d+ is older than Node 24/);
     expect(r.stderr).not.toMatch(/listening/);

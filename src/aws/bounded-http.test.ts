@@ -12,7 +12,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { AnswerTooLarge, AttemptTimedOut, classifyAwsError } from '../aws-errors.js';
 import type { Emulator } from '../../tools/emulator/index.js';
 import { credentialsOf, startSdkEmulator, type SdkEmulator } from '../../test/helpers/sdk-emulator.js';
-import { AwsClientFactory, MAX_ANSWER_BYTES, MAX_ANSWER_BYTES_IN_FLIGHT, MAX_BATCH_ANSWER_BYTES, type AwsCredentials } from './clients.js';
+import {
+  AwsClientFactory,
+  MAX_ANSWER_BYTES,
+  MAX_ANSWER_BYTES_IN_FLIGHT,
+  MAX_BATCH_ANSWER_BYTES,
+  type AwsCredentials,
+} from './clients.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/bounded';
 const REGION = 'us-east-1';
@@ -41,7 +47,16 @@ afterAll(async () => {
   await sdk?.close();
 });
 
-function factory(o: { requestTimeoutMs?: number; idleTimeoutMs?: number; maxAnswerBytes?: number; maxBatchAnswerBytes?: number; maxAnswerBytesInFlight?: number; maxAttempts?: number } = {}): AwsClientFactory {
+function factory(
+  o: {
+    requestTimeoutMs?: number;
+    idleTimeoutMs?: number;
+    maxAnswerBytes?: number;
+    maxBatchAnswerBytes?: number;
+    maxAnswerBytesInFlight?: number;
+    maxAttempts?: number;
+  } = {},
+): AwsClientFactory {
   const f = new AwsClientFactory({ appId: 'test', maxAttempts: 1, ...o });
   factories.push(f);
   return f;
@@ -55,7 +70,13 @@ async function getSecret(f: AwsClientFactory, signal?: AbortSignal): Promise<unk
   );
 }
 
-const ctx = { what: 'Failed fetching secret small', region: REGION, object: 'small', service: 'Secrets Manager', operation: 'GetSecretValue' };
+const ctx = {
+  what: 'Failed fetching secret small',
+  region: REGION,
+  object: 'small',
+  service: 'Secrets Manager',
+  operation: 'GetSecretValue',
+};
 
 describe('whole-attempt time limit', () => {
   test('a body trickling in (a byte every 50 ms) ends at the limit, though the socket is never idle; the SDK retries it as a timeout', async () => {
@@ -71,7 +92,9 @@ describe('whole-attempt time limit', () => {
     expect(ms).toBeLessThan(3_000);
     const e = classifyAwsError(err, ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['UNAVAILABLE', 'Timeout', false]);
-    expect(e.message).toBe('us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue did not answer completely within 0.6 s (the answer was still arriving when the attempt\'s time was up)');
+    expect(e.message).toBe(
+      "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue did not answer completely within 0.6 s (the answer was still arriving when the attempt's time was up)",
+    );
   });
 
   test('a silent socket ends sooner, at the idle limit', async () => {
@@ -96,17 +119,20 @@ describe('whole-attempt time limit', () => {
   test.each([
     ['before the headers', { hang: true }, 'AbortError'],
     ['while the body arrives', { trickleMs: 50 }, 'AbortError'],
-  ])('the caller\'s abort %s still ends the call: not retried, not a timeout, not a malformed answer', async (_name, fault, name) => {
-    emu.addFault({ service: 'secretsmanager', ...fault });
-    const f = factory({ requestTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxAttempts: 3 });
-    const t0 = performance.now();
-    const err = (await getSecret(f, AbortSignal.timeout(300))) as Error;
-    expect(performance.now() - t0).toBeLessThan(1_500);
-    expect(err.name).toBe(name);
-    expect(err).not.toBeInstanceOf(AttemptTimedOut);
-    expect(emu.callCount({ service: 'secretsmanager' })).toBe(1);
-    expect(classifyAwsError(err, ctx).reason).not.toBe('MalformedAnswer');
-  });
+  ])(
+    "the caller's abort %s still ends the call: not retried, not a timeout, not a malformed answer",
+    async (_name, fault, name) => {
+      emu.addFault({ service: 'secretsmanager', ...fault });
+      const f = factory({ requestTimeoutMs: 5_000, idleTimeoutMs: 5_000, maxAttempts: 3 });
+      const t0 = performance.now();
+      const err = (await getSecret(f, AbortSignal.timeout(300))) as Error;
+      expect(performance.now() - t0).toBeLessThan(1_500);
+      expect(err.name).toBe(name);
+      expect(err).not.toBeInstanceOf(AttemptTimedOut);
+      expect(emu.callCount({ service: 'secretsmanager' })).toBe(1);
+      expect(classifyAwsError(err, ctx).reason).not.toBe('MalformedAnswer');
+    },
+  );
 
   test('a slow but complete answer inside the limit passes', async () => {
     emu.addFault({ service: 'secretsmanager', trickleMs: 1, times: 1 });
@@ -131,7 +157,12 @@ describe('answer size limit', () => {
   });
 
   test('a chunked answer of 1 GiB is cut at the limit as it arrives: no retry, nothing more read', async () => {
-    emu.addFault({ service: 'secretsmanager', bodyBytes: 1024 * 1024 * 1024, chunked: true, rawBody: `{"SecretString":"${MARK}` });
+    emu.addFault({
+      service: 'secretsmanager',
+      bodyBytes: 1024 * 1024 * 1024,
+      chunked: true,
+      rawBody: `{"SecretString":"${MARK}`,
+    });
     const f = factory({ maxAnswerBytes: 256 * 1024, maxAttempts: 3 });
     const t0 = performance.now();
     const err = await getSecret(f);
@@ -141,7 +172,9 @@ describe('answer size limit', () => {
     expect(emu.callCount({ service: 'secretsmanager' })).toBe(1);
     const e = classifyAwsError(err, ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['INTERNAL', 'AnswerTooLarge', false]);
-    expect(e.message).toBe('us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered more than 262144 bytes, more than any AWS answer (an endpoint or proxy in between?); the rest was not read');
+    expect(e.message).toBe(
+      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered more than 262144 bytes, more than any AWS answer (an endpoint or proxy in between?); the rest was not read',
+    );
     expect(e.cause).toBeUndefined();
   });
 
@@ -172,8 +205,15 @@ describe('provider-wide limit on answers being read at once', () => {
     expect(MAX_ANSWER_BYTES_IN_FLIGHT).toBe(16 * 1024 * 1024);
   });
 
-  test('two answers that stall part way, each under its own limit, together over the provider\'s: one is cut at once (UNAVAILABLE), the other runs to its time limit; the bytes are given back', async () => {
-    emu.addFault({ service: 'secretsmanager', bodyBytes: 2 * 1024 * 1024, chunked: true, trickleMs: 1_000, burstBytes: 400 * 1024, rawBody: `{"SecretString":"${MARK}` });
+  test("two answers that stall part way, each under its own limit, together over the provider's: one is cut at once (UNAVAILABLE), the other runs to its time limit; the bytes are given back", async () => {
+    emu.addFault({
+      service: 'secretsmanager',
+      bodyBytes: 2 * 1024 * 1024,
+      chunked: true,
+      trickleMs: 1_000,
+      burstBytes: 400 * 1024,
+      rawBody: `{"SecretString":"${MARK}`,
+    });
     const f = factory({ maxAnswerBytes: 1024 * 1024, maxAnswerBytesInFlight: 600 * 1024, requestTimeoutMs: 1_500 });
     const results = await Promise.all([getSecret(f), getSecret(f)]);
     const cut = results.filter((r) => r instanceof AnswerTooLarge);
@@ -183,7 +223,7 @@ describe('provider-wide limit on answers being read at once', () => {
     const e = classifyAwsError(cut[0], ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['UNAVAILABLE', 'AnswersTooLarge', false]);
     expect(e.message).toBe(
-      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue\'s answer was not read further: the AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an endpoint or proxy in between?)',
+      "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue's answer was not read further: the AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an endpoint or proxy in between?)",
     );
     expect(f.answerBytesInFlight).toBe(0);
     emu.clearFaults();
@@ -191,7 +231,7 @@ describe('provider-wide limit on answers being read at once', () => {
     expect(f.answerBytesInFlight).toBe(0);
   });
 
-  test('a flood under the per-answer limit but over the provider\'s is cut too', async () => {
+  test("a flood under the per-answer limit but over the provider's is cut too", async () => {
     emu.addFault({ service: 'secretsmanager', bodyBytes: 1024 * 1024 * 1024, chunked: true });
     const f = factory({ maxAnswerBytes: 64 * 1024 * 1024, maxAnswerBytesInFlight: 512 * 1024 });
     expect(await getSecret(f)).toMatchObject({ name: 'AnswerTooLarge', scope: 'provider' });
@@ -201,21 +241,40 @@ describe('provider-wide limit on answers being read at once', () => {
 
 describe('answers the SDK cannot read', () => {
   test.each([
-    ['not JSON', 200, `${MARK} is the password`, 'INTERNAL', 'MalformedAnswer', 'Unexpected token \'h\', "hunter2-BO"... is not valid JSON'],
+    [
+      'not JSON',
+      200,
+      `${MARK} is the password`,
+      'INTERNAL',
+      'MalformedAnswer',
+      'Unexpected token \'h\', "hunter2-BO"... is not valid JSON',
+    ],
     ['JSON cut short', 200, `{"SecretString":"${MARK}`, 'INTERNAL', 'MalformedAnswer', 'Unterminated string in JSON'],
-    ['a proxy page with a 5xx', 502, `<html>${MARK}</html>`, 'UNAVAILABLE', 'ServerError', '"<html>hunt"... is not valid JSON'],
-  ])('%s: the SDK error may quote the body; the classified one never does, and keeps no cause that holds it', async (_name, httpStatus, rawBody, code, reason, sdkSays) => {
-    emu.addFault({ service: 'secretsmanager', status: httpStatus, rawBody });
-    const err = (await getSecret(factory())) as Error;
-    // What the SDK says (this is why it is never shown).
-    expect(err.message).toContain(sdkSays);
-    const e = classifyAwsError(err, ctx);
-    expect([e.code, e.reason, e.awsName, e.fatal]).toEqual([code, reason, 'MalformedAnswer', false]);
-    expect(e.message).toBe(`us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered (HTTP ${httpStatus}) something that is not a readable AWS answer (an endpoint or proxy in between?); its text is not shown`);
-    expect(e.cause).toBeUndefined();
-  });
+    [
+      'a proxy page with a 5xx',
+      502,
+      `<html>${MARK}</html>`,
+      'UNAVAILABLE',
+      'ServerError',
+      '"<html>hunt"... is not valid JSON',
+    ],
+  ])(
+    '%s: the SDK error may quote the body; the classified one never does, and keeps no cause that holds it',
+    async (_name, httpStatus, rawBody, code, reason, sdkSays) => {
+      emu.addFault({ service: 'secretsmanager', status: httpStatus, rawBody });
+      const err = (await getSecret(factory())) as Error;
+      // What the SDK says (this is why it is never shown).
+      expect(err.message).toContain(sdkSays);
+      const e = classifyAwsError(err, ctx);
+      expect([e.code, e.reason, e.awsName, e.fatal]).toEqual([code, reason, 'MalformedAnswer', false]);
+      expect(e.message).toBe(
+        `us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered (HTTP ${httpStatus}) something that is not a readable AWS answer (an endpoint or proxy in between?); its text is not shown`,
+      );
+      expect(e.cause).toBeUndefined();
+    },
+  );
 
-  test('an error AWS sent in its own shape still carries AWS\'s words', async () => {
+  test("an error AWS sent in its own shape still carries AWS's words", async () => {
     emu.addFault({ service: 'secretsmanager', code: 'InvalidRequestException', message: 'marked for deletion' });
     const e = classifyAwsError(await getSecret(factory()), ctx);
     expect(e.message).toContain('InvalidRequestException: marked for deletion');

@@ -50,11 +50,15 @@ describe('one client per service and region, credentials per call', () => {
         calls.push(
           (async () => {
             const sm = await clients.secretsManager('us-east-1', own);
-            const out = await sm.send(new GetSecretValueCommand({ SecretId: `tenant-${i}/db` }), { abortSignal: signal() });
+            const out = await sm.send(new GetSecretValueCommand({ SecretId: `tenant-${i}/db` }), {
+              abortSignal: signal(),
+            });
             expect(out.SecretString).toBe(`value-of-${i}`);
             // The neighbour's secret is refused: these are this tenant's credentials, not a cached other's.
             const other = (i + 1) % TENANTS;
-            await expect(sm.send(new GetSecretValueCommand({ SecretId: `tenant-${other}/db` }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+            await expect(sm.send(new GetSecretValueCommand({ SecretId: `tenant-${other}/db` }))).rejects.toMatchObject({
+              name: 'AccessDeniedException',
+            });
             const ssm = await clients.ssm('us-east-1', own);
             const p = await ssm.send(new GetParametersCommand({ Names: [`/tenant-${i}/p`], WithDecryption: true }));
             expect(p.Parameters?.[0]?.Value).toBe(`param-of-${i}`);
@@ -70,7 +74,7 @@ describe('one client per service and region, credentials per call', () => {
     expect(clients.size).toBe(3);
   });
 
-  test('a call without credentials is not signed with anyone else\'s', async () => {
+  test("a call without credentials is not signed with anyone else's", async () => {
     const sm = await clients.secretsManager('us-east-1', creds[0] as AwsCredentials);
     await sm.send(new GetSecretValueCommand({ SecretId: 'tenant-0/db' }));
     // The unsigned STS sender (web identity) has no credentials: a signed operation through it fails
@@ -81,7 +85,7 @@ describe('one client per service and region, credentials per call', () => {
     expect(emu.callCount({ service: 'sts' })).toBe(before);
   });
 
-  test('each command\'s middleware is resolved once, not per call; the abort signal still reaches the request', async () => {
+  test("each command's middleware is resolved once, not per call; the abort signal still reaches the request", async () => {
     const proto = GetSecretValueCommand.prototype as unknown as { resolveMiddleware: (...a: unknown[]) => unknown };
     const original = proto.resolveMiddleware;
     let resolved = 0;
@@ -93,13 +97,18 @@ describe('one client per service and region, credentials per call', () => {
     try {
       for (let i = 0; i < 4; i++) {
         const sm = await own.secretsManager('us-east-1', creds[i] as AwsCredentials);
-        expect((await sm.send(new GetSecretValueCommand({ SecretId: `tenant-${i}/db` }), { abortSignal: signal() })).SecretString).toBe(`value-of-${i}`);
+        expect(
+          (await sm.send(new GetSecretValueCommand({ SecretId: `tenant-${i}/db` }), { abortSignal: signal() }))
+            .SecretString,
+        ).toBe(`value-of-${i}`);
       }
       expect(resolved).toBe(1);
       emu.addFault({ service: 'secretsmanager', hang: true, times: 1 });
       const sm = await own.secretsManager('us-east-1', creds[0] as AwsCredentials);
       const t0 = performance.now();
-      await expect(sm.send(new GetSecretValueCommand({ SecretId: 'tenant-0/db' }), { abortSignal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(
+        sm.send(new GetSecretValueCommand({ SecretId: 'tenant-0/db' }), { abortSignal: AbortSignal.timeout(200) }),
+      ).rejects.toMatchObject({ name: 'AbortError' });
       expect(performance.now() - t0).toBeLessThan(5_000);
     } finally {
       proto.resolveMiddleware = original;
@@ -110,7 +119,8 @@ describe('one client per service and region, credentials per call', () => {
   test('clients live per region, bounded', async () => {
     const small = new AwsClientFactory({ appId: 'test', maxAttempts: 1, maxClients: 2 });
     try {
-      for (const r of ['us-east-1', 'eu-west-1', 'ap-south-1']) await small.secretsManager(r, creds[0] as AwsCredentials);
+      for (const r of ['us-east-1', 'eu-west-1', 'ap-south-1'])
+        await small.secretsManager(r, creds[0] as AwsCredentials);
       expect(small.size).toBe(2);
     } finally {
       small.close();

@@ -127,7 +127,7 @@ function guardIdentity(client: GuardedStack): void {
       const signed = req?.headers ? signedWith(req.headers) : undefined;
       const own = callContext.getStore()?.creds;
       if (signed !== undefined && signed !== own?.accessKeyId) {
-        throw new Error('refused to send an AWS request signed with credentials that are not this call\'s own');
+        throw new Error("refused to send an AWS request signed with credentials that are not this call's own");
       }
       return next(args);
     },
@@ -185,11 +185,21 @@ export class AwsClientFactory {
     // cacheMiddleware: each command's middleware stack is resolved once, not on every call. The SDK
     // does so only for calls without options, which is why the abort signal travels in the call's
     // context (bind) instead of in `send`'s options.
-    return { region, credentials: fromCall, userAgentAppId: this.opts.appId, maxAttempts: this.opts.maxAttempts, cacheMiddleware: true };
+    return {
+      region,
+      credentials: fromCall,
+      userAgentAppId: this.opts.appId,
+      maxAttempts: this.opts.maxAttempts,
+      cacheMiddleware: true,
+    };
   }
 
   /** The client for (kind, region), built once (concurrent first calls share the build). */
-  private client<C extends SecretsManagerClient | SSMClient | STSClient>(kind: Kind, region: string, build: () => Promise<C>): Promise<C> {
+  private client<C extends SecretsManagerClient | SSMClient | STSClient>(
+    kind: Kind,
+    region: string,
+    build: () => Promise<C>,
+  ): Promise<C> {
     const key = `${kind}\0${region}`;
     const hit = this.cache.get(key) as Promise<C> | undefined;
     if (hit) {
@@ -218,7 +228,9 @@ export class AwsClientFactory {
       const o = options as { abortSignal?: AbortSignal } | undefined;
       const onlySignal = o === undefined || (typeof o === 'object' && Object.keys(o).every((k) => k === 'abortSignal'));
       const args = onlySignal ? [command] : [command, options];
-      return callContext.run({ creds, signal: onlySignal ? o?.abortSignal : undefined }, () => send.apply(client, args));
+      return callContext.run({ creds, signal: onlySignal ? o?.abortSignal : undefined }, () =>
+        send.apply(client, args),
+      );
     };
     return { send: bound as C['send'] };
   }
@@ -263,7 +275,11 @@ export class AwsClientFactory {
 
   /** Destroys idle sockets (shutdown, tests). */
   close(): void {
-    for (const c of this.cache.values()) void c.then((client) => client.destroy(), () => {});
+    for (const c of this.cache.values())
+      void c.then(
+        (client) => client.destroy(),
+        () => {},
+      );
     this.cache.clear();
     this.agents.http.destroy();
     this.agents.https.destroy();

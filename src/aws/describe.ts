@@ -9,7 +9,10 @@ import type { AwsClientFactory } from './clients.js';
 import type { AwsCredentials } from './call-context.js';
 
 /** `kmsKeyId`: the secret's customer managed KMS key as DescribeSecret names it (absent: the AWS managed key). */
-export type Existence = { found: true; arn: string; kmsKeyId?: string | undefined } | { found: false } | { found: 'unknown'; error: AwsCallError };
+export type Existence =
+  | { found: true; arn: string; kmsKeyId?: string | undefined }
+  | { found: false }
+  | { found: 'unknown'; error: AwsCallError };
 
 /** SSM names an ARN's parameter `parameter/<name>`, without the leading `/` of a name that has one. */
 function ssmNames(objectName: string): string[] {
@@ -31,7 +34,9 @@ export async function objectExists(
     const { DescribeSecretCommand } = await import('@aws-sdk/client-secrets-manager');
     const client = await clients.secretsManager(region, creds);
     try {
-      const out = await client.send(new DescribeSecretCommand({ SecretId: object.objectName }), { abortSignal: signal });
+      const out = await client.send(new DescribeSecretCommand({ SecretId: object.objectName }), {
+        abortSignal: signal,
+      });
       return { found: true, arn: out.ARN ?? '', kmsKeyId: out.KmsKeyId };
     } catch (err) {
       const e = classifyAwsError(err, { ...ctx, service: 'Secrets Manager', operation: 'DescribeSecret' });
@@ -41,10 +46,18 @@ export async function objectExists(
   const { DescribeParametersCommand } = await import('@aws-sdk/client-ssm');
   const client = await clients.ssm(region, creds);
   try {
-    const out = await client.send(new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: ssmNames(object.objectName) }] }), { abortSignal: signal });
+    const out = await client.send(
+      new DescribeParametersCommand({
+        ParameterFilters: [{ Key: 'Name', Option: 'Equals', Values: ssmNames(object.objectName) }],
+      }),
+      { abortSignal: signal },
+    );
     const p = out.Parameters?.[0];
     return p === undefined ? { found: false } : { found: true, arn: p.ARN ?? '' };
   } catch (err) {
-    return { found: 'unknown', error: classifyAwsError(err, { ...ctx, service: 'SSM', operation: 'DescribeParameters' }) };
+    return {
+      found: 'unknown',
+      error: classifyAwsError(err, { ...ctx, service: 'SSM', operation: 'DescribeParameters' }),
+    };
   }
 }

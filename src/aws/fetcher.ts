@@ -9,7 +9,15 @@ import type { ProviderError } from '../errors.js';
 import type { SecretDescriptor } from '../spc/index.js';
 import type { AwsClientFactory, AwsCredentials } from './clients.js';
 import { AwsCallError, classifyAwsError } from '../aws-errors.js';
-import { batchable, batchGetSecretValues, BatchRefused, getSecretValue, selectorFor, SM_BATCH, type FetchedValue } from './secrets-manager.js';
+import {
+  batchable,
+  batchGetSecretValues,
+  BatchRefused,
+  getSecretValue,
+  selectorFor,
+  SM_BATCH,
+  type FetchedValue,
+} from './secrets-manager.js';
 import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
 import { setBounded } from '../bounded-map.js';
 
@@ -54,7 +62,14 @@ export interface FetchOutcome {
 }
 
 /** Observes each AWS call (metrics). */
-export type CallObserver = (service: 'secretsmanager' | 'ssm', operation: string, region: string, outcome: 'success' | 'error', code: string, seconds: number) => void;
+export type CallObserver = (
+  service: 'secretsmanager' | 'ssm',
+  operation: string,
+  region: string,
+  outcome: 'success' | 'error',
+  code: string,
+  seconds: number,
+) => void;
 
 /** Secrets Manager calls in flight per mount: a first mount of up to 32 objects is one round trip. */
 const SM_CONCURRENCY = 32;
@@ -89,12 +104,20 @@ function credentialError(err: unknown, region: string): AwsCallError {
   }
   let made: CredentialFailure;
   if (err instanceof AwsCallError) {
-    made = new CredentialFailure(err.code, err.message, err.fatal, err.awsName, { region, reason: err.reason, cause: err });
+    made = new CredentialFailure(err.code, err.message, err.fatal, err.awsName, {
+      region,
+      reason: err.reason,
+      cause: err,
+    });
   } else {
     const e = err as ProviderError;
     if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'string') {
       // Identity errors (a missing annotation, a refused token) cannot be fixed by another region.
-      made = new CredentialFailure(e.code, e.message, true, e.reason ?? 'Credentials', { region, reason: e.reason ?? 'Credentials', cause: err });
+      made = new CredentialFailure(e.code, e.message, true, e.reason ?? 'Credentials', {
+        region,
+        reason: e.reason ?? 'Credentials',
+        cause: err,
+      });
     } else {
       const c = classifyAwsError(err, { what: 'Failed getting credentials', region });
       made = new CredentialFailure(c.code, c.message, c.fatal, c.awsName, { region, reason: c.reason, cause: err });
@@ -118,7 +141,11 @@ function tooLarge(maxBytes: number, region: string, object: string, held?: numbe
 /** Memoizes each region's credentials for one mount, so every object shares one answer (or one failure). */
 function once(access: RegionAccess): RegionAccess {
   let p: Promise<AwsCredentials> | undefined;
-  return { region: access.region, identity: access.identity, credentials: (signal) => (p ??= access.credentials(signal)) };
+  return {
+    region: access.region,
+    identity: access.identity,
+    credentials: (signal) => (p ??= access.credentials(signal)),
+  };
 }
 
 /** How long an identity whose role may not call BatchGetSecretValue is not asked to again. */
@@ -148,7 +175,11 @@ export class Fetcher {
    * in CloudTrail per role and hour, not per pod). Secrets the
    * batch did not answer are read one by one, so their errors are the exact ones.
    */
-  private async batchCurrent(access: RegionAccess, ds: readonly SecretDescriptor[], signal: AbortSignal): Promise<Map<number, FetchedObject>> {
+  private async batchCurrent(
+    access: RegionAccess,
+    ds: readonly SecretDescriptor[],
+    signal: AbortSignal,
+  ): Promise<Map<number, FetchedObject>> {
     const got = new Map<number, FetchedObject>();
     const key = `${access.region}\0${access.identity ?? ''}`;
     const eligible = ds.filter(batchable);
@@ -169,7 +200,9 @@ export class Fetcher {
     await Promise.all(
       chunks.map(async (chunk) => {
         try {
-          const answered = await this.timed('secretsmanager', 'BatchGetSecretValue', access.region, () => batchGetSecretValues(client, chunk, access.region, signal));
+          const answered = await this.timed('secretsmanager', 'BatchGetSecretValue', access.region, () =>
+            batchGetSecretValues(client, chunk, access.region, signal),
+          );
           for (const [id, v] of answered) values.set(id, v);
         } catch (err) {
           if (err instanceof BatchRefused) setBounded(this.batchState, key, this.now() + BATCH_REFUSED_MS, 4096);
@@ -186,13 +219,22 @@ export class Fetcher {
   }
 
   async fetchAll(input: FetchPlan): Promise<FetchOutcome> {
-    const plan: FetchPlan = { ...input, primary: once(input.primary), failover: input.failover ? once(input.failover) : undefined };
+    const plan: FetchPlan = {
+      ...input,
+      primary: once(input.primary),
+      failover: input.failover ? once(input.failover) : undefined,
+    };
     const outcome: FetchOutcome = { values: new Map(), missing: [], failures: [], warnings: [] };
     const errors = new Map<number, ProviderError>();
     const sm = plan.descriptors.filter((d) => d.objectType === 'secretsmanager');
     const ssm = plan.descriptors.filter((d) => d.objectType === 'ssmparameter');
 
-    const settle = (d: SecretDescriptor, primaryErr: AwsCallError, failoverErr: AwsCallError | undefined, value?: FetchedObject): void => {
+    const settle = (
+      d: SecretDescriptor,
+      primaryErr: AwsCallError,
+      failoverErr: AwsCallError | undefined,
+      value?: FetchedObject,
+    ): void => {
       if (value) {
         outcome.values.set(d.index, value);
         outcome.warnings.push(`${primaryErr.message} — served from failover region ${value.region}`);
@@ -203,11 +245,17 @@ export class Fetcher {
         return;
       }
       if (failoverErr) {
-        const e = new AwsCallError(failoverErr.fatal ? failoverErr.code : primaryErr.code, `${primaryErr.message}; failover ${failoverErr.message}`, primaryErr.fatal || failoverErr.fatal, primaryErr.awsName, {
-          region: primaryErr.region ?? plan.primary.region,
-          object: d.objectName,
-          reason: primaryErr.reason,
-        });
+        const e = new AwsCallError(
+          failoverErr.fatal ? failoverErr.code : primaryErr.code,
+          `${primaryErr.message}; failover ${failoverErr.message}`,
+          primaryErr.fatal || failoverErr.fatal,
+          primaryErr.awsName,
+          {
+            region: primaryErr.region ?? plan.primary.region,
+            object: d.objectName,
+            reason: primaryErr.reason,
+          },
+        );
         errors.set(d.index, e);
       } else {
         errors.set(d.index, primaryErr);
@@ -235,7 +283,8 @@ export class Fetcher {
       }
       return p;
     };
-    const readOneByOne = (list: readonly SecretDescriptor[]): Promise<void> => mapLimit(list, SM_CONCURRENCY, async (d) => {
+    const readOneByOne = (list: readonly SecretDescriptor[]): Promise<void> =>
+      mapLimit(list, SM_CONCURRENCY, async (d) => {
         let primaryErr: AwsCallError;
         try {
           const v = await read(plan.primary, d, false);
@@ -312,7 +361,12 @@ export class Fetcher {
     return outcome;
   }
 
-  private async timed<T>(service: 'secretsmanager' | 'ssm', op: string, region: string, fn: () => Promise<T>): Promise<T> {
+  private async timed<T>(
+    service: 'secretsmanager' | 'ssm',
+    op: string,
+    region: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const t0 = performance.now();
     try {
       const v = await fn();
@@ -325,7 +379,12 @@ export class Fetcher {
     }
   }
 
-  private async secret(access: RegionAccess, d: SecretDescriptor, failover: boolean, signal: AbortSignal): Promise<FetchedObject> {
+  private async secret(
+    access: RegionAccess,
+    d: SecretDescriptor,
+    failover: boolean,
+    signal: AbortSignal,
+  ): Promise<FetchedObject> {
     let creds: AwsCredentials;
     try {
       creds = await access.credentials(signal);
@@ -333,7 +392,9 @@ export class Fetcher {
       throw credentialError(err, access.region);
     }
     const client = await this.clients.secretsManager(access.region, creds);
-    const v = await this.timed('secretsmanager', 'GetSecretValue', access.region, () => getSecretValue(client, d, access.region, failover, signal));
+    const v = await this.timed('secretsmanager', 'GetSecretValue', access.region, () =>
+      getSecretValue(client, d, access.region, failover, signal),
+    );
     return { ...v, region: access.region };
   }
 
@@ -359,7 +420,12 @@ export class Fetcher {
       for (const { d, err } of retry) settle(d, err, undefined);
       return;
     }
-    const failover = await this.regionParameters(plan.failover, retry.map((x) => x.d), true, plan.signal);
+    const failover = await this.regionParameters(
+      plan.failover,
+      retry.map((x) => x.d),
+      true,
+      plan.signal,
+    );
     for (const { d, err } of retry) {
       const r = failover.get(parameterSelector(d, true));
       if (r === undefined || r instanceof AwsCallError) settle(d, err, r);
@@ -367,7 +433,12 @@ export class Fetcher {
     }
   }
 
-  private async regionParameters(access: RegionAccess, ds: readonly SecretDescriptor[], failover: boolean, signal: AbortSignal): Promise<Map<string, FetchedValue | AwsCallError>> {
+  private async regionParameters(
+    access: RegionAccess,
+    ds: readonly SecretDescriptor[],
+    failover: boolean,
+    signal: AbortSignal,
+  ): Promise<Map<string, FetchedValue | AwsCallError>> {
     const selectors = [...new Set(ds.map((d) => parameterSelector(d, failover)))];
     const results = new Map<string, FetchedValue | AwsCallError>();
     let creds: AwsCredentials;
@@ -384,10 +455,15 @@ export class Fetcher {
     await Promise.all(
       batches.map(async (batch) => {
         try {
-          const got = await this.timed('ssm', 'GetParameters', access.region, () => getParameterBatch(client, batch, access.region, signal));
+          const got = await this.timed('ssm', 'GetParameters', access.region, () =>
+            getParameterBatch(client, batch, access.region, signal),
+          );
           for (const [k, v] of got) results.set(k, v);
         } catch (err) {
-          const e = err instanceof AwsCallError ? err : classifyAwsError(err, { what: 'Failed fetching parameters', region: access.region });
+          const e =
+            err instanceof AwsCallError
+              ? err
+              : classifyAwsError(err, { what: 'Failed fetching parameters', region: access.region });
           for (const s of batch) results.set(s, e);
         }
       }),

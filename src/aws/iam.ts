@@ -60,7 +60,13 @@ function endpoint(env: Record<string, string | undefined>): URL {
 }
 
 function xmlText(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n))).replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
+    .replace(/&amp;/g, '&');
 }
 
 function tag(xml: string, name: string): string | undefined {
@@ -82,7 +88,11 @@ export async function signedFetch(
     service,
     region,
     sha256: Sha256,
-    credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}) },
+    credentials: {
+      accessKeyId: creds.accessKeyId,
+      secretAccessKey: creds.secretAccessKey,
+      ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}),
+    },
   });
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
@@ -96,7 +106,12 @@ export async function signedFetch(
     headers: { host: url.host, ...init.headers },
     ...(init.body !== undefined ? { body: init.body } : {}),
   });
-  return fetch(url, { method: init.method, headers: signed.headers, ...(init.body !== undefined ? { body: init.body } : {}), signal });
+  return fetch(url, {
+    method: init.method,
+    headers: signed.headers,
+    ...(init.body !== undefined ? { body: init.body } : {}),
+    signal,
+  });
 }
 
 async function call(
@@ -110,35 +125,75 @@ async function call(
   const body = new URLSearchParams({ Action: operation, Version: '2010-05-08', ...params }).toString();
   let res: Response;
   try {
-    res = await signedFetch('iam', 'us-east-1', url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } }, creds, signal);
+    res = await signedFetch(
+      'iam',
+      'us-east-1',
+      url,
+      { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } },
+      creds,
+      signal,
+    );
   } catch (err) {
-    if (signal.aborted) throw new IamCallError(operation, 'Timeout', 0, `IAM ${operation}: no answer in time`, { cause: err });
-    throw new IamCallError(operation, 'Network', 0, `IAM ${operation}: ${url.host} could not be reached (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    if (signal.aborted)
+      throw new IamCallError(operation, 'Timeout', 0, `IAM ${operation}: no answer in time`, { cause: err });
+    throw new IamCallError(
+      operation,
+      'Network',
+      0,
+      `IAM ${operation}: ${url.host} could not be reached (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
+    );
   }
   const text = await res.text();
-  if (text.length > MAX_IAM_ANSWER_BYTES) throw new IamCallError(operation, 'BadAnswer', res.status, `IAM ${operation}: an answer of ${text.length} bytes, larger than IAM's`);
+  if (text.length > MAX_IAM_ANSWER_BYTES)
+    throw new IamCallError(
+      operation,
+      'BadAnswer',
+      res.status,
+      `IAM ${operation}: an answer of ${text.length} bytes, larger than IAM's`,
+    );
   if (!res.ok) {
     const code = tag(text, 'Code') ?? `HTTP${res.status}`;
-    throw new IamCallError(operation, code, res.status, `IAM ${operation}: ${code}: ${tag(text, 'Message') ?? res.statusText}`);
+    throw new IamCallError(
+      operation,
+      code,
+      res.status,
+      `IAM ${operation}: ${code}: ${tag(text, 'Message') ?? res.statusText}`,
+    );
   }
   return text;
 }
 
 /** The role's ARN and trust policy (parsed JSON). Throws IamCallError (`NoSuchEntity` when absent). */
-export async function getRole(roleName: string, creds: AwsCredentials, env: Record<string, string | undefined>, signal: AbortSignal): Promise<{ arn: string; trustPolicy: unknown }> {
+export async function getRole(
+  roleName: string,
+  creds: AwsCredentials,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+): Promise<{ arn: string; trustPolicy: unknown }> {
   const xml = await call('GetRole', { RoleName: roleName }, creds, env, signal);
   const doc = tag(xml, 'AssumeRolePolicyDocument');
   let trustPolicy: unknown;
   try {
     trustPolicy = doc === undefined ? undefined : JSON.parse(decodeURIComponent(doc));
   } catch (err) {
-    throw new IamCallError('GetRole', 'BadAnswer', 200, `IAM GetRole: the trust policy of ${roleName} is not URL-encoded JSON`, { cause: err });
+    throw new IamCallError(
+      'GetRole',
+      'BadAnswer',
+      200,
+      `IAM GetRole: the trust policy of ${roleName} is not URL-encoded JSON`,
+      { cause: err },
+    );
   }
   return { arn: tag(xml, 'Arn') ?? '', trustPolicy };
 }
 
 /** The ARNs of the account's IAM OIDC providers (`arn:aws:iam::<acct>:oidc-provider/<host/path>`). */
-export async function listOidcProviders(creds: AwsCredentials, env: Record<string, string | undefined>, signal: AbortSignal): Promise<string[]> {
+export async function listOidcProviders(
+  creds: AwsCredentials,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+): Promise<string[]> {
   const xml = await call('ListOpenIDConnectProviders', {}, creds, env, signal);
   return [...xml.matchAll(/<Arn>([\s\S]*?)<\/Arn>/g)].map((m) => xmlText(m[1] ?? ''));
 }
@@ -150,12 +205,30 @@ export type SimulatedDecision = 'allowed' | 'explicitDeny' | 'implicitDeny';
  * SimulatePrincipalPolicy for one action on one resource: what the role's identity-based policies
  * decide (IAM does not include the secret's resource policy or the KMS key policy in it).
  */
-export async function simulate(roleArn: string, action: string, resource: string, creds: AwsCredentials, env: Record<string, string | undefined>, signal: AbortSignal): Promise<SimulatedDecision> {
-  const xml = await call('SimulatePrincipalPolicy', { PolicySourceArn: roleArn, 'ActionNames.member.1': action, 'ResourceArns.member.1': resource }, creds, env, signal);
+export async function simulate(
+  roleArn: string,
+  action: string,
+  resource: string,
+  creds: AwsCredentials,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+): Promise<SimulatedDecision> {
+  const xml = await call(
+    'SimulatePrincipalPolicy',
+    { PolicySourceArn: roleArn, 'ActionNames.member.1': action, 'ResourceArns.member.1': resource },
+    creds,
+    env,
+    signal,
+  );
   // One action on one resource: the first decision is the one (resource-specific ones use another tag).
   const decision = tag(xml, 'EvalDecision');
   if (decision !== 'allowed' && decision !== 'explicitDeny' && decision !== 'implicitDeny') {
-    throw new IamCallError('SimulatePrincipalPolicy', 'BadAnswer', 200, `IAM SimulatePrincipalPolicy: no decision in the answer (${decision === undefined ? 'none' : JSON.stringify(decision)})`);
+    throw new IamCallError(
+      'SimulatePrincipalPolicy',
+      'BadAnswer',
+      200,
+      `IAM SimulatePrincipalPolicy: no decision in the answer (${decision === undefined ? 'none' : JSON.stringify(decision)})`,
+    );
   }
   return decision;
 }

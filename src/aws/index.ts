@@ -4,7 +4,14 @@
  */
 export { AwsClientFactory, type AwsClientOptions, type AwsCredentials } from './clients.js';
 export { AwsCallError, classifyAwsError } from '../aws-errors.js';
-export { Fetcher, type FetchOutcome, type FetchPlan, type FetchedObject, type RegionAccess, type CallObserver } from './fetcher.js';
+export {
+  Fetcher,
+  type FetchOutcome,
+  type FetchPlan,
+  type FetchedObject,
+  type RegionAccess,
+  type CallObserver,
+} from './fetcher.js';
 export { proxyAgentsFromEnv, type ProxyAgents, type ProxyOptions } from './proxy.js';
 export type { Existence } from './describe.js';
 export type { IamCallError } from './iam.js';

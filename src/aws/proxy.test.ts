@@ -15,7 +15,11 @@ import { parseProxyUrl, proxyAgentsFromEnv, proxyConfigFromEnv, proxyFor, type P
 
 describe('proxyFor (Go httpproxy rules)', () => {
   const P = 'http://proxy.corp:3128/';
-  const env = (noProxy: string): Record<string, string> => ({ HTTPS_PROXY: 'proxy.corp:3128', HTTP_PROXY: 'proxy.corp:3128', NO_PROXY: noProxy });
+  const env = (noProxy: string): Record<string, string> => ({
+    HTTPS_PROXY: 'proxy.corp:3128',
+    HTTP_PROXY: 'proxy.corp:3128',
+    NO_PROXY: noProxy,
+  });
   it.each<[string, 'http:' | 'https:', string, number | undefined, string | undefined]>([
     // [NO_PROXY, scheme, host, port, expected proxy]
     ['', 'https:', 'secretsmanager.us-east-1.amazonaws.com', 443, P],
@@ -65,7 +69,9 @@ describe('proxyFor (Go httpproxy rules)', () => {
     expect(proxyFor(cfg, 'http:', '127.0.0.1', 80)?.href).toBe(P);
     expect(proxyFor(cfg, 'https:', 'localhost', 443)?.href).toBe(P);
     expect(proxyFor(cfg, 'http:', '169.254.170.23', 80)).toBeUndefined();
-    expect(proxyFor(proxyConfigFromEnv(env('localhost'), { bypassLoopback: false }), 'https:', 'localhost', 443)).toBeUndefined();
+    expect(
+      proxyFor(proxyConfigFromEnv(env('localhost'), { bypassLoopback: false }), 'https:', 'localhost', 443),
+    ).toBeUndefined();
   });
 
   it.each<[Record<string, string>, string | undefined, string | undefined]>([
@@ -90,7 +96,9 @@ describe('proxyFor (Go httpproxy rules)', () => {
   });
 
   it('refuses socks5 and nonsense at start, naming the variable and never the password', () => {
-    expect(() => parseProxyUrl('socks5://u:hunter2@p:1080', 'HTTPS_PROXY')).toThrow(/unsupported proxy scheme "socks5" in HTTPS_PROXY/);
+    expect(() => parseProxyUrl('socks5://u:hunter2@p:1080', 'HTTPS_PROXY')).toThrow(
+      /unsupported proxy scheme "socks5" in HTTPS_PROXY/,
+    );
     expect(() => parseProxyUrl('socks5://u:hunter2@p:1080', 'HTTPS_PROXY')).not.toThrow(/hunter2/);
     expect(() => proxyAgentsFromEnv({ HTTP_PROXY: 'http://[bad' })).toThrow(/invalid proxy address in HTTP_PROXY/);
   });
@@ -109,7 +117,10 @@ interface TestProxy extends Seen {
 }
 
 /** The proxy resolves every name to `route(host)`, so unresolvable `.test` names prove the detour. */
-async function startProxy(route: (host: string, port: number) => { host: string; port: number }, o: { auth?: string; tls?: { cert: string; key: string } } = {}): Promise<TestProxy> {
+async function startProxy(
+  route: (host: string, port: number) => { host: string; port: number },
+  o: { auth?: string; tls?: { cert: string; key: string } } = {},
+): Promise<TestProxy> {
   const seen: Seen = { connects: [], requests: [] };
   const sockets = new Set<net.Socket>();
   const denied = (auth: string | undefined): boolean => o.auth !== undefined && auth !== o.auth;
@@ -124,10 +135,13 @@ async function startProxy(route: (host: string, port: number) => { host: string;
     const to = route(u.hostname, Number(u.port || 80));
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
-    const up = http.request({ host: to.host, port: to.port, method: req.method, path: `${u.pathname}${u.search}`, headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = http.request(
+      { host: to.host, port: to.port, method: req.method, path: `${u.pathname}${u.search}`, headers, agent: false },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on('error', () => res.writeHead(502).end());
     req.pipe(up);
   };
@@ -140,7 +154,9 @@ async function startProxy(route: (host: string, port: number) => { host: string;
     const auth = req.headers['proxy-authorization'];
     seen.connects.push({ target: req.url ?? '', auth });
     if (denied(auth)) {
-      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\ncontent-length: 0\r\n\r\n');
+      client.end(
+        'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\ncontent-length: 0\r\n\r\n',
+      );
       return;
     }
     const { hostname, port } = new URL(`http://${req.url ?? ''}`);
@@ -178,11 +194,29 @@ const proxies: TestProxy[] = [];
 /** Self-signed for localhost, 127.0.0.1, aws.proxy.test and other.proxy.test (openssl at test time). */
 async function makeCert(): Promise<{ cert: string; key: string }> {
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,DNS:aws.proxy.test,DNS:other.proxy.test,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,DNS:aws.proxy.test,DNS:other.proxy.test,IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { cert: await readFile(join(dir, 'cert.pem'), 'utf8'), key: await readFile(join(dir, 'key.pem'), 'utf8') };
   } catch {
     return FIXTURE;
@@ -218,9 +252,11 @@ function get(url: string, agent: http.Agent): Promise<{ status: number; body: st
   });
 }
 
-const echo = (scheme: string) => (req: http.IncomingMessage, res: http.ServerResponse): void => {
-  res.end(`${scheme} ${req.method} ${req.url} ${req.headers.host} ${req.headers['proxy-authorization'] ?? '-'}`);
-};
+const echo =
+  (scheme: string) =>
+  (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    res.end(`${scheme} ${req.method} ${req.url} ${req.headers.host} ${req.headers['proxy-authorization'] ?? '-'}`);
+  };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'proxy-test-'));
@@ -265,7 +301,9 @@ describe('https through a CONNECT proxy', () => {
   it('NO_PROXY sends a listed host direct, the others through the tunnel', async () => {
     const p = await proxy();
     const a = agentsFor({ HTTPS_PROXY: p.url, NO_PROXY: 'localhost' }, false);
-    expect((await get(`https://localhost:${targetPort}/direct`, a.https)).body).toBe(`https GET /direct localhost:${targetPort} -`);
+    expect((await get(`https://localhost:${targetPort}/direct`, a.https)).body).toBe(
+      `https GET /direct localhost:${targetPort} -`,
+    );
     expect(p.connects).toEqual([]);
     await get(`https://127.0.0.1:${targetPort}/tunnelled`, a.https);
     expect(p.connects.map((c) => c.target)).toEqual([`127.0.0.1:${targetPort}`]);
@@ -299,7 +337,9 @@ describe('https through a CONNECT proxy', () => {
   it('an https:// proxy: TLS to the proxy, CONNECT inside, TLS to the target inside that; http in absolute form over TLS', async () => {
     const p = await proxy({ tls: { cert, key } });
     const a = agentsFor({ HTTPS_PROXY: p.url, HTTP_PROXY: p.url });
-    expect((await get(`https://aws.proxy.test:${targetPort}/tls-in-tls`, a.https)).body).toBe(`https GET /tls-in-tls aws.proxy.test:${targetPort} -`);
+    expect((await get(`https://aws.proxy.test:${targetPort}/tls-in-tls`, a.https)).body).toBe(
+      `https GET /tls-in-tls aws.proxy.test:${targetPort} -`,
+    );
     expect(p.connects.map((c) => c.target)).toEqual([`aws.proxy.test:${targetPort}`]);
     expect((await get('http://aws.proxy.test/plain', a.http)).body).toBe('http GET /plain aws.proxy.test -');
     expect(p.requests.map((r) => r.url)).toEqual(['http://aws.proxy.test/plain']);
@@ -311,7 +351,9 @@ describe('https through a CONNECT proxy', () => {
     await closed.close();
     proxies.splice(0);
     const a = agentsFor({ HTTPS_PROXY: url });
-    await expect(get(`https://aws.proxy.test:${targetPort}/`, a.https)).rejects.toThrow(/proxy 127\.0\.0\.1:\d+: CONNECT aws\.proxy\.test:\d+ failed/);
+    await expect(get(`https://aws.proxy.test:${targetPort}/`, a.https)).rejects.toThrow(
+      /proxy 127\.0\.0\.1:\d+: CONNECT aws\.proxy\.test:\d+ failed/,
+    );
   });
 });
 
@@ -353,7 +395,11 @@ describe('end to end: SecretsManagerClient → proxy → emulator', () => {
     const client = new SecretsManagerClient({
       region: 'us-east-1',
       endpoint: emu.url,
-      credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, sessionToken: creds.sessionToken },
+      credentials: {
+        accessKeyId: creds.accessKeyId,
+        secretAccessKey: creds.secretAccessKey,
+        sessionToken: creds.sessionToken,
+      },
       maxAttempts: 1,
       requestHandler: new NodeHttpHandler({ httpAgent: a.http, httpsAgent: a.https }),
     });

@@ -87,7 +87,9 @@ export function parseProxyUrl(value: string, variable: string): URL | undefined 
     throw new Error(`invalid proxy address in ${variable}: want http://host:port or https://host:port`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new Error(`unsupported proxy scheme ${JSON.stringify(u.protocol.slice(0, -1))} in ${variable}: only http:// and https:// proxies are supported`);
+    throw new Error(
+      `unsupported proxy scheme ${JSON.stringify(u.protocol.slice(0, -1))} in ${variable}: only http:// and https:// proxies are supported`,
+    );
   }
   if (u.hostname === '') throw new Error(`invalid proxy address in ${variable}: no host`);
   return u;
@@ -190,7 +192,8 @@ function useProxy(cfg: ProxyConfig, hostIn: string, port: string): boolean {
     for (const m of cfg.noProxy.ips) if (m.list.check(host, f) && (m.port === '' || m.port === port)) return false;
   }
   for (const m of cfg.noProxy.domains) {
-    if ((host.endsWith(m.suffix) || (m.matchHost && host === m.suffix.slice(1))) && (m.port === '' || m.port === port)) return false;
+    if ((host.endsWith(m.suffix) || (m.matchHost && host === m.suffix.slice(1))) && (m.port === '' || m.port === port))
+      return false;
   }
   return true;
 }
@@ -199,7 +202,12 @@ function useProxy(cfg: ProxyConfig, hostIn: string, port: string): boolean {
  * The proxy for a request, or undefined for a direct connection.
  * `proxyFor(cfg, 'https:', 'secretsmanager.us-east-1.amazonaws.com', 443)` → `http://proxy:3128/`.
  */
-export function proxyFor(cfg: ProxyConfig, protocol: 'http:' | 'https:', host: string, port?: number | string | null): URL | undefined {
+export function proxyFor(
+  cfg: ProxyConfig,
+  protocol: 'http:' | 'https:',
+  host: string,
+  port?: number | string | null,
+): URL | undefined {
   const proxy = protocol === 'https:' ? cfg.httpsProxy : cfg.httpProxy;
   if (proxy === undefined) return undefined;
   const p = port === undefined || port === null || port === '' ? (protocol === 'https:' ? '443' : '80') : String(port);
@@ -226,12 +234,19 @@ function authority(host: string, port: number | string): string {
 /** Where a request is going, from the options node:http hands an agent. */
 function target(options: http.ClientRequestArgs, defaultPort: number): { host: string; port: number } {
   const host = normalizeHost(options.hostname ?? options.host ?? 'localhost');
-  const port = options.port !== undefined && options.port !== null && options.port !== '' ? Number(options.port) : defaultPort;
+  const port =
+    options.port !== undefined && options.port !== null && options.port !== '' ? Number(options.port) : defaultPort;
   return { host, port };
 }
 
 /** Opens a TCP (or TLS, for an https:// proxy) connection to the proxy and a CONNECT tunnel through it. */
-function openTunnel(proxy: URL, host: string, port: number, timeoutMs: number, proxyTls: tls.ConnectionOptions): Promise<Duplex> {
+function openTunnel(
+  proxy: URL,
+  host: string,
+  port: number,
+  timeoutMs: number,
+  proxyTls: tls.ConnectionOptions,
+): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const dest = authority(host, port);
     const headers: Record<string, string> = { host: dest };
@@ -252,7 +267,11 @@ function openTunnel(proxy: URL, host: string, port: number, timeoutMs: number, p
       res.resume();
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new Error(`${where} refused CONNECT ${dest}: HTTP ${res.statusCode ?? '?'}${res.statusCode === 407 ? ' (check the user:password in HTTPS_PROXY)' : ''}`));
+        reject(
+          new Error(
+            `${where} refused CONNECT ${dest}: HTTP ${res.statusCode ?? '?'}${res.statusCode === 407 ? ' (check the user:password in HTTPS_PROXY)' : ''}`,
+          ),
+        );
         return;
       }
       socket.setTimeout(0);
@@ -290,7 +309,11 @@ class ProxyHttpAgent extends nodeHttp.Agent {
       if (typeof req._header === 'string') {
         // Headers already stored (e.g. `Expect`): rewrite the request line, add the auth line.
         const [line = '', ...rest] = req._header.split('\r\n');
-        req._header = [line.replace(` ${req.path} `, ` ${absolute} `), ...(auth !== undefined ? [`Proxy-Authorization: ${auth}`] : []), ...rest].join('\r\n');
+        req._header = [
+          line.replace(` ${req.path} `, ` ${absolute} `),
+          ...(auth !== undefined ? [`Proxy-Authorization: ${auth}`] : []),
+          ...rest,
+        ].join('\r\n');
       } else if (auth !== undefined) {
         req.setHeader('Proxy-Authorization', auth);
       }
@@ -299,12 +322,21 @@ class ProxyHttpAgent extends nodeHttp.Agent {
     (nodeHttp.Agent.prototype as unknown as AgentInternals).addRequest.call(this, req, options);
   }
 
-  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     const { host, port } = target(options, 80);
     const proxy = proxyFor(this.cfg, 'http:', host, port);
     if (proxy === undefined) return super.createConnection(options, callback);
-    const to = { host: normalizeHost(proxy.hostname), port: proxyPort(proxy), ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) };
-    return proxy.protocol === 'https:' ? tls.connect({ ...this.proxyTls, ...to, ...(net.isIP(to.host) === 0 ? { servername: to.host } : {}) }) : net.connect(to);
+    const to = {
+      host: normalizeHost(proxy.hostname),
+      port: proxyPort(proxy),
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    };
+    return proxy.protocol === 'https:'
+      ? tls.connect({ ...this.proxyTls, ...to, ...(net.isIP(to.host) === 0 ? { servername: to.host } : {}) })
+      : net.connect(to);
   }
 }
 
@@ -319,7 +351,10 @@ class ProxyHttpsAgent extends nodeHttps.Agent {
     super(options);
   }
 
-  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     const { host, port } = target(options, 443);
     const proxy = proxyFor(this.cfg, 'https:', host, port);
     if (proxy === undefined) return super.createConnection(options, callback);

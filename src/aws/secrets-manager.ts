@@ -20,7 +20,11 @@ export interface FetchedValue {
 export function selectorFor(d: SecretDescriptor, failover: boolean): { name: string; version: string; label: string } {
   const f = failover ? d.failoverObject : undefined;
   if (f && f.objectName !== '') {
-    return { name: f.objectName, version: f.objectVersion || d.objectVersion, label: f.objectVersionLabel || d.objectVersionLabel };
+    return {
+      name: f.objectName,
+      version: f.objectVersion || d.objectVersion,
+      label: f.objectVersionLabel || d.objectVersionLabel,
+    };
   }
   // An ASCP quirk kept (docs/behaviour.md, "Objects"): a failover label without a failover name is still used.
   if (failover && d.failoverObject && d.failoverObject.objectVersionLabel !== '') {
@@ -43,9 +47,11 @@ interface RawValue {
 
 /** Value and version of one answer, each field of the type it must have, or a malformed-answer error naming object and region. */
 function checkedValue(v: RawValue, ctx: AwsErrorContext): FetchedValue {
-  if (v.VersionId === undefined || v.VersionId === null || v.VersionId === '') throw malformedAnswer(ctx, 'without a VersionId');
+  if (v.VersionId === undefined || v.VersionId === null || v.VersionId === '')
+    throw malformedAnswer(ctx, 'without a VersionId');
   if (typeof v.VersionId !== 'string') throw malformedAnswer(ctx, 'a VersionId that is not a string');
-  if (!VERSION_ID.test(v.VersionId)) throw malformedAnswer(ctx, 'a VersionId longer than 256 characters or with control characters');
+  if (!VERSION_ID.test(v.VersionId))
+    throw malformedAnswer(ctx, 'a VersionId longer than 256 characters or with control characters');
   const version = v.VersionId;
   if (v.SecretString !== undefined && v.SecretString !== null) {
     if (typeof v.SecretString !== 'string') throw malformedAnswer(ctx, 'a SecretString that is not a string');
@@ -71,7 +77,13 @@ export async function getSecretValue(
 ): Promise<FetchedValue> {
   commands ??= await import('@aws-sdk/client-secrets-manager');
   const sel = selectorFor(d, failover);
-  const ctx: AwsErrorContext = { what: `Failed fetching secret ${d.objectName}`, region, object: d.objectName, service: 'Secrets Manager', operation: 'GetSecretValue' };
+  const ctx: AwsErrorContext = {
+    what: `Failed fetching secret ${d.objectName}`,
+    region,
+    object: d.objectName,
+    service: 'Secrets Manager',
+    operation: 'GetSecretValue',
+  };
   let out: unknown;
   try {
     out = await client.send(
@@ -108,12 +120,24 @@ export class BatchRefused extends Error {
  * matched to) are left out, so the caller reads them one by one and reports the exact error.
  * Rejects with BatchRefused when the role may not call it, or the classified error otherwise.
  */
-export async function batchGetSecretValues(client: Sender<SecretsManagerClient>, ids: readonly string[], region: string, signal: AbortSignal): Promise<Map<string, FetchedValue>> {
+export async function batchGetSecretValues(
+  client: Sender<SecretsManagerClient>,
+  ids: readonly string[],
+  region: string,
+  signal: AbortSignal,
+): Promise<Map<string, FetchedValue>> {
   commands ??= await import('@aws-sdk/client-secrets-manager');
-  const ctx: AwsErrorContext = { what: 'BatchGetSecretValue failed', region, service: 'Secrets Manager', operation: 'BatchGetSecretValue' };
+  const ctx: AwsErrorContext = {
+    what: 'BatchGetSecretValue failed',
+    region,
+    service: 'Secrets Manager',
+    operation: 'BatchGetSecretValue',
+  };
   let out: unknown;
   try {
-    out = await client.send(new commands.BatchGetSecretValueCommand({ SecretIdList: [...ids] }), { abortSignal: signal });
+    out = await client.send(new commands.BatchGetSecretValueCommand({ SecretIdList: [...ids] }), {
+      abortSignal: signal,
+    });
   } catch (err) {
     const e = classifyAwsError(err, ctx);
     if (e.reason === 'AccessDenied') throw new BatchRefused(e.message);
@@ -124,15 +148,21 @@ export async function batchGetSecretValues(client: Sender<SecretsManagerClient>,
   if (!isRecord(out)) throw malformedAnswer(ctx, 'something that is not an object');
   const values = out['SecretValues'] ?? [];
   const errors = out['Errors'] ?? [];
-  if (!Array.isArray(values) || !values.every(isRecord)) throw malformedAnswer(ctx, 'SecretValues that are not a list of objects');
-  if (!Array.isArray(errors) || !errors.every(isRecord)) throw malformedAnswer(ctx, 'Errors that are not a list of objects');
+  if (!Array.isArray(values) || !values.every(isRecord))
+    throw malformedAnswer(ctx, 'SecretValues that are not a list of objects');
+  if (!Array.isArray(errors) || !errors.every(isRecord))
+    throw malformedAnswer(ctx, 'Errors that are not a list of objects');
   const result = new Map<string, FetchedValue>();
   const failed = new Set(errors.map((e) => e['SecretId']).filter((x): x is string => typeof x === 'string'));
   for (const id of ids) {
     if (failed.has(id)) continue;
     const v = values.find((s) => {
       const arn = s['ARN'];
-      return s['Name'] === id || arn === id || (id.startsWith('arn:') && typeof arn === 'string' && arn.startsWith(id + '-') && arn.length === id.length + 7);
+      return (
+        s['Name'] === id ||
+        arn === id ||
+        (id.startsWith('arn:') && typeof arn === 'string' && arn.startsWith(id + '-') && arn.length === id.length + 7)
+      );
     });
     if (!v) continue;
     result.set(id, checkedValue(v, { ...ctx, what: `Failed fetching secret ${id}`, object: id }));

@@ -43,9 +43,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 function checkedParameter(p: Record<string, unknown>, ctx: AwsErrorContext): FetchedValue {
   const value = p['Value'];
   const version = p['Version'];
-  if (typeof value !== 'string') throw malformedAnswer(ctx, value === undefined || value === null ? 'a parameter without a Value' : 'a parameter Value that is not a string');
+  if (typeof value !== 'string')
+    throw malformedAnswer(
+      ctx,
+      value === undefined || value === null ? 'a parameter without a Value' : 'a parameter Value that is not a string',
+    );
   if (version === undefined || version === null) throw malformedAnswer(ctx, 'a parameter without a Version');
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) throw malformedAnswer(ctx, 'a parameter Version that is not a positive integer');
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
+    throw malformedAnswer(ctx, 'a parameter Version that is not a positive integer');
   return { value: Buffer.from(value, 'utf8'), version: String(version) };
 }
 
@@ -61,10 +66,17 @@ export async function getParameterBatch(
   signal: AbortSignal,
 ): Promise<Map<string, FetchedValue | AwsCallError>> {
   commands ??= await import('@aws-sdk/client-ssm');
-  const ctx: AwsErrorContext = { what: `Failed fetching parameters ${selectors.join(', ')}`, region, service: 'SSM', operation: 'GetParameters' };
+  const ctx: AwsErrorContext = {
+    what: `Failed fetching parameters ${selectors.join(', ')}`,
+    region,
+    service: 'SSM',
+    operation: 'GetParameters',
+  };
   let out: unknown;
   try {
-    out = await client.send(new commands.GetParametersCommand({ Names: [...selectors], WithDecryption: true }), { abortSignal: signal });
+    out = await client.send(new commands.GetParametersCommand({ Names: [...selectors], WithDecryption: true }), {
+      abortSignal: signal,
+    });
   } catch (err) {
     throw classifyAwsError(err, ctx);
   }
@@ -73,36 +85,55 @@ export async function getParameterBatch(
   if (!isRecord(out)) throw malformedAnswer(ctx, 'something that is not an object');
   const parameters = out['Parameters'] ?? [];
   const invalidList = out['InvalidParameters'] ?? [];
-  if (!Array.isArray(parameters) || !parameters.every(isRecord)) throw malformedAnswer(ctx, 'Parameters that are not a list of objects');
-  if (!Array.isArray(invalidList) || !invalidList.every((x) => typeof x === 'string')) throw malformedAnswer(ctx, 'InvalidParameters that are not a list of names');
+  if (!Array.isArray(parameters) || !parameters.every(isRecord))
+    throw malformedAnswer(ctx, 'Parameters that are not a list of objects');
+  if (!Array.isArray(invalidList) || !invalidList.every((x) => typeof x === 'string'))
+    throw malformedAnswer(ctx, 'InvalidParameters that are not a list of names');
   const result = new Map<string, FetchedValue | AwsCallError>();
   const invalid = new Set<unknown>(invalidList);
   for (const requested of selectors) {
     if (invalid.has(requested)) {
       result.set(
         requested,
-        new AwsCallError('NOT_FOUND', `${region}: Failed fetching parameter ${requested}: InvalidParameters: SSM has no such parameter, version or label (check the name, the region and the selector)`, true, 'InvalidParameters', {
-          region,
-          object: requested,
-          reason: 'NotFound',
-        }),
+        new AwsCallError(
+          'NOT_FOUND',
+          `${region}: Failed fetching parameter ${requested}: InvalidParameters: SSM has no such parameter, version or label (check the name, the region and the selector)`,
+          true,
+          'InvalidParameters',
+          {
+            region,
+            object: requested,
+            reason: 'NotFound',
+          },
+        ),
       );
       continue;
     }
     const { base, selector } = splitSelector(requested);
-    const p = parameters.find(
-      (q) => (q['Name'] === base || q['ARN'] === base || q['Name'] === requested) && (q['Selector'] ?? '') === selector,
-    ) ?? parameters.find((q) => q['Name'] === base || q['ARN'] === base || q['Name'] === requested);
+    const p =
+      parameters.find(
+        (q) =>
+          (q['Name'] === base || q['ARN'] === base || q['Name'] === requested) && (q['Selector'] ?? '') === selector,
+      ) ?? parameters.find((q) => q['Name'] === base || q['ARN'] === base || q['Name'] === requested);
     if (!p) {
       // ASCP dereferences nil here and crashes the process; we name it.
       result.set(
         requested,
-        new AwsCallError('INTERNAL', `${region}: Failed fetching parameter ${requested}: SSM answered without it and without listing it as invalid`, false, 'MissingInResponse', { region, object: requested, reason: 'MissingInResponse' }),
+        new AwsCallError(
+          'INTERNAL',
+          `${region}: Failed fetching parameter ${requested}: SSM answered without it and without listing it as invalid`,
+          false,
+          'MissingInResponse',
+          { region, object: requested, reason: 'MissingInResponse' },
+        ),
       );
       continue;
     }
     try {
-      result.set(requested, checkedParameter(p, { ...ctx, what: `Failed fetching parameter ${requested}`, object: requested }));
+      result.set(
+        requested,
+        checkedParameter(p, { ...ctx, what: `Failed fetching parameter ${requested}`, object: requested }),
+      );
     } catch (err) {
       result.set(requested, err as AwsCallError);
     }

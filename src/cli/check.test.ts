@@ -62,7 +62,12 @@ describe('broken-class.yaml', () => {
     for (const [n, f] of errors.entries()) {
       expect(lines[(f.line ?? 0) - 1], f.message).toContain(`MISTAKE ${n + 1}`);
     }
-    expect(errors.map((f) => f.path)).toEqual(['objects[0].filePermission', 'objects[0].jmesPath[0].path', 'objects[1].objectName', 'objects[2].objectAlias']);
+    expect(errors.map((f) => f.path)).toEqual([
+      'objects[0].filePermission',
+      'objects[0].jmesPath[0].path',
+      'objects[1].objectName',
+      'objects[2].objectAlias',
+    ]);
     expect(errors[0]?.message).toContain('write "0644"');
   });
 });
@@ -72,16 +77,64 @@ describe('positions inside objects', () => {
     `apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: p\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n${parameters}`;
   // [case, parameters YAML (from line 9), finding path, expected line, column]
   const TABLE: [string, string, string, number, number][] = [
-    ['literal block', '    objects: |\n      - objectName: a\n        objectType: nope\n', 'objects[0].objectType', 11, 21],
-    ['literal strip, extra indent', '    objects: |-\n        - objectName: a\n          objectType: nope\n', 'objects[0].objectType', 11, 23],
-    ['indentation indicator', '    objects: |2\n        - objectName: a\n          objectType: nope\n', 'objects[0].objectType', 11, 23],
-    ['second entry, case-insensitive key', '    objects: |\n      - {objectName: a, objectType: secretsmanager}\n      - ObjectName: b\n        ObjectType: nope\n', 'objects[1].objectType', 12, 21],
-    ['jmesPath entry', "    objects: |\n      - objectName: a\n        objectType: secretsmanager\n        jmesPath:\n          - path: a-b\n            objectAlias: x\n", 'objects[0].jmesPath[0].path', 13, 19],
-    ['CRLF line ends', '    objects: |\r\n      - objectName: a\r\n        objectType: nope\r\n', 'objects[0].objectType', 11, 21],
+    [
+      'literal block',
+      '    objects: |\n      - objectName: a\n        objectType: nope\n',
+      'objects[0].objectType',
+      11,
+      21,
+    ],
+    [
+      'literal strip, extra indent',
+      '    objects: |-\n        - objectName: a\n          objectType: nope\n',
+      'objects[0].objectType',
+      11,
+      23,
+    ],
+    [
+      'indentation indicator',
+      '    objects: |2\n        - objectName: a\n          objectType: nope\n',
+      'objects[0].objectType',
+      11,
+      23,
+    ],
+    [
+      'second entry, case-insensitive key',
+      '    objects: |\n      - {objectName: a, objectType: secretsmanager}\n      - ObjectName: b\n        ObjectType: nope\n',
+      'objects[1].objectType',
+      12,
+      21,
+    ],
+    [
+      'jmesPath entry',
+      '    objects: |\n      - objectName: a\n        objectType: secretsmanager\n        jmesPath:\n          - path: a-b\n            objectAlias: x\n',
+      'objects[0].jmesPath[0].path',
+      13,
+      19,
+    ],
+    [
+      'CRLF line ends',
+      '    objects: |\r\n      - objectName: a\r\n        objectType: nope\r\n',
+      'objects[0].objectType',
+      11,
+      21,
+    ],
     ['double-quoted one line', '    objects: "- {objectName: a, objectType: nope}"\n', 'objects[0].objectType', 9, 45],
     ['single-quoted one line', "    objects: '- {objectName: a, objectType: nope}'\n", 'objects[0].objectType', 9, 45],
-    ['folded block: the value start', '    objects: >\n      - objectName: a\n        objectType: nope\n', 'objects[0].objectType', 9, 14],
-    ['missing field: its entry', '    objects: |\n      - objectType: secretsmanager\n', 'objects[0].objectName', 10, 9],
+    [
+      'folded block: the value start',
+      '    objects: >\n      - objectName: a\n        objectType: nope\n',
+      'objects[0].objectType',
+      9,
+      14,
+    ],
+    [
+      'missing field: its entry',
+      '    objects: |\n      - objectType: secretsmanager\n',
+      'objects[0].objectName',
+      10,
+      9,
+    ],
   ];
   it.each(TABLE)('%s', (_name, parameters, path, line, column) => {
     const { findings } = checkManifest(wrap(parameters), 'p.yaml');
@@ -94,7 +147,9 @@ describe('positions inside objects', () => {
 describe('rules beyond the objects parser', () => {
   const one = (yaml: string) => checkManifest(yaml, 'x.yaml');
   it('a parameter that is not a string is an error naming the fix', () => {
-    const { findings } = one('apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    usePodIdentity: yes\n    objects: "- {objectName: a, objectType: secretsmanager}"\n');
+    const { findings } = one(
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    usePodIdentity: yes\n    objects: "- {objectName: a, objectType: secretsmanager}"\n',
+    );
     expect(findings.map((f) => [f.severity, f.path, f.line, f.column])).toEqual([['error', 'usePodIdentity', 8, 21]]);
     expect(findings[0]?.message).toContain('quote it, usePodIdentity: "yes"');
   });
@@ -106,7 +161,9 @@ describe('rules beyond the objects parser', () => {
     expect(report).toEqual({ file: 'x.yaml', classes: [], skipped: 1, otherProviders: ['az (azure)'] });
   });
   it('a class without objects, without provider, or of an unknown apiVersion is an error', () => {
-    const { findings } = one('apiVersion: secrets-store.csi.k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  parameters: {region: us-east-1}\n');
+    const { findings } = one(
+      'apiVersion: secrets-store.csi.k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  parameters: {region: us-east-1}\n',
+    );
     expect(findings.map((f) => f.path).sort()).toEqual(['apiVersion', 'objects', 'spec.provider']);
   });
   it('no region and an ARN: warns that the ARN region is checked only at mount time (no warning for the missing region itself)', () => {
@@ -141,7 +198,9 @@ describe('rules beyond the objects parser', () => {
     expect(findings[1]?.message).toContain('(the file of db is named "db-creds": use that)');
   });
   it('a spec-only fragment (as users paste it) is checked as a class, and says so', () => {
-    const { findings, report } = one('spec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: |\n      - objectName: db\n        objectType: secretsmanager\n        jmesPath:\n          - {path: api-key, objectAlias: k}\n');
+    const { findings, report } = one(
+      'spec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: |\n      - objectName: db\n        objectType: secretsmanager\n        jmesPath:\n          - {path: api-key, objectAlias: k}\n',
+    );
     expect(findings.map((f) => [f.severity, f.path, f.line])).toEqual([
       ['warning', 'spec', 2],
       ['error', 'objects[0].jmesPath[0].path', 9],
@@ -172,7 +231,13 @@ describe('standard input', () => {
   });
   it('`-` beside files reads standard input once', async () => {
     let reads = 0;
-    const io: CommandIO = { stdout: () => undefined, stderr: () => undefined, env: {}, cwd: ROOT, readStdin: () => Promise.resolve(`${reads++ === 0 ? '' : 'x'}`) };
+    const io: CommandIO = {
+      stdout: () => undefined,
+      stderr: () => undefined,
+      env: {},
+      cwd: ROOT,
+      readStdin: () => Promise.resolve(`${reads++ === 0 ? '' : 'x'}`),
+    };
     expect(await run(['-', 'manifests/examples/irsa.yaml', '-'], io)).toBe(0);
     expect(reads).toBe(1);
   });
@@ -180,7 +245,11 @@ describe('standard input', () => {
     const { ensureBuilt } = await import('../../test/helpers/built.js');
     ensureBuilt();
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(process.execPath, ['dist/main.js', 'check', '-'], { cwd: ROOT, input: readFileSync(new URL('manifests/examples/irsa.yaml', `file://${ROOT}`)), encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/main.js', 'check', '-'], {
+      cwd: ROOT,
+      input: readFileSync(new URL('manifests/examples/irsa.yaml', `file://${ROOT}`)),
+      encoding: 'utf8',
+    });
     expect(r.stdout).toContain('checked 1 SecretProviderClass in 1 file: 0 errors');
     expect(r.status).toBe(0);
   }, 120_000);
@@ -201,7 +270,12 @@ describe('through the dispatcher', () => {
   it('the dispatcher runs check', async () => {
     const { main } = await import('./index.js');
     let stdout = '';
-    const code = await main(['check', 'src/cli/testdata/good.yaml'], { stdout: (t) => (stdout += t), stderr: () => {}, env: {}, cwd: ROOT });
+    const code = await main(['check', 'src/cli/testdata/good.yaml'], {
+      stdout: (t) => (stdout += t),
+      stderr: () => {},
+      env: {},
+      cwd: ROOT,
+    });
     expect(code).toBe(0);
     expect(stdout).toBe('checked 1 SecretProviderClass in 1 file: 0 errors, 0 warnings\n');
   });

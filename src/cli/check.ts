@@ -84,7 +84,6 @@ const SPC_KIND = 'SecretProviderClass';
 
 const { descriptor: DESCRIPTOR_FIELDS, entry: ENTRY_FIELDS, failover: FAILOVER_FIELDS } = OBJECT_FIELDS;
 
-
 function editDistance(a: string, b: string): number {
   const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
@@ -205,7 +204,12 @@ class ClassChecker {
   private addProblems(problems: readonly ConfigProblem[], severity?: Severity): void {
     for (const p of problems) {
       const sev = severity ?? p.severity ?? 'error';
-      this.add(sev, p.path ?? '', (p.detail ?? p.message) + (sev === 'error' ? this.hint(p) : ''), this.parameterPosition(p.path));
+      this.add(
+        sev,
+        p.path ?? '',
+        (p.detail ?? p.message) + (sev === 'error' ? this.hint(p) : ''),
+        this.parameterPosition(p.path),
+      );
     }
   }
 
@@ -230,9 +234,15 @@ class ClassChecker {
       );
     } else {
       if (!(SPC_API_VERSIONS as readonly string[]).includes(obj.apiVersion)) {
-        this.add('error', 'apiVersion', `apiVersion ${JSON.stringify(obj.apiVersion)} is not served by the Secrets Store CSI driver: use ${SPC_API_VERSIONS[0]}`, this.specPosition(['apiVersion']));
+        this.add(
+          'error',
+          'apiVersion',
+          `apiVersion ${JSON.stringify(obj.apiVersion)} is not served by the Secrets Store CSI driver: use ${SPC_API_VERSIONS[0]}`,
+          this.specPosition(['apiVersion']),
+        );
       }
-      if (obj.name === '') this.add('error', 'metadata.name', 'metadata.name is required', this.specPosition(['metadata']));
+      if (obj.name === '')
+        this.add('error', 'metadata.name', 'metadata.name is required', this.specPosition(['metadata']));
     }
 
     const fields = spcFields(obj);
@@ -247,11 +257,21 @@ class ClassChecker {
         provider === undefined;
       if (!meantForUs) return { skipped: true, provider: String(provider) };
       const got = provider === undefined ? 'missing' : `${JSON.stringify(provider)}`;
-      this.add('error', 'spec.provider', `spec.provider is ${got}: the driver sends this class to the provider named exactly "aws" (provider: aws)`, this.specPosition(['spec', 'provider']));
+      this.add(
+        'error',
+        'spec.provider',
+        `spec.provider is ${got}: the driver sends this class to the provider named exactly "aws" (provider: aws)`,
+        this.specPosition(['spec', 'provider']),
+      );
     }
 
     for (const p of fields.problems) {
-      this.add('error', p.key === '' ? 'spec.parameters' : p.key, p.message, p.key === '' ? this.specPosition(['spec', 'parameters']) : this.specPosition(['spec', 'parameters', p.key]));
+      this.add(
+        'error',
+        p.key === '' ? 'spec.parameters' : p.key,
+        p.message,
+        p.key === '' ? this.specPosition(['spec', 'parameters']) : this.specPosition(['spec', 'parameters', p.key]),
+      );
     }
     this.checkParameterNames(Object.keys(fields.parameters));
 
@@ -271,18 +291,26 @@ class ClassChecker {
       }),
     );
     if (objectsText === undefined) {
-      this.add('error', 'objects', 'the objects parameter is required: a YAML list of the secrets and parameters to mount (objects: |)', this.specPosition(['spec', 'parameters']));
+      this.add(
+        'error',
+        'objects',
+        'the objects parameter is required: a YAML list of the secrets and parameters to mount (objects: |)',
+        this.specPosition(['spec', 'parameters']),
+      );
     } else {
       this.addProblems(objects.problems);
     }
     // Warnings need parsed values: when the class has errors, lint what does parse on its own.
     const lintAttrs = attrs.value ?? this.attributesWithout(fields.parameters, attrs.problems);
-    const lintable = objects.value !== undefined ? { descriptors: objects.value, complete: true } : this.entriesOnTheirOwn(objectsText ?? '', {
-      pathTranslation: translation.ok ? translation.value : '_',
-      defaultMode,
-      region: '',
-      failoverRegion: failoverRegion === region ? '' : failoverRegion,
-    });
+    const lintable =
+      objects.value !== undefined
+        ? { descriptors: objects.value, complete: true }
+        : this.entriesOnTheirOwn(objectsText ?? '', {
+            pathTranslation: translation.ok ? translation.value : '_',
+            defaultMode,
+            region: '',
+            failoverRegion: failoverRegion === region ? '' : failoverRegion,
+          });
     if (lintAttrs !== undefined) {
       this.addProblems(lintObjects(lintable.descriptors, lintAttrs, fields.parameters), 'warning');
       this.checkArnRegion(lintable.descriptors, lintAttrs);
@@ -290,13 +318,20 @@ class ClassChecker {
     this.checkUnknownObjectKeys();
     // Files named by the class, known even when objects has errors: so secretObjects is checked in the same run.
     const declared = objects.error instanceof ObjectsError ? objects.error.declared : undefined;
-    const files = lintable.complete ? lintable.descriptors.flatMap(declaredFiles) : declared?.complete === true ? declared.files : undefined;
+    const files = lintable.complete
+      ? lintable.descriptors.flatMap(declaredFiles)
+      : declared?.complete === true
+        ? declared.files
+        : undefined;
     this.checkSecretObjects(fields.secretObjects, fields.secretObjectsInvalid, files);
     return { skipped: false };
   }
 
   /** parseAttributes again without the parameters it refused, so the other warnings still show. */
-  private attributesWithout(parameters: Readonly<Record<string, string>>, problems: readonly ConfigProblem[]): MountAttributes | undefined {
+  private attributesWithout(
+    parameters: Readonly<Record<string, string>>,
+    problems: readonly ConfigProblem[],
+  ): MountAttributes | undefined {
     const rest = { ...parameters };
     for (const p of problems) if (p.path !== undefined) delete rest[p.path];
     try {
@@ -311,7 +346,10 @@ class ClassChecker {
    * parse reported it), for the warnings of a class whose list has errors. `complete` when every
    * entry parsed, so the class's file names are all known.
    */
-  private entriesOnTheirOwn(objectsText: string, opts: Parameters<typeof parseObjects>[1]): { descriptors: SecretDescriptor[]; complete: boolean } {
+  private entriesOnTheirOwn(
+    objectsText: string,
+    opts: Parameters<typeof parseObjects>[1],
+  ): { descriptors: SecretDescriptor[]; complete: boolean } {
     const root = this.objectsSource?.root;
     const descriptors: SecretDescriptor[] = [];
     if (!isSeq(root)) return { descriptors, complete: false };
@@ -336,13 +374,25 @@ class ClassChecker {
   private checkParameterNames(names: readonly string[]): void {
     for (const name of names) {
       if (CLASS_PARAMETERS.includes(name)) continue;
-      const pos = nodePosition(this.mf, keyNode(nodeAt(this.spec, ['parameters']), name)) ?? this.specPosition(['spec', 'parameters', name]);
+      const pos =
+        nodePosition(this.mf, keyNode(nodeAt(this.spec, ['parameters']), name)) ??
+        this.specPosition(['spec', 'parameters', name]);
       if (DRIVER_ATTRIBUTES.includes(name)) {
-        this.add('warning', name, `${name} is set by the driver for each pod: a value here is overwritten or, for the tokens, wrongly trusted; remove it`, pos);
+        this.add(
+          'warning',
+          name,
+          `${name} is set by the driver for each pod: a value here is overwritten or, for the tokens, wrongly trusted; remove it`,
+          pos,
+        );
         continue;
       }
       const meant = suggest(name, CLASS_PARAMETERS);
-      this.add('warning', name, `unknown parameter ${JSON.stringify(name)} is ignored by the provider${meant !== undefined ? ` (did you mean ${meant}? names are case-sensitive)` : ''}`, pos);
+      this.add(
+        'warning',
+        name,
+        `unknown parameter ${JSON.stringify(name)} is ignored by the provider${meant !== undefined ? ` (did you mean ${meant}? names are case-sensitive)` : ''}`,
+        pos,
+      );
     }
   }
 
@@ -371,8 +421,15 @@ class ClassChecker {
         if (fields.some((f) => f.toLowerCase() === folded)) continue;
         if (key === '<<') continue;
         const meant = suggest(key, fields);
-        const pos = pair.key.range ? manifestPosition(this.mf, nodeAt(this.spec, ['parameters', 'objects']) as Node, pair.key.range[0]) : undefined;
-        this.add('warning', `${at}.${key}`, `unknown key ${JSON.stringify(key)} is ignored${meant !== undefined ? ` (did you mean ${meant}?)` : ''}`, pos ?? this.parameterPosition(at));
+        const pos = pair.key.range
+          ? manifestPosition(this.mf, nodeAt(this.spec, ['parameters', 'objects']) as Node, pair.key.range[0])
+          : undefined;
+        this.add(
+          'warning',
+          `${at}.${key}`,
+          `unknown key ${JSON.stringify(key)} is ignored${meant !== undefined ? ` (did you mean ${meant}?)` : ''}`,
+          pos ?? this.parameterPosition(at),
+        );
       }
     };
     root.items.forEach((item, i) => {
@@ -382,17 +439,22 @@ class ClassChecker {
       for (const pair of item.items) {
         if (!isScalar(pair.key)) continue;
         const key = String(pair.key.value).toLowerCase();
-        if (key === 'jmespath' && isSeq(pair.value)) pair.value.items.forEach((e, j) => visit(e, `${at}.jmesPath[${j}]`, ENTRY_FIELDS));
+        if (key === 'jmespath' && isSeq(pair.value))
+          pair.value.items.forEach((e, j) => visit(e, `${at}.jmesPath[${j}]`, ENTRY_FIELDS));
         if (key === 'failoverobject') visit(pair.value, `${at}.failoverObject`, FAILOVER_FIELDS);
       }
     });
   }
 
   /** The driver's sync rules, as spc/ states them, at their places in the manifest. */
-  private checkSecretObjects(list: ReturnType<typeof spcFields>['secretObjects'], invalid: boolean, declared: readonly DeclaredFile[] | undefined): void {
-    for (const p of secretObjectsProblems(list, invalid, declared)) this.add(p.severity, p.path, p.message, this.specPosition(p.steps));
+  private checkSecretObjects(
+    list: ReturnType<typeof spcFields>['secretObjects'],
+    invalid: boolean,
+    declared: readonly DeclaredFile[] | undefined,
+  ): void {
+    for (const p of secretObjectsProblems(list, invalid, declared))
+      this.add(p.severity, p.path, p.message, this.specPosition(p.steps));
   }
-
 }
 
 /** Checks one manifest file's text. `file` is how findings name it. */
@@ -417,7 +479,11 @@ export function checkManifest(text: string, file: string): { findings: Finding[]
     }
     const checker = new ClassChecker(mf, obj);
     const result = checker.check();
-    const label = obj.fragment ? `(spec of document ${obj.document})` : obj.namespace !== '' ? `${obj.namespace}/${obj.name}` : obj.name;
+    const label = obj.fragment
+      ? `(spec of document ${obj.document})`
+      : obj.namespace !== ''
+        ? `${obj.namespace}/${obj.name}`
+        : obj.name;
     if (result.skipped) {
       report.otherProviders.push(`${label} (${result.provider})`);
       continue;
@@ -449,7 +515,11 @@ export async function readProcessStdin(): Promise<string> {
  * Reads and checks files (relative to `cwd`); `-` is standard input (read once, named `<stdin>`);
  * an unreadable file is an error finding.
  */
-export async function checkFiles(files: readonly string[], cwd: string, readStdin: () => Promise<string> = readProcessStdin): Promise<CheckReport> {
+export async function checkFiles(
+  files: readonly string[],
+  cwd: string,
+  readStdin: () => Promise<string> = readProcessStdin,
+): Promise<CheckReport> {
   const report: CheckReport = { files: [], errors: 0, warnings: 0, findings: [] };
   let stdinRead = false;
   for (const arg of files) {
@@ -464,13 +534,33 @@ export async function checkFiles(files: readonly string[], cwd: string, readStdi
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       report.files.push({ file, classes: [], skipped: 0, otherProviders: [] });
-      report.findings.push({ file, document: null, item: null, name: '', severity: 'error', path: '', line: null, column: null, message: `cannot read the file (${code ?? 'error'})` });
+      report.findings.push({
+        file,
+        document: null,
+        item: null,
+        name: '',
+        severity: 'error',
+        path: '',
+        line: null,
+        column: null,
+        message: `cannot read the file (${code ?? 'error'})`,
+      });
       continue;
     }
     const { findings, report: fr } = checkManifest(text, file);
     report.files.push(fr);
     if (fr.classes.length === 0 && fr.otherProviders.length === 0 && findings.length === 0) {
-      findings.push({ file, document: null, item: null, name: '', severity: 'warning', path: '', line: null, column: null, message: 'no SecretProviderClass in this file' });
+      findings.push({
+        file,
+        document: null,
+        item: null,
+        name: '',
+        severity: 'warning',
+        path: '',
+        line: null,
+        column: null,
+        message: 'no SecretProviderClass in this file',
+      });
     }
     report.findings.push(...findings);
   }
@@ -492,7 +582,8 @@ export function formatText(report: CheckReport): string {
   const others = report.files.flatMap((f) => f.otherProviders);
   let summary = `checked ${plural(classes, 'SecretProviderClass', 'SecretProviderClasses')} in ${plural(report.files.length, 'file')}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`;
   if (skipped > 0) summary += `; skipped ${plural(skipped, 'document')} of other kinds`;
-  if (others.length > 0) summary += `; skipped ${plural(others.length, 'SecretProviderClass', 'SecretProviderClasses')} of other providers: ${others.join(', ')}`;
+  if (others.length > 0)
+    summary += `; skipped ${plural(others.length, 'SecretProviderClass', 'SecretProviderClasses')} of other providers: ${others.join(', ')}`;
   lines.push(summary);
   return lines.join('\n') + '\n';
 }

@@ -24,9 +24,22 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AwsClientFactory, loadDoctorReads, type AwsCredentials } from '../aws/index.js';
 import { ConfigError, ProviderError } from '../errors.js';
-import { evaluateAssumeRoleTrust, evaluatePodIdentityTrust, evaluateWebIdentityTrust, operatorCredentials } from '../identity/index.js';
+import {
+  evaluateAssumeRoleTrust,
+  evaluatePodIdentityTrust,
+  evaluateWebIdentityTrust,
+  operatorCredentials,
+} from '../identity/index.js';
 import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, REGION_LABEL, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
-import { ATTR, IRSA_AUDIENCE, parseAttributes, parseObjects, POD_IDENTITY_AUDIENCE, type MountAttributes, type SecretDescriptor } from '../spc/index.js';
+import {
+  ATTR,
+  IRSA_AUDIENCE,
+  parseAttributes,
+  parseObjects,
+  POD_IDENTITY_AUDIENCE,
+  type MountAttributes,
+  type SecretDescriptor,
+} from '../spc/index.js';
 import { appId } from '../version.js';
 import { checkManifest } from './check.js';
 import type { CommandIO } from './io.js';
@@ -108,7 +121,19 @@ export class DoctorUsageError extends Error {
 
 type Parsed = { kind: 'run'; options: DoctorOptions } | { kind: 'help' } | { kind: 'error'; message: string };
 
-const FLAGS = new Set(['class', 'name', 'namespace', 'service-account', 'pod', 'region', 'issuer', 'cluster', 'provider-selector', 'format', 'timeout']);
+const FLAGS = new Set([
+  'class',
+  'name',
+  'namespace',
+  'service-account',
+  'pod',
+  'region',
+  'issuer',
+  'cluster',
+  'provider-selector',
+  'format',
+  'timeout',
+]);
 
 export function parseDoctorArgs(argv: readonly string[]): Parsed {
   const values = new Map<string, string>();
@@ -130,18 +155,26 @@ export function parseDoctorArgs(argv: readonly string[]): Parsed {
     const m = /^([^/\s]+)\/([^/\s]+)$/.exec(podArg);
     if (m === null) return { kind: 'error', message: `--pod must be NAMESPACE/NAME, got ${JSON.stringify(podArg)}` };
     const extra = ['class', 'name', 'namespace', 'service-account'].filter((n) => values.has(n));
-    if (extra.length > 0) return { kind: 'error', message: `--pod reads the class, namespace and service account from the cluster: drop ${extra.map((n) => `--${n}`).join(', ')}` };
+    if (extra.length > 0)
+      return {
+        kind: 'error',
+        message: `--pod reads the class, namespace and service account from the cluster: drop ${extra.map((n) => `--${n}`).join(', ')}`,
+      };
     pod = { namespace: m[1] ?? '', name: m[2] ?? '' };
   } else {
     const missing = ['class', 'namespace', 'service-account'].filter((n) => (values.get(n) ?? '') === '');
-    if (missing.length > 0) return { kind: 'error', message: `missing ${missing.map((n) => `--${n}`).join(', ')} (or --pod NS/NAME)` };
+    if (missing.length > 0)
+      return { kind: 'error', message: `missing ${missing.map((n) => `--${n}`).join(', ')} (or --pod NS/NAME)` };
   }
   const format = values.get('format') ?? 'text';
-  if (format !== 'text' && format !== 'json') return { kind: 'error', message: `--format must be text or json, got ${JSON.stringify(format)}` };
+  if (format !== 'text' && format !== 'json')
+    return { kind: 'error', message: `--format must be text or json, got ${JSON.stringify(format)}` };
   const timeout = values.get('timeout') ?? '60';
-  if (!/^\d+(\.\d+)?$/.test(timeout) || Number(timeout) <= 0) return { kind: 'error', message: `--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}` };
+  if (!/^\d+(\.\d+)?$/.test(timeout) || Number(timeout) <= 0)
+    return { kind: 'error', message: `--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}` };
   const issuer = values.get('issuer');
-  if (issuer !== undefined && !/^https:\/\/[^\s/]+(\/\S*)?$/.test(issuer)) return { kind: 'error', message: `--issuer must be an https:// URL, got ${JSON.stringify(issuer)}` };
+  if (issuer !== undefined && !/^https:\/\/[^\s/]+(\/\S*)?$/.test(issuer))
+    return { kind: 'error', message: `--issuer must be an https:// URL, got ${JSON.stringify(issuer)}` };
   return {
     kind: 'run',
     options: {
@@ -207,13 +240,26 @@ function loadClassText(text: string, file: string, name: string | undefined, who
   const mine = findings.filter((f) => f.name === label || f.document === null);
   const errors = mine.filter((f) => f.severity === 'error');
   const warnings = mine.filter((f) => f.severity === 'warning');
-  const where = (f: (typeof mine)[number]): string => `${f.path !== '' ? `${f.path}: ` : ''}${f.message}${f.line !== null ? ` (line ${f.line})` : ''}`;
+  const where = (f: (typeof mine)[number]): string =>
+    `${f.path !== '' ? `${f.path}: ` : ''}${f.message}${f.line !== null ? ` (line ${f.line})` : ''}`;
   const results: CheckResult[] = [];
   const fixAll = `${checkHint} for every finding with its position`;
   if (errors.length > 0) {
-    results.push({ check: 'class', status: 'FAIL', subject: label, cause: `${errors.length === 1 ? '1 error' : `${errors.length} errors`}, first: ${where(errors[0]!)}`, fix: fixAll });
+    results.push({
+      check: 'class',
+      status: 'FAIL',
+      subject: label,
+      cause: `${errors.length === 1 ? '1 error' : `${errors.length} errors`}, first: ${where(errors[0]!)}`,
+      fix: fixAll,
+    });
   } else if (warnings.length > 0) {
-    results.push({ check: 'class', status: 'WARN', subject: label, cause: `${warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`}, first: ${where(warnings[0]!)}`, fix: fixAll });
+    results.push({
+      check: 'class',
+      status: 'WARN',
+      subject: label,
+      cause: `${warnings.length === 1 ? '1 warning' : `${warnings.length} warnings`}, first: ${where(warnings[0]!)}`,
+      fix: fixAll,
+    });
   } else {
     results.push({ check: 'class', status: 'PASS', subject: label, cause: 'passes every rule of `check`', fix: '' });
   }
@@ -265,24 +311,51 @@ async function checkCsiDriver(kube: KubeClient, audience: string, signal: AbortS
   try {
     const d = await kube.getCsiDriver(DRIVER_NAME, signal);
     const audiences = (d.tokenRequests ?? []).map((t) => t.audience);
-    if (audiences.includes(audience)) return { check: 'csi-driver', status: 'PASS', subject, cause: `tokenRequests include audience ${audience}`, fix: '' };
+    if (audiences.includes(audience))
+      return {
+        check: 'csi-driver',
+        status: 'PASS',
+        subject,
+        cause: `tokenRequests include audience ${audience}`,
+        fix: '',
+      };
     return {
       check: 'csi-driver',
       status: 'FAIL',
       subject,
-      cause: d.tokenRequests === undefined ? `has no tokenRequests: the driver passes the provider no token, every mount fails` : `tokenRequests have audiences ${audiences.map((a) => JSON.stringify(a)).join(', ') || 'none'}, not ${audience}: the driver passes no token for it`,
+      cause:
+        d.tokenRequests === undefined
+          ? `has no tokenRequests: the driver passes the provider no token, every mount fails`
+          : `tokenRequests have audiences ${audiences.map((a) => JSON.stringify(a)).join(', ') || 'none'}, not ${audience}: the driver passes no token for it`,
       fix: `install the driver with a token request for ${audience} (helm: --set tokenRequests[0].audience=${audience})`,
     };
   } catch (err) {
     if (err instanceof ProviderError && err.code === 'NOT_FOUND') {
-      return { check: 'csi-driver', status: 'FAIL', subject, cause: 'not found: the Secrets Store CSI driver is not installed', fix: `install the driver (chart secrets-store-csi-driver) with tokenRequests[0].audience=${audience}` };
+      return {
+        check: 'csi-driver',
+        status: 'FAIL',
+        subject,
+        cause: 'not found: the Secrets Store CSI driver is not installed',
+        fix: `install the driver (chart secrets-store-csi-driver) with tokenRequests[0].audience=${audience}`,
+      };
     }
-    return { check: 'csi-driver', status: 'WARN', subject, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to get csidrivers' };
+    return {
+      check: 'csi-driver',
+      status: 'WARN',
+      subject,
+      cause: `could not be read: ${errorText(err)}`,
+      fix: 'run doctor with a kubeconfig allowed to get csidrivers',
+    };
   }
 }
 
 /** A provider pod is ready: on the pod's node with --pod, else on some node (it runs as a DaemonSet). */
-async function checkProvider(kube: KubeClient, selector: string, nodeName: string | undefined, signal: AbortSignal): Promise<CheckResult> {
+async function checkProvider(
+  kube: KubeClient,
+  selector: string,
+  nodeName: string | undefined,
+  signal: AbortSignal,
+): Promise<CheckResult> {
   const subject = nodeName === undefined ? `pods ${selector}` : `pods ${selector} on ${nodeName}`;
   try {
     const all = await kube.listPods(selector, signal);
@@ -290,7 +363,13 @@ async function checkProvider(kube: KubeClient, selector: string, nodeName: strin
     const ready = pods.filter((p) => p.ready);
     if (ready.length > 0) {
       const nodes = new Set(ready.map((p) => p.nodeName));
-      return { check: 'provider', status: 'PASS', subject, cause: `${ready.length} of ${pods.length} ready, on ${nodes.size === 1 ? '1 node' : `${nodes.size} nodes`}`, fix: '' };
+      return {
+        check: 'provider',
+        status: 'PASS',
+        subject,
+        cause: `${ready.length} of ${pods.length} ready, on ${nodes.size === 1 ? '1 node' : `${nodes.size} nodes`}`,
+        fix: '',
+      };
     }
     if (pods.length === 0 && all.length > 0) {
       return {
@@ -302,12 +381,30 @@ async function checkProvider(kube: KubeClient, selector: string, nodeName: strin
       };
     }
     if (pods.length === 0) {
-      return { check: 'provider', status: 'FAIL', subject, cause: 'no provider pod: nothing answers the driver, every mount fails', fix: 'install the provider (manifests/deployment/provider-installer.yaml or the chart), or pass --provider-selector with its labels' };
+      return {
+        check: 'provider',
+        status: 'FAIL',
+        subject,
+        cause: 'no provider pod: nothing answers the driver, every mount fails',
+        fix: 'install the provider (manifests/deployment/provider-installer.yaml or the chart), or pass --provider-selector with its labels',
+      };
     }
     const first = pods[0]!;
-    return { check: 'provider', status: 'FAIL', subject, cause: `${pods.length} provider pods, none ready`, fix: `see why: kubectl -n ${first.namespace} describe pod ${first.name}` };
+    return {
+      check: 'provider',
+      status: 'FAIL',
+      subject,
+      cause: `${pods.length} provider pods, none ready`,
+      fix: `see why: kubectl -n ${first.namespace} describe pod ${first.name}`,
+    };
   } catch (err) {
-    return { check: 'provider', status: 'WARN', subject, cause: `could not be listed: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to list pods in all namespaces' };
+    return {
+      check: 'provider',
+      status: 'WARN',
+      subject,
+      cause: `could not be listed: ${errorText(err)}`,
+      fix: 'run doctor with a kubeconfig allowed to list pods in all namespaces',
+    };
   }
 }
 
@@ -339,18 +436,48 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     const value = annotations[ROLE_ARN_ANNOTATION];
     const annotate = `kubectl -n ${who.namespace} annotate serviceaccount ${who.serviceAccount} --overwrite ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<name>`;
     if (value === undefined || value === '') {
-      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: `no ${ROLE_ARN_ANNOTATION} annotation: IRSA has no role to assume`, fix: annotate });
+      out.push({
+        check: 'service-account',
+        status: 'FAIL',
+        subject: sa,
+        cause: `no ${ROLE_ARN_ANNOTATION} annotation: IRSA has no role to assume`,
+        fix: annotate,
+      });
     } else if (!isRoleArn(value)) {
-      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: `${ROLE_ARN_ANNOTATION} is ${quoteValue(value)}, not an IAM role ARN`, fix: annotate });
+      out.push({
+        check: 'service-account',
+        status: 'FAIL',
+        subject: sa,
+        cause: `${ROLE_ARN_ANNOTATION} is ${quoteValue(value)}, not an IAM role ARN`,
+        fix: annotate,
+      });
     } else {
       roleArn = value;
-      out.push({ check: 'service-account', status: 'PASS', subject: sa, cause: `${ROLE_ARN_ANNOTATION}: ${value}`, fix: '' });
+      out.push({
+        check: 'service-account',
+        status: 'PASS',
+        subject: sa,
+        cause: `${ROLE_ARN_ANNOTATION}: ${value}`,
+        fix: '',
+      });
     }
   } catch (err) {
     if (err instanceof ProviderError && err.code === 'NOT_FOUND') {
-      out.push({ check: 'service-account', status: 'FAIL', subject: sa, cause: 'not found', fix: `create it: kubectl -n ${who.namespace} create serviceaccount ${who.serviceAccount}, annotated with ${ROLE_ARN_ANNOTATION}` });
+      out.push({
+        check: 'service-account',
+        status: 'FAIL',
+        subject: sa,
+        cause: 'not found',
+        fix: `create it: kubectl -n ${who.namespace} create serviceaccount ${who.serviceAccount}, annotated with ${ROLE_ARN_ANNOTATION}`,
+      });
     } else {
-      out.push({ check: 'service-account', status: 'WARN', subject: sa, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with a kubeconfig allowed to get serviceaccounts' });
+      out.push({
+        check: 'service-account',
+        status: 'WARN',
+        subject: sa,
+        cause: `could not be read: ${errorText(err)}`,
+        fix: 'run doctor with a kubeconfig allowed to get serviceaccounts',
+      });
     }
   }
   if (roleArn === undefined) return out;
@@ -369,17 +496,35 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     trustPolicy = role.trustPolicy;
     roleKnown = true;
     if (role.arn !== '' && role.arn !== roleArn) {
-      out.push({ check: 'iam-role', status: 'FAIL', subject: roleArn, cause: `your account's role ${roleName} is ${role.arn}: the annotation names another path or account`, fix: `annotate the service account with ${role.arn}` });
+      out.push({
+        check: 'iam-role',
+        status: 'FAIL',
+        subject: roleArn,
+        cause: `your account's role ${roleName} is ${role.arn}: the annotation names another path or account`,
+        fix: `annotate the service account with ${role.arn}`,
+      });
       return out;
     }
     out.push({ check: 'iam-role', status: 'PASS', subject: roleArn, cause: 'exists', fix: '' });
     c.irsaRole = roleArn;
   } catch (err) {
     if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
-      out.push({ check: 'iam-role', status: 'FAIL', subject: roleArn, cause: `no role ${roleName} in the account of your credentials`, fix: `create the role, or annotate the service account with the ARN of an existing one (run doctor with credentials of account ${account})` });
+      out.push({
+        check: 'iam-role',
+        status: 'FAIL',
+        subject: roleArn,
+        cause: `no role ${roleName} in the account of your credentials`,
+        fix: `create the role, or annotate the service account with the ARN of an existing one (run doctor with credentials of account ${account})`,
+      });
       return out;
     }
-    out.push({ check: 'iam-role', status: 'WARN', subject: roleArn, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders' });
+    out.push({
+      check: 'iam-role',
+      status: 'WARN',
+      subject: roleArn,
+      cause: `could not be read: ${errorText(err)}`,
+      fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders',
+    });
     c.irsaRole = roleArn;
   }
   // The issuer: given, else the API server's discovery document.
@@ -388,7 +533,13 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     try {
       issuer = await c.kube.getIssuer(signal);
     } catch (err) {
-      out.push({ check: 'oidc-provider', status: 'WARN', subject: 'cluster issuer', cause: `could not be read from the API server: ${errorText(err)}`, fix: 'pass --issuer (aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer)' });
+      out.push({
+        check: 'oidc-provider',
+        status: 'WARN',
+        subject: 'cluster issuer',
+        cause: `could not be read from the API server: ${errorText(err)}`,
+        fix: 'pass --issuer (aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer)',
+      });
     }
   }
   if (issuer === undefined || issuer === '') return out;
@@ -397,7 +548,13 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
   try {
     const providers = await listOidcProviders(c.creds, c.io.env, signal);
     if (providers.includes(providerArn)) {
-      out.push({ check: 'oidc-provider', status: 'PASS', subject: 'cluster issuer', cause: `${issuer} is registered in IAM as ${providerArn}`, fix: '' });
+      out.push({
+        check: 'oidc-provider',
+        status: 'PASS',
+        subject: 'cluster issuer',
+        cause: `${issuer} is registered in IAM as ${providerArn}`,
+        fix: '',
+      });
     } else {
       out.push({
         check: 'oidc-provider',
@@ -408,24 +565,56 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
       });
     }
   } catch (err) {
-    out.push({ check: 'oidc-provider', status: 'WARN', subject: 'cluster issuer', cause: `${issuer}: IAM's OIDC providers could not be listed: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:ListOpenIDConnectProviders' });
+    out.push({
+      check: 'oidc-provider',
+      status: 'WARN',
+      subject: 'cluster issuer',
+      cause: `${issuer}: IAM's OIDC providers could not be listed: ${errorText(err)}`,
+      fix: 'run doctor with credentials allowed iam:ListOpenIDConnectProviders',
+    });
   }
   if (!roleKnown) return out;
   const subject = `system:serviceaccount:${who.namespace}:${who.serviceAccount}`;
-  const verdict = evaluateWebIdentityTrust(trustPolicy, { providerArn, issuerHost: host, subject, audience: IRSA_AUDIENCE });
+  const verdict = evaluateWebIdentityTrust(trustPolicy, {
+    providerArn,
+    issuerHost: host,
+    subject,
+    audience: IRSA_AUDIENCE,
+  });
   const wanted = `a statement allowing sts:AssumeRoleWithWebIdentity for Federated ${providerArn} with StringEquals ${host}:sub = ${subject} and ${host}:aud = ${IRSA_AUDIENCE}`;
   if (verdict.outcome === 'allowed') {
-    out.push({ check: 'trust-policy', status: 'PASS', subject: roleName, cause: `trusts ${subject} with audience ${IRSA_AUDIENCE}`, fix: '' });
+    out.push({
+      check: 'trust-policy',
+      status: 'PASS',
+      subject: roleName,
+      cause: `trusts ${subject} with audience ${IRSA_AUDIENCE}`,
+      fix: '',
+    });
   } else if (verdict.outcome === 'undecided') {
-    out.push({ check: 'trust-policy', status: 'WARN', subject: roleName, cause: `may trust ${subject}: ${verdict.reason}`, fix: `make sure the conditions hold for the pod, or use ${wanted}` });
+    out.push({
+      check: 'trust-policy',
+      status: 'WARN',
+      subject: roleName,
+      cause: `may trust ${subject}: ${verdict.reason}`,
+      fix: `make sure the conditions hold for the pod, or use ${wanted}`,
+    });
   } else {
-    out.push({ check: 'trust-policy', status: 'FAIL', subject: roleName, cause: `does not let ${subject} in: ${verdict.reason}`, fix: `the trust policy needs ${wanted}` });
+    out.push({
+      check: 'trust-policy',
+      status: 'FAIL',
+      subject: roleName,
+      cause: `does not let ${subject} in: ${verdict.reason}`,
+      fix: `the trust policy needs ${wanted}`,
+    });
   }
   return out;
 }
 
 /** The associated role exists and trusts the EKS Pod Identity service. */
-async function checkPodIdentityTrust(c: IrsaContext & { creds: AwsCredentials }, roleArn: string): Promise<CheckResult> {
+async function checkPodIdentityTrust(
+  c: IrsaContext & { creds: AwsCredentials },
+  roleArn: string,
+): Promise<CheckResult> {
   const { getRole, IamCallError } = await loadDoctorReads();
   const name = roleArn.slice(roleArn.lastIndexOf('/') + 1);
   let policy: unknown;
@@ -433,15 +622,47 @@ async function checkPodIdentityTrust(c: IrsaContext & { creds: AwsCredentials },
     policy = (await getRole(name, c.creds, c.io.env, c.signal)).trustPolicy;
   } catch (err) {
     if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
-      return { check: 'pod-identity-trust', status: 'FAIL', subject: roleArn, cause: `no role ${name} in the account of your credentials: the agent cannot assume it`, fix: 'create the role, or associate an existing one' };
+      return {
+        check: 'pod-identity-trust',
+        status: 'FAIL',
+        subject: roleArn,
+        cause: `no role ${name} in the account of your credentials: the agent cannot assume it`,
+        fix: 'create the role, or associate an existing one',
+      };
     }
-    return { check: 'pod-identity-trust', status: 'WARN', subject: roleArn, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole' };
+    return {
+      check: 'pod-identity-trust',
+      status: 'WARN',
+      subject: roleArn,
+      cause: `could not be read: ${errorText(err)}`,
+      fix: 'run doctor with credentials allowed iam:GetRole',
+    };
   }
   const verdict = evaluatePodIdentityTrust(policy);
   const wanted = 'a statement allowing sts:AssumeRole and sts:TagSession for Principal Service pods.eks.amazonaws.com';
-  if (verdict.outcome === 'allowed') return { check: 'pod-identity-trust', status: 'PASS', subject: roleArn, cause: 'trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession)', fix: '' };
-  if (verdict.outcome === 'undecided') return { check: 'pod-identity-trust', status: 'WARN', subject: roleArn, cause: verdict.reason, fix: `make sure they hold, or use ${wanted}` };
-  return { check: 'pod-identity-trust', status: 'FAIL', subject: roleArn, cause: `the agent cannot assume it: ${verdict.reason}`, fix: `the trust policy of ${name} needs ${wanted}` };
+  if (verdict.outcome === 'allowed')
+    return {
+      check: 'pod-identity-trust',
+      status: 'PASS',
+      subject: roleArn,
+      cause: 'trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession)',
+      fix: '',
+    };
+  if (verdict.outcome === 'undecided')
+    return {
+      check: 'pod-identity-trust',
+      status: 'WARN',
+      subject: roleArn,
+      cause: verdict.reason,
+      fix: `make sure they hold, or use ${wanted}`,
+    };
+  return {
+    check: 'pod-identity-trust',
+    status: 'FAIL',
+    subject: roleArn,
+    cause: `the agent cannot assume it: ${verdict.reason}`,
+    fix: `the trust policy of ${name} needs ${wanted}`,
+  };
 }
 
 /** Pod Identity: an association of the cluster names a role for NS/SA (EKS, with --cluster). */
@@ -453,33 +674,59 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
   if (region === '') return [skip('pod-identity', subject, `the cluster's region is unknown: pass --region`)];
   const { podIdentityRole, EksCallError } = await loadDoctorReads();
   try {
-    const found = await podIdentityRole(cluster, region, c.who.namespace, c.who.serviceAccount, c.creds, c.io.env, c.signal);
+    const found = await podIdentityRole(
+      cluster,
+      region,
+      c.who.namespace,
+      c.who.serviceAccount,
+      c.creds,
+      c.io.env,
+      c.signal,
+    );
     if (found === undefined) {
-      return [{
-        check: 'pod-identity',
-        status: 'FAIL',
-        subject,
-        cause: `no Pod Identity association in cluster ${cluster}: the agent gives the pod no credentials`,
-        fix: `aws eks create-pod-identity-association --cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
-      }];
+      return [
+        {
+          check: 'pod-identity',
+          status: 'FAIL',
+          subject,
+          cause: `no Pod Identity association in cluster ${cluster}: the agent gives the pod no credentials`,
+          fix: `aws eks create-pod-identity-association --cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
+        },
+      ];
     }
     c.podIdentityRole = found.roleArn === '' ? undefined : found.roleArn;
-    const associated: CheckResult = { check: 'pod-identity', status: 'PASS', subject, cause: `associated with ${found.roleArn} (${found.associationId})`, fix: '' };
-    return found.roleArn === '' ? [associated] : [associated, await checkPodIdentityTrust({ ...c, creds: c.creds }, found.roleArn)];
+    const associated: CheckResult = {
+      check: 'pod-identity',
+      status: 'PASS',
+      subject,
+      cause: `associated with ${found.roleArn} (${found.associationId})`,
+      fix: '',
+    };
+    return found.roleArn === ''
+      ? [associated]
+      : [associated, await checkPodIdentityTrust({ ...c, creds: c.creds }, found.roleArn)];
   } catch (err) {
     const noCluster = err instanceof EksCallError && err.awsCode === 'ResourceNotFoundException';
-    return [{
-      check: 'pod-identity',
-      status: 'WARN',
-      subject,
-      cause: `could not be read: ${errorText(err)}`,
-      fix: noCluster ? `check --cluster and --region (cluster ${cluster} in ${region})` : 'run doctor with credentials allowed eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation',
-    }];
+    return [
+      {
+        check: 'pod-identity',
+        status: 'WARN',
+        subject,
+        cause: `could not be read: ${errorText(err)}`,
+        fix: noCluster
+          ? `check --cluster and --region (cluster ${cluster} in ${region})`
+          : 'run doctor with credentials allowed eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation',
+      },
+    ];
   }
 }
 
 /** Role chaining: the chained role exists and trusts the pod's role (and the class's ExternalId). */
-async function checkAssumeRole(c: IrsaContext, chain: NonNullable<MountAttributes['assumeRole']>, caller: string | undefined): Promise<CheckResult> {
+async function checkAssumeRole(
+  c: IrsaContext,
+  chain: NonNullable<MountAttributes['assumeRole']>,
+  caller: string | undefined,
+): Promise<CheckResult> {
   const subject = chain.roleArn;
   if (caller === undefined) return skip('assume-role', subject, "the pod's own role is unknown (see the checks above)");
   if (c.creds === undefined) return skip('assume-role', subject, 'no AWS credentials');
@@ -490,15 +737,47 @@ async function checkAssumeRole(c: IrsaContext, chain: NonNullable<MountAttribute
     policy = (await getRole(name, c.creds, c.io.env, c.signal)).trustPolicy;
   } catch (err) {
     if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
-      return { check: 'assume-role', status: 'FAIL', subject, cause: `no role ${name} in the account of your credentials`, fix: 'create it, or correct assumeRoleArn in the class' };
+      return {
+        check: 'assume-role',
+        status: 'FAIL',
+        subject,
+        cause: `no role ${name} in the account of your credentials`,
+        fix: 'create it, or correct assumeRoleArn in the class',
+      };
     }
-    return { check: 'assume-role', status: 'WARN', subject, cause: `could not be read: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:GetRole' };
+    return {
+      check: 'assume-role',
+      status: 'WARN',
+      subject,
+      cause: `could not be read: ${errorText(err)}`,
+      fix: 'run doctor with credentials allowed iam:GetRole',
+    };
   }
   const verdict = evaluateAssumeRoleTrust(policy, { callerRoleArn: caller, externalId: chain.externalId });
-  const wanted = `a statement allowing sts:AssumeRole for Principal AWS ${caller}${chain.externalId !== undefined ? ' with StringEquals sts:ExternalId = the class\'s assumeRoleExternalId' : ''}`;
-  if (verdict.outcome === 'allowed') return { check: 'assume-role', status: 'PASS', subject, cause: `trusts ${caller}${chain.externalId !== undefined ? ' with the class\'s ExternalId' : ''}`, fix: '' };
-  if (verdict.outcome === 'undecided') return { check: 'assume-role', status: 'WARN', subject, cause: `may trust ${caller}: ${verdict.reason}`, fix: `make sure it holds, or use ${wanted}` };
-  return { check: 'assume-role', status: 'FAIL', subject, cause: `does not let ${caller} in: ${verdict.reason}`, fix: `the trust policy of ${name} needs ${wanted}` };
+  const wanted = `a statement allowing sts:AssumeRole for Principal AWS ${caller}${chain.externalId !== undefined ? " with StringEquals sts:ExternalId = the class's assumeRoleExternalId" : ''}`;
+  if (verdict.outcome === 'allowed')
+    return {
+      check: 'assume-role',
+      status: 'PASS',
+      subject,
+      cause: `trusts ${caller}${chain.externalId !== undefined ? " with the class's ExternalId" : ''}`,
+      fix: '',
+    };
+  if (verdict.outcome === 'undecided')
+    return {
+      check: 'assume-role',
+      status: 'WARN',
+      subject,
+      cause: `may trust ${caller}: ${verdict.reason}`,
+      fix: `make sure it holds, or use ${wanted}`,
+    };
+  return {
+    check: 'assume-role',
+    status: 'FAIL',
+    subject,
+    cause: `does not let ${caller} in: ${verdict.reason}`,
+    fix: `the trust policy of ${name} needs ${wanted}`,
+  };
 }
 
 /** Each object (and its failover) exists in its region: asked without reading a value. */
@@ -515,25 +794,46 @@ async function checkObjects(
   const targets: { d: SecretDescriptor; name: string; region: string }[] = [];
   for (const d of objects) {
     targets.push({ d, name: d.objectName, region });
-    if (attrs.failoverRegion !== '') targets.push({ d, name: d.failoverObject?.objectName ?? d.objectName, region: attrs.failoverRegion });
+    if (attrs.failoverRegion !== '')
+      targets.push({ d, name: d.failoverObject?.objectName ?? d.objectName, region: attrs.failoverRegion });
   }
   try {
     /** May the role read it? IAM's policy simulation of the call the provider makes. */
-    const access = async (subject: string, arn: string, objectType: SecretDescriptor['objectType']): Promise<CheckResult> => {
+    const access = async (
+      subject: string,
+      arn: string,
+      objectType: SecretDescriptor['objectType'],
+    ): Promise<CheckResult> => {
       const action = objectType === 'secretsmanager' ? 'secretsmanager:GetSecretValue' : 'ssm:GetParameters';
       const roleName = reader!.slice(reader!.lastIndexOf('/') + 1);
       try {
         const decision = await simulate(reader!, action, arn, creds, c.io.env, signal);
-        if (decision === 'allowed') return { check: 'access', status: 'PASS', subject, cause: `${roleName} may ${action} (IAM policy simulation)`, fix: '' };
+        if (decision === 'allowed')
+          return {
+            check: 'access',
+            status: 'PASS',
+            subject,
+            cause: `${roleName} may ${action} (IAM policy simulation)`,
+            fix: '',
+          };
         return {
           check: 'access',
           status: 'FAIL',
           subject,
           cause: `${roleName} may not ${action} on it (IAM policy simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
-          fix: decision === 'explicitDeny' ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies` : `allow ${action} on ${arn} in a policy of ${roleName}`,
+          fix:
+            decision === 'explicitDeny'
+              ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies`
+              : `allow ${action} on ${arn} in a policy of ${roleName}`,
         };
       } catch (err) {
-        return { check: 'access', status: 'WARN', subject, cause: `could not be simulated: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' };
+        return {
+          check: 'access',
+          status: 'WARN',
+          subject,
+          cause: `could not be simulated: ${errorText(err)}`,
+          fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
+        };
       }
     };
     /**
@@ -542,11 +842,20 @@ async function checkObjects(
      */
     const decrypt = async (subject: string, objectArn: string, keyId: string): Promise<CheckResult> => {
       const [, partition = 'aws', , r = region, account = ''] = objectArn.split(':');
-      const keyArn = keyId.startsWith('arn:') ? keyId : `arn:${partition}:kms:${r}:${account}:${keyId.startsWith('alias/') ? keyId : `key/${keyId}`}`;
+      const keyArn = keyId.startsWith('arn:')
+        ? keyId
+        : `arn:${partition}:kms:${r}:${account}:${keyId.startsWith('alias/') ? keyId : `key/${keyId}`}`;
       const roleName = reader!.slice(reader!.lastIndexOf('/') + 1);
       try {
         const decision = await simulate(reader!, 'kms:Decrypt', keyArn, creds, c.io.env, signal);
-        if (decision === 'allowed') return { check: 'kms', status: 'PASS', subject, cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must allow it too)`, fix: '' };
+        if (decision === 'allowed')
+          return {
+            check: 'kms',
+            status: 'PASS',
+            subject,
+            cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must allow it too)`,
+            fix: '',
+          };
         return {
           check: 'kms',
           status: 'FAIL',
@@ -555,7 +864,13 @@ async function checkObjects(
           fix: `allow kms:Decrypt on ${keyArn} in a policy of ${roleName} (and in the key policy)`,
         };
       } catch (err) {
-        return { check: 'kms', status: 'WARN', subject, cause: `could not be simulated: ${errorText(err)}`, fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' };
+        return {
+          check: 'kms',
+          status: 'WARN',
+          subject,
+          cause: `could not be simulated: ${errorText(err)}`,
+          fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
+        };
       }
     };
     const rows = await Promise.all(
@@ -566,7 +881,8 @@ async function checkObjects(
           const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
           if (reader === undefined || found.arn === '') return [exists];
           const rows = [exists, await access(subject, found.arn, d.objectType)];
-          if (found.kmsKeyId !== undefined && found.kmsKeyId !== '' && !found.kmsKeyId.includes('alias/aws/')) rows.push(await decrypt(subject, found.arn, found.kmsKeyId));
+          if (found.kmsKeyId !== undefined && found.kmsKeyId !== '' && !found.kmsKeyId.includes('alias/aws/'))
+            rows.push(await decrypt(subject, found.arn, found.kmsKeyId));
           return rows;
         }
         if (found.found === false) {
@@ -575,7 +891,15 @@ async function checkObjects(
           return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
         }
         const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
-        return [{ check: 'object', status: 'WARN', subject, cause: `could not tell: ${found.error.message}`, fix: `run doctor with credentials allowed ${action}` }];
+        return [
+          {
+            check: 'object',
+            status: 'WARN',
+            subject,
+            cause: `could not tell: ${found.error.message}`,
+            fix: `run doctor with credentials allowed ${action}`,
+          },
+        ];
       }),
     );
     return rows.flat();
@@ -585,22 +909,38 @@ async function checkObjects(
 }
 
 /** Checks that need no class: the driver's token audiences, the provider pods. */
-async function clusterChecks(kube: KubeClient | undefined, audiences: ReadonlySet<string>, o: DoctorOptions, who: Who, signal: AbortSignal): Promise<CheckResult[]> {
+async function clusterChecks(
+  kube: KubeClient | undefined,
+  audiences: ReadonlySet<string>,
+  o: DoctorOptions,
+  who: Who,
+  signal: AbortSignal,
+): Promise<CheckResult[]> {
   if (kube === undefined) {
-    return [skip('csi-driver', `CSIDriver ${DRIVER_NAME}`, 'Kubernetes not reachable'), skip('provider', `pods ${o.providerSelector}`, 'Kubernetes not reachable')];
+    return [
+      skip('csi-driver', `CSIDriver ${DRIVER_NAME}`, 'Kubernetes not reachable'),
+      skip('provider', `pods ${o.providerSelector}`, 'Kubernetes not reachable'),
+    ];
   }
-  return Promise.all([...[...audiences].map((a) => checkCsiDriver(kube, a, signal)), checkProvider(kube, o.providerSelector, who.nodeName, signal)]);
+  return Promise.all([
+    ...[...audiences].map((a) => checkCsiDriver(kube, a, signal)),
+    checkProvider(kube, o.providerSelector, who.nodeName, signal),
+  ]);
 }
 
 /** What depends on the class: the identity (once per method), the region, the objects. */
 async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
-  const methods = new Set(classes.flatMap((k) => (k.attrs === undefined ? [] : [k.attrs.usePodIdentity ? 'pod-identity' : 'irsa'])));
+  const methods = new Set(
+    classes.flatMap((k) => (k.attrs === undefined ? [] : [k.attrs.usePodIdentity ? 'pod-identity' : 'irsa'])),
+  );
   if (methods.has('irsa')) out.push(...(await checkIrsa(c)));
   if (methods.has('pod-identity')) {
     // EKS is regional: the cluster's region is --region, AWS_REGION, a class's, else the node's.
     const classRegion = classes.map((k) => k.attrs?.region ?? '').find((r) => r !== '');
-    out.push(...(await checkPodIdentity(c, c.o.region ?? c.io.env['AWS_REGION'] ?? classRegion ?? c.who.nodeRegion ?? '')));
+    out.push(
+      ...(await checkPodIdentity(c, c.o.region ?? c.io.env['AWS_REGION'] ?? classRegion ?? c.who.nodeRegion ?? '')),
+    );
   }
   for (const k of classes) {
     const attrs = k.attrs;
@@ -608,15 +948,27 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
       out.push(skip('object', k.label, 'the class has errors'));
       continue;
     }
-    if (attrs.assumeRole !== undefined) out.push(await checkAssumeRole(c, attrs.assumeRole, attrs.usePodIdentity ? c.podIdentityRole : c.irsaRole));
+    if (attrs.assumeRole !== undefined)
+      out.push(await checkAssumeRole(c, attrs.assumeRole, attrs.usePodIdentity ? c.podIdentityRole : c.irsaRole));
     const region = regionOf(attrs, c.o, c.io, c.who);
     if (region === '') {
-      out.push({ check: 'region', status: 'FAIL', subject: k.label, cause: 'no region: the class sets none, and neither --region nor AWS_REGION is given', fix: 'add region to the class, or pass --region (a pod would take its node\'s)' });
+      out.push({
+        check: 'region',
+        status: 'FAIL',
+        subject: k.label,
+        cause: 'no region: the class sets none, and neither --region nor AWS_REGION is given',
+        fix: "add region to the class, or pass --region (a pod would take its node's)",
+      });
       continue;
     }
     let objects: SecretDescriptor[];
     try {
-      objects = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode: 0o644, region, failoverRegion: attrs.failoverRegion });
+      objects = parseObjects(attrs.objects, {
+        pathTranslation: attrs.pathTranslation,
+        defaultMode: 0o644,
+        region,
+        failoverRegion: attrs.failoverRegion,
+      });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       out.push(skip('object', k.label, 'the class has errors'));
@@ -631,7 +983,11 @@ async function classChecks(classes: readonly LoadedClass[], c: IrsaContext): Pro
 }
 
 /** --pod: the pod, its service account and node, and the class of each of its secrets-store volumes. */
-async function loadPod(o: DoctorOptions, kube: KubeClient, signal: AbortSignal): Promise<{ who: Who; classes: LoadedClass[]; results: CheckResult[] }> {
+async function loadPod(
+  o: DoctorOptions,
+  kube: KubeClient,
+  signal: AbortSignal,
+): Promise<{ who: Who; classes: LoadedClass[]; results: CheckResult[] }> {
   const { namespace, name } = o.pod!;
   const subject = `pod ${namespace}/${name}`;
   let pod;
@@ -639,7 +995,15 @@ async function loadPod(o: DoctorOptions, kube: KubeClient, signal: AbortSignal):
     pod = await kube.getPodDetails(namespace, name, signal);
   } catch (err) {
     const missing = err instanceof ProviderError && err.code === 'NOT_FOUND';
-    throw new DoctorPodError({ check: 'pod', status: 'FAIL', subject, cause: missing ? 'not found' : `could not be read: ${errorText(err)}`, fix: missing ? 'check the name: kubectl get pods -n ' + namespace : 'run doctor with a kubeconfig allowed to get pods' });
+    throw new DoctorPodError({
+      check: 'pod',
+      status: 'FAIL',
+      subject,
+      cause: missing ? 'not found' : `could not be read: ${errorText(err)}`,
+      fix: missing
+        ? 'check the name: kubectl get pods -n ' + namespace
+        : 'run doctor with a kubeconfig allowed to get pods',
+    });
   }
   let nodeRegion: string | undefined;
   if (pod.nodeName !== '') {
@@ -649,20 +1013,43 @@ async function loadPod(o: DoctorOptions, kube: KubeClient, signal: AbortSignal):
       // The region then comes from the class, --region or AWS_REGION; the region check says so.
     }
   }
-  const who: Who = { namespace, serviceAccount: pod.serviceAccountName, nodeName: pod.nodeName === '' ? undefined : pod.nodeName, nodeRegion };
+  const who: Who = {
+    namespace,
+    serviceAccount: pod.serviceAccountName,
+    nodeName: pod.nodeName === '' ? undefined : pod.nodeName,
+    nodeRegion,
+  };
   const volumes = pod.csiVolumes.filter((v) => v.driver === DRIVER_NAME);
   const results: CheckResult[] = [];
   if (volumes.length === 0) {
-    results.push({ check: 'pod', status: 'FAIL', subject, cause: `no csi volume of driver ${DRIVER_NAME}: nothing to mount`, fix: `add a volume with csi.driver ${DRIVER_NAME} and volumeAttributes.secretProviderClass` });
+    results.push({
+      check: 'pod',
+      status: 'FAIL',
+      subject,
+      cause: `no csi volume of driver ${DRIVER_NAME}: nothing to mount`,
+      fix: `add a volume with csi.driver ${DRIVER_NAME} and volumeAttributes.secretProviderClass`,
+    });
     return { who, classes: [], results };
   }
-  results.push({ check: 'pod', status: 'PASS', subject, cause: `service account ${who.serviceAccount}, node ${who.nodeName ?? '(not scheduled)'}, ${volumes.length === 1 ? '1 secrets-store volume' : `${volumes.length} secrets-store volumes`}`, fix: '' });
+  results.push({
+    check: 'pod',
+    status: 'PASS',
+    subject,
+    cause: `service account ${who.serviceAccount}, node ${who.nodeName ?? '(not scheduled)'}, ${volumes.length === 1 ? '1 secrets-store volume' : `${volumes.length} secrets-store volumes`}`,
+    fix: '',
+  });
   const classes: LoadedClass[] = [];
   for (const v of volumes) {
     const spcName = v.attributes[ATTR.secretProviderClass] ?? '';
     const label = `${namespace}/${spcName}`;
     if (spcName === '') {
-      results.push({ check: 'class', status: 'FAIL', subject: `volume ${v.name}`, cause: 'no volumeAttributes.secretProviderClass: the driver refuses the volume', fix: 'name the SecretProviderClass in volumeAttributes.secretProviderClass' });
+      results.push({
+        check: 'class',
+        status: 'FAIL',
+        subject: `volume ${v.name}`,
+        cause: 'no volumeAttributes.secretProviderClass: the driver refuses the volume',
+        fix: 'name the SecretProviderClass in volumeAttributes.secretProviderClass',
+      });
       continue;
     }
     let obj: Record<string, unknown>;
@@ -674,14 +1061,27 @@ async function loadPod(o: DoctorOptions, kube: KubeClient, signal: AbortSignal):
         check: 'class',
         status: missing ? 'FAIL' : 'WARN',
         subject: label,
-        cause: missing ? `not found in namespace ${namespace}: the driver fails the mount` : `could not be read: ${errorText(err)}`,
-        fix: missing ? `create it in ${namespace} (a SecretProviderClass is namespaced: the pod's namespace)` : 'run doctor with a kubeconfig allowed to get secretproviderclasses',
+        cause: missing
+          ? `not found in namespace ${namespace}: the driver fails the mount`
+          : `could not be read: ${errorText(err)}`,
+        fix: missing
+          ? `create it in ${namespace} (a SecretProviderClass is namespaced: the pod's namespace)`
+          : 'run doctor with a kubeconfig allowed to get secretproviderclasses',
       });
       continue;
     }
     // The stored object, its server-kept fields left out, read by the same code as a file (JSON is YAML).
     const meta = (obj['metadata'] ?? {}) as Record<string, unknown>;
-    const text = JSON.stringify({ apiVersion: obj['apiVersion'], kind: obj['kind'], metadata: { name: meta['name'], namespace: meta['namespace'] }, spec: obj['spec'] }, null, 2);
+    const text = JSON.stringify(
+      {
+        apiVersion: obj['apiVersion'],
+        kind: obj['kind'],
+        metadata: { name: meta['name'], namespace: meta['namespace'] },
+        spec: obj['spec'],
+      },
+      null,
+      2,
+    );
     const hint = `run \`kubectl get secretproviderclass -n ${namespace} ${spcName} -o yaml | csi-secrets-provider-aws check -\``;
     const loaded = loadClassText(text, `secretproviderclass ${label}`, undefined, who, hint);
     results.push(...loaded.results);
@@ -704,7 +1104,13 @@ export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSi
   try {
     kube = new KubeClient(await loadKubeConfig(io.env), { qps: 20, burst: 20 });
   } catch (err) {
-    checks.push({ check: 'kubernetes', status: o.pod === undefined ? 'WARN' : 'FAIL', subject: 'kubeconfig', cause: `no cluster to check: ${errorText(err)}`, fix: 'set KUBECONFIG to the cluster\'s kubeconfig' });
+    checks.push({
+      check: 'kubernetes',
+      status: o.pod === undefined ? 'WARN' : 'FAIL',
+      subject: 'kubeconfig',
+      cause: `no cluster to check: ${errorText(err)}`,
+      fix: "set KUBECONFIG to the cluster's kubeconfig",
+    });
     if (o.pod !== undefined) return report(checks);
   }
   try {
@@ -731,9 +1137,17 @@ export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSi
     try {
       creds = await operatorCredentials(io.env)();
     } catch (err) {
-      checks.push({ check: 'aws-credentials', status: 'WARN', subject: 'your AWS credentials', cause: errorText(err), fix: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY' });
+      checks.push({
+        check: 'aws-credentials',
+        status: 'WARN',
+        subject: 'your AWS credentials',
+        cause: errorText(err),
+        fix: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY',
+      });
     }
-    const audiences = new Set(classes.map((k) => (k.attrs?.usePodIdentity === true ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE)));
+    const audiences = new Set(
+      classes.map((k) => (k.attrs?.usePodIdentity === true ? POD_IDENTITY_AUDIENCE : IRSA_AUDIENCE)),
+    );
     if (audiences.size === 0) audiences.add(IRSA_AUDIENCE);
     checks.push(...(await clusterChecks(kube, audiences, o, who, signal)));
     if (classes.length === 0) return report(checks);
@@ -754,11 +1168,28 @@ function report(checks: CheckResult[]): DoctorReport {
 }
 
 export function formatDoctorText(r: DoctorReport): string {
-  const rows = r.checks.map((c) => [c.status, c.check, c.subject, c.fix === '' ? c.cause : `${c.cause} → fix: ${c.fix}`]);
-  const widths = [0, 1, 2].map((i) => Math.max(...[['STATUS', 'CHECK', 'SUBJECT'][i]!.length, ...rows.map((row) => row[i]!.length)]));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell)).join('  ').trimEnd();
+  const rows = r.checks.map((c) => [
+    c.status,
+    c.check,
+    c.subject,
+    c.fix === '' ? c.cause : `${c.cause} → fix: ${c.fix}`,
+  ]);
+  const widths = [0, 1, 2].map((i) =>
+    Math.max(...[['STATUS', 'CHECK', 'SUBJECT'][i]!.length, ...rows.map((row) => row[i]!.length)]),
+  );
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (i < 3 ? cell.padEnd(widths[i] ?? 0) : cell))
+      .join('  ')
+      .trimEnd();
   const s = r.summary;
-  return [line(['STATUS', 'CHECK', 'SUBJECT', 'RESULT']), ...rows.map(line), '', `${s.pass} passed, ${s.warn} warnings, ${s.fail} failed, ${s.skip} skipped`, ''].join('\n');
+  return [
+    line(['STATUS', 'CHECK', 'SUBJECT', 'RESULT']),
+    ...rows.map(line),
+    '',
+    `${s.pass} passed, ${s.warn} warnings, ${s.fail} failed, ${s.skip} skipped`,
+    '',
+  ].join('\n');
 }
 
 export function formatDoctorJson(r: DoctorReport): string {

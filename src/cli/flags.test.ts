@@ -17,13 +17,17 @@ function error(argv: string[]): string {
   return r.message;
 }
 
-describe('T01 TestParsePodIdentityHttpTimeout (ASCP\'s test of the flag)', () => {
+describe("T01 TestParsePodIdentityHttpTimeout (ASCP's test of the flag)", () => {
   it.each<[string, number | undefined, RegExp | undefined]>([
     ['100ms', 100, undefined],
     ['2s', 2000, undefined],
     ['500ms', 500, undefined],
     ['35s', 35_000, /^podIdentityHttpTimeout value 35s is unusually high, consider using a smaller value$/],
-    ['invalid', undefined, /^failed to parse podIdentityHttpTimeout value 'invalid': time: invalid duration "invalid", using default SDK value$/],
+    [
+      'invalid',
+      undefined,
+      /^failed to parse podIdentityHttpTimeout value 'invalid': time: invalid duration "invalid", using default SDK value$/,
+    ],
     ['0s', undefined, /^podIdentityHttpTimeout must be positive, got: 0s, using default SDK value$/],
     ['-100ms', undefined, /^podIdentityHttpTimeout must be positive, got: -100ms, using default SDK value$/],
     ['', undefined, undefined],
@@ -40,7 +44,7 @@ describe('T01 TestParsePodIdentityHttpTimeout (ASCP\'s test of the flag)', () =>
   });
 });
 
-describe('defaults (ASCP\'s flags + ours)', () => {
+describe("defaults (ASCP's flags + ours)", () => {
   it('no flags → ASCP defaults and ours', () => {
     expect(flags([]).flags).toEqual({
       providerVolume: '/var/run/secrets-store-csi-providers',
@@ -68,9 +72,18 @@ describe('defaults (ASCP\'s flags + ours)', () => {
   });
 
   it('per-mount bounds: sizes as 4Mi, 512Ki or bytes, at least 64Ki; files at least 1', () => {
-    expect(flags(['--max-mount-bytes=8Mi', '--max-mount-files=100']).flags).toMatchObject({ maxMountBytes: 8 * 1024 * 1024, maxMountFiles: 100 });
+    expect(flags(['--max-mount-bytes=8Mi', '--max-mount-files=100']).flags).toMatchObject({
+      maxMountBytes: 8 * 1024 * 1024,
+      maxMountFiles: 100,
+    });
     expect(flags(['--max-mount-bytes=65536']).flags.maxMountBytes).toBe(64 * 1024);
-    expect([parseSize('512Ki'), parseSize('1GiB'), parseSize('4MB'), parseSize('-1'), parseSize('4 M')]).toEqual([512 * 1024, 1024 ** 3, undefined, undefined, undefined]);
+    expect([parseSize('512Ki'), parseSize('1GiB'), parseSize('4MB'), parseSize('-1'), parseSize('4 M')]).toEqual([
+      512 * 1024,
+      1024 ** 3,
+      undefined,
+      undefined,
+      undefined,
+    ]);
     for (const bad of ['--max-mount-bytes=32Ki', '--max-mount-bytes=4MB', '--max-mount-files=0']) {
       const r = parseFlags([bad], {});
       expect(r.kind, bad).toBe('error');
@@ -98,16 +111,25 @@ describe('Go flag forms (what existing DaemonSets pass)', () => {
     [['--driver-writes-secrets=true'], { driverWritesSecrets: true }],
     [['--driver-writes-secrets=T'], { driverWritesSecrets: true }],
     [['--driver-writes-secrets=0'], { driverWritesSecrets: false }],
-    [['--provider-volume', '/etc/kubernetes/secrets-store-csi-providers'], { providerVolume: '/etc/kubernetes/secrets-store-csi-providers' }],
+    [
+      ['--provider-volume', '/etc/kubernetes/secrets-store-csi-providers'],
+      { providerVolume: '/etc/kubernetes/secrets-store-csi-providers' },
+    ],
     [['--provider-volume=/tmp/p'], { providerVolume: '/tmp/p' }],
-    [['--kubelet-root=/var/snap/microk8s/common/var/lib/kubelet'], { kubeletRoot: '/var/snap/microk8s/common/var/lib/kubelet' }],
+    [
+      ['--kubelet-root=/var/snap/microk8s/common/var/lib/kubelet'],
+      { kubeletRoot: '/var/snap/microk8s/common/var/lib/kubelet' },
+    ],
     [['--kubelet-root=/data/kubelet/'], { kubeletRoot: '/data/kubelet' }],
     [['--eks-addon-version=v1.0.0-eksbuild.1'], { eksAddonVersion: 'v1.0.0-eksbuild.1' }],
     [['--qps=7', '--', '--nonsense'], { qps: 7 }],
     // The later occurrence wins, as in Go.
     [['--qps=7', '--qps=9'], { qps: 9 }],
     [['--metrics-addr=', '--health-addr=[::1]:0'], { metricsAddr: '', healthAddr: '[::1]:0' }],
-    [['--pod-identity-endpoint=http://127.0.0.1:2703/v1/credentials'], { podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials' }],
+    [
+      ['--pod-identity-endpoint=http://127.0.0.1:2703/v1/credentials'],
+      { podIdentityEndpoint: 'http://127.0.0.1:2703/v1/credentials' },
+    ],
     [['--cache-ttl=1m30s'], { cacheTtlMs: 90_000 }],
     [['--log-level=debug', '--log-format=text'], { logLevel: 'debug', logFormat: 'text' }],
     [['--metrics-object-names'], { metricsObjectNames: true }],
@@ -157,7 +179,8 @@ describe('refusals at start', () => {
 
 describe('--help and --version', () => {
   it('--help, -help, -h all print help that lists every flag with its default', () => {
-    for (const arg of ['--help', '-help', '-h']) expect(parseFlags([arg], {})).toEqual({ kind: 'help', text: helpText() });
+    for (const arg of ['--help', '-help', '-h'])
+      expect(parseFlags([arg], {})).toEqual({ kind: 'help', text: helpText() });
     const text = helpText();
     for (const [flag, def] of [
       ['provider-volume', '"/var/run/secrets-store-csi-providers"'],
@@ -186,7 +209,8 @@ describe('--help and --version', () => {
   it('--version names us, our version and the runtime', () => {
     const r = parseFlags(['--version'], {});
     expect(r.kind).toBe('version');
-    if (r.kind === 'version') expect(r.text).toBe(`${NAME} ${VERSION} (node ${process.version}, ${process.platform}/${process.arch})`);
+    if (r.kind === 'version')
+      expect(r.text).toBe(`${NAME} ${VERSION} (node ${process.version}, ${process.platform}/${process.arch})`);
   });
 
   it('help wins over a bad flag after it, as Go stops at -h', () => {
@@ -196,9 +220,21 @@ describe('--help and --version', () => {
 
 describe('parseGoBool (strconv.ParseBool)', () => {
   it.each<[string, boolean | undefined]>([
-    ['1', true], ['t', true], ['T', true], ['TRUE', true], ['true', true], ['True', true],
-    ['0', false], ['f', false], ['F', false], ['FALSE', false], ['false', false], ['False', false],
-    ['yes', undefined], ['tRUE', undefined], ['', undefined],
+    ['1', true],
+    ['t', true],
+    ['T', true],
+    ['TRUE', true],
+    ['true', true],
+    ['True', true],
+    ['0', false],
+    ['f', false],
+    ['F', false],
+    ['FALSE', false],
+    ['false', false],
+    ['False', false],
+    ['yes', undefined],
+    ['tRUE', undefined],
+    ['', undefined],
   ])('%j → %s', (v, want) => {
     expect(parseGoBool(v)).toBe(want);
   });

@@ -80,25 +80,104 @@ interface FlagSpec {
 }
 
 const SPECS: readonly FlagSpec[] = [
-  { name: 'provider-volume', kind: 'string', def: '/var/run/secrets-store-csi-providers', help: 'directory of the provider socket (aws.sock); must match the driver\'s providers directory', ascp: true },
-  { name: 'kubelet-root', kind: 'string', def: '/var/lib/kubelet', help: 'the kubelet\'s root directory (its --root-dir, the chart\'s kubeletPath): a Mount\'s target must be <kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or it is refused (provider-writes mode) or left untouched (driver-writes mode)' },
-  { name: 'driver-writes-secrets', kind: 'bool', def: 'false', help: 'return file contents to the driver instead of writing them into the pod volume', ascp: true },
+  {
+    name: 'provider-volume',
+    kind: 'string',
+    def: '/var/run/secrets-store-csi-providers',
+    help: "directory of the provider socket (aws.sock); must match the driver's providers directory",
+    ascp: true,
+  },
+  {
+    name: 'kubelet-root',
+    kind: 'string',
+    def: '/var/lib/kubelet',
+    help: "the kubelet's root directory (its --root-dir, the chart's kubeletPath): a Mount's target must be <kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or it is refused (provider-writes mode) or left untouched (driver-writes mode)",
+  },
+  {
+    name: 'driver-writes-secrets',
+    kind: 'bool',
+    def: 'false',
+    help: 'return file contents to the driver instead of writing them into the pod volume',
+    ascp: true,
+  },
   { name: 'qps', kind: 'int', def: '5', help: 'Kubernetes API client queries per second', ascp: true },
   { name: 'burst', kind: 'int', def: '10', help: 'Kubernetes API client burst', ascp: true },
-  { name: 'eks-addon-version', kind: 'string', def: '', help: 'EKS add-on version, replaces ours in the user agent app id', ascp: true },
-  { name: 'pod-identity-http-timeout', kind: 'string', def: '', help: 'timeout of one Pod Identity agent request (Go duration, e.g. 250ms); invalid values are logged and ignored', ascp: true },
-  { name: 'pod-identity-endpoint', kind: 'string', def: '', help: 'full URL of the Pod Identity agent credentials endpoint, used instead of the EKS addresses (e.g. http://127.0.0.1:2703/v1/credentials)' },
-  { name: 'metrics-addr', kind: 'string', def: '127.0.0.1:8989', help: 'host:port serving Prometheus /metrics; the default is loopback, reachable only inside the pod: use 0.0.0.0:8989 to be scraped, and limit who may connect ("" disables)' },
-  { name: 'health-addr', kind: 'string', def: '0.0.0.0:8990', help: 'host:port serving /healthz and /readyz, on the pod IP for the kubelet\'s probes ("" disables)' },
+  {
+    name: 'eks-addon-version',
+    kind: 'string',
+    def: '',
+    help: 'EKS add-on version, replaces ours in the user agent app id',
+    ascp: true,
+  },
+  {
+    name: 'pod-identity-http-timeout',
+    kind: 'string',
+    def: '',
+    help: 'timeout of one Pod Identity agent request (Go duration, e.g. 250ms); invalid values are logged and ignored',
+    ascp: true,
+  },
+  {
+    name: 'pod-identity-endpoint',
+    kind: 'string',
+    def: '',
+    help: 'full URL of the Pod Identity agent credentials endpoint, used instead of the EKS addresses (e.g. http://127.0.0.1:2703/v1/credentials)',
+  },
+  {
+    name: 'metrics-addr',
+    kind: 'string',
+    def: '127.0.0.1:8989',
+    help: 'host:port serving Prometheus /metrics; the default is loopback, reachable only inside the pod: use 0.0.0.0:8989 to be scraped, and limit who may connect ("" disables)',
+  },
+  {
+    name: 'health-addr',
+    kind: 'string',
+    def: '0.0.0.0:8990',
+    help: 'host:port serving /healthz and /readyz, on the pod IP for the kubelet\'s probes ("" disables)',
+  },
   { name: 'log-level', kind: 'string', def: 'info', help: 'debug, info, warn or error' },
   { name: 'log-format', kind: 'string', def: 'json', help: 'json or text' },
-  { name: 'cache-ttl', kind: 'duration', def: '0s', help: 'opt-in: reuse fetched values for this long per identity (bounded staleness, fewer AWS calls); 0 disables' },
-  { name: 'max-concurrent-mounts', kind: 'int', def: '8', help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)' },
-  { name: 'max-queued-mounts', kind: 'int', def: '512', help: 'mounts waiting at most; more are answered UNAVAILABLE at once' },
-  { name: 'max-mount-bytes', kind: 'string', def: '4Mi', help: 'bytes one mount may read, and bytes of files it may make (e.g. 4Mi, 512Ki; at least 64Ki): more is refused RESOURCE_EXHAUSTED naming the object' },
-  { name: 'max-mount-files', kind: 'int', def: '5000', help: 'files one mount may make (allKeys and aliases included): more is refused RESOURCE_EXHAUSTED naming the object' },
-  { name: 'extra-regions', kind: 'string', def: '', help: 'comma-separated region names classes may use beyond the AWS partitions\' (for a partition newer than this release)' },
-  { name: 'metrics-object-names', kind: 'bool', def: 'false', help: 'opt-in: label per-object metrics with the object name (never its value); whoever reads /metrics then sees every tenant\'s object names and ARNs' },
+  {
+    name: 'cache-ttl',
+    kind: 'duration',
+    def: '0s',
+    help: 'opt-in: reuse fetched values for this long per identity (bounded staleness, fewer AWS calls); 0 disables',
+  },
+  {
+    name: 'max-concurrent-mounts',
+    kind: 'int',
+    def: '8',
+    help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)',
+  },
+  {
+    name: 'max-queued-mounts',
+    kind: 'int',
+    def: '512',
+    help: 'mounts waiting at most; more are answered UNAVAILABLE at once',
+  },
+  {
+    name: 'max-mount-bytes',
+    kind: 'string',
+    def: '4Mi',
+    help: 'bytes one mount may read, and bytes of files it may make (e.g. 4Mi, 512Ki; at least 64Ki): more is refused RESOURCE_EXHAUSTED naming the object',
+  },
+  {
+    name: 'max-mount-files',
+    kind: 'int',
+    def: '5000',
+    help: 'files one mount may make (allKeys and aliases included): more is refused RESOURCE_EXHAUSTED naming the object',
+  },
+  {
+    name: 'extra-regions',
+    kind: 'string',
+    def: '',
+    help: "comma-separated region names classes may use beyond the AWS partitions' (for a partition newer than this release)",
+  },
+  {
+    name: 'metrics-object-names',
+    kind: 'bool',
+    def: 'false',
+    help: "opt-in: label per-object metrics with the object name (never its value); whoever reads /metrics then sees every tenant's object names and ARNs",
+  },
 ];
 
 const ENV_NOTES = [
@@ -114,7 +193,10 @@ export function helpText(): string {
   const lines = [`Usage: ${NAME} [flags]`, '', 'Flags:'];
   for (const s of SPECS) {
     const def = s.kind === 'bool' ? `(default ${s.def})` : `(default ${JSON.stringify(s.def)})`;
-    lines.push(`  --${s.name}${s.kind === 'bool' ? '' : ' ' + s.kind}`, `        ${s.help} ${def}${s.ascp ? ' [ASCP]' : ''}`);
+    lines.push(
+      `  --${s.name}${s.kind === 'bool' ? '' : ' ' + s.kind}`,
+      `        ${s.help} ${def}${s.ascp ? ' [ASCP]' : ''}`,
+    );
   }
   lines.push('  --help        print this help', '  --version     print name, version and runtime', '', 'Environment:');
   for (const e of ENV_NOTES) lines.push('  ' + e);
@@ -136,7 +218,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--') break;
-    if (!arg.startsWith('-') || arg === '-') return { kind: 'error', message: `unexpected argument ${JSON.stringify(arg)}` };
+    if (!arg.startsWith('-') || arg === '-')
+      return { kind: 'error', message: `unexpected argument ${JSON.stringify(arg)}` };
     const body = arg.replace(/^--?/, '');
     const eq = body.indexOf('=');
     const name = eq >= 0 ? body.slice(0, eq) : body;
@@ -166,7 +249,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   };
   const int = (n: string, min: number): number => {
     const v = str(n);
-    if (!/^[+-]?\d+$/.test(v) || Number(v) < min) errors.push(`invalid value ${JSON.stringify(v)} for flag -${n}: want an integer ≥ ${min}`);
+    if (!/^[+-]?\d+$/.test(v) || Number(v) < min)
+      errors.push(`invalid value ${JSON.stringify(v)} for flag -${n}: want an integer ≥ ${min}`);
     return Number(v);
   };
 
@@ -176,13 +260,19 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   if (pit !== '') {
     try {
       const ms = parseGoDuration(pit);
-      if (ms <= 0) warnings.push(`podIdentityHttpTimeout must be positive, got: ${formatDuration(ms)}, using default SDK value`);
+      if (ms <= 0)
+        warnings.push(`podIdentityHttpTimeout must be positive, got: ${formatDuration(ms)}, using default SDK value`);
       else {
         podIdentityHttpTimeoutMs = ms;
-        if (ms > 30_000) warnings.push(`podIdentityHttpTimeout value ${formatDuration(ms)} is unusually high, consider using a smaller value`);
+        if (ms > 30_000)
+          warnings.push(
+            `podIdentityHttpTimeout value ${formatDuration(ms)} is unusually high, consider using a smaller value`,
+          );
       }
     } catch (err) {
-      warnings.push(`failed to parse podIdentityHttpTimeout value '${pit}': ${(err as Error).message}, using default SDK value`);
+      warnings.push(
+        `failed to parse podIdentityHttpTimeout value '${pit}': ${(err as Error).message}, using default SDK value`,
+      );
     }
   }
 
@@ -195,17 +285,23 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     } catch {
       ok = false;
     }
-    if (!ok) errors.push(`invalid value ${JSON.stringify(endpoint)} for flag -pod-identity-endpoint: want an http(s) URL such as http://127.0.0.1:2703/v1/credentials`);
+    if (!ok)
+      errors.push(
+        `invalid value ${JSON.stringify(endpoint)} for flag -pod-identity-endpoint: want an http(s) URL such as http://127.0.0.1:2703/v1/credentials`,
+      );
   }
 
   for (const n of ['metrics-addr', 'health-addr']) {
     const v = str(n);
-    if (v !== '' && !ADDR.test(v)) errors.push(`invalid value ${JSON.stringify(v)} for flag -${n}: want host:port, e.g. 0.0.0.0:8989 or [::]:8989`);
+    if (v !== '' && !ADDR.test(v))
+      errors.push(`invalid value ${JSON.stringify(v)} for flag -${n}: want host:port, e.g. 0.0.0.0:8989 or [::]:8989`);
   }
   const logLevel = str('log-level');
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) errors.push(`invalid value ${JSON.stringify(logLevel)} for flag -log-level: want debug, info, warn or error`);
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    errors.push(`invalid value ${JSON.stringify(logLevel)} for flag -log-level: want debug, info, warn or error`);
   const logFormat = str('log-format');
-  if (!['json', 'text'].includes(logFormat)) errors.push(`invalid value ${JSON.stringify(logFormat)} for flag -log-format: want json or text`);
+  if (!['json', 'text'].includes(logFormat))
+    errors.push(`invalid value ${JSON.stringify(logFormat)} for flag -log-format: want json or text`);
   let cacheTtlMs = 0;
   try {
     cacheTtlMs = parseGoDuration(str('cache-ttl'));
@@ -215,14 +311,18 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   }
   const maxMountBytes = parseSize(str('max-mount-bytes'));
   if (maxMountBytes === undefined || maxMountBytes < 64 * 1024) {
-    errors.push(`invalid value ${JSON.stringify(str('max-mount-bytes'))} for flag -max-mount-bytes: want a size of at least 64Ki (one Secrets Manager value), such as 4Mi or 8388608`);
+    errors.push(
+      `invalid value ${JSON.stringify(str('max-mount-bytes'))} for flag -max-mount-bytes: want a size of at least 64Ki (one Secrets Manager value), such as 4Mi or 8388608`,
+    );
   }
   const providerVolume = str('provider-volume');
   if (providerVolume === '') errors.push('flag -provider-volume must not be empty');
   const rawKubeletRoot = str('kubelet-root');
   const kubeletRoot = rawKubeletRoot.length > 1 ? rawKubeletRoot.replace(/\/+$/, '') : rawKubeletRoot;
   if (!kubeletRoot.startsWith('/') || kubeletRoot.includes('\0') || path.posix.normalize(kubeletRoot) !== kubeletRoot) {
-    errors.push(`invalid value ${JSON.stringify(rawKubeletRoot)} for flag -kubelet-root: want an absolute, normalized directory such as /var/lib/kubelet`);
+    errors.push(
+      `invalid value ${JSON.stringify(rawKubeletRoot)} for flag -kubelet-root: want an absolute, normalized directory such as /var/lib/kubelet`,
+    );
   }
 
   const flags: Flags = Object.freeze({
@@ -244,7 +344,12 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     maxQueuedMounts: int('max-queued-mounts', 0),
     maxMountBytes: maxMountBytes ?? 0,
     maxMountFiles: int('max-mount-files', 1),
-    extraRegions: new Set(str('extra-regions').split(',').map((r) => r.trim()).filter((r) => r !== '')),
+    extraRegions: new Set(
+      str('extra-regions')
+        .split(',')
+        .map((r) => r.trim())
+        .filter((r) => r !== ''),
+    ),
     awsRegion: env['AWS_REGION'] ?? '',
     nodeName: env['NODE_NAME'] ?? '',
   });

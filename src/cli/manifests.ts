@@ -6,7 +6,17 @@
  * the `objects` parameter (a YAML string inside the manifest) back to the manifest's line and column.
  * Manifests are read as YAML 1.1, as kubectl does (sigs.k8s.io/yaml → go-yaml v2): `yes` is a boolean.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, parseDocument, type Node, type YAMLMap } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  parseDocument,
+  type Node,
+  type YAMLMap,
+} from 'yaml';
 import type { SecretObjectSpec } from '../spc/index.js';
 
 /** 1-based line and column in a source text. */
@@ -64,14 +74,22 @@ export function parseManifests(text: string, file: string): ManifestFile {
     const document = i + 1;
     if (doc.errors.length > 0) {
       for (const e of doc.errors.slice(0, 1)) {
-        out.errors.push({ document, message: `YAML syntax error: ${e.message.split('\n')[0] ?? ''}`, position: positionAt(out, e.pos[0]) });
+        out.errors.push({
+          document,
+          message: `YAML syntax error: ${e.message.split('\n')[0] ?? ''}`,
+          position: positionAt(out, e.pos[0]),
+        });
       }
       return;
     }
     const root = doc.contents;
     if (root === null || (isScalar(root) && root.value === null)) return; // empty document (a trailing ---)
     if (!isMap(root)) {
-      out.errors.push({ document, message: 'document is not a Kubernetes object (a YAML mapping)', position: nodePosition(out, root) });
+      out.errors.push({
+        document,
+        message: 'document is not a Kubernetes object (a YAML mapping)',
+        position: nodePosition(out, root),
+      });
       return;
     }
     const obj = (node: YAMLMap, item: number | undefined): ManifestObject => {
@@ -95,7 +113,12 @@ export function parseManifests(text: string, file: string): ManifestFile {
     if (top.kind.endsWith('List') && isSeq(items)) {
       items.items.forEach((it, j) => {
         if (isMap(it)) out.objects.push(obj(it, j));
-        else out.errors.push({ document, message: `items[${j}] is not a Kubernetes object`, position: nodePosition(out, it) });
+        else
+          out.errors.push({
+            document,
+            message: `items[${j}] is not a Kubernetes object`,
+            position: nodePosition(out, it),
+          });
       });
       return;
     }
@@ -191,11 +214,22 @@ export function spcFields(obj: ManifestObject): SpcFields {
       }
       const kind = yamlKind(v);
       const src = isScalar(v) ? (v.source ?? String(v.value)) : '';
-      const fix = isScalar(v) && kind !== 'null' ? `: quote it, ${key}: "${src}"` : kind === 'null' ? ': give it a value or remove it' : ': it must be a string (a list or mapping goes in a block string: |)';
-      problems.push({ key, message: `parameter ${JSON.stringify(key)} is a ${kind}, not a string; the API server refuses the SecretProviderClass${fix}` });
+      const fix =
+        isScalar(v) && kind !== 'null'
+          ? `: quote it, ${key}: "${src}"`
+          : kind === 'null'
+            ? ': give it a value or remove it'
+            : ': it must be a string (a list or mapping goes in a block string: |)';
+      problems.push({
+        key,
+        message: `parameter ${JSON.stringify(key)} is a ${kind}, not a string; the API server refuses the SecretProviderClass${fix}`,
+      });
     }
   } else if (parametersNode !== undefined && !(isScalar(parametersNode) && parametersNode.value === null)) {
-    problems.push({ key: '', message: `spec.parameters is a ${yamlKind(parametersNode)}: it must be a mapping of strings` });
+    problems.push({
+      key: '',
+      message: `spec.parameters is a ${yamlKind(parametersNode)}: it must be a mapping of strings`,
+    });
   }
   const providerNode = nodeAt(spec, ['provider']);
   const soNode = nodeAt(spec, ['secretObjects']);
@@ -204,13 +238,23 @@ export function spcFields(obj: ManifestObject): SpcFields {
   if (isSeq(soNode)) {
     secretObjects = soNode.items.map((it) => {
       const js = (isMap(it) ? it.toJSON() : {}) as Record<string, unknown>;
-      return { secretName: js['secretName'], type: js['type'], labels: js['labels'], annotations: js['annotations'], data: js['data'] };
+      return {
+        secretName: js['secretName'],
+        type: js['type'],
+        labels: js['labels'],
+        annotations: js['annotations'],
+        data: js['data'],
+      };
     });
   } else if (soNode !== undefined && !(isScalar(soNode) && soNode.value === null)) {
     secretObjectsInvalid = true;
   }
   return {
-    provider: isScalar(providerNode) ? providerNode.value : providerNode === undefined ? undefined : yamlKind(providerNode),
+    provider: isScalar(providerNode)
+      ? providerNode.value
+      : providerNode === undefined
+        ? undefined
+        : yamlKind(providerNode),
     parameters,
     problems,
     secretObjects,
@@ -228,7 +272,8 @@ function fold(s: string): string {
 
 /** `objects[2].jmesPath[0].path` → [2, 'jmesPath', 0, 'path']; undefined when not an objects path. */
 export function objectsPathSteps(problemPath: string): (string | number)[] | undefined {
-  if (problemPath !== 'objects' && !problemPath.startsWith('objects[') && !problemPath.startsWith('objects.')) return undefined;
+  if (problemPath !== 'objects' && !problemPath.startsWith('objects[') && !problemPath.startsWith('objects.'))
+    return undefined;
   const steps: (string | number)[] = [];
   const re = /\[(\d+)\]|\.([A-Za-z_][\w]*)/gy;
   re.lastIndex = 'objects'.length;
@@ -275,7 +320,8 @@ export function findObjectsNode(src: ObjectsSource, steps: readonly (string | nu
     } else {
       if (!isMap(cur) || step === undefined) return best;
       const exactPair = cur.items.filter((p) => isScalar(p.key) && String(p.key.value) === step).at(-1);
-      const pair = exactPair ?? cur.items.filter((p) => isScalar(p.key) && fold(String(p.key.value)) === fold(step)).at(-1);
+      const pair =
+        exactPair ?? cur.items.filter((p) => isScalar(p.key) && fold(String(p.key.value)) === fold(step)).at(-1);
       if (!pair) return best;
       const value = pair.value as Node | null;
       const key = pair.key as Node;
@@ -298,7 +344,8 @@ export function findObjectsNode(src: ObjectsSource, steps: readonly (string | nu
  * without escapes; otherwise the value's own start.
  */
 export function manifestPosition(file: ManifestFile, valueNode: Node, innerOffset: number): Position | undefined {
-  if (!isScalar(valueNode) || typeof valueNode.value !== 'string' || !valueNode.range) return nodePosition(file, valueNode);
+  if (!isScalar(valueNode) || typeof valueNode.value !== 'string' || !valueNode.range)
+    return nodePosition(file, valueNode);
   const start = valueNode.range[0];
   const value = valueNode.value;
   if (valueNode.type === 'BLOCK_LITERAL') {

@@ -19,7 +19,21 @@ describe('parseMountArgs', () => {
   });
 
   it('reads every flag, = or space separated', () => {
-    const r = parseMountArgs([...REQUIRED, '--out=dir', '--show-values', '--role-arn', 'arn:aws:iam::123456789012:role/r', '--region=eu-west-1', '--pod', 'p', '--name', 'n', '--driver-writes-secrets', '--timeout', '5']);
+    const r = parseMountArgs([
+      ...REQUIRED,
+      '--out=dir',
+      '--show-values',
+      '--role-arn',
+      'arn:aws:iam::123456789012:role/r',
+      '--region=eu-west-1',
+      '--pod',
+      'p',
+      '--name',
+      'n',
+      '--driver-writes-secrets',
+      '--timeout',
+      '5',
+    ]);
     expect(r).toEqual({
       kind: 'run',
       options: {
@@ -70,7 +84,18 @@ describe('renderSecrets', () => {
     { path: 'nested/pw', mode: 0o644, contents: enc('pw') },
   ];
   it('adds the managed label to user labels, keeps annotations, data base64 only with showValues', () => {
-    const so = [{ secretName: 's', type: 'Opaque', labels: { app: 'x' }, annotations: { a: 'b' }, data: [{ objectName: 'user', key: 'u' }, { objectName: 'nested/pw', key: 'p' }] }];
+    const so = [
+      {
+        secretName: 's',
+        type: 'Opaque',
+        labels: { app: 'x' },
+        annotations: { a: 'b' },
+        data: [
+          { objectName: 'user', key: 'u' },
+          { objectName: 'nested/pw', key: 'p' },
+        ],
+      },
+    ];
     const shown = renderSecrets(so, files, 'ns', true);
     expect(shown.problems).toEqual([]);
     expect(shown.yaml).toBe(
@@ -79,10 +104,22 @@ describe('renderSecrets', () => {
     expect(renderSecrets(so, files, 'ns', false).yaml).toContain('u: "<hidden: 3 bytes, --show-values to print>"');
   });
   it.each<[string, unknown[], string]>([
-    ['a missing file', [{ secretName: 's', type: 'Opaque', data: [{ objectName: 'nope', key: 'k' }] }], 'secretObjects[0] (s): file matching objectName nope not found in the pod'],
-    ['no type', [{ secretName: 's', data: [{ objectName: 'user', key: 'k' }] }], 'secretObjects[0]: secretName, type and data are required'],
-    ['an entry without key', [{ secretName: 's', type: 'Opaque', data: [{ objectName: 'user' }] }], 'every data entry needs objectName and key'],
-  ])('%s: no Secret, the driver\'s reason', (_name, list, problem) => {
+    [
+      'a missing file',
+      [{ secretName: 's', type: 'Opaque', data: [{ objectName: 'nope', key: 'k' }] }],
+      'secretObjects[0] (s): file matching objectName nope not found in the pod',
+    ],
+    [
+      'no type',
+      [{ secretName: 's', data: [{ objectName: 'user', key: 'k' }] }],
+      'secretObjects[0]: secretName, type and data are required',
+    ],
+    [
+      'an entry without key',
+      [{ secretName: 's', type: 'Opaque', data: [{ objectName: 'user' }] }],
+      'every data entry needs objectName and key',
+    ],
+  ])("%s: no Secret, the driver's reason", (_name, list, problem) => {
     const r = renderSecrets(list as Parameters<typeof renderSecrets>[0], files, 'ns', false);
     expect(r.yaml).toBe('');
     expect(r.problems).toEqual([expect.stringContaining(problem)]);

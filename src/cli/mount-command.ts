@@ -18,7 +18,13 @@ import { stringify } from 'yaml';
 import { AwsClientFactory, Fetcher } from '../aws/index.js';
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import { writeMount } from '../files/index.js';
-import { assumeRole, operatorCredentials, sessionName, type CachedCredentials, type IdentityRequest } from '../identity/index.js';
+import {
+  assumeRole,
+  operatorCredentials,
+  sessionName,
+  type CachedCredentials,
+  type IdentityRequest,
+} from '../identity/index.js';
 import { createMount, type MountDeps, type MountFile, type ObjectVersion } from '../mount/index.js';
 import { createLogger } from '../observability/index.js';
 import { ATTR, IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, type SecretObjectSpec } from '../spc/index.js';
@@ -64,7 +70,17 @@ export interface MountOptions {
 
 type Parsed = { kind: 'run'; options: MountOptions } | { kind: 'help' } | { kind: 'error'; message: string };
 
-const STRING_FLAGS = new Set(['class', 'name', 'pod-namespace', 'service-account', 'pod', 'out', 'role-arn', 'region', 'timeout']);
+const STRING_FLAGS = new Set([
+  'class',
+  'name',
+  'pod-namespace',
+  'service-account',
+  'pod',
+  'out',
+  'role-arn',
+  'region',
+  'timeout',
+]);
 const BOOL_FLAGS = new Set(['show-values', 'driver-writes-secrets']);
 
 export function parseMountArgs(argv: readonly string[]): Parsed {
@@ -78,7 +94,8 @@ export function parseMountArgs(argv: readonly string[]): Parsed {
     const eq = body.indexOf('=');
     const name = eq >= 0 ? body.slice(0, eq) : body;
     if (BOOL_FLAGS.has(name)) {
-      if (eq >= 0 && !['true', 'false'].includes(body.slice(eq + 1))) return { kind: 'error', message: `--${name} takes no value (or =true/=false)` };
+      if (eq >= 0 && !['true', 'false'].includes(body.slice(eq + 1)))
+        return { kind: 'error', message: `--${name} takes no value (or =true/=false)` };
       if (eq < 0 || body.slice(eq + 1) === 'true') bools.add(name);
       continue;
     }
@@ -90,10 +107,14 @@ export function parseMountArgs(argv: readonly string[]): Parsed {
   const missing = ['class', 'pod-namespace', 'service-account'].filter((n) => (values.get(n) ?? '') === '');
   if (missing.length > 0) return { kind: 'error', message: `missing ${missing.map((n) => `--${n}`).join(', ')}` };
   const timeout = values.get('timeout') ?? '60';
-  if (!/^\d+(\.\d+)?$/.test(timeout) || Number(timeout) <= 0) return { kind: 'error', message: `--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}` };
+  if (!/^\d+(\.\d+)?$/.test(timeout) || Number(timeout) <= 0)
+    return { kind: 'error', message: `--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}` };
   const roleArn = values.get('role-arn');
   if (roleArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(roleArn)) {
-    return { kind: 'error', message: `--role-arn must be an IAM role ARN like arn:aws:iam::123456789012:role/name, got ${JSON.stringify(roleArn)}` };
+    return {
+      kind: 'error',
+      message: `--role-arn must be an IAM role ARN like arn:aws:iam::123456789012:role/name, got ${JSON.stringify(roleArn)}`,
+    };
   }
   return {
     kind: 'run',
@@ -118,7 +139,11 @@ export function parseMountArgs(argv: readonly string[]): Parsed {
  * then `--role-arn`, then the class's own `assumeRoleArn` chain (docs/extensions.md), as the provider
  * would chain after the pod's identity. One exchange per region and step.
  */
-function operatorIdentity(clients: AwsClientFactory, base: () => Promise<CachedCredentials>, roleArn: string | undefined): MountDeps['identity'] {
+function operatorIdentity(
+  clients: AwsClientFactory,
+  base: () => Promise<CachedCredentials>,
+  roleArn: string | undefined,
+): MountDeps['identity'] {
   const cache = new Map<string, Promise<CachedCredentials>>();
   const once = (key: string, load: () => Promise<CachedCredentials>): Promise<CachedCredentials> => {
     let p = cache.get(key);
@@ -133,7 +158,11 @@ function operatorIdentity(clients: AwsClientFactory, base: () => Promise<CachedC
     credentials(req: IdentityRequest, region: string, signal: AbortSignal) {
       const session = sessionName(req.namespace, req.serviceAccount);
       const first = (): Promise<CachedCredentials> =>
-        roleArn === undefined ? base() : once(`role\0${region}`, async () => assumeRole(clients, { region, creds: await base(), roleArn, sessionName: session, signal }));
+        roleArn === undefined
+          ? base()
+          : once(`role\0${region}`, async () =>
+              assumeRole(clients, { region, creds: await base(), roleArn, sessionName: session, signal }),
+            );
       const chain = req.assumeRole;
       if (chain === undefined) return first();
       return once(`chain\0${region}`, async () =>
@@ -157,10 +186,14 @@ function operatorIdentity(clients: AwsClientFactory, base: () => Promise<CachedC
 function noKubernetes(): MountDeps['kube'] {
   const fail = (): Promise<string> =>
     Promise.reject(
-      new ProviderError('FAILED_PRECONDITION', 'the class sets no region and none was given: pass --region, set AWS_REGION, or add region to the class (a pod would take its node\'s)', {
-        field: ATTR.region,
-        reason: 'NoRegion',
-      }),
+      new ProviderError(
+        'FAILED_PRECONDITION',
+        "the class sets no region and none was given: pass --region, set AWS_REGION, or add region to the class (a pod would take its node's)",
+        {
+          field: ATTR.region,
+          reason: 'NoRegion',
+        },
+      ),
     );
   // roleArn: never asked (the operator's credentials replace IRSA).
   return { roleArn: () => Promise.resolve(''), nodeRegion: fail, podRegion: fail };
@@ -168,7 +201,10 @@ function noKubernetes(): MountDeps['kube'] {
 
 /** Placeholder tokens: the pipeline requires one per method; the operator identity never sends them. */
 function placeholderTokens(): string {
-  const entry = { token: 'not-a-token:operator-credentials-are-used', expirationTimestamp: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  const entry = {
+    token: 'not-a-token:operator-credentials-are-used',
+    expirationTimestamp: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
   return JSON.stringify({ [IRSA_AUDIENCE]: entry, [POD_IDENTITY_AUDIENCE]: entry });
 }
 
@@ -198,15 +234,23 @@ function isText(b: Uint8Array): boolean {
 export function formatFiles(outcome: Pick<MountOutcome, 'files' | 'objectVersions'>, showValues: boolean): string {
   const version = new Map(outcome.objectVersions.map((v) => [v.id, v.version]));
   const rows: string[][] = [['PATH', 'MODE', 'SIZE', 'VERSION']];
-  for (const f of outcome.files) rows.push([f.path, modeText(f.mode), String(f.contents.length), version.get(f.path) ?? '']);
+  for (const f of outcome.files)
+    rows.push([f.path, modeText(f.mode), String(f.contents.length), version.get(f.path) ?? '']);
   const listed = new Set(outcome.files.map((f) => f.path));
-  for (const v of outcome.objectVersions) if (!listed.has(v.id)) rows.push([v.id, '-', '-', `${v.version} (optional object not found: no file)`]);
+  for (const v of outcome.objectVersions)
+    if (!listed.has(v.id)) rows.push([v.id, '-', '-', `${v.version} (optional object not found: no file)`]);
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  const lines = rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  '));
+  const lines = rows.map((r) =>
+    r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  '),
+  );
   if (showValues) {
     for (const f of outcome.files) {
       lines.push('', `==> ${f.path} <==`);
-      lines.push(isText(f.contents) ? Buffer.from(f.contents).toString('utf8') : `(binary, base64) ${Buffer.from(f.contents).toString('base64')}`);
+      lines.push(
+        isText(f.contents)
+          ? Buffer.from(f.contents).toString('utf8')
+          : `(binary, base64) ${Buffer.from(f.contents).toString('base64')}`,
+      );
     }
   }
   return lines.join('\n') + '\n';
@@ -224,7 +268,12 @@ export interface RenderedSecrets {
  * annotations, in the pod's namespace. Values hidden unless `showValues`. (For kubernetes.io/tls the
  * driver also re-encodes the key and keeps only the PEM blocks; shown here as mounted.)
  */
-export function renderSecrets(secretObjects: readonly SecretObjectSpec[], files: readonly MountFile[], namespace: string, showValues: boolean): RenderedSecrets {
+export function renderSecrets(
+  secretObjects: readonly SecretObjectSpec[],
+  files: readonly MountFile[],
+  namespace: string,
+  showValues: boolean,
+): RenderedSecrets {
   const byPath = new Map(files.map((f) => [f.path, f]));
   const docs: string[] = [];
   const problems: string[] = [];
@@ -254,7 +303,9 @@ export function renderSecrets(secretObjects: readonly SecretObjectSpec[], files:
         ok = false;
         continue;
       }
-      out[key] = showValues ? Buffer.from(file.contents).toString('base64') : `<hidden: ${file.contents.length} bytes, --show-values to print>`;
+      out[key] = showValues
+        ? Buffer.from(file.contents).toString('base64')
+        : `<hidden: ${file.contents.length} bytes, --show-values to print>`;
     }
     if (!ok) return;
     const labels = { ...(isStringMap(so.labels) ? so.labels : {}), 'secrets-store.csi.k8s.io/managed': 'true' };
@@ -266,7 +317,9 @@ export function renderSecrets(secretObjects: readonly SecretObjectSpec[], files:
 }
 
 function isStringMap(v: unknown): v is Record<string, string> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+  return (
+    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string')
+  );
 }
 
 /** Loads the class and performs the mount. Throws ProviderError (ConfigError for the class). */
@@ -276,10 +329,16 @@ export async function mountClass(o: MountOptions, io: CommandIO, signal: AbortSi
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ProviderError('INVALID_ARGUMENT', `cannot read ${o.classFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { reason: 'Usage' });
+    throw new ProviderError(
+      'INVALID_ARGUMENT',
+      `cannot read ${o.classFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { reason: 'Usage' },
+    );
   }
   const mf = parseManifests(text, o.classFile);
-  const classes = mf.objects.filter((x) => x.kind === 'SecretProviderClass' && (o.name === undefined || x.name === o.name));
+  const classes = mf.objects.filter(
+    (x) => x.kind === 'SecretProviderClass' && (o.name === undefined || x.name === o.name),
+  );
   if (classes.length !== 1) {
     const names = mf.objects.filter((x) => x.kind === 'SecretProviderClass').map((x) => x.name);
     const why = mf.errors[0] !== undefined ? `: ${mf.errors[0].message}` : '';
@@ -294,7 +353,11 @@ export async function mountClass(o: MountOptions, io: CommandIO, signal: AbortSi
   const spc = classes[0]!;
   const fields = spcFields(spc);
   const problems = [...fields.problems.map((p) => ({ message: p.message, path: p.key }))];
-  if (fields.provider !== 'aws') problems.push({ message: `spec.provider is ${JSON.stringify(fields.provider ?? null)}, not "aws": the driver would not call this provider`, path: 'spec.provider' });
+  if (fields.provider !== 'aws')
+    problems.push({
+      message: `spec.provider is ${JSON.stringify(fields.provider ?? null)}, not "aws": the driver would not call this provider`,
+      path: 'spec.provider',
+    });
   if (problems.length > 0) throw new ConfigError(problems);
 
   const clients = new AwsClientFactory({ appId: appId('') });
@@ -331,7 +394,13 @@ export async function mountClass(o: MountOptions, io: CommandIO, signal: AbortSi
   const summary: { regions?: string[] } = {};
   try {
     const result = await mount(
-      { attributes: JSON.stringify(attributes), secrets: 'null', targetPath: o.out ?? path.join(io.cwd, '.mount-cli-target'), permission: '420', currentObjectVersion: [] },
+      {
+        attributes: JSON.stringify(attributes),
+        secrets: 'null',
+        targetPath: o.out ?? path.join(io.cwd, '.mount-cli-target'),
+        permission: '420',
+        currentObjectVersion: [],
+      },
       signal,
       summary,
     );
@@ -383,12 +452,17 @@ export async function run(argv: readonly string[], io: CommandIO): Promise<numbe
     io.stderr(`mount: ${describeError(err)}\n`);
     return err instanceof ProviderError && err.reason === 'Usage' ? 2 : 1;
   }
-  const where = o.out !== undefined ? `wrote ${outcome.files.length} files to ${o.out}` : `${outcome.files.length} files (not written: --out DIR writes them${o.showValues ? '' : '; --show-values prints them'})`;
+  const where =
+    o.out !== undefined
+      ? `wrote ${outcome.files.length} files to ${o.out}`
+      : `${outcome.files.length} files (not written: --out DIR writes them${o.showValues ? '' : '; --show-values prints them'})`;
   io.stdout(`# ${outcome.className} for ${o.podNamespace}/${o.serviceAccount} in ${outcome.region}: ${where}\n`);
   io.stdout(formatFiles(outcome, o.showValues));
   if (outcome.secretObjects.length === 0) return 0;
   const secrets = renderSecrets(outcome.secretObjects, outcome.files, o.podNamespace, o.showValues);
-  io.stdout(`\n# Secrets the driver's secretObjects sync would create${o.showValues ? '' : ' (values hidden: --show-values)'}:\n${secrets.yaml}`);
+  io.stdout(
+    `\n# Secrets the driver's secretObjects sync would create${o.showValues ? '' : ' (values hidden: --show-values)'}:\n${secrets.yaml}`,
+  );
   for (const p of secrets.problems) io.stderr(`mount: ${p}\n`);
   return secrets.problems.length > 0 ? 1 : 0;
 }

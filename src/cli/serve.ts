@@ -43,7 +43,9 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     lookups = new KubeLookups(kube, { onCache: (cache, hit) => metrics.cacheRequest(cache, hit) });
   } catch (err) {
     kubeUnavailable = `no Kubernetes API access (${err instanceof Error ? err.message : String(err)}): IRSA roles and node regions cannot be looked up`;
-    logger.error('no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready', { error: err instanceof Error ? err.message : String(err) });
+    logger.error('no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready', {
+      error: err instanceof Error ? err.message : String(err),
+    });
     const fail = async (): Promise<never> => {
       throw err;
     };
@@ -59,7 +61,10 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     podIdentity: { endpoint: flags.podIdentityEndpoint, timeoutMs: flags.podIdentityHttpTimeoutMs },
     observe: (method, outcome, region, seconds, code) => {
       metrics.credentialExchange(method, outcome);
-      const [service, operation] = method === 'pod-identity' ? (['pod-identity', 'GetCredentials'] as const) : (['sts', method === 'irsa' ? 'AssumeRoleWithWebIdentity' : 'AssumeRole'] as const);
+      const [service, operation] =
+        method === 'pod-identity'
+          ? (['pod-identity', 'GetCredentials'] as const)
+          : (['sts', method === 'irsa' ? 'AssumeRoleWithWebIdentity' : 'AssumeRole'] as const);
       metrics.awsCall(service, operation, regionLabel(region, flags.extraRegions), outcome, code, seconds);
     },
   });
@@ -85,10 +90,16 @@ export async function start(flags: Flags, env: Record<string, string | undefined
       if (targetPath.includes('/volumes/kubernetes.io~csi/')) {
         if (warnedTouch) return;
         warnedTouch = true;
-        logger.warn('target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart\'s kubeletPath right?)', { targetPath, kubeletRoot: flags.kubeletRoot });
+        logger.warn(
+          "target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart's kubeletPath right?)",
+          { targetPath, kubeletRoot: flags.kubeletRoot },
+        );
       } else if (!toldNoVolume) {
         toldNoVolume = true;
-        logger.info('target path not touched: no pod volume (a caller without a kubelet, such as the Secrets Store Sync Controller, takes the files from the answer)', { targetPath });
+        logger.info(
+          'target path not touched: no pod volume (a caller without a kubelet, such as the Secrets Store Sync Controller, takes the files from the answer)',
+          { targetPath },
+        );
       }
     }),
     logger,
@@ -120,7 +131,9 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     metrics,
     // Provider-writes mode: a target that is not a kubelet CSI volume mount is refused before any
     // work ('' is the pipeline's own "Missing mount path"). Driver-writes mode writes nothing there.
-    checkTarget: flags.driverWritesSecrets ? undefined : (targetPath) => (targetPath === '' ? Promise.resolve() : checkTargetPath(targetPath, flags.kubeletRoot)),
+    checkTarget: flags.driverWritesSecrets
+      ? undefined
+      : (targetPath) => (targetPath === '' ? Promise.resolve() : checkTargetPath(targetPath, flags.kubeletRoot)),
   });
   // /readyz asks our own socket, with one kept client (not one per request).
   const probe = new SocketProbe(socketPath);
@@ -178,11 +191,22 @@ export async function run(argv: readonly string[], io: CommandIO): Promise<numbe
   }
   // A promise rejected with no handler is logged, not fatal: the server keeps serving the mounts it can.
   process.on('unhandledRejection', (reason) => {
-    io.stderr(JSON.stringify({ level: 'error', msg: 'unhandled rejection', error: reason instanceof Error ? reason.message : String(reason) }) + '\n');
+    io.stderr(
+      JSON.stringify({
+        level: 'error',
+        msg: 'unhandled rejection',
+        error: reason instanceof Error ? reason.message : String(reason),
+      }) + '\n',
+    );
   });
   const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
-  logger.info(`starting ${NAME} ${VERSION}`, { node: process.version, writeMode: flags.driverWritesSecrets ? 'driver' : 'provider' });
-  logger.info('this provider requires tokenRequests in the CSIDriver spec (audiences: sts.amazonaws.com, pods.eks.amazonaws.com)');
+  logger.info(`starting ${NAME} ${VERSION}`, {
+    node: process.version,
+    writeMode: flags.driverWritesSecrets ? 'driver' : 'provider',
+  });
+  logger.info(
+    'this provider requires tokenRequests in the CSIDriver spec (audiences: sts.amazonaws.com, pods.eks.amazonaws.com)',
+  );
   for (const w of parsed.warnings) logger.warn(w);
 
   // Signal handlers first: a SIGTERM that arrives while we start must still stop us cleanly.

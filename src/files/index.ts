@@ -6,4 +6,12 @@
  */
 export { writeMount, readMountedFile, touchMount, MODE_MASK, DIR_MODE } from './write-mount.js';
 export type { FileToWrite, WriteResult, WriteMountOptions } from './write-mount.js';
-export { checkTargetPath, isKubeletTarget, kubeletTargetWriter, targetPathProblem, DEFAULT_KUBELET_ROOT, NO_KUBELET_HINT, TARGET_RULE } from './target-path.js';
+export {
+  checkTargetPath,
+  isKubeletTarget,
+  kubeletTargetWriter,
+  targetPathProblem,
+  DEFAULT_KUBELET_ROOT,
+  NO_KUBELET_HINT,
+  TARGET_RULE,
+} from './target-path.js';

@@ -2,7 +2,14 @@ import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkTargetPath, isKubeletTarget, kubeletTargetWriter, NO_KUBELET_HINT, targetPathProblem, TARGET_RULE } from './target-path.js';
+import {
+  checkTargetPath,
+  isKubeletTarget,
+  kubeletTargetWriter,
+  NO_KUBELET_HINT,
+  targetPathProblem,
+  TARGET_RULE,
+} from './target-path.js';
 
 const ROOT = '/var/lib/kubelet';
 const UID = '0f3c6f0e-8e3b-4f7e-9f55-1d2b3c4d5e6f';
@@ -96,7 +103,7 @@ describe('checkTargetPath and the writer behind it (on disk)', () => {
     expect(await isKubeletTarget(t, root)).toBe(false);
   });
 
-  it('refuses the Secrets Store Sync Controller\'s fixed /mnt/secrets-store, saying it needs --driver-writes-secrets (a link is not such a caller: no hint)', async () => {
+  it("refuses the Secrets Store Sync Controller's fixed /mnt/secrets-store, saying it needs --driver-writes-secrets (a link is not such a caller: no hint)", async () => {
     const err = await checkTargetPath('/mnt/secrets-store', root).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'TargetPath', field: 'target_path' });
     expect(String((err as Error).message)).toBe(
@@ -108,10 +115,16 @@ describe('checkTargetPath and the writer behind it (on disk)', () => {
   it('refuses a directory outside the pods tree, and a missing target as FAILED_PRECONDITION', async () => {
     const outside = path.join(dir, 'outside');
     await mkdir(outside);
-    await expect(write(kubeletTargetWriter(root), outside)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('not under the kubelet root') });
+    await expect(write(kubeletTargetWriter(root), outside)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('not under the kubelet root'),
+    });
     expect(await readdir(outside)).toEqual([]);
     const missing = path.join(root, 'pods', UID, 'volumes', 'kubernetes.io~csi', 'gone', 'mount');
-    await expect(checkTargetPath(missing, root)).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: `target path ${missing} cannot be used: ENOENT` });
+    await expect(checkTargetPath(missing, root)).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: `target path ${missing} cannot be used: ENOENT`,
+    });
   });
 
   it('touchMount leaves a target that breaks the rule untouched and says so; a good one gets its mtime', async () => {

@@ -32,7 +32,8 @@ const VOLUME = /^[0-9A-Za-z._-]{1,253}$/;
 export function targetPathProblem(targetPath: string, kubeletRoot: string): string | undefined {
   if (targetPath.includes('\0')) return 'it contains a NUL byte';
   if (!path.posix.isAbsolute(targetPath)) return 'it is not an absolute path';
-  if (path.posix.normalize(targetPath) !== targetPath || (targetPath.length > 1 && targetPath.endsWith('/'))) return 'it is not a normalized path (".", "..", "//" or a trailing "/")';
+  if (path.posix.normalize(targetPath) !== targetPath || (targetPath.length > 1 && targetPath.endsWith('/')))
+    return 'it is not a normalized path (".", "..", "//" or a trailing "/")';
   const prefix = kubeletRoot === '/' ? '/' : `${kubeletRoot}/`;
   if (!targetPath.startsWith(prefix)) return `it is not under the kubelet root ${kubeletRoot}`;
   const parts = targetPath.slice(prefix.length).split('/');
@@ -105,10 +106,14 @@ export async function checkTargetPath(targetPath: string, kubeletRoot: string): 
     [real, realRootPath] = await Promise.all([fsp.realpath(targetPath), realRoot(kubeletRoot)]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ProviderError('FAILED_PRECONDITION', `target path ${targetPath} cannot be used: ${code}`, { reason: 'TargetPath', cause: err });
+    throw new ProviderError('FAILED_PRECONDITION', `target path ${targetPath} cannot be used: ${code}`, {
+      reason: 'TargetPath',
+      cause: err,
+    });
   }
   const rel = path.posix.relative(kubeletRoot, targetPath);
-  if (real !== path.posix.join(realRootPath, rel)) throw refused(targetPath, kubeletRoot, 'it is reached through a symbolic link');
+  if (real !== path.posix.join(realRootPath, rel))
+    throw refused(targetPath, kubeletRoot, 'it is reached through a symbolic link');
 }
 
 /** True when `targetPath` passes {@link checkTargetPath}. */

@@ -1,5 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,7 +35,11 @@ afterEach(() => {
 
 const mkfifoSync = (p: string) => execFileSync('mkfifo', [p]);
 const signal = () => new AbortController().signal;
-const file = (p: string, contents: string, mode = 0o644): FileToWrite => ({ path: p, mode, contents: Buffer.from(contents) });
+const file = (p: string, contents: string, mode = 0o644): FileToWrite => ({
+  path: p,
+  mode,
+  contents: Buffer.from(contents),
+});
 const modeOf = (p: string) => lstatSync(path.join(target, p)).mode & 0o7777;
 const read = (p: string) => readFileSync(path.join(target, p), 'utf8');
 
@@ -39,7 +56,6 @@ function tree(dir: string): string[] {
   walk(dir, '');
   return out.sort();
 }
-
 
 /** A signal that reads as aborted once `when()` holds (to abort at a chosen point of phase 1). */
 function abortWhen(when: () => boolean, reason?: unknown): AbortSignal {
@@ -58,7 +74,11 @@ describe('writeMount', () => {
   it('writes new files with exact modes regardless of the umask', async () => {
     const old = process.umask(0o077);
     try {
-      const res = await writeMount(target, [file('a', 'A', 0o600), file('b', 'B', 0o777), file('c', 'C', 0o400), file('d', '', 0o644)], { signal: signal() });
+      const res = await writeMount(
+        target,
+        [file('a', 'A', 0o600), file('b', 'B', 0o777), file('c', 'C', 0o400), file('d', '', 0o644)],
+        { signal: signal() },
+      );
       expect(res).toEqual({ written: ['a', 'b', 'c', 'd'], unchanged: [], removed: [] });
     } finally {
       process.umask(old);
@@ -88,9 +108,27 @@ describe('writeMount', () => {
   });
 
   it.each([
-    { name: 'changed content', first: file('a', 'v1', 0o600), second: file('a', 'v2', 0o600), mode: 0o600, contents: 'v2' },
-    { name: 'same length, changed content', first: file('a', 'abc'), second: file('a', 'abd'), mode: 0o644, contents: 'abd' },
-    { name: 'mode-only change', first: file('a', 'v', 0o600), second: file('a', 'v', 0o640), mode: 0o640, contents: 'v' },
+    {
+      name: 'changed content',
+      first: file('a', 'v1', 0o600),
+      second: file('a', 'v2', 0o600),
+      mode: 0o600,
+      contents: 'v2',
+    },
+    {
+      name: 'same length, changed content',
+      first: file('a', 'abc'),
+      second: file('a', 'abd'),
+      mode: 0o644,
+      contents: 'abd',
+    },
+    {
+      name: 'mode-only change',
+      first: file('a', 'v', 0o600),
+      second: file('a', 'v', 0o640),
+      mode: 0o640,
+      contents: 'v',
+    },
   ])('$name → replaced atomically (new inode)', async ({ first, second, mode, contents }) => {
     await writeMount(target, [first], { signal: signal() });
     const ino = statSync(path.join(target, 'a')).ino;
@@ -128,9 +166,21 @@ describe('writeMount', () => {
   });
 
   it.each([
-    { name: 'a symlink to a directory outside', plant: () => symlinkSync(outside, path.join(target, 'dir')), why: /"dir" is a symbolic link/ },
-    { name: 'a dangling symlink', plant: () => symlinkSync(path.join(outside, 'nope'), path.join(target, 'dir')), why: /"dir" is a symbolic link/ },
-    { name: 'a regular file', plant: () => writeFileSync(path.join(target, 'dir'), 'x'), why: /"dir" exists and is not a directory/ },
+    {
+      name: 'a symlink to a directory outside',
+      plant: () => symlinkSync(outside, path.join(target, 'dir')),
+      why: /"dir" is a symbolic link/,
+    },
+    {
+      name: 'a dangling symlink',
+      plant: () => symlinkSync(path.join(outside, 'nope'), path.join(target, 'dir')),
+      why: /"dir" is a symbolic link/,
+    },
+    {
+      name: 'a regular file',
+      plant: () => writeFileSync(path.join(target, 'dir'), 'x'),
+      why: /"dir" exists and is not a directory/,
+    },
   ])('a directory component that is $name → refused, nothing written anywhere', async ({ plant, why }) => {
     plant();
     const before = tree(target);
@@ -154,7 +204,9 @@ describe('writeMount', () => {
   it('a failure mid-phase-1 (a directory where a file should go) changes nothing and leaves no temp file', async () => {
     await writeMount(target, [file('a', 'v1'), file('b', 'v1')], { signal: signal() });
     mkdirSync(path.join(target, 'c'));
-    const err = await failure(writeMount(target, [file('a', 'v2'), file('b', 'v2'), file('c', 'v2')], { signal: signal() }));
+    const err = await failure(
+      writeMount(target, [file('a', 'v2'), file('b', 'v2'), file('c', 'v2')], { signal: signal() }),
+    );
     expect(err.code).toBe('FAILED_PRECONDITION');
     expect(err.message).toBe('cannot write "c" in the mount: a directory is in the way');
     expect([read('a'), read('b')]).toEqual(['v1', 'v1']);
@@ -195,8 +247,13 @@ describe('writeMount', () => {
   it('a deadline during phase 1 → DEADLINE_EXCEEDED, nothing changed, no temp file left', async () => {
     await writeMount(target, [file('a', 'v1'), file('b', 'v1')], { signal: signal() });
     // Abort as soon as the first temp file exists.
-    const sig = abortWhen(() => readdirSync(target).some((n) => n.includes('.tmp-')), new DOMException('deadline', 'TimeoutError'));
-    const err = await failure(writeMount(target, [file('a', 'v2'), file('new/n', 'v2'), file('b', 'v2')], { signal: sig }));
+    const sig = abortWhen(
+      () => readdirSync(target).some((n) => n.includes('.tmp-')),
+      new DOMException('deadline', 'TimeoutError'),
+    );
+    const err = await failure(
+      writeMount(target, [file('a', 'v2'), file('new/n', 'v2'), file('b', 'v2')], { signal: sig }),
+    );
     expect(err.code).toBe('DEADLINE_EXCEEDED');
     expect(err.message).toBe('mount deadline exceeded while preparing files; no file was changed');
     expect([read('a'), read('b')]).toEqual(['v1', 'v1']);
@@ -251,7 +308,11 @@ describe('writeMount', () => {
   });
 
   it.each([
-    { name: 'a missing target', setup: () => path.join(root, 'missing'), message: /target path .*missing cannot be used: ENOENT/ },
+    {
+      name: 'a missing target',
+      setup: () => path.join(root, 'missing'),
+      message: /target path .*missing cannot be used: ENOENT/,
+    },
     {
       name: 'a target that is a file',
       setup: () => {
@@ -266,15 +327,20 @@ describe('writeMount', () => {
     expect(err.message).toMatch(message);
   });
 
-  it.each(['', '/abs', '../up', 'a/../b', './a', 'a//b', 'a/', '.', '..', 'nul\0x'])('refuses the unclean path %j (containment re-check)', async (p) => {
-    const err = await failure(writeMount(target, [file(p, 'x')], { signal: signal() }));
-    expect(err.code).toBe('INTERNAL');
-    expect(tree(target)).toEqual([]);
-    expect(tree(root)).toEqual(['outside/', 'target/']);
-  });
+  it.each(['', '/abs', '../up', 'a/../b', './a', 'a//b', 'a/', '.', '..', 'nul\0x'])(
+    'refuses the unclean path %j (containment re-check)',
+    async (p) => {
+      const err = await failure(writeMount(target, [file(p, 'x')], { signal: signal() }));
+      expect(err.code).toBe('INTERNAL');
+      expect(tree(target)).toEqual([]);
+      expect(tree(root)).toEqual(['outside/', 'target/']);
+    },
+  );
 
   it('refuses a path given twice', async () => {
-    expect((await failure(writeMount(target, [file('a', '1'), file('a', '2')], { signal: signal() }))).code).toBe('INTERNAL');
+    expect((await failure(writeMount(target, [file('a', '1'), file('a', '2')], { signal: signal() }))).code).toBe(
+      'INTERNAL',
+    );
   });
 
   it('a file name of 255 bytes still gets a temp file', async () => {
@@ -319,7 +385,11 @@ describe('readMountedFile', () => {
   it.each([
     { name: 'absent', setup: () => undefined, rel: 'nope' },
     { name: 'absent directory', setup: () => undefined, rel: 'nodir/f' },
-    { name: 'a final symlink pointing outside', setup: () => symlinkSync(path.join(outside, 's'), path.join(target, 'l')), rel: 'l' },
+    {
+      name: 'a final symlink pointing outside',
+      setup: () => symlinkSync(path.join(outside, 's'), path.join(target, 'l')),
+      rel: 'l',
+    },
     { name: 'a symlinked directory', setup: () => symlinkSync(outside, path.join(target, 'ld')), rel: 'ld/s' },
     { name: 'a directory', setup: () => mkdirSync(path.join(target, 'dd')), rel: 'dd' },
     { name: 'a file as a directory', setup: () => writeFileSync(path.join(target, 'ff'), 'x'), rel: 'ff/x' },

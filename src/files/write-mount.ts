@@ -51,10 +51,14 @@ function abortError(signal: AbortSignal, when: string): ProviderError {
   const reason: unknown = signal.reason;
   if (reason instanceof ProviderError) return reason;
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
-  return new ProviderError(timedOut ? 'DEADLINE_EXCEEDED' : 'CANCELLED', `mount ${timedOut ? 'deadline exceeded' : 'cancelled'} ${when}; no file was changed`, {
-    reason: timedOut ? 'Deadline' : 'Cancelled',
-    cause: reason,
-  });
+  return new ProviderError(
+    timedOut ? 'DEADLINE_EXCEEDED' : 'CANCELLED',
+    `mount ${timedOut ? 'deadline exceeded' : 'cancelled'} ${when}; no file was changed`,
+    {
+      reason: timedOut ? 'Deadline' : 'Cancelled',
+      cause: reason,
+    },
+  );
 }
 
 function errno(err: unknown): string {
@@ -63,11 +67,16 @@ function errno(err: unknown): string {
 
 /** An OS failure on one file: names the relative path and the error code, never the contents. */
 function osError(rel: string, action: string, err: unknown): ProviderError {
-  return new ProviderError('INTERNAL', `cannot ${action} ${JSON.stringify(rel)} in the mount: ${errno(err)}`, { reason: 'WriteFailed', cause: err });
+  return new ProviderError('INTERNAL', `cannot ${action} ${JSON.stringify(rel)} in the mount: ${errno(err)}`, {
+    reason: 'WriteFailed',
+    cause: err,
+  });
 }
 
 function refused(rel: string, why: string): ProviderError {
-  return new ProviderError('FAILED_PRECONDITION', `cannot write ${JSON.stringify(rel)} in the mount: ${why}`, { reason: 'WriteRefused' });
+  return new ProviderError('FAILED_PRECONDITION', `cannot write ${JSON.stringify(rel)} in the mount: ${why}`, {
+    reason: 'WriteRefused',
+  });
 }
 
 /**
@@ -77,7 +86,11 @@ function refused(rel: string, why: string): ProviderError {
 function segments(rel: string): string[] {
   const parts = rel.split('/');
   if (rel === '' || rel.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw new ProviderError('INTERNAL', `refusing file path ${JSON.stringify(rel)}: not a clean relative path inside the mount`, { reason: 'BadPath' });
+    throw new ProviderError(
+      'INTERNAL',
+      `refusing file path ${JSON.stringify(rel)}: not a clean relative path inside the mount`,
+      { reason: 'BadPath' },
+    );
   }
   return parts;
 }
@@ -97,9 +110,15 @@ async function checkTarget(targetDir: string): Promise<string> {
   try {
     st = await fsp.stat(targetDir);
   } catch (err) {
-    throw new ProviderError('FAILED_PRECONDITION', `target path ${targetDir} cannot be used: ${errno(err)}`, { reason: 'TargetPath', cause: err });
+    throw new ProviderError('FAILED_PRECONDITION', `target path ${targetDir} cannot be used: ${errno(err)}`, {
+      reason: 'TargetPath',
+      cause: err,
+    });
   }
-  if (!st.isDirectory()) throw new ProviderError('FAILED_PRECONDITION', `target path ${targetDir} is not a directory`, { reason: 'TargetPath' });
+  if (!st.isDirectory())
+    throw new ProviderError('FAILED_PRECONDITION', `target path ${targetDir} is not a directory`, {
+      reason: 'TargetPath',
+    });
   return fsp.realpath(targetDir);
 }
 
@@ -240,14 +259,21 @@ async function syncDir(dir: string): Promise<void> {
  * docs/behaviour.md, "Rotation"). Cancellation is honoured until the first rename; after that the call
  * finishes.
  */
-export async function writeMount(targetDir: string, files: readonly FileToWrite[], opts: WriteMountOptions): Promise<WriteResult> {
+export async function writeMount(
+  targetDir: string,
+  files: readonly FileToWrite[],
+  opts: WriteMountOptions,
+): Promise<WriteResult> {
   const { signal } = opts;
   if (signal.aborted) throw abortError(signal, 'before writing');
   const root = await checkTarget(targetDir);
   const seen = new Set<string>();
   for (const f of files) {
     segments(f.path);
-    if (seen.has(f.path)) throw new ProviderError('INTERNAL', `file path ${JSON.stringify(f.path)} appears twice in one mount`, { reason: 'BadPath' });
+    if (seen.has(f.path))
+      throw new ProviderError('INTERNAL', `file path ${JSON.stringify(f.path)} appears twice in one mount`, {
+        reason: 'BadPath',
+      });
     seen.add(f.path);
   }
   const removeList = (opts.remove ?? []).filter((r) => !seen.has(r));
@@ -373,6 +399,9 @@ export async function touchMount(targetDir: string): Promise<void> {
   try {
     await fsp.utimes(targetDir, now, now);
   } catch (err) {
-    throw new ProviderError('INTERNAL', `cannot set the modification time of target path ${targetDir}: ${errno(err)}`, { reason: 'WriteFailed', cause: err });
+    throw new ProviderError('INTERNAL', `cannot set the modification time of target path ${targetDir}: ${errno(err)}`, {
+      reason: 'WriteFailed',
+      cause: err,
+    });
   }
 }

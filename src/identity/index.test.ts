@@ -30,7 +30,11 @@ const sts: StsClientSource = {
       endpoint: emu.url,
       maxAttempts: 1,
       credentials: creds
-        ? { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}) }
+        ? {
+            accessKeyId: creds.accessKeyId,
+            secretAccessKey: creds.secretAccessKey,
+            ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}),
+          }
         : async () => {
             throw new Error('unsigned');
           },
@@ -42,8 +46,16 @@ const sts: StsClientSource = {
 
 beforeAll(async () => {
   emu = await startEmulator({ now });
-  emu.addRole({ arn: ROLE_A, trust: { subjects: ['system:serviceaccount:team-a:reader'] }, allow: { secretsmanager: ['*'] } });
-  emu.addRole({ arn: ROLE_B, trust: { subjects: ['system:serviceaccount:team-b:reader'] }, allow: { secretsmanager: ['team-b/*'] } });
+  emu.addRole({
+    arn: ROLE_A,
+    trust: { subjects: ['system:serviceaccount:team-a:reader'] },
+    allow: { secretsmanager: ['*'] },
+  });
+  emu.addRole({
+    arn: ROLE_B,
+    trust: { subjects: ['system:serviceaccount:team-b:reader'] },
+    allow: { secretsmanager: ['team-b/*'] },
+  });
   emu.addRole({ arn: CHAIN, trustedRoles: [ROLE_A], externalId: 'ext-1', allow: { secretsmanager: ['*'] } });
   emu.addPodIdentityAssociation({ namespace: 'team-a', serviceAccount: 'reader', roleArn: ROLE_A });
 });
@@ -63,7 +75,15 @@ function irsa(o: { ns?: string; sa?: string; role?: string; pod?: string; token?
   const serviceAccount = o.sa ?? 'reader';
   return {
     method: 'irsa',
-    token: o.token ?? emu.issueToken({ namespace, serviceAccount, audience: 'sts.amazonaws.com', podName: o.pod ?? 'p1', expiresInSeconds: 24 * 3600 }),
+    token:
+      o.token ??
+      emu.issueToken({
+        namespace,
+        serviceAccount,
+        audience: 'sts.amazonaws.com',
+        podName: o.pod ?? 'p1',
+        expiresInSeconds: 24 * 3600,
+      }),
     roleArn: o.role ?? ROLE_A,
     namespace,
     serviceAccount,
@@ -88,7 +108,8 @@ describe('IRSA through the cache', () => {
     const r = resolver();
     const req = irsa();
     const first = await r.credentials(req, 'us-east-1', signal());
-    for (let i = 0; i < 5; i++) expect((await r.credentials(req, 'us-east-1', signal())).accessKeyId).toBe(first.accessKeyId);
+    for (let i = 0; i < 5; i++)
+      expect((await r.credentials(req, 'us-east-1', signal())).accessKeyId).toBe(first.accessKeyId);
     expect(stsCalls()).toBe(1);
     await r.credentials(req, 'us-west-2', signal()); // each region gets its own credentials
     expect(stsCalls()).toBe(2);
@@ -109,7 +130,7 @@ describe('IRSA through the cache', () => {
     expect(s).toMatchObject({ roleArn: ROLE_A, sessionName: 'team-a.reader', source: 'AssumeRoleWithWebIdentity' });
   });
 
-  it('confused deputy: a pod annotated with another team\'s role, whose token that role does not trust, is refused right after the legitimate pod', async () => {
+  it("confused deputy: a pod annotated with another team's role, whose token that role does not trust, is refused right after the legitimate pod", async () => {
     const r = resolver();
     await r.credentials(irsa({ ns: 'team-b', role: ROLE_B }), 'us-east-1', signal()); // team B, legitimately
     const intruder = irsa({ ns: 'team-a', sa: 'reader', role: ROLE_B }); // team A's pod, annotated with team B's role
@@ -139,7 +160,11 @@ describe('IRSA through the cache', () => {
   });
 
   it('another service account with the same role annotation: a new exchange', async () => {
-    emu.addRole({ arn: ROLE_A, trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] }, allow: { secretsmanager: ['*'] } });
+    emu.addRole({
+      arn: ROLE_A,
+      trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] },
+      allow: { secretsmanager: ['*'] },
+    });
     const r = resolver();
     const a = await r.credentials(irsa(), 'us-east-1', signal());
     const b = await r.credentials(irsa({ sa: 'other' }), 'us-east-1', signal());
@@ -147,8 +172,12 @@ describe('IRSA through the cache', () => {
     expect(stsCalls()).toBe(2);
   });
 
-  it('a token that claims another service account than the kubelet named never reaches that service account\'s credentials', async () => {
-    emu.addRole({ arn: ROLE_A, trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] }, allow: { secretsmanager: ['*'] } });
+  it("a token that claims another service account than the kubelet named never reaches that service account's credentials", async () => {
+    emu.addRole({
+      arn: ROLE_A,
+      trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] },
+      allow: { secretsmanager: ['*'] },
+    });
     const r = resolver();
     const other = await r.credentials(irsa({ sa: 'other' }), 'us-east-1', signal());
     // A pod of `reader` presenting a token of `other` (as a class could, where the driver passes no tokens).
@@ -159,10 +188,20 @@ describe('IRSA through the cache', () => {
   });
 
   it.each([
-    ['has expired', (): string => emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'sts.amazonaws.com', podName: 'p9', expiresInSeconds: -10 })],
+    [
+      'has expired',
+      (): string =>
+        emu.issueToken({
+          namespace: 'team-a',
+          serviceAccount: 'reader',
+          audience: 'sts.amazonaws.com',
+          podName: 'p9',
+          expiresInSeconds: -10,
+        }),
+    ],
     ['is not a JWT', (): string => 'not-a-jwt'],
     ['has claims that are not JSON', (): string => `x.${Buffer.from('{"sub":').toString('base64url')}.y`],
-  ])('a token that %s never reaches the service account\'s cached credentials: STS decides', async (_what, token) => {
+  ])("a token that %s never reaches the service account's cached credentials: STS decides", async (_what, token) => {
     const r = resolver();
     const first = await r.credentials(irsa(), 'us-east-1', signal());
     await expect(r.credentials(irsa({ token: token() }), 'us-east-1', signal())).rejects.toBeInstanceOf(ProviderError);
@@ -194,14 +233,24 @@ describe('IRSA through the cache', () => {
   it('errors are not cached: each request asks STS again (no refusal kept forever, none hidden)', async () => {
     const r = resolver();
     const req = irsa({ role: `arn:aws:iam::${ACCOUNT}:role/does-not-exist` });
-    for (let i = 0; i < 2; i++) await expect(r.credentials(req, 'us-east-1', signal())).rejects.toBeInstanceOf(ProviderError);
+    for (let i = 0; i < 2; i++)
+      await expect(r.credentials(req, 'us-east-1', signal())).rejects.toBeInstanceOf(ProviderError);
     expect(stsCalls()).toBe(2);
   });
 
   it('an expired token is a fatal STS error naming the role and region', async () => {
     const r = resolver();
-    const req = irsa({ token: emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'sts.amazonaws.com', expiresInSeconds: -10 }) });
-    const e = (await r.credentials(req, 'us-east-1', signal()).catch((err: unknown) => err)) as ProviderError & { fatal?: boolean };
+    const req = irsa({
+      token: emu.issueToken({
+        namespace: 'team-a',
+        serviceAccount: 'reader',
+        audience: 'sts.amazonaws.com',
+        expiresInSeconds: -10,
+      }),
+    });
+    const e = (await r.credentials(req, 'us-east-1', signal()).catch((err: unknown) => err)) as ProviderError & {
+      fatal?: boolean;
+    };
     expect(e.message).toContain('us-east-1');
     expect(e.message).toContain('ExpiredTokenException');
     expect(e.fatal).toBe(true);
@@ -220,7 +269,13 @@ describe('IRSA through the cache', () => {
 
 describe('Pod Identity through the cache', () => {
   function podIdentity(pod = 'p1'): IdentityRequest {
-    const token = emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'pods.eks.amazonaws.com', podName: pod, expiresInSeconds: 24 * 3600 });
+    const token = emu.issueToken({
+      namespace: 'team-a',
+      serviceAccount: 'reader',
+      audience: 'pods.eks.amazonaws.com',
+      podName: pod,
+      expiresInSeconds: 24 * 3600,
+    });
     return { method: 'pod-identity', token, namespace: 'team-a', serviceAccount: 'reader', preference: 'auto' };
   }
 
@@ -245,16 +300,23 @@ describe('Pod Identity through the cache', () => {
     expect(emu.callCount({ service: 'pod-identity' })).toBe(2);
   });
 
-  it('the agent\'s session carries EKS\'s namespace / service-account tags', async () => {
+  it("the agent's session carries EKS's namespace / service-account tags", async () => {
     const r = resolver();
     const c = await r.credentials(podIdentity('tagged'), 'us-east-1', signal());
     const s = emu.sessions().find((x) => x.accessKeyId === c.accessKeyId);
-    expect(s?.tags).toMatchObject({ 'kubernetes-namespace': 'team-a', 'kubernetes-service-account': 'reader', 'kubernetes-pod-name': 'tagged' });
+    expect(s?.tags).toMatchObject({
+      'kubernetes-namespace': 'team-a',
+      'kubernetes-service-account': 'reader',
+      'kubernetes-pod-name': 'tagged',
+    });
   });
 });
 
 describe('role chaining (assumeRoleArn)', () => {
-  const chained = (externalId = 'ext-1'): IdentityRequest => ({ ...irsa(), assumeRole: { roleArn: CHAIN, externalId } });
+  const chained = (externalId = 'ext-1'): IdentityRequest => ({
+    ...irsa(),
+    assumeRole: { roleArn: CHAIN, externalId },
+  });
 
   it('one web-identity exchange and one AssumeRole per chain; cached together', async () => {
     const r = resolver();

@@ -13,7 +13,13 @@ import { assumeRole, assumeRoleWithWebIdentity, type StsClientSource } from './s
 
 export { CredentialCache, credentialKey, type CachedCredentials } from './credential-cache.js';
 export { sessionName } from './session-name.js';
-export { agentEndpoints, podIdentityCredentials, AGENT_IPV4, AGENT_IPV6, type PodIdentityOptions } from './pod-identity.js';
+export {
+  agentEndpoints,
+  podIdentityCredentials,
+  AGENT_IPV4,
+  AGENT_IPV6,
+  type PodIdentityOptions,
+} from './pod-identity.js';
 export { assumeRole, assumeRoleWithWebIdentity, type StsClientSource } from './sts.js';
 export { operatorCredentials } from './operator.js';
 
@@ -30,7 +36,13 @@ export interface IdentityRequest {
 }
 
 /** Told of every exchange (metrics): the method, its outcome, the region, its duration and the AWS error name. */
-export type ExchangeObserver = (method: 'irsa' | 'pod-identity' | 'assume-role', outcome: 'success' | 'error', region: string, seconds: number, code: string) => void;
+export type ExchangeObserver = (
+  method: 'irsa' | 'pod-identity' | 'assume-role',
+  outcome: 'success' | 'error',
+  region: string,
+  seconds: number,
+  code: string,
+) => void;
 
 export interface IdentityOptions {
   sts: StsClientSource;
@@ -63,9 +75,12 @@ export class IdentityResolver {
    * token (its sessions are tagged with the pod), in any region.
    */
   private baseKey(req: IdentityRequest, region: string): string {
-    if (req.method === 'pod-identity') return credentialKey(['pod-identity', this.pod.endpoint, req.preference, req.token]);
+    if (req.method === 'pod-identity')
+      return credentialKey(['pod-identity', this.pod.endpoint, req.preference, req.token]);
     const subject = tokenSubject(req.token, req.namespace, req.serviceAccount, this.now());
-    return subject === undefined ? credentialKey(['irsa', region, req.roleArn, 'token', req.token]) : credentialKey(['irsa', region, req.roleArn, 'subject', ...subject]);
+    return subject === undefined
+      ? credentialKey(['irsa', region, req.roleArn, 'token', req.token])
+      : credentialKey(['irsa', region, req.roleArn, 'subject', ...subject]);
   }
 
   private chainKey(req: IdentityRequest, region: string): string | undefined {
@@ -74,7 +89,11 @@ export class IdentityResolver {
     return credentialKey(['chain', this.baseKey(req, region), region, a.roleArn, a.externalId, a.durationSeconds]);
   }
 
-  private async exchange<T>(method: 'irsa' | 'pod-identity' | 'assume-role', region: string, fn: () => Promise<T>): Promise<T> {
+  private async exchange<T>(
+    method: 'irsa' | 'pod-identity' | 'assume-role',
+    region: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const t0 = performance.now();
     try {
       const v = await fn();
@@ -93,9 +112,17 @@ export class IdentityResolver {
     return this.cache.get(this.baseKey(req, region), () =>
       req.method === 'irsa'
         ? this.exchange('irsa', region, () =>
-            assumeRoleWithWebIdentity(this.sts, { region, roleArn: req.roleArn ?? '', token: req.token, sessionName: session, signal }),
+            assumeRoleWithWebIdentity(this.sts, {
+              region,
+              roleArn: req.roleArn ?? '',
+              token: req.token,
+              sessionName: session,
+              signal,
+            }),
           )
-        : this.exchange('pod-identity', region, () => podIdentityCredentials({ token: req.token, preference: req.preference, signal }, this.pod)),
+        : this.exchange('pod-identity', region, () =>
+            podIdentityCredentials({ token: req.token, preference: req.preference, signal }, this.pod),
+          ),
     );
   }
 
@@ -143,4 +170,10 @@ export class IdentityResolver {
     if (chain) this.cache.forget(chain);
   }
 }
-export { evaluateAssumeRoleTrust, evaluatePodIdentityTrust, evaluateWebIdentityTrust, type TrustVerdict, type WebIdentityRequest } from './trust-policy.js';
+export {
+  evaluateAssumeRoleTrust,
+  evaluatePodIdentityTrust,
+  evaluateWebIdentityTrust,
+  type TrustVerdict,
+  type WebIdentityRequest,
+} from './trust-policy.js';

@@ -12,7 +12,11 @@ function operatorCredentials(env: Record<string, string | undefined>): () => Pro
   const id = env['AWS_ACCESS_KEY_ID'];
   const secret = env['AWS_SECRET_ACCESS_KEY'];
   if (id && secret) {
-    const creds: CachedCredentials = { accessKeyId: id, secretAccessKey: secret, sessionToken: env['AWS_SESSION_TOKEN'] || undefined };
+    const creds: CachedCredentials = {
+      accessKeyId: id,
+      secretAccessKey: secret,
+      sessionToken: env['AWS_SESSION_TOKEN'] || undefined,
+    };
     return () => Promise.resolve(creds);
   }
   let chain: Promise<CachedCredentials> | undefined;
@@ -22,14 +26,22 @@ function operatorCredentials(env: Record<string, string | undefined>): () => Pro
       const profile = env['AWS_PROFILE'];
       try {
         const c = await defaultProvider(profile ? { profile } : {})();
-        return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration?.getTime() };
+        return {
+          accessKeyId: c.accessKeyId,
+          secretAccessKey: c.secretAccessKey,
+          sessionToken: c.sessionToken,
+          expiration: c.expiration?.getTime(),
+        };
       } catch (err) {
-        throw new ProviderError('UNAUTHENTICATED', `no AWS credentials found (env AWS_ACCESS_KEY_ID, AWS_PROFILE, SSO or an instance role): ${err instanceof Error ? err.message : String(err)}`, {
-          reason: 'NoCredentials',
-        });
+        throw new ProviderError(
+          'UNAUTHENTICATED',
+          `no AWS credentials found (env AWS_ACCESS_KEY_ID, AWS_PROFILE, SSO or an instance role): ${err instanceof Error ? err.message : String(err)}`,
+          {
+            reason: 'NoCredentials',
+          },
+        );
       }
     })();
     return chain;
   };
 }
-

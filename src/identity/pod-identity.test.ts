@@ -8,7 +8,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type AgentListener, type Emulator } from '../../tools/emulator/index.js';
 import { ProviderError } from '../errors.js';
 import type { AddressPreference } from '../spc/types.js';
-import { AGENT_IPV4, AGENT_IPV6, agentEndpoints, podIdentityCredentials, type PodIdentityOptions } from './pod-identity.js';
+import {
+  AGENT_IPV4,
+  AGENT_IPV6,
+  agentEndpoints,
+  podIdentityCredentials,
+  type PodIdentityOptions,
+} from './pod-identity.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/pod-identity-reader';
 let emu: Emulator;
@@ -20,7 +26,12 @@ beforeAll(async () => {
   emu = await startEmulator();
   emu.addRole({ arn: ROLE, allow: { secretsmanager: ['*'] } });
   emu.addPodIdentityAssociation({ namespace: 'team-a', serviceAccount: 'reader', roleArn: ROLE });
-  token = emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'pods.eks.amazonaws.com', podName: 'p1' });
+  token = emu.issueToken({
+    namespace: 'team-a',
+    serviceAccount: 'reader',
+    audience: 'pods.eks.amazonaws.com',
+    podName: 'p1',
+  });
   v4 = await emu.startAgentListener({ host: '127.0.0.1' });
   v6 = await emu.startAgentListener({ host: '::1' });
 });
@@ -40,7 +51,10 @@ interface Run {
 }
 
 /** Calls the agent with fake backoff sleeps; returns the sleeps and the requests each listener received. */
-async function run(preference: AddressPreference, o: Partial<PodIdentityOptions> & { token?: string; signal?: AbortSignal } = {}): Promise<Run & { result: PromiseSettledResult<Awaited<ReturnType<typeof podIdentityCredentials>>> }> {
+async function run(
+  preference: AddressPreference,
+  o: Partial<PodIdentityOptions> & { token?: string; signal?: AbortSignal } = {},
+): Promise<Run & { result: PromiseSettledResult<Awaited<ReturnType<typeof podIdentityCredentials>>> }> {
   const sleeps: number[] = [];
   const before = { v4: v4.requests, v6: v6.requests };
   const { token: t, signal, ...rest } = o;
@@ -95,7 +109,7 @@ describe('podIdentityCredentials: preference and fallback', () => {
     expect(r.sleeps).toEqual([]);
   });
 
-  it('returns the agent\'s credentials with their expiration (6 h)', async () => {
+  it("returns the agent's credentials with their expiration (6 h)", async () => {
     const r = await run('auto');
     if (r.result.status !== 'fulfilled') throw new Error('expected credentials');
     const c = r.result.value;
@@ -109,15 +123,18 @@ describe('podIdentityCredentials: preference and fallback', () => {
     ['refuses connections', 'refuse', 0],
     ['answers 500', 'error500', 1],
     ['hangs past the per-attempt timeout', 'hang', 1],
-  ] as const)('auto: IPv4 %s → IPv6 answers in the same round (the fallback really happens)', async (_what, mode, n4) => {
-    await v4.setMode(mode);
-    const t0 = performance.now();
-    const r = await run('auto', { timeoutMs: 200 });
-    expect(r.result.status).toBe('fulfilled');
-    expect({ v4: r.v4, v6: r.v6 }).toEqual({ v4: n4, v6: 1 });
-    expect(r.sleeps).toEqual([]);
-    expect(performance.now() - t0).toBeLessThan(2_000);
-  });
+  ] as const)(
+    'auto: IPv4 %s → IPv6 answers in the same round (the fallback really happens)',
+    async (_what, mode, n4) => {
+      await v4.setMode(mode);
+      const t0 = performance.now();
+      const r = await run('auto', { timeoutMs: 200 });
+      expect(r.result.status).toBe('fulfilled');
+      expect({ v4: r.v4, v6: r.v6 }).toEqual({ v4: n4, v6: 1 });
+      expect(r.sleeps).toEqual([]);
+      expect(performance.now() - t0).toBeLessThan(2_000);
+    },
+  );
 
   it('ipv4 only: never asks IPv6, even when IPv4 is down', async () => {
     await v4.setMode('refuse');
@@ -136,7 +153,7 @@ describe('podIdentityCredentials: preference and fallback', () => {
     expect({ v4: r.v4, v6: r.v6 }).toEqual({ v4: 0, v6: 2 });
   });
 
-  it('both down: every round tries both, backoff 200·2^n ms capped at 3 s, the error names each address\'s cause', async () => {
+  it("both down: every round tries both, backoff 200·2^n ms capped at 3 s, the error names each address's cause", async () => {
     await v4.setMode('refuse');
     await v6.setMode('error500');
     const r = await run('auto');
@@ -196,7 +213,7 @@ describe('podIdentityCredentials: a slow agent (fresh node)', () => {
     expect(performance.now() - t0).toBeLessThan(2_000);
   });
 
-  it('the mount\'s deadline stops the retries: DEADLINE_EXCEEDED naming the last failure', async () => {
+  it("the mount's deadline stops the retries: DEADLINE_EXCEEDED naming the last failure", async () => {
     await v4.setMode('error500');
     const ac = new AbortController();
     let sleeps = 0;
@@ -226,9 +243,10 @@ describe('podIdentityCredentials: a slow agent (fresh node)', () => {
     await v4.setMode('hang');
     const ac = new AbortController();
     const start = v4.requests;
-    const done = podIdentityCredentials({ token, preference: 'ipv4', signal: ac.signal }, { addresses: { ipv4: v4.url, ipv6: v6.url }, timeoutMs: 30_000 }).catch(
-      (err: unknown) => err as ProviderError,
-    );
+    const done = podIdentityCredentials(
+      { token, preference: 'ipv4', signal: ac.signal },
+      { addresses: { ipv4: v4.url, ipv6: v6.url }, timeoutMs: 30_000 },
+    ).catch((err: unknown) => err as ProviderError);
     // Abort once the agent has the request (its count moves), not after a sleep.
     await new Promise<void>((resolve) => {
       const poll = (): void => (v4.requests > start ? resolve() : void setImmediate(poll));
@@ -244,9 +262,30 @@ describe('podIdentityCredentials: a slow agent (fresh node)', () => {
 
 describe('podIdentityCredentials: refusals are not retried', () => {
   it.each([
-    ['a token for another audience', 'UNAUTHENTICATED', 'InvalidTokenException', () => emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'sts.amazonaws.com' })],
-    ['an expired token', 'UNAUTHENTICATED', 'ExpiredTokenException', () => emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'pods.eks.amazonaws.com', expiresInSeconds: -60 })],
-    ['no association for the service account', 'PERMISSION_DENIED', 'ResourceNotFoundException', () => emu.issueToken({ namespace: 'team-b', serviceAccount: 'other', audience: 'pods.eks.amazonaws.com' })],
+    [
+      'a token for another audience',
+      'UNAUTHENTICATED',
+      'InvalidTokenException',
+      () => emu.issueToken({ namespace: 'team-a', serviceAccount: 'reader', audience: 'sts.amazonaws.com' }),
+    ],
+    [
+      'an expired token',
+      'UNAUTHENTICATED',
+      'ExpiredTokenException',
+      () =>
+        emu.issueToken({
+          namespace: 'team-a',
+          serviceAccount: 'reader',
+          audience: 'pods.eks.amazonaws.com',
+          expiresInSeconds: -60,
+        }),
+    ],
+    [
+      'no association for the service account',
+      'PERMISSION_DENIED',
+      'ResourceNotFoundException',
+      () => emu.issueToken({ namespace: 'team-b', serviceAccount: 'other', audience: 'pods.eks.amazonaws.com' }),
+    ],
   ])('%s → %s (%s), one request, no backoff', async (_what, code, agentCode, makeToken) => {
     const t = makeToken();
     const r = await run('auto', { token: t });
@@ -300,31 +339,56 @@ describe('podIdentityCredentials: a broken agent', () => {
   });
 
   it.each([
-    ['an answer over 64 KiB, cut as it arrives', { bodyBytes: 10 * 1024 * 1024, chunked: true, rawBody: `{"Token":"${MARK}` }, 'agent answered more than 64 KiB (HTTP 200); the rest was not read'],
-    ['an answer over 64 KiB by its Content-Length', { bodyBytes: 100 * 1024 }, 'agent answered more than 64 KiB (HTTP 200)'],
+    [
+      'an answer over 64 KiB, cut as it arrives',
+      { bodyBytes: 10 * 1024 * 1024, chunked: true, rawBody: `{"Token":"${MARK}` },
+      'agent answered more than 64 KiB (HTTP 200); the rest was not read',
+    ],
+    [
+      'an answer over 64 KiB by its Content-Length',
+      { bodyBytes: 100 * 1024 },
+      'agent answered more than 64 KiB (HTTP 200)',
+    ],
     ['a Token that is a number', { answerFields: { Token: 5 } }, 'agent answered a Token that is not a string'],
-    ['a SecretAccessKey that is an object', { answerFields: { SecretAccessKey: { k: MARK } } }, 'agent answered a SecretAccessKey that is not a string'],
-    ['a Token with a newline (it would go into a header)', { answerFields: { Token: `abc\r\n${MARK}` } }, 'agent answered a Token that is not 16384 or fewer printable characters'],
-    ['an Expiration that is not a date', { answerFields: { Expiration: MARK } }, 'agent answered an Expiration that is not a date'],
-  ])('%s: INTERNAL at once (not retried, not "refused the token"), never quoting the answer', async (_name, fault, text) => {
-    emu.addFault({ service: 'pod-identity', ...fault });
-    const r = await run('auto');
-    const e = failure(r.result);
-    expect(e.code).toBe('INTERNAL');
-    expect(e.reason).toBe('PodIdentityMalformed');
-    expect(e.message).toContain(`Pod Identity agent ${v4.url}: ${text}`);
-    expect(e.message).not.toContain('hunter2');
-    expect(e.message).not.toContain('refused');
-    expect([r.v4, r.v6, r.sleeps]).toEqual([1, 0, []]);
-  });
+    [
+      'a SecretAccessKey that is an object',
+      { answerFields: { SecretAccessKey: { k: MARK } } },
+      'agent answered a SecretAccessKey that is not a string',
+    ],
+    [
+      'a Token with a newline (it would go into a header)',
+      { answerFields: { Token: `abc\r\n${MARK}` } },
+      'agent answered a Token that is not 16384 or fewer printable characters',
+    ],
+    [
+      'an Expiration that is not a date',
+      { answerFields: { Expiration: MARK } },
+      'agent answered an Expiration that is not a date',
+    ],
+  ])(
+    '%s: INTERNAL at once (not retried, not "refused the token"), never quoting the answer',
+    async (_name, fault, text) => {
+      emu.addFault({ service: 'pod-identity', ...fault });
+      const r = await run('auto');
+      const e = failure(r.result);
+      expect(e.code).toBe('INTERNAL');
+      expect(e.reason).toBe('PodIdentityMalformed');
+      expect(e.message).toContain(`Pod Identity agent ${v4.url}: ${text}`);
+      expect(e.message).not.toContain('hunter2');
+      expect(e.message).not.toContain('refused');
+      expect([r.v4, r.v6, r.sleeps]).toEqual([1, 0, []]);
+    },
+  );
 
-  it('an error page that is not JSON is not quoted; the agent\'s own JSON message still is', async () => {
+  it("an error page that is not JSON is not quoted; the agent's own JSON message still is", async () => {
     emu.addFault({ service: 'pod-identity', status: 503, rawBody: `<html>${MARK}</html>` });
     const page = failure((await run('ipv4', { maxRounds: 2 })).result);
     expect(page.message).toContain('HTTP 503: (an answer that is not JSON; not shown)');
     expect(page.message).not.toContain('hunter2');
     emu.clearFaults();
     emu.addFault({ service: 'pod-identity', status: 503, code: 'ServiceUnavailable', message: 'agent warming up' });
-    expect(failure((await run('ipv4', { maxRounds: 2 })).result).message).toContain('ServiceUnavailable: agent warming up');
+    expect(failure((await run('ipv4', { maxRounds: 2 })).result).message).toContain(
+      'ServiceUnavailable: agent warming up',
+    );
   });
 });

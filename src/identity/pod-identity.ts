@@ -68,15 +68,28 @@ class AttemptError extends Error {
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
 /** One credential field of an agent answer, of the type and form it must have. */
-function credentialField(body: Record<string, unknown>, name: string, max: number, required: boolean, status: number): string | undefined {
+function credentialField(
+  body: Record<string, unknown>,
+  name: string,
+  max: number,
+  required: boolean,
+  status: number,
+): string | undefined {
   const v = body[name];
   if (v === undefined || v === null || v === '') {
     if (required) throw new AttemptError(`agent answered ${status} without credentials`, true, status);
     return undefined;
   }
   const a = /^[AEIOU]/.test(name) ? 'an' : 'a';
-  if (typeof v !== 'string') throw new AttemptError(`agent answered ${a} ${name} that is not a string`, false, status, true);
-  if (v.length > max || !HEADER_SAFE.test(v)) throw new AttemptError(`agent answered ${a} ${name} that is not ${max} or fewer printable characters`, false, status, true);
+  if (typeof v !== 'string')
+    throw new AttemptError(`agent answered ${a} ${name} that is not a string`, false, status, true);
+  if (v.length > max || !HEADER_SAFE.test(v))
+    throw new AttemptError(
+      `agent answered ${a} ${name} that is not ${max} or fewer printable characters`,
+      false,
+      status,
+      true,
+    );
   return v;
 }
 
@@ -88,7 +101,8 @@ function credentialsOf(body: Record<string, unknown>, status: number): CachedCre
   let exp: number | undefined;
   if (expiration !== undefined && expiration !== null) {
     exp = typeof expiration === 'string' ? Date.parse(expiration) : NaN;
-    if (!Number.isFinite(exp)) throw new AttemptError('agent answered an Expiration that is not a date', false, status, true);
+    if (!Number.isFinite(exp))
+      throw new AttemptError('agent answered an Expiration that is not a date', false, status, true);
   }
   return { accessKeyId, secretAccessKey, sessionToken, expiration: exp };
 }
@@ -105,15 +119,38 @@ function attempt(url: string, token: string, timeoutMs: number, signal: AbortSig
     const mod = u.protocol === 'https:' ? https : http;
     // The whole attempt, body included (the socket's own timeout only measures silence).
     let answering = false;
-    const timer = setTimeout(() => req.destroy(new AttemptError(answering ? `no complete answer within ${timeoutMs} ms (the answer was still arriving)` : `no answer within ${timeoutMs} ms`, true)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        req.destroy(
+          new AttemptError(
+            answering
+              ? `no complete answer within ${timeoutMs} ms (the answer was still arriving)`
+              : `no answer within ${timeoutMs} ms`,
+            true,
+          ),
+        ),
+      timeoutMs,
+    );
     timer.unref();
     const req = mod.request(
       u,
-      { method: 'GET', headers: { Authorization: token, Accept: 'application/json' }, signal, timeout: timeoutMs, agent: false },
+      {
+        method: 'GET',
+        headers: { Authorization: token, Accept: 'application/json' },
+        signal,
+        timeout: timeoutMs,
+        agent: false,
+      },
       (res) => {
         answering = true;
         const status = res.statusCode ?? 0;
-        const tooLarge = (): AttemptError => new AttemptError(`agent answered more than ${MAX_ANSWER_BYTES / 1024} KiB (HTTP ${status}); the rest was not read`, false, status, true);
+        const tooLarge = (): AttemptError =>
+          new AttemptError(
+            `agent answered more than ${MAX_ANSWER_BYTES / 1024} KiB (HTTP ${status}); the rest was not read`,
+            false,
+            status,
+            true,
+          );
         if (Number(res.headers['content-length']) > MAX_ANSWER_BYTES) {
           req.destroy(tooLarge());
           return;
@@ -131,7 +168,8 @@ function attempt(url: string, token: string, timeoutMs: number, signal: AbortSig
           let body: Record<string, unknown> | undefined;
           try {
             const parsed: unknown = JSON.parse(text);
-            if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+            if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+              body = parsed as Record<string, unknown>;
           } catch {
             body = undefined;
           }
@@ -146,7 +184,12 @@ function attempt(url: string, token: string, timeoutMs: number, signal: AbortSig
           // the Authorization header back; a body that is not the agent's JSON is never quoted.
           const clean = (t: string, max: number): string => scrub(t.split(token).join('[REDACTED]')).slice(0, max);
           const code = typeof body?.['code'] === 'string' ? clean(body['code'], 100) : `HTTP ${status}`;
-          const msg = typeof body?.['message'] === 'string' ? clean(body['message'], 300) : body === undefined && text !== '' ? '(an answer that is not JSON; not shown)' : '';
+          const msg =
+            typeof body?.['message'] === 'string'
+              ? clean(body['message'], 300)
+              : body === undefined && text !== ''
+                ? '(an answer that is not JSON; not shown)'
+                : '';
           reject(new AttemptError(`${code}: ${msg}`.trim(), status >= 500 || status === 429, status));
         });
         res.on('error', (e) => reject(e instanceof AttemptError ? e : new AttemptError(e.message, true)));
@@ -192,22 +235,39 @@ export async function podIdentityCredentials(
         // A cancelled or timed-out mount is not a refusal of the token: fall through to the final error.
         if (o.signal.aborted) break;
         if (e.malformed) {
-          throw new ProviderError('INTERNAL', `Pod Identity agent ${url}: ${e.message}; not used (is something other than the eks-pod-identity-agent answering on its address?)`, {
-            reason: 'PodIdentityMalformed',
-          });
+          throw new ProviderError(
+            'INTERNAL',
+            `Pod Identity agent ${url}: ${e.message}; not used (is something other than the eks-pod-identity-agent answering on its address?)`,
+            {
+              reason: 'PodIdentityMalformed',
+            },
+          );
         }
         if (!e.retryable) {
-          const code = e.status === 401 || e.status === 400 ? 'UNAUTHENTICATED' : e.status === 403 || e.status === 404 ? 'PERMISSION_DENIED' : 'INTERNAL';
-          throw new ProviderError(code, `Pod Identity agent ${url} refused the pod's token: ${e.message} (check the pod identity association for this service account)`, {
-            reason: 'PodIdentityRefused',
-          });
+          const code =
+            e.status === 401 || e.status === 400
+              ? 'UNAUTHENTICATED'
+              : e.status === 403 || e.status === 404
+                ? 'PERMISSION_DENIED'
+                : 'INTERNAL';
+          throw new ProviderError(
+            code,
+            `Pod Identity agent ${url} refused the pod's token: ${e.message} (check the pod identity association for this service account)`,
+            {
+              reason: 'PodIdentityRefused',
+            },
+          );
         }
       }
     }
     if (o.signal.aborted) break;
   }
   const detail = [...last].map(([u, m]) => `${u}: ${m}`).join('; ');
-  throw new ProviderError(o.signal.aborted ? 'DEADLINE_EXCEEDED' : 'UNAVAILABLE', `failed to get credentials from the Pod Identity agent (${detail || 'no attempt made'}); is the eks-pod-identity-agent add-on running on this node?`, {
-    reason: 'PodIdentityAgent',
-  });
+  throw new ProviderError(
+    o.signal.aborted ? 'DEADLINE_EXCEEDED' : 'UNAVAILABLE',
+    `failed to get credentials from the Pod Identity agent (${detail || 'no attempt made'}); is the eks-pod-identity-agent add-on running on this node?`,
+    {
+      reason: 'PodIdentityAgent',
+    },
+  );
 }

@@ -24,13 +24,20 @@ const HEADER_SAFE = /^[\x21-\x7e]+$/;
 const MAX_KEY = 256;
 const MAX_SESSION_TOKEN = 16 * 1024;
 
-function credential(v: unknown, name: string, max: number, ctx: AwsErrorContext, required: boolean): string | undefined {
+function credential(
+  v: unknown,
+  name: string,
+  max: number,
+  ctx: AwsErrorContext,
+  required: boolean,
+): string | undefined {
   if (v === undefined || v === null || v === '') {
     if (required) throw malformedAnswer(ctx, `credentials without ${name}`);
     return undefined;
   }
   if (typeof v !== 'string') throw malformedAnswer(ctx, `${name} that is not a string`);
-  if (v.length > max || !HEADER_SAFE.test(v)) throw malformedAnswer(ctx, `${name} that is not ${max} or fewer printable characters`);
+  if (v.length > max || !HEADER_SAFE.test(v))
+    throw malformedAnswer(ctx, `${name} that is not ${max} or fewer printable characters`);
   return v;
 }
 
@@ -42,7 +49,8 @@ function toCredentials(out: unknown, ctx: AwsErrorContext): CachedCredentials {
   const accessKeyId = credential(AccessKeyId, 'an AccessKeyId', MAX_KEY, ctx, true) as string;
   const secretAccessKey = credential(SecretAccessKey, 'a SecretAccessKey', MAX_KEY, ctx, true) as string;
   const sessionToken = credential(SessionToken, 'a SessionToken', MAX_SESSION_TOKEN, ctx, false);
-  if (Expiration !== undefined && !(Expiration instanceof Date && Number.isFinite(Expiration.getTime()))) throw malformedAnswer(ctx, 'an Expiration that is not a date');
+  if (Expiration !== undefined && !(Expiration instanceof Date && Number.isFinite(Expiration.getTime())))
+    throw malformedAnswer(ctx, 'an Expiration that is not a date');
   return { accessKeyId, secretAccessKey, sessionToken, expiration: Expiration?.getTime() };
 }
 
@@ -63,7 +71,11 @@ export async function assumeRoleWithWebIdentity(
   let out: unknown;
   try {
     out = await client.send(
-      new sdk.AssumeRoleWithWebIdentityCommand({ RoleArn: o.roleArn, RoleSessionName: o.sessionName, WebIdentityToken: o.token }),
+      new sdk.AssumeRoleWithWebIdentityCommand({
+        RoleArn: o.roleArn,
+        RoleSessionName: o.sessionName,
+        WebIdentityToken: o.token,
+      }),
       { abortSignal: o.signal },
     );
   } catch (err) {
@@ -74,7 +86,15 @@ export async function assumeRoleWithWebIdentity(
 
 export async function assumeRole(
   source: StsClientSource,
-  o: { region: string; creds: CachedCredentials; roleArn: string; externalId?: string | undefined; durationSeconds?: number | undefined; sessionName: string; signal: AbortSignal },
+  o: {
+    region: string;
+    creds: CachedCredentials;
+    roleArn: string;
+    externalId?: string | undefined;
+    durationSeconds?: number | undefined;
+    sessionName: string;
+    signal: AbortSignal;
+  },
 ): Promise<CachedCredentials> {
   sdk ??= await import('@aws-sdk/client-sts');
   const client = await source.sts(o.region, o.creds);

@@ -19,7 +19,12 @@ import { Buffer } from 'node:buffer';
 const MAX_TOKEN_CHARS = 16 * 1024;
 
 /** The parts of a token's claims STS decides on, or undefined when they cannot be trusted to stand for the pod. */
-export function tokenSubject(token: string, namespace: string, serviceAccount: string, nowMs: number): string[] | undefined {
+export function tokenSubject(
+  token: string,
+  namespace: string,
+  serviceAccount: string,
+  nowMs: number,
+): string[] | undefined {
   if (token.length > MAX_TOKEN_CHARS) return undefined;
   const first = token.indexOf('.');
   const second = first < 0 ? -1 : token.indexOf('.', first + 1);
@@ -34,7 +39,12 @@ export function tokenSubject(token: string, namespace: string, serviceAccount: s
   const c = claims as Record<string, unknown>;
   if (c['sub'] !== `system:serviceaccount:${namespace}:${serviceAccount}`) return undefined;
   if (typeof c['iss'] !== 'string' || typeof c['exp'] !== 'number' || c['exp'] * 1000 <= nowMs) return undefined;
-  const aud = typeof c['aud'] === 'string' ? [c['aud']] : Array.isArray(c['aud']) && c['aud'].every((a) => typeof a === 'string') ? [...(c['aud'] as string[])].sort() : undefined;
+  const aud =
+    typeof c['aud'] === 'string'
+      ? [c['aud']]
+      : Array.isArray(c['aud']) && c['aud'].every((a) => typeof a === 'string')
+        ? [...(c['aud'] as string[])].sort()
+        : undefined;
   if (aud === undefined) return undefined;
   const k8s = c['kubernetes.io'];
   const sa = typeof k8s === 'object' && k8s !== null ? (k8s as Record<string, unknown>)['serviceaccount'] : undefined;

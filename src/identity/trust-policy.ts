@@ -38,7 +38,12 @@ function isMap(v: unknown): v is Json {
 
 /** IAM's StringLike: `*` any run of characters, `?` one. */
 function like(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return re.test(value);
 }
 
@@ -57,7 +62,10 @@ type ConditionResult = { ok: true } | { ok: false; why: string } | { ok: 'unknow
 function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult {
   if (cond === undefined) return { ok: true };
   if (!isMap(cond)) return { ok: 'unknown', why: 'a Condition that is not an object' };
-  const values: Record<string, string> = { [`${req.issuerHost}:sub`]: req.subject, [`${req.issuerHost}:aud`]: req.audience };
+  const values: Record<string, string> = {
+    [`${req.issuerHost}:sub`]: req.subject,
+    [`${req.issuerHost}:aud`]: req.audience,
+  };
   let unknown: string | undefined;
   for (const [rawOp, entries] of Object.entries(cond)) {
     const op = rawOp.replace(/^ForAnyValue:/, '').replace(/IfExists$/, '');
@@ -67,7 +75,8 @@ function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult
       const patterns = list(want);
       if (have === undefined) {
         // Keys of another issuer name a different cluster: the statement is for someone else.
-        if (/:(sub|aud)$/.test(key)) return { ok: false, why: `its condition is on ${key}, another issuer than ${req.issuerHost}` };
+        if (/:(sub|aud)$/.test(key))
+          return { ok: false, why: `its condition is on ${key}, another issuer than ${req.issuerHost}` };
         unknown ??= `condition ${rawOp} on ${key} cannot be checked offline`;
         continue;
       }
@@ -83,7 +92,10 @@ function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult
       }
       if (!holds) {
         const what = key.endsWith(':sub') ? 'service account' : 'audience';
-        return { ok: false, why: `its ${rawOp} condition on ${key} allows ${patterns.map((p) => JSON.stringify(p)).join(', ')}, not the ${what} ${JSON.stringify(have)}` };
+        return {
+          ok: false,
+          why: `its ${rawOp} condition on ${key} allows ${patterns.map((p) => JSON.stringify(p)).join(', ')}, not the ${what} ${JSON.stringify(have)}`,
+        };
       }
     }
   }
@@ -92,7 +104,11 @@ function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult
 
 export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityRequest): TrustVerdict {
   if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
-  const statements = Array.isArray(policy['Statement']) ? (policy['Statement'] as unknown[]) : isMap(policy['Statement']) ? [policy['Statement']] : [];
+  const statements = Array.isArray(policy['Statement'])
+    ? (policy['Statement'] as unknown[])
+    : isMap(policy['Statement'])
+      ? [policy['Statement']]
+      : [];
   const misses: string[] = [];
   let undecided: string | undefined;
   let allowed = false;
@@ -100,7 +116,10 @@ export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityReques
     if (!isMap(st)) continue;
     if (!actionMatches(st['Action'])) continue;
     if (!principalMatches(st['Principal'], req.providerArn)) {
-      if (st['Effect'] === 'Allow') misses.push(`statement ${i} trusts ${JSON.stringify(isMap(st['Principal']) ? (st['Principal']['Federated'] ?? st['Principal']) : st['Principal'])}, not ${req.providerArn}`);
+      if (st['Effect'] === 'Allow')
+        misses.push(
+          `statement ${i} trusts ${JSON.stringify(isMap(st['Principal']) ? (st['Principal']['Federated'] ?? st['Principal']) : st['Principal'])}, not ${req.providerArn}`,
+        );
       continue;
     }
     const c = conditionsHold(st['Condition'], req);
@@ -120,9 +139,16 @@ export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityReques
 }
 
 /** Role chaining: may `callerRoleArn`'s session sts:AssumeRole into the role, with this ExternalId? */
-export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: string; externalId: string | undefined }): TrustVerdict {
+export function evaluateAssumeRoleTrust(
+  policy: unknown,
+  req: { callerRoleArn: string; externalId: string | undefined },
+): TrustVerdict {
   if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
-  const statements = Array.isArray(policy['Statement']) ? (policy['Statement'] as unknown[]) : isMap(policy['Statement']) ? [policy['Statement']] : [];
+  const statements = Array.isArray(policy['Statement'])
+    ? (policy['Statement'] as unknown[])
+    : isMap(policy['Statement'])
+      ? [policy['Statement']]
+      : [];
   const account = req.callerRoleArn.split(':')[4] ?? '';
   const partition = req.callerRoleArn.split(':')[1] ?? 'aws';
   const misses: string[] = [];
@@ -137,7 +163,9 @@ export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: s
     // The account as principal hands the decision to the caller's own policies (sts:AssumeRole on this role).
     const viaAccount = principals.includes(`arn:${partition}:iam::${account}:root`) || principals.includes(account);
     if (!direct && !viaAccount) {
-      misses.push(`statement ${i} trusts ${principals.map((x) => JSON.stringify(x)).join(', ') || 'no AWS principal'}, not ${req.callerRoleArn}`);
+      misses.push(
+        `statement ${i} trusts ${principals.map((x) => JSON.stringify(x)).join(', ') || 'no AWS principal'}, not ${req.callerRoleArn}`,
+      );
       continue;
     }
     const cond = st['Condition'];
@@ -159,10 +187,17 @@ export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: s
               continue;
             }
             const patterns = list(want);
-            const holds = req.externalId !== undefined && (op === 'StringEquals' ? patterns.includes(req.externalId) : patterns.some((x) => like(x, req.externalId!)));
+            const holds =
+              req.externalId !== undefined &&
+              (op === 'StringEquals'
+                ? patterns.includes(req.externalId)
+                : patterns.some((x) => like(x, req.externalId!)));
             if (!holds) {
               ok = false;
-              why = req.externalId === undefined ? 'it requires an ExternalId and the class sets no assumeRoleExternalId' : `its ExternalId condition does not match the class's assumeRoleExternalId`;
+              why =
+                req.externalId === undefined
+                  ? 'it requires an ExternalId and the class sets no assumeRoleExternalId'
+                  : `its ExternalId condition does not match the class's assumeRoleExternalId`;
             }
           }
         }
@@ -170,7 +205,8 @@ export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: s
     }
     if (ok === false) misses.push(`statement ${i}: ${why}`);
     else if (ok === 'unknown') undecided ??= `statement ${i}: ${why}`;
-    else if (!direct) undecided ??= `statement ${i} trusts the account: ${req.callerRoleArn} also needs sts:AssumeRole on this role in its own policies`;
+    else if (!direct)
+      undecided ??= `statement ${i} trusts the account: ${req.callerRoleArn} also needs sts:AssumeRole on this role in its own policies`;
     else allowed = true;
   }
   if (allowed) return { outcome: 'allowed' };
@@ -182,7 +218,11 @@ export function evaluateAssumeRoleTrust(policy: unknown, req: { callerRoleArn: s
 /** EKS Pod Identity: the role trusts the service pods.eks.amazonaws.com for sts:AssumeRole and sts:TagSession. */
 export function evaluatePodIdentityTrust(policy: unknown): TrustVerdict {
   if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
-  const statements = Array.isArray(policy['Statement']) ? (policy['Statement'] as unknown[]) : isMap(policy['Statement']) ? [policy['Statement']] : [];
+  const statements = Array.isArray(policy['Statement'])
+    ? (policy['Statement'] as unknown[])
+    : isMap(policy['Statement'])
+      ? [policy['Statement']]
+      : [];
   let assume = false;
   let tag = false;
   let conditioned: string | undefined;
@@ -195,8 +235,13 @@ export function evaluatePodIdentityTrust(policy: unknown): TrustVerdict {
     if (actions.some((a) => like(a, 'sts:assumerole'))) assume = true;
     if (actions.some((a) => like(a, 'sts:tagsession'))) tag = true;
   }
-  if (!assume) return { outcome: 'denied', reason: 'no statement allows sts:AssumeRole for the service pods.eks.amazonaws.com' };
+  if (!assume)
+    return { outcome: 'denied', reason: 'no statement allows sts:AssumeRole for the service pods.eks.amazonaws.com' };
   // The agent passes session tags (cluster, namespace, service account): without TagSession STS refuses.
-  if (!tag) return { outcome: 'denied', reason: 'sts:TagSession is not allowed for pods.eks.amazonaws.com (the agent tags every session)' };
+  if (!tag)
+    return {
+      outcome: 'denied',
+      reason: 'sts:TagSession is not allowed for pods.eks.amazonaws.com (the agent tags every session)',
+    };
   return conditioned === undefined ? { outcome: 'allowed' } : { outcome: 'undecided', reason: conditioned };
 }

@@ -7,12 +7,21 @@ import { ProviderError } from '../errors.js';
 import { KubeClient, parseRetryAfter, type KubeClientOptions } from './client.js';
 import { loadKubeConfig, type KubeConfig } from './kubeconfig.js';
 import type { Sleep } from './rate-limit.js';
-import { makeTestPki, notFound, startFakeApiServer, type FakeApiServer, type TestPki } from './testdata/fake-api-server.js';
+import {
+  makeTestPki,
+  notFound,
+  startFakeApiServer,
+  type FakeApiServer,
+  type TestPki,
+} from './testdata/fake-api-server.js';
 import { failure } from '../../test/helpers/failure.js';
 
 const TOKEN = 'tok-abc123-do-not-print';
 const SA_PATH = '/api/v1/namespaces/team-a/serviceaccounts/app';
-const sa = (annotations: Record<string, string>) => ({ kind: 'ServiceAccount', metadata: { name: 'app', namespace: 'team-a', annotations } });
+const sa = (annotations: Record<string, string>) => ({
+  kind: 'ServiceAccount',
+  metadata: { name: 'app', namespace: 'team-a', annotations },
+});
 
 let servers: FakeApiServer[] = [];
 let clients: KubeClient[] = [];
@@ -44,7 +53,6 @@ function client(config: KubeConfig, opts: Partial<KubeClientOptions> = {}) {
 }
 
 const signal = () => new AbortController().signal;
-
 
 describe('KubeClient over http', () => {
   it('reads a service account, a pod and a node with the bearer token', async () => {
@@ -101,26 +109,123 @@ describe('KubeClient over http', () => {
 
 describe('KubeClient errors', () => {
   // Only the hanging case uses a short timeout: elsewhere a slow machine must not turn into a retry.
-  const cases: { name: string; answers: Parameters<FakeApiServer['on']>[1][]; code: string; message: RegExp; requests: number; delays?: number[]; timeoutMs?: number }[] = [
-    { name: '404 carries the Status message', answers: [notFound('serviceaccounts', 'app')], code: 'NOT_FOUND', message: /^serviceaccounts "app" not found$/, requests: 1 },
-    { name: '404 without a Status body', answers: [{ status: 404 }], code: 'NOT_FOUND', message: /serviceaccounts "app" not found/, requests: 1 },
-    { name: '401', answers: [{ status: 401, body: { kind: 'Status', message: 'Unauthorized' } }], code: 'UNAUTHENTICATED', message: /401 Unauthorized/, requests: 1 },
+  const cases: {
+    name: string;
+    answers: Parameters<FakeApiServer['on']>[1][];
+    code: string;
+    message: RegExp;
+    requests: number;
+    delays?: number[];
+    timeoutMs?: number;
+  }[] = [
+    {
+      name: '404 carries the Status message',
+      answers: [notFound('serviceaccounts', 'app')],
+      code: 'NOT_FOUND',
+      message: /^serviceaccounts "app" not found$/,
+      requests: 1,
+    },
+    {
+      name: '404 without a Status body',
+      answers: [{ status: 404 }],
+      code: 'NOT_FOUND',
+      message: /serviceaccounts "app" not found/,
+      requests: 1,
+    },
+    {
+      name: '401',
+      answers: [{ status: 401, body: { kind: 'Status', message: 'Unauthorized' } }],
+      code: 'UNAUTHENTICATED',
+      message: /401 Unauthorized/,
+      requests: 1,
+    },
     {
       name: '403 names the missing RBAC rule',
-      answers: [{ status: 403, body: { kind: 'Status', message: 'serviceaccounts "app" is forbidden: User "system:serviceaccount:kube-system:csi" cannot get resource "serviceaccounts"' } }],
+      answers: [
+        {
+          status: 403,
+          body: {
+            kind: 'Status',
+            message:
+              'serviceaccounts "app" is forbidden: User "system:serviceaccount:kube-system:csi" cannot get resource "serviceaccounts"',
+          },
+        },
+      ],
       code: 'PERMISSION_DENIED',
       message: /may not get serviceaccounts in namespace "team-a".*verb "get" on resource "serviceaccounts"/,
       requests: 1,
     },
-    { name: '429 then success', answers: [{ status: 429, headers: { 'retry-after': '2' } }, { body: sa({}) }], code: 'OK', message: /./, requests: 2, delays: [2000] },
-    { name: '429 without Retry-After waits 1 s', answers: [{ status: 429 }, { body: sa({}) }], code: 'OK', message: /./, requests: 2, delays: [1000] },
-    { name: '429 forever → UNAVAILABLE after bounded attempts', answers: [{ status: 429, headers: { 'retry-after': '1' } }], code: 'UNAVAILABLE', message: /429 Too Many Requests after 4 attempts/, requests: 4, delays: [1000, 1000, 1000] },
-    { name: '429 with a long Retry-After → UNAVAILABLE at once', answers: [{ status: 429, headers: { 'retry-after': '120' } }], code: 'UNAVAILABLE', message: /Retry-After 120 s/, requests: 1, delays: [] },
-    { name: '500 then success', answers: [{ status: 500 }, { body: sa({}) }], code: 'OK', message: /./, requests: 2, delays: [200] },
-    { name: '503 forever → UNAVAILABLE after 3 attempts with backoff', answers: [{ status: 503, body: { message: 'etcd down' } }], code: 'UNAVAILABLE', message: /HTTP 503 after 3 attempts: etcd down/, requests: 3, delays: [200, 400] },
-    { name: 'timeouts → UNAVAILABLE', answers: [{ hang: true }], code: 'UNAVAILABLE', message: /after 3 attempts: no answer within 40 ms/, requests: 3, delays: [200, 400], timeoutMs: 40 },
-    { name: 'other 4xx → INTERNAL', answers: [{ status: 400, body: { message: 'bad' } }], code: 'INTERNAL', message: /unexpected HTTP 400: bad/, requests: 1 },
-    { name: 'a non-JSON answer → INTERNAL', answers: [{ status: 200, body: undefined }], code: 'INTERNAL', message: /not JSON/, requests: 1 },
+    {
+      name: '429 then success',
+      answers: [{ status: 429, headers: { 'retry-after': '2' } }, { body: sa({}) }],
+      code: 'OK',
+      message: /./,
+      requests: 2,
+      delays: [2000],
+    },
+    {
+      name: '429 without Retry-After waits 1 s',
+      answers: [{ status: 429 }, { body: sa({}) }],
+      code: 'OK',
+      message: /./,
+      requests: 2,
+      delays: [1000],
+    },
+    {
+      name: '429 forever → UNAVAILABLE after bounded attempts',
+      answers: [{ status: 429, headers: { 'retry-after': '1' } }],
+      code: 'UNAVAILABLE',
+      message: /429 Too Many Requests after 4 attempts/,
+      requests: 4,
+      delays: [1000, 1000, 1000],
+    },
+    {
+      name: '429 with a long Retry-After → UNAVAILABLE at once',
+      answers: [{ status: 429, headers: { 'retry-after': '120' } }],
+      code: 'UNAVAILABLE',
+      message: /Retry-After 120 s/,
+      requests: 1,
+      delays: [],
+    },
+    {
+      name: '500 then success',
+      answers: [{ status: 500 }, { body: sa({}) }],
+      code: 'OK',
+      message: /./,
+      requests: 2,
+      delays: [200],
+    },
+    {
+      name: '503 forever → UNAVAILABLE after 3 attempts with backoff',
+      answers: [{ status: 503, body: { message: 'etcd down' } }],
+      code: 'UNAVAILABLE',
+      message: /HTTP 503 after 3 attempts: etcd down/,
+      requests: 3,
+      delays: [200, 400],
+    },
+    {
+      name: 'timeouts → UNAVAILABLE',
+      answers: [{ hang: true }],
+      code: 'UNAVAILABLE',
+      message: /after 3 attempts: no answer within 40 ms/,
+      requests: 3,
+      delays: [200, 400],
+      timeoutMs: 40,
+    },
+    {
+      name: 'other 4xx → INTERNAL',
+      answers: [{ status: 400, body: { message: 'bad' } }],
+      code: 'INTERNAL',
+      message: /unexpected HTTP 400: bad/,
+      requests: 1,
+    },
+    {
+      name: 'a non-JSON answer → INTERNAL',
+      answers: [{ status: 200, body: undefined }],
+      code: 'INTERNAL',
+      message: /not JSON/,
+      requests: 1,
+    },
   ];
   it.each(cases)('$name', async ({ answers, code, message, requests, delays, timeoutMs }) => {
     const s = await server();
@@ -144,7 +249,10 @@ describe('KubeClient errors', () => {
     s.on('/api/v1/nodes/n', { status: 503 }, { hang: true }, { body: { metadata: {} } });
     s.on('/api/v1/namespaces/ns/pods/p', notFound('pods', 'p'));
     const seen: [string, number | string][] = [];
-    const { c } = client({ server: s.url }, { timeoutMs: 500, onRequest: (resource, code) => seen.push([resource, code]) });
+    const { c } = client(
+      { server: s.url },
+      { timeoutMs: 500, onRequest: (resource, code) => seen.push([resource, code]) },
+    );
     await c.getNode('n', signal());
     await failure(c.getPod('ns', 'p', signal()));
     expect(seen).toEqual([
@@ -315,7 +423,13 @@ describe('KubeClient over https', () => {
   });
 
   it('verifies the server against the CA and presents the client certificate', async () => {
-    const s = await server({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true });
+    const s = await server({
+      key: pki.serverKey,
+      cert: pki.serverCert,
+      ca: pki.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     s.on('/api/v1/nodes/n', { body: { metadata: { labels: { a: 'b' } } } });
     const { c } = client({ server: s.url, ca: pki.ca, cert: pki.clientCert, key: pki.clientKey });
     expect(await c.getNode('n', signal())).toEqual({ labels: { a: 'b' } });
@@ -334,7 +448,13 @@ describe('KubeClient over https', () => {
   });
 
   it('end to end from a kubeconfig file: CA and client certificate files, token file', async () => {
-    const s = await server({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true });
+    const s = await server({
+      key: pki.serverKey,
+      cert: pki.serverCert,
+      ca: pki.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     s.on('/api/v1/nodes/n', { body: { metadata: { labels: { r: 'x' } } } });
     const dir = mkdtempSync(path.join(tmpdir(), 'kc-e2e-'));
     writeFileSync(path.join(dir, 'token'), 'kc-token');

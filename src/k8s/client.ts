@@ -35,7 +35,8 @@ export interface KubeClientOptions {
   onRequest?: (resource: KubeResource, code: number | string) => void;
 }
 
-export type KubeResource = 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'secretproviderclasses' | 'openid-configuration';
+export type KubeResource =
+  'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'secretproviderclasses' | 'openid-configuration';
 
 /** A pod as `doctor` reads it: where it runs, as whom, and its CSI volumes. */
 export interface PodDetails {
@@ -106,7 +107,9 @@ class TransientError extends Error {
  */
 function segment(kind: string, value: string): string {
   if (value === '' || value === '.' || value === '..') {
-    throw new ProviderError('INVALID_ARGUMENT', `invalid ${kind} name ${JSON.stringify(value)}`, { reason: 'InvalidName' });
+    throw new ProviderError('INVALID_ARGUMENT', `invalid ${kind} name ${JSON.stringify(value)}`, {
+      reason: 'InvalidName',
+    });
   }
   return encodeURIComponent(value);
 }
@@ -164,12 +167,20 @@ export class KubeClient {
       this.#agent = new nodeHttp.Agent({ keepAlive: true });
       this.#transport = nodeHttp;
     } else {
-      throw new ProviderError('FAILED_PRECONDITION', `Kubernetes API server must be https:// or http://, not ${this.#base.protocol}`);
+      throw new ProviderError(
+        'FAILED_PRECONDITION',
+        `Kubernetes API server must be https:// or http://, not ${this.#base.protocol}`,
+      );
     }
-    if (config.token !== undefined && config.tokenFile === undefined) this.#token = { value: config.token, readAt: Infinity };
+    if (config.token !== undefined && config.tokenFile === undefined)
+      this.#token = { value: config.token, readAt: Infinity };
   }
 
-  async getServiceAccount(ns: string, name: string, signal: AbortSignal): Promise<{ annotations: Record<string, string> }> {
+  async getServiceAccount(
+    ns: string,
+    name: string,
+    signal: AbortSignal,
+  ): Promise<{ annotations: Record<string, string> }> {
     const obj = await this.#get({ resource: 'serviceaccounts', namespace: ns, name }, signal);
     return { annotations: stringMap(isJsonMap(obj['metadata']) ? obj['metadata']['annotations'] : undefined) };
   }
@@ -195,24 +206,38 @@ export class KubeClient {
     for (const v of volumes) {
       if (!isJsonMap(v) || !isJsonMap(v['csi'])) continue;
       const csi = v['csi'];
-      csiVolumes.push({ name: typeof v['name'] === 'string' ? v['name'] : '', driver: typeof csi['driver'] === 'string' ? csi['driver'] : '', attributes: stringMap(csi['volumeAttributes']) });
+      csiVolumes.push({
+        name: typeof v['name'] === 'string' ? v['name'] : '',
+        driver: typeof csi['driver'] === 'string' ? csi['driver'] : '',
+        attributes: stringMap(csi['volumeAttributes']),
+      });
     }
     return {
       nodeName: typeof spec['nodeName'] === 'string' ? spec['nodeName'] : '',
       // Kubernetes fills it in ("default" when the manifest names none).
-      serviceAccountName: typeof spec['serviceAccountName'] === 'string' && spec['serviceAccountName'] !== '' ? spec['serviceAccountName'] : 'default',
+      serviceAccountName:
+        typeof spec['serviceAccountName'] === 'string' && spec['serviceAccountName'] !== ''
+          ? spec['serviceAccountName']
+          : 'default',
       csiVolumes,
     };
   }
 
   /** A CSIDriver's token requests (storage.k8s.io/v1): undefined when its spec has none. */
-  async getCsiDriver(name: string, signal: AbortSignal): Promise<{ tokenRequests: { audience: string }[] | undefined }> {
+  async getCsiDriver(
+    name: string,
+    signal: AbortSignal,
+  ): Promise<{ tokenRequests: { audience: string }[] | undefined }> {
     const path = `/apis/storage.k8s.io/v1/csidrivers/${segment('csidriver', name)}`;
     const obj = await this.#get({ resource: 'csidrivers', name, path, group: 'storage.k8s.io' }, signal);
     const spec = isJsonMap(obj['spec']) ? obj['spec'] : {};
     const raw = spec['tokenRequests'];
     if (!Array.isArray(raw)) return { tokenRequests: undefined };
-    return { tokenRequests: raw.filter(isJsonMap).map((t) => ({ audience: typeof t['audience'] === 'string' ? t['audience'] : '' })) };
+    return {
+      tokenRequests: raw
+        .filter(isJsonMap)
+        .map((t) => ({ audience: typeof t['audience'] === 'string' ? t['audience'] : '' })),
+    };
   }
 
   /** Pods of every namespace matching an equality label selector (`k=v,k2=v2`). */
@@ -237,12 +262,18 @@ export class KubeClient {
   /** A SecretProviderClass as the API server stores it (secrets-store.csi.x-k8s.io/v1). */
   async getSecretProviderClass(ns: string, name: string, signal: AbortSignal): Promise<Record<string, unknown>> {
     const path = `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${segment('namespace', ns)}/secretproviderclasses/${segment('secretproviderclass', name)}`;
-    return this.#get({ resource: 'secretproviderclasses', namespace: ns, name, path, group: 'secrets-store.csi.x-k8s.io' }, signal);
+    return this.#get(
+      { resource: 'secretproviderclasses', namespace: ns, name, path, group: 'secrets-store.csi.x-k8s.io' },
+      signal,
+    );
   }
 
   /** The service-account token issuer, from the API server's OIDC discovery document. */
   async getIssuer(signal: AbortSignal): Promise<string> {
-    const obj = await this.#get({ resource: 'openid-configuration', name: 'openid-configuration', path: '/.well-known/openid-configuration' }, signal);
+    const obj = await this.#get(
+      { resource: 'openid-configuration', name: 'openid-configuration', path: '/.well-known/openid-configuration' },
+      signal,
+    );
     return typeof obj['issuer'] === 'string' ? obj['issuer'] : '';
   }
 
@@ -271,7 +302,10 @@ export class KubeClient {
       // Keep the last good token: a rotation in progress must not fail requests.
       if (this.#token !== undefined) return this.#token.value;
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new ProviderError('FAILED_PRECONDITION', `cannot read the Kubernetes token file ${file}: ${code}`, { reason: 'KubeConfig', cause: err });
+      throw new ProviderError('FAILED_PRECONDITION', `cannot read the Kubernetes token file ${file}: ${code}`, {
+        reason: 'KubeConfig',
+        cause: err,
+      });
     }
   }
 
@@ -302,10 +336,14 @@ export class KubeClient {
           });
           continue;
         }
-        throw new ProviderError('UNAVAILABLE', `Kubernetes ${what} failed after ${transient + 1} attempts: ${err.message}`, {
-          reason: 'KubeUnavailable',
-          cause: err,
-        });
+        throw new ProviderError(
+          'UNAVAILABLE',
+          `Kubernetes ${what} failed after ${transient + 1} attempts: ${err.message}`,
+          {
+            reason: 'KubeUnavailable',
+            cause: err,
+          },
+        );
       }
       const { status } = res;
       this.#onRequest(r.resource, status);
@@ -319,7 +357,11 @@ export class KubeClient {
           const after = await this.#bearer(true);
           if (after !== before) continue;
         }
-        throw fail('UNAUTHENTICATED', `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: the provider's credentials for the Kubernetes API were refused (expired or invalid service-account token?)`, 'KubeUnauthorized');
+        throw fail(
+          'UNAUTHENTICATED',
+          `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: the provider's credentials for the Kubernetes API were refused (expired or invalid service-account token?)`,
+          'KubeUnauthorized',
+        );
       }
       if (status === 403) throw fail('PERMISSION_DENIED', forbiddenMessage(r, detail), 'KubeForbidden');
       if (status === 404) {
@@ -335,7 +377,11 @@ export class KubeClient {
           });
           continue;
         }
-        throw fail('UNAVAILABLE', `Kubernetes ${what}: 429 Too Many Requests after ${throttled + 1} attempts (Retry-After ${Math.ceil(waitMs / 1000)} s)${detail ? `: ${detail}` : ''}`, 'KubeThrottled');
+        throw fail(
+          'UNAVAILABLE',
+          `Kubernetes ${what}: 429 Too Many Requests after ${throttled + 1} attempts (Retry-After ${Math.ceil(waitMs / 1000)} s)${detail ? `: ${detail}` : ''}`,
+          'KubeThrottled',
+        );
       }
       if (status >= 500) {
         if (transient < TRANSIENT_RETRIES) {
@@ -344,9 +390,17 @@ export class KubeClient {
           });
           continue;
         }
-        throw fail('UNAVAILABLE', `Kubernetes ${what}: HTTP ${status} after ${transient + 1} attempts${detail ? `: ${detail}` : ''}`, 'KubeUnavailable');
+        throw fail(
+          'UNAVAILABLE',
+          `Kubernetes ${what}: HTTP ${status} after ${transient + 1} attempts${detail ? `: ${detail}` : ''}`,
+          'KubeUnavailable',
+        );
       }
-      throw fail('INTERNAL', `Kubernetes ${what}: unexpected HTTP ${status}${detail ? `: ${detail}` : ''}`, 'KubeError');
+      throw fail(
+        'INTERNAL',
+        `Kubernetes ${what}: unexpected HTTP ${status}${detail ? `: ${detail}` : ''}`,
+        'KubeError',
+      );
     }
   }
 
@@ -355,9 +409,15 @@ export class KubeClient {
     try {
       obj = JSON.parse(body.toString('utf8'));
     } catch (err) {
-      throw new ProviderError('INTERNAL', `Kubernetes ${what}: the answer is not JSON`, { reason: 'KubeError', cause: err });
+      throw new ProviderError('INTERNAL', `Kubernetes ${what}: the answer is not JSON`, {
+        reason: 'KubeError',
+        cause: err,
+      });
     }
-    if (!isJsonMap(obj)) throw new ProviderError('INTERNAL', `Kubernetes ${what}: the answer is not a JSON object`, { reason: 'KubeError' });
+    if (!isJsonMap(obj))
+      throw new ProviderError('INTERNAL', `Kubernetes ${what}: the answer is not a JSON object`, {
+        reason: 'KubeError',
+      });
     return obj;
   }
 
@@ -389,7 +449,9 @@ export class KubeClient {
       };
       const timer = setTimeout(() => {
         req.destroy();
-        const what = answering ? `no complete answer within ${this.#timeoutMs} ms (the answer was still arriving)` : `no answer within ${this.#timeoutMs} ms`;
+        const what = answering
+          ? `no complete answer within ${this.#timeoutMs} ms (the answer was still arriving)`
+          : `no answer within ${this.#timeoutMs} ms`;
         finish(() => reject(new TransientError('timeout', what, undefined)));
       }, this.#timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -398,7 +460,11 @@ export class KubeClient {
         finish(() =>
           reject(
             tlsRefused
-              ? new ProviderError('FAILED_PRECONDITION', `Kubernetes GET ${path}: TLS verification of the API server failed (${err.code ?? 'error'}): check the cluster CA (certificate-authority / ca.crt)`, { reason: 'KubeTls', cause: err })
+              ? new ProviderError(
+                  'FAILED_PRECONDITION',
+                  `Kubernetes GET ${path}: TLS verification of the API server failed (${err.code ?? 'error'}): check the cluster CA (certificate-authority / ca.crt)`,
+                  { reason: 'KubeTls', cause: err },
+                )
               : new TransientError('network', `connection failed (${err.code ?? err.message})`, err),
           ),
         );
@@ -408,7 +474,13 @@ export class KubeClient {
         const tooLarge = (): void => {
           req.destroy();
           finish(() =>
-            reject(new ProviderError('INTERNAL', `Kubernetes GET ${path}: the API server answered more than ${MAX_KUBE_ANSWER_BYTES / 1048576} MiB (HTTP ${res.statusCode ?? 0}), more than any object it stores; the rest was not read`, { reason: 'KubeError' })),
+            reject(
+              new ProviderError(
+                'INTERNAL',
+                `Kubernetes GET ${path}: the API server answered more than ${MAX_KUBE_ANSWER_BYTES / 1048576} MiB (HTTP ${res.statusCode ?? 0}), more than any object it stores; the rest was not read`,
+                { reason: 'KubeError' },
+              ),
+            ),
           );
         };
         if (Number(res.headers['content-length']) > MAX_KUBE_ANSWER_BYTES) return tooLarge();
@@ -419,8 +491,12 @@ export class KubeClient {
           if (size > MAX_KUBE_ANSWER_BYTES) return tooLarge();
           chunks.push(chunk);
         });
-        res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));
-        res.on('error', (err) => finish(() => reject(new TransientError('network', `answer interrupted (${err.message})`, err))));
+        res.on('end', () =>
+          finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })),
+        );
+        res.on('error', (err) =>
+          finish(() => reject(new TransientError('network', `answer interrupted (${err.message})`, err))),
+        );
       });
       req.end();
     });

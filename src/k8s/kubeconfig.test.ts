@@ -18,7 +18,12 @@ beforeAll(() => {
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-function kubeconfig(name: string, cluster: Record<string, unknown>, user: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
+function kubeconfig(
+  name: string,
+  cluster: Record<string, unknown>,
+  user: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): string {
   const file = path.join(dir, name);
   writeFileSync(
     file,
@@ -41,7 +46,6 @@ function kubeconfig(name: string, cluster: Record<string, unknown>, user: Record
   return file;
 }
 
-
 describe('loadKubeConfig from KUBECONFIG', () => {
   it.each([
     {
@@ -53,7 +57,11 @@ describe('loadKubeConfig from KUBECONFIG', () => {
     {
       name: 'relative file paths resolve against the kubeconfig directory',
       cluster: { server: 'https://api:6443', 'certificate-authority': 'certs/ca.pem' },
-      user: { 'client-certificate': 'certs/client.pem', 'client-key': 'certs/client-key.pem', tokenFile: 'certs/token' },
+      user: {
+        'client-certificate': 'certs/client.pem',
+        'client-key': 'certs/client-key.pem',
+        tokenFile: 'certs/token',
+      },
       want: {
         server: 'https://api:6443',
         ca: Buffer.from('CA-PEM'),
@@ -78,7 +86,8 @@ describe('loadKubeConfig from KUBECONFIG', () => {
     const file = kubeconfig(`${name.replace(/\W+/g, '-')}.yaml`, cluster, user);
     const got = await loadKubeConfig({ KUBECONFIG: file });
     const expected = { ...want } as Record<string, unknown>;
-    if (typeof expected['tokenFile'] === 'string') expected['tokenFile'] = (expected['tokenFile'] as string).replace('<dir>', dir);
+    if (typeof expected['tokenFile'] === 'string')
+      expected['tokenFile'] = (expected['tokenFile'] as string).replace('<dir>', dir);
     expect(got).toEqual(expected);
   });
 
@@ -89,7 +98,11 @@ describe('loadKubeConfig from KUBECONFIG', () => {
   });
 
   it.each([
-    { name: 'no file of the list exists', setup: () => path.join(dir, 'nope.yaml'), message: /none of its files can be read/ },
+    {
+      name: 'no file of the list exists',
+      setup: () => path.join(dir, 'nope.yaml'),
+      message: /none of its files can be read/,
+    },
     {
       name: 'no current-context',
       setup: () => kubeconfig('nocontext.yaml', { server: 'https://a:1' }, {}, { 'current-context': '' }),
@@ -100,8 +113,16 @@ describe('loadKubeConfig from KUBECONFIG', () => {
       setup: () => kubeconfig('missingcluster.yaml', { server: 'https://a:1' }, {}, { 'current-context': 'other' }),
       message: /no cluster named "nope"/,
     },
-    { name: 'cluster without a server', setup: () => kubeconfig('noserver.yaml', {}, {}), message: /cluster "c1" has no server/ },
-    { name: 'unsupported scheme', setup: () => kubeconfig('scheme.yaml', { server: 'ftp://a' }, {}), message: /https:\/\/ or http:\/\// },
+    {
+      name: 'cluster without a server',
+      setup: () => kubeconfig('noserver.yaml', {}, {}),
+      message: /cluster "c1" has no server/,
+    },
+    {
+      name: 'unsupported scheme',
+      setup: () => kubeconfig('scheme.yaml', { server: 'ftp://a' }, {}),
+      message: /https:\/\/ or http:\/\//,
+    },
     {
       name: 'exec plugin',
       setup: () => kubeconfig('exec.yaml', { server: 'https://a:1' }, { exec: { command: 'aws' } }),
@@ -114,7 +135,8 @@ describe('loadKubeConfig from KUBECONFIG', () => {
     },
     {
       name: 'a referenced file is missing',
-      setup: () => kubeconfig('missingca.yaml', { server: 'https://a:1', 'certificate-authority': 'certs/nope.pem' }, {}),
+      setup: () =>
+        kubeconfig('missingca.yaml', { server: 'https://a:1', 'certificate-authority': 'certs/nope.pem' }, {}),
       message: /cannot read certificate-authority .*certs\/nope\.pem: ENOENT/,
     },
     {
@@ -146,20 +168,41 @@ describe('loadKubeConfig in-cluster', () => {
     ['kubernetes.default.svc', '6443', 'https://kubernetes.default.svc:6443'],
   ])('host %s port %s → %s, token file and CA', async (host, port, server) => {
     const d = saDir({ token: 'sa-token\n', 'ca.crt': 'CLUSTER-CA' });
-    const got = await loadKubeConfig({ KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port }, { serviceAccountDir: d });
+    const got = await loadKubeConfig(
+      { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port },
+      { serviceAccountDir: d },
+    );
     expect(got).toEqual({ server, tokenFile: path.join(d, 'token'), ca: Buffer.from('CLUSTER-CA') });
   });
 
   it('an empty KUBECONFIG means in-cluster', async () => {
     const d = saDir({ token: 't' });
-    const got = await loadKubeConfig({ KUBECONFIG: '', KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, { serviceAccountDir: d });
+    const got = await loadKubeConfig(
+      { KUBECONFIG: '', KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' },
+      { serviceAccountDir: d },
+    );
     expect(got).toEqual({ server: 'https://h:1', tokenFile: path.join(d, 'token') });
   });
 
   it.each([
-    { name: 'no service env', env: {}, files: { token: 't' }, message: /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set.*set KUBECONFIG/ },
-    { name: 'no token', env: { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, files: {}, message: /cannot read the service-account token .*token: ENOENT/ },
-    { name: 'empty token', env: { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, files: { token: '\n' }, message: /is empty: check automountServiceAccountToken/ },
+    {
+      name: 'no service env',
+      env: {},
+      files: { token: 't' },
+      message: /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set.*set KUBECONFIG/,
+    },
+    {
+      name: 'no token',
+      env: { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' },
+      files: {},
+      message: /cannot read the service-account token .*token: ENOENT/,
+    },
+    {
+      name: 'empty token',
+      env: { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' },
+      files: { token: '\n' },
+      message: /is empty: check automountServiceAccountToken/,
+    },
   ])('refuses: $name', async ({ env, files, message }) => {
     const err = await failure(loadKubeConfig(env, { serviceAccountDir: saDir(files) }));
     expect(err.code).toBe('FAILED_PRECONDITION');

@@ -88,7 +88,9 @@ async function loadInCluster(env: Record<string, string | undefined>, dir: strin
   // Read now so a missing token fails at start with a clear message; the client re-reads it later.
   const token = (await readNamed(tokenFile, 'the service-account token')).toString('utf8').trim();
   if (token === '') {
-    throw precondition(`the service-account token ${tokenFile} is empty: check automountServiceAccountToken on the provider's pod`);
+    throw precondition(
+      `the service-account token ${tokenFile} is empty: check automountServiceAccountToken on the provider's pod`,
+    );
   }
   const caFile = path.join(dir, 'ca.crt');
   // As client-go: a missing CA file is not fatal (the system roots are used instead).
@@ -116,7 +118,9 @@ function named(doc: YamlMap, list: string, kind: string, name: string, file: str
   const entries = doc[list];
   const entry = Array.isArray(entries) ? entries.find((e) => isMap(e) && e['name'] === name) : undefined;
   if (!isMap(entry)) {
-    throw precondition(`kubeconfig ${file}: no ${kind} named "${name}" in ${list}: fix the file or the current context`);
+    throw precondition(
+      `kubeconfig ${file}: no ${kind} named "${name}" in ${list}: fix the file or the current context`,
+    );
   }
   const body = entry[kind];
   return isMap(body) ? body : {};
@@ -161,7 +165,9 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfig> {
     throw precondition(`kubeconfig ${file}: cluster "${clusterName}" server "${server}" is not a URL`, err);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw precondition(`kubeconfig ${file}: cluster "${clusterName}" server must be https:// or http://, not ${url.protocol}`);
+    throw precondition(
+      `kubeconfig ${file}: cluster "${clusterName}" server must be https:// or http://, not ${url.protocol}`,
+    );
   }
 
   const config: KubeConfig = { server };
@@ -195,7 +201,9 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfig> {
       );
     }
     if (str(user, 'username') !== undefined) {
-      throw precondition(`kubeconfig ${file}: user "${userName ?? ''}" uses basic auth, which is not supported: use a token or client certificate`);
+      throw precondition(
+        `kubeconfig ${file}: user "${userName ?? ''}" uses basic auth, which is not supported: use a token or client certificate`,
+      );
     }
   }
   return config;

@@ -63,7 +63,6 @@ function fakeClient(data: {
 const signal = () => new AbortController().signal;
 const tick = () => new Promise((r) => setImmediate(r));
 
-
 describe('serviceAccountKey', () => {
   it('separates identities that a naive ns/name key would merge', () => {
     expect(serviceAccountKey('a/b', 'c')).not.toBe(serviceAccountKey('a', 'b/c'));
@@ -75,9 +74,18 @@ describe('serviceAccountKey', () => {
 describe('KubeLookups.roleArn', () => {
   it('caches per namespace/name for the TTL, then asks again', async () => {
     const clock = { now: 0 };
-    const f = fakeClient({ sas: { 'ns/app': { 'eks.amazonaws.com/role-arn': ROLE }, 'other/app': { 'eks.amazonaws.com/role-arn': `${ROLE}2` } } });
+    const f = fakeClient({
+      sas: {
+        'ns/app': { 'eks.amazonaws.com/role-arn': ROLE },
+        'other/app': { 'eks.amazonaws.com/role-arn': `${ROLE}2` },
+      },
+    });
     const events: string[] = [];
-    const l = new KubeLookups(f.client, { roleTtlMs: 60_000, now: () => clock.now, onCache: (cache, hit) => events.push(`${cache}:${hit ? 'hit' : 'miss'}`) });
+    const l = new KubeLookups(f.client, {
+      roleTtlMs: 60_000,
+      now: () => clock.now,
+      onCache: (cache, hit) => events.push(`${cache}:${hit ? 'hit' : 'miss'}`),
+    });
     expect(await l.roleArn('ns', 'app', signal())).toBe(ROLE);
     clock.now = 59_999;
     expect(await l.roleArn('ns', 'app', signal())).toBe(ROLE);
@@ -88,7 +96,12 @@ describe('KubeLookups.roleArn', () => {
     expect(await l.roleArn('ns', 'app', signal())).toBe(ROLE);
     expect(f.calls.sa).toEqual(['ns/app', 'other/app', 'ns/app']);
     expect(l.stats()).toEqual({ hits: 1, misses: 3 });
-    expect(events).toEqual(['service-account:miss', 'service-account:hit', 'service-account:miss', 'service-account:miss']);
+    expect(events).toEqual([
+      'service-account:miss',
+      'service-account:hit',
+      'service-account:miss',
+      'service-account:miss',
+    ]);
   });
 
   it('10 concurrent calls make one GET', async () => {
@@ -146,22 +159,39 @@ describe('KubeLookups.roleArn', () => {
       name: 'missing annotation',
       sas: { 'ns/app': { other: 'x' } },
       code: 'FAILED_PRECONDITION',
-      message: /^An IAM role must be associated with service account app \(namespace: ns\): annotate it with `kubectl annotate serviceaccount -n ns app eks\.amazonaws\.com\/role-arn=/,
+      message:
+        /^An IAM role must be associated with service account app \(namespace: ns\): annotate it with `kubectl annotate serviceaccount -n ns app eks\.amazonaws\.com\/role-arn=/,
     },
-    { name: 'empty annotation', sas: { 'ns/app': { 'eks.amazonaws.com/role-arn': ' ' } }, code: 'FAILED_PRECONDITION', message: /^An IAM role must be associated/ },
-    { name: 'service account not found', sas: {}, code: 'NOT_FOUND', message: /^failed to get service account ns\/app: serviceaccounts "app" not found$/ },
+    {
+      name: 'empty annotation',
+      sas: { 'ns/app': { 'eks.amazonaws.com/role-arn': ' ' } },
+      code: 'FAILED_PRECONDITION',
+      message: /^An IAM role must be associated/,
+    },
+    {
+      name: 'service account not found',
+      sas: {},
+      code: 'NOT_FOUND',
+      message: /^failed to get service account ns\/app: serviceaccounts "app" not found$/,
+    },
     {
       name: 'forbidden',
       sas: { 'ns/app': new ProviderError('PERMISSION_DENIED', 'the provider may not get serviceaccounts') },
       code: 'PERMISSION_DENIED',
       message: /^failed to get service account ns\/app: the provider may not get serviceaccounts$/,
     },
-    { name: 'unexpected error', sas: { 'ns/app': new Error('boom') }, code: 'INTERNAL', message: /^failed to get service account ns\/app: boom$/ },
+    {
+      name: 'unexpected error',
+      sas: { 'ns/app': new Error('boom') },
+      code: 'INTERNAL',
+      message: /^failed to get service account ns\/app: boom$/,
+    },
     {
       name: 'an annotation that is not a role ARN',
       sas: { 'ns/app': { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:user/app' } },
       code: 'FAILED_PRECONDITION',
-      message: /^The eks\.amazonaws\.com\/role-arn annotation of service account app \(namespace: ns\) is not an IAM role ARN: "arn:aws:iam::111122223333:user\/app"; it must be/,
+      message:
+        /^The eks\.amazonaws\.com\/role-arn annotation of service account app \(namespace: ns\) is not an IAM role ARN: "arn:aws:iam::111122223333:user\/app"; it must be/,
     },
   ])('$name → $code, not cached', async ({ sas, code, message }) => {
     const f = fakeClient({ sas });
@@ -199,12 +229,12 @@ describe('isRoleArn', () => {
     ['an ANSI code', 'arn:aws:iam::111122223333:role/\u001b[31mapp'],
     ['not aws', 'arn:gcp:iam::111122223333:role/app'],
     ['a bare name', 'app'],
-    ['over STS\'s length', `arn:aws:iam::111122223333:role/${'p/'.repeat(1100)}app`],
+    ["over STS's length", `arn:aws:iam::111122223333:role/${'p/'.repeat(1100)}app`],
   ])('refuses %s', (_name, arn) => {
     expect(isRoleArn(arn)).toBe(false);
   });
 
-  it('the length limit is STS\'s', () => {
+  it("the length limit is STS's", () => {
     expect(MAX_ROLE_ARN_LENGTH).toBe(2048);
   });
 });
@@ -226,7 +256,13 @@ describe('KubeLookups regions', () => {
     'node-bare': {},
     'node-down': new ProviderError('UNAVAILABLE', 'Kubernetes GET /api/v1/nodes/node-down: HTTP 503 after 3 attempts'),
   };
-  const pods = { 'ns/p1': 'node-1', 'ns/p2': 'node-1', 'ns/bare': 'node-bare', 'ns/unscheduled': '', 'ns/lost': 'node-gone' };
+  const pods = {
+    'ns/p1': 'node-1',
+    'ns/p2': 'node-1',
+    'ns/bare': 'node-bare',
+    'ns/unscheduled': '',
+    'ns/lost': 'node-gone',
+  };
 
   it('caches a node region for the process lifetime and shares it across pods', async () => {
     const f = fakeClient({ nodes, pods });
@@ -250,18 +286,49 @@ describe('KubeLookups regions', () => {
   });
 
   it.each([
-    { name: 'pod not found', call: (l: KubeLookups) => l.podRegion('ns', 'FailPod', signal()), code: 'NOT_FOUND', message: 'failed to retrieve region from node. error pods "FailPod" not found' },
-    { name: 'node not found', call: (l: KubeLookups) => l.podRegion('ns', 'lost', signal()), code: 'NOT_FOUND', message: 'failed to retrieve region from node. error nodes "node-gone" not found' },
-    { name: 'node not found (direct)', call: (l: KubeLookups) => l.nodeRegion('node-gone', signal()), code: 'NOT_FOUND', message: 'failed to retrieve region from node. error nodes "node-gone" not found' },
+    {
+      name: 'pod not found',
+      call: (l: KubeLookups) => l.podRegion('ns', 'FailPod', signal()),
+      code: 'NOT_FOUND',
+      message: 'failed to retrieve region from node. error pods "FailPod" not found',
+    },
+    {
+      name: 'node not found',
+      call: (l: KubeLookups) => l.podRegion('ns', 'lost', signal()),
+      code: 'NOT_FOUND',
+      message: 'failed to retrieve region from node. error nodes "node-gone" not found',
+    },
+    {
+      name: 'node not found (direct)',
+      call: (l: KubeLookups) => l.nodeRegion('node-gone', signal()),
+      code: 'NOT_FOUND',
+      message: 'failed to retrieve region from node. error nodes "node-gone" not found',
+    },
     {
       name: 'no region label',
       call: (l: KubeLookups) => l.podRegion('ns', 'bare', signal()),
       code: 'FAILED_PRECONDITION',
-      message: 'failed to retrieve region from node. error Region not found: node "node-bare" has no label topology.kubernetes.io/region; set region in the SecretProviderClass or AWS_REGION on the provider',
+      message:
+        'failed to retrieve region from node. error Region not found: node "node-bare" has no label topology.kubernetes.io/region; set region in the SecretProviderClass or AWS_REGION on the provider',
     },
-    { name: 'no region label (direct)', call: (l: KubeLookups) => l.nodeRegion('node-bare', signal()), code: 'FAILED_PRECONDITION', message: /^failed to retrieve region from node\. error Region not found/ },
-    { name: 'pod not scheduled', call: (l: KubeLookups) => l.podRegion('ns', 'unscheduled', signal()), code: 'FAILED_PRECONDITION', message: /error pod ns\/unscheduled has no spec\.nodeName/ },
-    { name: 'node GET unavailable', call: (l: KubeLookups) => l.nodeRegion('node-down', signal()), code: 'UNAVAILABLE', message: /^failed to retrieve region from node\. error Kubernetes GET/ },
+    {
+      name: 'no region label (direct)',
+      call: (l: KubeLookups) => l.nodeRegion('node-bare', signal()),
+      code: 'FAILED_PRECONDITION',
+      message: /^failed to retrieve region from node\. error Region not found/,
+    },
+    {
+      name: 'pod not scheduled',
+      call: (l: KubeLookups) => l.podRegion('ns', 'unscheduled', signal()),
+      code: 'FAILED_PRECONDITION',
+      message: /error pod ns\/unscheduled has no spec\.nodeName/,
+    },
+    {
+      name: 'node GET unavailable',
+      call: (l: KubeLookups) => l.nodeRegion('node-down', signal()),
+      code: 'UNAVAILABLE',
+      message: /^failed to retrieve region from node\. error Kubernetes GET/,
+    },
   ])('$name → $code', async ({ call, code, message }) => {
     const f = fakeClient({ nodes, pods });
     const l = new KubeLookups(f.client);

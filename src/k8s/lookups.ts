@@ -34,9 +34,11 @@ export function isRoleArn(value: string): boolean {
  * printable ASCII escaped (a newline or an ANSI code shows as `\u000a`, `\u001b`), with its length when cut.
  */
 export function quoteValue(value: string, max = 60): string {
-  const head = value.slice(0, max).replace(/[^\x20-\x7e]|["\\]/g, (c) =>
-    c === '"' || c === '\\' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const head = value
+    .slice(0, max)
+    .replace(/[^\x20-\x7e]|["\\]/g, (c) =>
+      c === '"' || c === '\\' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
   return value.length > max ? `"${head}"… (${value.length} characters)` : `"${head}"`;
 }
 
@@ -78,7 +80,12 @@ class SharedFlights<V> {
   readonly #flights = new Map<string, Flight<V>>();
 
   /** `start` is called only when no request for `key` is in flight; returns whether this call joined one. */
-  run(key: string, signal: AbortSignal, what: string, start: (signal: AbortSignal) => Promise<V>): { joined: boolean; result: Promise<V> } {
+  run(
+    key: string,
+    signal: AbortSignal,
+    what: string,
+    start: (signal: AbortSignal) => Promise<V>,
+  ): { joined: boolean; result: Promise<V> } {
     if (signal.aborted) return { joined: false, result: Promise.reject(abortError(signal, what)) };
     let flight = this.#flights.get(key);
     const joined = flight !== undefined;
@@ -120,8 +127,16 @@ class SharedFlights<V> {
   }
 }
 
-function wrap(code: ProviderError['code'] | undefined, message: string, cause: unknown, reason?: string): ProviderError {
-  return new ProviderError(code ?? 'INTERNAL', message, { cause, reason: reason ?? (cause instanceof ProviderError ? cause.reason : 'KubeError') });
+function wrap(
+  code: ProviderError['code'] | undefined,
+  message: string,
+  cause: unknown,
+  reason?: string,
+): ProviderError {
+  return new ProviderError(code ?? 'INTERNAL', message, {
+    cause,
+    reason: reason ?? (cause instanceof ProviderError ? cause.reason : 'KubeError'),
+  });
 }
 
 function causeOf(err: unknown): { code: ProviderError['code'] | undefined; message: string } {
@@ -230,7 +245,9 @@ export class KubeLookups {
         }
       }
       if (nodeName === '') {
-        throw new ProviderError('FAILED_PRECONDITION', `pod ${ns}/${pod} has no spec.nodeName (not scheduled yet)`, { reason: 'RegionNotFound' });
+        throw new ProviderError('FAILED_PRECONDITION', `pod ${ns}/${pod} has no spec.nodeName (not scheduled yet)`, {
+          reason: 'RegionNotFound',
+        });
       }
       return await this.#nodeRegion(nodeName, signal);
     } catch (err) {

@@ -15,14 +15,19 @@ export function abortError(signal: AbortSignal, what: string): ProviderError {
   const reason: unknown = signal.reason;
   if (reason instanceof ProviderError) return reason;
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
-  return new ProviderError(timedOut ? 'DEADLINE_EXCEEDED' : 'CANCELLED', `${what}: ${timedOut ? 'deadline exceeded' : 'cancelled'}`, {
-    reason: timedOut ? 'Deadline' : 'Cancelled',
-    cause: reason,
-  });
+  return new ProviderError(
+    timedOut ? 'DEADLINE_EXCEEDED' : 'CANCELLED',
+    `${what}: ${timedOut ? 'deadline exceeded' : 'cancelled'}`,
+    {
+      reason: timedOut ? 'Deadline' : 'Cancelled',
+      cause: reason,
+    },
+  );
 }
 
 // Node's own abortable timer; its AbortError becomes ours, which says deadline or cancellation.
-export const realSleep: Sleep = (ms, signal) => sleep(ms, undefined, { signal }).catch(() => Promise.reject(abortError(signal, 'wait')));
+export const realSleep: Sleep = (ms, signal) =>
+  sleep(ms, undefined, { signal }).catch(() => Promise.reject(abortError(signal, 'wait')));
 
 export class TokenBucket {
   readonly #qps: number;
@@ -34,7 +39,8 @@ export class TokenBucket {
 
   constructor(qps: number, burst: number, now: () => number = Date.now, sleep: Sleep = realSleep) {
     if (!(qps > 0) || !Number.isFinite(qps)) throw new RangeError(`qps must be a positive number, got ${qps}`);
-    if (!Number.isInteger(burst) || burst < 1) throw new RangeError(`burst must be an integer of at least 1, got ${burst}`);
+    if (!Number.isInteger(burst) || burst < 1)
+      throw new RangeError(`burst must be an integer of at least 1, got ${burst}`);
     this.#qps = qps;
     this.#burst = burst;
     this.#now = now;

@@ -59,7 +59,9 @@ describe('Admission', () => {
     const err = await a.enter('b', undefined, never(), cancelled).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AtCapacityError);
     expect(err).toMatchObject({ code: 'UNAVAILABLE', reason: 'AtCapacity' });
-    expect((err as Error).message).toMatch(/^provider at capacity: 1 mounts working and 1 waiting .*the driver will retry$/);
+    expect((err as Error).message).toMatch(
+      /^provider at capacity: 1 mounts working and 1 waiting .*the driver will retry$/,
+    );
   });
 
   test('a mount that could not finish before its deadline is not queued', async () => {
@@ -92,7 +94,7 @@ describe('Admission', () => {
     expect(a.stats().working).toBe(0);
   });
 
-  test('a caller that cancels while waiting gets the caller\'s error and leaves the queue', async () => {
+  test("a caller that cancels while waiting gets the caller's error and leaves the queue", async () => {
     const a = new Admission({ concurrency: 1, maxQueued: 10 });
     const release = await a.enter('a', undefined, never(), cancelled);
     const c = new AbortController();

@@ -41,7 +41,9 @@ interface Waiter {
 /** The refusal the driver retries: says why, and that nothing was done. */
 export class AtCapacityError extends ProviderError {
   constructor(detail: string) {
-    super('UNAVAILABLE', `provider at capacity: ${detail}; nothing was fetched or written, the driver will retry`, { reason: 'AtCapacity' });
+    super('UNAVAILABLE', `provider at capacity: ${detail}; nothing was fetched or written, the driver will retry`, {
+      reason: 'AtCapacity',
+    });
   }
 }
 
@@ -84,7 +86,11 @@ export class Admission {
     // A free slot starts at once, whatever the estimate: waiting cannot make it finish sooner.
     if (this.working < this.concurrency && this.queued === 0) return Promise.resolve(this.start());
     if (this.queued >= this.maxQueued) {
-      return Promise.reject(new AtCapacityError(`${this.working} mounts working and ${this.queued} waiting (the most this provider queues)`));
+      return Promise.reject(
+        new AtCapacityError(
+          `${this.working} mounts working and ${this.queued} waiting (the most this provider queues)`,
+        ),
+      );
     }
     if (left < this.expectedFinishMs()) return Promise.reject(this.tooLate(left));
     return new Promise((resolve, reject) => {

@@ -17,7 +17,16 @@
  */
 import { ConfigError, MountFailedError, ProviderError } from '../errors.js';
 import type { Logger } from '../observability/index.js';
-import { checkArnRegions, deriveFiles, driverWritesPathProblem, failoverRegionProblem, pathConflicts, parseAttributes, parsePermission, tokenFor } from '../spc/index.js';
+import {
+  checkArnRegions,
+  deriveFiles,
+  driverWritesPathProblem,
+  failoverRegionProblem,
+  pathConflicts,
+  parseAttributes,
+  parsePermission,
+  tokenFor,
+} from '../spc/index.js';
 import type { MountAttributes, OutputFile, SecretDescriptor } from '../spc/index.js';
 import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
@@ -121,7 +130,8 @@ export interface MountDeps {
     roleKey?(req: IdentityRequest, region: string): string;
   };
   /** Per-object outcomes (metrics); the name is only a label if the operator allows it, never a value. */
-  observeObject?: ((type: SecretDescriptor['objectType'], outcome: 'success' | 'error', objectName: string) => void) | undefined;
+  observeObject?:
+    ((type: SecretDescriptor['objectType'], outcome: 'success' | 'error', objectName: string) => void) | undefined;
   /** Bounds the mounts working at once (fair queue, deadline-aware); none = unbounded. */
   admission?: Admission | undefined;
   /** Opt-in value cache (--cache-ttl). */
@@ -138,7 +148,12 @@ export interface MountDeps {
   logger: Logger;
 }
 
-async function resolveRegion(deps: MountDeps, attrs: MountAttributes, targetPath: string, signal: AbortSignal): Promise<string> {
+async function resolveRegion(
+  deps: MountDeps,
+  attrs: MountAttributes,
+  targetPath: string,
+  signal: AbortSignal,
+): Promise<string> {
   if (attrs.region !== '') return attrs.region;
   if (deps.awsRegion !== '') return deps.awsRegion;
   // **better** (docs/behaviour.md, "Region"): our own node's label, looked up once per process.
@@ -149,7 +164,7 @@ async function resolveRegion(deps: MountDeps, attrs: MountAttributes, targetPath
     throw new ProviderError(
       'FAILED_PRECONDITION',
       `Region not found: this Mount names no pod volume (target path ${JSON.stringify(targetPath.slice(0, 200))}), so the region cannot come from the node of pod ${attrs.podNamespace}/${attrs.podName}: ` +
-        'set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node\'s name, from the downward API) on the provider',
+        "set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node's name, from the downward API) on the provider",
       { reason: 'RegionNotFound', field: 'region' },
     );
   }
@@ -186,10 +201,17 @@ interface Mount {
 
 function aborted(signal: AbortSignal): ProviderError {
   const reason = signal.reason as { code?: string } | undefined;
-  const deadline = reason?.code === 'DEADLINE_EXCEEDED' || (signal.reason instanceof Error && signal.reason.name === 'TimeoutError');
-  return new ProviderError(deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED', deadline ? 'mount deadline exceeded before every object was fetched; nothing was written' : 'mount cancelled by the caller; nothing was written', {
-    reason: deadline ? 'Deadline' : 'Cancelled',
-  });
+  const deadline =
+    reason?.code === 'DEADLINE_EXCEEDED' || (signal.reason instanceof Error && signal.reason.name === 'TimeoutError');
+  return new ProviderError(
+    deadline ? 'DEADLINE_EXCEEDED' : 'CANCELLED',
+    deadline
+      ? 'mount deadline exceeded before every object was fetched; nothing was written'
+      : 'mount cancelled by the caller; nothing was written',
+    {
+      reason: deadline ? 'Deadline' : 'Cancelled',
+    },
+  );
 }
 
 export function createMount(deps: MountDeps): MountFn {
@@ -209,7 +231,8 @@ export function createMount(deps: MountDeps): MountFn {
 
   return async (input, signal, summary = {}) => {
     // 1. Everything we can check without I/O, all problems at once.
-    if (input.targetPath === '') throw new ProviderError('INVALID_ARGUMENT', 'Missing mount path', { reason: 'Request', field: 'target_path' });
+    if (input.targetPath === '')
+      throw new ProviderError('INVALID_ARGUMENT', 'Missing mount path', { reason: 'Request', field: 'target_path' });
     const attrs = parseAttributes(input.attributes, { extraRegions: deps.extraRegions });
     summary.pod = attrs.podName;
     summary.namespace = attrs.podNamespace;
@@ -222,7 +245,9 @@ export function createMount(deps: MountDeps): MountFn {
 
     // Admission: wait for a working slot (fair across namespaces), or refuse now if this mount
     // could not finish before its deadline. Nothing below runs without a slot.
-    const release = deps.admission ? await deps.admission.enter(attrs.podNamespace, input.deadline, signal, () => aborted(signal)) : undefined;
+    const release = deps.admission
+      ? await deps.admission.enter(attrs.podNamespace, input.deadline, signal, () => aborted(signal))
+      : undefined;
     try {
       return await work({ input, signal, summary, attrs, descriptors, knownRegion });
     } finally {
@@ -257,7 +282,11 @@ export function createMount(deps: MountDeps): MountFn {
    * is fetched (failover where the primary's error allows it); credentials AWS refuses are exchanged
    * once more. Throws for any failure: all or nothing.
    */
-  async function fetchObjects({ input, signal, attrs, descriptors }: Mount, region: string, who: IdentityRequest): Promise<FetchOutcome> {
+  async function fetchObjects(
+    { input, signal, attrs, descriptors }: Mount,
+    region: string,
+    who: IdentityRequest,
+  ): Promise<FetchOutcome> {
     const access = (r: string): RegionAccess => ({
       region: r,
       credentials: (s) => deps.identity.credentials(who, r, s),
@@ -291,7 +320,10 @@ export function createMount(deps: MountDeps): MountFn {
       deps.identity.forget(who, region);
       if (attrs.failoverRegion) deps.identity.forget(who, attrs.failoverRegion);
       if (retried || signal.aborted) break;
-      deps.logger.info('credentials refused by AWS: exchanging again', { pod: attrs.podName, namespace: attrs.podNamespace });
+      deps.logger.info('credentials refused by AWS: exchanging again', {
+        pod: attrs.podName,
+        namespace: attrs.podNamespace,
+      });
       outcome = await deps.fetcher.fetchAll(plan);
     }
     if (values && outcome.failures.length === 0) {
@@ -312,24 +344,35 @@ export function createMount(deps: MountDeps): MountFn {
       // Say what the deadline cut short (an agent refusing connections, a region timing out), not only that it passed.
       const base = aborted(signal);
       if (outcome.failures.length === 0) throw base;
-      throw new ProviderError(base.code, `${base.message}: ${outcome.failures.map((f) => f.message).join('; ')}`, { reason: base.reason });
+      throw new ProviderError(base.code, `${base.message}: ${outcome.failures.map((f) => f.message).join('; ')}`, {
+        reason: base.reason,
+      });
     }
-    for (const w of outcome.warnings) deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
+    for (const w of outcome.warnings)
+      deps.logger.warn('failover region answered', { pod: attrs.podName, namespace: attrs.podNamespace, detail: w });
     if (outcome.failures.length > 0) throw new MountFailedError(outcome.failures);
     for (const d of outcome.missing) {
       const key = `${input.targetPath}\0${d.objectName}`;
       if (loggedAbsent.has(key)) continue;
       if (loggedAbsent.size >= 16_384) loggedAbsent.clear();
       loggedAbsent.add(key);
-      deps.logger.info('optional object not found: skipped', { pod: attrs.podName, namespace: attrs.podNamespace, object: d.objectName });
+      deps.logger.info('optional object not found: skipped', {
+        pod: attrs.podName,
+        namespace: attrs.podNamespace,
+        object: d.objectName,
+      });
     }
-    for (const d of descriptors) if (outcome.values.has(d.index)) loggedAbsent.delete(`${input.targetPath}\0${d.objectName}`);
+    for (const d of descriptors)
+      if (outcome.values.has(d.index)) loggedAbsent.delete(`${input.targetPath}\0${d.objectName}`);
 
     return outcome;
   }
 
   /** 5. The files of every fetched object (own file, jmesPath, allKeys), within the mount's file and byte bounds. */
-  async function filesOf({ signal, descriptors }: Mount, outcome: FetchOutcome): Promise<{ files: OutputFile[]; byObject: Map<string, string[]>; fileBytes: number }> {
+  async function filesOf(
+    { signal, descriptors }: Mount,
+    outcome: FetchOutcome,
+  ): Promise<{ files: OutputFile[]; byObject: Map<string, string[]>; fileBytes: number }> {
     const files: OutputFile[] = [];
     const derived: ProviderError[] = [];
     const byObject = new Map<string, string[]>();
@@ -338,8 +381,14 @@ export function createMount(deps: MountDeps): MountFn {
       const v = outcome.values.get(d.index);
       if (!v) continue;
       try {
-        const own = await deriveFiles(d, v.value, v.version, v.region, { signal, files: { max: maxMountFiles, used: files.length } });
-        byObject.set(d.fileName, own.map((f) => f.path));
+        const own = await deriveFiles(d, v.value, v.version, v.region, {
+          signal,
+          files: { max: maxMountFiles, used: files.length },
+        });
+        byObject.set(
+          d.fileName,
+          own.map((f) => f.path),
+        );
         files.push(...own);
         for (const f of own) fileBytes += f.contents.byteLength;
       } catch (err) {
@@ -392,11 +441,15 @@ export function createMount(deps: MountDeps): MountFn {
       }
     }
     if (conflicts.length > 0) throw new ConfigError(conflicts.map((message) => ({ message })));
-
   }
 
   /** 6. Write the files (provider-writes) or return them (driver-writes), with a version for every file. */
-  async function deliver({ input, signal, summary, descriptors }: Mount, outcome: FetchOutcome, files: OutputFile[], byObject: Map<string, string[]>): Promise<MountResult> {
+  async function deliver(
+    { input, signal, summary, descriptors }: Mount,
+    outcome: FetchOutcome,
+    files: OutputFile[],
+    byObject: Map<string, string[]>,
+  ): Promise<MountResult> {
     summary.files = files.length;
     const objectVersions: ObjectVersion[] = files.map((f) => ({ id: f.path, version: f.version }));
     // The driver fails a mount with no versions (docs/behaviour.md, "Transport"): an optional object that is absent
@@ -412,7 +465,8 @@ export function createMount(deps: MountDeps): MountFn {
     const before = lastOutputs.get(input.targetPath);
     const stale = new Set<string>();
     for (const d of outcome.missing) {
-      for (const p of [d.fileName, ...d.jmesPath.map((j) => j.fileName), ...(before?.get(d.fileName) ?? [])]) stale.add(p);
+      for (const p of [d.fileName, ...d.jmesPath.map((j) => j.fileName), ...(before?.get(d.fileName) ?? [])])
+        stale.add(p);
     }
     for (const d of descriptors) {
       // A key removed from an allKeys secret takes its file with it (the driver's writer does the same in driver-writes mode).

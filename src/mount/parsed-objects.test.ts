@@ -3,7 +3,8 @@ import { ConfigError } from '../errors.js';
 import type { MountAttributes } from '../spc/index.js';
 import { ParsedObjects } from './parsed-objects.js';
 
-const attrs = (objects: string, o: Partial<MountAttributes> = {}): MountAttributes => ({ objects, pathTranslation: '_', failoverRegion: '', ...o }) as MountAttributes;
+const attrs = (objects: string, o: Partial<MountAttributes> = {}): MountAttributes =>
+  ({ objects, pathTranslation: '_', failoverRegion: '', ...o }) as MountAttributes;
 const cls = (name: string): string => `- {objectName: ${name}, objectType: secretsmanager}`;
 
 describe('ParsedObjects', () => {

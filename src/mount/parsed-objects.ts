@@ -26,9 +26,13 @@ export class ParsedObjects {
       .digest('base64');
     const hit = this.cache.get(key);
     if (hit) return hit.descriptors;
-    const descriptors = parseObjects(attrs.objects, { pathTranslation: attrs.pathTranslation, defaultMode, region, failoverRegion: attrs.failoverRegion });
+    const descriptors = parseObjects(attrs.objects, {
+      pathTranslation: attrs.pathTranslation,
+      defaultMode,
+      region,
+      failoverRegion: attrs.failoverRegion,
+    });
     this.cache.set(key, { descriptors, bytes: attrs.objects.length });
     return descriptors;
   }
 }
-

@@ -39,7 +39,16 @@ function deps(o: { nodeName?: string; podVolume: boolean }): { deps: MountDeps; 
       fetcher: {
         async fetchAll(plan: FetchPlan): Promise<FetchOutcome> {
           asked.push(`fetch ${plan.primary.region}`);
-          return { values: new Map(plan.descriptors.map((d) => [d.index, { value: Buffer.from('v'), version: 'v1', region: plan.primary.region }] as const)), missing: [], failures: [], warnings: [] };
+          return {
+            values: new Map(
+              plan.descriptors.map(
+                (d) => [d.index, { value: Buffer.from('v'), version: 'v1', region: plan.primary.region }] as const,
+              ),
+            ),
+            missing: [],
+            failures: [],
+            warnings: [],
+          };
         },
       },
       writer: {
@@ -61,7 +70,9 @@ const attributes = (params: Record<string, string>): string =>
     'csi.storage.k8s.io/pod.uid': '0b9f4c1e-0000-4000-8000-000000000001',
     'csi.storage.k8s.io/pod.namespace': 'team-a',
     'csi.storage.k8s.io/serviceAccount.name': 'app-a',
-    'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({ 'sts.amazonaws.com': { token: TOKEN, expirationTimestamp: '2030-01-01T00:00:00Z' } }),
+    'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({
+      'sts.amazonaws.com': { token: TOKEN, expirationTimestamp: '2030-01-01T00:00:00Z' },
+    }),
   });
 
 const input = (params: Record<string, string> = {}): Parameters<ReturnType<typeof createMount>>[0] => ({
@@ -85,7 +96,7 @@ describe('a Mount with no pod volume (Secrets Store Sync Controller)', () => {
     expect(d.asked).toEqual([]);
   });
 
-  it('with NODE_NAME: the region from the provider\'s own node; the role from the named service account', async () => {
+  it("with NODE_NAME: the region from the provider's own node; the role from the named service account", async () => {
     const d = deps({ podVolume: false, nodeName: 'node-7' });
     const res = await createMount(d.deps)(input(), new AbortController().signal);
     expect(res.files.map((f) => f.path)).toEqual(['db']);
@@ -99,7 +110,7 @@ describe('a Mount with no pod volume (Secrets Store Sync Controller)', () => {
     expect(d.asked).toEqual(['role team-a/app-a', 'fetch us-west-2']);
   });
 
-  it('a pod volume (the driver\'s Mounts) still takes the region from the pod\'s node', async () => {
+  it("a pod volume (the driver's Mounts) still takes the region from the pod's node", async () => {
     const d = deps({ podVolume: true });
     await createMount(d.deps)(input(), new AbortController().signal);
     expect(d.asked[0]).toBe('pod team-a/secrets-store-sync-controller-manager-5d9c8-abcde');

@@ -21,7 +21,17 @@ export interface CachedValue {
 
 export function valueKey(identityKey: string, regions: readonly string[], d: SecretDescriptor): string {
   const f = d.failoverObject;
-  const parts = [identityKey, ...regions, d.objectType, d.objectName, d.objectVersion, d.objectVersionLabel, f?.objectName, f?.objectVersion, f?.objectVersionLabel];
+  const parts = [
+    identityKey,
+    ...regions,
+    d.objectType,
+    d.objectName,
+    d.objectVersion,
+    d.objectVersionLabel,
+    f?.objectName,
+    f?.objectVersion,
+    f?.objectVersionLabel,
+  ];
   const h = createHash('sha256');
   for (const p of parts) h.update(p ?? '').update('\0');
   return h.digest('hex');

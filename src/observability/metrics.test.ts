@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { boundedLabel, createProviderMetrics } from './metrics.js';
-import { Counter, DEFAULT_MAX_SERIES, Gauge, Histogram, Registry, formatNumber, renderPrometheus, type MetricFamily } from './registry.js';
+import {
+  Counter,
+  DEFAULT_MAX_SERIES,
+  Gauge,
+  Histogram,
+  Registry,
+  formatNumber,
+  renderPrometheus,
+  type MetricFamily,
+} from './registry.js';
 
 describe('renderPrometheus', () => {
   it('writes a counter with labels, sorted series and escaped values', () => {
     const r = new Registry();
-    const c = r.counter<'method' | 'path'>({ name: 'http_requests_total', help: 'Requests.', labelNames: ['method', 'path'] });
+    const c = r.counter<'method' | 'path'>({
+      name: 'http_requests_total',
+      help: 'Requests.',
+      labelNames: ['method', 'path'],
+    });
     c.inc({ method: 'post', path: '/b' }, 2);
     c.inc({ method: 'get', path: 'a "quoted" \\ back\nslash' });
     c.inc({ method: 'get', path: 'a "quoted" \\ back\nslash' });
@@ -33,7 +46,12 @@ describe('renderPrometheus', () => {
 
   it('writes a histogram: cumulative buckets, +Inf, _sum, _count, per label set', () => {
     const r = new Registry();
-    const h = r.histogram<'op'>({ name: 'call_seconds', help: 'Call time.', labelNames: ['op'], buckets: [0.005, 0.5, 30] });
+    const h = r.histogram<'op'>({
+      name: 'call_seconds',
+      help: 'Call time.',
+      labelNames: ['op'],
+      buckets: [0.005, 0.5, 30],
+    });
     h.observe({ op: 'get' }, 0.001);
     h.observe({ op: 'get' }, 0.005); // le is inclusive
     h.observe({ op: 'get' }, 0.25);
@@ -65,13 +83,20 @@ describe('renderPrometheus', () => {
     r.counter<'x'>({ name: 'unused_total', help: 'Never incremented.', labelNames: ['x'] });
     r.counter({ name: 'b_total', help: 'B.' });
     r.counter({ name: 'a_total', help: 'A.' });
-    expect(renderPrometheus(r)).toBe('# HELP b_total B.\n# TYPE b_total counter\nb_total 0\n# HELP a_total A.\n# TYPE a_total counter\na_total 0\n');
+    expect(renderPrometheus(r)).toBe(
+      '# HELP b_total B.\n# TYPE b_total counter\nb_total 0\n# HELP a_total A.\n# TYPE a_total counter\na_total 0\n',
+    );
     expect(renderPrometheus(new Registry())).toBe('');
   });
 
   it('renders a snapshot of families (pure)', () => {
     const families: MetricFamily[] = [
-      { name: 'x', help: 'X.', type: 'gauge', samples: [{ name: 'x', labels: [['k', 'v']], value: Number.POSITIVE_INFINITY }] },
+      {
+        name: 'x',
+        help: 'X.',
+        type: 'gauge',
+        samples: [{ name: 'x', labels: [['k', 'v']], value: Number.POSITIVE_INFINITY }],
+      },
     ];
     expect(renderPrometheus(families)).toBe('# HELP x X.\n# TYPE x gauge\nx{k="v"} +Inf\n');
     expect(renderPrometheus(families)).toBe(renderPrometheus(families));
@@ -93,7 +118,11 @@ describe('renderPrometheus', () => {
 describe('declarations', () => {
   it.each<[string, () => unknown, RegExp]>([
     ['bad metric name', () => new Counter({ name: 'bad-name', help: '' }), /metric name "bad-name"/],
-    ['bad label name', () => new Counter({ name: 'ok', help: '', labelNames: ['bad-label'] }), /label name "bad-label"/],
+    [
+      'bad label name',
+      () => new Counter({ name: 'ok', help: '', labelNames: ['bad-label'] }),
+      /label name "bad-label"/,
+    ],
     ['reserved __ label', () => new Counter({ name: 'ok', help: '', labelNames: ['__x'] }), /label name "__x"/],
     ['duplicate label', () => new Counter({ name: 'ok', help: '', labelNames: ['a', 'a'] }), /declared twice/],
     ['le on a histogram', () => new Histogram({ name: 'h', help: '', labelNames: ['le'], buckets: [1] }), /reserved/],
@@ -272,9 +301,7 @@ describe('createProviderMetrics', () => {
     m.credentialExchange('pod-identity', 'error');
     m.kubernetesRequest('nodes', 200);
     m.objectFetched('ssmparameter', 'error', 'p');
-    const labels = new Set(
-      m.registry.collect().flatMap((f) => f.samples.flatMap((s) => s.labels.map(([k]) => k))),
-    );
+    const labels = new Set(m.registry.collect().flatMap((f) => f.samples.flatMap((s) => s.labels.map(([k]) => k))));
     expect(labels.size).toBeGreaterThan(10);
     expect([...labels].filter((l) => /pod|secret|token|value/i.test(l))).toEqual([]);
   });
@@ -312,7 +339,8 @@ describe('socket metrics', () => {
       'csi_provider_aws_grpc_connections_total{outcome="refused"} 1',
       'csi_provider_aws_grpc_calls_refused_total{reason="calls_in_flight"} 1',
       'csi_provider_aws_grpc_calls_refused_total{reason="request_too_slow"} 1',
-    ]) expect(text).toContain(line + '\n');
+    ])
+      expect(text).toContain(line + '\n');
   });
 });
 
@@ -363,9 +391,15 @@ describe('series cap', () => {
     const text = renderPrometheus(m.registry);
     const calls = text.split('\n').filter((l) => l.startsWith('csi_provider_aws_aws_calls_total{'));
     expect(calls).toHaveLength(51);
-    expect(text).toContain('csi_provider_aws_aws_calls_total{service="other",operation="other",region="other",outcome="other",code="other"} 450\n');
-    expect(text).toContain('csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_aws_calls_total"} 450\n');
-    expect(text).toContain('csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_objects_fetched_total"} 450\n');
+    expect(text).toContain(
+      'csi_provider_aws_aws_calls_total{service="other",operation="other",region="other",outcome="other",code="other"} 450\n',
+    );
+    expect(text).toContain(
+      'csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_aws_calls_total"} 450\n',
+    );
+    expect(text).toContain(
+      'csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_objects_fetched_total"} 450\n',
+    );
     // Exposition format: every line a comment or `name{labels} value`, one HELP and TYPE per family.
     const families = new Set<string>();
     for (const line of text.trimEnd().split('\n')) {
@@ -375,7 +409,9 @@ describe('series cap', () => {
         families.add(type[1] as string);
         continue;
       }
-      expect(line, line).toMatch(/^(# HELP \S+ .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? \S+)$/);
+      expect(line, line).toMatch(
+        /^(# HELP \S+ .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? \S+)$/,
+      );
     }
   });
 

@@ -118,11 +118,21 @@ export interface ProviderMetrics {
    * The same, after the fact, for callers that time the call themselves (the shape of aws/'s
    * CallObserver, so `metrics.awsCall` can be passed as it is). `code` is `OK` on success.
    */
-  awsCall(service: AwsService, operation: string, region: string, outcome: Outcome, code: string, seconds: number): void;
+  awsCall(
+    service: AwsService,
+    operation: string,
+    region: string,
+    outcome: Outcome,
+    code: string,
+    seconds: number,
+  ): void;
   cacheRequest(cache: CacheName, hit: boolean): void;
   credentialExchange(method: CredentialMethod, outcome: Outcome): void;
   /** `code`: the HTTP status (`200`, `404`), or a short failure class (`timeout`, `network`). */
-  kubernetesRequest(resource: 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'secretproviderclasses' | 'openid-configuration', code: number | string): void;
+  kubernetesRequest(
+    resource: 'serviceaccounts' | 'pods' | 'nodes' | 'csidrivers' | 'secretproviderclasses' | 'openid-configuration',
+    code: number | string,
+  ): void;
   /** `objectName` becomes a label only when the operator opted in. Never pass a value here. */
   objectFetched(type: ObjectType, outcome: Outcome, objectName: string): void;
 }
@@ -152,7 +162,12 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
   });
   let waiting = (): number => 0;
   registry.register(
-    new CallbackMetric(`${p}mounts_waiting`, 'Mount requests of mounts_in_flight that wait for a working slot (admission queue).', 'gauge', () => waiting()),
+    new CallbackMetric(
+      `${p}mounts_waiting`,
+      'Mount requests of mounts_in_flight that wait for a working slot (admission queue).',
+      'gauge',
+      () => waiting(),
+    ),
   );
   const awsCallsTotal = registry.counter<'service' | 'operation' | 'region' | 'outcome' | 'code'>({
     name: `${p}aws_calls_total`,
@@ -200,7 +215,12 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
 
   let transport = (): { connections: number; arrivingBytes: number } => ({ connections: 0, arrivingBytes: 0 });
   registry.register(
-    new CallbackMetric(`${p}grpc_connections`, 'Connections open on the provider socket.', 'gauge', () => transport().connections),
+    new CallbackMetric(
+      `${p}grpc_connections`,
+      'Connections open on the provider socket.',
+      'gauge',
+      () => transport().connections,
+    ),
   );
   registry.register(
     new CallbackMetric(
@@ -232,21 +252,49 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
   });
 
   registry.register(
-    new CallbackMetric('process_resident_memory_bytes', 'Resident memory size in bytes.', 'gauge', () => stats().residentMemoryBytes),
+    new CallbackMetric(
+      'process_resident_memory_bytes',
+      'Resident memory size in bytes.',
+      'gauge',
+      () => stats().residentMemoryBytes,
+    ),
   );
   registry.register(
-    new CallbackMetric('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', 'counter', () => stats().cpuMicros / 1e6),
+    new CallbackMetric(
+      'process_cpu_seconds_total',
+      'Total user and system CPU time spent in seconds.',
+      'counter',
+      () => stats().cpuMicros / 1e6,
+    ),
   );
   registry.register(
-    new CallbackMetric('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', 'gauge', () => startTime),
+    new CallbackMetric(
+      'process_start_time_seconds',
+      'Start time of the process since unix epoch in seconds.',
+      'gauge',
+      () => startTime,
+    ),
   );
   registry.register(
     new CallbackMetric('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', 'gauge', () => stats().heapUsedBytes),
   );
 
-  const recordAwsCall = (service: AwsService, operation: string, region: string, outcome: Outcome, code: string, seconds: number): void => {
+  const recordAwsCall = (
+    service: AwsService,
+    operation: string,
+    region: string,
+    outcome: Outcome,
+    code: string,
+    seconds: number,
+  ): void => {
     const op = boundedLabel(operation);
-    awsCallsTotal.inc({ service, operation: op, region: boundedLabel(region), outcome, code: boundedLabel(code, 'unknown') });
+    awsCallsTotal.inc({
+      service,
+      operation: op,
+      region: boundedLabel(region),
+      outcome,
+      code: boundedLabel(code, 'unknown'),
+    });
     awsCallDuration.observe({ service, operation: op }, seconds);
   };
 
@@ -306,7 +354,14 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
       const start = now();
       return (error) => {
         const code = error === undefined ? 'OK' : boundedLabel(error.code, 'unknown');
-        recordAwsCall(service, operation, region, error === undefined ? 'success' : 'error', code, (now() - start) / 1000);
+        recordAwsCall(
+          service,
+          operation,
+          region,
+          error === undefined ? 'success' : 'error',
+          code,
+          (now() - start) / 1000,
+        );
       };
     },
 

@@ -68,7 +68,11 @@ function checkDeclaration(name: string, labelNames: readonly string[], reserved:
 }
 
 /** Values in declaration order; a missing or non-string label is a programming error. */
-function labelTuple(metric: string, labelNames: readonly string[], labels: Readonly<Record<string, unknown>>): string[] {
+function labelTuple(
+  metric: string,
+  labelNames: readonly string[],
+  labels: Readonly<Record<string, unknown>>,
+): string[] {
   const values: string[] = [];
   for (const l of labelNames) {
     const v = labels[l];
@@ -103,7 +107,8 @@ abstract class BaseMetric<L extends string, S> implements MetricSource {
     this.labelNames = opts.labelNames ?? [];
     this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
     checkDeclaration(this.name, this.labelNames, reserved);
-    if (!(Number.isInteger(this.maxSeries) && this.maxSeries >= 1)) throw new Error(`metric ${this.name}: maxSeries must be a positive integer`);
+    if (!(Number.isInteger(this.maxSeries) && this.maxSeries >= 1))
+      throw new Error(`metric ${this.name}: maxSeries must be a positive integer`);
   }
 
   protected abstract initial(): S;
@@ -223,7 +228,8 @@ export class Histogram<L extends string = never> extends BaseMetric<L, Histogram
     buckets.forEach((b, i) => {
       if (!Number.isFinite(b)) throw new Error(`metric ${opts.name}: bucket ${b} must be finite (+Inf is implicit)`);
       const prev = buckets[i - 1];
-      if (prev !== undefined && !(b > prev)) throw new Error(`metric ${opts.name}: buckets must be strictly increasing`);
+      if (prev !== undefined && !(b > prev))
+        throw new Error(`metric ${opts.name}: buckets must be strictly increasing`);
     });
     super(opts, ['le']);
     this.buckets = buckets;
@@ -283,7 +289,12 @@ export class CallbackMetric implements MetricSource {
   }
 
   collect(): MetricFamily {
-    return { name: this.name, help: this.help, type: this.type, samples: [{ name: this.name, labels: [], value: this.read() }] };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      samples: [{ name: this.name, labels: [], value: this.read() }],
+    };
   }
 }
 
@@ -373,4 +384,3 @@ export function renderPrometheus(source: Registry | readonly MetricFamily[]): st
   }
   return out;
 }
-

@@ -210,7 +210,13 @@ export function encodeMountRequest(m: Partial<MountRequestMessage>): Buffer {
 }
 
 export function decodeMountRequest(b: Buffer): MountRequestMessage {
-  const out: MountRequestMessage = { attributes: '', secrets: '', target_path: '', permission: '', current_object_version: [] };
+  const out: MountRequestMessage = {
+    attributes: '',
+    secrets: '',
+    target_path: '',
+    permission: '',
+    current_object_version: [],
+  };
   new Reader(b).fields((n, wt, r) => {
     if (wt !== 2) return false;
     switch (n) {
@@ -285,7 +291,9 @@ export function decodeMountResponse(b: Buffer): MountResponseMessage {
 }
 
 /** Messages whose fields are all strings, by field number. */
-function stringMessage<T extends object>(fields: readonly (keyof T & string)[]): { encode: (m: Partial<T>) => Buffer; decode: (b: Buffer) => T } {
+function stringMessage<T extends object>(
+  fields: readonly (keyof T & string)[],
+): { encode: (m: Partial<T>) => Buffer; decode: (b: Buffer) => T } {
   return {
     encode(m) {
       const w = new Writer();
@@ -361,7 +369,11 @@ function method<Req, Res>(
 /** `v1alpha1.CSIDriverProvider`, as proto/service.proto declares it. */
 export const providerService = {
   Version: method('/v1alpha1.CSIDriverProvider/Version', versionRequest, versionResponse),
-  Mount: method('/v1alpha1.CSIDriverProvider/Mount', { encode: encodeMountRequest, decode: decodeMountRequest }, { encode: encodeMountResponse, decode: decodeMountResponse }),
+  Mount: method(
+    '/v1alpha1.CSIDriverProvider/Mount',
+    { encode: encodeMountRequest, decode: decodeMountRequest },
+    { encode: encodeMountResponse, decode: decodeMountResponse },
+  ),
 } satisfies grpc.ServiceDefinition;
 
 /** `grpc.health.v1.Health`, as proto/health.proto declares it. */

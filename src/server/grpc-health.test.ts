@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HealthStatus, PROVIDER_SERVICE, SocketProbe, addHealthService, probeSocket, type ServingStatus } from './grpc-health.js';
+import {
+  HealthStatus,
+  PROVIDER_SERVICE,
+  SocketProbe,
+  addHealthService,
+  probeSocket,
+  type ServingStatus,
+} from './grpc-health.js';
 
 let dir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -27,7 +34,9 @@ async function startServer(status: HealthStatus): Promise<{ server: grpc.Server;
   const server = new grpc.Server();
   addHealthService(server, status);
   await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
   );
   cleanups.push(() => server.forceShutdown());
   return { server, socket };
@@ -40,13 +49,18 @@ function healthClient(socket: string): grpc.Client & Record<string, (...args: un
     enums: String,
     defaults: true,
   });
-  const root = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  const root = grpc.loadPackageDefinition(def) as unknown as {
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
   const client = new root.grpc.health.v1.Health(`unix:${socket}`, grpc.credentials.createInsecure());
   cleanups.push(() => client.close());
   return client as unknown as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 }
 
-function check(client: ReturnType<typeof healthClient>, service: string): Promise<{ status?: ServingStatus; code?: number }> {
+function check(
+  client: ReturnType<typeof healthClient>,
+  service: string,
+): Promise<{ status?: ServingStatus; code?: number }> {
   return new Promise((resolve) => {
     client['Check']?.({ service }, (err: grpc.ServiceError | null, res?: { status: ServingStatus }) =>
       resolve(err ? { code: err.code } : { status: res?.status as ServingStatus }),
@@ -91,7 +105,9 @@ describe('Health service', () => {
 
   it('Watch of an unknown service says SERVICE_UNKNOWN', async () => {
     const { socket } = await startServer(new HealthStatus());
-    const call = healthClient(socket)['Watch']?.({ service: 'other' }) as grpc.ClientReadableStream<{ status: ServingStatus }>;
+    const call = healthClient(socket)['Watch']?.({ service: 'other' }) as grpc.ClientReadableStream<{
+      status: ServingStatus;
+    }>;
     const [msg] = (await once(call, 'data')) as [{ status: ServingStatus }];
     expect(msg.status).toBe('SERVICE_UNKNOWN');
     call.on('error', () => {}); // the CANCELLED status our cancel() causes
@@ -103,20 +119,28 @@ describe('probeSocket', () => {
   it('resolves when the server says SERVING', async () => {
     const { socket } = await startServer(new HealthStatus());
     await expect(probeSocket(socket, new AbortController().signal)).resolves.toBeUndefined();
-    await expect(probeSocket(socket, new AbortController().signal, { service: PROVIDER_SERVICE })).resolves.toBeUndefined();
+    await expect(
+      probeSocket(socket, new AbortController().signal, { service: PROVIDER_SERVICE }),
+    ).resolves.toBeUndefined();
   });
 
   it('rejects NOT_SERVING and unknown services', async () => {
     const status = new HealthStatus();
     const { socket } = await startServer(status);
     status.shutdown();
-    await expect(probeSocket(socket, new AbortController().signal)).rejects.toThrow(`gRPC server on ${socket} reports NOT_SERVING`);
-    await expect(probeSocket(socket, new AbortController().signal, { service: 'x' })).rejects.toThrow('does not know service "x"');
+    await expect(probeSocket(socket, new AbortController().signal)).rejects.toThrow(
+      `gRPC server on ${socket} reports NOT_SERVING`,
+    );
+    await expect(probeSocket(socket, new AbortController().signal, { service: 'x' })).rejects.toThrow(
+      'does not know service "x"',
+    );
   });
 
   it('rejects a missing socket and a file that is not a socket', async () => {
     const missing = join(dir, 'missing.sock');
-    await expect(probeSocket(missing, new AbortController().signal)).rejects.toThrow(`socket ${missing} does not exist`);
+    await expect(probeSocket(missing, new AbortController().signal)).rejects.toThrow(
+      `socket ${missing} does not exist`,
+    );
     const file = join(dir, 'plain');
     await writeFile(file, '');
     await expect(probeSocket(file, new AbortController().signal)).rejects.toThrow('exists but is not a socket');
@@ -125,9 +149,13 @@ describe('probeSocket', () => {
   it('rejects a stale socket (nobody listening) as unreachable', async () => {
     const socket = join(dir, 'stale.sock');
     // A process that dies without cleaning up leaves its socket file behind, as a crash does.
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(process.argv[1], () => console.log('up'))`, socket], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-e', `require('net').createServer().listen(process.argv[1], () => console.log('up'))`, socket],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     await once(child.stdout, 'data');
     child.kill('SIGKILL');
     await once(child, 'exit');
@@ -179,7 +207,9 @@ describe('SocketProbe', () => {
     await new Promise<void>((resolve) => mute.listen(first.socket, resolve));
     const held: net.Socket[] = [];
     mute.on('connection', (c) => held.push(c));
-    await expect(probe.check(new AbortController().signal)).rejects.toThrow(`no health answer from ${first.socket} within 200 ms`);
+    await expect(probe.check(new AbortController().signal)).rejects.toThrow(
+      `no health answer from ${first.socket} within 200 ms`,
+    );
     held.forEach((c) => c.destroy());
     await new Promise<void>((resolve) => mute.close(() => resolve()));
     await rm(first.socket, { force: true });

@@ -38,7 +38,9 @@ export class HealthStatus {
   private readonly shutdownListeners = new Set<() => void>();
   private down = false;
 
-  constructor(initial: Readonly<Record<string, ServingStatus>> = { [OVERALL_SERVICE]: 'SERVING', [PROVIDER_SERVICE]: 'SERVING' }) {
+  constructor(
+    initial: Readonly<Record<string, ServingStatus>> = { [OVERALL_SERVICE]: 'SERVING', [PROVIDER_SERVICE]: 'SERVING' },
+  ) {
     for (const [service, status] of Object.entries(initial)) this.statuses.set(service, status);
   }
 
@@ -87,7 +89,6 @@ export class HealthStatus {
     for (const l of [...(this.listeners.get(service) ?? [])]) l(status);
   }
 }
-
 
 interface HealthClient extends grpc.Client {
   Check(
@@ -224,7 +225,9 @@ export class SocketProbe {
       throw notReady(probeFailure(socketPath, service, timeoutMs, err as grpc.ServiceError), err);
     }
     if (response.status !== 'SERVING') {
-      throw notReady(`gRPC server on ${socketPath} reports ${response.status}${service === '' ? '' : ` for "${service}"`}`);
+      throw notReady(
+        `gRPC server on ${socketPath} reports ${response.status}${service === '' ? '' : ` for "${service}"`}`,
+      );
     }
   }
 

@@ -18,8 +18,13 @@ import type { MountFn, MountInput, MountSummary } from '../mount/index.js';
 import { API_VERSION, NAME, VERSION } from '../version.js';
 import { providerService } from './codec.js';
 import { addHealthService, HealthStatus } from './grpc-health.js';
-import { awaitHandshake, CallGate, DEFAULT_TRANSPORT_LIMITS, grpcServerOptions, type TransportLimits } from './transport.js';
-
+import {
+  awaitHandshake,
+  CallGate,
+  DEFAULT_TRANSPORT_LIMITS,
+  grpcServerOptions,
+  type TransportLimits,
+} from './transport.js';
 
 /** gRPC status numbers by name; server/ alone maps them (errors elsewhere carry the name). */
 export const STATUS: Record<StatusName | 'OK', number> = {
@@ -91,13 +96,28 @@ export interface RunningServer {
 }
 
 /** Deadline and cancellation of one call as one AbortSignal, passed down to every call the mount makes. */
-function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, defaultMs: number, extra: AbortSignal): { signal: AbortSignal; deadline: number; done: () => void } {
+function callSignal(
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  defaultMs: number,
+  extra: AbortSignal,
+): { signal: AbortSignal; deadline: number; done: () => void } {
   const controller = new AbortController();
   const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : typeof deadline === 'number' && Number.isFinite(deadline) ? deadline : Date.now() + defaultMs;
+  const at =
+    deadline instanceof Date
+      ? deadline.getTime()
+      : typeof deadline === 'number' && Number.isFinite(deadline)
+        ? deadline
+        : Date.now() + defaultMs;
   // Leave a little time to answer before the caller gives up: nothing is written after this point.
   const ms = Math.max(0, at - Date.now() - 250);
-  const timer = setTimeout(() => controller.abort(Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError', code: 'DEADLINE_EXCEEDED' })), ms);
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError', code: 'DEADLINE_EXCEEDED' }),
+      ),
+    ms,
+  );
   const onCancel = (): void => controller.abort(Object.assign(new Error('cancelled'), { code: 'CANCELLED' }));
   call.on('cancelled', onCancel);
   const onExtra = (): void => controller.abort(extra.reason);
@@ -128,8 +148,16 @@ function details(message: string): string {
 export function toStatus(err: unknown, logger: Logger): { code: number; details: string; name: StatusName } {
   if (isProviderError(err)) return { code: STATUS[err.code], details: details(err.message), name: err.code };
   const id = randomUUID().slice(0, 8);
-  logger.error('unexpected error in mount', { errorId: id, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), stack: err instanceof Error ? err.stack : undefined });
-  return { code: grpc.status.INTERNAL, details: `internal error in the provider (error id ${id}, see the provider's log)`, name: 'INTERNAL' };
+  logger.error('unexpected error in mount', {
+    errorId: id,
+    error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    stack: err instanceof Error ? err.stack : undefined,
+  });
+  return {
+    code: grpc.status.INTERNAL,
+    details: `internal error in the provider (error id ${id}, see the provider's log)`,
+    name: 'INTERNAL',
+  };
 }
 
 async function removeStaleSocket(socketPath: string): Promise<void> {
@@ -138,7 +166,10 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   try {
     st = await stat(dir);
   } catch {
-    throw new ProviderError('FAILED_PRECONDITION', `provider volume ${dir} does not exist: mount the host directory the driver searches for provider sockets (--provider-volume)`);
+    throw new ProviderError(
+      'FAILED_PRECONDITION',
+      `provider volume ${dir} does not exist: mount the host directory the driver searches for provider sockets (--provider-volume)`,
+    );
   }
   if (!st.isDirectory()) throw new ProviderError('FAILED_PRECONDITION', `provider volume ${dir} is not a directory`);
   try {
@@ -148,7 +179,10 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       if (err instanceof ProviderError) throw err;
-      throw new ProviderError('FAILED_PRECONDITION', `cannot remove stale socket ${socketPath}: ${(err as Error).message}`);
+      throw new ProviderError(
+        'FAILED_PRECONDITION',
+        `cannot remove stale socket ${socketPath}: ${(err as Error).message}`,
+      );
     }
   }
 }
@@ -193,8 +227,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           (res) => {
             const ms = Math.round(performance.now() - t0);
             finishMetric?.({ code: 'OK' });
-            logger.info('mount', { outcome: 'success', ...summary, durationMs: ms, versions: res.objectVersions.length });
-            callback(null, { object_version: res.objectVersions, files: res.files.map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })) });
+            logger.info('mount', {
+              outcome: 'success',
+              ...summary,
+              durationMs: ms,
+              versions: res.objectVersions.length,
+            });
+            callback(null, {
+              object_version: res.objectVersions,
+              files: res.files.map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })),
+            });
           },
           (err: unknown) => {
             const ms = Math.round(performance.now() - t0);
@@ -225,7 +267,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     connections++;
     socket.once('close', () => connections--);
     opts.metrics?.connectionAccepted();
-    awaitHandshake(socket, limits.handshakeTimeoutMs, (s) => injector.injectConnection(s), () => opts.metrics?.transportRefused('handshake'));
+    awaitHandshake(
+      socket,
+      limits.handshakeTimeoutMs,
+      (s) => injector.injectConnection(s),
+      () => opts.metrics?.transportRefused('handshake'),
+    );
   });
   listener.on('drop', () => opts.metrics?.transportRefused('connections'));
   opts.metrics?.watchTransport(() => ({ connections, arrivingBytes: gate.stats().arrivingBytes }));
@@ -241,7 +288,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   } catch (err) {
     injector.destroy();
-    throw new ProviderError('FAILED_PRECONDITION', `Failed to listen on unix socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is the provider volume writable?)`);
+    throw new ProviderError(
+      'FAILED_PRECONDITION',
+      `Failed to listen on unix socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is the provider volume writable?)`,
+    );
   } finally {
     process.umask(oldUmask);
   }
@@ -254,7 +304,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     socketPath,
     health,
     inFlight: () => inFlight,
-    transport: () => ({ connections, callsInFlight: gate.stats().callsInFlight, arrivingBytes: gate.stats().arrivingBytes }),
+    transport: () => ({
+      connections,
+      callsInFlight: gate.stats().callsInFlight,
+      arrivingBytes: gate.stats().arrivingBytes,
+    }),
     close(graceMs = 30_000) {
       closed ??= (async () => {
         health.shutdown();

@@ -67,9 +67,9 @@ describe('startHealthServer', () => {
     await expect(
       startHealthServer({ healthAddr: '127.0.0.1:0', metricsAddr: '[::1:0', ready: okReady, logger: silentLogger }),
     ).rejects.toThrow(/--metrics-addr/);
-    await expect(startHealthServer({ metricsAddr: '127.0.0.1:0', ready: okReady, logger: silentLogger })).rejects.toThrow(
-      /no metric registry/,
-    );
+    await expect(
+      startHealthServer({ metricsAddr: '127.0.0.1:0', ready: okReady, logger: silentLogger }),
+    ).rejects.toThrow(/no metric registry/);
   });
 
   it('names the address when the port is taken', async () => {
@@ -77,9 +77,9 @@ describe('startHealthServer', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => taken.close(() => resolve())));
     const port = (taken.address() as net.AddressInfo).port;
-    await expect(startHealthServer({ healthAddr: `127.0.0.1:${port}`, ready: okReady, logger: silentLogger })).rejects.toThrow(
-      `cannot listen on --health-addr 127.0.0.1:${port}: EADDRINUSE`,
-    );
+    await expect(
+      startHealthServer({ healthAddr: `127.0.0.1:${port}`, ready: okReady, logger: silentLogger }),
+    ).rejects.toThrow(`cannot listen on --health-addr 127.0.0.1:${port}: EADDRINUSE`);
   });
 
   it('serves nothing when both addresses are empty', async () => {
@@ -91,10 +91,20 @@ describe('startHealthServer', () => {
   it('serves /healthz, /metrics and 404/405 on one shared server', async () => {
     const metrics = createProviderMetrics({ objectNames: false });
     metrics.cacheRequest('value', true);
-    const s = await start({ healthAddr: '127.0.0.1:0', metricsAddr: '127.0.0.1:0', registry: metrics.registry, ready: okReady, logger: silentLogger });
+    const s = await start({
+      healthAddr: '127.0.0.1:0',
+      metricsAddr: '127.0.0.1:0',
+      registry: metrics.registry,
+      ready: okReady,
+      logger: silentLogger,
+    });
     expect(s.metricsUrl).toBe(`${s.healthUrl}/metrics`);
 
-    expect(await get(`${s.healthUrl}/healthz`)).toEqual({ status: 200, type: 'text/plain; charset=utf-8', body: 'ok\n' });
+    expect(await get(`${s.healthUrl}/healthz`)).toEqual({
+      status: 200,
+      type: 'text/plain; charset=utf-8',
+      body: 'ok\n',
+    });
     const m = await get(s.metricsUrl as string);
     expect(m.status).toBe(200);
     expect(m.type).toBe(METRICS_CONTENT_TYPE);
@@ -116,9 +126,22 @@ describe('startHealthServer', () => {
 
   it('keeps health and metrics apart on different addresses', async () => {
     const metrics = createProviderMetrics({ objectNames: false });
-    const s = await start({ healthAddr: '127.0.0.1:0', metricsAddr: '[::1]:0', registry: metrics.registry, ready: okReady, logger: silentLogger }).catch(
+    const s = await start({
+      healthAddr: '127.0.0.1:0',
+      metricsAddr: '[::1]:0',
+      registry: metrics.registry,
+      ready: okReady,
+      logger: silentLogger,
+    }).catch(
       // A machine without IPv6 loopback: fall back to a second IPv4 listener.
-      () => start({ healthAddr: '127.0.0.1:0', metricsAddr: 'localhost:0', registry: metrics.registry, ready: okReady, logger: silentLogger }),
+      () =>
+        start({
+          healthAddr: '127.0.0.1:0',
+          metricsAddr: 'localhost:0',
+          registry: metrics.registry,
+          ready: okReady,
+          logger: silentLogger,
+        }),
     );
     const metricsBase = (s.metricsUrl as string).replace(/\/metrics$/, '');
     expect(metricsBase).not.toBe(s.healthUrl);
@@ -136,7 +159,9 @@ describe('startHealthServer', () => {
     const server = new grpc.Server();
     addHealthService(server, status);
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
     cleanups.push(() => server.forceShutdown());
 
@@ -147,7 +172,11 @@ describe('startHealthServer', () => {
       ready: (signal) => probeSocket(socket, signal),
       logger: createLogger({ write: (l) => lines.push(l) }),
     });
-    expect(await get(`${s.healthUrl}/readyz`)).toEqual({ status: 200, type: 'text/plain; charset=utf-8', body: 'ok\n' });
+    expect(await get(`${s.healthUrl}/readyz`)).toEqual({
+      status: 200,
+      type: 'text/plain; charset=utf-8',
+      body: 'ok\n',
+    });
 
     status.shutdown();
     expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({
@@ -179,7 +208,10 @@ describe('startHealthServer', () => {
         }),
       logger: silentLogger,
     });
-    expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({ status: 503, body: 'not ready: readiness check timed out after 50 ms\n' });
+    expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({
+      status: 503,
+      body: 'not ready: readiness check timed out after 50 ms\n',
+    });
     expect(sawAbort).toBe(true);
   });
 

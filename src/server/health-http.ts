@@ -18,7 +18,8 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const EXAMPLES = 'use HOST:PORT such as ":8989", "0.0.0.0:8989", "[::]:8989" or "127.0.0.1:0"';
 
 /**
@@ -44,13 +45,15 @@ export function parseListenAddress(address: string, flag = 'address'): ListenAdd
   let host: string;
   if (hostPart.startsWith('[') || hostPart.endsWith(']')) {
     host = hostPart.slice(1, -1);
-    if (!hostPart.startsWith('[') || !hostPart.endsWith(']') || !isIPv6(host)) return fail(`"${hostPart}" is not a bracketed IPv6 address`);
+    if (!hostPart.startsWith('[') || !hostPart.endsWith(']') || !isIPv6(host))
+      return fail(`"${hostPart}" is not a bracketed IPv6 address`);
   } else if (hostPart.includes(':')) {
     return fail('an IPv6 address needs brackets, as in "[::1]:8989"');
   } else {
     host = hostPart;
     const numeric = /^[\d.]+$/.test(host); // 999.1.1.1 is a bad address, not a host name
-    if (host !== '' && !isIPv4(host) && (numeric || !HOSTNAME.test(host))) return fail(`"${host}" is not an IPv4 address or a host name`);
+    if (host !== '' && !isIPv4(host) && (numeric || !HOSTNAME.test(host)))
+      return fail(`"${host}" is not an IPv4 address or a host name`);
   }
   return { host, port };
 }
@@ -113,7 +116,9 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   const metrics = opts.metricsAddr ? parseListenAddress(opts.metricsAddr, '--metrics-addr') : undefined;
   const registry = opts.registry;
   if (metrics !== undefined && registry === undefined) {
-    throw new ProviderError('INVALID_ARGUMENT', '--metrics-addr is set but no metric registry was given', { reason: 'Config' });
+    throw new ProviderError('INVALID_ARGUMENT', '--metrics-addr is set but no metric registry was given', {
+      reason: 'Config',
+    });
   }
   const readyTimeoutMs = opts.readyTimeoutMs ?? 2000;
   const readyCacheMs = opts.readyCacheMs ?? 1000;
@@ -175,7 +180,8 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const path = (req.url ?? '/').split('?')[0];
       const known =
-        (routes.has('health') && (path === '/healthz' || path === '/readyz')) || (routes.has('metrics') && path === '/metrics');
+        (routes.has('health') && (path === '/healthz' || path === '/readyz')) ||
+        (routes.has('metrics') && path === '/metrics');
       if (!known) {
         reply(res, 404, TEXT, 'not found\n', req.method === 'HEAD');
         return;
@@ -241,10 +247,14 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       await new Promise<void>((resolve, reject) => {
         const onError = (err: NodeJS.ErrnoException): void => {
           reject(
-            new ProviderError('UNAVAILABLE', `cannot listen on ${flag} ${addr.host}:${addr.port}: ${err.code ?? err.message}`, {
-              field: flag,
-              cause: err,
-            }),
+            new ProviderError(
+              'UNAVAILABLE',
+              `cannot listen on ${flag} ${addr.host}:${addr.port}: ${err.code ?? err.message}`,
+              {
+                field: flag,
+                cause: err,
+              },
+            ),
           );
         };
         server.once('error', onError);
@@ -263,7 +273,10 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       if (routes.has('metrics')) metricsUrl = `${base}/metrics`;
       // The address as bound (0.0.0.0:8990 is every interface, the pod IP included), not a URL to curl.
       const address = `${isIPv6(bound.address) ? `[${bound.address}]` : bound.address}:${bound.port}`;
-      log.info(EVENTS.httpListening, { address, paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])) });
+      log.info(EVENTS.httpListening, {
+        address,
+        paths: [...routes].flatMap((r) => (r === 'health' ? ['/healthz', '/readyz'] : ['/metrics'])),
+      });
     }
   } catch (err) {
     await close();

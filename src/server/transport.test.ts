@@ -26,7 +26,11 @@ afterEach(async () => {
 
 const answered: MountFn = async () => ({ objectVersions: [{ id: 'a', version: '1' }], files: [] });
 const hanging: MountFn = (_input, signal) =>
-  new Promise((_, reject) => signal.addEventListener('abort', () => reject(Object.assign(new Error('stopped'), { code: 'CANCELLED' })), { once: true }));
+  new Promise((_, reject) =>
+    signal.addEventListener('abort', () => reject(Object.assign(new Error('stopped'), { code: 'CANCELLED' })), {
+      once: true,
+    }),
+  );
 
 async function serve(limits: Partial<TransportLimits>, mount: MountFn = answered) {
   const metrics = createProviderMetrics({ objectNames: false });
@@ -58,8 +62,17 @@ function session(socketPath: string): http2.ClientHttp2Session {
 }
 
 /** A Mount call whose request says `declared` bytes and sends only `sent` of them, never ending. */
-function halfSent(s: http2.ClientHttp2Session, declared: number, sent: number): { stream: http2.ClientHttp2Stream; status: Promise<string | undefined>; closed: Promise<void> } {
-  const stream = s.request({ ':method': 'POST', ':path': '/v1alpha1.CSIDriverProvider/Mount', 'content-type': 'application/grpc', te: 'trailers' });
+function halfSent(
+  s: http2.ClientHttp2Session,
+  declared: number,
+  sent: number,
+): { stream: http2.ClientHttp2Stream; status: Promise<string | undefined>; closed: Promise<void> } {
+  const stream = s.request({
+    ':method': 'POST',
+    ':path': '/v1alpha1.CSIDriverProvider/Mount',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
   stream.on('error', () => {});
   const head = Buffer.alloc(5);
   head.writeUInt32BE(declared, 1);
@@ -76,7 +89,8 @@ function halfSent(s: http2.ClientHttp2Session, declared: number, sent: number): 
   return { stream, closed, status: closed.then(() => grpcStatus) };
 }
 
-const metric = (m: ReturnType<typeof createProviderMetrics>, line: string): boolean => renderPrometheus(m.registry).includes(line + '\n');
+const metric = (m: ReturnType<typeof createProviderMetrics>, line: string): boolean =>
+  renderPrometheus(m.registry).includes(line + '\n');
 
 describe('defaults', () => {
   it('are the documented ones', () => {
@@ -134,7 +148,9 @@ describe('calls', () => {
     const { server, metrics } = await serve({ maxCallsInFlight: 3 }, hanging);
     const c = driver(server);
     const ac = new AbortController();
-    const held = [1, 2, 3].map(() => c.mount({ attributes: {}, targetPath: '/t' }, { signal: ac.signal }).catch(() => undefined));
+    const held = [1, 2, 3].map(() =>
+      c.mount({ attributes: {}, targetPath: '/t' }, { signal: ac.signal }).catch(() => undefined),
+    );
     for (let i = 0; i < 100 && server.transport().callsInFlight < 3; i++) await new Promise((r) => setTimeout(r, 10));
     expect(server.transport().callsInFlight).toBe(3);
     await expect(c.mount({ attributes: {}, targetPath: '/t' })).rejects.toMatchObject({
@@ -152,7 +168,8 @@ describe('calls', () => {
     const { server, metrics } = await serve({ receiveTimeoutMs: 200 });
     const s = session(server.socketPath);
     const call = halfSent(s, 1024 * 1024, 10_000);
-    for (let i = 0; i < 100 && server.transport().arrivingBytes < 10_005; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && server.transport().arrivingBytes < 10_005; i++)
+      await new Promise((r) => setTimeout(r, 10));
     expect(server.transport().arrivingBytes).toBe(10_005);
     expect(await call.status).toBe(String(grpc.status.UNAVAILABLE));
     expect(server.transport()).toMatchObject({ callsInFlight: 0, arrivingBytes: 0 });
@@ -165,14 +182,20 @@ describe('calls', () => {
     const s = session(server.socketPath);
     // Each sends 60 KB of a 1 MB request: the first two fit or go just over, the next are paused, then refused.
     const calls = Array.from({ length: 5 }, () => halfSent(s, 1024 * 1024, 60_000));
-    for (let i = 0; i < 100 && !metric(metrics, 'csi_provider_aws_grpc_calls_refused_total{reason="receive_budget"} 2'); i++) {
+    for (
+      let i = 0;
+      i < 100 && !metric(metrics, 'csi_provider_aws_grpc_calls_refused_total{reason="receive_budget"} 2');
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(metric(metrics, 'csi_provider_aws_grpc_calls_refused_total{reason="receive_budget"} 2')).toBe(true);
     // Held: what arrived before each call was paused, never the 5 MB declared.
     expect(server.transport().arrivingBytes).toBeLessThan(5 * 65_536);
     // A whole small request is still answered at once, on another connection.
-    expect((await driver(server).mount({ attributes: {}, targetPath: '/t' })).objectVersion).toEqual([{ id: 'a', version: '1' }]);
+    expect((await driver(server).mount({ attributes: {}, targetPath: '/t' })).objectVersion).toEqual([
+      { id: 'a', version: '1' },
+    ]);
     const statuses = await Promise.all(calls.map((c) => c.status));
     // Two refused over the budget, three (paused, then never finished) over the receive time: all retried by the driver.
     expect(statuses.filter((x) => x === String(grpc.status.UNAVAILABLE))).toHaveLength(5);

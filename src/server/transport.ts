@@ -96,7 +96,12 @@ const SETTINGS_FRAME = 0x4;
  * frame (the bytes read are put back first), or destroys it: after `timeoutMs` without them, or at
  * once when its first bytes are something else. Returns nothing; `refused` hears of a destroy.
  */
-export function awaitHandshake(socket: net.Socket, timeoutMs: number, serve: (socket: net.Socket) => void, refused: () => void): void {
+export function awaitHandshake(
+  socket: net.Socket,
+  timeoutMs: number,
+  serve: (socket: net.Socket) => void,
+  refused: () => void,
+): void {
   let received: Buffer = Buffer.alloc(0);
   const fail = (): void => {
     cleanup();
@@ -148,7 +153,9 @@ export function grpcServerOptions(limits: TransportLimits, interceptor: grpc.Ser
  */
 function streamOf(call: unknown): http2.ServerHttp2Stream | undefined {
   const s = (call as { stream?: unknown } | null)?.stream as Partial<http2.ServerHttp2Stream> | undefined;
-  return s !== undefined && typeof s.close === 'function' && typeof s.closed === 'boolean' ? (s as http2.ServerHttp2Stream) : undefined;
+  return s !== undefined && typeof s.close === 'function' && typeof s.closed === 'boolean'
+    ? (s as http2.ServerHttp2Stream)
+    : undefined;
 }
 
 type CallState = 'receiving' | 'received' | 'ended';
@@ -259,7 +266,11 @@ export class CallGate {
         timer = setTimeout(
           () =>
             // UNAVAILABLE: the driver retries it (the slowness may be ours, on a starved node).
-            refuse('request_too_slow', grpc.status.UNAVAILABLE, `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done, the driver will retry`),
+            refuse(
+              'request_too_slow',
+              grpc.status.UNAVAILABLE,
+              `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done, the driver will retry`,
+            ),
           this.limits.receiveTimeoutMs,
         );
         timer.unref();

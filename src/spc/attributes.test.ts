@@ -51,8 +51,14 @@ describe('parseAttributes', () => {
 
   test.each([
     ['', 'failed to unmarshal attributes, error: unexpected end of JSON input'],
-    ['{"region": 5}', 'failed to unmarshal attributes, error: json: cannot unmarshal number into Go value of type string'],
-    ['[]', 'failed to unmarshal attributes, error: json: cannot unmarshal array into Go value of type map[string]string'],
+    [
+      '{"region": 5}',
+      'failed to unmarshal attributes, error: json: cannot unmarshal number into Go value of type string',
+    ],
+    [
+      '[]',
+      'failed to unmarshal attributes, error: json: cannot unmarshal array into Go value of type map[string]string',
+    ],
     ['{not json', 'failed to unmarshal attributes, error: '],
   ])('attributes %j refused', (json, text) => {
     expect(problemsOf(() => parseAttributes(json))[0]).toContain(text);
@@ -119,7 +125,9 @@ describe('parseAttributes', () => {
     expect(problemsOf(() => parseAttributes(attrs({ region: 'us-west-2', failoverRegion: 'us-west-2' })))).toEqual([
       'us-west-2: failover region cannot be the same as the primary region',
     ]);
-    expect(failoverRegionProblem('eu-west-1', 'eu-west-1')?.message).toBe('eu-west-1: failover region cannot be the same as the primary region');
+    expect(failoverRegionProblem('eu-west-1', 'eu-west-1')?.message).toBe(
+      'eu-west-1: failover region cannot be the same as the primary region',
+    );
     expect(failoverRegionProblem('', 'eu-west-1')).toBeUndefined();
   });
 
@@ -130,7 +138,9 @@ describe('parseAttributes', () => {
   });
 
   test('tokens: Go field names match case-insensitively', () => {
-    const a = parseAttributes(attrs({ 'csi.storage.k8s.io/serviceAccount.tokens': '{"sts.amazonaws.com":{"Token":"abc","extra":1}}' }));
+    const a = parseAttributes(
+      attrs({ 'csi.storage.k8s.io/serviceAccount.tokens': '{"sts.amazonaws.com":{"Token":"abc","extra":1}}' }),
+    );
     expect(a.tokens?.get('sts.amazonaws.com')).toEqual({ token: 'abc', expirationTimestamp: '' });
   });
 
@@ -149,10 +159,20 @@ describe('parseAttributes', () => {
 
   test('assume-role extension', () => {
     const ok = parseAttributes(
-      attrs({ assumeRoleArn: 'arn:aws:iam::123456789012:role/reader', assumeRoleExternalId: 'ext-id_1', assumeRoleDurationSeconds: '900' }),
+      attrs({
+        assumeRoleArn: 'arn:aws:iam::123456789012:role/reader',
+        assumeRoleExternalId: 'ext-id_1',
+        assumeRoleDurationSeconds: '900',
+      }),
     );
-    expect(ok.assumeRole).toEqual({ roleArn: 'arn:aws:iam::123456789012:role/reader', externalId: 'ext-id_1', durationSeconds: 900 });
-    expect(parseAttributes(attrs({ assumeRoleArn: 'arn:aws-cn:iam::123456789012:role/path/r' })).assumeRole?.roleArn).toContain('aws-cn');
+    expect(ok.assumeRole).toEqual({
+      roleArn: 'arn:aws:iam::123456789012:role/reader',
+      externalId: 'ext-id_1',
+      durationSeconds: 900,
+    });
+    expect(
+      parseAttributes(attrs({ assumeRoleArn: 'arn:aws-cn:iam::123456789012:role/path/r' })).assumeRole?.roleArn,
+    ).toContain('aws-cn');
   });
 
   test('every attribute problem is reported together', () => {
@@ -178,18 +198,30 @@ describe('parseAttributes', () => {
     expect(msgs.join('\n')).toMatch(/assumeRoleDurationSeconds must be a whole number of seconds from 900 to 3600/);
   });
 
-  test.each(['us-east-1', 'ap-southeast-9', 'cn-northwest-1', 'us-gov-west-1', 'us-isob-east-1', 'eu-isoe-west-1', 'eusc-de-east-1'])(
-    'region %s has the form of an AWS partition\'s region: accepted',
+  test.each([
+    'us-east-1',
+    'ap-southeast-9',
+    'cn-northwest-1',
+    'us-gov-west-1',
+    'us-isob-east-1',
+    'eu-isoe-west-1',
+    'eusc-de-east-1',
+  ])("region %s has the form of an AWS partition's region: accepted", (region) => {
+    expect(parseAttributes(attrs({ region })).region).toBe(region);
+  });
+
+  test.each(['zz-nowhere-1', 'us-east-1a', 'localhost', 'us-east-100', 'US-EAST-1', 'a'.repeat(63)])(
+    'region %s is refused as a class problem',
     (region) => {
-      expect(parseAttributes(attrs({ region })).region).toBe(region);
+      expect(
+        problemsOf(() => parseAttributes(attrs({ region, failoverRegion: region === 'localhost' ? '' : 'us-west-2' }))),
+      ).toEqual([
+        expect.stringMatching(
+          /^region: .* is not an AWS region name \(such as us-east-1; the operator can allow others with --extra-regions\)$/,
+        ),
+      ]);
     },
   );
-
-  test.each(['zz-nowhere-1', 'us-east-1a', 'localhost', 'us-east-100', 'US-EAST-1', 'a'.repeat(63)])('region %s is refused as a class problem', (region) => {
-    expect(problemsOf(() => parseAttributes(attrs({ region, failoverRegion: region === 'localhost' ? '' : 'us-west-2' })))).toEqual([
-      expect.stringMatching(/^region: .* is not an AWS region name \(such as us-east-1; the operator can allow others with --extra-regions\)$/),
-    ]);
-  });
 
   test('a region the operator allowed (--extra-regions) is accepted; metrics label only known or allowed regions', () => {
     const extra = new Set(['zz-nowhere-1']);
@@ -200,7 +232,9 @@ describe('parseAttributes', () => {
   });
 
   test('assume-role options need assumeRoleArn', () => {
-    expect(problemsOf(() => parseAttributes(attrs({ assumeRoleDurationSeconds: '900', assumeRoleExternalId: 'abc' })))).toHaveLength(2);
+    expect(
+      problemsOf(() => parseAttributes(attrs({ assumeRoleDurationSeconds: '900', assumeRoleExternalId: 'abc' }))),
+    ).toHaveLength(2);
   });
 });
 
@@ -238,7 +272,13 @@ describe('tokenFor (U03)', () => {
     expect(tokenFor(a, 'pods.eks.amazonaws.com')).toBe('test-pod-identity-token');
   });
 
-  const cases: { name: string; tokens: string | undefined; audience: 'sts.amazonaws.com' | 'pods.eks.amazonaws.com'; code: string; message: string }[] = [
+  const cases: {
+    name: string;
+    tokens: string | undefined;
+    audience: 'sts.amazonaws.com' | 'pods.eks.amazonaws.com';
+    code: string;
+    message: string;
+  }[] = [
     {
       name: 'no tokens attribute',
       tokens: undefined,

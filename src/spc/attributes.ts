@@ -28,7 +28,6 @@ export const ATTR = {
   assumeRoleDurationSeconds: 'assumeRoleDurationSeconds',
 } as const;
 
-
 /** The class parameters the provider reads (docs/behaviour.md, "Attributes"; docs/extensions.md); ASCP and we ignore any other. */
 export const CLASS_PARAMETERS: readonly string[] = [
   ATTR.region,
@@ -43,7 +42,15 @@ export const CLASS_PARAMETERS: readonly string[] = [
 ];
 
 /** What the driver sets for each pod (docs/behaviour.md, "Attributes"), beside the class's parameters. */
-export const DRIVER_ATTRIBUTES: readonly string[] = [ATTR.podName, ATTR.podNamespace, ATTR.podUid, ATTR.serviceAccountName, ATTR.tokens, 'csi.storage.k8s.io/ephemeral', ATTR.secretProviderClass];
+export const DRIVER_ATTRIBUTES: readonly string[] = [
+  ATTR.podName,
+  ATTR.podNamespace,
+  ATTR.podUid,
+  ATTR.serviceAccountName,
+  ATTR.tokens,
+  'csi.storage.k8s.io/ephemeral',
+  ATTR.secretProviderClass,
+];
 
 export const IRSA_AUDIENCE = 'sts.amazonaws.com';
 export const POD_IDENTITY_AUDIENCE = 'pods.eks.amazonaws.com';
@@ -84,7 +91,8 @@ function nestsDeeperThan(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -95,9 +103,13 @@ function nestsDeeperThan(text: string, max: number): boolean {
 }
 
 /** JSON.parse whose failure message never quotes the input (it may hold tokens). */
-function parseJsonQuietly(text: string, maxDepth: number): { ok: true; value: unknown } | { ok: false; reason: string } {
+function parseJsonQuietly(
+  text: string,
+  maxDepth: number,
+): { ok: true; value: unknown } | { ok: false; reason: string } {
   if (text.trim() === '') return { ok: false, reason: 'unexpected end of JSON input' };
-  if (nestsDeeperThan(text, maxDepth)) return { ok: false, reason: `the value nests more than ${maxDepth} levels of arrays or objects` };
+  if (nestsDeeperThan(text, maxDepth))
+    return { ok: false, reason: `the value nests more than ${maxDepth} levels of arrays or objects` };
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
@@ -119,7 +131,9 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
   const root = parsed.value;
   if (root === null) return new Map(); // Go: null → nil map, no error
   if (typeof root !== 'object' || Array.isArray(root)) {
-    return fail(`json: cannot unmarshal ${jsonTypeName(root)} into Go value of type map[string]utils.ServiceAccountToken`);
+    return fail(
+      `json: cannot unmarshal ${jsonTypeName(root)} into Go value of type map[string]utils.ServiceAccountToken`,
+    );
   }
   const out = new Map<string, AudienceToken>();
   for (const [audience, entry] of Object.entries(root as Record<string, unknown>)) {
@@ -128,7 +142,9 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
       continue;
     }
     if (typeof entry !== 'object' || Array.isArray(entry)) {
-      return fail(`json: cannot unmarshal ${jsonTypeName(entry)} into Go value of type utils.ServiceAccountToken (audience ${JSON.stringify(audience)})`);
+      return fail(
+        `json: cannot unmarshal ${jsonTypeName(entry)} into Go value of type utils.ServiceAccountToken (audience ${JSON.stringify(audience)})`,
+      );
     }
     // Go struct fields match case-insensitively; the bytewise-later key wins.
     let token = '';
@@ -136,10 +152,17 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
     const keys = Object.keys(entry).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const k of keys) {
       const v = (entry as Record<string, unknown>)[k];
-      const field = k.toLowerCase() === 'token' ? 'token' : k.toLowerCase() === 'expirationtimestamp' ? 'expirationTimestamp' : undefined;
+      const field =
+        k.toLowerCase() === 'token'
+          ? 'token'
+          : k.toLowerCase() === 'expirationtimestamp'
+            ? 'expirationTimestamp'
+            : undefined;
       if (field === undefined || v === null) continue;
       if (typeof v !== 'string') {
-        return fail(`json: cannot unmarshal ${jsonTypeName(v)} into Go struct field ServiceAccountToken.${field} of type string (audience ${JSON.stringify(audience)})`);
+        return fail(
+          `json: cannot unmarshal ${jsonTypeName(v)} into Go struct field ServiceAccountToken.${field} of type string (audience ${JSON.stringify(audience)})`,
+        );
       }
       if (field === 'token') token = v;
       else expirationTimestamp = v;
@@ -152,16 +175,25 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 
-function parseAssumeRole(attrs: Readonly<Record<string, string>>, problems: ConfigProblem[]): AssumeRoleSpec | undefined {
+function parseAssumeRole(
+  attrs: Readonly<Record<string, string>>,
+  problems: ConfigProblem[],
+): AssumeRoleSpec | undefined {
   const roleArn = attrs[ATTR.assumeRoleArn] ?? '';
   const externalId = attrs[ATTR.assumeRoleExternalId] ?? '';
   const duration = attrs[ATTR.assumeRoleDurationSeconds] ?? '';
   if (roleArn === '') {
     if (externalId !== '') {
-      problems.push({ message: 'assumeRoleExternalId is set but assumeRoleArn is not: set assumeRoleArn too or remove it', path: ATTR.assumeRoleExternalId });
+      problems.push({
+        message: 'assumeRoleExternalId is set but assumeRoleArn is not: set assumeRoleArn too or remove it',
+        path: ATTR.assumeRoleExternalId,
+      });
     }
     if (duration !== '') {
-      problems.push({ message: 'assumeRoleDurationSeconds is set but assumeRoleArn is not: set assumeRoleArn too or remove it', path: ATTR.assumeRoleDurationSeconds });
+      problems.push({
+        message: 'assumeRoleDurationSeconds is set but assumeRoleArn is not: set assumeRoleArn too or remove it',
+        path: ATTR.assumeRoleDurationSeconds,
+      });
     }
     return undefined;
   }
@@ -197,7 +229,9 @@ function parseAssumeRole(attrs: Readonly<Record<string, string>>, problems: Conf
 }
 
 /** `pathTranslation`: '' → '_'; "false" any case → off; else exactly one byte (docs/behaviour.md, "Attributes"). */
-export function parsePathTranslation(value: string): { ok: true; value: string | false } | { ok: false; message: string } {
+export function parsePathTranslation(
+  value: string,
+): { ok: true; value: string | false } | { ok: false; message: string } {
   if (value === '') return { ok: true, value: '_' };
   if (value.toLowerCase() === 'false') return { ok: true, value: false };
   if (Buffer.byteLength(value, 'utf8') !== 1) {
@@ -216,7 +250,10 @@ export function failoverRegionProblem(region: string, failoverRegion: string): C
  * Parses the `attributes` JSON (an object of strings; `null` → empty). Throws ConfigError with
  * every attribute problem found.
  */
-export function parseAttributes(attributesJson: string, opts: { extraRegions?: ReadonlySet<string> | undefined } = {}): MountAttributes {
+export function parseAttributes(
+  attributesJson: string,
+  opts: { extraRegions?: ReadonlySet<string> | undefined } = {},
+): MountAttributes {
   if (attributesJson.length > MAX_ATTRIBUTES_BYTES) {
     throw new ConfigError([
       {
@@ -261,7 +298,10 @@ export function parseAttributes(attributesJson: string, opts: { extraRegions?: R
   // A region becomes an endpoint host name, an SDK client and a metric label: it must be one of an
   // AWS partition's (or one the operator allowed). The SDK would refuse most others, and the driver
   // would retry that refusal as if it were transient. Say it here, once, as a class problem.
-  for (const [key, value] of [[ATTR.region, region], [ATTR.failoverRegion, failoverRegion]] as const) {
+  for (const [key, value] of [
+    [ATTR.region, region],
+    [ATTR.failoverRegion, failoverRegion],
+  ] as const) {
     const problem = value === '' ? undefined : regionProblem(value, opts.extraRegions);
     if (problem !== undefined) problems.push({ message: `${key}: ${quoteName(value, 40)} ${problem}`, path: key });
   }
@@ -346,7 +386,10 @@ export function parsePermission(permission: string): number {
  * The pod's service-account token for an audience (docs/behaviour.md, "Tokens"). Throws ProviderError
  * with ASCP's inner texts, prefixed as ASCP does; never with any token text.
  */
-export function tokenFor(attrs: MountAttributes, audience: typeof IRSA_AUDIENCE | typeof POD_IDENTITY_AUDIENCE): string {
+export function tokenFor(
+  attrs: MountAttributes,
+  audience: typeof IRSA_AUDIENCE | typeof POD_IDENTITY_AUDIENCE,
+): string {
   if (attrs.tokens === undefined) {
     throw new ProviderError(
       'INVALID_ARGUMENT',
@@ -354,7 +397,8 @@ export function tokenFor(attrs: MountAttributes, audience: typeof IRSA_AUDIENCE 
       { field: ATTR.tokens, reason: 'TokenMissing' },
     );
   }
-  const prefix = audience === POD_IDENTITY_AUDIENCE ? 'Pod Identity token extraction failed' : 'IRSA token extraction failed';
+  const prefix =
+    audience === POD_IDENTITY_AUDIENCE ? 'Pod Identity token extraction failed' : 'IRSA token extraction failed';
   const entry = attrs.tokens.get(audience);
   if (entry === undefined) {
     throw new ProviderError(

@@ -24,7 +24,9 @@ describe('parseEncoding', () => {
     ['Hex', 'hex'],
   ])('%s → %s', (text, want) => expect(parseEncoding(text)).toBe(want));
 
-  test.each(['utf8', 'base32', 'base64url', 'binary', ' hex', 'hex ', 'ascii'])('%s is not an encoding', (text) => expect(parseEncoding(text)).toBeUndefined());
+  test.each(['utf8', 'base32', 'base64url', 'binary', ' hex', 'hex ', 'ascii'])('%s is not an encoding', (text) =>
+    expect(parseEncoding(text)).toBeUndefined(),
+  );
 });
 
 describe('base64', () => {
@@ -42,7 +44,13 @@ describe('base64', () => {
     const url = binary.toString('base64url');
     expect(url).toMatch(/[-_]/);
     expect(ok(decodeBase64(bytes(url)))).toEqual(binary);
-    expect(ok(decodeBase64(bytes(`${url}=`.slice(0, Math.ceil(url.length / 4) * 4).padEnd(Math.ceil(url.length / 4) * 4, '='))))).toEqual(binary);
+    expect(
+      ok(
+        decodeBase64(
+          bytes(`${url}=`.slice(0, Math.ceil(url.length / 4) * 4).padEnd(Math.ceil(url.length / 4) * 4, '=')),
+        ),
+      ),
+    ).toEqual(binary);
   });
 
   test('line breaks (a wrapped encoder output, a trailing newline) are skipped', () => {

@@ -57,7 +57,8 @@ export function decodeBase64(value: Uint8Array): DecodeResult {
   }
   if (standard && urlSafe) return { ok: false, why: 'it mixes the standard (+ /) and URL-safe (- _) alphabets' };
   const rest = clean.length % 4;
-  if (rest === 1) return { ok: false, why: 'its length is not a possible base64 length (a character too many or missing)' };
+  if (rest === 1)
+    return { ok: false, why: 'its length is not a possible base64 length (a character too many or missing)' };
   if (padding > 0 && (padding > 2 || (clean.length + padding) % 4 !== 0 || rest === 0)) {
     return { ok: false, why: 'wrong padding ("=")' };
   }
@@ -65,7 +66,8 @@ export function decodeBase64(value: Uint8Array): DecodeResult {
   const bytes = Buffer.from(text, urlSafe ? 'base64url' : 'base64');
   // Canonical form: re-encoding gives the same characters (unused bits were zero).
   const again = bytes.toString(urlSafe ? 'base64url' : 'base64').replace(/=+$/, '');
-  if (again !== text) return { ok: false, why: 'the unused bits of its last character are not zero (not text a base64 encoder writes)' };
+  if (again !== text)
+    return { ok: false, why: 'the unused bits of its last character are not zero (not text a base64 encoder writes)' };
   // A copy: Buffer.from may hand out a slice of Node's shared pool.
   return { ok: true, bytes: new Uint8Array(bytes) };
 }

@@ -189,13 +189,16 @@ function firstDocument(src: string): { ok: true; text: string } | { ok: false; e
     if (content && (token === CST.DOCUMENT || token === '---')) return { ok: true, text: src.slice(0, offset) };
     if (CONTROL.has(token)) continue;
     offset += token.length;
-    if (!content && token !== '---' && token.trim() !== '' && !token.startsWith('#') && !token.startsWith('%')) content = true;
+    if (!content && token !== '---' && token.trim() !== '' && !token.startsWith('#') && !token.startsWith('%'))
+      content = true;
     if (token === '[' || token === '{') {
-      if (++flow > MAX_FLOW_DEPTH) return { ok: false, error: 'error converting YAML to JSON: yaml: document nested too deeply' };
+      if (++flow > MAX_FLOW_DEPTH)
+        return { ok: false, error: 'error converting YAML to JSON: yaml: document nested too deeply' };
     } else if (token === ']' || token === '}') {
       if (flow > 0) flow--;
     } else if (token === '-' || token === '?' || token === ':') {
-      if (++lineIndicators > MAX_LINE_INDICATORS) return { ok: false, error: 'error converting YAML to JSON: yaml: document nested too deeply' };
+      if (++lineIndicators > MAX_LINE_INDICATORS)
+        return { ok: false, error: 'error converting YAML to JSON: yaml: document nested too deeply' };
     } else if (token.includes('\n')) {
       lineIndicators = 0;
     }
@@ -224,7 +227,9 @@ export function decodeYaml(src: string): DecodeResult {
     return {
       ok: false,
       // go-yaml stops at the first error; so do we (deep nesting makes the parser repeat one error hundreds of times).
-      errors: doc.errors.slice(0, 1).map((e) => `error converting YAML to JSON: yaml: ${e.message.split('\n')[0] ?? ''}`),
+      errors: doc.errors
+        .slice(0, 1)
+        .map((e) => `error converting YAML to JSON: yaml: ${e.message.split('\n')[0] ?? ''}`),
     };
   }
 
@@ -271,7 +276,8 @@ export function decodeYaml(src: string): DecodeResult {
     if (isAlias(node)) {
       sawAlias = true;
       const target = aliasTarget.get(node);
-      if (target === undefined) throw new DecodeFailure(`error converting YAML to JSON: yaml: unknown anchor '${node.source}' referenced`);
+      if (target === undefined)
+        throw new DecodeFailure(`error converting YAML to JSON: yaml: unknown anchor '${node.source}' referenced`);
       return walk(target, depth + 1);
     }
     if (isScalar(node)) {
@@ -285,7 +291,10 @@ export function decodeYaml(src: string): DecodeResult {
     if (isMap(node)) {
       const entries = new Map<string, GoValue>();
       const mergeInto = (v: GoValue): void => {
-        if (v.kind !== 'map') throw new DecodeFailure('error converting YAML to JSON: yaml: map merge requires map or sequence of maps as the value');
+        if (v.kind !== 'map')
+          throw new DecodeFailure(
+            'error converting YAML to JSON: yaml: map merge requires map or sequence of maps as the value',
+          );
         for (const [k, val] of v.entries) entries.set(k, val);
       };
       for (const pair of node.items) {

@@ -17,7 +17,14 @@ export {
   IRSA_AUDIENCE,
   POD_IDENTITY_AUDIENCE,
 } from './attributes.js';
-export { parseObjects, checkArnRegions, declaredFiles, OBJECT_FIELDS, ObjectsError, type ParseObjectsOptions } from './objects.js';
+export {
+  parseObjects,
+  checkArnRegions,
+  declaredFiles,
+  OBJECT_FIELDS,
+  ObjectsError,
+  type ParseObjectsOptions,
+} from './objects.js';
 export { deriveFiles, type FileBudget } from './values.js';
 export {
   findPathConflicts,

@@ -39,7 +39,12 @@ interface ReviverContext {
 export function parseJson(text: string): ParsedJson {
   const bigIntegers = new Map<number, Set<string>>();
   const value = JSON.parse(text, (_key: string, v: unknown, context?: ReviverContext) => {
-    if (typeof v === 'number' && !Number.isSafeInteger(v) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
+    if (
+      typeof v === 'number' &&
+      !Number.isSafeInteger(v) &&
+      context?.source !== undefined &&
+      /^-?\d+$/.test(context.source)
+    ) {
       const set = bigIntegers.get(v) ?? new Set<string>();
       set.add(context.source);
       bigIntegers.set(v, set);
@@ -117,7 +122,12 @@ export type EvalOutcome =
   | { kind: 'too-large'; bytes: number; atLeast: boolean };
 
 /** Searches and renders (the file's text: a string as it is, anything else as JSON with `render: json`). */
-export function evaluate(json: ParsedJson, expression: string, render: 'string' | 'json', maxBytes: number): EvalOutcome {
+export function evaluate(
+  json: ParsedJson,
+  expression: string,
+  render: 'string' | 'json',
+  maxBytes: number,
+): EvalOutcome {
   let r: unknown;
   try {
     r = jmesLib.search(json.value, expression);
@@ -183,7 +193,11 @@ function serve(port: MessagePort): void {
     const reply: EvalReply = { id: req.id, cpuMicros: threadCpuMicros(), outcome };
     port.postMessage(reply);
   });
-  const ready: EvalReply = { ready: true, cpuMicros: threadCpuMicros(), heapLimit: getHeapStatistics().heap_size_limit };
+  const ready: EvalReply = {
+    ready: true,
+    cpuMicros: threadCpuMicros(),
+    heapLimit: getHeapStatistics().heap_size_limit,
+  };
   port.postMessage(ready);
 }
 

@@ -17,8 +17,17 @@ const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const OPTS = { pathTranslation: '_' as const, defaultMode: 0o644, region: 'us-east-1', failoverRegion: '' };
 
 /** One object `app/cfg` with one jmesPath entry per path (aliases e0, e1…). */
-function descriptor(paths: readonly string[], render: 'string' | 'json' = 'string', objectName = 'app/cfg'): SecretDescriptor {
-  const entries = paths.map((p, i) => `    - path: ${JSON.stringify(p)}\n      objectAlias: e${i}\n${render === 'json' ? '      render: json\n' : ''}`).join('');
+function descriptor(
+  paths: readonly string[],
+  render: 'string' | 'json' = 'string',
+  objectName = 'app/cfg',
+): SecretDescriptor {
+  const entries = paths
+    .map(
+      (p, i) =>
+        `    - path: ${JSON.stringify(p)}\n      objectAlias: e${i}\n${render === 'json' ? '      render: json\n' : ''}`,
+    )
+    .join('');
   const d = parseObjects(`- objectName: ${objectName}\n  objectType: secretsmanager\n  jmesPath:\n${entries}`, OPTS)[0];
   if (d === undefined) throw new Error('no descriptor');
   return d;
@@ -77,7 +86,10 @@ afterEach(async () => {
 describe('parse time', () => {
   const problemOf = (path: string): string => {
     try {
-      parseObjects(`- objectName: app/cfg\n  objectType: secretsmanager\n  jmesPath:\n    - path: ${JSON.stringify(path)}\n      objectAlias: alias-1\n`, OPTS);
+      parseObjects(
+        `- objectName: app/cfg\n  objectType: secretsmanager\n  jmesPath:\n    - path: ${JSON.stringify(path)}\n      objectAlias: alias-1\n`,
+        OPTS,
+      );
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       return (err as ConfigError).message;
@@ -88,15 +100,19 @@ describe('parse time', () => {
   test('over 1 KiB: refused naming the object, the alias and the limit', () => {
     const long = 'a' + '.b'.repeat(512); // 1,025 bytes of a simple path
     const msg = problemOf(long);
-    expect(msg).toContain('object "app/cfg", jmesPath alias "alias-1" (objects[0].jmesPath[0].path): the path is 1025 bytes, more than the 1024 bytes this provider evaluates');
+    expect(msg).toContain(
+      'object "app/cfg", jmesPath alias "alias-1" (objects[0].jmesPath[0].path): the path is 1025 bytes, more than the 1024 bytes this provider evaluates',
+    );
     expect(msg).not.toContain(long);
   });
 
   test('over 256 nodes: refused naming the limit', () => {
-    expect(problemOf('a' + '.a'.repeat(199))).toContain('the path has more than 256 expression nodes, the most this provider evaluates');
+    expect(problemOf('a' + '.a'.repeat(199))).toContain(
+      'the path has more than 256 expression nodes, the most this provider evaluates',
+    );
   });
 
-  test('a syntax error keeps ASCP\'s text', () => {
+  test("a syntax error keeps ASCP's text", () => {
     expect(problemOf('a.[')).toContain('Invalid JMES Path: a.[.');
   });
 
@@ -125,7 +141,9 @@ describe('simple paths: inline, no worker', () => {
     configureJmes({ resultBytes: 1000 });
     const e = await failure(deriveFiles(descriptor(['big']), enc(JSON.stringify({ big: 'x'.repeat(2000) })), 'v', 'r'));
     expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'app/cfg', field: 'objects[0].jmesPath[0].path' });
-    expect(e.message).toBe('r: jmesPath result of e0 in app/cfg is 2000 bytes, more than the 1000 bytes this provider writes for one entry');
+    expect(e.message).toBe(
+      'r: jmesPath result of e0 in app/cfg is 2000 bytes, more than the 1000 bytes this provider writes for one entry',
+    );
   });
 });
 
@@ -160,7 +178,8 @@ describe('other expressions: in the worker', () => {
     const got = dec(files[1]?.contents ?? new Uint8Array());
     const r = jmespath.search(JSON.parse(doc), path) as unknown;
     const inline = typeof r === 'string' ? r : JSON.stringify(r);
-    if (path.startsWith('ids')) expect(got).toBe('[12345678901234567890,7]'); // big integer written from its source
+    if (path.startsWith('ids'))
+      expect(got).toBe('[12345678901234567890,7]'); // big integer written from its source
     else expect(got).toBe(inline);
     expect(jmesStats().inWorker - before.inWorker).toBe(1);
     expect(jmesStats().inline).toBe(before.inline);
@@ -185,7 +204,8 @@ describe('other expressions: in the worker', () => {
 });
 
 describe('budget', () => {
-  const BUDGET = /^jmesPath path of e0 in app\/cfg exceeded the evaluation budget \((16 MiB of memory|100 ms of CPU for a mount's jmesPath evaluations)\); use a simpler path$/;
+  const BUDGET =
+    /^jmesPath path of e0 in app\/cfg exceeded the evaluation budget \((16 MiB of memory|100 ms of CPU for a mount's jmesPath evaluations)\); use a simpler path$/;
 
   test.each([
     ['multi-select bomb', MULTI_SELECT_BOMB],
@@ -196,7 +216,13 @@ describe('budget', () => {
     expect(settled.status).toBe('rejected');
     const e = (settled as PromiseRejectedResult).reason as ProviderError;
     expect(e).toBeInstanceOf(ProviderError);
-    expect(e).toMatchObject({ code: 'INVALID_ARGUMENT', object: 'app/cfg', region: 'us-east-1', field: 'objects[0].jmesPath[0].path', reason: 'JmesPathBudget' });
+    expect(e).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      object: 'app/cfg',
+      region: 'us-east-1',
+      field: 'objects[0].jmesPath[0].path',
+      reason: 'JmesPathBudget',
+    });
     expect(e.message).toMatch(BUDGET);
     expect(e.message).not.toContain(SECRET);
     expect(ticks).toBeGreaterThan(0);
@@ -221,7 +247,9 @@ describe('budget', () => {
   test('a result shared many times over is refused by size while it is written, not expanded', async () => {
     const e = await failure(deriveFiles(descriptor([SHARED_BOMB], 'json'), enc(DOC), 'v', 'r'));
     expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'SecretValue' });
-    expect(e.message).toBe('r: jmesPath result of e0 in app/cfg is over 1 MiB, more than the 1 MiB this provider writes for one entry');
+    expect(e.message).toBe(
+      'r: jmesPath result of e0 in app/cfg is over 1 MiB, more than the 1 MiB this provider writes for one entry',
+    );
   });
 
   test('the same expression on the same value is then refused without running (a rotation poll repeats it)', async () => {
@@ -229,7 +257,9 @@ describe('budget', () => {
     await failure(deriveFiles(d, enc(DOC), 'v', 'r'));
     const before = jmesStats();
     const e = await failure(deriveFiles(d, enc(DOC), 'v', 'r'));
-    expect(e.message).toMatch(/exceeded the evaluation budget \(100 ms of CPU for a mount's jmesPath evaluations\); use a simpler path; it did on this same value before, and is not evaluated again until \d{4}-/);
+    expect(e.message).toMatch(
+      /exceeded the evaluation budget \(100 ms of CPU for a mount's jmesPath evaluations\); use a simpler path; it did on this same value before, and is not evaluated again until \d{4}-/,
+    );
     expect(jmesStats().inWorker).toBe(before.inWorker);
     expect(jmesStats().remembered - before.remembered).toBe(1);
     // Another value is evaluated.
@@ -237,23 +267,35 @@ describe('budget', () => {
     expect(jmesStats().inWorker - before.inWorker).toBe(1);
   });
 
-  test('one mount shares one budget: after an entry goes over, the mount\'s other entries do not run', async () => {
+  test("one mount shares one budget: after an entry goes over, the mount's other entries do not run", async () => {
     const mount = new AbortController();
     await failure(deriveFiles(descriptor([FILTER_BOMB]), enc(DOC), 'v', 'r', { signal: mount.signal }));
     const before = jmesStats();
-    const e = await failure(deriveFiles(descriptor(['keys(@)'], 'json', 'app/other'), enc(DOC), 'v', 'r', { signal: mount.signal }));
-    expect(e.message).toBe("jmesPath path of e0 in app/other not evaluated: this mount's jmesPath evaluations already used the evaluation budget (100 ms of CPU for a mount's jmesPath evaluations)");
+    const e = await failure(
+      deriveFiles(descriptor(['keys(@)'], 'json', 'app/other'), enc(DOC), 'v', 'r', { signal: mount.signal }),
+    );
+    expect(e.message).toBe(
+      "jmesPath path of e0 in app/other not evaluated: this mount's jmesPath evaluations already used the evaluation budget (100 ms of CPU for a mount's jmesPath evaluations)",
+    );
     expect(jmesStats().inWorker).toBe(before.inWorker);
     // Another mount has its own budget.
-    expect(await deriveFiles(descriptor(['keys(@)'], 'json', 'app/other'), enc(DOC), 'v', 'r', { signal: new AbortController().signal })).toHaveLength(2);
+    expect(
+      await deriveFiles(descriptor(['keys(@)'], 'json', 'app/other'), enc(DOC), 'v', 'r', {
+        signal: new AbortController().signal,
+      }),
+    ).toHaveLength(2);
   });
 
-  test('the mount\'s deadline ends an evaluation in progress', async () => {
+  test("the mount's deadline ends an evaluation in progress", async () => {
     configureJmes({ cpuMsPerMount: 60_000 });
     await deriveFiles(descriptor(['keys(@)'], 'json'), enc(DOC), 'v', 'r'); // the worker is up: the deadline ends the evaluation, not the start
-    const e = await failure(deriveFiles(descriptor([FILTER_BOMB]), enc(DOC), 'v', 'r', { signal: AbortSignal.timeout(100) }));
+    const e = await failure(
+      deriveFiles(descriptor([FILTER_BOMB]), enc(DOC), 'v', 'r', { signal: AbortSignal.timeout(100) }),
+    );
     expect(e).toMatchObject({ code: 'DEADLINE_EXCEEDED', reason: 'Deadline' });
-    expect(e.message).toBe('mount deadline exceeded during the evaluation of the jmesPath path of e0 in app/cfg; nothing was written');
+    expect(e.message).toBe(
+      'mount deadline exceeded during the evaluation of the jmesPath path of e0 in app/cfg; nothing was written',
+    );
     expect(jmesStats().workerRunning).toBe(false);
   });
 
@@ -266,6 +308,8 @@ describe('budget', () => {
     const settled = await Promise.allSettled(runs);
     const busy = settled.filter((s) => s.status === 'rejected' && (s.reason as ProviderError).code === 'UNAVAILABLE');
     expect(busy).toHaveLength(1);
-    expect(((busy[0] as PromiseRejectedResult).reason as ProviderError).message).toMatch(/^provider at capacity: 1 jmesPath evaluations already waiting, jmesPath path of e0 in app\/q2 not evaluated/);
+    expect(((busy[0] as PromiseRejectedResult).reason as ProviderError).message).toMatch(
+      /^provider at capacity: 1 jmesPath evaluations already waiting, jmesPath path of e0 in app\/q2 not evaluated/,
+    );
   });
 });

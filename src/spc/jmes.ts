@@ -21,7 +21,15 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { setBounded } from '../bounded-map.js';
-import { evaluate, jmesLib, WORKER_MARKER, type EvalOutcome, type EvalReply, type EvalRequest, type ParsedJson } from './jmes-eval.js';
+import {
+  evaluate,
+  jmesLib,
+  WORKER_MARKER,
+  type EvalOutcome,
+  type EvalReply,
+  type EvalRequest,
+  type ParsedJson,
+} from './jmes-eval.js';
 
 const MiB = 1024 * 1024;
 
@@ -138,7 +146,10 @@ export function fieldNames(expression: string): string[] | undefined {
 export function expressionProblem(expression: string): ExpressionProblem | undefined {
   const bytes = Buffer.byteLength(expression, 'utf8');
   if (bytes > settings.expressionBytes) {
-    return { kind: 'limit', message: `the path is ${bytes} bytes, more than the ${settings.expressionBytes} bytes this provider evaluates` };
+    return {
+      kind: 'limit',
+      message: `the path is ${bytes} bytes, more than the ${settings.expressionBytes} bytes this provider evaluates`,
+    };
   }
   let ast: unknown;
   try {
@@ -147,7 +158,10 @@ export function expressionProblem(expression: string): ExpressionProblem | undef
     return { kind: 'syntax' };
   }
   if (countNodes(ast, settings.expressionNodes + 1) > settings.expressionNodes) {
-    return { kind: 'limit', message: `the path has more than ${settings.expressionNodes} expression nodes, the most this provider evaluates` };
+    return {
+      kind: 'limit',
+      message: `the path has more than ${settings.expressionNodes} expression nodes, the most this provider evaluates`,
+    };
   }
   return undefined;
 }
@@ -166,7 +180,8 @@ export function isSimplePath(expression: string): boolean {
   if (known !== undefined) return known;
   let simple = false;
   try {
-    simple = Buffer.byteLength(expression, 'utf8') <= settings.expressionBytes && isSimpleAst(jmesLib.compile(expression));
+    simple =
+      Buffer.byteLength(expression, 'utf8') <= settings.expressionBytes && isSimpleAst(jmesLib.compile(expression));
   } catch {
     simple = false; // refused at parse time; the worker says so if it ever gets here
   }
@@ -433,7 +448,10 @@ class Evaluator {
         else check = setTimeout(() => void look(), CHECK_MS);
       };
       check = setTimeout(() => void look(), FIRST_CHECK_MS);
-      const backstop = setTimeout(() => this.current?.job === job && this.current.fail({ kind: 'budget', bound: 'time' }), settings.evaluationMs);
+      const backstop = setTimeout(
+        () => this.current?.job === job && this.current.fail({ kind: 'budget', bound: 'time' }),
+        settings.evaluationMs,
+      );
       w.on('message', onMessage);
       w.ref();
       job.posted = true;
@@ -486,7 +504,9 @@ class Evaluator {
     stats.workerHeapLimit = first.heapLimit;
     w.on('error', (err: unknown) => {
       const oom = (err as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.current?.fail(oom ? { kind: 'budget', bound: 'memory' } : { kind: 'unavailable', why: 'failed', transient: false });
+      this.current?.fail(
+        oom ? { kind: 'budget', bound: 'memory' } : { kind: 'unavailable', why: 'failed', transient: false },
+      );
     });
     w.on('exit', () => {
       if (this.worker === w) this.worker = undefined;

@@ -22,7 +22,10 @@ function errorsOf(objects: unknown, opts: Partial<ParseObjectsOptions> = {}): st
     // ASCP's text, without where it is: `objects[0].objectType: `, or `object "name" (objects[0].objectType): ` with an alias for an entry.
     return (err as ConfigError).problems.map((p) => {
       if (p.path === undefined) return p.message;
-      const at = p.message.indexOf(`${p.path}: `) === 0 ? `${p.path}: ` : /^object "(?:[^"\\]|\\.)*"(?:, jmesPath alias "(?:[^"\\]|\\.)*")? \(([^)]*)\): /.exec(p.message)?.[0];
+      const at =
+        p.message.indexOf(`${p.path}: `) === 0
+          ? `${p.path}: `
+          : /^object "(?:[^"\\]|\\.)*"(?:, jmesPath alias "(?:[^"\\]|\\.)*")? \(([^)]*)\): /.exec(p.message)?.[0];
       return at !== undefined && at.includes(p.path) ? p.message.slice(at.length) : p.message;
     });
   }
@@ -65,7 +68,14 @@ const refusals: Case[] = [
   },
   {
     id: 'P12 SSM version+label',
-    objects: [{ objectName: 'SomeParameter', objectType: 'ssmparameter', objectVersionLabel: 'SomeLabel', objectVersion: 'VersionId' }],
+    objects: [
+      {
+        objectName: 'SomeParameter',
+        objectType: 'ssmparameter',
+        objectVersionLabel: 'SomeLabel',
+        objectVersion: 'VersionId',
+      },
+    ],
     exact: 'ssm parameters can not specify both objectVersion and objectVersionLabel: SomeParameter',
   },
   {
@@ -80,7 +90,11 @@ const refusals: Case[] = [
     id: 'P23 alias vs jmes alias',
     objects: [
       { objectName: 'secret1', objectType: 'secretsmanager', objectAlias: 'aliasOne' },
-      { objectName: 'secret2', objectType: 'secretsmanager', jmesPath: [{ path: '.username', objectAlias: 'aliasOne' }] },
+      {
+        objectName: 'secret2',
+        objectType: 'secretsmanager',
+        jmesPath: [{ path: '.username', objectAlias: 'aliasOne' }],
+      },
     ],
     exact: 'Name already in use for objectAlias: found duplicate object alias aliasOne in JMES path entry .username',
   },
@@ -99,7 +113,11 @@ const refusals: Case[] = [
     objects: '- objectName: a\n  objectType: ssmparameter\n-\n- objectName: b\n  objectType: ssmparameter\n',
     exact: 'Empty descriptor entry in SecretProviderClass',
   },
-  { id: 'P28 bad YAML', objects: '- objectName: a\n  objectType: ssmparameter\n- {\n', contains: 'Failed to load SecretProviderClass' },
+  {
+    id: 'P28 bad YAML',
+    objects: '- objectName: a\n  objectType: ssmparameter\n- {\n',
+    contains: 'Failed to load SecretProviderClass',
+  },
   { id: 'P29 no type', objects: '- objectName: secret1\n', contains: 'Must use objectType' },
   {
     id: 'P35 failover needs alias',
@@ -135,7 +153,11 @@ const refusals: Case[] = [
   {
     id: 'P39 failover ARN bad service',
     objects: [
-      { objectName: usw1('secret1'), objectAlias: 'test', failoverObject: { objectName: 'arn:aws:bad:us-west-2:123456789012:secret:secret1' } },
+      {
+        objectName: usw1('secret1'),
+        objectAlias: 'test',
+        failoverObject: { objectName: 'arn:aws:bad:us-west-2:123456789012:secret:secret1' },
+      },
     ],
     opts: { region: 'us-west-1', failoverRegion: 'us-west-2' },
     contains: 'Invalid service in ARN',
@@ -164,7 +186,11 @@ const refusals: Case[] = [
         objectName: 'MySecret1',
         objectType: 'ssmparameter',
         objectAlias: 'test',
-        failoverObject: { objectName: 'MySecretInAnotherRegion', objectVersion: 'VersionId', objectVersionLabel: 'MyLabel' },
+        failoverObject: {
+          objectName: 'MySecretInAnotherRegion',
+          objectVersion: 'VersionId',
+          objectVersionLabel: 'MyLabel',
+        },
       },
     ],
     opts: { region: 'us-west-1', failoverRegion: 'us-west-2' },
@@ -191,7 +217,13 @@ const refusals: Case[] = [
   })),
   {
     id: 'P51 jmes permission',
-    objects: [{ objectName: 'foo', objectType: 'secretsmanager', jmesPath: [{ path: 'bar', objectAlias: 'foobar', filePermission: 'efgh' }] }],
+    objects: [
+      {
+        objectName: 'foo',
+        objectType: 'secretsmanager',
+        jmesPath: [{ path: 'bar', objectAlias: 'foobar', filePermission: 'efgh' }],
+      },
+    ],
     exact: 'Invalid File Permission: efgh',
   },
 ];
@@ -214,11 +246,16 @@ describe('duplicate-name table P13–P21', () => {
       ...(x.label === undefined ? {} : { objectVersionLabel: x.label }),
     }));
   const cases: { id: string; objects: unknown[]; error?: string }[] = [
-    { id: 'P13', objects: two({}, {}), error: 'found descriptor with duplicate object name secret1, no object alias, and no version label' },
+    {
+      id: 'P13',
+      objects: two({}, {}),
+      error: 'found descriptor with duplicate object name secret1, no object alias, and no version label',
+    },
     {
       id: 'P14',
       objects: two({ alias: 'aliasOne' }, { alias: 'aliasOne' }),
-      error: 'found descriptor with duplicate object name secret1, duplicate object alias aliasOne, and no version label',
+      error:
+        'found descriptor with duplicate object name secret1, duplicate object alias aliasOne, and no version label',
     },
     {
       id: 'P15',
@@ -226,18 +263,26 @@ describe('duplicate-name table P13–P21', () => {
       error: 'found duplicate object alias aliasOne',
     },
     { id: 'P16', objects: two({ alias: 'aliasOne' }, { alias: 'aliasTwo' }) },
-    { id: 'P17', objects: two({ alias: 'aliasOne', label: 'AWSCURRENT' }, { alias: 'aliasTwo', label: 'AWSPREVIOUS' }) },
+    {
+      id: 'P17',
+      objects: two({ alias: 'aliasOne', label: 'AWSCURRENT' }, { alias: 'aliasTwo', label: 'AWSPREVIOUS' }),
+    },
     {
       id: 'P18',
       objects: two({ label: 'AWSCURRENT' }, { label: 'AWSCURRENT' }),
-      error: 'found descriptor with duplicate object name secret1, no object alias, and duplicate version label AWSCURRENT',
+      error:
+        'found descriptor with duplicate object name secret1, no object alias, and duplicate version label AWSCURRENT',
     },
     {
       id: 'P19',
       objects: two({ alias: 'aliasOne', label: 'AWSCURRENT' }, { alias: 'aliasOne', label: 'AWSCURRENT' }),
-      error: 'found descriptor with duplicate object name secret1, duplicate object alias aliasOne, and duplicate version label AWSCURRENT',
+      error:
+        'found descriptor with duplicate object name secret1, duplicate object alias aliasOne, and duplicate version label AWSCURRENT',
     },
-    { id: 'P21', objects: two({ alias: 'aliasOne', label: 'AWSCURRENT' }, { alias: 'aliasTwo', label: 'AWSPREVIOUS' }) },
+    {
+      id: 'P21',
+      objects: two({ alias: 'aliasOne', label: 'AWSCURRENT' }, { alias: 'aliasTwo', label: 'AWSPREVIOUS' }),
+    },
   ];
   test.each(cases)('$id', ({ objects, error }) => {
     const errs = errorsOf(objects);
@@ -279,16 +324,30 @@ describe('parseObjects successes', () => {
   });
 
   test('P32/P45/P47 file names (alias wins; ARN with alias)', () => {
-    expect(parse([{ objectName: usw2('secret1'), objectAlias: 'secret1' }, { objectName: 'parm1', objectType: 'ssmparameter' }]).map((x) => x.fileName)).toEqual([
-      'secret1',
-      'parm1',
-    ]);
+    expect(
+      parse([
+        { objectName: usw2('secret1'), objectAlias: 'secret1' },
+        { objectName: 'parm1', objectType: 'ssmparameter' },
+      ]).map((x) => x.fileName),
+    ).toEqual(['secret1', 'parm1']);
     const multi = parse(
-      [{ objectName: 'MySecret1', objectType: 'ssmparameter', objectAlias: 'test', objectVersion: 'VersionId', failoverObject: { objectName: 'Other', objectVersion: 'VersionId' } }],
+      [
+        {
+          objectName: 'MySecret1',
+          objectType: 'ssmparameter',
+          objectAlias: 'test',
+          objectVersion: 'VersionId',
+          failoverObject: { objectName: 'Other', objectVersion: 'VersionId' },
+        },
+      ],
       { region: 'us-west-1', failoverRegion: 'us-west-2' },
     );
     expect(multi[0]?.fileName).toBe('test');
-    expect(multi[0]?.failoverObject).toEqual({ objectName: 'Other', objectVersion: 'VersionId', objectVersionLabel: '' });
+    expect(multi[0]?.failoverObject).toEqual({
+      objectName: 'Other',
+      objectVersion: 'VersionId',
+      objectVersionLabel: '',
+    });
   });
 
   test('P40 failover ARN pair', () => {
@@ -348,10 +407,14 @@ describe('parseObjects successes', () => {
     expect(d[0]).toMatchObject({ optional: true, allKeys: true });
     expect(d[0]?.jmesPath[0]?.render).toBe('json');
     expect(d[1]).toMatchObject({ optional: false, allKeys: false });
-    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  optional: maybe\n')).toEqual(['optional must be true or false, got "maybe"']);
-    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: b, render: yaml}]\n')[0]).toContain(
-      'render must be "json"',
-    );
+    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  optional: maybe\n')).toEqual([
+      'optional must be true or false, got "maybe"',
+    ]);
+    expect(
+      errorsOf(
+        '- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: a, objectAlias: b, render: yaml}]\n',
+      )[0],
+    ).toContain('render must be "json"');
   });
 
   test('objectEncoding on an object and on a jmesPath entry: values and keys in any case, default utf-8, not inherited', () => {
@@ -372,7 +435,9 @@ describe('parseObjects successes', () => {
       'objectEncoding must be one of utf-8, base64, hex (how the value is stored), got "base32"',
     ]);
     try {
-      parse('- objectName: prod/cert\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, objectEncoding: 7}]\n');
+      parse(
+        '- objectName: prod/cert\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, objectEncoding: 7}]\n',
+      );
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
@@ -382,18 +447,28 @@ describe('parseObjects successes', () => {
       expect(p?.message).toContain('got 7');
       expect((err as ConfigError).code).toBe('INVALID_ARGUMENT');
     }
-    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  objectEncoding: [base64]\n')[0]).toContain('got a array');
+    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  objectEncoding: [base64]\n')[0]).toContain(
+      'got a array',
+    );
   });
 
   test('objectEncoding is refused with allKeys on the object, and with render: json on the entry', () => {
-    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: base64\n')).toEqual([
+    expect(
+      errorsOf('- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: base64\n'),
+    ).toEqual([
       'objectEncoding base64 cannot be used with allKeys (to decode a key, list it as a jmesPath entry with its own objectEncoding)',
     ]);
-    expect(errorsOf('- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: hex}]\n')).toEqual([
-      'objectEncoding hex cannot be used with render: json (only a string result can be decoded)',
-    ]);
+    expect(
+      errorsOf(
+        '- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: hex}]\n',
+      ),
+    ).toEqual(['objectEncoding hex cannot be used with render: json (only a string result can be decoded)']);
     // utf-8 (the default, spelled out) changes nothing, so it goes with both.
-    expect(parse('- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: utf-8\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: UTF-8}]\n')).toHaveLength(1);
+    expect(
+      parse(
+        '- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: utf-8\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: UTF-8}]\n',
+      ),
+    ).toHaveLength(1);
   });
 });
 
@@ -425,13 +500,22 @@ describe('YAML decoding as ASCP', () => {
     ['"0644"', '0644'],
     ["'yes'", 'yes'],
   ])('objectVersion: %s → %s', (scalar, expected) => {
-    expect(parse(`- objectName: a\n  objectType: secretsmanager\n  objectVersion: ${scalar}\n`)[0]?.objectVersion).toBe(expected);
+    expect(parse(`- objectName: a\n  objectType: secretsmanager\n  objectVersion: ${scalar}\n`)[0]?.objectVersion).toBe(
+      expected,
+    );
   });
 
   test('the bytewise-later of two case-variant keys wins; exact duplicates: last wins', () => {
-    expect(parse('- objectName: a\n  objectType: secretsmanager\n  objectAlias: one\n  ObjectAlias: two\n')[0]?.objectAlias).toBe('one');
-    expect(parse('- objectName: a\n  objectType: secretsmanager\n  ObjectAlias: two\n  objectAlias: one\n')[0]?.objectAlias).toBe('one');
-    expect(parse('- objectName: a\n  objectType: secretsmanager\n  objectAlias: first\n  objectAlias: second\n')[0]?.objectAlias).toBe('second');
+    expect(
+      parse('- objectName: a\n  objectType: secretsmanager\n  objectAlias: one\n  ObjectAlias: two\n')[0]?.objectAlias,
+    ).toBe('one');
+    expect(
+      parse('- objectName: a\n  objectType: secretsmanager\n  ObjectAlias: two\n  objectAlias: one\n')[0]?.objectAlias,
+    ).toBe('one');
+    expect(
+      parse('- objectName: a\n  objectType: secretsmanager\n  objectAlias: first\n  objectAlias: second\n')[0]
+        ?.objectAlias,
+    ).toBe('second');
   });
 
   test('anchors and merge keys', () => {
@@ -446,18 +530,44 @@ describe('YAML decoding as ASCP', () => {
     const start = performance.now();
     const errs = errorsOf(fixture('bomb.yaml'));
     expect(performance.now() - start).toBeLessThan(1000);
-    expect(errs).toEqual(['Failed to load SecretProviderClass: error converting YAML to JSON: yaml: document contains excessive aliasing']);
+    expect(errs).toEqual([
+      'Failed to load SecretProviderClass: error converting YAML to JSON: yaml: document contains excessive aliasing',
+    ]);
   });
 
   test.each([
-    ['top-level mapping', 'objectName: a\n', 'cannot unmarshal object into Go value of type []*provider.SecretDescriptor'],
+    [
+      'top-level mapping',
+      'objectName: a\n',
+      'cannot unmarshal object into Go value of type []*provider.SecretDescriptor',
+    ],
     ['top-level scalar', 'hello\n', 'cannot unmarshal string into Go value of type []*provider.SecretDescriptor'],
     ['scalar item', '- hello\n', 'cannot unmarshal string into Go value of type provider.SecretDescriptor'],
-    ['jmesPath scalar', '- {objectName: a, objectType: secretsmanager, jmesPath: foo}\n', 'Go struct field SecretDescriptor.jmesPath of type []provider.JMESPathEntry'],
-    ['failoverObject scalar', '- {objectName: a, objectType: secretsmanager, failoverObject: x}\n', 'of type provider.FailoverObjectEntry'],
-    ['list as a string', '- {objectName: [a], objectType: secretsmanager}\n', 'cannot unmarshal array into Go struct field SecretDescriptor.objectName of type string'],
-    ['map in jmes path', '- {objectName: a, objectType: secretsmanager, jmesPath: [{path: {a: 1}, objectAlias: b}]}\n', 'JMESPathEntry.jmesPath.path of type string'],
-    ['Inf in an unknown key', '- {objectName: a, objectType: secretsmanager, extra: .inf}\n', 'json: unsupported value: +Inf'],
+    [
+      'jmesPath scalar',
+      '- {objectName: a, objectType: secretsmanager, jmesPath: foo}\n',
+      'Go struct field SecretDescriptor.jmesPath of type []provider.JMESPathEntry',
+    ],
+    [
+      'failoverObject scalar',
+      '- {objectName: a, objectType: secretsmanager, failoverObject: x}\n',
+      'of type provider.FailoverObjectEntry',
+    ],
+    [
+      'list as a string',
+      '- {objectName: [a], objectType: secretsmanager}\n',
+      'cannot unmarshal array into Go struct field SecretDescriptor.objectName of type string',
+    ],
+    [
+      'map in jmes path',
+      '- {objectName: a, objectType: secretsmanager, jmesPath: [{path: {a: 1}, objectAlias: b}]}\n',
+      'JMESPathEntry.jmesPath.path of type string',
+    ],
+    [
+      'Inf in an unknown key',
+      '- {objectName: a, objectType: secretsmanager, extra: .inf}\n',
+      'json: unsupported value: +Inf',
+    ],
     ['null key', '- {objectName: a, objectType: secretsmanager, ~: x}\n', 'unsupported map key'],
   ])('load error: %s', (_name, yaml, text) => {
     const errs = errorsOf(yaml);
@@ -466,9 +576,14 @@ describe('YAML decoding as ASCP', () => {
     expect(errs[0]).toContain(text);
   });
 
-  test.each(['', '   \n\t', '~', 'null', '[]', '# only a comment\n'])('empty objects %j is refused (better)', (yaml) => {
-    expect(errorsOf(yaml)).toEqual(['`objects` is empty: nothing to mount (list at least one object with objectName and objectType)']);
-  });
+  test.each(['', '   \n\t', '~', 'null', '[]', '# only a comment\n'])(
+    'empty objects %j is refused (better)',
+    (yaml) => {
+      expect(errorsOf(yaml)).toEqual([
+        '`objects` is empty: nothing to mount (list at least one object with objectName and objectType)',
+      ]);
+    },
+  );
 });
 
 describe('all problems reported together, in list order', () => {
@@ -491,14 +606,19 @@ describe('all problems reported together, in list order', () => {
       [6, 'objects[6].objectAlias'],
     ]);
     expect(problems[3]?.message).toContain(`Invalid JMES Path: my-key. (quote names with hyphens: path: '"my-key"')`);
-    expect((err as ConfigError).message).toMatch(/^invalid SecretProviderClass: 7 problems: objects\[0\]\.objectName: Object name must be specified; /);
+    expect((err as ConfigError).message).toMatch(
+      /^invalid SecretProviderClass: 7 problems: objects\[0\]\.objectName: Object name must be specified; /,
+    );
   });
 });
 
 describe('path rules (better than ASCP)', () => {
-  const one = (name: string, t: string | false = false): string[] => errorsOf([{ objectName: name, objectType: 'ssmparameter' }], { pathTranslation: t });
+  const one = (name: string, t: string | false = false): string[] =>
+    errorsOf([{ objectName: name, objectType: 'ssmparameter' }], { pathTranslation: t });
   const alias = (a: string, t: string | false = false): string[] =>
-    errorsOf([{ objectName: 'x', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: a }] }], { pathTranslation: t });
+    errorsOf([{ objectName: 'x', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: a }] }], {
+      pathTranslation: t,
+    });
 
   test.each([
     // P33: ASCP's own traversal cases, its text
@@ -533,13 +653,19 @@ describe('path rules (better than ASCP)', () => {
     );
   });
 
-  test.each(['/..pathTest-abc123', '..pathTest-abc123', 'mypath../pathTest-abc123', 'mypath..', '/..mypath', 'mypath../param', 'ünïcødé/秘密', 'a\\..\\b'])(
-    'P34 and friends: %j accepted',
-    (name) => {
-      expect(one(name)).toEqual([]);
-      expect(errorsOf([{ objectName: usw2(name) }], { pathTranslation: false })).toEqual([]);
-    },
-  );
+  test.each([
+    '/..pathTest-abc123',
+    '..pathTest-abc123',
+    'mypath../pathTest-abc123',
+    'mypath..',
+    '/..mypath',
+    'mypath../param',
+    'ünïcødé/秘密',
+    'a\\..\\b',
+  ])('P34 and friends: %j accepted', (name) => {
+    expect(one(name)).toEqual([]);
+    expect(errorsOf([{ objectName: usw2(name) }], { pathTranslation: false })).toEqual([]);
+  });
 
   test('absolute path only reachable with pathTranslation "/"', () => {
     expect(one('/abs', '/')[0]).toContain('must be relative');
@@ -554,7 +680,10 @@ describe('path rules (better than ASCP)', () => {
   });
 
   test('a jmesPath alias is translated like object names', () => {
-    expect(parse([{ objectName: 'x', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: 'a/b' }] }])[0]?.jmesPath[0]?.fileName).toBe('a_b');
+    expect(
+      parse([{ objectName: 'x', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: 'a/b' }] }])[0]
+        ?.jmesPath[0]?.fileName,
+    ).toBe('a_b');
   });
 
   test.each([
@@ -614,7 +743,10 @@ describe('checkArnRegions (region known only after parsing)', () => {
     expect(checkArnRegions(d, 'us-west-1', 'us-west-2')).toEqual([]);
     expect(checkArnRegions(d, 'eu-west-1', 'us-east-2').map((p) => [p.path, p.message])).toEqual([
       ['objects[0].objectName', `objects[0].objectName: ARN region must match region eu-west-1: ${usw1('a')}`],
-      ['objects[0].failoverObject.objectName', `objects[0].failoverObject.objectName: ARN region must match region us-east-2: ${usw2('a')}`],
+      [
+        'objects[0].failoverObject.objectName',
+        `objects[0].failoverObject.objectName: ARN region must match region us-east-2: ${usw2('a')}`,
+      ],
     ]);
   });
 });
@@ -633,7 +765,9 @@ describe('bounds checked before the YAML parser runs', () => {
     ['compact block lists on one line', '- '.repeat(65) + 'x'],
     ['depth hidden in a second object', `${one}- objectName: ${'['.repeat(100)}`],
   ])('%s nested deeper than 64: refused without parsing', (_name, text) => {
-    expect(errorsOf(text)).toEqual(['Failed to load SecretProviderClass: error converting YAML to JSON: yaml: document nested too deeply']);
+    expect(errorsOf(text)).toEqual([
+      'Failed to load SecretProviderClass: error converting YAML to JSON: yaml: document nested too deeply',
+    ]);
   });
 
   test('brackets inside quoted scalars and comments do not count as nesting', () => {
@@ -642,9 +776,11 @@ describe('bounds checked before the YAML parser runs', () => {
   });
 
   test('more than 500 objectName keys are refused before parsing, naming the count and the limit; 500 parse', () => {
-    const list = (n: number, key = 'objectName'): string => Array.from({ length: n }, (_, i) => `- {${key}: s${i}, objectType: secretsmanager}`).join('\n');
+    const list = (n: number, key = 'objectName'): string =>
+      Array.from({ length: n }, (_, i) => `- {${key}: s${i}, objectType: secretsmanager}`).join('\n');
     expect(parse(list(500))).toHaveLength(500);
-    const refusal = 'the text names 501 objects (objectName keys), more than the 500 this provider reads in one class (real classes name a few dozen): split the class';
+    const refusal =
+      'the text names 501 objects (objectName keys), more than the 500 this provider reads in one class (real classes name a few dozen): split the class';
     expect(errorsOf(list(501))).toEqual([refusal]);
     expect(errorsOf(list(501, 'OBJECTNAME'))).toEqual([refusal]);
     // Only the first document is read, so only its names count (an explicit `---` start included).

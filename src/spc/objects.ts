@@ -12,7 +12,14 @@ import { decodeYaml, findUnencodableFloat, formatFloat32, jsonKind, type GoValue
 import { ENCODINGS, parseEncoding } from './encoding.js';
 import { expressionProblem, looksLikeUnquotedHyphen } from './jmes.js';
 import { filePathProblem, pathConflicts, quoteName, translatePath } from './paths.js';
-import type { DeclaredFile, FailoverObject, JmesPathEntry, ObjectEncoding, ObjectType, SecretDescriptor } from './types.js';
+import type {
+  DeclaredFile,
+  FailoverObject,
+  JmesPathEntry,
+  ObjectEncoding,
+  ObjectType,
+  SecretDescriptor,
+} from './types.js';
 
 export interface ParseObjectsOptions {
   pathTranslation: string | false;
@@ -63,7 +70,8 @@ interface NameProblem {
 function validateObjectName(name: string, objectType: string, region: string): NameProblem | undefined {
   const hasArn = name.startsWith('arn:');
   const arn = hasArn ? parseArn(name) : undefined;
-  if (hasArn && arn === undefined) return { message: `Invalid ARN format in object name: ${name}`, field: 'objectName' };
+  if (hasArn && arn === undefined)
+    return { message: `Invalid ARN format in object name: ${name}`, field: 'objectName' };
   if (arn !== undefined && region !== '' && arn.region !== region) {
     return { message: `ARN region must match region ${region}: ${name}`, field: 'objectName' };
   }
@@ -71,7 +79,8 @@ function validateObjectName(name: string, objectType: string, region: string): N
     return { message: `Must use objectType when a full ARN is not specified: ${name}`, field: 'objectName' };
   }
   const service = arn?.service ?? '';
-  if (objectType === '' && !TYPE_MAP.has(service)) return { message: `Invalid service in ARN: ${service}`, field: 'objectName' };
+  if (objectType === '' && !TYPE_MAP.has(service))
+    return { message: `Invalid service in ARN: ${service}`, field: 'objectName' };
   if (objectType !== '' && (!TYPE_MAP.has(objectType) || objectType === 'ssm')) {
     return { message: `Invalid objectType: ${objectType}`, field: 'objectType' };
   }
@@ -135,7 +144,12 @@ class Loader {
     // In a class of ten objects a position is not what the user sees: the name comes first, the position after it as a hint.
     const object = this.name !== '' ? objectLabel(this.name, alias) : '';
     const where = object !== '' ? `${object} (${path})` : path;
-    this.problems.push({ message: `${where}: ${message}`, detail: object !== '' ? `${object}: ${message}` : message, path, index: this.index });
+    this.problems.push({
+      message: `${where}: ${message}`,
+      detail: object !== '' ? `${object}: ${message}` : message,
+      path,
+      index: this.index,
+    });
   }
 
   typeError(path: string, v: GoValue, ctx: StructCtx, goTypeName: string): void {
@@ -144,7 +158,10 @@ class Loader {
       this.problem(path, `${LOAD}error converting YAML to JSON: json: unsupported value: ${bad}`);
       return;
     }
-    this.problem(path, `${UNMARSHAL}cannot unmarshal ${jsonKind(v)} into Go struct field ${ctx.struct}.${ctx.stack} of type ${goTypeName}`);
+    this.problem(
+      path,
+      `${UNMARSHAL}cannot unmarshal ${jsonKind(v)} into Go struct field ${ctx.struct}.${ctx.stack} of type ${goTypeName}`,
+    );
   }
 
   /** A string field: scalars coerced as sigs.k8s.io/yaml (int → decimal, float → float32 'g', bool, null → ''). */
@@ -195,14 +212,18 @@ class Loader {
     if (v === undefined || v.kind === 'null' || (v.kind === 'string' && v.value === '')) return 'utf-8';
     const e = v.kind === 'string' ? parseEncoding(v.value) : undefined;
     if (e !== undefined) return e;
-    this.problem(path, `objectEncoding must be one of ${ENCODINGS.join(', ')} (how the value is stored), got ${describe(v)}`);
+    this.problem(
+      path,
+      `objectEncoding must be one of ${ENCODINGS.join(', ')} (how the value is stored), got ${describe(v)}`,
+    );
     return 'utf-8';
   }
 
   unknownKeys(unknown: { key: string; value: GoValue }[], path: string): void {
     for (const { value } of unknown) {
       const bad = findUnencodableFloat(value);
-      if (bad !== undefined) this.problem(path, `${LOAD}error converting YAML to JSON: json: unsupported value: ${bad}`);
+      if (bad !== undefined)
+        this.problem(path, `${LOAD}error converting YAML to JSON: json: unsupported value: ${bad}`);
     }
   }
 }
@@ -261,7 +282,11 @@ const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render', 'object
 const FAILOVER_FIELDS = ['objectName', 'objectVersion', 'objectVersionLabel'] as const;
 
 /** The keys the objects YAML has at each level (matched case-insensitively, as ASCP matches them); any other is ignored. */
-export const OBJECT_FIELDS: { readonly descriptor: readonly string[]; readonly entry: readonly string[]; readonly failover: readonly string[] } = {
+export const OBJECT_FIELDS: {
+  readonly descriptor: readonly string[];
+  readonly entry: readonly string[];
+  readonly failover: readonly string[];
+} = {
   descriptor: DESCRIPTOR_FIELDS,
   entry: ENTRY_FIELDS,
   failover: FAILOVER_FIELDS,
@@ -283,7 +308,11 @@ function loadEntry(ld: Loader, v: GoValue, path: string): RawEntry {
   const render = byField.get('render')?.at(-1)?.value;
   if (render !== undefined && render.kind !== 'null' && !(render.kind === 'string' && render.value === '')) {
     if (render.kind === 'string' && render.value === 'json') entry.render = 'json';
-    else ld.problem(`${path}.render`, `render must be "json" (write non-string results as JSON text), got ${describe(render)}`);
+    else
+      ld.problem(
+        `${path}.render`,
+        `render must be "json" (write non-string results as JSON text), got ${describe(render)}`,
+      );
   }
   entry.objectEncoding = ld.encoding(byField.get('objectEncoding'), `${path}.objectEncoding`);
   return entry;
@@ -314,7 +343,8 @@ function loadDescriptor(ld: Loader, v: GoValue, path: string): RawDescriptor {
   }
   for (const { value } of byField.get('jmesPath') ?? []) {
     if (value.kind === 'null') d.jmesPath = [];
-    else if (value.kind === 'seq') d.jmesPath = value.items.map((item, j) => loadEntry(ld, item, `${path}.jmesPath[${j}]`));
+    else if (value.kind === 'seq')
+      d.jmesPath = value.items.map((item, j) => loadEntry(ld, item, `${path}.jmesPath[${j}]`));
     else ld.typeError(`${path}.jmesPath`, value, ctx('jmesPath'), '[]provider.JMESPathEntry');
   }
   for (const { value } of byField.get('failoverObject') ?? []) {
@@ -328,7 +358,10 @@ function loadDescriptor(ld: Loader, v: GoValue, path: string): RawDescriptor {
     for (const f of FAILOVER_FIELDS) {
       const got = g.byField.get(f);
       if (got !== undefined) {
-        d.failover[f] = ld.str(got, `${path}.failoverObject.${f}`, { struct: 'FailoverObjectEntry', stack: `failoverObject.${f}` });
+        d.failover[f] = ld.str(got, `${path}.failoverObject.${f}`, {
+          struct: 'FailoverObjectEntry',
+          stack: `failoverObject.${f}`,
+        });
       }
     }
   }
@@ -378,7 +411,10 @@ function firstDocumentText(text: string): string {
   const marker = /^(?:---|\.\.\.)(?=[ \t\r\n]|$)/gm;
   let from = 0;
   for (let m = marker.exec(text); m !== null; m = marker.exec(text)) {
-    const content = text.slice(from, m.index).split('\n').some((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
+    const content = text
+      .slice(from, m.index)
+      .split('\n')
+      .some((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
     if (content || m[0] === '...') return text.slice(0, m.index);
     from = m.index + m[0].length;
   }
@@ -402,7 +438,10 @@ export class ObjectsError extends ConfigError {
 /** The files a parsed descriptor names (allKeys keys are known only once the value is read). */
 export function declaredFiles(d: SecretDescriptor): DeclaredFile[] {
   const own = { objectName: d.objectName, optional: d.optional };
-  return [{ ...own, allKeys: d.allKeys, fileName: d.fileName }, ...d.jmesPath.map((e) => ({ ...own, allKeys: false, fileName: e.fileName }))];
+  return [
+    { ...own, allKeys: d.allKeys, fileName: d.fileName },
+    ...d.jmesPath.map((e) => ({ ...own, allKeys: false, fileName: e.fileName })),
+  ];
 }
 
 export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): SecretDescriptor[] {
@@ -410,13 +449,17 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   const empty = '`objects` is empty: nothing to mount (list at least one object with objectName and objectType)';
   if (objectsYaml.trim() === '') throw top(empty);
   if (objectsYaml.length > MAX_OBJECTS_BYTES) {
-    throw top(`the text is ${Math.ceil(objectsYaml.length / 1024)} KiB, more than the ${MAX_OBJECTS_BYTES / 1024} KiB this provider reads (real classes take a few KiB)`);
+    throw top(
+      `the text is ${Math.ceil(objectsYaml.length / 1024)} KiB, more than the ${MAX_OBJECTS_BYTES / 1024} KiB this provider reads (real classes take a few KiB)`,
+    );
   }
   // Keys match case-insensitively (as go-yaml's do), so count every spelling; only the first
   // document is read, so only its names count.
   const names = firstDocumentText(objectsYaml).match(/objectname/gi)?.length ?? 0;
   if (names > MAX_OBJECT_NAMES) {
-    throw top(`the text names ${names} objects (objectName keys), more than the ${MAX_OBJECT_NAMES} this provider reads in one class (real classes name a few dozen): split the class`);
+    throw top(
+      `the text names ${names} objects (objectName keys), more than the ${MAX_OBJECT_NAMES} this provider reads in one class (real classes name a few dozen): split the class`,
+    );
   }
 
   const decoded = decodeYaml(objectsYaml);
@@ -426,7 +469,9 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   const root = decoded.value;
   if (root.kind === 'null' || (root.kind === 'seq' && root.items.length === 0)) throw top(empty);
   if (root.kind !== 'seq') {
-    throw top(`${UNMARSHAL}cannot unmarshal ${jsonKind(root)} into Go value of type []*provider.SecretDescriptor (objects must be a YAML list)`);
+    throw top(
+      `${UNMARSHAL}cannot unmarshal ${jsonKind(root)} into Go value of type []*provider.SecretDescriptor (objects must be a YAML list)`,
+    );
   }
 
   const problems: ConfigProblem[] = [];
@@ -463,16 +508,31 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
     if (raw.objectName === '') complete = false;
     else {
       const own = { objectName: raw.objectName, optional: raw.optional, allKeys: raw.allKeys };
-      declared.push({ ...own, fileName: translatePath(raw.objectAlias !== '' ? raw.objectAlias : raw.objectName, opts.pathTranslation) });
-      for (const e of raw.jmesPath) if (e.objectAlias !== '') declared.push({ ...own, allKeys: false, fileName: translatePath(e.objectAlias, opts.pathTranslation) });
+      declared.push({
+        ...own,
+        fileName: translatePath(raw.objectAlias !== '' ? raw.objectAlias : raw.objectName, opts.pathTranslation),
+      });
+      for (const e of raw.jmesPath)
+        if (e.objectAlias !== '')
+          declared.push({ ...own, allKeys: false, fileName: translatePath(e.objectAlias, opts.pathTranslation) });
     }
     const d = validateDescriptor(ld, raw, i, opts);
     checkDuplicates(ld, raw, i, lastByName, aliasesSeen, dupReported, opts.pathTranslation);
     problems.push(...ld.problems);
     if (d !== undefined) {
-      outputs.push({ fileName: d.fileName, path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`, label: objectLabel(raw.objectName), index: i });
+      outputs.push({
+        fileName: d.fileName,
+        path: `${at}.${raw.objectAlias !== '' ? 'objectAlias' : 'objectName'}`,
+        label: objectLabel(raw.objectName),
+        index: i,
+      });
       d.jmesPath.forEach((e, j) =>
-        outputs.push({ fileName: e.fileName, path: `${at}.jmesPath[${j}].objectAlias`, label: objectLabel(raw.objectName, e.objectAlias), index: i }),
+        outputs.push({
+          fileName: e.fileName,
+          path: `${at}.jmesPath[${j}].objectAlias`,
+          label: objectLabel(raw.objectName, e.objectAlias),
+          index: i,
+        }),
       );
       if (ld.problems.length === 0) descriptors.push(d);
     }
@@ -495,7 +555,9 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   }
 
   if (problems.length > 0) {
-    const ordered = problems.map((p, n) => ({ p, n })).sort((a, b) => (a.p.index ?? -1) - (b.p.index ?? -1) || a.n - b.n);
+    const ordered = problems
+      .map((p, n) => ({ p, n }))
+      .sort((a, b) => (a.p.index ?? -1) - (b.p.index ?? -1) || a.n - b.n);
     throw new ObjectsError(
       ordered.map((x) => x.p),
       { files: declared, complete },
@@ -505,7 +567,12 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
 }
 
 /** ASCP's per-descriptor rules for one loaded descriptor; problems go to `ld`. Returns the descriptor when its names are usable. */
-function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: ParseObjectsOptions): SecretDescriptor | undefined {
+function validateDescriptor(
+  ld: Loader,
+  raw: RawDescriptor,
+  i: number,
+  opts: ParseObjectsOptions,
+): SecretDescriptor | undefined {
   const at = `objects[${i}]`;
   let type: ObjectType | undefined;
   if (raw.objectName === '') {
@@ -516,7 +583,10 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
     else type = goType(raw.objectType !== '' ? raw.objectType : (parseArn(raw.objectName)?.service ?? ''));
   }
   if (type === 'ssmparameter' && raw.objectVersion !== '' && raw.objectVersionLabel !== '') {
-    ld.problem(`${at}.objectVersionLabel`, `ssm parameters can not specify both objectVersion and objectVersionLabel: ${raw.objectName}`);
+    ld.problem(
+      `${at}.objectVersionLabel`,
+      `ssm parameters can not specify both objectVersion and objectVersionLabel: ${raw.objectName}`,
+    );
   }
 
   const nameField = raw.objectAlias !== '' ? 'objectAlias' : 'objectName';
@@ -562,11 +632,21 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
     }
     // Only a string result can be decoded; a rendered number or object is JSON text, not an encoding of bytes.
     if (e.render === 'json' && e.objectEncoding !== 'utf-8') {
-      problem('objectEncoding', `objectEncoding ${e.objectEncoding} cannot be used with render: json (only a string result can be decoded)`);
+      problem(
+        'objectEncoding',
+        `objectEncoding ${e.objectEncoding} cannot be used with render: json (only a string result can be decoded)`,
+      );
     }
     // As ASCP: the entry's permission, else the parent's string, else the request default.
     const mode = PERMISSION.test(e.filePermission) ? Number.parseInt(e.filePermission, 8) : parentMode;
-    return { path: e.path, objectAlias: e.objectAlias, fileName: entryFile, mode, render: e.render, objectEncoding: e.objectEncoding };
+    return {
+      path: e.path,
+      objectAlias: e.objectAlias,
+      fileName: entryFile,
+      mode,
+      render: e.render,
+      objectEncoding: e.objectEncoding,
+    };
   });
 
   // The object's encoding decodes the whole value; allKeys has no per-key setting, so a reader could
@@ -584,7 +664,10 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
   if (fo.objectName !== '') {
     const fp = `${at}.failoverObject`;
     if (raw.objectAlias === '') {
-      ld.problem(`${at}.objectAlias`, `object alias must be specified for objects with failover entries: ${raw.objectName}`);
+      ld.problem(
+        `${at}.objectAlias`,
+        `object alias must be specified for objects with failover entries: ${raw.objectName}`,
+      );
     }
     if (opts.failoverRegion === '') {
       ld.problem(`${fp}.objectName`, `failover object allowed only when failover region is defined: ${raw.objectName}`);
@@ -592,10 +675,16 @@ function validateDescriptor(ld: Loader, raw: RawDescriptor, i: number, opts: Par
     const bad = validateObjectName(fo.objectName, raw.objectType, opts.failoverRegion);
     if (bad !== undefined) ld.problem(`${fp}.objectName`, bad.message);
     if (type === 'ssmparameter' && fo.objectVersion !== '' && fo.objectVersionLabel !== '') {
-      ld.problem(`${fp}.objectVersionLabel`, `ssm parameters can not specify both objectVersion and objectVersionLabel: ${raw.objectName}`);
+      ld.problem(
+        `${fp}.objectVersionLabel`,
+        `ssm parameters can not specify both objectVersion and objectVersionLabel: ${raw.objectName}`,
+      );
     }
     if (fo.objectVersion !== raw.objectVersion) {
-      ld.problem(`${fp}.objectVersion`, `object versions must match between primary and failover regions: ${raw.objectName}`);
+      ld.problem(
+        `${fp}.objectVersion`,
+        `object versions must match between primary and failover regions: ${raw.objectName}`,
+      );
     }
     failoverObject = { ...fo };
   }
@@ -689,13 +778,21 @@ export function checkArnRegions(
     const arn = d.objectName.startsWith('arn:') ? parseArn(d.objectName) : undefined;
     if (arn !== undefined && region !== '' && arn.region !== region) {
       const path = `${at}.objectName`;
-      problems.push({ message: `${path}: ARN region must match region ${region}: ${d.objectName}`, path, index: d.index });
+      problems.push({
+        message: `${path}: ARN region must match region ${region}: ${d.objectName}`,
+        path,
+        index: d.index,
+      });
     }
     const fo = d.failoverObject;
     const farn = fo !== undefined && fo.objectName.startsWith('arn:') ? parseArn(fo.objectName) : undefined;
     if (fo !== undefined && farn !== undefined && failoverRegion !== '' && farn.region !== failoverRegion) {
       const path = `${at}.failoverObject.objectName`;
-      problems.push({ message: `${path}: ARN region must match region ${failoverRegion}: ${fo.objectName}`, path, index: d.index });
+      problems.push({
+        message: `${path}: ARN region must match region ${failoverRegion}: ${fo.objectName}`,
+        path,
+        index: d.index,
+      });
     }
   }
   return problems;

@@ -84,7 +84,13 @@ export function pathConflicts(paths: readonly string[]): PathConflict[] {
   paths.forEach((p, i) => {
     const prev = first.get(p);
     if (prev !== undefined) {
-      out.push({ path: p, index: i, otherIndex: prev, kind: 'duplicate', message: `two outputs would be written to the same file ${quoteName(p)}` });
+      out.push({
+        path: p,
+        index: i,
+        otherIndex: prev,
+        kind: 'duplicate',
+        message: `two outputs would be written to the same file ${quoteName(p)}`,
+      });
     } else {
       first.set(p, i);
     }

@@ -2,12 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { secretObjectsProblems, type SecretObjectSpec } from './secret-objects.js';
 import type { DeclaredFile } from './types.js';
 
-const file = (fileName: string, objectName = fileName, o: Partial<DeclaredFile> = {}): DeclaredFile => ({ fileName, objectName, optional: false, allKeys: false, ...o });
-const so = (o: Partial<SecretObjectSpec>): SecretObjectSpec => ({ secretName: 'db', type: 'Opaque', labels: undefined, annotations: undefined, data: [], ...o });
+const file = (fileName: string, objectName = fileName, o: Partial<DeclaredFile> = {}): DeclaredFile => ({
+  fileName,
+  objectName,
+  optional: false,
+  allKeys: false,
+  ...o,
+});
+const so = (o: Partial<SecretObjectSpec>): SecretObjectSpec => ({
+  secretName: 'db',
+  type: 'Opaque',
+  labels: undefined,
+  annotations: undefined,
+  data: [],
+  ...o,
+});
 
 describe('secretObjectsProblems', () => {
   it('a valid sync of a declared file: nothing', () => {
-    expect(secretObjectsProblems([so({ data: [{ objectName: 'db-creds', key: 'password' }] })], false, [file('db-creds', 'prod/db')])).toEqual([]);
+    expect(
+      secretObjectsProblems([so({ data: [{ objectName: 'db-creds', key: 'password' }] })], false, [
+        file('db-creds', 'prod/db'),
+      ]),
+    ).toEqual([]);
   });
 
   it('each problem at its place: bad name, a tls key, a file the class does not make (naming the file of the object meant)', () => {
@@ -29,11 +46,17 @@ describe('secretObjectsProblems', () => {
   });
 
   it('file names unknown (the class has errors that hide them): names are not checked, the rest is', () => {
-    const problems = secretObjectsProblems([so({ type: '', data: [{ objectName: 'nothing', key: 'k' }] })], false, undefined);
+    const problems = secretObjectsProblems(
+      [so({ type: '', data: [{ objectName: 'nothing', key: 'k' }] })],
+      false,
+      undefined,
+    );
     expect(problems.map((p) => p.path)).toEqual(['spec.secretObjects[0].type']);
   });
 
   it('not a list', () => {
-    expect(secretObjectsProblems(undefined, true, [])).toMatchObject([{ severity: 'error', path: 'spec.secretObjects' }]);
+    expect(secretObjectsProblems(undefined, true, [])).toMatchObject([
+      { severity: 'error', path: 'spec.secretObjects' },
+    ]);
   });
 });

@@ -15,7 +15,9 @@ function descriptor(yaml: string, pathTranslation: string | false = '_'): Secret
 }
 
 const jsonObject = (path: string, alias = 'testAlias', extra = ''): SecretDescriptor =>
-  descriptor(`- objectName: jsonObject\n  objectType: secretsmanager\n  jmesPath:\n    - path: '${path}'\n      objectAlias: ${alias}\n${extra}`);
+  descriptor(
+    `- objectName: jsonObject\n  objectType: secretsmanager\n  jmesPath:\n    - path: '${path}'\n      objectAlias: ${alias}\n${extra}`,
+  );
 
 async function failure(fn: () => Promise<unknown>): Promise<ProviderError> {
   try {
@@ -38,7 +40,9 @@ describe('deriveFiles: ASCP secret_value_test.go', () => {
 
   test('a name that differs only in case: the key the JSON has is named, nothing else of the secret', async () => {
     const value = enc('{"db_ai_hive_url": "jdbc:hive2://secret-host", "other": "x"}');
-    const e = await failure(() => deriveFiles(jsonObject('DB_AI_HIVE_URL', 'DB_AI_HIVE_URL'), value, 'v1', 'eu-west-1'));
+    const e = await failure(() =>
+      deriveFiles(jsonObject('DB_AI_HIVE_URL', 'DB_AI_HIVE_URL'), value, 'v1', 'eu-west-1'),
+    );
     expect(e.message).toBe(
       'eu-west-1: JMES Path - DB_AI_HIVE_URL for object alias - DB_AI_HIVE_URL does not point to a valid object. ' +
         '(in the JSON of jsonObject; names are case-sensitive, and the JSON has "db_ai_hive_url" where the path says "DB_AI_HIVE_URL")',
@@ -47,14 +51,20 @@ describe('deriveFiles: ASCP secret_value_test.go', () => {
     expect(e.message).not.toContain('other');
     // Nested and quoted names are followed; two keys that match but for case name neither.
     const nested = enc('{"db": {"Host-Name": "h"}}');
-    expect((await failure(() => deriveFiles(jsonObject('db."host-name"', 'h'), nested, 'v1', 'r'))).message).toContain('the JSON has "Host-Name" where the path says "host-name"');
+    expect((await failure(() => deriveFiles(jsonObject('db."host-name"', 'h'), nested, 'v1', 'r'))).message).toContain(
+      'the JSON has "Host-Name" where the path says "host-name"',
+    );
     const twice = enc('{"Key": "a", "KEY": "b"}');
-    expect((await failure(() => deriveFiles(jsonObject('key', 'k'), twice, 'v1', 'r'))).message).toMatch(/\(in the JSON of jsonObject\)$/);
+    expect((await failure(() => deriveFiles(jsonObject('key', 'k'), twice, 'v1', 'r'))).message).toMatch(
+      /\(in the JSON of jsonObject\)$/,
+    );
   });
 
   test('V02 path matches nothing', async () => {
     const e = await failure(() => deriveFiles(jsonObject('testpath'), enc(CREDS), 'v1', 'r'));
-    expect(e.message).toBe('r: JMES Path - testpath for object alias - testAlias does not point to a valid object. (in the JSON of jsonObject)');
+    expect(e.message).toBe(
+      'r: JMES Path - testpath for object alias - testAlias does not point to a valid object. (in the JSON of jsonObject)',
+    );
   });
 
   test('V03 invalid expression (refused at parse time)', () => {
@@ -114,7 +124,8 @@ describe('deriveFiles', () => {
 });
 
 describe('deriveFiles: allKeys', () => {
-  const all = (t: string | false = '_'): SecretDescriptor => descriptor('- objectName: app/db\n  objectType: secretsmanager\n  allKeys: true\n', t);
+  const all = (t: string | false = '_'): SecretDescriptor =>
+    descriptor('- objectName: app/db\n  objectType: secretsmanager\n  allKeys: true\n', t);
 
   test('one file per top-level key, non-strings as JSON, translated names', async () => {
     const files = await deriveFiles(all(), enc('{"user": "u", "port": 5432, "nested/key": {"x": 1}}'), 'v9', 'r');
@@ -136,7 +147,9 @@ describe('deriveFiles: allKeys', () => {
   });
 
   test('not JSON', async () => {
-    expect((await failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r'))).message).toBe('r: Invalid JSON used with allKeys in secret: app/db.');
+    expect((await failure(() => deriveFiles(all(), enc('x=1'), 'v', 'r'))).message).toBe(
+      'r: Invalid JSON used with allKeys in secret: app/db.',
+    );
   });
 
   test.each([
@@ -154,9 +167,10 @@ describe('deriveFiles: allKeys', () => {
   });
 });
 
-describe('deriveFiles: the mount\'s file bound', () => {
+describe("deriveFiles: the mount's file bound", () => {
   const all = descriptor('- objectName: app/keys\n  objectType: secretsmanager\n  allKeys: true\n');
-  const keys = (n: number): Uint8Array => enc(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']))));
+  const keys = (n: number): Uint8Array =>
+    enc(JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']))));
 
   test('allKeys that fit exactly what is left: own file + 7 keys with 2 of 10 used', async () => {
     expect(await deriveFiles(all, keys(7), 'v', 'r', { files: { max: 10, used: 2 } })).toHaveLength(8);
@@ -164,25 +178,33 @@ describe('deriveFiles: the mount\'s file bound', () => {
 
   test('one key more than is left: RESOURCE_EXHAUSTED naming the bound and the object, counted before any key becomes a file', async () => {
     // A key that cannot be a file would be refused as INVALID_ARGUMENT if the keys were turned into files first.
-    const value = enc(JSON.stringify({ ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, 'v'])), '..': 'x' }));
+    const value = enc(
+      JSON.stringify({ ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, 'v'])), '..': 'x' }),
+    );
     const e = await failure(() => deriveFiles(all, value, 'v', 'r', { files: { max: 10, used: 2 } }));
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
     expect(e.reason).toBe('TooLarge');
-    expect(e.message).toBe('this class makes more than 10 files (reached at object app/keys): name fewer objects, keys or aliases');
+    expect(e.message).toBe(
+      'this class makes more than 10 files (reached at object app/keys): name fewer objects, keys or aliases',
+    );
   });
 
   test('a plain object counts its own file', async () => {
     const plain = descriptor('- objectName: app/one\n  objectType: secretsmanager\n');
     expect(await deriveFiles(plain, enc('v'), 'v', 'r', { files: { max: 3, used: 2 } })).toHaveLength(1);
     const e = await failure(() => deriveFiles(plain, enc('v'), 'v', 'r', { files: { max: 3, used: 3 } }));
-    expect(e.message).toBe('this class makes more than 3 files (reached at object app/one): name fewer objects, keys or aliases');
+    expect(e.message).toBe(
+      'this class makes more than 3 files (reached at object app/one): name fewer objects, keys or aliases',
+    );
   });
 
   test('jmesPath entries count too, before any is evaluated', async () => {
     const d = jsonObject('username', 'a');
     expect(await deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 0 } })).toHaveLength(2);
     const e = await failure(() => deriveFiles(d, enc(CREDS), 'v', 'r', { files: { max: 2, used: 1 } }));
-    expect(e.message).toBe('this class makes more than 2 files (reached at object jsonObject): name fewer objects, keys or aliases');
+    expect(e.message).toBe(
+      'this class makes more than 2 files (reached at object jsonObject): name fewer objects, keys or aliases',
+    );
   });
 });
 
@@ -197,12 +219,17 @@ describe('deriveFiles: objectEncoding', () => {
     expect(Buffer.from(files[0]?.contents ?? [])).toEqual(Buffer.from(CERT));
     expect(files[0]).toMatchObject({ path: 'prod_cert', version: 'v1' });
     const hex = descriptor('- objectName: k\n  objectType: ssmparameter\n  objectEncoding: HEX\n');
-    expect(Buffer.from((await deriveFiles(hex, enc('0001FF'), 'v', 'r'))[0]?.contents ?? [])).toEqual(Buffer.from([0, 1, 0xff]));
+    expect(Buffer.from((await deriveFiles(hex, enc('0001FF'), 'v', 'r'))[0]?.contents ?? [])).toEqual(
+      Buffer.from([0, 1, 0xff]),
+    );
   });
 
   test('utf-8 (the default) is the value as stored, byte for byte', async () => {
     const raw = new Uint8Array([0xff, 0xfe, 0x41]);
-    for (const yaml of ['- {objectName: k, objectType: secretsmanager}\n', '- {objectName: k, objectType: secretsmanager, objectEncoding: utf-8}\n']) {
+    for (const yaml of [
+      '- {objectName: k, objectType: secretsmanager}\n',
+      '- {objectName: k, objectType: secretsmanager, objectEncoding: utf-8}\n',
+    ]) {
       expect((await deriveFiles(descriptor(yaml), raw, 'v', 'r'))[0]?.contents).toBe(raw);
     }
   });
@@ -235,9 +262,24 @@ describe('deriveFiles: objectEncoding', () => {
     const secret = 'hunter2-Secret Value!';
     const d = descriptor('- objectName: prod/cert\n  objectType: secretsmanager\n  objectEncoding: base64\n');
     const e = await failure(() => deriveFiles(d, enc(secret), 'v', 'eu-west-1'));
-    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'prod/cert', region: 'eu-west-1', field: 'objects[0].objectEncoding', reason: 'SecretValue' });
-    expect(e.message).toBe('eu-west-1: the value of prod/cert is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 14');
-    const h = await failure(() => deriveFiles(descriptor('- {objectName: k, objectType: secretsmanager, objectEncoding: hex}\n'), enc('abc'), 'v', 'r'));
+    expect(e).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      object: 'prod/cert',
+      region: 'eu-west-1',
+      field: 'objects[0].objectEncoding',
+      reason: 'SecretValue',
+    });
+    expect(e.message).toBe(
+      'eu-west-1: the value of prod/cert is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 14',
+    );
+    const h = await failure(() =>
+      deriveFiles(
+        descriptor('- {objectName: k, objectType: secretsmanager, objectEncoding: hex}\n'),
+        enc('abc'),
+        'v',
+        'r',
+      ),
+    );
     expect(h.message).toBe('r: the value of k is not valid hex (objectEncoding: hex): an odd number of hex digits');
     for (const part of ['hunter', 'Secret', 'Value', '!', 'abc']) {
       expect(e.message).not.toContain(part);
@@ -246,9 +288,16 @@ describe('deriveFiles: objectEncoding', () => {
   });
 
   test('a jmesPath result not valid in its encoding fails naming the alias and the object, never the value', async () => {
-    const d = descriptor('- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, objectEncoding: base64}\n');
+    const d = descriptor(
+      '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, objectEncoding: base64}\n',
+    );
     const e = await failure(() => deriveFiles(d, enc('{"cert":"not base64 at all"}'), 'v', 'us-east-2'));
-    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', object: 'tls', region: 'us-east-2', field: 'objects[0].jmesPath[0].objectEncoding' });
+    expect(e).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      object: 'tls',
+      region: 'us-east-2',
+      field: 'objects[0].jmesPath[0].objectEncoding',
+    });
     expect(e.message).toBe(
       'us-east-2: the jmesPath result of tls.crt in tls is not valid base64 (objectEncoding: base64 on this jmesPath entry): a byte outside the base64 alphabet at byte offset 3',
     );
@@ -257,7 +306,12 @@ describe('deriveFiles: objectEncoding', () => {
 
   test('the decoded bytes are what the file bound and sizes see', async () => {
     const big = new Uint8Array(3000).fill(7);
-    const files = await deriveFiles(descriptor('- {objectName: k, objectType: secretsmanager, objectEncoding: base64}\n'), enc(b64(big)), 'v', 'r');
+    const files = await deriveFiles(
+      descriptor('- {objectName: k, objectType: secretsmanager, objectEncoding: base64}\n'),
+      enc(b64(big)),
+      'v',
+      'r',
+    );
     expect(files[0]?.contents.byteLength).toBe(3000);
   });
 });

@@ -16,7 +16,11 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
 
 function describeBytes(n: number): string {
-  return n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0
+    ? `${n / (1024 * 1024)} MiB`
+    : n >= 1024 && n % 1024 === 0
+      ? `${n / 1024} KiB`
+      : `${n} bytes`;
 }
 
 /** What bound an over-budget entry hit, in words. */
@@ -46,7 +50,9 @@ function caseHint(path: string, json: unknown): string {
     }
     const lower = name.toLowerCase();
     const near = Object.keys(obj).filter((k) => k.toLowerCase() === lower);
-    return near.length === 1 ? `; names are case-sensitive, and the JSON has ${quoteName(near[0] ?? '', 60)} where the path says ${quoteName(name, 60)}` : '';
+    return near.length === 1
+      ? `; names are case-sensitive, and the JSON has ${quoteName(near[0] ?? '', 60)} where the path says ${quoteName(name, 60)}`
+      : '';
   }
   return '';
 }
@@ -66,7 +72,10 @@ function entryText(
     case 'failed':
       throw fail('INVALID_ARGUMENT', `Invalid JMES Path: ${e.path}. (evaluation failed on the JSON of ${objectName})`);
     case 'missing':
-      throw fail('FAILED_PRECONDITION', `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object. (in the JSON of ${objectName}${caseHint(e.path, json)})`);
+      throw fail(
+        'FAILED_PRECONDITION',
+        `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object. (in the JSON of ${objectName}${caseHint(e.path, json)})`,
+      );
     case 'type':
       throw fail(
         'FAILED_PRECONDITION',
@@ -76,31 +85,66 @@ function entryText(
     case 'too-large': {
       const limit = jmesSettings().resultBytes;
       const size = out.atLeast ? `over ${describeBytes(limit)}` : `${out.bytes} bytes`;
-      throw fail('FAILED_PRECONDITION', `jmesPath result of ${e.objectAlias} in ${objectName} is ${size}, more than the ${describeBytes(limit)} this provider writes for one entry`);
+      throw fail(
+        'FAILED_PRECONDITION',
+        `jmesPath result of ${e.objectAlias} in ${objectName} is ${size}, more than the ${describeBytes(limit)} this provider writes for one entry`,
+      );
     }
     case 'budget': {
       const bound = boundText(out.bound);
-      if (out.spent) throw fail('INVALID_ARGUMENT', `${which} not evaluated: this mount's jmesPath evaluations already used the evaluation budget (${bound})`, 'JmesPathBudget');
-      const again = out.until === undefined ? '' : `; it did on this same value before, and is not evaluated again until ${new Date(out.until).toISOString()}`;
-      throw fail('INVALID_ARGUMENT', `${which} exceeded the evaluation budget (${bound}); use a simpler path${again}`, 'JmesPathBudget');
+      if (out.spent)
+        throw fail(
+          'INVALID_ARGUMENT',
+          `${which} not evaluated: this mount's jmesPath evaluations already used the evaluation budget (${bound})`,
+          'JmesPathBudget',
+        );
+      const again =
+        out.until === undefined
+          ? ''
+          : `; it did on this same value before, and is not evaluated again until ${new Date(out.until).toISOString()}`;
+      throw fail(
+        'INVALID_ARGUMENT',
+        `${which} exceeded the evaluation budget (${bound}); use a simpler path${again}`,
+        'JmesPathBudget',
+      );
     }
     case 'busy':
-      throw fail('UNAVAILABLE', `provider at capacity: ${out.waiting} jmesPath evaluations already waiting, ${which} not evaluated; nothing was written, the driver will retry`, 'AtCapacity');
+      throw fail(
+        'UNAVAILABLE',
+        `provider at capacity: ${out.waiting} jmesPath evaluations already waiting, ${which} not evaluated; nothing was written, the driver will retry`,
+        'AtCapacity',
+      );
     case 'aborted':
       throw out.deadline
-        ? fail('DEADLINE_EXCEEDED', `mount deadline exceeded during the evaluation of the ${which}; nothing was written`, 'Deadline')
-        : fail('CANCELLED', `mount cancelled by the caller during the evaluation of the ${which}; nothing was written`, 'Cancelled');
+        ? fail(
+            'DEADLINE_EXCEEDED',
+            `mount deadline exceeded during the evaluation of the ${which}; nothing was written`,
+            'Deadline',
+          )
+        : fail(
+            'CANCELLED',
+            `mount cancelled by the caller during the evaluation of the ${which}; nothing was written`,
+            'Cancelled',
+          );
     case 'unavailable':
-      throw fail(out.transient ? 'UNAVAILABLE' : 'INTERNAL', `the jmesPath evaluation thread ${out.why}; ${which} not evaluated`, 'JmesPathEvaluator');
+      throw fail(
+        out.transient ? 'UNAVAILABLE' : 'INTERNAL',
+        `the jmesPath evaluation thread ${out.why}; ${which} not evaluated`,
+        'JmesPathEvaluator',
+      );
   }
 }
 
 /** The refusal of a mount whose objects make more than `max` files, named by the object that passed it. */
 export function tooManyFiles(max: number, objectName: string): ProviderError {
-  return new ProviderError('RESOURCE_EXHAUSTED', `this class makes more than ${max} files (reached at object ${objectName}): name fewer objects, keys or aliases`, {
-    object: objectName,
-    reason: 'TooLarge',
-  });
+  return new ProviderError(
+    'RESOURCE_EXHAUSTED',
+    `this class makes more than ${max} files (reached at object ${objectName}): name fewer objects, keys or aliases`,
+    {
+      object: objectName,
+      reason: 'TooLarge',
+    },
+  );
 }
 
 /** The mount's file bound: `max` files in all, `used` of them taken by the objects before this one. */
@@ -129,20 +173,32 @@ export async function deriveFiles(
   // An error about the value itself leads with its region, as a fetch error does: the gRPC status and the pod's event
   // show only the message. (Budget, capacity and deadline errors are about this provider, not the value.)
   const fail = (code: StatusName, message: string, field?: string, reason = 'SecretValue'): ProviderError =>
-    new ProviderError(code, region !== '' && reason === 'SecretValue' ? `${region}: ${message}` : message, { object: d.objectName, region, field, reason });
+    new ProviderError(code, region !== '' && reason === 'SecretValue' ? `${region}: ${message}` : message, {
+      object: d.objectName,
+      region,
+      field,
+      reason,
+    });
 
   // objectEncoding: the file, and the JSON the entries read, are the decoded bytes; everything after
   // this (sizes, the mount's byte bound, unchanged-file detection, the driver's answer) sees only them.
   const encoding = d.objectEncoding ?? 'utf-8';
   const decoded = decodeValue(stored, encoding);
   if (!decoded.ok) {
-    throw fail('FAILED_PRECONDITION', `the value of ${d.objectName} is not valid ${encoding} (objectEncoding: ${encoding}): ${decoded.why}`, `objects[${d.index}].objectEncoding`);
+    throw fail(
+      'FAILED_PRECONDITION',
+      `the value of ${d.objectName} is not valid ${encoding} (objectEncoding: ${encoding}): ${decoded.why}`,
+      `objects[${d.index}].objectEncoding`,
+    );
   }
   const value = decoded.bytes;
 
   const bound = opts.files;
-  if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
-  const files: OutputFile[] = [{ path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` }];
+  if (bound !== undefined && bound.used + 1 + d.jmesPath.length > bound.max)
+    throw tooManyFiles(bound.max, d.objectName);
+  const files: OutputFile[] = [
+    { path: d.fileName, mode: d.mode, contents: value, version, origin: `object ${d.objectName}` },
+  ];
   if (d.jmesPath.length === 0 && !d.allKeys) return files;
 
   const text = utf8Decoder.decode(value);
@@ -159,7 +215,9 @@ export async function deriveFiles(
   for (const [j, e] of d.jmesPath.entries()) {
     const field = `objects[${d.index}].jmesPath[${j}].path`;
     const out = await evaluateEntry(parsed, text, e.path, e.render, { budget, signal: opts.signal });
-    const entryFile = entryText(out, e, d.objectName, json, (code, message, reason) => fail(code, message, field, reason));
+    const entryFile = entryText(out, e, d.objectName, json, (code, message, reason) =>
+      fail(code, message, field, reason),
+    );
     // The entry's own encoding only: the object's (if any) already decoded the JSON this result comes from.
     const entryEncoding = e.objectEncoding ?? 'utf-8';
     const contents = decodeValue(utf8.encode(entryFile), entryEncoding);
@@ -170,7 +228,13 @@ export async function deriveFiles(
         `objects[${d.index}].jmesPath[${j}].objectEncoding`,
       );
     }
-    files.push({ path: e.fileName, mode: e.mode, contents: contents.bytes, version, origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}` });
+    files.push({
+      path: e.fileName,
+      mode: e.mode,
+      contents: contents.bytes,
+      version,
+      origin: `jmesPath alias ${e.objectAlias} of ${d.objectName}`,
+    });
   }
 
   if (d.allKeys) {
@@ -183,7 +247,8 @@ export async function deriveFiles(
       );
     }
     const entries = Object.entries(json as Record<string, unknown>);
-    if (bound !== undefined && bound.used + files.length + entries.length > bound.max) throw tooManyFiles(bound.max, d.objectName);
+    if (bound !== undefined && bound.used + files.length + entries.length > bound.max)
+      throw tooManyFiles(bound.max, d.objectName);
     const translation = d.pathTranslation ?? '_';
     const keyFiles: { key: string; file: OutputFile }[] = [];
     const bad: string[] = [];
@@ -195,7 +260,16 @@ export async function deriveFiles(
         continue;
       }
       const text = typeof v === 'string' ? v : toJsonText(v, parsed.bigIntegers);
-      keyFiles.push({ key, file: { path, mode: d.mode, contents: utf8.encode(text), version, origin: `allKeys key ${quoteName(key, 60)} of ${d.objectName}` } });
+      keyFiles.push({
+        key,
+        file: {
+          path,
+          mode: d.mode,
+          contents: utf8.encode(text),
+          version,
+          origin: `allKeys key ${quoteName(key, 60)} of ${d.objectName}`,
+        },
+      });
     }
     const all = [...files.map((f) => f.path), ...keyFiles.map((k) => k.file.path)];
     for (const c of pathConflicts(all)) {
@@ -203,7 +277,11 @@ export async function deriveFiles(
       if (k !== undefined) bad.push(`key ${quoteName(k.key, 60)}: ${c.message}`);
     }
     if (bad.length > 0) {
-      throw fail('INVALID_ARGUMENT', `allKeys on ${d.objectName}: ${bad.length} key(s) cannot be files: ${bad.join('; ')}`, field);
+      throw fail(
+        'INVALID_ARGUMENT',
+        `allKeys on ${d.objectName}: ${bad.length} key(s) cannot be files: ${bad.join('; ')}`,
+        field,
+      );
     }
     files.push(...keyFiles.map((k) => k.file));
   }

@@ -19,7 +19,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BoxCluster, fileNameOf, JMES_ALIAS, teamObjectsYaml, type BoxPod } from '../../tools/bench/box-scenario.js';
-import { BOX_FIGURES, MAX_COLUMNS, oldSpaceCap, startBoxedProvider, tally, volumeRoot, wave, wrap, type BoxedProvider, type Wave } from '../../tools/bench/box.js';
+import {
+  BOX_FIGURES,
+  MAX_COLUMNS,
+  oldSpaceCap,
+  startBoxedProvider,
+  tally,
+  volumeRoot,
+  wave,
+  wrap,
+  type BoxedProvider,
+  type Wave,
+} from '../../tools/bench/box.js';
 import { cgroupSupport, parseCgroupMounts, parseFlatKeyed } from '../../tools/bench/cgroup.js';
 import { parseBenchArgs } from '../../tools/bench/options.js';
 import { coldCopy } from '../../tools/bench/page-cache.js';
@@ -49,9 +60,16 @@ describe('cgroup and scenario helpers', () => {
       '50 23 0:40 /sub /mnt/cg rw - cgroup cgroup rw,memory',
     ].join('\n');
     const m = parseCgroupMounts(text);
-    expect(Object.fromEntries(m.v1)).toEqual({ cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', memory: '/sys/fs/cgroup/memory' });
+    expect(Object.fromEntries(m.v1)).toEqual({
+      cpu: '/sys/fs/cgroup/cpu,cpuacct',
+      cpuacct: '/sys/fs/cgroup/cpu,cpuacct',
+      memory: '/sys/fs/cgroup/memory',
+    });
     expect(m.v2).toBe('/sys/fs/cgroup/unified');
-    expect(parseCgroupMounts('29 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate')).toEqual({ v1: new Map(), v2: '/sys/fs/cgroup' });
+    expect(parseCgroupMounts('29 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate')).toEqual({
+      v1: new Map(),
+      v2: '/sys/fs/cgroup',
+    });
   });
 
   test('reads flat keyed files (memory.events, cpu.stat, memory.oom_control)', () => {
@@ -91,7 +109,10 @@ describe('cgroup and scenario helpers', () => {
 
   test('--box and its sizes', () => {
     const r = parseBenchArgs(['--box', '--box-pods=220', '--box-rss-pods=11,220']);
-    expect(r.kind === 'run' && r.options).toMatchObject({ box: true, boxSizes: { pods: 220, teams: 11, rssPods: [11, 220], memoryMiB: 100, cpuMillis: 50 } });
+    expect(r.kind === 'run' && r.options).toMatchObject({
+      box: true,
+      boxSizes: { pods: 220, teams: 11, rssPods: [11, 220], memoryMiB: 100, cpuMillis: 50 },
+    });
     const q = parseBenchArgs(['--box', '--quick']);
     expect(q.kind === 'run' && q.options.boxSizes.pods).toBeLessThan(20);
     expect(parseBenchArgs(['--box-rss-pods=11']).kind).toBe('error');
@@ -116,7 +137,10 @@ function leaks(output: string, pods: readonly BoxPod[], values: readonly string[
 }
 
 function describeWave(name: string, w: Wave): string {
-  const unav = w.unavailable.length > 0 ? `; UNAVAILABLE answers ${w.unavailable.length}, slowest ${(Math.max(...w.unavailable.map((u) => u.ms)) / 1000).toFixed(1)} s` : '';
+  const unav =
+    w.unavailable.length > 0
+      ? `; UNAVAILABLE answers ${w.unavailable.length}, slowest ${(Math.max(...w.unavailable.map((u) => u.ms)) / 1000).toFixed(1)} s`
+      : '';
   return `${name}: first attempts ${tally(w.first)}; final ${tally(w.final)}; retried ${w.retried} (max ${w.maxAttempts} attempts); last answer ${(w.doneMs / 1000).toFixed(1)} s${unav}`;
 }
 
@@ -137,69 +161,89 @@ describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  test.skipIf(!support.ok)('110 first mounts at once, then a rotation round: alive, all mounted, right files, nothing secret logged', { timeout: 10 * 60_000 }, async () => {
-    const mainJs = ensureBuilt();
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-boxtest-'));
-    const volumes = await mkdtemp(path.join(volumeRoot(), 'csi-aws-boxtest-volumes-'));
-    dirs.push(dir, volumes);
-    emu = await startEmulator({ latencyMs: 20 });
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    await emu.writeKubeconfig(kubeconfig);
-    const teams = 11;
-    const cluster = new BoxCluster(emu, volumes, { teams, objects: 10, secretBytes: 1024 });
-    const pods = await cluster.pods(110, 'app');
-    const output: string[] = [];
+  test.skipIf(!support.ok)(
+    '110 first mounts at once, then a rotation round: alive, all mounted, right files, nothing secret logged',
+    { timeout: 10 * 60_000 },
+    async () => {
+      const mainJs = ensureBuilt();
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-boxtest-'));
+      const volumes = await mkdtemp(path.join(volumeRoot(), 'csi-aws-boxtest-volumes-'));
+      dirs.push(dir, volumes);
+      emu = await startEmulator({ latencyMs: 20 });
+      const kubeconfig = path.join(dir, 'kubeconfig');
+      await emu.writeKubeconfig(kubeconfig);
+      const teams = 11;
+      const cluster = new BoxCluster(emu, volumes, { teams, objects: 10, secretBytes: 1024 });
+      const pods = await cluster.pods(110, 'app');
+      const output: string[] = [];
 
-    // A cold start, the harder case: the box pays for node's pages as it reads them (tools/bench/page-cache.ts).
-    const cold = coldCopy(process.execPath, dir);
-    const env = { node: process.execPath, mainJs, emulatorUrl: emu.url, kubeconfig, dir, kubeletRoot: cluster.kubeletRoot, cold };
-    provider = await startBoxedProvider(env, 'box test', { memoryBytes: 100 * MiB, cpuMillis: 50 }, (_, line) => output.push(line));
-    const p = provider;
-    report.push(`cgroup v${support.ok ? support.version : '?'}; ${p.cold ? 'cold' : 'warm'} start-up ${(p.proc.startupWallMs / 1000).toFixed(1)} s (CPU ${p.proc.startupCpuMs.toFixed(0)} ms)`);
-    const opts = { deadlineMs: 120_000, attempts: 4 };
-    const burst = await wave(p, pods, { ...opts, withVersions: false });
-    report.push(describeWave('burst', burst));
-    // One secret of every team changes, then every pod polls with the versions it has.
-    for (let t = 0; t < teams; t++) cluster.rotate(t, 1);
-    const round = await wave(p, pods, { ...opts, withVersions: true });
-    report.push(describeWave('rotation round', round));
-    const stats = p.proc.box?.stats();
-    const m = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
-    if (stats) {
-      report.push(
-        `cgroup: working set peak ${m(stats.peakWorkingSetBytes)}, anon peak ${m(stats.peakAnonBytes)}, charge peak ${m(stats.peakBytes)}, ` +
-          `OOM kills ${stats.oomKills}, CPU ${((stats.cpuMs ?? NaN) / 1000).toFixed(1)} s`,
+      // A cold start, the harder case: the box pays for node's pages as it reads them (tools/bench/page-cache.ts).
+      const cold = coldCopy(process.execPath, dir);
+      const env = {
+        node: process.execPath,
+        mainJs,
+        emulatorUrl: emu.url,
+        kubeconfig,
+        dir,
+        kubeletRoot: cluster.kubeletRoot,
+        cold,
+      };
+      provider = await startBoxedProvider(env, 'box test', { memoryBytes: 100 * MiB, cpuMillis: 50 }, (_, line) =>
+        output.push(line),
       );
-    }
-
-    const exit = p.proc.exit;
-    const died = exit === undefined ? '' : `the provider died (${describeExit(exit)}; OOM kills in its cgroup: ${stats?.oomKills ?? '?'}); stderr:\n${p.proc.stderrTail().slice(-1500)}`;
-    if (died !== '') report.push(died.split('\n')[0] ?? died);
-    expect(died).toBe('');
-    expect(stats?.oomKills).toBe(0);
-
-    // Every pod mounted, by the driver's retries at most; no other failure.
-    expect(burst.failures.map((f) => `${f.pod}: ${f.code} ${f.details}`).slice(0, 5)).toEqual([]);
-    expect(round.failures.map((f) => `${f.pod}: ${f.code} ${f.details}`).slice(0, 5)).toEqual([]);
-    // Refusals under load say why: the provider is at capacity (the driver retries).
-    const unexplained = [...burst.unavailable, ...round.unavailable].filter((u) => !/capacity/i.test(u.details));
-    expect(unexplained.map((u) => u.details).slice(0, 3)).toEqual([]);
-
-    // One pod of every team and the last pod: every file holds the current value (rotated included).
-    const sample = [...pods.slice(0, teams), pods[pods.length - 1] as BoxPod];
-    const wrong: string[] = [];
-    for (const pod of sample) {
-      for (const [file, want] of Object.entries(cluster.expectedFiles(pod))) {
-        const got = await readFile(path.join(pod.target, file), 'utf8').catch(() => '<missing>');
-        if (got !== want) wrong.push(`${pod.namespace}/${pod.name} ${file}: ${got === '<missing>' ? 'missing' : 'wrong value'}`);
+      const p = provider;
+      report.push(
+        `cgroup v${support.ok ? support.version : '?'}; ${p.cold ? 'cold' : 'warm'} start-up ${(p.proc.startupWallMs / 1000).toFixed(1)} s (CPU ${p.proc.startupCpuMs.toFixed(0)} ms)`,
+      );
+      const opts = { deadlineMs: 120_000, attempts: 4 };
+      const burst = await wave(p, pods, { ...opts, withVersions: false });
+      report.push(describeWave('burst', burst));
+      // One secret of every team changes, then every pod polls with the versions it has.
+      for (let t = 0; t < teams; t++) cluster.rotate(t, 1);
+      const round = await wave(p, pods, { ...opts, withVersions: true });
+      report.push(describeWave('rotation round', round));
+      const stats = p.proc.box?.stats();
+      const m = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
+      if (stats) {
+        report.push(
+          `cgroup: working set peak ${m(stats.peakWorkingSetBytes)}, anon peak ${m(stats.peakAnonBytes)}, charge peak ${m(stats.peakBytes)}, ` +
+            `OOM kills ${stats.oomKills}, CPU ${((stats.cpuMs ?? NaN) / 1000).toFixed(1)} s`,
+        );
       }
-    }
-    expect(wrong.slice(0, 10)).toEqual([]);
-    expect(Object.keys(cluster.expectedFiles(pods[0] as BoxPod))).toContain(JMES_ALIAS);
 
-    // Nothing secret in anything the provider printed.
-    expect(leaks(output.join('\n'), pods, cluster.secretValues())).toEqual([]);
-  });
+      const exit = p.proc.exit;
+      const died =
+        exit === undefined
+          ? ''
+          : `the provider died (${describeExit(exit)}; OOM kills in its cgroup: ${stats?.oomKills ?? '?'}); stderr:\n${p.proc.stderrTail().slice(-1500)}`;
+      if (died !== '') report.push(died.split('\n')[0] ?? died);
+      expect(died).toBe('');
+      expect(stats?.oomKills).toBe(0);
+
+      // Every pod mounted, by the driver's retries at most; no other failure.
+      expect(burst.failures.map((f) => `${f.pod}: ${f.code} ${f.details}`).slice(0, 5)).toEqual([]);
+      expect(round.failures.map((f) => `${f.pod}: ${f.code} ${f.details}`).slice(0, 5)).toEqual([]);
+      // Refusals under load say why: the provider is at capacity (the driver retries).
+      const unexplained = [...burst.unavailable, ...round.unavailable].filter((u) => !/capacity/i.test(u.details));
+      expect(unexplained.map((u) => u.details).slice(0, 3)).toEqual([]);
+
+      // One pod of every team and the last pod: every file holds the current value (rotated included).
+      const sample = [...pods.slice(0, teams), pods[pods.length - 1] as BoxPod];
+      const wrong: string[] = [];
+      for (const pod of sample) {
+        for (const [file, want] of Object.entries(cluster.expectedFiles(pod))) {
+          const got = await readFile(path.join(pod.target, file), 'utf8').catch(() => '<missing>');
+          if (got !== want)
+            wrong.push(`${pod.namespace}/${pod.name} ${file}: ${got === '<missing>' ? 'missing' : 'wrong value'}`);
+        }
+      }
+      expect(wrong.slice(0, 10)).toEqual([]);
+      expect(Object.keys(cluster.expectedFiles(pods[0] as BoxPod))).toContain(JMES_ALIAS);
+
+      // Nothing secret in anything the provider printed.
+      expect(leaks(output.join('\n'), pods, cluster.secretValues())).toEqual([]);
+    },
+  );
 });
 
 describe.skipIf(process.platform !== 'linux')('npm run bench -- --box --quick', () => {
@@ -207,7 +251,10 @@ describe.skipIf(process.platform !== 'linux')('npm run bench -- --box --quick', 
     const main = ensureBuilt();
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runBench(['--box', '--quick', `--provider=${main}`, `--node=${process.execPath}`], { stdout: (l) => out.push(l), stderr: (l) => err.push(l) });
+    const code = await runBench(['--box', '--quick', `--provider=${main}`, `--node=${process.execPath}`], {
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+    });
     const text = out.join('\n');
     expect(code, err.join('\n')).toBe(0);
     expect(text).toContain('## Box');

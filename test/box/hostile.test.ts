@@ -20,7 +20,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cgroupSupport } from '../../tools/bench/cgroup.js';
 import { parseBenchArgs } from '../../tools/bench/options.js';
-import { attacks, FILTER_BOMB, hostileLeaks, hostileNotes, hostileTable, LITERAL_BOMB, LIVENESS_FAILURES, startHostileSession, type AttackResult, type HostileSession } from '../../tools/bench/hostile.js';
+import {
+  attacks,
+  FILTER_BOMB,
+  hostileLeaks,
+  hostileNotes,
+  hostileTable,
+  LITERAL_BOMB,
+  LIVENESS_FAILURES,
+  startHostileSession,
+  type AttackResult,
+  type HostileSession,
+} from '../../tools/bench/hostile.js';
 import { ensureBuilt } from '../helpers/built.js';
 
 const MiB = 1024 * 1024;
@@ -45,11 +56,22 @@ function broken(r: AttackResult): Record<string, unknown> {
     attackerAnswer: r.report.problems,
     otherTenantFailures: r.victim.failures,
     otherTenantMounted: r.victim.mounts > 0,
-    livenessWouldRestart: r.health.worstRun >= LIVENESS_FAILURES ? `${r.health.worstRun} /healthz failures in a row: ${r.health.failures.join('; ')}` : null,
+    livenessWouldRestart:
+      r.health.worstRun >= LIVENESS_FAILURES
+        ? `${r.health.worstRun} /healthz failures in a row: ${r.health.failures.join('; ')}`
+        : null,
     probed: r.health.probes > 0,
   };
 }
-const INTACT = { died: null, oomKills: 0, attackerAnswer: [], otherTenantFailures: [], otherTenantMounted: true, livenessWouldRestart: null, probed: true };
+const INTACT = {
+  died: null,
+  oomKills: 0,
+  attackerAnswer: [],
+  otherTenantFailures: [],
+  otherTenantMounted: true,
+  livenessWouldRestart: null,
+  probed: true,
+};
 
 describe("a hostile tenant against the provider in the chart's box (50m CPU, 100Mi memory)", () => {
   if (!support.ok) {
@@ -62,21 +84,34 @@ describe("a hostile tenant against the provider in the chart's box (50m CPU, 100
   let server = '';
   beforeAll(async () => {
     server = builtServer();
-    session = await startHostileSession({ node: process.execPath, mainJs: server, limits: { memoryBytes: 100 * MiB, cpuMillis: 50 }, quick: true });
+    session = await startHostileSession({
+      node: process.execPath,
+      mainJs: server,
+      limits: { memoryBytes: 100 * MiB, cpuMillis: 50 },
+      quick: true,
+    });
   }, 5 * 60_000);
   afterAll(async () => {
     if (session !== undefined && session.results.length > 0) {
-      const lines = [`server ${path.relative(process.cwd(), server)}; cgroup v${support.version}; start-up ${session.startupS.toFixed(1)} s; providers started ${session.starts}`, ...hostileTable(session), ...hostileNotes(session)];
+      const lines = [
+        `server ${path.relative(process.cwd(), server)}; cgroup v${support.version}; start-up ${session.startupS.toFixed(1)} s; providers started ${session.starts}`,
+        ...hostileTable(session),
+        ...hostileNotes(session),
+      ];
       process.stdout.write(`[hostile]\n  ${lines.join('\n  ')}\n`);
     }
     await session?.close();
   }, 60_000);
 
   for (const a of attacks().filter((x) => x.id !== FAN_OUT)) {
-    test(`${a.title}: ${a.documented}; the provider lives, the other tenant mounts, /healthz answers`, { timeout: 5 * 60_000 }, async () => {
-      const r = await (session as HostileSession).attack(a.id);
-      expect(broken(r)).toEqual(INTACT);
-    });
+    test(
+      `${a.title}: ${a.documented}; the provider lives, the other tenant mounts, /healthz answers`,
+      { timeout: 5 * 60_000 },
+      async () => {
+        const r = await (session as HostileSession).attack(a.id);
+        expect(broken(r)).toEqual(INTACT);
+      },
+    );
   }
 
   // Before the bounds on the bytes of files a mount makes and on the objects of a class (measured,
@@ -85,10 +120,14 @@ describe("a hostile tenant against the provider in the chart's box (50m CPU, 100
   // with the files bounded, parsing 1,700 objects still held the event loop long enough for
   // /healthz to fail 3 times in a row. Now a class names at most 500 objects (1,700 are refused
   // before parsing), and a mount's files are refused past 4 MiB, before any is written.
-  test('one 64 KiB secret under 450 aliases (28 MiB of files): refused RESOURCE_EXHAUSTED before anything is written; the provider lives', { timeout: 5 * 60_000 }, async () => {
-    const r = await (session as HostileSession).attack(FAN_OUT);
-    expect(broken(r)).toEqual(INTACT);
-  });
+  test(
+    'one 64 KiB secret under 450 aliases (28 MiB of files): refused RESOURCE_EXHAUSTED before anything is written; the provider lives',
+    { timeout: 5 * 60_000 },
+    async () => {
+      const r = await (session as HostileSession).attack(FAN_OUT);
+      expect(broken(r)).toEqual(INTACT);
+    },
+  );
 
   test('one provider process throughout, and no token or secret value in anything it printed', () => {
     const s = session as HostileSession;

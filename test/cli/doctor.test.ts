@@ -10,7 +10,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandIO } from '../../src/cli/index.js';
 import { main } from '../../src/cli/index.js';
 import { DEFAULT_PROVIDER_SELECTOR, DRIVER_NAME, type DoctorReport } from '../../src/cli/doctor.js';
-import { CLUSTER_NAME, DEFAULT_ISSUER, pointAwsSdkAt, startEmulator, type Emulator } from '../../tools/emulator/index.js';
+import {
+  CLUSTER_NAME,
+  DEFAULT_ISSUER,
+  pointAwsSdkAt,
+  startEmulator,
+  type Emulator,
+} from '../../tools/emulator/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const IRSA = 'manifests/examples/irsa.yaml';
@@ -24,11 +30,17 @@ const FLAG = 'flag-value-never-printed';
 
 const SPC_SPEC = {
   provider: 'aws',
-  parameters: { objects: '- objectName: "prod/db-creds"\n  objectType: "secretsmanager"\n- objectName: "/app/feature-flag"\n  objectType: "ssmparameter"\n' },
+  parameters: {
+    objects:
+      '- objectName: "prod/db-creds"\n  objectType: "secretsmanager"\n- objectName: "/app/feature-flag"\n  objectType: "ssmparameter"\n',
+  },
 };
 
 function secretsVolume(spc: string): unknown {
-  return { name: 'secrets-store', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: spc } } };
+  return {
+    name: 'secrets-store',
+    csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: spc } },
+  };
 }
 
 let emu: Emulator;
@@ -44,20 +56,51 @@ beforeAll(async () => {
   undoEnv = pointAwsSdkAt(emu.url, tmp);
   kubeconfig = path.join(tmp, 'kubeconfig');
   await emu.writeKubeconfig(kubeconfig);
-  emu.addRole({ arn: READER, trust: { subjects: ['system:serviceaccount:default:app-irsa'] }, allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/feature-flag'] } });
-  emu.addRole({ arn: OPERATOR, allow: { iamRead: true, eksRead: true, secretsmanager: ['*'], describeParameters: true } });
+  emu.addRole({
+    arn: READER,
+    trust: { subjects: ['system:serviceaccount:default:app-irsa'] },
+    allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/feature-flag'] },
+  });
+  emu.addRole({
+    arn: OPERATOR,
+    allow: { iamRead: true, eksRead: true, secretsmanager: ['*'], describeParameters: true },
+  });
   emu.addServiceAccount('default', 'app-irsa', { 'eks.amazonaws.com/role-arn': READER });
-  emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
+  emu.addCsiDriver(DRIVER_NAME, {
+    tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }],
+  });
   emu.addNode('node-1', { 'topology.kubernetes.io/region': REGION });
   emu.addNode('node-2', { 'topology.kubernetes.io/region': REGION });
   emu.addSecretProviderClass('default', 'app-irsa-secrets', SPC_SPEC);
-  emu.addPod('default', 'app', 'node-1', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('app-irsa-secrets')] });
-  emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
-  emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: PASSWORD, 'db-host': 'db.internal' }));
+  emu.addPod('default', 'app', 'node-1', {
+    serviceAccountName: 'app-irsa',
+    volumes: [secretsVolume('app-irsa-secrets')],
+  });
+  emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', {
+    labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' },
+  });
+  emu.putSecret(
+    REGION,
+    'prod/db-creds',
+    JSON.stringify({ username: 'app', password: PASSWORD, 'db-host': 'db.internal' }),
+  );
   emu.putParameter(REGION, '/app/feature-flag', FLAG);
   const c = emu.issueCredentials(OPERATOR);
-  env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken, AWS_ENDPOINT_URL: emu.url, KUBECONFIG: kubeconfig };
-  secrets = [PASSWORD, FLAG, emu.apiToken, c.secretAccessKey, c.sessionToken, emu.issueToken({ namespace: 'default', serviceAccount: 'app-irsa', audience: 'sts.amazonaws.com' })];
+  env = {
+    AWS_ACCESS_KEY_ID: c.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+    AWS_SESSION_TOKEN: c.sessionToken,
+    AWS_ENDPOINT_URL: emu.url,
+    KUBECONFIG: kubeconfig,
+  };
+  secrets = [
+    PASSWORD,
+    FLAG,
+    emu.apiToken,
+    c.secretAccessKey,
+    c.sessionToken,
+    emu.issueToken({ namespace: 'default', serviceAccount: 'app-irsa', audience: 'sts.amazonaws.com' }),
+  ];
 }, 30_000);
 
 afterAll(async () => {
@@ -68,24 +111,53 @@ afterAll(async () => {
 
 afterEach(() => {
   // Each test that breaks something shared puts it back here.
-  emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
+  emu.addCsiDriver(DRIVER_NAME, {
+    tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }],
+  });
   emu.addOidcProvider(DEFAULT_ISSUER);
-  emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
+  emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', {
+    labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' },
+  });
 });
 
-async function doctor(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string; report?: DoctorReport }> {
+async function doctor(
+  args: string[],
+  extraEnv: Record<string, string | undefined> = {},
+): Promise<{ code: number; out: string; err: string; report?: DoctorReport }> {
   let out = '';
   let err = '';
-  const io: CommandIO = { stdout: (t) => (out += t), stderr: (t) => (err += t), env: { ...env, ...extraEnv }, cwd: ROOT };
+  const io: CommandIO = {
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+    env: { ...env, ...extraEnv },
+    cwd: ROOT,
+  };
   const code = await main(['doctor', ...args], io);
   for (const s of secrets) {
     expect(out).not.toContain(s);
     expect(err).not.toContain(s);
   }
-  return { code, out, err, ...(args.includes('json') && out !== '' ? { report: JSON.parse(out) as DoctorReport } : {}) };
+  return {
+    code,
+    out,
+    err,
+    ...(args.includes('json') && out !== '' ? { report: JSON.parse(out) as DoctorReport } : {}),
+  };
 }
 
-const irsa = (sa = 'app-irsa', more: string[] = []): string[] => ['--class', IRSA, '--namespace', 'default', '--service-account', sa, '--region', REGION, '--format', 'json', ...more];
+const irsa = (sa = 'app-irsa', more: string[] = []): string[] => [
+  '--class',
+  IRSA,
+  '--namespace',
+  'default',
+  '--service-account',
+  sa,
+  '--region',
+  REGION,
+  '--format',
+  'json',
+  ...more,
+];
 
 function row(r: DoctorReport | undefined, check: string, subject?: string) {
   const found = r?.checks.find((c) => c.check === check && (subject === undefined || c.subject.includes(subject)));
@@ -95,11 +167,28 @@ function row(r: DoctorReport | undefined, check: string, subject?: string) {
 
 describe('doctor on a healthy IRSA setup', () => {
   it('passes every check, exit 0, in a table', async () => {
-    const { code, out } = await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'app-irsa', '--region', REGION]);
+    const { code, out } = await doctor([
+      '--class',
+      IRSA,
+      '--namespace',
+      'default',
+      '--service-account',
+      'app-irsa',
+      '--region',
+      REGION,
+    ]);
     expect(code).toBe(0);
     const lines = out.split('\n');
     expect(lines[0]).toMatch(/^STATUS\s+CHECK\s+SUBJECT\s+RESULT$/);
-    for (const check of ['class', 'csi-driver', 'provider', 'service-account', 'iam-role', 'oidc-provider', 'trust-policy']) {
+    for (const check of [
+      'class',
+      'csi-driver',
+      'provider',
+      'service-account',
+      'iam-role',
+      'oidc-provider',
+      'trust-policy',
+    ]) {
       expect(lines.some((l) => new RegExp(`^PASS\\s+${check}\\s`).test(l))).toBe(true);
     }
     expect(lines.filter((l) => /^PASS\s+object\s/.test(l))).toHaveLength(2);
@@ -111,11 +200,22 @@ describe('doctor on a healthy IRSA setup', () => {
     const { code, report } = await doctor(irsa());
     expect(code).toBe(0);
     expect(report?.summary).toEqual({ pass: 11, warn: 0, fail: 0, skip: 0 });
-    expect(row(report, 'access', '/app/feature-flag')).toMatchObject({ status: 'PASS', cause: 'app-secrets-reader may ssm:GetParameters (IAM policy simulation)' });
-    expect(row(report, 'trust-policy')).toEqual({ check: 'trust-policy', status: 'PASS', subject: 'app-secrets-reader', cause: 'trusts system:serviceaccount:default:app-irsa with audience sts.amazonaws.com', fix: '' });
+    expect(row(report, 'access', '/app/feature-flag')).toMatchObject({
+      status: 'PASS',
+      cause: 'app-secrets-reader may ssm:GetParameters (IAM policy simulation)',
+    });
+    expect(row(report, 'trust-policy')).toEqual({
+      check: 'trust-policy',
+      status: 'PASS',
+      subject: 'app-secrets-reader',
+      cause: 'trusts system:serviceaccount:default:app-irsa with audience sts.amazonaws.com',
+      fix: '',
+    });
     expect(row(report, 'object', '/app/feature-flag').subject).toBe(`ssmparameter /app/feature-flag in ${REGION}`);
     // No value was read: only DescribeSecret and DescribeParameters reached the services.
-    expect(emu.calls.filter((c) => c.service === 'secretsmanager' || c.service === 'ssm').map((c) => c.operation)).not.toContain('GetSecretValue');
+    expect(
+      emu.calls.filter((c) => c.service === 'secretsmanager' || c.service === 'ssm').map((c) => c.operation),
+    ).not.toContain('GetSecretValue');
     expect(emu.calls.map((c) => c.operation)).not.toContain('GetParameters');
   });
 });
@@ -127,27 +227,39 @@ describe('doctor finds what breaks a mount', () => {
     expect(code).toBe(1);
     const t = row(report, 'trust-policy');
     expect(t.status).toBe('FAIL');
-    expect(t.cause).toContain('"system:serviceaccount:default:app-irsa", not the service account "system:serviceaccount:default:other-sa"');
+    expect(t.cause).toContain(
+      '"system:serviceaccount:default:app-irsa", not the service account "system:serviceaccount:default:other-sa"',
+    );
     expect(t.fix).toContain(`${DEFAULT_ISSUER.slice('https://'.length)}:sub = system:serviceaccount:default:other-sa`);
   });
 
   it('a trust policy for another audience', async () => {
     const arn = `arn:aws:iam::${ACCOUNT}:role/wrong-audience`;
-    emu.addRole({ arn, trust: { subjects: ['system:serviceaccount:default:aud-sa'], audience: 'sts.amazonaws.com.cn' }, allow: {} });
+    emu.addRole({
+      arn,
+      trust: { subjects: ['system:serviceaccount:default:aud-sa'], audience: 'sts.amazonaws.com.cn' },
+      allow: {},
+    });
     emu.addServiceAccount('default', 'aud-sa', { 'eks.amazonaws.com/role-arn': arn });
     const { code, report } = await doctor(irsa('aud-sa'));
     expect(code).toBe(1);
     expect(row(report, 'trust-policy').cause).toContain('not the audience "sts.amazonaws.com"');
   });
 
-  it('a trust policy of another cluster\'s OIDC provider, and a StringLike one that matches', async () => {
+  it("a trust policy of another cluster's OIDC provider, and a StringLike one that matches", async () => {
     const other = `arn:aws:iam::${ACCOUNT}:role/other-cluster`;
     emu.addRole({
       arn: other,
       allow: {},
       trustPolicy: {
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/OTHER` }, Action: 'sts:AssumeRoleWithWebIdentity' }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/OTHER` },
+            Action: 'sts:AssumeRoleWithWebIdentity',
+          },
+        ],
       },
     });
     emu.addServiceAccount('default', 'other-cluster-sa', { 'eks.amazonaws.com/role-arn': other });
@@ -162,7 +274,7 @@ describe('doctor finds what breaks a mount', () => {
     expect(row(ok.report, 'trust-policy').status).toBe('PASS');
   });
 
-  it('the cluster\'s issuer not registered as an IAM OIDC provider', async () => {
+  it("the cluster's issuer not registered as an IAM OIDC provider", async () => {
     emu.removeOidcProvider(DEFAULT_ISSUER);
     const { code, report } = await doctor(irsa());
     expect(code).toBe(1);
@@ -172,33 +284,55 @@ describe('doctor finds what breaks a mount', () => {
     expect(o.fix).toContain('associate-iam-oidc-provider');
   });
 
-  it('--issuer replaces the API server\'s: another issuer is not registered', async () => {
-    const { report } = await doctor(irsa('app-irsa', ['--issuer', 'https://oidc.eks.us-east-1.amazonaws.com/id/NOTREGISTERED']));
+  it("--issuer replaces the API server's: another issuer is not registered", async () => {
+    const { report } = await doctor(
+      irsa('app-irsa', ['--issuer', 'https://oidc.eks.us-east-1.amazonaws.com/id/NOTREGISTERED']),
+    );
     expect(row(report, 'oidc-provider').status).toBe('FAIL');
   });
 
   it('a role that does not exist, an annotation missing or not an ARN, a service account missing', async () => {
-    emu.addServiceAccount('default', 'ghost-role', { 'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/ghost` });
+    emu.addServiceAccount('default', 'ghost-role', {
+      'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/ghost`,
+    });
     emu.addServiceAccount('default', 'bare', {});
     emu.addServiceAccount('default', 'not-arn', { 'eks.amazonaws.com/role-arn': 'app-secrets-reader' });
     const ghost = await doctor(irsa('ghost-role'));
     expect(ghost.code).toBe(1);
-    expect(row(ghost.report, 'iam-role')).toMatchObject({ status: 'FAIL', cause: 'no role ghost in the account of your credentials' });
-    expect(row((await doctor(irsa('bare'))).report, 'service-account')).toMatchObject({ status: 'FAIL', cause: 'no eks.amazonaws.com/role-arn annotation: IRSA has no role to assume' });
+    expect(row(ghost.report, 'iam-role')).toMatchObject({
+      status: 'FAIL',
+      cause: 'no role ghost in the account of your credentials',
+    });
+    expect(row((await doctor(irsa('bare'))).report, 'service-account')).toMatchObject({
+      status: 'FAIL',
+      cause: 'no eks.amazonaws.com/role-arn annotation: IRSA has no role to assume',
+    });
     expect(row((await doctor(irsa('not-arn'))).report, 'service-account').cause).toContain('not an IAM role ARN');
-    expect(row((await doctor(irsa('nobody'))).report, 'service-account')).toMatchObject({ status: 'FAIL', cause: 'not found' });
+    expect(row((await doctor(irsa('nobody'))).report, 'service-account')).toMatchObject({
+      status: 'FAIL',
+      cause: 'not found',
+    });
   });
 
   it('a role not allowed to read an object (IAM policy simulation)', async () => {
     const narrow = `arn:aws:iam::${ACCOUNT}:role/narrow`;
-    emu.addRole({ arn: narrow, trust: { subjects: ['system:serviceaccount:default:narrow-sa'] }, allow: { secretsmanager: ['prod/db-creds*'] } });
+    emu.addRole({
+      arn: narrow,
+      trust: { subjects: ['system:serviceaccount:default:narrow-sa'] },
+      allow: { secretsmanager: ['prod/db-creds*'] },
+    });
     emu.addServiceAccount('default', 'narrow-sa', { 'eks.amazonaws.com/role-arn': narrow });
     const { code, report } = await doctor(irsa('narrow-sa'));
     expect(code).toBe(1);
     expect(row(report, 'access', 'prod/db-creds').status).toBe('PASS');
     const denied = row(report, 'access', '/app/feature-flag');
-    expect(denied).toMatchObject({ status: 'FAIL', cause: 'narrow may not ssm:GetParameters on it (IAM policy simulation: no policy allows it)' });
-    expect(denied.fix).toBe(`allow ssm:GetParameters on arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/app/feature-flag in a policy of narrow`);
+    expect(denied).toMatchObject({
+      status: 'FAIL',
+      cause: 'narrow may not ssm:GetParameters on it (IAM policy simulation: no policy allows it)',
+    });
+    expect(denied.fix).toBe(
+      `allow ssm:GetParameters on arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/app/feature-flag in a policy of narrow`,
+    );
   });
 
   it('a secret under a customer managed KMS key the role may not use: FAIL; with kms:Decrypt: PASS', async () => {
@@ -208,20 +342,60 @@ describe('doctor finds what breaks a mount', () => {
     const file = path.join(tmp, 'kms.yaml');
     await writeFile(
       file,
-      ['apiVersion: secrets-store.csi.x-k8s.io/v1', 'kind: SecretProviderClass', 'metadata: {name: kms, namespace: default}', 'spec:', '  provider: aws', '  parameters:', `    region: ${REGION}`, '    objects: |', '      - {objectName: prod/kms-secret, objectType: secretsmanager}', ''].join('\n'),
+      [
+        'apiVersion: secrets-store.csi.x-k8s.io/v1',
+        'kind: SecretProviderClass',
+        'metadata: {name: kms, namespace: default}',
+        'spec:',
+        '  provider: aws',
+        '  parameters:',
+        `    region: ${REGION}`,
+        '    objects: |',
+        '      - {objectName: prod/kms-secret, objectType: secretsmanager}',
+        '',
+      ].join('\n'),
     );
     const noKms = `arn:aws:iam::${ACCOUNT}:role/no-kms`;
-    emu.addRole({ arn: noKms, trust: { subjects: ['system:serviceaccount:default:no-kms'] }, allow: { secretsmanager: ['prod/kms-secret*'] } });
+    emu.addRole({
+      arn: noKms,
+      trust: { subjects: ['system:serviceaccount:default:no-kms'] },
+      allow: { secretsmanager: ['prod/kms-secret*'] },
+    });
     emu.addServiceAccount('default', 'no-kms', { 'eks.amazonaws.com/role-arn': noKms });
-    const bad = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'no-kms', '--format', 'json']);
+    const bad = await doctor([
+      '--class',
+      file,
+      '--namespace',
+      'default',
+      '--service-account',
+      'no-kms',
+      '--format',
+      'json',
+    ]);
     expect(bad.code).toBe(1);
     expect(row(bad.report, 'access').status).toBe('PASS');
-    expect(row(bad.report, 'kms')).toMatchObject({ status: 'FAIL', fix: `allow kms:Decrypt on ${key} in a policy of no-kms (and in the key policy)` });
+    expect(row(bad.report, 'kms')).toMatchObject({
+      status: 'FAIL',
+      fix: `allow kms:Decrypt on ${key} in a policy of no-kms (and in the key policy)`,
+    });
 
     const withKms = `arn:aws:iam::${ACCOUNT}:role/with-kms`;
-    emu.addRole({ arn: withKms, trust: { subjects: ['system:serviceaccount:default:with-kms'] }, allow: { secretsmanager: ['prod/kms-secret*'], kms: [key] } });
+    emu.addRole({
+      arn: withKms,
+      trust: { subjects: ['system:serviceaccount:default:with-kms'] },
+      allow: { secretsmanager: ['prod/kms-secret*'], kms: [key] },
+    });
     emu.addServiceAccount('default', 'with-kms', { 'eks.amazonaws.com/role-arn': withKms });
-    const good = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'with-kms', '--format', 'json']);
+    const good = await doctor([
+      '--class',
+      file,
+      '--namespace',
+      'default',
+      '--service-account',
+      'with-kms',
+      '--format',
+      'json',
+    ]);
     expect(good.code).toBe(0);
     expect(row(good.report, 'kms').status).toBe('PASS');
   });
@@ -231,31 +405,62 @@ describe('doctor finds what breaks a mount', () => {
     emu.addRole({ arn: weak, allow: { secretsmanager: ['*'], describeParameters: true } });
     const c = emu.issueCredentials(weak);
     secrets.push(c.secretAccessKey, c.sessionToken);
-    const { code, report } = await doctor(irsa(), { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken });
+    const { code, report } = await doctor(irsa(), {
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_SESSION_TOKEN: c.sessionToken,
+    });
     expect(code).toBe(0);
-    expect(row(report, 'iam-role')).toMatchObject({ status: 'WARN', fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders' });
+    expect(row(report, 'iam-role')).toMatchObject({
+      status: 'WARN',
+      fix: 'run doctor with credentials allowed iam:GetRole and iam:ListOpenIDConnectProviders',
+    });
     expect(row(report, 'iam-role').cause).toContain('AccessDenied');
-    expect(row(report, 'access', 'prod/db-creds')).toMatchObject({ status: 'WARN', fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy' });
+    expect(row(report, 'access', 'prod/db-creds')).toMatchObject({
+      status: 'WARN',
+      fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
+    });
   });
 
   it('a CSIDriver without tokenRequests, or with another audience, or none at all', async () => {
     emu.addCsiDriver(DRIVER_NAME);
     const none = await doctor(irsa());
     expect(none.code).toBe(1);
-    expect(row(none.report, 'csi-driver')).toMatchObject({ status: 'FAIL', fix: 'install the driver with a token request for sts.amazonaws.com (helm: --set tokenRequests[0].audience=sts.amazonaws.com)' });
+    expect(row(none.report, 'csi-driver')).toMatchObject({
+      status: 'FAIL',
+      fix: 'install the driver with a token request for sts.amazonaws.com (helm: --set tokenRequests[0].audience=sts.amazonaws.com)',
+    });
     expect(row(none.report, 'csi-driver').cause).toContain('has no tokenRequests');
 
     emu.addCsiDriver(DRIVER_NAME, { tokenRequests: [{ audience: 'sts.amazonaws.com' }] });
-    const podIdentity = await doctor(['--class', POD_IDENTITY, '--namespace', 'default', '--service-account', 'app-pod-identity', '--region', REGION, '--format', 'json']);
+    const podIdentity = await doctor([
+      '--class',
+      POD_IDENTITY,
+      '--namespace',
+      'default',
+      '--service-account',
+      'app-pod-identity',
+      '--region',
+      REGION,
+      '--format',
+      'json',
+    ]);
     expect(row(podIdentity.report, 'csi-driver').cause).toContain('not pods.eks.amazonaws.com');
     expect(row(podIdentity.report, 'pod-identity').status).toBe('SKIP');
   });
 
   it('no provider pod ready', async () => {
-    emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' }, ready: false });
+    emu.addPod('kube-system', 'csi-secrets-provider-aws-x1', 'node-1', {
+      labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' },
+      ready: false,
+    });
     const { code, report } = await doctor(irsa());
     expect(code).toBe(1);
-    expect(row(report, 'provider')).toMatchObject({ status: 'FAIL', cause: '1 provider pods, none ready', fix: 'see why: kubectl -n kube-system describe pod csi-secrets-provider-aws-x1' });
+    expect(row(report, 'provider')).toMatchObject({
+      status: 'FAIL',
+      cause: '1 provider pods, none ready',
+      fix: 'see why: kubectl -n kube-system describe pod csi-secrets-provider-aws-x1',
+    });
     const other = await doctor(irsa('app-irsa', ['--provider-selector', 'app=secrets-store-csi-driver-provider-aws']));
     expect(row(other.report, 'provider').cause).toContain('no provider pod');
     expect(DEFAULT_PROVIDER_SELECTOR).toBe('app.kubernetes.io/name=csi-secrets-provider-aws');
@@ -282,17 +487,57 @@ describe('doctor finds what breaks a mount', () => {
         '',
       ].join('\n'),
     );
-    const { code, report } = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
+    const { code, report } = await doctor([
+      '--class',
+      file,
+      '--namespace',
+      'default',
+      '--service-account',
+      'app-irsa',
+      '--format',
+      'json',
+    ]);
     expect(code).toBe(1);
     expect(row(report, 'object', `secretsmanager prod/db-creds in ${REGION}`).status).toBe('PASS');
-    expect(row(report, 'object', 'secretsmanager prod/db-creds in us-west-2')).toMatchObject({ status: 'FAIL', fix: 'create it in us-west-2, or correct objectName or failoverRegion in the class' });
-    expect(row(report, 'object', `ssmparameter /app/nope in ${REGION}`)).toMatchObject({ status: 'FAIL', cause: 'not found: the mount fails' });
+    expect(row(report, 'object', 'secretsmanager prod/db-creds in us-west-2')).toMatchObject({
+      status: 'FAIL',
+      fix: 'create it in us-west-2, or correct objectName or failoverRegion in the class',
+    });
+    expect(row(report, 'object', `ssmparameter /app/nope in ${REGION}`)).toMatchObject({
+      status: 'FAIL',
+      cause: 'not found: the mount fails',
+    });
   });
 
-  it('a class with errors: FAIL with check\'s first finding, the checks that need it skipped', async () => {
+  it("a class with errors: FAIL with check's first finding, the checks that need it skipped", async () => {
     const file = path.join(tmp, 'bad.yaml');
-    await writeFile(file, ['apiVersion: secrets-store.csi.x-k8s.io/v1', 'kind: SecretProviderClass', 'metadata: {name: bad, namespace: default}', 'spec:', '  provider: aws', '  parameters:', '    objects: |', '      - objectName: "x"', '        objectType: "vault"', ''].join('\n'));
-    const { code, report } = await doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--region', REGION, '--format', 'json']);
+    await writeFile(
+      file,
+      [
+        'apiVersion: secrets-store.csi.x-k8s.io/v1',
+        'kind: SecretProviderClass',
+        'metadata: {name: bad, namespace: default}',
+        'spec:',
+        '  provider: aws',
+        '  parameters:',
+        '    objects: |',
+        '      - objectName: "x"',
+        '        objectType: "vault"',
+        '',
+      ].join('\n'),
+    );
+    const { code, report } = await doctor([
+      '--class',
+      file,
+      '--namespace',
+      'default',
+      '--service-account',
+      'app-irsa',
+      '--region',
+      REGION,
+      '--format',
+      'json',
+    ]);
     expect(code).toBe(1);
     const c = row(report, 'class');
     expect(c.status).toBe('FAIL');
@@ -304,7 +549,16 @@ describe('doctor finds what breaks a mount', () => {
   });
 
   it('no region anywhere', async () => {
-    const { code, report } = await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
+    const { code, report } = await doctor([
+      '--class',
+      IRSA,
+      '--namespace',
+      'default',
+      '--service-account',
+      'app-irsa',
+      '--format',
+      'json',
+    ]);
     expect(code).toBe(1);
     expect(row(report, 'region').status).toBe('FAIL');
   });
@@ -331,13 +585,17 @@ describe('doctor and role chaining', () => {
     await writeFile(file, lines.join('\n'));
     return file;
   }
-  const run = (file: string) => doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
+  const run = (file: string) =>
+    doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
 
-  it('the chained role trusts the pod\'s role with the ExternalId: PASS, and the access check is the chained role\'s', async () => {
+  it("the chained role trusts the pod's role with the ExternalId: PASS, and the access check is the chained role's", async () => {
     const chained = `arn:aws:iam::${ACCOUNT}:role/chained`;
     emu.addRole({ arn: chained, trustedRoles: [READER], externalId: 'ext-1', allow: { secretsmanager: ['prod/*'] } });
     const { report } = await run(await chainedClass(chained, 'ext-1'));
-    expect(row(report, 'assume-role')).toMatchObject({ status: 'PASS', cause: `trusts ${READER} with the class's ExternalId` });
+    expect(row(report, 'assume-role')).toMatchObject({
+      status: 'PASS',
+      cause: `trusts ${READER} with the class's ExternalId`,
+    });
     expect(row(report, 'access').cause).toBe('chained may secretsmanager:GetSecretValue (IAM policy simulation)');
   });
 
@@ -346,19 +604,41 @@ describe('doctor and role chaining', () => {
     emu.addRole({ arn: chained, trustedRoles: [READER], externalId: 'ext-1', allow: {} });
     const wrong = await run(await chainedClass(chained, 'ext-2'));
     expect(wrong.code).toBe(1);
-    expect(row(wrong.report, 'assume-role').cause).toContain("its ExternalId condition does not match the class's assumeRoleExternalId");
-    expect(row((await run(await chainedClass(chained, undefined))).report, 'assume-role').cause).toContain('the class sets no assumeRoleExternalId');
+    expect(row(wrong.report, 'assume-role').cause).toContain(
+      "its ExternalId condition does not match the class's assumeRoleExternalId",
+    );
+    expect(row((await run(await chainedClass(chained, undefined))).report, 'assume-role').cause).toContain(
+      'the class sets no assumeRoleExternalId',
+    );
     const other = `arn:aws:iam::${ACCOUNT}:role/trusts-other`;
     emu.addRole({ arn: other, trustedRoles: [OPERATOR], allow: {} });
     const notTrusted = await run(await chainedClass(other, undefined));
-    expect(row(notTrusted.report, 'assume-role')).toMatchObject({ status: 'FAIL', fix: `the trust policy of trusts-other needs a statement allowing sts:AssumeRole for Principal AWS ${READER}` });
+    expect(row(notTrusted.report, 'assume-role')).toMatchObject({
+      status: 'FAIL',
+      fix: `the trust policy of trusts-other needs a statement allowing sts:AssumeRole for Principal AWS ${READER}`,
+    });
     const missing = await run(await chainedClass(`arn:aws:iam::${ACCOUNT}:role/nowhere`, undefined));
-    expect(row(missing.report, 'assume-role')).toMatchObject({ status: 'FAIL', cause: 'no role nowhere in the account of your credentials' });
+    expect(row(missing.report, 'assume-role')).toMatchObject({
+      status: 'FAIL',
+      cause: 'no role nowhere in the account of your credentials',
+    });
   });
 });
 
 describe('doctor and Pod Identity', () => {
-  const pi = (sa: string, more: string[] = []): string[] => ['--class', POD_IDENTITY, '--namespace', 'default', '--service-account', sa, '--region', REGION, '--format', 'json', ...more];
+  const pi = (sa: string, more: string[] = []): string[] => [
+    '--class',
+    POD_IDENTITY,
+    '--namespace',
+    'default',
+    '--service-account',
+    sa,
+    '--region',
+    REGION,
+    '--format',
+    'json',
+    ...more,
+  ];
 
   it('--cluster: the association names a role, which may read the objects', async () => {
     const role = `arn:aws:iam::${ACCOUNT}:role/pod-identity-reader`;
@@ -369,8 +649,14 @@ describe('doctor and Pod Identity', () => {
     expect(code).toBe(0);
     expect(row(report, 'pod-identity').status).toBe('PASS');
     expect(row(report, 'pod-identity').cause).toContain(`associated with ${role}`);
-    expect(row(report, 'pod-identity-trust')).toMatchObject({ status: 'PASS', cause: 'trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession)' });
-    expect(row(report, 'access', 'prod/db-creds')).toMatchObject({ status: 'PASS', cause: 'pod-identity-reader may secretsmanager:GetSecretValue (IAM policy simulation)' });
+    expect(row(report, 'pod-identity-trust')).toMatchObject({
+      status: 'PASS',
+      cause: 'trusts pods.eks.amazonaws.com (sts:AssumeRole, sts:TagSession)',
+    });
+    expect(row(report, 'access', 'prod/db-creds')).toMatchObject({
+      status: 'PASS',
+      cause: 'pod-identity-reader may secretsmanager:GetSecretValue (IAM policy simulation)',
+    });
     // No IRSA rows: the class uses Pod Identity.
     expect(report?.checks.some((c) => c.check === 'trust-policy')).toBe(false);
   });
@@ -381,9 +667,19 @@ describe('doctor and Pod Identity', () => {
     emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'untrusted-sa', roleArn: untrusting });
     const bad = await doctor(pi('untrusted-sa', ['--cluster', CLUSTER_NAME]));
     expect(bad.code).toBe(1);
-    expect(row(bad.report, 'pod-identity-trust')).toMatchObject({ status: 'FAIL', cause: 'the agent cannot assume it: no statement allows sts:AssumeRole for the service pods.eks.amazonaws.com' });
+    expect(row(bad.report, 'pod-identity-trust')).toMatchObject({
+      status: 'FAIL',
+      cause: 'the agent cannot assume it: no statement allows sts:AssumeRole for the service pods.eks.amazonaws.com',
+    });
     const noTag = `arn:aws:iam::${ACCOUNT}:role/no-tag`;
-    emu.addRole({ arn: noTag, allow: {}, trustPolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }] } });
+    emu.addRole({
+      arn: noTag,
+      allow: {},
+      trustPolicy: {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      },
+    });
     emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'no-tag-sa', roleArn: noTag });
     const tagless = await doctor(pi('no-tag-sa', ['--cluster', CLUSTER_NAME]));
     expect(row(tagless.report, 'pod-identity-trust').cause).toContain('sts:TagSession is not allowed');
@@ -397,8 +693,14 @@ describe('doctor and Pod Identity', () => {
       fix: `aws eks create-pod-identity-association --cluster-name ${CLUSTER_NAME} --namespace default --service-account lonely --role-arn <role ARN>`,
     });
     const other = await doctor(pi('lonely', ['--cluster', 'other']));
-    expect(row(other.report, 'pod-identity')).toMatchObject({ status: 'WARN', fix: `check --cluster and --region (cluster other in ${REGION})` });
-    expect(row((await doctor(pi('lonely'))).report, 'pod-identity')).toMatchObject({ status: 'SKIP', cause: 'the association is checked with --cluster NAME' });
+    expect(row(other.report, 'pod-identity')).toMatchObject({
+      status: 'WARN',
+      fix: `check --cluster and --region (cluster other in ${REGION})`,
+    });
+    expect(row((await doctor(pi('lonely'))).report, 'pod-identity')).toMatchObject({
+      status: 'SKIP',
+      cause: 'the association is checked with --cluster NAME',
+    });
   });
 });
 
@@ -406,35 +708,68 @@ describe('doctor --pod', () => {
   it('reads the pod, its service account, node and class from the cluster: all pass, the region from the node', async () => {
     const { code, report } = await doctor(['--pod', 'default/app', '--format', 'json']);
     expect(code).toBe(0);
-    expect(row(report, 'pod')).toMatchObject({ status: 'PASS', cause: 'service account app-irsa, node node-1, 1 secrets-store volume' });
+    expect(row(report, 'pod')).toMatchObject({
+      status: 'PASS',
+      cause: 'service account app-irsa, node node-1, 1 secrets-store volume',
+    });
     expect(row(report, 'class')).toMatchObject({ status: 'PASS', subject: 'default/app-irsa-secrets' });
-    expect(row(report, 'provider')).toMatchObject({ status: 'PASS', subject: 'pods app.kubernetes.io/name=csi-secrets-provider-aws on node-1' });
+    expect(row(report, 'provider')).toMatchObject({
+      status: 'PASS',
+      subject: 'pods app.kubernetes.io/name=csi-secrets-provider-aws on node-1',
+    });
     expect(row(report, 'trust-policy').status).toBe('PASS');
     expect(row(report, 'object', `secretsmanager prod/db-creds in ${REGION}`).status).toBe('PASS');
     expect(report?.summary.fail).toBe(0);
   });
 
-  it('no provider on the pod\'s node, a class missing, a class with errors, no secrets-store volume, no such pod', async () => {
-    emu.addPod('default', 'elsewhere', 'node-2', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('app-irsa-secrets')] });
+  it("no provider on the pod's node, a class missing, a class with errors, no secrets-store volume, no such pod", async () => {
+    emu.addPod('default', 'elsewhere', 'node-2', {
+      serviceAccountName: 'app-irsa',
+      volumes: [secretsVolume('app-irsa-secrets')],
+    });
     const elsewhere = await doctor(['--pod', 'default/elsewhere', '--format', 'json']);
     expect(elsewhere.code).toBe(1);
-    expect(row(elsewhere.report, 'provider')).toMatchObject({ status: 'FAIL', cause: "no provider pod on the pod's node (1 on other nodes): the driver finds no provider there" });
+    expect(row(elsewhere.report, 'provider')).toMatchObject({
+      status: 'FAIL',
+      cause: "no provider pod on the pod's node (1 on other nodes): the driver finds no provider there",
+    });
 
     emu.addPod('default', 'no-class', 'node-1', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('nope')] });
     const noClass = await doctor(['--pod', 'default/no-class', '--format', 'json']);
-    expect(row(noClass.report, 'class')).toMatchObject({ status: 'FAIL', subject: 'default/nope', cause: 'not found in namespace default: the driver fails the mount' });
+    expect(row(noClass.report, 'class')).toMatchObject({
+      status: 'FAIL',
+      subject: 'default/nope',
+      cause: 'not found in namespace default: the driver fails the mount',
+    });
 
-    emu.addSecretProviderClass('default', 'broken', { provider: 'aws', parameters: { objects: '- objectName: x\n  objectType: vault\n' } });
-    emu.addPod('default', 'broken-class', 'node-1', { serviceAccountName: 'app-irsa', volumes: [secretsVolume('broken')] });
+    emu.addSecretProviderClass('default', 'broken', {
+      provider: 'aws',
+      parameters: { objects: '- objectName: x\n  objectType: vault\n' },
+    });
+    emu.addPod('default', 'broken-class', 'node-1', {
+      serviceAccountName: 'app-irsa',
+      volumes: [secretsVolume('broken')],
+    });
     const broken = await doctor(['--pod', 'default/broken-class', '--format', 'json']);
-    expect(row(broken.report, 'class')).toMatchObject({ status: 'FAIL', fix: 'run `kubectl get secretproviderclass -n default broken -o yaml | csi-secrets-provider-aws check -` for every finding with its position' });
+    expect(row(broken.report, 'class')).toMatchObject({
+      status: 'FAIL',
+      fix: 'run `kubectl get secretproviderclass -n default broken -o yaml | csi-secrets-provider-aws check -` for every finding with its position',
+    });
     expect(row(broken.report, 'class').cause).toContain('objects[0].objectType');
 
     emu.addPod('default', 'plain', 'node-1', { serviceAccountName: 'app-irsa' });
     expect(row((await doctor(['--pod', 'default/plain', '--format', 'json'])).report, 'pod').status).toBe('FAIL');
     const ghost = await doctor(['--pod', 'default/ghost', '--format', 'json']);
     expect(ghost.code).toBe(1);
-    expect(ghost.report?.checks).toEqual([{ check: 'pod', status: 'FAIL', subject: 'pod default/ghost', cause: 'not found', fix: 'check the name: kubectl get pods -n default' }]);
+    expect(ghost.report?.checks).toEqual([
+      {
+        check: 'pod',
+        status: 'FAIL',
+        subject: 'pod default/ghost',
+        cause: 'not found',
+        fix: 'check the name: kubectl get pods -n default',
+      },
+    ]);
   });
 
   it('usage: NS/NAME, and not with --class / --namespace / --service-account', async () => {
@@ -449,10 +784,14 @@ describe('doctor usage', () => {
   it('exit 2 on a missing flag, an unknown one, a bad format, an unreadable class or no class in it', async () => {
     expect((await doctor(['--class', IRSA])).code).toBe(2);
     expect((await doctor([...irsa(), '--bogus', 'x'])).err).toContain('unknown option --bogus');
-    expect((await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'a', '--format', 'yaml'])).code).toBe(2);
+    expect(
+      (await doctor(['--class', IRSA, '--namespace', 'default', '--service-account', 'a', '--format', 'yaml'])).code,
+    ).toBe(2);
     const unreadable = await doctor(['--class', 'no/such.yaml', '--namespace', 'default', '--service-account', 'a']);
     expect(unreadable).toMatchObject({ code: 2, err: 'doctor: cannot read no/such.yaml (ENOENT)\n' });
-    expect((await doctor(['--class', 'package.json', '--namespace', 'default', '--service-account', 'a'])).code).toBe(2);
+    expect((await doctor(['--class', 'package.json', '--namespace', 'default', '--service-account', 'a'])).code).toBe(
+      2,
+    );
     expect((await doctor(['--help'])).out).toContain('Usage: doctor');
   });
 

@@ -30,7 +30,11 @@ beforeAll(async () => {
   h.emu.putParameter(REGION, '/app/feature-flag', FLAG);
   pod = h.pod({ namespace: 'default', serviceAccount: 'app-irsa' });
   const c = h.emu.issueCredentials(pod.roleArn);
-  creds = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken };
+  creds = {
+    AWS_ACCESS_KEY_ID: c.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+    AWS_SESSION_TOKEN: c.sessionToken,
+  };
 }, 60_000);
 afterAll(async () => {
   await h?.close();
@@ -40,7 +44,14 @@ afterAll(async () => {
 function io(env: Record<string, string | undefined>): CommandIO & { out: () => string; err: () => string } {
   let stdout = '';
   let stderr = '';
-  return { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env, cwd: ROOT, out: () => stdout, err: () => stderr };
+  return {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    env,
+    cwd: ROOT,
+    out: () => stdout,
+    err: () => stderr,
+  };
 }
 
 function options(o: Partial<MountOptions> = {}): MountOptions {
@@ -70,7 +81,9 @@ const byPath = <T extends { path: string }>(a: T[]): T[] => [...a].sort((x, y) =
 const byId = <T extends { id: string }>(a: T[]): T[] => [...a].sort((x, y) => x.id.localeCompare(y.id));
 
 async function providerMount() {
-  const spc = parseManifests(readFileSync(path.join(ROOT, IRSA), 'utf8'), IRSA).objects.find((o) => o.kind === 'SecretProviderClass');
+  const spc = parseManifests(readFileSync(path.join(ROOT, IRSA), 'utf8'), IRSA).objects.find(
+    (o) => o.kind === 'SecretProviderClass',
+  );
   if (!spc) throw new Error('no class in the example');
   return h.client.mount({ attributes: pod.attributes(spcFields(spc).parameters), targetPath: await h.target() });
 }
@@ -81,7 +94,9 @@ describe('mount against the emulator', () => {
     expect(server.files.length).toBe(5);
     for (const driverWritesSecrets of [false, true]) {
       const got = await mountClass(options({ driverWritesSecrets }), io(creds), AbortSignal.timeout(30_000));
-      expect(byPath(got.files.map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })))).toEqual(byPath(server.files));
+      expect(byPath(got.files.map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })))).toEqual(
+        byPath(server.files),
+      );
       expect(byId(got.objectVersions)).toEqual(byId(server.objectVersion));
       expect(got.region).toBe(REGION);
     }
@@ -90,7 +105,23 @@ describe('mount against the emulator', () => {
   it('--out writes the files as the provider writes them; the listing hides values', async () => {
     const out = path.join(tmp, 'out');
     const cmd = io(creds);
-    expect(await run(['--class', IRSA, '--pod-namespace', 'default', '--service-account', 'app-irsa', '--region', REGION, '--out', out], cmd)).toBe(0);
+    expect(
+      await run(
+        [
+          '--class',
+          IRSA,
+          '--pod-namespace',
+          'default',
+          '--service-account',
+          'app-irsa',
+          '--region',
+          REGION,
+          '--out',
+          out,
+        ],
+        cmd,
+      ),
+    ).toBe(0);
     const server = await providerMount();
     expect((await readdir(out)).sort()).toEqual(server.files.map((f) => f.path).sort());
     for (const f of server.files) {
@@ -106,7 +137,12 @@ describe('mount against the emulator', () => {
 
   it('without --out lists the files and renders the Secret, values hidden', async () => {
     const cmd = io(creds);
-    expect(await run(['--class', IRSA, '--pod-namespace', 'default', '--service-account', 'app-irsa', '--region', REGION], cmd)).toBe(0);
+    expect(
+      await run(
+        ['--class', IRSA, '--pod-namespace', 'default', '--service-account', 'app-irsa', '--region', REGION],
+        cmd,
+      ),
+    ).toBe(0);
     expect(cmd.out()).not.toContain(DB.password);
     expect(cmd.out()).toContain('secrets-store.csi.k8s.io/managed: "true"');
     golden('irsa-list.txt', cmd.out());
@@ -114,7 +150,22 @@ describe('mount against the emulator', () => {
 
   it('--show-values prints contents and the Secret data base64', async () => {
     const cmd = io(creds);
-    expect(await run(['--class', IRSA, '--pod-namespace', 'default', '--service-account', 'app-irsa', '--region', REGION, '--show-values'], cmd)).toBe(0);
+    expect(
+      await run(
+        [
+          '--class',
+          IRSA,
+          '--pod-namespace',
+          'default',
+          '--service-account',
+          'app-irsa',
+          '--region',
+          REGION,
+          '--show-values',
+        ],
+        cmd,
+      ),
+    ).toBe(0);
     expect(cmd.out()).toContain(`==> db-password <==\n${DB.password}\n`);
     expect(cmd.out()).toContain(`password: ${Buffer.from(DB.password).toString('base64')}`);
   });
@@ -125,14 +176,21 @@ describe('mount against the emulator', () => {
     h.emu.addRole({ arn: operator, allow: { secretsmanager: [], ssm: [] } });
     h.emu.addRole({ arn: reader, trustedRoles: [operator], allow: { secretsmanager: ['*'], ssm: ['*'] } });
     const c = h.emu.issueCredentials(operator);
-    const env = { AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken };
+    const env = {
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_SESSION_TOKEN: c.sessionToken,
+    };
     const args = ['--class', IRSA, '--pod-namespace', 'default', '--service-account', 'app-irsa', '--region', REGION];
     const denied = io(env);
     expect(await run(args, denied)).toBe(1);
     expect(denied.err()).toMatch(/AccessDenied|not authorized/);
     const ok = io(env);
     expect(await run([...args, '--role-arn', reader], ok)).toBe(0);
-    const session = h.emu.sessions().filter((s) => s.roleArn === reader).at(-1);
+    const session = h.emu
+      .sessions()
+      .filter((s) => s.roleArn === reader)
+      .at(-1);
     expect(session?.source).toBe('AssumeRole');
     expect(session?.sessionName).toContain('app-irsa');
   });
@@ -140,7 +198,21 @@ describe('mount against the emulator', () => {
   it('refuses a class that the provider refuses, naming the problems, before any AWS call', async () => {
     h.emu.resetCalls();
     const cmd = io(creds);
-    expect(await run(['--class', 'manifests/examples/broken-class.yaml', '--pod-namespace', 'default', '--service-account', 'app-irsa', '--region', REGION], cmd)).toBe(1);
+    expect(
+      await run(
+        [
+          '--class',
+          'manifests/examples/broken-class.yaml',
+          '--pod-namespace',
+          'default',
+          '--service-account',
+          'app-irsa',
+          '--region',
+          REGION,
+        ],
+        cmd,
+      ),
+    ).toBe(1);
     expect(cmd.err()).toContain('Invalid File Permission: 420');
     expect(cmd.err()).toContain('found duplicate object alias creds');
     expect(h.emu.calls.length).toBe(0);

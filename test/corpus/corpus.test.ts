@@ -25,13 +25,24 @@ import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = process.env['SPC_CORPUS_DIR'] ?? path.resolve(ROOT, '..', 'shared', 'corpus');
-const FILES = existsSync(DIR) ? readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort() : [];
-if (FILES.length === 0) console.log(`corpus: no SecretProviderClasses at ${DIR} (set SPC_CORPUS_DIR): the corpus test is skipped`);
+const FILES = existsSync(DIR)
+  ? readdirSync(DIR)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+  : [];
+if (FILES.length === 0)
+  console.log(`corpus: no SecretProviderClasses at ${DIR} (set SPC_CORPUS_DIR): the corpus test is skipped`);
 
 /** Where our outcome differs from ASCP's on purpose, by file-name prefix, with the reason. */
 const DIFFERENCES: Record<string, { ours: 'refused' | 'ok'; why: string }> = {
-  '10-': { ours: 'refused', why: 'a kustomize patch has no spec.provider: check reads each file as a whole class and says the driver would not send it to us (its objects mount as ASCP mounts them)' },
-  '36-': { ours: 'refused', why: 'an empty objects list is refused up front: ASCP mounts nothing and the driver then fails the mount for want of object versions' },
+  '10-': {
+    ours: 'refused',
+    why: 'a kustomize patch has no spec.provider: check reads each file as a whole class and says the driver would not send it to us (its objects mount as ASCP mounts them)',
+  },
+  '36-': {
+    ours: 'refused',
+    why: 'an empty objects list is refused up front: ASCP mounts nothing and the driver then fails the mount for want of object versions',
+  },
 };
 
 interface Outcome {
@@ -51,16 +62,21 @@ afterAll(async () => current?.harness.close());
 async function harnessFor(account: string): Promise<Harness> {
   if (current?.account === account) return current.harness;
   await current?.harness.close();
-  const harness = await startHarness({ emulator: { accountId: account }, flags: (emu) => [`--pod-identity-endpoint=${emu.podIdentityUrl}`] });
+  const harness = await startHarness({
+    emulator: { accountId: account },
+    flags: (emu) => [`--pod-identity-endpoint=${emu.podIdentityUrl}`],
+  });
   current = { account, harness };
   return harness;
 }
 
 const ARN = /\barn:aws:(secretsmanager|ssm):([a-z0-9-]*):([^:\s]*):(secret:|parameter\/)([^\s"',]+)/;
 /** The account of a class's first ARN (as written, redacted or not), else the emulator's default. */
-const accountOf = (text: string): string => /\barn:aws:(?:secretsmanager|ssm):[a-z0-9-]*:([^:\s"'[\]]+):/.exec(text)?.[1] ?? '123456789012';
+const accountOf = (text: string): string =>
+  /\barn:aws:(?:secretsmanager|ssm):[a-z0-9-]*:([^:\s"'[\]]+):/.exec(text)?.[1] ?? '123456789012';
 /** The region of a class's first ARN, however malformed the rest of it. */
-const arnRegion = (text: string): string | undefined => /\barn:aws:(?:secretsmanager|ssm):([a-z0-9-]+):/.exec(text)?.[1];
+const arnRegion = (text: string): string | undefined =>
+  /\barn:aws:(?:secretsmanager|ssm):([a-z0-9-]+):/.exec(text)?.[1];
 
 /**
  * Text as stored under an `objectEncoding` (our extension): a class that names one means its value is
@@ -96,7 +112,10 @@ function seed(h: Harness, d: SecretDescriptor, region: string, objectName = d.ob
   if (d.objectType === 'secretsmanager') {
     const name = arn?.[5] ?? objectName;
     if (d.objectVersionLabel === 'AWSPREVIOUS') h.emu.putSecret(where, name, `${value}-previous`);
-    const stages = d.objectVersionLabel !== '' && !d.objectVersionLabel.startsWith('AWS') ? [d.objectVersionLabel, 'AWSCURRENT'] : undefined;
+    const stages =
+      d.objectVersionLabel !== '' && !d.objectVersionLabel.startsWith('AWS')
+        ? [d.objectVersionLabel, 'AWSCURRENT']
+        : undefined;
     h.emu.putSecret(where, name, value, stages ? { stages } : {});
   } else {
     const rest = arn?.[5];
@@ -116,7 +135,10 @@ function reasonsIn(expectLine: string): string[] {
   const head = expectLine.replace(/^refused\s*/, '').replace(/^as (?:posted|pasted):\s*/, '');
   const parts = [head.split(/ \(|; /)[0] ?? '', ...[...head.matchAll(/'([^']+)'/g)].map((m) => m[1] ?? '')];
   // An elided quote (`Failed to load …: ... cannot unmarshal …`) is matched piece by piece.
-  return parts.flatMap((p) => normal(p).split(/\.\.\.?/)).map((p) => p.trim().replace(/[.:]$/, '')).filter((p) => p.length >= 12);
+  return parts
+    .flatMap((p) => normal(p).split(/\.\.\.?/))
+    .map((p) => p.trim().replace(/[.:]$/, ''))
+    .filter((p) => p.length >= 12);
 }
 
 /** Where the corpus gives ASCP's reason in prose rather than in ASCP's words: the words ours must carry. */
@@ -142,7 +164,12 @@ async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
 async function outcomeOf(text: string, file: string): Promise<Outcome> {
   const { findings } = checkManifest(text, file);
   const checkErrors = findings.filter((f) => f.severity === 'error').map((f) => `${f.path}: ${f.message}`);
-  const out: Outcome = { check: checkErrors.length > 0 ? 'refused' : 'ok', checkErrors, mount: 'not sent', mountDetail: '' };
+  const out: Outcome = {
+    check: checkErrors.length > 0 ? 'refused' : 'ok',
+    checkErrors,
+    mount: 'not sent',
+    mountDetail: '',
+  };
   const spc = parseManifests(text, file).objects.find((o) => o.kind === 'SecretProviderClass');
   if (spc === undefined) return out;
   const fields = spcFields(spc);
@@ -156,7 +183,12 @@ async function outcomeOf(text: string, file: string): Promise<Outcome> {
   h.emu.addNode(`node-${region}`, { 'topology.kubernetes.io/region': region });
   let descriptors: SecretDescriptor[] = [];
   try {
-    descriptors = parseObjects(params['objects'] ?? '', { pathTranslation: '_', defaultMode: 0o644, region, failoverRegion: failoverRegion === region ? '' : failoverRegion });
+    descriptors = parseObjects(params['objects'] ?? '', {
+      pathTranslation: '_',
+      defaultMode: 0o644,
+      region,
+      failoverRegion: failoverRegion === region ? '' : failoverRegion,
+    });
   } catch {
     // refused below by the provider itself, in its words
   }
@@ -171,14 +203,22 @@ async function outcomeOf(text: string, file: string): Promise<Outcome> {
     out.mount = 'ok';
     const written = await filesUnder(target);
     const expected = descriptors.flatMap((d) => [d.fileName, ...d.jmesPath.map((e) => e.fileName)]).sort();
-    out.mountDetail = JSON.stringify(written) === JSON.stringify(expected) ? `files ${written.join(', ')}` : `files ${written.join(', ')}, expected ${expected.join(', ')}`;
+    out.mountDetail =
+      JSON.stringify(written) === JSON.stringify(expected)
+        ? `files ${written.join(', ')}`
+        : `files ${written.join(', ')}, expected ${expected.join(', ')}`;
     // What each file holds: a plain object's value, a jmesPath entry's leaf, decoded where the class says it is encoded.
     for (const d of descriptors) {
       const want: [string, string][] =
-        d.jmesPath.length === 0 && !d.allKeys ? [[d.fileName, `${d.objectName}-value`]] : d.jmesPath.filter((e) => fieldNames(e.path) !== undefined).map((e) => [e.fileName, `${e.objectAlias}-value`]);
+        d.jmesPath.length === 0 && !d.allKeys
+          ? [[d.fileName, `${d.objectName}-value`]]
+          : d.jmesPath
+              .filter((e) => fieldNames(e.path) !== undefined)
+              .map((e) => [e.fileName, `${e.objectAlias}-value`]);
       for (const [f, text] of want) {
         const got = await readFile(path.join(target, f), 'utf8').catch(() => undefined);
-        if (got !== text) out.mountDetail += `; ${f} holds ${JSON.stringify(got?.slice(0, 60))}, expected ${JSON.stringify(text)}`;
+        if (got !== text)
+          out.mountDetail += `; ${f} holds ${JSON.stringify(got?.slice(0, 60))}, expected ${JSON.stringify(text)}`;
       }
     }
   } catch (err) {
@@ -199,14 +239,19 @@ describe.skipIf(FILES.length === 0)('the corpus of real SecretProviderClasses', 
     const got = await outcomeOf(text, file);
     const ours = got.check === 'refused' || got.mount === 'refused' ? 'refused' : 'ok';
     const diff = Object.entries(DIFFERENCES).find(([prefix]) => file.startsWith(prefix))?.[1];
-    console.log(`${file}: ASCP ${ascp}; check ${got.check}${got.checkErrors.length > 0 ? ` (${got.checkErrors[0]})` : ''}; mount ${got.mount} (${got.mountDetail.slice(0, 200)})`);
+    console.log(
+      `${file}: ASCP ${ascp}; check ${got.check}${got.checkErrors.length > 0 ? ` (${got.checkErrors[0]})` : ''}; mount ${got.mount} (${got.mountDetail.slice(0, 200)})`,
+    );
     if (ascp === 'unknown') return;
     expect(ours).toBe(diff?.ours ?? ascp);
     if (ascp === 'refused' && diff === undefined) {
       // ASCP's reason, in its words, is in ours (check's findings or the mount's status).
       const said = normal([...got.checkErrors, got.mountDetail].join('\n'));
       const reasons = reasonsFor(file, expectLine);
-      expect(reasons.some((r) => said.includes(r)), `none of ${JSON.stringify(reasons)} in ${said.slice(0, 400)}`).toBe(true);
+      expect(
+        reasons.some((r) => said.includes(r)),
+        `none of ${JSON.stringify(reasons)} in ${said.slice(0, 400)}`,
+      ).toBe(true);
     }
     if (ours === 'ok' && got.mount === 'ok') expect(got.mountDetail).not.toContain('expected');
   });

@@ -7,7 +7,8 @@ describe('excerpt', () => {
     expect(excerpt('secret not found', 160)).toBe('secret not found');
   });
   it('cuts a long one at a word boundary, marked with …, within the limit', () => {
-    const msg = 'Failed to fetch secret prod/db-creds from Secrets Manager in eu-west-1: AccessDeniedException: User is not authorized to perform secretsmanager:GetSecretValue on resource';
+    const msg =
+      'Failed to fetch secret prod/db-creds from Secrets Manager in eu-west-1: AccessDeniedException: User is not authorized to perform secretsmanager:GetSecretValue on resource';
     const e = excerpt(msg, 80);
     expect(e.endsWith(' …')).toBe(true);
     expect(e.length).toBeLessThanOrEqual(82);

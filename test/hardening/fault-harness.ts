@@ -152,7 +152,11 @@ export async function refused(p: Promise<unknown>): Promise<{ code: number; deta
 }
 
 /** Calls the emulator saw since `mark` (an index into `emu.calls`), filtered. */
-export function callsSince(emu: Emulator, mark: number, filter: Partial<Pick<CallRecord, 'service' | 'operation' | 'region'>> = {}): CallRecord[] {
+export function callsSince(
+  emu: Emulator,
+  mark: number,
+  filter: Partial<Pick<CallRecord, 'service' | 'operation' | 'region'>> = {},
+): CallRecord[] {
   return emu.calls
     .slice(mark)
     .filter(
@@ -168,7 +172,11 @@ export async function listDir(dir: string): Promise<string[]> {
 }
 
 /** Runs `body` with the fault in place, then removes it (even when `body` fails). */
-export async function withFault<T>(emu: Emulator, fault: Parameters<Emulator['addFault']>[0], body: () => Promise<T>): Promise<T> {
+export async function withFault<T>(
+  emu: Emulator,
+  fault: Parameters<Emulator['addFault']>[0],
+  body: () => Promise<T>,
+): Promise<T> {
   const id = emu.addFault(fault);
   try {
     return await body();

@@ -11,10 +11,19 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mountAttributes } from '../../tools/emulator/index.js';
 import { FAILOVER_REGION, REGION } from '../helpers/harness.js';
-import { callsSince, listDir, refused, startFaultHarness, withFault as withFaultOn, type FaultHarness } from './fault-harness.js';
+import {
+  callsSince,
+  listDir,
+  refused,
+  startFaultHarness,
+  withFault as withFaultOn,
+  type FaultHarness,
+} from './fault-harness.js';
 
-const SM = (...names: string[]): string => names.map((n) => `- {objectName: ${n}, objectType: secretsmanager}`).join('\n');
-const SSM = (...names: string[]): string => names.map((n) => `- {objectName: ${n}, objectType: ssmparameter}`).join('\n');
+const SM = (...names: string[]): string =>
+  names.map((n) => `- {objectName: ${n}, objectType: secretsmanager}`).join('\n');
+const SSM = (...names: string[]): string =>
+  names.map((n) => `- {objectName: ${n}, objectType: ssmparameter}`).join('\n');
 
 let h: FaultHarness;
 beforeAll(async () => {
@@ -30,37 +39,45 @@ describe('throttling: retried with backoff, bounded', () => {
   it.each([
     ['secretsmanager', 'GetSecretValue', 'ThrottlingException'],
     ['ssm', 'GetParameters', 'ThrottlingException'],
-  ] as const)('%s %s answering %s on every attempt: 3 attempts, then UNAVAILABLE naming object and region; the next mount succeeds', async (service, operation, code) => {
-    const name = `throttle-${service}`;
-    if (service === 'secretsmanager') h.emu.putSecret(REGION, name, 'value-1');
-    else h.emu.putParameter(REGION, name, 'value-1');
-    const objects = service === 'secretsmanager' ? SM(name) : SSM(name);
-    const pod = h.pod();
-    const target = await h.target();
-    const mark = h.emu.calls.length;
-    const e = await withFault({ service, target: name, status: 400, code, message: 'Rate exceeded' }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target })),
-    );
-    expect(e.code).toBe(status.UNAVAILABLE);
-    expect(e.details).toContain(name);
-    expect(e.details).toContain(REGION);
-    expect(e.details).toContain(code);
-    const attempts = callsSince(h.emu, mark, { service, operation });
-    expect(attempts).toHaveLength(3);
-    expect(attempts.every((c) => c.errorCode === code)).toBe(true);
-    expect(await listDir(target)).toEqual([]);
+  ] as const)(
+    '%s %s answering %s on every attempt: 3 attempts, then UNAVAILABLE naming object and region; the next mount succeeds',
+    async (service, operation, code) => {
+      const name = `throttle-${service}`;
+      if (service === 'secretsmanager') h.emu.putSecret(REGION, name, 'value-1');
+      else h.emu.putParameter(REGION, name, 'value-1');
+      const objects = service === 'secretsmanager' ? SM(name) : SSM(name);
+      const pod = h.pod();
+      const target = await h.target();
+      const mark = h.emu.calls.length;
+      const e = await withFault({ service, target: name, status: 400, code, message: 'Rate exceeded' }, () =>
+        refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target })),
+      );
+      expect(e.code).toBe(status.UNAVAILABLE);
+      expect(e.details).toContain(name);
+      expect(e.details).toContain(REGION);
+      expect(e.details).toContain(code);
+      const attempts = callsSince(h.emu, mark, { service, operation });
+      expect(attempts).toHaveLength(3);
+      expect(attempts.every((c) => c.errorCode === code)).toBe(true);
+      expect(await listDir(target)).toEqual([]);
 
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target });
-    expect(await readFile(path.join(target, name), 'utf8')).toBe('value-1');
-  });
+      await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target });
+      expect(await readFile(path.join(target, name), 'utf8')).toBe('value-1');
+    },
+  );
 
   it('throttling that clears within the retries: the mount succeeds on the third attempt', async () => {
     h.emu.putSecret(REGION, 'throttle-twice', 'ok');
     const pod = h.pod();
     const target = await h.target();
     const mark = h.emu.calls.length;
-    await withFault({ service: 'secretsmanager', target: 'throttle-twice', code: 'ThrottlingException', times: 2 }, () =>
-      h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('throttle-twice') }), targetPath: target }),
+    await withFault(
+      { service: 'secretsmanager', target: 'throttle-twice', code: 'ThrottlingException', times: 2 },
+      () =>
+        h.client.mount({
+          attributes: pod.attributes({ region: REGION, objects: SM('throttle-twice') }),
+          targetPath: target,
+        }),
     );
     expect(callsSince(h.emu, mark, { service: 'secretsmanager' }).map((c) => c.status)).toEqual([400, 400, 200]);
     expect(await readFile(path.join(target, 'throttle-twice'), 'utf8')).toBe('ok');
@@ -72,63 +89,88 @@ describe('5xx: retried, then failover if configured', () => {
     ['secretsmanager', 500, 'InternalServiceError'],
     ['secretsmanager', 503, 'ServiceUnavailable'],
     ['ssm', 500, 'InternalServerError'],
-  ] as const)('%s HTTP %i %s on every attempt, no failover: 3 attempts, UNAVAILABLE naming object and region', async (service, httpStatus, code) => {
-    const name = `fivexx-${service}-${httpStatus}`;
-    if (service === 'secretsmanager') h.emu.putSecret(REGION, name, 'v');
-    else h.emu.putParameter(REGION, name, 'v');
-    const objects = service === 'secretsmanager' ? SM(name) : SSM(name);
-    const pod = h.pod();
-    const target = await h.target();
-    const mark = h.emu.calls.length;
-    const e = await withFault({ service, target: name, status: httpStatus, code }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target })),
-    );
-    expect(e.code).toBe(status.UNAVAILABLE);
-    expect(e.details).toContain(name);
-    expect(e.details).toContain(REGION);
-    expect(e.details).toContain(code);
-    expect(callsSince(h.emu, mark, { service })).toHaveLength(3);
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target });
-    expect(await readFile(path.join(target, name), 'utf8')).toBe('v');
-  });
+  ] as const)(
+    '%s HTTP %i %s on every attempt, no failover: 3 attempts, UNAVAILABLE naming object and region',
+    async (service, httpStatus, code) => {
+      const name = `fivexx-${service}-${httpStatus}`;
+      if (service === 'secretsmanager') h.emu.putSecret(REGION, name, 'v');
+      else h.emu.putParameter(REGION, name, 'v');
+      const objects = service === 'secretsmanager' ? SM(name) : SSM(name);
+      const pod = h.pod();
+      const target = await h.target();
+      const mark = h.emu.calls.length;
+      const e = await withFault({ service, target: name, status: httpStatus, code }, () =>
+        refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target })),
+      );
+      expect(e.code).toBe(status.UNAVAILABLE);
+      expect(e.details).toContain(name);
+      expect(e.details).toContain(REGION);
+      expect(e.details).toContain(code);
+      expect(callsSince(h.emu, mark, { service })).toHaveLength(3);
+      await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target });
+      expect(await readFile(path.join(target, name), 'utf8')).toBe('v');
+    },
+  );
 
-  it.each(['secretsmanager', 'ssm'] as const)('%s: the primary keeps answering 500, failoverRegion answers after the primary\'s 3 attempts', async (service) => {
-    const name = `failover-${service}`;
-    const put = (region: string, v: string): void => {
-      if (service === 'secretsmanager') h.emu.putSecret(region, name, v);
-      else h.emu.putParameter(region, name, v);
-    };
-    put(REGION, 'from the primary');
-    put(FAILOVER_REGION, 'from the failover region');
-    const objects = service === 'secretsmanager' ? SM(name) : SSM(name);
-    const pod = h.pod();
-    const target = await h.target();
-    const attributes = pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, objects });
-    const mark = h.emu.calls.length;
-    const res = await withFault({ service, region: REGION, target: name, status: 500 }, () => h.client.mount({ attributes, targetPath: target }));
-    expect(await readFile(path.join(target, name), 'utf8')).toBe('from the failover region');
-    expect(res.objectVersion.map((v) => v.id)).toEqual([name]);
-    expect(callsSince(h.emu, mark, { service, region: REGION })).toHaveLength(3);
-    expect(callsSince(h.emu, mark, { service, region: FAILOVER_REGION })).toHaveLength(1);
-    expect(h.logs.some((l) => l.includes('failover region answered') && l.includes(name))).toBe(true);
+  it.each(['secretsmanager', 'ssm'] as const)(
+    "%s: the primary keeps answering 500, failoverRegion answers after the primary's 3 attempts",
+    async (service) => {
+      const name = `failover-${service}`;
+      const put = (region: string, v: string): void => {
+        if (service === 'secretsmanager') h.emu.putSecret(region, name, v);
+        else h.emu.putParameter(region, name, v);
+      };
+      put(REGION, 'from the primary');
+      put(FAILOVER_REGION, 'from the failover region');
+      const objects = service === 'secretsmanager' ? SM(name) : SSM(name);
+      const pod = h.pod();
+      const target = await h.target();
+      const attributes = pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, objects });
+      const mark = h.emu.calls.length;
+      const res = await withFault({ service, region: REGION, target: name, status: 500 }, () =>
+        h.client.mount({ attributes, targetPath: target }),
+      );
+      expect(await readFile(path.join(target, name), 'utf8')).toBe('from the failover region');
+      expect(res.objectVersion.map((v) => v.id)).toEqual([name]);
+      expect(callsSince(h.emu, mark, { service, region: REGION })).toHaveLength(3);
+      expect(callsSince(h.emu, mark, { service, region: FAILOVER_REGION })).toHaveLength(1);
+      expect(h.logs.some((l) => l.includes('failover region answered') && l.includes(name))).toBe(true);
 
-    // Fault cleared: the primary answers again, the failover region is not asked.
-    const mark2 = h.emu.calls.length;
-    await h.client.mount({ attributes, targetPath: target });
-    expect(await readFile(path.join(target, name), 'utf8')).toBe('from the primary');
-    expect(callsSince(h.emu, mark2, { service, region: FAILOVER_REGION })).toHaveLength(0);
-  });
+      // Fault cleared: the primary answers again, the failover region is not asked.
+      const mark2 = h.emu.calls.length;
+      await h.client.mount({ attributes, targetPath: target });
+      expect(await readFile(path.join(target, name), 'utf8')).toBe('from the primary');
+      expect(callsSince(h.emu, mark2, { service, region: FAILOVER_REGION })).toHaveLength(0);
+    },
+  );
 
   it('both regions failing: one error naming the object and each region with its cause', async () => {
     h.emu.putSecret(REGION, 'failover-both', 'a');
     h.emu.putSecret(FAILOVER_REGION, 'failover-both', 'b');
     const pod = h.pod();
     const target = await h.target();
-    const attributes = pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, objects: SM('failover-both') });
-    const id = h.emu.addFault({ service: 'secretsmanager', region: FAILOVER_REGION, target: 'failover-both', status: 503, code: 'ServiceUnavailable' });
+    const attributes = pod.attributes({
+      region: REGION,
+      failoverRegion: FAILOVER_REGION,
+      objects: SM('failover-both'),
+    });
+    const id = h.emu.addFault({
+      service: 'secretsmanager',
+      region: FAILOVER_REGION,
+      target: 'failover-both',
+      status: 503,
+      code: 'ServiceUnavailable',
+    });
     try {
-      const e = await withFault({ service: 'secretsmanager', region: REGION, target: 'failover-both', status: 500, code: 'InternalServiceError' }, () =>
-        refused(h.client.mount({ attributes, targetPath: target })),
+      const e = await withFault(
+        {
+          service: 'secretsmanager',
+          region: REGION,
+          target: 'failover-both',
+          status: 500,
+          code: 'InternalServiceError',
+        },
+        () => refused(h.client.mount({ attributes, targetPath: target })),
       );
       expect(e.code).toBe(status.UNAVAILABLE);
       expect(e.details).toContain('failover-both');
@@ -147,7 +189,14 @@ describe('5xx: retried, then failover if configured', () => {
     const pod = h.pod();
     const mark = h.emu.calls.length;
     const e = await refused(
-      h.client.mount({ attributes: pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, objects: SM('only-in-failover') }), targetPath: await h.target() }),
+      h.client.mount({
+        attributes: pod.attributes({
+          region: REGION,
+          failoverRegion: FAILOVER_REGION,
+          objects: SM('only-in-failover'),
+        }),
+        targetPath: await h.target(),
+      }),
     );
     expect(e.code).toBe(status.NOT_FOUND);
     expect(e.details).toContain('only-in-failover');
@@ -188,7 +237,10 @@ describe('slow answers and answers that never come', () => {
     const pod = h.pod();
     const target = await h.target();
     await withFault({ service: 'secretsmanager', target: 'slow-ok', delayMs: 300 }, () =>
-      h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('slow-ok') }), targetPath: target }, { deadlineMs: 10_000 }),
+      h.client.mount(
+        { attributes: pod.attributes({ region: REGION, objects: SM('slow-ok') }), targetPath: target },
+        { deadlineMs: 10_000 },
+      ),
     );
     expect(await readFile(path.join(target, 'slow-ok'), 'utf8')).toBe('v');
   });
@@ -197,27 +249,38 @@ describe('slow answers and answers that never come', () => {
     ['Secrets Manager never answers', { service: 'secretsmanager' as const, target: 'hang-sm' }],
     ['SSM never answers', { service: 'ssm' as const, target: 'hang-ssm' }],
     ['STS never answers', { service: 'sts' as const, operation: 'AssumeRoleWithWebIdentity' }],
-  ])('%s: the provider answers DEADLINE_EXCEEDED before the driver\'s deadline, writes nothing, and the next mount succeeds', async (_name, fault) => {
-    h.emu.putSecret(REGION, 'hang-sm', 'sm');
-    h.emu.putParameter(REGION, 'hang-ssm', 'ssm');
-    h.emu.putSecret(REGION, 'hang-ok', 'ok');
-    const pod = h.pod();
-    const target = await h.target();
-    const objects = `${SM('hang-ok', 'hang-sm')}\n${SSM('hang-ssm')}`;
-    const deadlineMs = 1_500;
-    const t0 = performance.now();
-    const e = await withFault({ ...fault, hang: true }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }, { deadlineMs })),
-    );
-    const elapsed = performance.now() - t0;
-    expect(e.code).toBe(status.DEADLINE_EXCEEDED);
-    // The provider's own answer (the client's deadline would say "Deadline exceeded").
-    expect(e.details).toContain('nothing was written');
-    expect(elapsed).toBeLessThan(deadlineMs);
-    expect(await listDir(target)).toEqual([]);
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }, { deadlineMs: 10_000 });
-    expect(await listDir(target)).toEqual(['hang-ok', 'hang-sm', 'hang-ssm']);
-  });
+  ])(
+    "%s: the provider answers DEADLINE_EXCEEDED before the driver's deadline, writes nothing, and the next mount succeeds",
+    async (_name, fault) => {
+      h.emu.putSecret(REGION, 'hang-sm', 'sm');
+      h.emu.putParameter(REGION, 'hang-ssm', 'ssm');
+      h.emu.putSecret(REGION, 'hang-ok', 'ok');
+      const pod = h.pod();
+      const target = await h.target();
+      const objects = `${SM('hang-ok', 'hang-sm')}\n${SSM('hang-ssm')}`;
+      const deadlineMs = 1_500;
+      const t0 = performance.now();
+      const e = await withFault({ ...fault, hang: true }, () =>
+        refused(
+          h.client.mount(
+            { attributes: pod.attributes({ region: REGION, objects }), targetPath: target },
+            { deadlineMs },
+          ),
+        ),
+      );
+      const elapsed = performance.now() - t0;
+      expect(e.code).toBe(status.DEADLINE_EXCEEDED);
+      // The provider's own answer (the client's deadline would say "Deadline exceeded").
+      expect(e.details).toContain('nothing was written');
+      expect(elapsed).toBeLessThan(deadlineMs);
+      expect(await listDir(target)).toEqual([]);
+      await h.client.mount(
+        { attributes: pod.attributes({ region: REGION, objects }), targetPath: target },
+        { deadlineMs: 10_000 },
+      );
+      expect(await listDir(target)).toEqual(['hang-ok', 'hang-sm', 'hang-ssm']);
+    },
+  );
 
   it('an answer that comes after the deadline is not written', async () => {
     h.emu.putSecret(REGION, 'late', 'late value');
@@ -226,11 +289,20 @@ describe('slow answers and answers that never come', () => {
     const target = await h.target();
     const mark = h.emu.calls.length;
     const e = await withFault({ service: 'secretsmanager', target: 'late', delayMs: 2_500 }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('late', 'late-ok') }), targetPath: target }, { deadlineMs: 1_500 })),
+      refused(
+        h.client.mount(
+          { attributes: pod.attributes({ region: REGION, objects: SM('late', 'late-ok') }), targetPath: target },
+          { deadlineMs: 1_500 },
+        ),
+      ),
     );
     expect(e.code).toBe(status.DEADLINE_EXCEEDED);
     // Wait until the emulator has answered the late call (recorded when it answers), then look.
-    await vi.waitFor(() => expect(callsSince(h.emu, mark, { service: 'secretsmanager' }).some((c) => c.names.includes('late'))).toBe(true), { timeout: 5_000, interval: 50 });
+    await vi.waitFor(
+      () =>
+        expect(callsSince(h.emu, mark, { service: 'secretsmanager' }).some((c) => c.names.includes('late'))).toBe(true),
+      { timeout: 5_000, interval: 50 },
+    );
     expect(await listDir(target)).toEqual([]);
   });
 });
@@ -243,7 +315,13 @@ describe('STS refusal', () => {
     const attributes = pod.attributes({ region: REGION, objects: SM('sts-refused') });
     const mark = h.emu.calls.length;
     const e = await withFault(
-      { service: 'sts', target: pod.roleArn, status: 403, code: 'AccessDenied', message: 'Not authorized to perform sts:AssumeRoleWithWebIdentity' },
+      {
+        service: 'sts',
+        target: pod.roleArn,
+        status: 403,
+        code: 'AccessDenied',
+        message: 'Not authorized to perform sts:AssumeRoleWithWebIdentity',
+      },
       () => refused(h.client.mount({ attributes, targetPath: target })),
     );
     expect(e.code).toBe(status.PERMISSION_DENIED);
@@ -262,7 +340,9 @@ describe('STS refusal', () => {
     const target = await h.target();
     const attributes = pod.attributes({ region: REGION, objects: SM('sts-500') });
     const mark = h.emu.calls.length;
-    const e = await withFault({ service: 'sts', target: pod.roleArn, status: 500 }, () => refused(h.client.mount({ attributes, targetPath: target })));
+    const e = await withFault({ service: 'sts', target: pod.roleArn, status: 500 }, () =>
+      refused(h.client.mount({ attributes, targetPath: target })),
+    );
     expect(e.code).toBe(status.UNAVAILABLE);
     expect(e.details).toContain(pod.roleArn);
     expect(e.details).toContain(REGION);
@@ -277,7 +357,12 @@ describe('STS refusal', () => {
     const pod = h.pod();
     const target = await h.target();
     const e = await withFault({ service: 'sts', target: pod.roleArn, status: 403, code: 'AccessDenied' }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('sts-names-object') }), targetPath: target })),
+      refused(
+        h.client.mount({
+          attributes: pod.attributes({ region: REGION, objects: SM('sts-names-object') }),
+          targetPath: target,
+        }),
+      ),
     );
     expect(e.details).toContain('sts-names-object');
   });
@@ -289,8 +374,20 @@ describe('expired credentials mid-flight', () => {
     const pod = h.pod();
     const target = await h.target();
     // A pod token valid for a day, so only the STS session (one hour) expires.
-    const token = h.emu.issueToken({ namespace: pod.namespace, serviceAccount: pod.serviceAccount, audience: 'sts.amazonaws.com', podName: pod.pod, expiresInSeconds: 86_400 });
-    const attributes = mountAttributes({ podName: pod.pod, namespace: pod.namespace, serviceAccount: pod.serviceAccount, tokens: { 'sts.amazonaws.com': token }, parameters: { region: REGION, objects: SM('expiring') } });
+    const token = h.emu.issueToken({
+      namespace: pod.namespace,
+      serviceAccount: pod.serviceAccount,
+      audience: 'sts.amazonaws.com',
+      podName: pod.pod,
+      expiresInSeconds: 86_400,
+    });
+    const attributes = mountAttributes({
+      podName: pod.pod,
+      namespace: pod.namespace,
+      serviceAccount: pod.serviceAccount,
+      tokens: { 'sts.amazonaws.com': token },
+      parameters: { region: REGION, objects: SM('expiring') },
+    });
 
     const mark = h.emu.calls.length;
     await h.client.mount({ attributes, targetPath: target });
@@ -303,7 +400,10 @@ describe('expired credentials mid-flight', () => {
       const mark2 = h.emu.calls.length;
       await h.client.mount({ attributes, targetPath: target });
       // AWS refused the cached session once; the provider dropped it, exchanged again, and read.
-      expect(callsSince(h.emu, mark2, { service: 'secretsmanager' }).map((c) => c.errorCode ?? 'OK')).toEqual(['ExpiredTokenException', 'OK']);
+      expect(callsSince(h.emu, mark2, { service: 'secretsmanager' }).map((c) => c.errorCode ?? 'OK')).toEqual([
+        'ExpiredTokenException',
+        'OK',
+      ]);
       expect(callsSince(h.emu, mark2, { service: 'sts', operation: 'AssumeRoleWithWebIdentity' })).toHaveLength(1);
       expect(await readFile(path.join(target, 'expiring'), 'utf8')).toBe('v2');
       expect(h.logs.some((l) => l.includes('credentials refused by AWS: exchanging again'))).toBe(true);
@@ -319,10 +419,14 @@ describe('expired credentials mid-flight', () => {
     const attributes = pod.attributes({ region: REGION, objects: SM('unrecognised') });
     await h.client.mount({ attributes, targetPath: target });
     const mark = h.emu.calls.length;
-    await withFault({ service: 'secretsmanager', target: 'unrecognised', status: 400, code: 'UnrecognizedClientException', times: 1 }, () => h.client.mount({ attributes, targetPath: target }));
+    await withFault(
+      { service: 'secretsmanager', target: 'unrecognised', status: 400, code: 'UnrecognizedClientException', times: 1 },
+      () => h.client.mount({ attributes, targetPath: target }),
+    );
     expect(callsSince(h.emu, mark, { service: 'sts' })).toHaveLength(1);
-    const e = await withFault({ service: 'secretsmanager', target: 'unrecognised', status: 400, code: 'UnrecognizedClientException' }, () =>
-      refused(h.client.mount({ attributes, targetPath: target })),
+    const e = await withFault(
+      { service: 'secretsmanager', target: 'unrecognised', status: 400, code: 'UnrecognizedClientException' },
+      () => refused(h.client.mount({ attributes, targetPath: target })),
     );
     expect(e.code).toBe(status.UNAUTHENTICATED);
     expect(e.details).toContain('unrecognised');

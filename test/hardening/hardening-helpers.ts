@@ -11,7 +11,11 @@ import { status } from '@grpc/grpc-js';
 export type Outcome = { ok: true } | { ok: false; code: number; details: string };
 
 /** Status names by number, for failure messages. */
-export const CODE_NAME: Record<number, string> = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+export const CODE_NAME: Record<number, string> = Object.fromEntries(
+  Object.entries(status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+);
 
 /** The generic text server/ answers for an exception it did not expect (a bug, see toStatus). */
 export const UNEXPECTED = /internal error in the provider \(error id/;
@@ -39,7 +43,8 @@ export function clearError(o: Outcome): string | undefined {
   if (o.details.trim() === '') return `${CODE_NAME[o.code]} with an empty message`;
   if (UNEXPECTED.test(o.details)) return `unexpected exception inside the mount: ${o.details}`;
   // grpc-js's own text when the answer never reached the client (e.g. trailers over HTTP/2 limits).
-  if (/RST_STREAM|Protocol error|Call ended without gRPC status/.test(o.details)) return `the provider's answer did not reach the client: ${o.details}`;
+  if (/RST_STREAM|Protocol error|Call ended without gRPC status/.test(o.details))
+    return `the provider's answer did not reach the client: ${o.details}`;
   return undefined;
 }
 
@@ -83,7 +88,8 @@ export async function containmentProblems(target: string, planted: readonly stri
   for (const e of await walk(target)) {
     if (planted.includes(e.rel)) continue;
     if (e.kind === 'symlink' || e.kind === 'other') problems.push(`${e.kind} in the mount: ${JSON.stringify(e.rel)}`);
-    if (/(^|\/)\.[^/]*\.tmp-[0-9a-f]{16}$|(^|\/)\.tmp-[0-9a-f]{16}$/.test(e.rel)) problems.push(`temp file left behind: ${JSON.stringify(e.rel)}`);
+    if (/(^|\/)\.[^/]*\.tmp-[0-9a-f]{16}$|(^|\/)\.tmp-[0-9a-f]{16}$/.test(e.rel))
+      problems.push(`temp file left behind: ${JSON.stringify(e.rel)}`);
   }
   return problems;
 }
@@ -155,7 +161,11 @@ export function tokenMarkers(token: string): string[] {
 }
 
 /** Calls `fn` for each of `items` with at most `limit` running at once; results in order. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

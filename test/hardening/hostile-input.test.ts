@@ -31,12 +31,24 @@ afterAll(async () => {
 
 const PLAIN = '- {objectName: hi/plain, objectType: secretsmanager}';
 
-async function mountIn(target: string, params: Record<string, string>, o: { deadlineMs?: number } = {}): Promise<Outcome> {
-  return outcomeOf(h.client.mount({ attributes: pod.attributes({ region: REGION, ...params }), targetPath: target }, { deadlineMs: o.deadlineMs ?? 30_000 }));
+async function mountIn(
+  target: string,
+  params: Record<string, string>,
+  o: { deadlineMs?: number } = {},
+): Promise<Outcome> {
+  return outcomeOf(
+    h.client.mount(
+      { attributes: pod.attributes({ region: REGION, ...params }), targetPath: target },
+      { deadlineMs: o.deadlineMs ?? 30_000 },
+    ),
+  );
 }
 
 /** A mount in a fresh target: a clear outcome and nothing outside the target. */
-async function mount(params: Record<string, string>, o: { deadlineMs?: number } = {}): Promise<{ res: Outcome; target: string }> {
+async function mount(
+  params: Record<string, string>,
+  o: { deadlineMs?: number } = {},
+): Promise<{ res: Outcome; target: string }> {
   const target = await h.target();
   const res = await mountIn(target, params, o);
   expect(clearError(res)).toBeUndefined();
@@ -72,7 +84,10 @@ describe('YAML bombs and deep nesting', () => {
   });
 
   it('aliases inside the objects list (anchored entry reused, merge keys) stay within budget', async () => {
-    const objects = ['- &e {objectName: hi/plain, objectType: secretsmanager, objectAlias: a}', ...Array.from({ length: 50 }, (_, i) => `- {<<: *e, objectAlias: a${i}}`)].join('\n');
+    const objects = [
+      '- &e {objectName: hi/plain, objectType: secretsmanager, objectAlias: a}',
+      ...Array.from({ length: 50 }, (_, i) => `- {<<: *e, objectAlias: a${i}}`),
+    ].join('\n');
     const { res, target } = await mount({ objects });
     expect(res).toEqual({ ok: true });
     expect((await readdir(target)).length).toBe(51);
@@ -121,7 +136,11 @@ describe('YAML bombs and deep nesting', () => {
   it('a deeply nested JSON secret with a jmesPath: the file, or a clear error', async () => {
     const deep = '{"a":'.repeat(10_000) + '"bottom"' + '}'.repeat(10_000);
     h.emu.putSecret(REGION, 'hi/deep', deep);
-    const { res } = await mount({ objects: stringify([{ objectName: 'hi/deep', objectType: 'secretsmanager', jmesPath: [{ path: 'a.a.a', objectAlias: 'x' }] }]) });
+    const { res } = await mount({
+      objects: stringify([
+        { objectName: 'hi/deep', objectType: 'secretsmanager', jmesPath: [{ path: 'a.a.a', objectAlias: 'x' }] },
+      ]),
+    });
     expect(res.ok || (res.code !== status.INTERNAL && res.code !== status.UNKNOWN)).toBe(true);
     await stillServes();
   });
@@ -144,11 +163,19 @@ describe('huge input', () => {
 
   it('objects over 128 KiB (inside attributes under 512 KiB) are refused before parsing, naming the limit', async () => {
     const { res } = await mount({ objects: `${PLAIN}\n# ${'c'.repeat(200_000)}\n` });
-    expectRefused(res, status.INVALID_ARGUMENT, /objects: the text is \d+ KiB, more than the 128 KiB this provider reads/);
+    expectRefused(
+      res,
+      status.INVALID_ARGUMENT,
+      /objects: the text is \d+ KiB, more than the 128 KiB this provider reads/,
+    );
   });
 
   it('a 1 MB objectAlias is refused with a message of bounded size', async () => {
-    const { res } = await mount({ objects: stringify([{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'n'.repeat(1024 * 1024) }]) });
+    const { res } = await mount({
+      objects: stringify([
+        { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'n'.repeat(1024 * 1024) },
+      ]),
+    });
     expectRefused(res, status.INVALID_ARGUMENT);
     // FINDING when it fails: the message quotes the whole name (a Kubernetes event keeps ~1 KB).
     if (!res.ok) expect(res.details.length).toBeLessThan(16_384);
@@ -159,8 +186,14 @@ describe('NUL bytes and unicode in names', () => {
   it.each([
     ['objectAlias', { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'a\u0000b' }],
     ['objectName', { objectName: 'hi/plain\u0000', objectType: 'secretsmanager' }],
-    ['jmesPath objectAlias', { objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'u\u0000' }] }],
-    ['jmesPath path', { objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'us\u0000er', objectAlias: 'u' }] }],
+    [
+      'jmesPath objectAlias',
+      { objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'u\u0000' }] },
+    ],
+    [
+      'jmesPath path',
+      { objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'us\u0000er', objectAlias: 'u' }] },
+    ],
   ])('a NUL byte in %s: INVALID_ARGUMENT, nothing written', async (_where, entry) => {
     const { res, target } = await mount({ objects: stringify([entry]) });
     expectRefused(res, status.INVALID_ARGUMENT);
@@ -169,7 +202,9 @@ describe('NUL bytes and unicode in names', () => {
 
   it('unicode names (accents, CJK, emoji, RTL override, combining marks) become exactly those file names', async () => {
     const names = ['é', '名前', '🔑key', 'a\u202eb', 'e\u0301', 'Ω≈ç√'];
-    const objects = stringify(names.map((objectAlias) => ({ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias })));
+    const objects = stringify(
+      names.map((objectAlias) => ({ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias })),
+    );
     const { res, target } = await mount({ objects });
     expect(res).toEqual({ ok: true });
     expect((await readdir(target)).sort()).toEqual([...names].sort());
@@ -177,7 +212,9 @@ describe('NUL bytes and unicode in names', () => {
   });
 
   it('a name of 256 bytes in one segment (128 × é) is refused', async () => {
-    const { res } = await mount({ objects: stringify([{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'é'.repeat(128) }]) });
+    const { res } = await mount({
+      objects: stringify([{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'é'.repeat(128) }]),
+    });
     expectRefused(res, status.INVALID_ARGUMENT);
   });
 });
@@ -236,7 +273,9 @@ describe('symlinks planted in the target directory', () => {
     const { target, outside } = await planted();
     await symlink(path.join(outside, 'created-through-link'), path.join(target, 'a'));
     execFileSync('mkfifo', [path.join(target, 'b')]);
-    const objects = stringify(['a', 'b'].map((objectAlias) => ({ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias })));
+    const objects = stringify(
+      ['a', 'b'].map((objectAlias) => ({ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias })),
+    );
     const res = await mountIn(target, { objects }, { deadlineMs: 10_000 });
     expect(clearError(res)).toBeUndefined();
     expect(await readdir(outside)).toEqual(['victim']);
@@ -260,10 +299,26 @@ describe('`..` and absolute paths from every place a file name comes from', () =
   const hostile = ['..', '.', '../escape', '../../escape', 'a/../../escape', '/abs', '/', '//x', 'a/./b', 'a//b', ''];
   const places: [string, (n: string) => unknown[], Record<string, string>][] = [
     ['objectAlias', (n) => [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: n }], {}],
-    ['objectAlias, translation off', (n) => [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: n }], { pathTranslation: 'False' }],
-    ['objectName, translation off', (n) => [{ objectName: n, objectType: 'secretsmanager' }], { pathTranslation: 'False' }],
-    ['jmesPath objectAlias', (n) => [{ objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: n }] }], {}],
-    ['jmesPath objectAlias, translation off', (n) => [{ objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: n }] }], { pathTranslation: 'False' }],
+    [
+      'objectAlias, translation off',
+      (n) => [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: n }],
+      { pathTranslation: 'False' },
+    ],
+    [
+      'objectName, translation off',
+      (n) => [{ objectName: n, objectType: 'secretsmanager' }],
+      { pathTranslation: 'False' },
+    ],
+    [
+      'jmesPath objectAlias',
+      (n) => [{ objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: n }] }],
+      {},
+    ],
+    [
+      'jmesPath objectAlias, translation off',
+      (n) => [{ objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: n }] }],
+      { pathTranslation: 'False' },
+    ],
   ];
   for (const [place, entries, extra] of places) {
     it.each(hostile)(`${place}: %j is refused or stays inside`, async (name) => {
@@ -275,38 +330,107 @@ describe('`..` and absolute paths from every place a file name comes from', () =
     });
   }
 
-  it.each(['..', '../escape', '/abs', 'a/../../escape', '.', '', '..data', 'a/b'])('allKeys: a key named %j in the secret is refused or stays inside', async (key) => {
-    const name = `hi/allkeys-${Buffer.from(key).toString('hex') || 'empty'}`;
-    h.emu.putSecret(REGION, name, JSON.stringify({ [key]: 'k', fine: 'f' }));
-    for (const pathTranslation of ['_', 'False']) {
-      const { res, target } = await mount({ objects: stringify([{ objectName: name, objectType: 'secretsmanager', objectAlias: 'whole', allKeys: true }]), pathTranslation });
-      if (res.ok) expect((await readdir(target)).sort()).toContain('fine');
-      else expect(res.code).not.toBe(status.INTERNAL);
-    }
-  });
+  it.each(['..', '../escape', '/abs', 'a/../../escape', '.', '', '..data', 'a/b'])(
+    'allKeys: a key named %j in the secret is refused or stays inside',
+    async (key) => {
+      const name = `hi/allkeys-${Buffer.from(key).toString('hex') || 'empty'}`;
+      h.emu.putSecret(REGION, name, JSON.stringify({ [key]: 'k', fine: 'f' }));
+      for (const pathTranslation of ['_', 'False']) {
+        const { res, target } = await mount({
+          objects: stringify([{ objectName: name, objectType: 'secretsmanager', objectAlias: 'whole', allKeys: true }]),
+          pathTranslation,
+        });
+        if (res.ok) expect((await readdir(target)).sort()).toContain('fine');
+        else expect(res.code).not.toBe(status.INTERNAL);
+      }
+    },
+  );
 
-  it.each(['_', 'False'])('an optional absent object whose alias is ../victim never removes the file beside the mount (translation %s)', async (pathTranslation) => {
-    const { target } = await mount({ objects: PLAIN });
-    const victim = path.join(path.dirname(target), 'victim');
-    await writeFile(victim, 'untouched');
-    const res = await mountIn(target, { pathTranslation, objects: stringify([{ objectName: 'hi/absent', objectType: 'secretsmanager', objectAlias: '../victim', optional: true }]) });
-    // Translated, `../victim` is the legitimate name `.._victim`; untranslated, it is refused.
-    if (pathTranslation === 'False') expectRefused(res, status.INVALID_ARGUMENT);
-    else expect(clearError(res)).toBeUndefined();
-    expect(await readFile(victim, 'utf8')).toBe('untouched');
-    await rm(victim);
-  });
+  it.each(['_', 'False'])(
+    'an optional absent object whose alias is ../victim never removes the file beside the mount (translation %s)',
+    async (pathTranslation) => {
+      const { target } = await mount({ objects: PLAIN });
+      const victim = path.join(path.dirname(target), 'victim');
+      await writeFile(victim, 'untouched');
+      const res = await mountIn(target, {
+        pathTranslation,
+        objects: stringify([
+          { objectName: 'hi/absent', objectType: 'secretsmanager', objectAlias: '../victim', optional: true },
+        ]),
+      });
+      // Translated, `../victim` is the legitimate name `.._victim`; untranslated, it is refused.
+      if (pathTranslation === 'False') expectRefused(res, status.INVALID_ARGUMENT);
+      else expect(clearError(res)).toBeUndefined();
+      expect(await readFile(victim, 'utf8')).toBe('untouched');
+      await rm(victim);
+    },
+  );
 });
 
 describe('collisions', () => {
   it.each<[string, unknown[], Record<string, string>]>([
-    ['same alias twice', [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'x' }, { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'x' }], {}],
-    ['object name vs jmesPath alias', [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'user' }, { objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'user' }] }], {}],
-    ['translated name vs alias', [{ objectName: 'hi/plain', objectType: 'secretsmanager' }, { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'hi_plain' }], {}],
-    ['file vs directory (translation off)', [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'hi' }, { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'hi/x' }], { pathTranslation: 'False' }],
-    ['leading slash stripped vs plain (translation off)', [{ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: '/a' }, { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'a' }], { pathTranslation: 'False' }],
-    ['allKeys key vs alias', [{ objectName: 'hi/json', objectType: 'secretsmanager', allKeys: true }, { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'user' }], {}],
-    ['two jmesPath aliases equal', [{ objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'u' }, { path: 'nested.p', objectAlias: 'u' }] }], {}],
+    [
+      'same alias twice',
+      [
+        { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'x' },
+        { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'x' },
+      ],
+      {},
+    ],
+    [
+      'object name vs jmesPath alias',
+      [
+        { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'user' },
+        { objectName: 'hi/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'user' }] },
+      ],
+      {},
+    ],
+    [
+      'translated name vs alias',
+      [
+        { objectName: 'hi/plain', objectType: 'secretsmanager' },
+        { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'hi_plain' },
+      ],
+      {},
+    ],
+    [
+      'file vs directory (translation off)',
+      [
+        { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'hi' },
+        { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'hi/x' },
+      ],
+      { pathTranslation: 'False' },
+    ],
+    [
+      'leading slash stripped vs plain (translation off)',
+      [
+        { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: '/a' },
+        { objectName: 'hi/json', objectType: 'secretsmanager', objectAlias: 'a' },
+      ],
+      { pathTranslation: 'False' },
+    ],
+    [
+      'allKeys key vs alias',
+      [
+        { objectName: 'hi/json', objectType: 'secretsmanager', allKeys: true },
+        { objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias: 'user' },
+      ],
+      {},
+    ],
+    [
+      'two jmesPath aliases equal',
+      [
+        {
+          objectName: 'hi/json',
+          objectType: 'secretsmanager',
+          jmesPath: [
+            { path: 'user', objectAlias: 'u' },
+            { path: 'nested.p', objectAlias: 'u' },
+          ],
+        },
+      ],
+      {},
+    ],
   ])('%s: INVALID_ARGUMENT, nothing written', async (_name, entries, extra) => {
     const { res, target } = await mount({ objects: stringify(entries), ...extra });
     expectRefused(res, status.INVALID_ARGUMENT);
@@ -315,7 +439,11 @@ describe('collisions', () => {
 
   it('names differing only in case or normalisation are distinct files', async () => {
     const names = ['Key', 'key', 'é', 'e\u0301'];
-    const { res, target } = await mount({ objects: stringify(names.map((objectAlias) => ({ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias }))) });
+    const { res, target } = await mount({
+      objects: stringify(
+        names.map((objectAlias) => ({ objectName: 'hi/plain', objectType: 'secretsmanager', objectAlias })),
+      ),
+    });
     expect(res).toEqual({ ok: true });
     expect((await readdir(target)).length).toBe(4);
   });
@@ -344,17 +472,30 @@ describe('500 objects, the most one class may name', () => {
   }, 60_000);
 
   it('500 objects with one missing: NOT_FOUND naming it, nothing written', async () => {
-    const objects = [...Array.from({ length: 499 }, (_, i) => `- {objectName: many/s${i % 250}, objectType: secretsmanager, objectAlias: a${i}}`), '- {objectName: many/missing, objectType: secretsmanager}'].join('\n');
+    const objects = [
+      ...Array.from(
+        { length: 499 },
+        (_, i) => `- {objectName: many/s${i % 250}, objectType: secretsmanager, objectAlias: a${i}}`,
+      ),
+      '- {objectName: many/missing, objectType: secretsmanager}',
+    ].join('\n');
     const { res, target } = await mount({ objects }, { deadlineMs: 60_000 });
     expectRefused(res, status.NOT_FOUND, /many\/missing/);
     expect(await readdir(target)).toEqual([]);
   }, 60_000);
 
   it('2,000 objects: INVALID_ARGUMENT naming the count and the limit, before parsing and before any AWS call', async () => {
-    const objects = Array.from({ length: 2_000 }, (_, i) => `- {objectName: many/s${i}, objectType: secretsmanager}`).join('\n');
+    const objects = Array.from(
+      { length: 2_000 },
+      (_, i) => `- {objectName: many/s${i}, objectType: secretsmanager}`,
+    ).join('\n');
     h.emu.resetCalls();
     const { res, target } = await mount({ objects });
-    expectRefused(res, status.INVALID_ARGUMENT, /names 2000 objects \(objectName keys\), more than the 500 this provider reads in one class/);
+    expectRefused(
+      res,
+      status.INVALID_ARGUMENT,
+      /names 2000 objects \(objectName keys\), more than the 500 this provider reads in one class/,
+    );
     expect(h.emu.calls.length).toBe(0);
     expect(await readdir(target)).toEqual([]);
   });

@@ -58,7 +58,15 @@ function fakeDeps(): MountDeps {
       async fetchAll(plan: FetchPlan): Promise<FetchOutcome> {
         await plan.primary.credentials(plan.signal);
         await maybe('fetch');
-        const values = new Map(plan.descriptors.map((d) => [d.index, { value: Buffer.from(current ? '{"a":' : `value of ${d.objectName}`), version: 'v1', region: REGION }] as const));
+        const values = new Map(
+          plan.descriptors.map(
+            (d) =>
+              [
+                d.index,
+                { value: Buffer.from(current ? '{"a":' : `value of ${d.objectName}`), version: 'v1', region: REGION },
+              ] as const,
+          ),
+        );
         return { values, missing: [], failures: [], warnings: [] };
       },
     },
@@ -90,7 +98,8 @@ beforeAll(async () => {
     const attrs = JSON.parse(input.attributes) as Record<string, string>;
     const bad = poisoned(attrs);
     deps.poisonedCall = bad;
-    if (bad && attrs['sync'] === 'throw') throw new TypeError("Cannot read properties of undefined (reading 'objectName')");
+    if (bad && attrs['sync'] === 'throw')
+      throw new TypeError("Cannot read properties of undefined (reading 'objectName')");
     return createMount(deps)(input, signal, summary);
   };
   server = await startServer({ socketPath: path.join(dir, 'aws.sock'), mount, logger });
@@ -127,7 +136,10 @@ function attributes(spc: 'good' | 'poisoned', extra: Record<string, string> = {}
 
 async function good(): Promise<void> {
   const t = await target();
-  await client.mount({ attributes: attributes('good', { objects: '- {objectName: s, objectType: secretsmanager}' }), targetPath: t });
+  await client.mount({
+    attributes: attributes('good', { objects: '- {objectName: s, objectType: secretsmanager}' }),
+    targetPath: t,
+  });
   expect(await readFile(path.join(t, 's'), 'utf8')).toBe('value of s');
 }
 
@@ -140,16 +152,28 @@ describe('one poisoned mount fails alone with INTERNAL and a log line', () => {
   it.each<[string, Poison | undefined, Record<string, string>]>([
     ['a nil dereference in the Kubernetes lookup', (w) => void (w === 'kube' && nilDeref()), {}],
     ['a TypeError in the credential exchange', (w) => void (w === 'identity' && nilDeref()), {}],
-    ['a thrown string in the fetcher', (w) => {
-      if (w === 'fetch') throw 'boom';
-    }, {}],
-    ['a rejection with null in the fetcher', async (w) => {
-      if (w === 'fetch') return Promise.reject(null);
-    }, {}],
-    ['a RangeError (stack overflow) in the writer', (w) => {
-      const recurse = (k: number): number => recurse(k + 1) + 1;
-      if (w === 'write') recurse(0);
-    }, { objects: '- {objectName: s, objectType: secretsmanager}' }],
+    [
+      'a thrown string in the fetcher',
+      (w) => {
+        if (w === 'fetch') throw 'boom';
+      },
+      {},
+    ],
+    [
+      'a rejection with null in the fetcher',
+      async (w) => {
+        if (w === 'fetch') return Promise.reject(null);
+      },
+      {},
+    ],
+    [
+      'a RangeError (stack overflow) in the writer',
+      (w) => {
+        const recurse = (k: number): number => recurse(k + 1) + 1;
+        if (w === 'write') recurse(0);
+      },
+      { objects: '- {objectName: s, objectType: secretsmanager}' },
+    ],
     // FINDING: src/server/grpc-server.ts Mount handler calls `opts.mount(...).then(...)` outside any
     // try: a MountFn that throws synchronously escapes into grpc-js, which answers UNKNOWN "Unknown
     // error" with no log line, and `inFlight` is never decremented (shutdown then waits its whole
@@ -160,7 +184,9 @@ describe('one poisoned mount fails alone with INTERNAL and a log line', () => {
     poison = p;
     const before = logs.length;
     const inFlight = server.inFlight();
-    const res = await outcomeOf(client.mount({ attributes: attributes('poisoned', extra), targetPath: await target() }, { deadlineMs: 10_000 }));
+    const res = await outcomeOf(
+      client.mount({ attributes: attributes('poisoned', extra), targetPath: await target() }, { deadlineMs: 10_000 }),
+    );
     poison = undefined;
     expect(res.ok).toBe(false);
     if (res.ok) return;
@@ -185,7 +211,12 @@ describe('one poisoned mount fails alone with INTERNAL and a log line', () => {
     const kinds = Array.from({ length: 70 }, (_, i) => (i % 7 === 3 ? 'poisoned' : 'good') as 'good' | 'poisoned');
     const results = await pool(kinds, 70, async (kind) => {
       const t = await target();
-      const r = await outcomeOf(client.mount({ attributes: attributes(kind, { objects: '- {objectName: s, objectType: secretsmanager}' }), targetPath: t }, { deadlineMs: 20_000 }));
+      const r = await outcomeOf(
+        client.mount(
+          { attributes: attributes(kind, { objects: '- {objectName: s, objectType: secretsmanager}' }), targetPath: t },
+          { deadlineMs: 20_000 },
+        ),
+      );
       return { kind, r, t };
     });
     poison = undefined;

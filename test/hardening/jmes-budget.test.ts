@@ -22,7 +22,17 @@ const watcher = watchProcess();
 
 beforeAll(async () => {
   h = await startHarness();
-  h.emu.putSecret(REGION, 'jb/json', JSON.stringify({ password: SECRET, users: [{ name: 'a', admin: false }, { name: 'b', admin: true }] }));
+  h.emu.putSecret(
+    REGION,
+    'jb/json',
+    JSON.stringify({
+      password: SECRET,
+      users: [
+        { name: 'a', admin: false },
+        { name: 'b', admin: true },
+      ],
+    }),
+  );
   h.emu.putSecret(REGION, 'jb/plain', 'plain-value');
 });
 afterAll(async () => {
@@ -32,13 +42,20 @@ afterAll(async () => {
 
 async function mount(pod: Pod, objects: unknown[]): Promise<{ res: Outcome; target: string }> {
   const target = await h.target();
-  const res = await outcomeOf(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: stringify(objects) }), targetPath: target }, { deadlineMs: 30_000 }));
+  const res = await outcomeOf(
+    h.client.mount(
+      { attributes: pod.attributes({ region: REGION, objects: stringify(objects) }), targetPath: target },
+      { deadlineMs: 30_000 },
+    ),
+  );
   expect(clearError(res)).toBeUndefined();
   expect(await containmentProblems(target)).toEqual([]);
   return { res, target };
 }
 
-const bombClass = (bomb: string): unknown[] => [{ objectName: 'jb/json', objectType: 'secretsmanager', jmesPath: [{ path: bomb, objectAlias: 'boom' }] }];
+const bombClass = (bomb: string): unknown[] => [
+  { objectName: 'jb/json', objectType: 'secretsmanager', jmesPath: [{ path: bomb, objectAlias: 'boom' }] },
+];
 const PLAIN = [{ objectName: 'jb/plain', objectType: 'secretsmanager' }];
 
 describe('a costly jmesPath', () => {
@@ -50,12 +67,18 @@ describe('a costly jmesPath', () => {
     const other = h.pod();
     const healthUrl = h.provider.healthUrl;
     if (healthUrl === undefined) throw new Error('no health endpoint');
-    const [bad, good, health] = await Promise.all([mount(hostile, bombClass(bomb)), mount(other, PLAIN), fetch(`${healthUrl}/healthz`)]);
+    const [bad, good, health] = await Promise.all([
+      mount(hostile, bombClass(bomb)),
+      mount(other, PLAIN),
+      fetch(`${healthUrl}/healthz`),
+    ]);
 
     expect(bad.res.ok).toBe(false);
     if (!bad.res.ok) {
       expect(bad.res.code).toBe(status.INVALID_ARGUMENT);
-      expect(bad.res.details).toMatch(/jmesPath path of boom in jb\/json exceeded the evaluation budget \((16 MiB of memory|100 ms of CPU for a mount's jmesPath evaluations)\)/);
+      expect(bad.res.details).toMatch(
+        /jmesPath path of boom in jb\/json exceeded the evaluation budget \((16 MiB of memory|100 ms of CPU for a mount's jmesPath evaluations)\)/,
+      );
       expect(bad.res.details).not.toContain(SECRET);
     }
     expect(await readdir(bad.target)).toEqual([]);

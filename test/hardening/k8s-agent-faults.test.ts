@@ -10,7 +10,14 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Pod } from '../helpers/harness.js';
 import { REGION } from '../helpers/harness.js';
-import { callsSince, listDir, refused, startFaultHarness, withFault as withFaultOn, type FaultHarness } from './fault-harness.js';
+import {
+  callsSince,
+  listDir,
+  refused,
+  startFaultHarness,
+  withFault as withFaultOn,
+  type FaultHarness,
+} from './fault-harness.js';
 
 const SM = (name: string): string => `- {objectName: ${name}, objectType: secretsmanager}`;
 
@@ -37,26 +44,51 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
   it.each([
     [403, 'Forbidden', status.PERMISSION_DENIED, /serviceaccounts.*namespace "NS".*verb "get"/],
     [404, 'NotFound', status.NOT_FOUND, /SA/],
-  ] as const)('HTTP %i %s: refused at once with a message naming the service account; the next mount succeeds', async (httpStatus, reason, want, pattern) => {
-    const { pod, target, attributes } = await setup(`k8s-${httpStatus}`);
-    const mark = h.emu.calls.length;
-    const e = await withFault({ service: 'k8s', target: saPath(pod), status: httpStatus, code: reason, message: `serviceaccounts "${pod.serviceAccount}" is ${reason}` }, () =>
-      refused(h.client.mount({ attributes, targetPath: target })),
-    );
-    expect(e.code).toBe(want);
-    expect(e.details).toMatch(new RegExp(pattern.source.replace('NS', pod.namespace).replace('SA', pod.serviceAccount)));
-    expect(callsSince(h.emu, mark, { service: 'k8s' })).toHaveLength(1);
-    expect(callsSince(h.emu, mark, { service: 'sts' })).toHaveLength(0);
-    await h.client.mount({ attributes, targetPath: target });
-    expect(await readFile(path.join(target, `k8s-${httpStatus}`), 'utf8')).toBe('v');
-  });
+  ] as const)(
+    'HTTP %i %s: refused at once with a message naming the service account; the next mount succeeds',
+    async (httpStatus, reason, want, pattern) => {
+      const { pod, target, attributes } = await setup(`k8s-${httpStatus}`);
+      const mark = h.emu.calls.length;
+      const e = await withFault(
+        {
+          service: 'k8s',
+          target: saPath(pod),
+          status: httpStatus,
+          code: reason,
+          message: `serviceaccounts "${pod.serviceAccount}" is ${reason}`,
+        },
+        () => refused(h.client.mount({ attributes, targetPath: target })),
+      );
+      expect(e.code).toBe(want);
+      expect(e.details).toMatch(
+        new RegExp(pattern.source.replace('NS', pod.namespace).replace('SA', pod.serviceAccount)),
+      );
+      expect(callsSince(h.emu, mark, { service: 'k8s' })).toHaveLength(1);
+      expect(callsSince(h.emu, mark, { service: 'sts' })).toHaveLength(0);
+      await h.client.mount({ attributes, targetPath: target });
+      expect(await readFile(path.join(target, `k8s-${httpStatus}`), 'utf8')).toBe('v');
+    },
+  );
 
   it('a service account that does not exist: NOT_FOUND naming it and its namespace', async () => {
     h.emu.putSecret(REGION, 'k8s-no-sa', 'v');
     const pod = h.pod();
     const target = await h.target();
-    const e = await withFault({ service: 'k8s', target: saPath(pod), status: 404, code: 'NotFound', message: `serviceaccounts "${pod.serviceAccount}" not found` }, () =>
-      refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('k8s-no-sa') }), targetPath: target })),
+    const e = await withFault(
+      {
+        service: 'k8s',
+        target: saPath(pod),
+        status: 404,
+        code: 'NotFound',
+        message: `serviceaccounts "${pod.serviceAccount}" not found`,
+      },
+      () =>
+        refused(
+          h.client.mount({
+            attributes: pod.attributes({ region: REGION, objects: SM('k8s-no-sa') }),
+            targetPath: target,
+          }),
+        ),
     );
     expect(e.code).toBe(status.NOT_FOUND);
     expect(e.details).toContain(pod.serviceAccount);
@@ -66,7 +98,10 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
   it('429 with Retry-After once: waited for, retried, the mount succeeds', async () => {
     const { pod, target, attributes } = await setup('k8s-429-once');
     const mark = h.emu.calls.length;
-    await withFault({ service: 'k8s', target: saPath(pod), status: 429, code: 'TooManyRequests', retryAfterSeconds: 1, times: 1 }, () => h.client.mount({ attributes, targetPath: target }));
+    await withFault(
+      { service: 'k8s', target: saPath(pod), status: 429, code: 'TooManyRequests', retryAfterSeconds: 1, times: 1 },
+      () => h.client.mount({ attributes, targetPath: target }),
+    );
     const calls = callsSince(h.emu, mark, { service: 'k8s' });
     expect(calls.map((c) => c.status)).toEqual([429, 200]);
     // Retry-After: 1 was honoured (emulator clock = real clock here).
@@ -76,8 +111,9 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
   it('429 on every attempt: bounded (4 attempts), then UNAVAILABLE naming the service account', async () => {
     const { pod, target, attributes } = await setup('k8s-429');
     const mark = h.emu.calls.length;
-    const e = await withFault({ service: 'k8s', target: saPath(pod), status: 429, code: 'TooManyRequests', retryAfterSeconds: 0 }, () =>
-      refused(h.client.mount({ attributes, targetPath: target })),
+    const e = await withFault(
+      { service: 'k8s', target: saPath(pod), status: 429, code: 'TooManyRequests', retryAfterSeconds: 0 },
+      () => refused(h.client.mount({ attributes, targetPath: target })),
     );
     expect(e.code).toBe(status.UNAVAILABLE);
     expect(e.details).toContain('429');
@@ -89,8 +125,9 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
   it('429 with a Retry-After longer than the provider waits: UNAVAILABLE at once (the driver retries the mount)', async () => {
     const { pod, target, attributes } = await setup('k8s-429-long');
     const mark = h.emu.calls.length;
-    const e = await withFault({ service: 'k8s', target: saPath(pod), status: 429, code: 'TooManyRequests', retryAfterSeconds: 120 }, () =>
-      refused(h.client.mount({ attributes, targetPath: target })),
+    const e = await withFault(
+      { service: 'k8s', target: saPath(pod), status: 429, code: 'TooManyRequests', retryAfterSeconds: 120 },
+      () => refused(h.client.mount({ attributes, targetPath: target })),
     );
     expect(e.code).toBe(status.UNAVAILABLE);
     expect(e.details).toContain('Retry-After 120 s');
@@ -101,22 +138,28 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
   it('500 on every attempt: 3 attempts, UNAVAILABLE naming the service account; once only: retried and fine', async () => {
     const { pod, target, attributes } = await setup('k8s-500');
     let mark = h.emu.calls.length;
-    const e = await withFault({ service: 'k8s', target: saPath(pod), status: 500, code: 'InternalError' }, () => refused(h.client.mount({ attributes, targetPath: target })));
+    const e = await withFault({ service: 'k8s', target: saPath(pod), status: 500, code: 'InternalError' }, () =>
+      refused(h.client.mount({ attributes, targetPath: target })),
+    );
     expect(e.code).toBe(status.UNAVAILABLE);
     expect(e.details).toContain('500');
     expect(e.details).toContain(pod.serviceAccount);
     expect(callsSince(h.emu, mark, { service: 'k8s' })).toHaveLength(3);
 
     mark = h.emu.calls.length;
-    await withFault({ service: 'k8s', target: saPath(pod), status: 500, times: 1 }, () => h.client.mount({ attributes, targetPath: target }));
+    await withFault({ service: 'k8s', target: saPath(pod), status: 500, times: 1 }, () =>
+      h.client.mount({ attributes, targetPath: target }),
+    );
     expect(callsSince(h.emu, mark, { service: 'k8s' }).map((c) => c.status)).toEqual([500, 200]);
     expect(await listDir(target)).toEqual(['k8s-500']);
   });
 
-  it('the API server never answers: DEADLINE_EXCEEDED before the driver\'s deadline, nothing written; the next mount succeeds', async () => {
+  it("the API server never answers: DEADLINE_EXCEEDED before the driver's deadline, nothing written; the next mount succeeds", async () => {
     const { pod, target, attributes } = await setup('k8s-hang');
     const t0 = performance.now();
-    const e = await withFault({ service: 'k8s', target: saPath(pod), hang: true }, () => refused(h.client.mount({ attributes, targetPath: target }, { deadlineMs: 1_500 })));
+    const e = await withFault({ service: 'k8s', target: saPath(pod), hang: true }, () =>
+      refused(h.client.mount({ attributes, targetPath: target }, { deadlineMs: 1_500 })),
+    );
     expect(performance.now() - t0).toBeLessThan(1_500);
     expect(e.code).toBe(status.DEADLINE_EXCEEDED);
     expect(e.details).toContain(`service account ${pod.namespace}/${pod.serviceAccount}`);
@@ -125,12 +168,15 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
     expect(await listDir(target)).toEqual(['k8s-hang']);
   });
 
-  it('the region from the pod\'s node: a 500 on the pod lookup names the pod', async () => {
+  it("the region from the pod's node: a 500 on the pod lookup names the pod", async () => {
     h.emu.putSecret(REGION, 'k8s-region', 'v');
     const pod = h.pod();
     const target = await h.target();
     const attributes = pod.attributes({ objects: SM('k8s-region') }); // no region: pod → node → label
-    const e = await withFault({ service: 'k8s', target: `/namespaces/${pod.namespace}/pods/${pod.pod}`, status: 500 }, () => refused(h.client.mount({ attributes, targetPath: target })));
+    const e = await withFault(
+      { service: 'k8s', target: `/namespaces/${pod.namespace}/pods/${pod.pod}`, status: 500 },
+      () => refused(h.client.mount({ attributes, targetPath: target })),
+    );
     expect(e.code).toBe(status.UNAVAILABLE);
     expect(e.details).toContain(pod.pod);
     await h.client.mount({ attributes, targetPath: target });
@@ -142,8 +188,15 @@ describe('Pod Identity agent faults', () => {
   async function setup(name: string): Promise<{ pod: Pod; target: string; attributes: Record<string, string> }> {
     h.emu.putSecret(REGION, name, 'v');
     const pod = h.pod({ noAnnotation: true });
-    h.emu.addPodIdentityAssociation({ namespace: pod.namespace, serviceAccount: pod.serviceAccount, roleArn: pod.roleArn });
-    const attributes = pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM(name) }, { tokens: 'pod-identity' });
+    h.emu.addPodIdentityAssociation({
+      namespace: pod.namespace,
+      serviceAccount: pod.serviceAccount,
+      roleArn: pod.roleArn,
+    });
+    const attributes = pod.attributes(
+      { region: REGION, usePodIdentity: 'true', objects: SM(name) },
+      { tokens: 'pod-identity' },
+    );
     return { pod, target: await h.target(), attributes };
   }
   const agent = (pod: Pod): string => `${pod.namespace}/${pod.serviceAccount}`;
@@ -151,7 +204,9 @@ describe('Pod Identity agent faults', () => {
   it('the agent answers 500 twice (not ready yet): retried, the mount succeeds; no STS, no Kubernetes call', async () => {
     const { pod, target, attributes } = await setup('agent-500-twice');
     const mark = h.emu.calls.length;
-    await withFault({ service: 'pod-identity', target: agent(pod), status: 500, times: 2 }, () => h.client.mount({ attributes, targetPath: target }));
+    await withFault({ service: 'pod-identity', target: agent(pod), status: 500, times: 2 }, () =>
+      h.client.mount({ attributes, targetPath: target }),
+    );
     expect(callsSince(h.emu, mark, { service: 'pod-identity' }).map((c) => c.status)).toEqual([500, 500, 200]);
     expect(callsSince(h.emu, mark, { service: 'sts' })).toHaveLength(0);
     expect(callsSince(h.emu, mark, { service: 'k8s' })).toHaveLength(0);
@@ -161,7 +216,9 @@ describe('Pod Identity agent faults', () => {
   it('the agent answers 500 on every attempt: bounded (6 rounds), UNAVAILABLE naming the agent and its answer', async () => {
     const { pod, target, attributes } = await setup('agent-500');
     const mark = h.emu.calls.length;
-    const e = await withFault({ service: 'pod-identity', target: agent(pod), status: 500 }, () => refused(h.client.mount({ attributes, targetPath: target }, { deadlineMs: 20_000 })));
+    const e = await withFault({ service: 'pod-identity', target: agent(pod), status: 500 }, () =>
+      refused(h.client.mount({ attributes, targetPath: target }, { deadlineMs: 20_000 })),
+    );
     expect(e.code).toBe(status.UNAVAILABLE);
     expect(e.details).toContain('Pod Identity agent');
     expect(e.details).toContain(h.agentGate.url);
@@ -178,7 +235,10 @@ describe('Pod Identity agent faults', () => {
     const mounting = h.client.mount({ attributes, targetPath: target }, { deadlineMs: 20_000 });
     try {
       // Two attempts dropped (the second after a backoff), then the agent is up.
-      await vi.waitFor(() => expect(h.agentGate.accepted - before).toBeGreaterThanOrEqual(2), { timeout: 5_000, interval: 20 });
+      await vi.waitFor(() => expect(h.agentGate.accepted - before).toBeGreaterThanOrEqual(2), {
+        timeout: 5_000,
+        interval: 20,
+      });
     } finally {
       h.agentGate.forwardTo(h.emu.url);
     }
@@ -186,7 +246,7 @@ describe('Pod Identity agent faults', () => {
     expect(await listDir(target)).toEqual(['agent-down-then-up']);
   });
 
-  it('the agent refuses connections past the deadline: the mount fails before the driver\'s deadline, writes nothing; the next mount succeeds', async () => {
+  it("the agent refuses connections past the deadline: the mount fails before the driver's deadline, writes nothing; the next mount succeeds", async () => {
     const { target, attributes } = await setup('agent-refused');
     await h.agentGate.refuse();
     let e: { code: number; details: string };
@@ -236,25 +296,31 @@ describe('Pod Identity agent faults', () => {
     [404, 'ResourceNotFoundException', status.PERMISSION_DENIED],
     [403, 'AccessDeniedException', status.PERMISSION_DENIED],
     [401, 'ExpiredTokenException', status.UNAUTHENTICATED],
-  ] as const)('the agent refuses (%i %s): not retried, a message naming the agent and the association; the next mount succeeds', async (httpStatus, code, want) => {
-    const { pod, target, attributes } = await setup(`agent-${httpStatus}`);
-    const mark = h.emu.calls.length;
-    const e = await withFault({ service: 'pod-identity', target: agent(pod), status: httpStatus, code }, () => refused(h.client.mount({ attributes, targetPath: target })));
-    expect(e.code).toBe(want);
-    expect(e.details).toContain('Pod Identity agent');
-    expect(e.details).toContain(code);
-    expect(e.details).toContain('pod identity association');
-    expect(callsSince(h.emu, mark, { service: 'pod-identity' })).toHaveLength(1);
-    await h.client.mount({ attributes, targetPath: target });
-    expect(await listDir(target)).toEqual([`agent-${httpStatus}`]);
-  });
+  ] as const)(
+    'the agent refuses (%i %s): not retried, a message naming the agent and the association; the next mount succeeds',
+    async (httpStatus, code, want) => {
+      const { pod, target, attributes } = await setup(`agent-${httpStatus}`);
+      const mark = h.emu.calls.length;
+      const e = await withFault({ service: 'pod-identity', target: agent(pod), status: httpStatus, code }, () =>
+        refused(h.client.mount({ attributes, targetPath: target })),
+      );
+      expect(e.code).toBe(want);
+      expect(e.details).toContain('Pod Identity agent');
+      expect(e.details).toContain(code);
+      expect(e.details).toContain('pod identity association');
+      expect(callsSince(h.emu, mark, { service: 'pod-identity' })).toHaveLength(1);
+      await h.client.mount({ attributes, targetPath: target });
+      expect(await listDir(target)).toEqual([`agent-${httpStatus}`]);
+    },
+  );
 
   // Errors name the object and the region (docs/behaviour.md, "Errors"). Agent failures name neither
   // (identity/pod-identity.ts messages; fetcher.ts credentialError keeps the region as a field only).
   it('an agent refusal names the object and the region', async () => {
     const { pod, target, attributes } = await setup('agent-names');
-    const e = await withFault({ service: 'pod-identity', target: agent(pod), status: 404, code: 'ResourceNotFoundException' }, () =>
-      refused(h.client.mount({ attributes, targetPath: target })),
+    const e = await withFault(
+      { service: 'pod-identity', target: agent(pod), status: 404, code: 'ResourceNotFoundException' },
+      () => refused(h.client.mount({ attributes, targetPath: target })),
     );
     expect(e.details).toContain('agent-names');
     expect(e.details).toContain(REGION);

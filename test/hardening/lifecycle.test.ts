@@ -12,7 +12,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDriverClient, mountAttributes, startEmulator, type DriverClient, type Emulator } from '../../tools/emulator/index.js';
+import {
+  createDriverClient,
+  mountAttributes,
+  startEmulator,
+  type DriverClient,
+  type Emulator,
+} from '../../tools/emulator/index.js';
 import { fdCount, outcomeOf, pool, rssOf, socketCount, type Outcome } from './hardening-helpers.js';
 import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 import { kubeletTarget } from '../helpers/harness.js';
@@ -43,9 +49,27 @@ let kubeconfig: string;
 let volumes = 0;
 
 function spawnProvider(volume: string, o: { uid?: number; metrics?: boolean } = {}): Provider {
-  const args = [MAIN, `--provider-volume=${volume}`, `--kubelet-root=${path.join(dir, 'kubelet')}`, '--health-addr=', o.metrics ? '--metrics-addr=127.0.0.1:0' : '--metrics-addr='];
-  const env = { PATH: process.env['PATH'] ?? '', KUBECONFIG: kubeconfig, AWS_ENDPOINT_URL: emu.url, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' };
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], ...(o.uid === undefined ? {} : { uid: o.uid, gid: o.uid }) });
+  const args = [
+    MAIN,
+    `--provider-volume=${volume}`,
+    `--kubelet-root=${path.join(dir, 'kubelet')}`,
+    '--health-addr=',
+    o.metrics ? '--metrics-addr=127.0.0.1:0' : '--metrics-addr=',
+  ];
+  const env = {
+    PATH: process.env['PATH'] ?? '',
+    KUBECONFIG: kubeconfig,
+    AWS_ENDPOINT_URL: emu.url,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/nonexistent',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+  };
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(o.uid === undefined ? {} : { uid: o.uid, gid: o.uid }),
+  });
   let stderr = '';
   const waiters = new Set<() => void>();
   child.stderr?.setEncoding('utf8').on('data', (c: string) => {
@@ -75,7 +99,11 @@ function spawnProvider(volume: string, o: { uid?: number; metrics?: boolean } = 
         };
         if (check()) return;
         waiters.add(check);
-        void exited.then((e) => reject(new Error(`provider exited (${e.code}) before logging ${JSON.stringify(msg)}:\n${e.stderr.slice(-2000)}`)));
+        void exited.then((e) =>
+          reject(
+            new Error(`provider exited (${e.code}) before logging ${JSON.stringify(msg)}:\n${e.stderr.slice(-2000)}`),
+          ),
+        );
       });
     },
     exited,
@@ -97,11 +125,27 @@ function pod(prefix: string): (objects: string) => Record<string, string> {
   const ns = `lc-${n}`;
   const sa = `sa-${n}`;
   const role = `arn:aws:iam::${ACCOUNT}:role/lc-${n}`;
-  emu.addRole({ arn: role, trust: { subjects: [`system:serviceaccount:${ns}:${sa}`] }, allow: { secretsmanager: [`${prefix}/*`], ssm: [] } });
+  emu.addRole({
+    arn: role,
+    trust: { subjects: [`system:serviceaccount:${ns}:${sa}`] },
+    allow: { secretsmanager: [`${prefix}/*`], ssm: [] },
+  });
   emu.addServiceAccount(ns, sa, { 'eks.amazonaws.com/role-arn': role });
   emu.addPod(ns, `pod-${n}`, 'node-1');
-  const token = emu.issueToken({ namespace: ns, serviceAccount: sa, audience: 'sts.amazonaws.com', podName: `pod-${n}` });
-  return (objects) => mountAttributes({ podName: `pod-${n}`, namespace: ns, serviceAccount: sa, tokens: { 'sts.amazonaws.com': token }, parameters: { region: REGION, objects } });
+  const token = emu.issueToken({
+    namespace: ns,
+    serviceAccount: sa,
+    audience: 'sts.amazonaws.com',
+    podName: `pod-${n}`,
+  });
+  return (objects) =>
+    mountAttributes({
+      podName: `pod-${n}`,
+      namespace: ns,
+      serviceAccount: sa,
+      tokens: { 'sts.amazonaws.com': token },
+      parameters: { region: REGION, objects },
+    });
 }
 
 /** A pod's CSI volume mount directory under the providers' kubelet root. */
@@ -160,7 +204,14 @@ describe('SIGTERM with 50 mounts in flight', () => {
     // Every Secrets Manager answer waits 1.5 s: the mounts pile up in flight.
     emu.addFault({ service: 'secretsmanager', operation: 'GetSecretValue', delayMs: 1_500 });
     const targets = await Promise.all(Array.from({ length: 50 }, () => target()));
-    const calls = targets.map((t, i) => outcomeOf(client.mount({ attributes: attrs(`- {objectName: lc/s${i}, objectType: secretsmanager, objectAlias: f}`), targetPath: t }, { deadlineMs: 60_000 })));
+    const calls = targets.map((t, i) =>
+      outcomeOf(
+        client.mount(
+          { attributes: attrs(`- {objectName: lc/s${i}, objectType: secretsmanager, objectAlias: f}`), targetPath: t },
+          { deadlineMs: 60_000 },
+        ),
+      ),
+    );
     const held = await inFlightReaches(metricsUrl, 50);
     expect(held).toBe(50);
     const fds = fdCount(p.child.pid as number);
@@ -169,7 +220,9 @@ describe('SIGTERM with 50 mounts in flight', () => {
     const results: Outcome[] = await Promise.all(calls);
     const exit = await p.exited;
     client.close();
-    report.push(`SIGTERM with ${held} mounts in flight: ${results.filter((r) => r.ok).length} finished, ${results.filter((r) => !r.ok).length} failed; provider RSS ${Math.round(rss / MB)} MB, ${fds} fds while holding them`);
+    report.push(
+      `SIGTERM with ${held} mounts in flight: ${results.filter((r) => r.ok).length} finished, ${results.filter((r) => !r.ok).length} failed; provider RSS ${Math.round(rss / MB)} MB, ${fds} fds while holding them`,
+    );
     for (const [i, r] of results.entries()) {
       if (r.ok) expect(await readFile(path.join(targets[i] as string, 'f'), 'utf8')).toBe(`value-${i}`);
       else {
@@ -201,7 +254,10 @@ describe('restart', () => {
     await second.logLine('listening');
     const client = createDriverClient(second.socket);
     const t = await target();
-    await client.mount({ attributes: pod('lc')('- {objectName: lc/s1, objectType: secretsmanager}'), targetPath: t }, { deadlineMs: 20_000 });
+    await client.mount(
+      { attributes: pod('lc')('- {objectName: lc/s1, objectType: secretsmanager}'), targetPath: t },
+      { deadlineMs: 20_000 },
+    );
     client.close();
     expect(await readFile(path.join(t, 'lc_s1'), 'utf8')).toBe('value-1');
     expect(statSync(second.socket).mode & 0o777).toBe(0o600);
@@ -230,7 +286,10 @@ describe('a clear start-up error for an unusable provider volume (exit 1, the pa
   async function startupError(p: Provider): Promise<{ code: number | null; error: string }> {
     const exit = await p.exited;
     const line = exit.stderr.split('\n').find((l) => l.includes('"start-up failed"')) ?? '';
-    return { code: exit.code, error: line === '' ? exit.stderr.slice(-500) : String((JSON.parse(line) as Record<string, unknown>)['error']) };
+    return {
+      code: exit.code,
+      error: line === '' ? exit.stderr.slice(-500) : String((JSON.parse(line) as Record<string, unknown>)['error']),
+    };
   }
 
   it('missing', async () => {
@@ -282,11 +341,25 @@ describe('the provider process under load (its own /proc figures)', () => {
     const roundOf = async (): Promise<{ fds: number; sockets: number; rss: number }> => {
       const client: DriverClient = createDriverClient(p.socket);
       let peak = 0;
-      const rs = await pool(Array.from({ length: 200 }, (_, i) => i), 200, async (i) => {
-        const r = await outcomeOf(client.mount({ attributes: (pods[i % 20] as (o: string) => Record<string, string>)(`- {objectName: lc/s${i % 50}, objectType: secretsmanager}`), targetPath: await target() }, { deadlineMs: 60_000 }));
-        if (i % 50 === 0) peak = Math.max(peak, await rssOf(pid));
-        return r;
-      });
+      const rs = await pool(
+        Array.from({ length: 200 }, (_, i) => i),
+        200,
+        async (i) => {
+          const r = await outcomeOf(
+            client.mount(
+              {
+                attributes: (pods[i % 20] as (o: string) => Record<string, string>)(
+                  `- {objectName: lc/s${i % 50}, objectType: secretsmanager}`,
+                ),
+                targetPath: await target(),
+              },
+              { deadlineMs: 60_000 },
+            ),
+          );
+          if (i % 50 === 0) peak = Math.max(peak, await rssOf(pid));
+          return r;
+        },
+      );
       client.close();
       expect(rs.filter((r) => !r.ok)).toEqual([]);
       // Closed client connections are released by the server on the next turns of its loop: ask it

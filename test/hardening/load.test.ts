@@ -32,14 +32,20 @@ interface Identity {
 }
 
 /** Samples RSS and the provider's in-flight gauge while `fn` runs. */
-async function measured<T>(h: Harness, fn: () => Promise<T>): Promise<{ value: T; peakRss: number; peakInFlight: number }> {
+async function measured<T>(
+  h: Harness,
+  fn: () => Promise<T>,
+): Promise<{ value: T; peakRss: number; peakInFlight: number }> {
   let peakRss = process.memoryUsage().rss;
   let peakInFlight = 0;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      const text = await fetch(String(h.provider.metricsUrl)).then((r) => r.text(), () => '');
+      const text = await fetch(String(h.provider.metricsUrl)).then(
+        (r) => r.text(),
+        () => '',
+      );
       const m = /^\w*mounts_in_flight(?:\{[^}]*\})? (\d+)/m.exec(text);
       if (m?.[1] !== undefined) peakInFlight = Math.max(peakInFlight, Number(m[1]));
       await new Promise((r) => setTimeout(r, 20));
@@ -59,14 +65,22 @@ async function round(h: Harness, client: DriverClient, ids: readonly Identity[],
   const slots = Array.from({ length: count }, (_, i) => ids[i % ids.length] as Identity);
   const targets = await Promise.all(slots.map(() => h.target()));
   const results = await Promise.all(
-    slots.map((id, i) => outcomeOf(client.mount({ attributes: id.pod.attributes({ region: REGION, objects: id.objects }), targetPath: targets[i] as string }, { deadlineMs: 120_000 }))),
+    slots.map((id, i) =>
+      outcomeOf(
+        client.mount(
+          { attributes: id.pod.attributes({ region: REGION, objects: id.objects }), targetPath: targets[i] as string },
+          { deadlineMs: 120_000 },
+        ),
+      ),
+    ),
   );
   const wrong: string[] = [];
   await pool(slots, 32, async (id, i) => {
     if (!results[i]?.ok) return;
     for (const [file, value] of Object.entries(id.expected)) {
       const got = await readFile(path.join(targets[i] as string, file), 'utf8').catch(() => '<missing>');
-      if (got !== value) wrong.push(`mount ${i} (${id.pod.namespace}) ${file}: got ${JSON.stringify(got.slice(0, 40))}`);
+      if (got !== value)
+        wrong.push(`mount ${i} (${id.pod.namespace}) ${file}: got ${JSON.stringify(got.slice(0, 40))}`);
     }
   });
   expect(wrong.slice(0, 10)).toEqual([]);
@@ -94,7 +108,8 @@ function seedIdentities(h: Harness, n: number, perPod: number, tag: string): Ide
 }
 
 const MB = 1024 * 1024;
-const failures = (rs: Outcome[]): string[] => rs.flatMap((r) => (r.ok ? [] : [`${r.code}: ${r.details.slice(0, 200)}`]));
+const failures = (rs: Outcome[]): string[] =>
+  rs.flatMap((r) => (r.ok ? [] : [`${r.code}: ${r.details.slice(0, 200)}`]));
 
 describe('500 concurrent mounts across 110 identities', () => {
   let h: Harness;
@@ -124,7 +139,11 @@ describe('500 concurrent mounts across 110 identities', () => {
     // Rounds 2 and 3: warm (cached credentials), no added latency. The SDK's keep-alive pool may
     // still grow in round 2; a leak keeps growing in round 3.
     h.emu.setLatency(0);
-    const warm = async (): Promise<{ r: Awaited<ReturnType<typeof measured<Outcome[]>>>; fd: number; sock: number }> => {
+    const warm = async (): Promise<{
+      r: Awaited<ReturnType<typeof measured<Outcome[]>>>;
+      fd: number;
+      sock: number;
+    }> => {
       const c = createDriverClient(h.socketPath);
       const r = await measured(h, () => round(h, c, ids, 500));
       c.close();
@@ -145,7 +164,9 @@ describe('500 concurrent mounts across 110 identities', () => {
     // The driver's one connection carries at most maxStreamsPerConnection calls at once (the rest
     // wait in the client, each within its deadline): the provider held that many, never more.
     expect(r1.peakInFlight).toBeGreaterThanOrEqual(DEFAULT_TRANSPORT_LIMITS.maxStreamsPerConnection - 8);
-    expect(Math.max(r1.peakInFlight, r2.peakInFlight, w3.r.peakInFlight)).toBeLessThanOrEqual(DEFAULT_TRANSPORT_LIMITS.maxStreamsPerConnection);
+    expect(Math.max(r1.peakInFlight, r2.peakInFlight, w3.r.peakInFlight)).toBeLessThanOrEqual(
+      DEFAULT_TRANSPORT_LIMITS.maxStreamsPerConnection,
+    );
     // A leak grows with every round; pools fill once, and idle pooled sockets come and go with the
     // rounds' pace (the driver's connection carries 128 calls at a time): round 3 stays within what
     // an earlier round already held.
@@ -175,23 +196,31 @@ describe('a fresh node: 40 pods × 30 secrets mount at once', () => {
     expect(failures(r.value)).toEqual([]);
     expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(40 * 30);
     expect(h.emu.callCount({ service: 'sts' })).toBe(40);
-    report.push(`fresh node 40 pods × 31 objects: peak in flight ${r.peakInFlight}, peak RSS ${Math.round(r.peakRss / MB)} MB, fds ${fd0} → ${fdCount()}`);
+    report.push(
+      `fresh node 40 pods × 31 objects: peak in flight ${r.peakInFlight}, peak RSS ${Math.round(r.peakRss / MB)} MB, fds ${fd0} → ${fdCount()}`,
+    );
     expect(r.peakInFlight).toBeGreaterThanOrEqual(30);
   }, 120_000);
 
-  it.runIf(process.env['SOAK'])('soak: 20 rounds of 200 mounts; fds, sockets and heap flat', async () => {
-    const before = { fd: fdCount(), sock: await socketCount() };
-    let after = before;
-    for (let i = 0; i < 20; i++) {
-      const rs = await round(h, h.client, ids, 200);
-      expect(failures(rs)).toEqual([]);
-      if (i === 1) after = { fd: fdCount(), sock: await socketCount() };
-    }
-    const end = { fd: fdCount(), sock: await socketCount() };
-    report.push(`soak: fds ${before.fd} → ${after.fd} (round 2) → ${end.fd} (round 20); heap ${Math.round(process.memoryUsage().heapUsed / MB)} MB`);
-    expect(end.fd - after.fd).toBeLessThanOrEqual(8);
-    expect(end.sock - after.sock).toBeLessThanOrEqual(8);
-  }, 600_000);
+  it.runIf(process.env['SOAK'])(
+    'soak: 20 rounds of 200 mounts; fds, sockets and heap flat',
+    async () => {
+      const before = { fd: fdCount(), sock: await socketCount() };
+      let after = before;
+      for (let i = 0; i < 20; i++) {
+        const rs = await round(h, h.client, ids, 200);
+        expect(failures(rs)).toEqual([]);
+        if (i === 1) after = { fd: fdCount(), sock: await socketCount() };
+      }
+      const end = { fd: fdCount(), sock: await socketCount() };
+      report.push(
+        `soak: fds ${before.fd} → ${after.fd} (round 2) → ${end.fd} (round 20); heap ${Math.round(process.memoryUsage().heapUsed / MB)} MB`,
+      );
+      expect(end.fd - after.fd).toBeLessThanOrEqual(8);
+      expect(end.sock - after.sock).toBeLessThanOrEqual(8);
+    },
+    600_000,
+  );
 });
 
 it('no unhandled rejection or uncaught exception under load', () => {

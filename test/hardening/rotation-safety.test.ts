@@ -56,35 +56,71 @@ function seed(p: string, n: number): void {
 describe('a rotation that fails leaves the mounted files exactly as they were', () => {
   let prefixN = 0;
   it.each<[string, (p: string, pod: Pod) => void, number[]]>([
-    ['Secrets Manager 5xx on one object', (p) => void h.emu.addFault({ service: 'secretsmanager', target: `${p}/plain`, code: 'InternalServiceError' }), [status.UNAVAILABLE, status.INTERNAL]],
-    ['throttling on every call', () => void h.emu.addFault({ service: 'secretsmanager', code: 'ThrottlingException' }), [status.UNAVAILABLE, status.RESOURCE_EXHAUSTED]],
-    ['access denied on SSM', (p) => void h.emu.addFault({ service: 'ssm', target: `${p}-param`, status: 400, code: 'AccessDeniedException' }), [status.PERMISSION_DENIED]],
+    [
+      'Secrets Manager 5xx on one object',
+      (p) => void h.emu.addFault({ service: 'secretsmanager', target: `${p}/plain`, code: 'InternalServiceError' }),
+      [status.UNAVAILABLE, status.INTERNAL],
+    ],
+    [
+      'throttling on every call',
+      () => void h.emu.addFault({ service: 'secretsmanager', code: 'ThrottlingException' }),
+      [status.UNAVAILABLE, status.RESOURCE_EXHAUSTED],
+    ],
+    [
+      'access denied on SSM',
+      (p) => void h.emu.addFault({ service: 'ssm', target: `${p}-param`, status: 400, code: 'AccessDeniedException' }),
+      [status.PERMISSION_DENIED],
+    ],
     ['the secret deleted', (p) => h.emu.deleteSecret(REGION, `${p}/plain`), [status.NOT_FOUND]],
     ['the parameter deleted', (p) => h.emu.deleteParameter(REGION, `${p}-param`), [status.NOT_FOUND]],
-    ['the session expired under us (ExpiredTokenException)', () => void h.emu.addFault({ service: 'secretsmanager', status: 400, code: 'ExpiredTokenException' }), [status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.UNAVAILABLE]],
-    ['the rotated JSON no longer has the jmesPath key', (p) => void h.emu.putSecret(REGION, `${p}/json`, JSON.stringify({ other: 'x' })), [status.FAILED_PRECONDITION, status.NOT_FOUND, status.INVALID_ARGUMENT]],
-    ['the rotated value is no longer JSON', (p) => void h.emu.putSecret(REGION, `${p}/json`, 'not json {'), [status.FAILED_PRECONDITION, status.INVALID_ARGUMENT]],
-    ['KMS refuses to decrypt the new version', (p) => void h.emu.putSecret(REGION, `${p}/plain`, 'never seen', { kmsFails: true }), [status.PERMISSION_DENIED, status.FAILED_PRECONDITION, status.INTERNAL]],
-    ['AWS never answers (the deadline passes)', () => void h.emu.addFault({ service: 'secretsmanager', hang: true }), [status.DEADLINE_EXCEEDED]],
-  ])('%s', async (_name, breakIt, codes) => {
-    const p = `rs${++prefixN}`;
-    seed(p, 1);
-    const pod = h.pod();
-    const target = await h.target();
-    const attributes = pod.attributes({ region: REGION, objects: CLASS(p) });
-    await h.client.mount({ attributes, targetPath: target });
-    const before = await snapshot(target);
-    expect(Object.keys(before)).toEqual([`${p}-param`, `${p}_json`, `${p}_plain`, 'user']);
+    [
+      'the session expired under us (ExpiredTokenException)',
+      () => void h.emu.addFault({ service: 'secretsmanager', status: 400, code: 'ExpiredTokenException' }),
+      [status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.UNAVAILABLE],
+    ],
+    [
+      'the rotated JSON no longer has the jmesPath key',
+      (p) => void h.emu.putSecret(REGION, `${p}/json`, JSON.stringify({ other: 'x' })),
+      [status.FAILED_PRECONDITION, status.NOT_FOUND, status.INVALID_ARGUMENT],
+    ],
+    [
+      'the rotated value is no longer JSON',
+      (p) => void h.emu.putSecret(REGION, `${p}/json`, 'not json {'),
+      [status.FAILED_PRECONDITION, status.INVALID_ARGUMENT],
+    ],
+    [
+      'KMS refuses to decrypt the new version',
+      (p) => void h.emu.putSecret(REGION, `${p}/plain`, 'never seen', { kmsFails: true }),
+      [status.PERMISSION_DENIED, status.FAILED_PRECONDITION, status.INTERNAL],
+    ],
+    [
+      'AWS never answers (the deadline passes)',
+      () => void h.emu.addFault({ service: 'secretsmanager', hang: true }),
+      [status.DEADLINE_EXCEEDED],
+    ],
+  ])(
+    '%s',
+    async (_name, breakIt, codes) => {
+      const p = `rs${++prefixN}`;
+      seed(p, 1);
+      const pod = h.pod();
+      const target = await h.target();
+      const attributes = pod.attributes({ region: REGION, objects: CLASS(p) });
+      await h.client.mount({ attributes, targetPath: target });
+      const before = await snapshot(target);
+      expect(Object.keys(before)).toEqual([`${p}-param`, `${p}_json`, `${p}_plain`, 'user']);
 
-    // Everything rotates, then one thing breaks: the mount must fail and change nothing.
-    seed(p, 2);
-    breakIt(p, pod);
-    const res = await outcomeOf(h.client.mount({ attributes, targetPath: target }, { deadlineMs: 5_000 }));
-    h.emu.clearFaults();
-    expect(res.ok).toBe(false);
-    if (!res.ok) expect(codes, `${res.code}: ${res.details}`).toContain(res.code);
-    expect(await snapshot(target)).toEqual(before);
-  }, 30_000);
+      // Everything rotates, then one thing breaks: the mount must fail and change nothing.
+      seed(p, 2);
+      breakIt(p, pod);
+      const res = await outcomeOf(h.client.mount({ attributes, targetPath: target }, { deadlineMs: 5_000 }));
+      h.emu.clearFaults();
+      expect(res.ok).toBe(false);
+      if (!res.ok) expect(codes, `${res.code}: ${res.details}`).toContain(res.code);
+      expect(await snapshot(target)).toEqual(before);
+    },
+    30_000,
+  );
 });
 
 /**
@@ -128,13 +164,26 @@ describe('a rotation that succeeds replaces each file atomically', () => {
     put(0);
     const pod = h.pod();
     const target = await h.target();
-    const attributes = pod.attributes({ region: REGION, objects: [...names.map((n) => `- {objectName: ${n}, objectType: secretsmanager}`), '- {objectName: atom-p, objectType: ssmparameter}'].join('\n') });
+    const attributes = pod.attributes({
+      region: REGION,
+      objects: [
+        ...names.map((n) => `- {objectName: ${n}, objectType: secretsmanager}`),
+        '- {objectName: atom-p, objectType: ssmparameter}',
+      ].join('\n'),
+    });
     await h.client.mount({ attributes, targetPath: target });
 
     const stop = new SharedArrayBuffer(4);
     const files = ['atom_a', 'atom_b', 'atom_c', 'atom-p'].map((f) => path.join(target, f));
     const worker = new Worker(READER, { eval: true, workerData: { files, size: SIZE, stop } });
-    const result = new Promise<{ reads: number; missing: number; empty: number; partial: number; versions: number; samples: string[] }>((resolve, reject) => {
+    const result = new Promise<{
+      reads: number;
+      missing: number;
+      empty: number;
+      partial: number;
+      versions: number;
+      samples: string[];
+    }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
@@ -142,7 +191,8 @@ describe('a rotation that succeeds replaces each file atomically', () => {
     for (let k = 1; k <= 40; k++) {
       put(k);
       // Every fourth rotation fails on one object: all or nothing, the reader still sees whole files.
-      if (k % 4 === 0) h.emu.addFault({ service: 'secretsmanager', target: 'atom/b', code: 'InternalServiceError', times: 10 });
+      if (k % 4 === 0)
+        h.emu.addFault({ service: 'secretsmanager', target: 'atom/b', code: 'InternalServiceError', times: 10 });
       const r = await outcomeOf(h.client.mount({ attributes, targetPath: target }));
       h.emu.clearFaults();
       if (!r.ok) failed++;
@@ -150,8 +200,15 @@ describe('a rotation that succeeds replaces each file atomically', () => {
     Atomics.store(new Int32Array(stop), 0, 1);
     const seen = await result;
     await worker.terminate();
-    process.stdout.write(`[rotation] reader: ${seen.reads} reads, ${seen.versions} versions seen, ${failed} failed rotations\n`);
-    expect({ missing: seen.missing, empty: seen.empty, partial: seen.partial, samples: seen.samples }).toEqual({ missing: 0, empty: 0, partial: 0, samples: [] });
+    process.stdout.write(
+      `[rotation] reader: ${seen.reads} reads, ${seen.versions} versions seen, ${failed} failed rotations\n`,
+    );
+    expect({ missing: seen.missing, empty: seen.empty, partial: seen.partial, samples: seen.samples }).toEqual({
+      missing: 0,
+      empty: 0,
+      partial: 0,
+      samples: [],
+    });
     expect(failed).toBe(10);
     expect(seen.versions).toBeGreaterThan(5);
     expect(seen.reads).toBeGreaterThan(100);

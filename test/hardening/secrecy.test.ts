@@ -19,13 +19,32 @@ const watcher = watchProcess();
 let h: Harness;
 let pod: Pod;
 const errors: string[] = [];
-const markers: string[] = [MARK, Buffer.from(MARK).toString('base64').slice(0, 20), Buffer.from(MARK).toString('hex'), EXTERNAL_ID];
+const markers: string[] = [
+  MARK,
+  Buffer.from(MARK).toString('base64').slice(0, 20),
+  Buffer.from(MARK).toString('hex'),
+  EXTERNAL_ID,
+];
 const pods: Pod[] = [];
 
 /** One call; its error message (if any) is kept for the scan. */
-async function call(p: Pod, params: Record<string, string>, o: { secrets?: string; tokens?: 'both' | 'irsa' | 'pod-identity' | 'none'; attributes?: Record<string, string> } = {}): Promise<boolean> {
-  const attributes = o.attributes ?? p.attributes({ region: REGION, ...params }, o.tokens === undefined ? {} : { tokens: o.tokens });
-  const res = await outcomeOf(h.client.mount({ attributes, targetPath: await h.target(), secrets: o.secrets ?? JSON.stringify({ token: p.irsaToken, note: MARK }) }, { deadlineMs: 20_000 }));
+async function call(
+  p: Pod,
+  params: Record<string, string>,
+  o: { secrets?: string; tokens?: 'both' | 'irsa' | 'pod-identity' | 'none'; attributes?: Record<string, string> } = {},
+): Promise<boolean> {
+  const attributes =
+    o.attributes ?? p.attributes({ region: REGION, ...params }, o.tokens === undefined ? {} : { tokens: o.tokens });
+  const res = await outcomeOf(
+    h.client.mount(
+      {
+        attributes,
+        targetPath: await h.target(),
+        secrets: o.secrets ?? JSON.stringify({ token: p.irsaToken, note: MARK }),
+      },
+      { deadlineMs: 20_000 },
+    ),
+  );
   if (!res.ok) errors.push(res.details);
   return res.ok;
 }
@@ -49,9 +68,16 @@ afterEach(() => {
 beforeAll(async () => {
   // The agent is the emulator's: its port is chosen first so the flag can name it.
   const port = await freePort();
-  h = await startHarness({ emulator: { port }, flags: [`--pod-identity-endpoint=http://127.0.0.1:${port}/v1/credentials`] });
+  h = await startHarness({
+    emulator: { port },
+    flags: [`--pod-identity-endpoint=http://127.0.0.1:${port}/v1/credentials`],
+  });
   h.emu.putSecret(REGION, 'sx/plain', `${MARK}-plain`);
-  h.emu.putSecret(REGION, 'sx/json', JSON.stringify({ user: `${MARK}-user`, n: 12345, obj: { k: `${MARK}-nested` }, arr: [MARK], 'weird key': MARK }));
+  h.emu.putSecret(
+    REGION,
+    'sx/json',
+    JSON.stringify({ user: `${MARK}-user`, n: 12345, obj: { k: `${MARK}-nested` }, arr: [MARK], 'weird key': MARK }),
+  );
   h.emu.putSecret(REGION, 'sx/bin', Buffer.from(`${MARK}-binary\u0000`));
   h.emu.putSecret(REGION, 'sx/notjson', `not json ${MARK} {`);
   h.emu.putSecret(REGION, 'sx/b64', Buffer.from(`${MARK}-b64\u0000`).toString('base64'));
@@ -73,32 +99,90 @@ describe('scenarios with markers', () => {
       { objectName: 'sx/plain', objectType: 'secretsmanager' },
       { objectName: 'sx/bin', objectType: 'secretsmanager' },
       { objectName: 'sx-param', objectType: 'ssmparameter' },
-      { objectName: 'sx/json', objectType: 'secretsmanager', allKeys: true, jmesPath: [{ path: 'obj', objectAlias: 'o', render: 'json' }, { path: 'user', objectAlias: 'u' }] },
+      {
+        objectName: 'sx/json',
+        objectType: 'secretsmanager',
+        allKeys: true,
+        jmesPath: [
+          { path: 'obj', objectAlias: 'o', render: 'json' },
+          { path: 'user', objectAlias: 'u' },
+        ],
+      },
       { objectName: 'sx/b64', objectType: 'secretsmanager', objectEncoding: 'base64' },
-      { objectName: 'sx/hexjson', objectType: 'secretsmanager', ObjectEncoding: 'HEX', jmesPath: [{ path: 'user', objectAlias: 'hu' }] },
+      {
+        objectName: 'sx/hexjson',
+        objectType: 'secretsmanager',
+        ObjectEncoding: 'HEX',
+        jmesPath: [{ path: 'user', objectAlias: 'hu' }],
+      },
     ]);
     expect(await call(pod, { objects })).toBe(true);
   });
 
   it.each<[string, unknown[]]>([
-    ['jmesPath result not a string', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'obj', objectAlias: 'o' }] }]],
-    ['jmesPath number', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'n', objectAlias: 'o' }] }]],
-    ['jmesPath array', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'arr', objectAlias: 'o' }] }]],
-    ['jmesPath missing path', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'nope', objectAlias: 'o' }] }]],
-    ['jmesPath over a value that is not JSON', [{ objectName: 'sx/notjson', objectType: 'secretsmanager', jmesPath: [{ path: 'a', objectAlias: 'o' }] }]],
-    ['jmesPath over binary', [{ objectName: 'sx/bin', objectType: 'secretsmanager', jmesPath: [{ path: 'a', objectAlias: 'o' }] }]],
-    ['jmesPath function error over the value', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'abs(user)', objectAlias: 'o' }] }]],
-    ['allKeys over a value that is not JSON', [{ objectName: 'sx/notjson', objectType: 'secretsmanager', allKeys: true }]],
+    [
+      'jmesPath result not a string',
+      [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'obj', objectAlias: 'o' }] }],
+    ],
+    [
+      'jmesPath number',
+      [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'n', objectAlias: 'o' }] }],
+    ],
+    [
+      'jmesPath array',
+      [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'arr', objectAlias: 'o' }] }],
+    ],
+    [
+      'jmesPath missing path',
+      [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'nope', objectAlias: 'o' }] }],
+    ],
+    [
+      'jmesPath over a value that is not JSON',
+      [{ objectName: 'sx/notjson', objectType: 'secretsmanager', jmesPath: [{ path: 'a', objectAlias: 'o' }] }],
+    ],
+    [
+      'jmesPath over binary',
+      [{ objectName: 'sx/bin', objectType: 'secretsmanager', jmesPath: [{ path: 'a', objectAlias: 'o' }] }],
+    ],
+    [
+      'jmesPath function error over the value',
+      [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'abs(user)', objectAlias: 'o' }] }],
+    ],
+    [
+      'allKeys over a value that is not JSON',
+      [{ objectName: 'sx/notjson', objectType: 'secretsmanager', allKeys: true }],
+    ],
     ['allKeys over a string', [{ objectName: 'sx/plain', objectType: 'secretsmanager', allKeys: true }]],
-    ['objectEncoding base64 over a value that is not base64', [{ objectName: 'sx/notjson', objectType: 'secretsmanager', objectEncoding: 'base64' }]],
+    [
+      'objectEncoding base64 over a value that is not base64',
+      [{ objectName: 'sx/notjson', objectType: 'secretsmanager', objectEncoding: 'base64' }],
+    ],
     ['objectEncoding hex over JSON', [{ objectName: 'sx/json', objectType: 'secretsmanager', objectEncoding: 'hex' }]],
-    ['objectEncoding base64 over binary', [{ objectName: 'sx/bin', objectType: 'secretsmanager', objectEncoding: 'base64' }]],
-    ['objectEncoding base64 on a jmesPath result that is not base64', [{ objectName: 'sx/json', objectType: 'secretsmanager', jmesPath: [{ path: 'user', objectAlias: 'o', objectEncoding: 'base64' }] }]],
+    [
+      'objectEncoding base64 over binary',
+      [{ objectName: 'sx/bin', objectType: 'secretsmanager', objectEncoding: 'base64' }],
+    ],
+    [
+      'objectEncoding base64 on a jmesPath result that is not base64',
+      [
+        {
+          objectName: 'sx/json',
+          objectType: 'secretsmanager',
+          jmesPath: [{ path: 'user', objectAlias: 'o', objectEncoding: 'base64' }],
+        },
+      ],
+    ],
     ['KMS decrypt refused (Secrets Manager)', [{ objectName: 'sx/kms', objectType: 'secretsmanager' }]],
     ['KMS decrypt refused (SSM)', [{ objectName: 'sx-kms-param', objectType: 'ssmparameter' }]],
     ['access denied', [{ objectName: 'other/secret', objectType: 'secretsmanager' }]],
     ['not found', [{ objectName: 'sx/absent', objectType: 'secretsmanager' }]],
-    ['one good object, one missing (all or nothing)', [{ objectName: 'sx/plain', objectType: 'secretsmanager' }, { objectName: 'sx/absent', objectType: 'secretsmanager' }]],
+    [
+      'one good object, one missing (all or nothing)',
+      [
+        { objectName: 'sx/plain', objectType: 'secretsmanager' },
+        { objectName: 'sx/absent', objectType: 'secretsmanager' },
+      ],
+    ],
   ])('failure: %s', async (_name, entries) => {
     expect(await call(pod, { objects: stringify(entries) })).toBe(false);
   });
@@ -107,15 +191,35 @@ describe('scenarios with markers', () => {
     const a = pod.attributes({ region: REGION, objects: '- {objectName: sx/plain, objectType: secretsmanager}' });
     const cases: Record<string, string>[] = [
       { ...a, 'csi.storage.k8s.io/serviceAccount.tokens': `{"sts.amazonaws.com": {"token": "${pod.irsaToken}", ` },
-      { ...a, 'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({ 'sts.amazonaws.com': { token: 5, note: pod.irsaToken } }) },
+      {
+        ...a,
+        'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({
+          'sts.amazonaws.com': { token: 5, note: pod.irsaToken },
+        }),
+      },
       { ...a, 'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({ 'sts.amazonaws.com': pod.irsaToken }) },
       { ...a, 'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify([pod.irsaToken]) },
-      { ...a, assumeRoleArn: 'arn:aws:iam::123456789012:role/x', assumeRoleExternalId: `${EXTERNAL_ID}!!invalid chars` },
+      {
+        ...a,
+        assumeRoleArn: 'arn:aws:iam::123456789012:role/x',
+        assumeRoleExternalId: `${EXTERNAL_ID}!!invalid chars`,
+      },
     ];
     for (const attributes of cases) await call(pod, {}, { attributes });
     // A token for another pod (the confused deputy): refused without echoing it.
     const other = newPod();
-    await call(pod, {}, { attributes: { ...a, 'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({ 'sts.amazonaws.com': { token: other.irsaToken, expirationTimestamp: '' } }) } });
+    await call(
+      pod,
+      {},
+      {
+        attributes: {
+          ...a,
+          'csi.storage.k8s.io/serviceAccount.tokens': JSON.stringify({
+            'sts.amazonaws.com': { token: other.irsaToken, expirationTimestamp: '' },
+          }),
+        },
+      },
+    );
   });
 
   // FINDING: status messages are not scrubbed. A token pasted into a user-controlled attribute
@@ -140,16 +244,51 @@ describe('scenarios with markers', () => {
   // mask (its signature is cut off, its claims are not): scrub first, then truncate.
   it('STS echoing the web identity token, Secrets Manager echoing it, the agent echoing its Authorization header', async () => {
     const fresh = newPod({ allowSecrets: ['sx/*'] });
-    h.emu.addFault({ service: 'sts', operation: 'AssumeRoleWithWebIdentity', code: 'InvalidIdentityToken', message: `Token ${fresh.irsaToken} rejected`, times: 1 });
+    h.emu.addFault({
+      service: 'sts',
+      operation: 'AssumeRoleWithWebIdentity',
+      code: 'InvalidIdentityToken',
+      message: `Token ${fresh.irsaToken} rejected`,
+      times: 1,
+    });
     expect(await call(fresh, { objects: '- {objectName: sx/plain, objectType: secretsmanager}' })).toBe(false);
-    h.emu.addFault({ service: 'secretsmanager', operation: 'GetSecretValue', status: 400, code: 'UnrecognizedClientException', message: `The security token ${fresh.irsaToken} is invalid`, times: 5 });
+    h.emu.addFault({
+      service: 'secretsmanager',
+      operation: 'GetSecretValue',
+      status: 400,
+      code: 'UnrecognizedClientException',
+      message: `The security token ${fresh.irsaToken} is invalid`,
+      times: 5,
+    });
     expect(await call(fresh, { objects: '- {objectName: sx/plain, objectType: secretsmanager}' })).toBe(false);
     const agent = newPod({ allowSecrets: ['sx/*'] });
-    h.emu.addPodIdentityAssociation({ namespace: agent.namespace, serviceAccount: agent.serviceAccount, roleArn: agent.roleArn });
-    h.emu.addFault({ service: 'pod-identity', status: 400, code: 'InvalidTokenException', message: `bad Authorization: ${agent.podIdentityToken}`, times: 1 });
-    expect(await call(agent, { objects: '- {objectName: sx/plain, objectType: secretsmanager}', usePodIdentity: 'true' }, { tokens: 'pod-identity' })).toBe(false);
+    h.emu.addPodIdentityAssociation({
+      namespace: agent.namespace,
+      serviceAccount: agent.serviceAccount,
+      roleArn: agent.roleArn,
+    });
+    h.emu.addFault({
+      service: 'pod-identity',
+      status: 400,
+      code: 'InvalidTokenException',
+      message: `bad Authorization: ${agent.podIdentityToken}`,
+      times: 1,
+    });
+    expect(
+      await call(
+        agent,
+        { objects: '- {objectName: sx/plain, objectType: secretsmanager}', usePodIdentity: 'true' },
+        { tokens: 'pod-identity' },
+      ),
+    ).toBe(false);
     h.emu.clearFaults();
-    expect(await call(agent, { objects: '- {objectName: sx/plain, objectType: secretsmanager}', usePodIdentity: 'true' }, { tokens: 'pod-identity' })).toBe(true);
+    expect(
+      await call(
+        agent,
+        { objects: '- {objectName: sx/plain, objectType: secretsmanager}', usePodIdentity: 'true' },
+        { tokens: 'pod-identity' },
+      ),
+    ).toBe(true);
   });
 
   // FINDING: the AWS message is passed through with only JWT-shaped text masked
@@ -159,18 +298,90 @@ describe('scenarios with markers', () => {
   it('sts:AssumeRole echoing the external id', async () => {
     const chained = newPod({ allowSecrets: [] });
     const cross = `arn:aws:iam::123456789012:role/sx-cross`;
-    h.emu.addRole({ arn: cross, trustedRoles: [chained.roleArn], externalId: EXTERNAL_ID, allow: { secretsmanager: ['sx/*'] } });
-    h.emu.addFault({ service: 'sts', operation: 'AssumeRole', status: 403, code: 'AccessDenied', message: `not authorized with ExternalId ${EXTERNAL_ID}`, times: 1 });
-    expect(await call(chained, { objects: '- {objectName: sx/plain, objectType: secretsmanager}', assumeRoleArn: cross, assumeRoleExternalId: EXTERNAL_ID })).toBe(false);
+    h.emu.addRole({
+      arn: cross,
+      trustedRoles: [chained.roleArn],
+      externalId: EXTERNAL_ID,
+      allow: { secretsmanager: ['sx/*'] },
+    });
+    h.emu.addFault({
+      service: 'sts',
+      operation: 'AssumeRole',
+      status: 403,
+      code: 'AccessDenied',
+      message: `not authorized with ExternalId ${EXTERNAL_ID}`,
+      times: 1,
+    });
+    expect(
+      await call(chained, {
+        objects: '- {objectName: sx/plain, objectType: secretsmanager}',
+        assumeRoleArn: cross,
+        assumeRoleExternalId: EXTERNAL_ID,
+      }),
+    ).toBe(false);
     // Without the fault the chain works: the marker external id is used, and not logged.
-    expect(await call(chained, { objects: '- {objectName: sx/plain, objectType: secretsmanager}', assumeRoleArn: cross, assumeRoleExternalId: EXTERNAL_ID })).toBe(true);
+    expect(
+      await call(chained, {
+        objects: '- {objectName: sx/plain, objectType: secretsmanager}',
+        assumeRoleArn: cross,
+        assumeRoleExternalId: EXTERNAL_ID,
+      }),
+    ).toBe(true);
   });
 
   it('generated hostile classes over the marker secrets (fast-check)', async () => {
-    const name = fc.constantFrom('sx/plain', 'sx/json', 'sx/bin', 'sx/notjson', 'sx/b64', 'sx/hexjson', 'sx/kms', 'sx-param', 'sx-kms-param', 'sx/absent');
-    const expr = fc.oneof(fc.constantFrom('user', 'obj', 'obj.k', 'arr[0]', '"weird key"', 'n', '@', '*', 'keys(@)', 'values(@)', 'to_string(@)', 'join(`,`, arr)', 'abs(user)', 'length(user)', '['), fc.string({ maxLength: 8 }));
+    const name = fc.constantFrom(
+      'sx/plain',
+      'sx/json',
+      'sx/bin',
+      'sx/notjson',
+      'sx/b64',
+      'sx/hexjson',
+      'sx/kms',
+      'sx-param',
+      'sx-kms-param',
+      'sx/absent',
+    );
+    const expr = fc.oneof(
+      fc.constantFrom(
+        'user',
+        'obj',
+        'obj.k',
+        'arr[0]',
+        '"weird key"',
+        'n',
+        '@',
+        '*',
+        'keys(@)',
+        'values(@)',
+        'to_string(@)',
+        'join(`,`, arr)',
+        'abs(user)',
+        'length(user)',
+        '[',
+      ),
+      fc.string({ maxLength: 8 }),
+    );
     const entry = fc.record(
-      { objectName: name, objectType: fc.constantFrom('secretsmanager', 'ssmparameter'), objectAlias: fc.constantFrom('a', 'b', '../x', 'a\u0000'), allKeys: fc.boolean(), jmesPath: fc.array(fc.record({ path: expr, objectAlias: fc.constantFrom('j1', 'j2'), render: fc.constantFrom('json', 'x'), objectEncoding: fc.constantFrom('base64', 'hex', 'bogus') }, { requiredKeys: ['path', 'objectAlias'] }), { maxLength: 2 }), objectEncoding: fc.constantFrom('base64', 'Hex', 'utf-8', 'bogus') },
+      {
+        objectName: name,
+        objectType: fc.constantFrom('secretsmanager', 'ssmparameter'),
+        objectAlias: fc.constantFrom('a', 'b', '../x', 'a\u0000'),
+        allKeys: fc.boolean(),
+        jmesPath: fc.array(
+          fc.record(
+            {
+              path: expr,
+              objectAlias: fc.constantFrom('j1', 'j2'),
+              render: fc.constantFrom('json', 'x'),
+              objectEncoding: fc.constantFrom('base64', 'hex', 'bogus'),
+            },
+            { requiredKeys: ['path', 'objectAlias'] },
+          ),
+          { maxLength: 2 },
+        ),
+        objectEncoding: fc.constantFrom('base64', 'Hex', 'utf-8', 'bogus'),
+      },
       { requiredKeys: ['objectName', 'objectType'] },
     );
     await fc.assert(
@@ -183,14 +394,30 @@ describe('scenarios with markers', () => {
 
   it('load: 120 concurrent mounts over 30 identities, one identity refused by STS', async () => {
     const ids = Array.from({ length: 30 }, () => newPod({ allowSecrets: ['sx/*'] }));
-    h.emu.addFault({ service: 'sts', operation: 'AssumeRoleWithWebIdentity', target: (ids[7] as Pod).roleArn, code: 'InvalidIdentityToken', message: `bad token ${(ids[7] as Pod).irsaToken}` });
-    await pool(Array.from({ length: 120 }, (_, i) => i), 120, (i) => call(ids[i % 30] as Pod, { objects: '- {objectName: sx/json, objectType: secretsmanager, jmesPath: [{path: user, objectAlias: u}]}' }));
+    h.emu.addFault({
+      service: 'sts',
+      operation: 'AssumeRoleWithWebIdentity',
+      target: (ids[7] as Pod).roleArn,
+      code: 'InvalidIdentityToken',
+      message: `bad token ${(ids[7] as Pod).irsaToken}`,
+    });
+    await pool(
+      Array.from({ length: 120 }, (_, i) => i),
+      120,
+      (i) =>
+        call(ids[i % 30] as Pod, {
+          objects: '- {objectName: sx/json, objectType: secretsmanager, jmesPath: [{path: user, objectAlias: u}]}',
+        }),
+    );
     h.emu.clearFaults();
   });
 
   it('rotation: a failed rotation and a successful one', async () => {
     h.emu.putSecret(REGION, 'sx/rot', `${MARK}-v1`);
-    const attributes = pod.attributes({ region: REGION, objects: '- {objectName: sx/rot, objectType: secretsmanager}' });
+    const attributes = pod.attributes({
+      region: REGION,
+      objects: '- {objectName: sx/rot, objectType: secretsmanager}',
+    });
     const target = await h.target();
     await h.client.mount({ attributes, targetPath: target });
     h.emu.addFault({ service: 'secretsmanager', target: 'sx/rot', code: 'InternalServiceError', times: 10 });

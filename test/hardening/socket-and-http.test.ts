@@ -47,16 +47,27 @@ function sample(text: string, series: string): number {
 
 async function mountOk(): Promise<void> {
   const target = await h.target();
-  await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('tenant-a/db-password') }), targetPath: target }, { deadlineMs: 20_000 });
+  await h.client.mount(
+    { attributes: pod.attributes({ region: REGION, objects: SM('tenant-a/db-password') }), targetPath: target },
+    { deadlineMs: 20_000 },
+  );
   expect(await readdir(target)).toEqual(['tenant-a_db-password']);
 }
 
 describe('/metrics', () => {
-  it('names no object by default: a tenant\'s secret names and ARNs are not in the scrape', async () => {
+  it("names no object by default: a tenant's secret names and ARNs are not in the scrape", async () => {
     const target = await h.target();
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: `${SM('tenant-a/db-password')}\n${SM('arn-like/prod/payments-key')}` }), targetPath: target });
+    await h.client.mount({
+      attributes: pod.attributes({
+        region: REGION,
+        objects: `${SM('tenant-a/db-password')}\n${SM('arn-like/prod/payments-key')}`,
+      }),
+      targetPath: target,
+    });
     const text = await scrape();
-    expect(sample(text, `${P}objects_fetched_total{type="secretsmanager",outcome="success"}`)).toBeGreaterThanOrEqual(2);
+    expect(sample(text, `${P}objects_fetched_total{type="secretsmanager",outcome="success"}`)).toBeGreaterThanOrEqual(
+      2,
+    );
     for (const name of ['tenant-a', 'db-password', 'payments-key', 'arn-like']) expect(text).not.toContain(name);
   });
 
@@ -64,24 +75,46 @@ describe('/metrics', () => {
     const n = 1100;
     for (let i = 0; i < n; i++) {
       h.emu.putSecret(REGION, `codes/s${i}`, 'v');
-      h.emu.addFault({ service: 'secretsmanager', operation: 'GetSecretValue', target: `codes/s${i}`, status: 400, code: `Tenant${i}Exception`, times: 1 });
+      h.emu.addFault({
+        service: 'secretsmanager',
+        operation: 'GetSecretValue',
+        target: `codes/s${i}`,
+        status: 400,
+        code: `Tenant${i}Exception`,
+        times: 1,
+      });
     }
-    const results = await pool(Array.from({ length: n }, (_, i) => i), 50, async (i) =>
-      outcomeOf(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM(`codes/s${i}`) }), targetPath: await h.target() }, { deadlineMs: 30_000 })),
+    const results = await pool(
+      Array.from({ length: n }, (_, i) => i),
+      50,
+      async (i) =>
+        outcomeOf(
+          h.client.mount(
+            {
+              attributes: pod.attributes({ region: REGION, objects: SM(`codes/s${i}`) }),
+              targetPath: await h.target(),
+            },
+            { deadlineMs: 30_000 },
+          ),
+        ),
     );
     expect(results.filter((r) => r.ok)).toEqual([]);
     const text = await scrape();
     const calls = text.split('\n').filter((l) => l.startsWith(`${P}aws_calls_total{`));
     expect(calls.length).toBeLessThanOrEqual(1001);
     expect(calls.filter((l) => /code="Tenant\d+Exception"/.test(l)).length).toBeLessThan(1000);
-    const overflow = sample(text, `${P}aws_calls_total{service="other",operation="other",region="other",outcome="other",code="other"}`);
+    const overflow = sample(
+      text,
+      `${P}aws_calls_total{service="other",operation="other",region="other",outcome="other",code="other"}`,
+    );
     const dropped = sample(text, `${P}metric_series_dropped_total{metric="${P}aws_calls_total"}`);
     expect(overflow).toBeGreaterThanOrEqual(100);
     expect(dropped).toBe(overflow);
     // Every line a comment or a sample; one TYPE per family.
     const types = text.split('\n').filter((l) => l.startsWith('# TYPE '));
     expect(new Set(types).size).toBe(types.length);
-    for (const line of text.trimEnd().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \S+ .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? \S+)$/);
+    for (const line of text.trimEnd().split('\n'))
+      expect(line).toMatch(/^(# (HELP|TYPE) \S+ .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? \S+)$/);
     // Under 1 MiB (the unbounded registry made 14 MiB).
     expect(Buffer.byteLength(text)).toBeLessThan(1024 * 1024);
     await mountOk();
@@ -92,7 +125,12 @@ describe('/readyz', () => {
   it('100 concurrent callers: all answered ok from one check, at most one new connection to the socket, while another tenant mounts', async () => {
     const before = sample(await scrape(), `${P}grpc_connections_total{outcome="accepted"}`);
     const base = String(h.provider.healthUrl);
-    const [answers] = await Promise.all([Promise.all(Array.from({ length: 100 }, () => fetch(`${base}/readyz`).then(async (r) => [r.status, await r.text()]))), mountOk()]);
+    const [answers] = await Promise.all([
+      Promise.all(
+        Array.from({ length: 100 }, () => fetch(`${base}/readyz`).then(async (r) => [r.status, await r.text()])),
+      ),
+      mountOk(),
+    ]);
     expect(answers.every(([code, body]) => code === 200 && body === 'ok\n')).toBe(true);
     const after = sample(await scrape(), `${P}grpc_connections_total{outcome="accepted"}`);
     expect(after - before).toBeLessThanOrEqual(1);
@@ -115,7 +153,8 @@ describe('the socket', () => {
       if (i % 100 === 99) await new Promise((r) => setTimeout(r, 20));
     }
     try {
-      for (let i = 0; i < 200 && closed < 1000 - DEFAULT_TRANSPORT_LIMITS.maxConnections; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && closed < 1000 - DEFAULT_TRANSPORT_LIMITS.maxConnections; i++)
+        await new Promise((r) => setTimeout(r, 25));
       const text = await scrape();
       expect(sample(text, `${P}grpc_connections`)).toBeLessThanOrEqual(DEFAULT_TRANSPORT_LIMITS.maxConnections);
       expect(closed).toBeGreaterThanOrEqual(1000 - DEFAULT_TRANSPORT_LIMITS.maxConnections);
@@ -139,7 +178,12 @@ describe('the socket', () => {
     session.on('error', () => {});
     try {
       for (let i = 0; i < 20; i++) {
-        const stream = session.request({ ':method': 'POST', ':path': '/v1alpha1.CSIDriverProvider/Mount', 'content-type': 'application/grpc', te: 'trailers' });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/v1alpha1.CSIDriverProvider/Mount',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
         stream.on('error', () => {});
         const head = Buffer.alloc(5);
         head.writeUInt32BE(4 * 1024 * 1024 - 5, 1);
@@ -194,11 +238,19 @@ describe('target paths', () => {
     const cases: [string, RegExp][] = [
       [outside, /not under the kubelet root/],
       [await linkedTarget(linkedTo), /reached through a symbolic link/],
-      [`${h.kubeletRoot}/pods/${randomUUID()}/volumes/kubernetes.io~csi/v/mount/../../../../../..`, /not a normalized path/],
+      [
+        `${h.kubeletRoot}/pods/${randomUUID()}/volumes/kubernetes.io~csi/v/mount/../../../../../..`,
+        /not a normalized path/,
+      ],
     ];
     for (const [targetPath, why] of cases) {
       const calls = h.emu.callCount({ service: 'secretsmanager' });
-      const r = await outcomeOf(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('tenant-a/db-password') }), targetPath }));
+      const r = await outcomeOf(
+        h.client.mount({
+          attributes: pod.attributes({ region: REGION, objects: SM('tenant-a/db-password') }),
+          targetPath,
+        }),
+      );
       expect(r).toMatchObject({ ok: false, code: status.INVALID_ARGUMENT });
       if (r.ok) continue;
       expect(r.details).toContain(`target path ${JSON.stringify(targetPath)} refused`);
@@ -219,7 +271,10 @@ describe('target paths', () => {
       const outside = path.join(path.dirname(dw.kubeletRoot), 'dw-outside');
       await mkdir(outside);
       await utimes(outside, old, old);
-      const res = await dw.client.mount({ attributes: p.attributes({ region: REGION, objects: SM('dw/s') }), targetPath: outside });
+      const res = await dw.client.mount({
+        attributes: p.attributes({ region: REGION, objects: SM('dw/s') }),
+        targetPath: outside,
+      });
       expect(res.files.map((f) => f.path)).toEqual(['dw_s']);
       expect(await readdir(outside)).toEqual([]);
       expect((await stat(outside)).mtime.getTime()).toBe(old.getTime());

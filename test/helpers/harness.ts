@@ -9,7 +9,12 @@ import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseFlags } from '../../src/cli/flags.js';
-import { createDriverClient, mountAttributes, writeFilesLikeDriver, type DriverClient } from '../../tools/emulator/driver-client.js';
+import {
+  createDriverClient,
+  mountAttributes,
+  writeFilesLikeDriver,
+  type DriverClient,
+} from '../../tools/emulator/driver-client.js';
 import { expect } from 'vitest';
 import { pointAwsSdkAt, startEmulator, type Emulator, type EmulatorOptions } from '../../tools/emulator/index.js';
 import { start, type Running } from '../../src/cli/serve.js';
@@ -58,7 +63,10 @@ export interface Pod {
   irsaToken: string;
   podIdentityToken: string;
   /** Attributes as the driver sends them, with these SecretProviderClass parameters. */
-  attributes(parameters: Record<string, string>, o?: { tokens?: 'both' | 'irsa' | 'pod-identity' | 'none' }): Record<string, string>;
+  attributes(
+    parameters: Record<string, string>,
+    o?: { tokens?: 'both' | 'irsa' | 'pod-identity' | 'none' },
+  ): Record<string, string>;
 }
 
 export interface Harness {
@@ -80,7 +88,11 @@ export interface Harness {
    * mode it writes the returned files with the driver's atomic writer; in provider-writes mode the
    * answer must carry no files (the provider wrote them).
    */
-  mountAndWrite(attributes: Record<string, string>, targetPath: string, currentObjectVersion?: { id: string; version: string }[]): ReturnType<DriverClient['mount']>;
+  mountAndWrite(
+    attributes: Record<string, string>,
+    targetPath: string,
+    currentObjectVersion?: { id: string; version: string }[],
+  ): ReturnType<DriverClient['mount']>;
   pod(spec?: PodSpec): Pod;
   close(): Promise<void>;
 }
@@ -110,7 +122,16 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const kubeletRoot = path.join(dir, 'kubelet');
   await mkdir(path.join(kubeletRoot, 'pods'), { recursive: true });
   const extra = typeof o.flags === 'function' ? await o.flags(emu) : (o.flags ?? []);
-  const parsed = parseFlags([`--provider-volume=${volume}`, `--kubelet-root=${kubeletRoot}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', ...extra], env);
+  const parsed = parseFlags(
+    [
+      `--provider-volume=${volume}`,
+      `--kubelet-root=${kubeletRoot}`,
+      '--metrics-addr=127.0.0.1:0',
+      '--health-addr=127.0.0.1:0',
+      ...extra,
+    ],
+    env,
+  );
   if (parsed.kind !== 'run') throw new Error(`bad test flags: ${JSON.stringify(parsed)}`);
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
@@ -138,17 +159,38 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       const pod = spec.pod ?? `pod-${n}`;
       const roleArn = spec.role ?? `arn:aws:iam::${ACCOUNT}:role/reader-${n}`;
       const sub = `system:serviceaccount:${namespace}:${serviceAccount}`;
-      if (!spec.foreignRole) emu.addRole({
-        arn: roleArn,
-        trust: { subjects: [sub] },
-        allow: { secretsmanager: spec.allowSecrets ?? ['*'], ssm: spec.allowParameters ?? ['*'], ...(spec.allowBatch ? { batchGetSecretValue: true } : {}) },
-      });
+      if (!spec.foreignRole)
+        emu.addRole({
+          arn: roleArn,
+          trust: { subjects: [sub] },
+          allow: {
+            secretsmanager: spec.allowSecrets ?? ['*'],
+            ssm: spec.allowParameters ?? ['*'],
+            ...(spec.allowBatch ? { batchGetSecretValue: true } : {}),
+          },
+        });
       if (spec.podIdentity) emu.addPodIdentityAssociation({ namespace, serviceAccount, roleArn });
-      emu.addServiceAccount(namespace, serviceAccount, spec.noAnnotation ? {} : { 'eks.amazonaws.com/role-arn': roleArn });
+      emu.addServiceAccount(
+        namespace,
+        serviceAccount,
+        spec.noAnnotation ? {} : { 'eks.amazonaws.com/role-arn': roleArn },
+      );
       emu.addPod(namespace, pod, spec.node ?? 'node-1');
       const life = spec.tokenSeconds === undefined ? {} : { expiresInSeconds: spec.tokenSeconds };
-      const irsaToken = emu.issueToken({ namespace, serviceAccount, audience: 'sts.amazonaws.com', podName: pod, ...life });
-      const podIdentityToken = emu.issueToken({ namespace, serviceAccount, audience: 'pods.eks.amazonaws.com', podName: pod, ...life });
+      const irsaToken = emu.issueToken({
+        namespace,
+        serviceAccount,
+        audience: 'sts.amazonaws.com',
+        podName: pod,
+        ...life,
+      });
+      const podIdentityToken = emu.issueToken({
+        namespace,
+        serviceAccount,
+        audience: 'pods.eks.amazonaws.com',
+        podName: pod,
+        ...life,
+      });
       return {
         namespace,
         serviceAccount,

@@ -33,5 +33,10 @@ export async function startSdkEmulator(): Promise<SdkEmulator> {
 /** Fresh credentials of `role`, as STS would give them. */
 export function credentialsOf(emu: Emulator, role: string): AwsCredentials {
   const c = emu.issueCredentials(role);
-  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration.getTime() };
+  return {
+    accessKeyId: c.accessKeyId,
+    secretAccessKey: c.secretAccessKey,
+    sessionToken: c.sessionToken,
+    expiration: c.expiration.getTime(),
+  };
 }

@@ -29,13 +29,21 @@ describe('admission', () => {
     try {
       const firstTarget = await h.target();
       let slowDone = false;
-      const slow = h.client.mount({ attributes: first.attributes({ region: REGION, objects: SM('slow') }), targetPath: firstTarget }).finally(() => {
-        slowDone = true;
-      });
+      const slow = h.client
+        .mount({ attributes: first.attributes({ region: REGION, objects: SM('slow') }), targetPath: firstTarget })
+        .finally(() => {
+          slowDone = true;
+        });
       // Wait until the first mount is at work (its secret is being fetched).
-      while (h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' }) === 0) await new Promise((r) => setTimeout(r, 10));
+      while (h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' }) === 0)
+        await new Promise((r) => setTimeout(r, 10));
       const before = h.emu.calls.length;
-      const e = await refused(h.client.mount({ attributes: second.attributes({ region: REGION, objects: SM('quick') }), targetPath: await h.target() }));
+      const e = await refused(
+        h.client.mount({
+          attributes: second.attributes({ region: REGION, objects: SM('quick') }),
+          targetPath: await h.target(),
+        }),
+      );
       expect(e.code).toBe(status.UNAVAILABLE);
       expect(e.details).toMatch(/^provider at capacity: 1 mounts working and 0 waiting/);
       expect(e.details).toContain('the driver will retry');
@@ -45,7 +53,10 @@ describe('admission', () => {
       expect(await readFile(path.join(firstTarget, 'slow'), 'utf8')).toBe('slow-value');
       // The driver's retry, once there is room.
       const target = await h.target();
-      await h.client.mount({ attributes: second.attributes({ region: REGION, objects: SM('quick') }), targetPath: target });
+      await h.client.mount({
+        attributes: second.attributes({ region: REGION, objects: SM('quick') }),
+        targetPath: target,
+      });
       expect(await readFile(path.join(target, 'quick'), 'utf8')).toBe('quick-value');
     } finally {
       h.emu.removeFault(fault);

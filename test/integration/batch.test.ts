@@ -50,11 +50,26 @@ it('role may not batch: one refused probe, then one by one, and the refusal is r
 
 it('the refusal is learned once per role, not once per pod', async () => {
   for (let i = 0; i < 3; i++) h.emu.putSecret(REGION, `rr-${i}`, `v${i}`);
-  const first = h.pod({ role: 'arn:aws:iam::123456789012:role/shared-no-batch', serviceAccount: 'shared', namespace: 'rr' });
-  const second = h.pod({ role: 'arn:aws:iam::123456789012:role/shared-no-batch', serviceAccount: 'shared', namespace: 'rr', pod: 'rr-pod-2' });
+  const first = h.pod({
+    role: 'arn:aws:iam::123456789012:role/shared-no-batch',
+    serviceAccount: 'shared',
+    namespace: 'rr',
+  });
+  const second = h.pod({
+    role: 'arn:aws:iam::123456789012:role/shared-no-batch',
+    serviceAccount: 'shared',
+    namespace: 'rr',
+    pod: 'rr-pod-2',
+  });
   h.emu.resetCalls();
-  await h.client.mount({ attributes: first.attributes({ region: REGION, objects: objects('rr', 3) }), targetPath: await h.target() });
-  await h.client.mount({ attributes: second.attributes({ region: REGION, objects: objects('rr', 3) }), targetPath: await h.target() });
+  await h.client.mount({
+    attributes: first.attributes({ region: REGION, objects: objects('rr', 3) }),
+    targetPath: await h.target(),
+  });
+  await h.client.mount({
+    attributes: second.attributes({ region: REGION, objects: objects('rr', 3) }),
+    targetPath: await h.target(),
+  });
   expect(h.emu.callCount({ service: 'secretsmanager', operation: 'BatchGetSecretValue' })).toBe(1);
 });
 
@@ -62,10 +77,19 @@ it('a secret the batch cannot return is read alone, so its error is the exact on
   for (let i = 0; i < 3; i++) h.emu.putSecret(REGION, `be-${i}`, `v${i}`);
   const pod = h.pod({ allowBatch: true, allowSecrets: ['be-0', 'be-1', 'be-2'] });
   const target = await h.target();
-  await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: objects('be', 3) }), targetPath: target });
+  await h.client.mount({
+    attributes: pod.attributes({ region: REGION, objects: objects('be', 3) }),
+    targetPath: target,
+  });
   h.emu.putSecret(REGION, 'be-x', 'not yours');
   const err = await h.client
-    .mount({ attributes: pod.attributes({ region: REGION, objects: objects('be', 3, '\n- {objectName: be-x, objectType: secretsmanager}') }), targetPath: target })
+    .mount({
+      attributes: pod.attributes({
+        region: REGION,
+        objects: objects('be', 3, '\n- {objectName: be-x, objectType: secretsmanager}'),
+      }),
+      targetPath: target,
+    })
     .catch((e: { code: number; details: string }) => e);
   expect((err as { code: number }).code).toBe(status.PERMISSION_DENIED);
   expect((err as { details: string }).details).toContain('secretsmanager:GetSecretValue');
@@ -75,10 +99,19 @@ it('a secret the batch cannot return is read alone, so its error is the exact on
 it('pods of one role that mount at once share one probe', async () => {
   for (let i = 0; i < 3; i++) h.emu.putSecret(REGION, `cp-${i}`, `v${i}`);
   const role = 'arn:aws:iam::123456789012:role/shared-concurrent';
-  const pods = Array.from({ length: 6 }, (_, i) => h.pod({ role, serviceAccount: 'shared', namespace: 'cp', pod: `cp-pod-${i}` }));
+  const pods = Array.from({ length: 6 }, (_, i) =>
+    h.pod({ role, serviceAccount: 'shared', namespace: 'cp', pod: `cp-pod-${i}` }),
+  );
   const targets = await Promise.all(pods.map(() => h.target()));
   h.emu.resetCalls();
-  await Promise.all(pods.map((p, i) => h.client.mount({ attributes: p.attributes({ region: REGION, objects: objects('cp', 3) }), targetPath: targets[i] as string })));
+  await Promise.all(
+    pods.map((p, i) =>
+      h.client.mount({
+        attributes: p.attributes({ region: REGION, objects: objects('cp', 3) }),
+        targetPath: targets[i] as string,
+      }),
+    ),
+  );
   expect(h.emu.callCount({ service: 'secretsmanager', operation: 'BatchGetSecretValue' })).toBe(1);
   expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(18);
   for (const t of targets) expect(await readFile(path.join(t, 'cp-2'), 'utf8')).toBe('v2');

@@ -10,7 +10,14 @@ import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../tools/emulator/index.js';
-import { ACCOUNT, FAILOVER_REGION, REGION, startIdentityHarness, type IdentityHarness, type Pod } from '../helpers/identity-harness.js';
+import {
+  ACCOUNT,
+  FAILOVER_REGION,
+  REGION,
+  startIdentityHarness,
+  type IdentityHarness,
+  type Pod,
+} from '../helpers/identity-harness.js';
 import { refused } from '../helpers/failure.js';
 
 const MIN = 60_000;
@@ -36,8 +43,6 @@ function counts(emu: Emulator): Counts {
     getParameters: emu.callCount({ service: 'ssm', operation: 'GetParameters' }),
   };
 }
-
-
 
 const OBJECTS = `
 - {objectName: c-one, objectType: secretsmanager}
@@ -72,10 +77,26 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     const target = await h.target();
     const attributes = pod.attributes({ objects: OBJECTS });
     await h.client.mount({ attributes, targetPath: target });
-    expect(counts(h.emu)).toEqual({ sts: 1, agent: 0, serviceAccount: 1, pod: 1, node: 1, getSecretValue: 3, getParameters: 1 });
+    expect(counts(h.emu)).toEqual({
+      sts: 1,
+      agent: 0,
+      serviceAccount: 1,
+      pod: 1,
+      node: 1,
+      getSecretValue: 3,
+      getParameters: 1,
+    });
     h.emu.resetCalls();
     const first = await h.client.mount({ attributes, targetPath: target }); // warm: the driver v1.6 rotation poll
-    expect(counts(h.emu)).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0, getSecretValue: 3, getParameters: 1 });
+    expect(counts(h.emu)).toEqual({
+      sts: 0,
+      agent: 0,
+      serviceAccount: 0,
+      pod: 0,
+      node: 0,
+      getSecretValue: 3,
+      getParameters: 1,
+    });
     h.emu.resetCalls();
     await h.client.mount({ attributes, targetPath: target, currentObjectVersion: first.objectVersion }); // driver ≤1.5 poll
     expect(counts(h.emu)).toMatchObject({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0 });
@@ -93,7 +114,12 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
 
   it('Pod Identity: one agent call for many mounts and both regions; no STS, no service-account lookup', async () => {
     const pod = h.pod({ podIdentity: true });
-    const attributes = pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, usePodIdentity: 'true', objects: OBJECTS });
+    const attributes = pod.attributes({
+      region: REGION,
+      failoverRegion: FAILOVER_REGION,
+      usePodIdentity: 'true',
+      objects: OBJECTS,
+    });
     h.emu.addFault({ service: 'secretsmanager', region: REGION, target: 'c-one', status: 500 }); // makes the failover region need credentials too
     try {
       for (let i = 0; i < 5; i++) await h.client.mount({ attributes, targetPath: await h.target() });
@@ -123,12 +149,17 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     expect(counts(h.emu)).toMatchObject({ sts: 1, serviceAccount: 1, getSecretValue: 60 });
   });
 
-  it('confused deputy: a pod annotated with another team\'s role, which does not trust it, is refused right after the legitimate pod mounted', async () => {
+  it("confused deputy: a pod annotated with another team's role, which does not trust it, is refused right after the legitimate pod mounted", async () => {
     const legit = h.pod({ namespace: 'team-a', serviceAccount: 'reader' });
-    await h.client.mount({ attributes: legit.attributes({ region: REGION, objects: OBJECTS }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: legit.attributes({ region: REGION, objects: OBJECTS }),
+      targetPath: await h.target(),
+    });
     const intruder = h.pod({ namespace: 'team-b', serviceAccount: 'sneaky', role: legit.roleArn, foreignRole: true });
     const target = await h.target();
-    const e = await refused(h.client.mount({ attributes: intruder.attributes({ region: REGION, objects: OBJECTS }), targetPath: target }));
+    const e = await refused(
+      h.client.mount({ attributes: intruder.attributes({ region: REGION, objects: OBJECTS }), targetPath: target }),
+    );
     expect(e.code).toBe(status.PERMISSION_DENIED);
     expect(e.details).toContain('AccessDenied');
     expect(e.details).toContain(legit.roleArn);
@@ -136,7 +167,9 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     expect(counts(h.emu)).toMatchObject({ sts: 2, getSecretValue: 3 }); // STS decided for the intruder; it read nothing
     await expect(readFile(path.join(target, 'c-one'))).rejects.toThrow();
     // … and stays refused on the next try (a refusal is not cached as success, nor is the legit pod's entry reused).
-    await refused(h.client.mount({ attributes: intruder.attributes({ region: REGION, objects: OBJECTS }), targetPath: target }));
+    await refused(
+      h.client.mount({ attributes: intruder.attributes({ region: REGION, objects: OBJECTS }), targetPath: target }),
+    );
     expect(counts(h.emu).sts).toBe(3);
   });
 
@@ -147,7 +180,9 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     skew = 61 * MIN; // AWS now considers the cached session expired; the provider does not know yet
     await h.client.mount({ attributes, targetPath: await h.target() });
     expect(counts(h.emu).sts).toBe(2);
-    expect(h.emu.calls.filter((c) => c.service === 'secretsmanager' && c.errorCode === 'ExpiredTokenException').length).toBeGreaterThan(0);
+    expect(
+      h.emu.calls.filter((c) => c.service === 'secretsmanager' && c.errorCode === 'ExpiredTokenException').length,
+    ).toBeGreaterThan(0);
     await h.client.mount({ attributes, targetPath: await h.target() });
     expect(counts(h.emu).sts).toBe(2);
   });
@@ -158,9 +193,14 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
   it('a changed role annotation is not used before the 60 s TTL has passed (cached role, cached credentials)', async () => {
     const pod = h.pod({ namespace: 'rotate', serviceAccount: 'app' });
     const newRole = `arn:aws:iam::${ACCOUNT}:role/rotated-role`;
-    h.emu.addRole({ arn: newRole, trust: { subjects: ['system:serviceaccount:rotate:app'] }, allow: { secretsmanager: ['*'], ssm: ['*'] } });
+    h.emu.addRole({
+      arn: newRole,
+      trust: { subjects: ['system:serviceaccount:rotate:app'] },
+      allow: { secretsmanager: ['*'], ssm: ['*'] },
+    });
     const attributes = pod.attributes({ region: REGION, objects: OBJECTS });
-    const roleUsed = (): string | undefined => h.emu.calls.filter((c) => c.service === 'secretsmanager').at(-1)?.roleArn;
+    const roleUsed = (): string | undefined =>
+      h.emu.calls.filter((c) => c.service === 'secretsmanager').at(-1)?.roleArn;
     await h.client.mount({ attributes, targetPath: await h.target() });
     expect(roleUsed()).toBe(pod.roleArn);
     h.emu.addServiceAccount('rotate', 'app', { 'eks.amazonaws.com/role-arn': newRole });
@@ -169,25 +209,65 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     expect(counts(h.emu)).toMatchObject({ serviceAccount: 1, sts: 1 });
   });
 
-  it('burst without NODE_NAME: 40 pods × 30 secrets, 8 service accounts → one pod GET per pod on the first mount and none on polls (pod uid), one node GET, one SA GET and one STS exchange per service account', { timeout: 120_000 }, async () => {
-    const r = await burst(h, 'nn');
-    expect(r.first).toEqual({ sts: 8, agent: 0, serviceAccount: 8, pod: 40, node: 1, getSecretValue: 1200, getParameters: 0 });
-    expect(r.poll).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0, getSecretValue: 1200, getParameters: 0 });
-  });
+  it(
+    'burst without NODE_NAME: 40 pods × 30 secrets, 8 service accounts → one pod GET per pod on the first mount and none on polls (pod uid), one node GET, one SA GET and one STS exchange per service account',
+    { timeout: 120_000 },
+    async () => {
+      const r = await burst(h, 'nn');
+      expect(r.first).toEqual({
+        sts: 8,
+        agent: 0,
+        serviceAccount: 8,
+        pod: 40,
+        node: 1,
+        getSecretValue: 1200,
+        getParameters: 0,
+      });
+      expect(r.poll).toEqual({
+        sts: 0,
+        agent: 0,
+        serviceAccount: 0,
+        pod: 0,
+        node: 0,
+        getSecretValue: 1200,
+        getParameters: 0,
+      });
+    },
+  );
 });
 
-describe('with NODE_NAME (the region from the provider\'s own node, looked up once)', () => {
+describe("with NODE_NAME (the region from the provider's own node, looked up once)", () => {
   let h: IdentityHarness;
   beforeAll(async () => {
     h = await startIdentityHarness({ env: { NODE_NAME: 'node-1' } });
   });
   afterAll(async () => h?.close());
 
-  it('burst: 40 pods × 30 secrets, 8 service accounts → no pod GET, one node GET, one SA GET and one STS exchange per service account (pod-bound tokens of one service account are one web identity)', { timeout: 120_000 }, async () => {
-    const r = await burst(h, 'wn');
-    expect(r.first).toEqual({ sts: 8, agent: 0, serviceAccount: 8, pod: 0, node: 1, getSecretValue: 1200, getParameters: 0 });
-    expect(r.poll).toEqual({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0, getSecretValue: 1200, getParameters: 0 });
-  });
+  it(
+    'burst: 40 pods × 30 secrets, 8 service accounts → no pod GET, one node GET, one SA GET and one STS exchange per service account (pod-bound tokens of one service account are one web identity)',
+    { timeout: 120_000 },
+    async () => {
+      const r = await burst(h, 'wn');
+      expect(r.first).toEqual({
+        sts: 8,
+        agent: 0,
+        serviceAccount: 8,
+        pod: 0,
+        node: 1,
+        getSecretValue: 1200,
+        getParameters: 0,
+      });
+      expect(r.poll).toEqual({
+        sts: 0,
+        agent: 0,
+        serviceAccount: 0,
+        pod: 0,
+        node: 0,
+        getSecretValue: 1200,
+        getParameters: 0,
+      });
+    },
+  );
 });
 
 /**
@@ -212,11 +292,15 @@ async function burst(h: IdentityHarness, prefix: string): Promise<{ first: Count
   }
   const mounts = await Promise.all(pods.map(async (pod) => ({ pod, targetPath: await h.target() })));
   h.emu.resetCalls();
-  await Promise.all(mounts.map(({ pod, targetPath }) => h.client.mount({ attributes: pod.attributes({ objects }), targetPath })));
+  await Promise.all(
+    mounts.map(({ pod, targetPath }) => h.client.mount({ attributes: pod.attributes({ objects }), targetPath })),
+  );
   const first = counts(h.emu);
   const sample = mounts[17];
   if (sample) expect(await readFile(path.join(sample.targetPath, names[29] as string), 'utf8')).toBe(`v-${names[29]}`);
   h.emu.resetCalls();
-  await Promise.all(mounts.map(({ pod, targetPath }) => h.client.mount({ attributes: pod.attributes({ objects }), targetPath })));
+  await Promise.all(
+    mounts.map(({ pod, targetPath }) => h.client.mount({ attributes: pod.attributes({ objects }), targetPath })),
+  );
   return { first, poll: counts(h.emu) };
 }

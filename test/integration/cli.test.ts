@@ -13,7 +13,6 @@ import { startEmulator, type Emulator } from '../../tools/emulator/index.js';
 import { NAME, VERSION } from '../../src/version.js';
 import { ensureBuilt, MAIN, ROOT } from '../helpers/built.js';
 
-
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -35,7 +34,11 @@ const running: Proc[] = [];
 
 function start(args: string[], env: Record<string, string> = {}): Proc {
   // A clean environment: no KUBERNETES_SERVICE_*, no proxies, no AWS settings from the host.
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const waiters: (() => void)[] = [];
@@ -44,7 +47,9 @@ function start(args: string[], env: Record<string, string> = {}): Proc {
     stderr += c;
     for (const w of waiters.slice()) w();
   });
-  const exited = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   const proc: Proc = {
     child,
     get stdout() {
@@ -71,7 +76,9 @@ function start(args: string[], env: Record<string, string> = {}): Proc {
           if (check()) waiters.splice(waiters.indexOf(w), 1);
         };
         waiters.push(w);
-        void exited.then((e) => reject(new Error(`exited (${e.code}) before logging ${JSON.stringify(msg)}:\n${e.stderr}`)));
+        void exited.then((e) =>
+          reject(new Error(`exited (${e.code}) before logging ${JSON.stringify(msg)}:\n${e.stderr}`)),
+        );
       });
     },
     exited,
@@ -171,10 +178,20 @@ describe('serving', () => {
     const vol = await volume();
     const socket = path.join(vol, 'aws.sock');
     const p = start(
-      [`--provider-volume=${vol}`, '--health-addr=127.0.0.1:0', '--metrics-addr=127.0.0.1:0', '-qps', '7', '--driver-writes-secrets', '--pod-identity-http-timeout=bogus'],
+      [
+        `--provider-volume=${vol}`,
+        '--health-addr=127.0.0.1:0',
+        '--metrics-addr=127.0.0.1:0',
+        '-qps',
+        '7',
+        '--driver-writes-secrets',
+        '--pod-identity-http-timeout=bogus',
+      ],
       { KUBECONFIG: kubeconfig },
     );
-    const warning = await p.logLine(`failed to parse podIdentityHttpTimeout value 'bogus': time: invalid duration "bogus", using default SDK value`);
+    const warning = await p.logLine(
+      `failed to parse podIdentityHttpTimeout value 'bogus': time: invalid duration "bogus", using default SDK value`,
+    );
     expect(warning['level']).toBe('warn');
     const listening = await p.logLine('listening');
     expect(listening['socket']).toBe(socket);
@@ -188,7 +205,11 @@ describe('serving', () => {
 
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    const metricsLine = p.stderr.split('\n').filter((l) => l.includes('"msg":"http endpoints listening"')).map((l) => JSON.parse(l) as { address: string; paths: string[] }).find((l) => l.paths.includes('/metrics'));
+    const metricsLine = p.stderr
+      .split('\n')
+      .filter((l) => l.includes('"msg":"http endpoints listening"'))
+      .map((l) => JSON.parse(l) as { address: string; paths: string[] })
+      .find((l) => l.paths.includes('/metrics'));
     expect((await fetch(`http://${metricsLine?.address ?? ''}/metrics`)).status).toBe(200);
 
     p.child.kill('SIGTERM');
@@ -201,7 +222,10 @@ describe('serving', () => {
 
   it('--driver-writes-secrets=false and -burst 20 (separate value) start too; SIGINT stops as well', async () => {
     const vol = await volume();
-    const p = start([`-provider-volume`, vol, '--health-addr=', '--metrics-addr=', '--driver-writes-secrets=false', '-burst', '20'], { KUBECONFIG: kubeconfig });
+    const p = start(
+      [`-provider-volume`, vol, '--health-addr=', '--metrics-addr=', '--driver-writes-secrets=false', '-burst', '20'],
+      { KUBECONFIG: kubeconfig },
+    );
     await p.logLine('listening');
     expect(p.stderr).not.toMatch(/http endpoints listening/);
     p.child.kill('SIGINT');
@@ -212,7 +236,9 @@ describe('serving', () => {
 
   it('a missing provider volume directory: exit 1 with a message naming it', async () => {
     const missing = path.join(dir, 'no-such-dir');
-    const r = await run([`--provider-volume=${missing}`, '--health-addr=127.0.0.1:0', '--metrics-addr=127.0.0.1:0'], { KUBECONFIG: kubeconfig });
+    const r = await run([`--provider-volume=${missing}`, '--health-addr=127.0.0.1:0', '--metrics-addr=127.0.0.1:0'], {
+      KUBECONFIG: kubeconfig,
+    });
     expect(r.code).toBe(1);
     const failed = r.stderr.split('\n').find((l) => l.includes('"start-up failed"'));
     expect(failed).toBeDefined();
@@ -222,13 +248,17 @@ describe('serving', () => {
   it('no Kubernetes config at all: still serves (classes that need no lookup), logging why and how to fix, and is not ready', async () => {
     const vol = await volume();
     const p = start([`--provider-volume=${vol}`, '--health-addr=127.0.0.1:0', '--metrics-addr=']);
-    const line = await p.logLine('no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready');
+    const line = await p.logLine(
+      'no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready',
+    );
     expect(line['level']).toBe('error');
     expect(String(line['error'])).toMatch(/KUBECONFIG/);
     await p.logLine('listening');
     // Said at start, not at the first probe; and /readyz agrees with the log.
     const notReady = await p.logLine('not ready');
-    expect(String(notReady['reason'])).toMatch(/^no Kubernetes API access \(.*KUBECONFIG.*\): IRSA roles and node regions cannot be looked up$/);
+    expect(String(notReady['reason'])).toMatch(
+      /^no Kubernetes API access \(.*KUBECONFIG.*\): IRSA roles and node regions cannot be looked up$/,
+    );
     expect(p.stderr).not.toMatch(/"msg":"ready"/);
     const http = await p.logLine('http endpoints listening');
     const r = await fetch(`http://${String(http['address'])}/readyz`);

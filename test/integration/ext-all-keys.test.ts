@@ -13,11 +13,10 @@ import { writeFilesLikeDriver } from '../../tools/emulator/driver-client.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 import { refused, type GrpcError } from '../helpers/failure.js';
 
-
-
 type Versions = { id: string; version: string }[];
 const byId = (v: Versions): Record<string, string> => Object.fromEntries(v.map((x) => [x.id, x.version]));
-const visible = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((e) => !e.startsWith('..')).sort();
+const visible = async (dir: string): Promise<string[]> =>
+  (await readdir(dir)).filter((e) => !e.startsWith('..')).sort();
 
 const CONFIG = {
   host: 'db.internal',
@@ -54,9 +53,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     });
     afterAll(async () => h?.close());
 
-    const mount = (attributes: Record<string, string>, target: string, current: Versions = []) => h.mountAndWrite(attributes, target, current);
+    const mount = (attributes: Record<string, string>, target: string, current: Versions = []) =>
+      h.mountAndWrite(attributes, target, current);
 
-    it('every top-level key becomes a file (JSON text for non-strings), with the object\'s mode and version; the whole secret stays', async () => {
+    it("every top-level key becomes a file (JSON text for non-strings), with the object's mode and version; the whole secret stays", async () => {
       const p = driverWrites ? 'kd1' : 'kp1';
       const { versionId } = h.emu.putSecret(REGION, `${p}/config`, CONFIG_TEXT);
       const pod = h.pod();
@@ -69,17 +69,22 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         expect(await readFile(path.join(target, k), 'utf8')).toBe(text);
         expect((await stat(path.join(target, k))).mode & 0o777).toBe(0o640);
       }
-      expect(byId(res.objectVersion)).toEqual(Object.fromEntries([`${p}_config`, ...Object.keys(CONFIG_FILES)].map((id) => [id, versionId])));
+      expect(byId(res.objectVersion)).toEqual(
+        Object.fromEntries([`${p}_config`, ...Object.keys(CONFIG_FILES)].map((id) => [id, versionId])),
+      );
       if (driverWrites) expect(new Set(res.files.map((f) => f.mode))).toEqual(new Set([0o640]));
     });
 
-    it('without allKeys only the object\'s own file is written', async () => {
+    it("without allKeys only the object's own file is written", async () => {
       const p = driverWrites ? 'kd2' : 'kp2';
       h.emu.putSecret(REGION, `${p}-config`, CONFIG_TEXT);
       const pod = h.pod();
       const target = await h.target();
       for (const flag of ['', ', allKeys: false', ', allKeys: "false"']) {
-        const res = await mount(pod.attributes({ region: REGION, objects: `- {objectName: ${p}-config, objectType: secretsmanager${flag}}` }), target);
+        const res = await mount(
+          pod.attributes({ region: REGION, objects: `- {objectName: ${p}-config, objectType: secretsmanager${flag}}` }),
+          target,
+        );
         expect(await visible(target)).toEqual([`${p}-config`]);
         expect(res.objectVersion.map((v) => v.id)).toEqual([`${p}-config`]);
       }
@@ -101,7 +106,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
 - {objectName: ${p}-flags, objectType: ssmparameter, allKeys: true}
 `;
       const res = await mount(pod.attributes({ region: REGION, objects }), target);
-      expect(await visible(target)).toEqual(['db.json', 'deep-x', 'featureA', 'limit', 'nested', 'password', `${p}-flags`, 'user'].sort());
+      expect(await visible(target)).toEqual(
+        ['db.json', 'deep-x', 'featureA', 'limit', 'nested', 'password', `${p}-flags`, 'user'].sort(),
+      );
       expect(await readFile(path.join(target, 'deep-x'), 'utf8')).toBe('deep');
       expect(await readFile(path.join(target, 'nested'), 'utf8')).toBe('{"x":"deep"}');
       expect(await readFile(path.join(target, 'limit'), 'utf8')).toBe('3');
@@ -147,7 +154,16 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         const pod = h.pod();
         const target = await h.target();
         const objects = `- {objectName: ${n}, objectType: secretsmanager, allKeys: true}`;
-        const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects, ...(c.translation ? { pathTranslation: c.translation } : {}) }), targetPath: target }));
+        const e = await refused(
+          h.client.mount({
+            attributes: pod.attributes({
+              region: REGION,
+              objects,
+              ...(c.translation ? { pathTranslation: c.translation } : {}),
+            }),
+            targetPath: target,
+          }),
+        );
         expect(e.code).toBe(status.INVALID_ARGUMENT);
         expect(e.details).toContain(`allKeys on ${n}`);
         expect(e.details).toContain(`key ${c.shown}`);
@@ -156,10 +172,21 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       });
     }
 
-    const collisions: { name: string; value: Record<string, unknown>; extra?: string; objectAlias?: string; key: string }[] = [
-      { name: 'a key named like the object\'s own file', value: { own: 'x' }, objectAlias: 'own', key: 'own' },
+    const collisions: {
+      name: string;
+      value: Record<string, unknown>;
+      extra?: string;
+      objectAlias?: string;
+      key: string;
+    }[] = [
+      { name: "a key named like the object's own file", value: { own: 'x' }, objectAlias: 'own', key: 'own' },
       { name: 'two keys that translate to the same file', value: { 'a/b': 1, a_b: 2 }, key: 'a_b' },
-      { name: 'a key named like a jmesPath alias of the same object', value: { user: 'u', login: 'x' }, extra: '\n  jmesPath: [{path: user, objectAlias: login}]', key: 'login' },
+      {
+        name: 'a key named like a jmesPath alias of the same object',
+        value: { user: 'u', login: 'x' },
+        extra: '\n  jmesPath: [{path: user, objectAlias: login}]',
+        key: 'login',
+      },
     ];
     for (const [i, c] of collisions.entries()) {
       it(`colliding key refused: ${c.name}`, async () => {
@@ -168,14 +195,16 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         const pod = h.pod();
         const target = await h.target();
         const objects = `- objectName: ${n}\n  objectType: secretsmanager\n  allKeys: true${c.objectAlias ? `\n  objectAlias: ${c.objectAlias}` : ''}${c.extra ?? ''}`;
-        const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+        const e = await refused(
+          h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+        );
         expect(e.code).toBe(status.INVALID_ARGUMENT);
         expect(e.details).toContain(`key "${c.key}"`);
         expect(await readdir(target)).toEqual([]);
       });
     }
 
-    it('a key that collides with another object\'s file is refused, naming the key', async () => {
+    it("a key that collides with another object's file is refused, naming the key", async () => {
       const p = driverWrites ? 'kd5' : 'kp5';
       h.emu.putSecret(REGION, `${p}-a`, '{"db/user":"from a"}');
       h.emu.putSecret(REGION, `${p}-b`, 'b');
@@ -185,7 +214,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
 - {objectName: ${p}-a, objectType: secretsmanager, allKeys: true}
 - {objectName: ${p}-b, objectType: secretsmanager, objectAlias: db_user}
 `;
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+      const e = await refused(
+        h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+      );
       expect(e.code).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain('db_user');
       // A refused key is named in the error (docs/extensions.md): the key is "db/user"; its file is db_user.
@@ -204,7 +235,15 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         h.emu.putSecret(REGION, `${p}-${suffix}`, value);
         const pod = h.pod();
         const target = await h.target();
-        const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: `- {objectName: ${p}-${suffix}, objectType: secretsmanager, allKeys: true}` }), targetPath: target }));
+        const e = await refused(
+          h.client.mount({
+            attributes: pod.attributes({
+              region: REGION,
+              objects: `- {objectName: ${p}-${suffix}, objectType: secretsmanager, allKeys: true}`,
+            }),
+            targetPath: target,
+          }),
+        );
         expect(e.code).toBe(status.FAILED_PRECONDITION);
         expect(e.details).toContain(expected);
         expect(e.details).toContain(`${p}-${suffix}`);
@@ -219,14 +258,25 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, '{"accountId":12345678901234567890,"ids":[9007199254740993]}');
       const pod = h.pod();
       const target = await h.target();
-      await mount(pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, allKeys: true}` }), target);
+      await mount(
+        pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, allKeys: true}` }),
+        target,
+      );
       expect(await readFile(path.join(target, 'accountId'), 'utf8')).toBe('12345678901234567890');
       expect(await readFile(path.join(target, 'ids'), 'utf8')).toBe('[9007199254740993]');
     });
 
     it('`allKeys` must be a boolean: the class is refused with the field named', async () => {
       const pod = h.pod();
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: x, objectType: secretsmanager, allKeys: 2}' }), targetPath: await h.target() }));
+      const e = await refused(
+        h.client.mount({
+          attributes: pod.attributes({
+            region: REGION,
+            objects: '- {objectName: x, objectType: secretsmanager, allKeys: 2}',
+          }),
+          targetPath: await h.target(),
+        }),
+      );
       expect(e.code).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain('allKeys must be true or false');
     });
@@ -237,7 +287,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         h.emu.putSecret(REGION, p, '{"keep":"same","change":"v1","drop":"old"}');
         const pod = h.pod();
         const target = await h.target();
-        const attributes = pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, allKeys: true}` });
+        const attributes = pod.attributes({
+          region: REGION,
+          objects: `- {objectName: ${p}, objectType: secretsmanager, allKeys: true}`,
+        });
         const sent = (v: Versions): Versions => (form.startsWith('v1.5') ? v : []);
         const r1 = await mount(attributes, target);
         expect(await visible(target)).toEqual(['change', 'drop', 'keep', p].sort());
@@ -249,7 +302,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         const r3 = await mount(attributes, target, sent(r2.objectVersion));
         expect(await readFile(path.join(target, 'change'), 'utf8')).toBe('v2');
         expect(await readFile(path.join(target, 'added'), 'utf8')).toBe('new');
-        expect(byId(r3.objectVersion)).toEqual(Object.fromEntries([p, 'keep', 'change', 'added'].map((id) => [id, v2.versionId])));
+        expect(byId(r3.objectVersion)).toEqual(
+          Object.fromEntries([p, 'keep', 'change', 'added'].map((id) => [id, v2.versionId])),
+        );
         // The key is gone from the secret, so its file must go too (the driver's writer already does
         // this in driver-writes mode; a pod must not keep reading a credential that was removed).
         expect(await visible(target)).toEqual(['added', 'change', 'keep', p].sort());
@@ -260,7 +315,15 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       it('a key starting with ".." is refused before the driver sees it (the driver rejects the whole answer)', async () => {
         h.emu.putSecret(REGION, 'kd-dotdot', '{"..data":"x","ok":"y"}');
         const pod = h.pod();
-        const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: kd-dotdot, objectType: secretsmanager, allKeys: true}' }), targetPath: await h.target() }));
+        const e = await refused(
+          h.client.mount({
+            attributes: pod.attributes({
+              region: REGION,
+              objects: '- {objectName: kd-dotdot, objectType: secretsmanager, allKeys: true}',
+            }),
+            targetPath: await h.target(),
+          }),
+        );
         expect(e.code).toBe(status.INVALID_ARGUMENT);
         expect(e.details).toContain('..data');
         expect(e.details).toContain('--driver-writes-secrets');
@@ -285,7 +348,21 @@ async function walk(dir: string, driverWrites: boolean, rel = ''): Promise<strin
 describe('allKeys with arbitrary keys (fast-check against the running server)', () => {
   const hostileKey = fc.oneof(
     fc.string({ unit: 'grapheme', maxLength: 12 }),
-    fc.constantFrom('..', '.', '', '/', '//', '../x', 'a/../../b', 'a/', '..data', 'x'.repeat(256), 'é'.repeat(128), 'a\u0000b', 'k'),
+    fc.constantFrom(
+      '..',
+      '.',
+      '',
+      '/',
+      '//',
+      '../x',
+      'a/../../b',
+      'a/',
+      '..data',
+      'x'.repeat(256),
+      'é'.repeat(128),
+      'a\u0000b',
+      'k',
+    ),
     fc.array(fc.constantFrom('a', '..', '.', '', 'b'), { minLength: 1, maxLength: 4 }).map((s) => s.join('/')),
   );
 
@@ -293,43 +370,52 @@ describe('allKeys with arbitrary keys (fast-check against the running server)', 
     const driverWrites = mode === 'driver writes';
     // One harness at a time: each sets the process's AWS_ENDPOINT_URL to its own emulator.
     describe(mode, () => {
-    let h: Harness;
-    beforeAll(async () => {
-      h = await startHarness(driverWrites ? { flags: ['--driver-writes-secrets'] } : {});
-    });
-    afterAll(async () => h?.close());
+      let h: Harness;
+      beforeAll(async () => {
+        h = await startHarness(driverWrites ? { flags: ['--driver-writes-secrets'] } : {});
+      });
+      afterAll(async () => h?.close());
 
-    it(`[${mode}] either every key is a file inside the mount with its value, or the mount is refused and nothing is written anywhere`, async () => {
-      let n = 0;
-      await fc.assert(
-        fc.asyncProperty(fc.dictionary(hostileKey, fc.string({ maxLength: 8 }), { maxKeys: 5 }), fc.constantFrom('_', 'False'), async (value, translation) => {
-          const name = `fuzz-${driverWrites ? 'd' : 'p'}-${++n}`;
-          h.emu.putSecret(REGION, name, JSON.stringify(value));
-          const pod = h.pod();
-          const target = await h.target();
-          const parent = path.dirname(target);
-          const attributes = pod.attributes({ region: REGION, objects: `- {objectName: ${name}, objectType: secretsmanager, allKeys: true}`, pathTranslation: translation });
-          let res;
-          try {
-            res = await h.client.mount({ attributes, targetPath: target });
-          } catch (err) {
-            const e = err as GrpcError;
-            expect([status.INVALID_ARGUMENT, status.FAILED_PRECONDITION]).toContain(e.code);
-            expect(await readdir(target)).toEqual([]);
-            expect(await readdir(parent)).toEqual(['mount']);
-            return;
-          }
-          // The driver must never reject what we answer.
-          if (driverWrites) await writeFilesLikeDriver(target, res.files);
-          const expected = new Map<string, string>([[name, JSON.stringify(value)]]);
-          for (const [k, v] of Object.entries(value)) expected.set(translation === 'False' ? k.replace(/^\/+/, '') : k.replaceAll('/', translation), v);
-          expect(await walk(target, driverWrites)).toEqual([...expected.keys()].sort());
-          for (const [p, v] of expected) expect(await readFile(path.join(target, p), 'utf8')).toBe(v);
-          expect(await readdir(parent)).toEqual(['mount']);
-        }),
-        { numRuns: 40 },
-      );
-    }, 90_000);
+      it(`[${mode}] either every key is a file inside the mount with its value, or the mount is refused and nothing is written anywhere`, async () => {
+        let n = 0;
+        await fc.assert(
+          fc.asyncProperty(
+            fc.dictionary(hostileKey, fc.string({ maxLength: 8 }), { maxKeys: 5 }),
+            fc.constantFrom('_', 'False'),
+            async (value, translation) => {
+              const name = `fuzz-${driverWrites ? 'd' : 'p'}-${++n}`;
+              h.emu.putSecret(REGION, name, JSON.stringify(value));
+              const pod = h.pod();
+              const target = await h.target();
+              const parent = path.dirname(target);
+              const attributes = pod.attributes({
+                region: REGION,
+                objects: `- {objectName: ${name}, objectType: secretsmanager, allKeys: true}`,
+                pathTranslation: translation,
+              });
+              let res;
+              try {
+                res = await h.client.mount({ attributes, targetPath: target });
+              } catch (err) {
+                const e = err as GrpcError;
+                expect([status.INVALID_ARGUMENT, status.FAILED_PRECONDITION]).toContain(e.code);
+                expect(await readdir(target)).toEqual([]);
+                expect(await readdir(parent)).toEqual(['mount']);
+                return;
+              }
+              // The driver must never reject what we answer.
+              if (driverWrites) await writeFilesLikeDriver(target, res.files);
+              const expected = new Map<string, string>([[name, JSON.stringify(value)]]);
+              for (const [k, v] of Object.entries(value))
+                expected.set(translation === 'False' ? k.replace(/^\/+/, '') : k.replaceAll('/', translation), v);
+              expect(await walk(target, driverWrites)).toEqual([...expected.keys()].sort());
+              for (const [p, v] of expected) expect(await readFile(path.join(target, p), 'utf8')).toBe(v);
+              expect(await readdir(parent)).toEqual(['mount']);
+            },
+          ),
+          { numRuns: 40 },
+        );
+      }, 90_000);
     });
   }
 });

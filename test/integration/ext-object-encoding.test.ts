@@ -18,7 +18,8 @@ const FAILOVER = 'us-west-2';
 const CERT = Buffer.from([0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00, 0xc3, 0x28, 0xff, 0xfe, 0x00, 0x7f]);
 const CERT2 = Buffer.from([0x30, 0x82, 0x02, 0x0b, 0x00, 0xff, 0xee, 0xdd]);
 const KEY = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00, 0x01]);
-const visible = async (dir: string): Promise<string[]> => (await readdir(dir)).filter((e) => !e.startsWith('..')).sort();
+const visible = async (dir: string): Promise<string[]> =>
+  (await readdir(dir)).filter((e) => !e.startsWith('..')).sort();
 const bytesOf = async (target: string, file: string): Promise<Buffer> => readFile(path.join(target, file));
 
 for (const mode of ['provider writes', 'driver writes'] as const) {
@@ -43,7 +44,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const res = await h.mountAndWrite(pod.attributes({ region: REGION, objects }), target);
       expect(await bytesOf(target, 'tls.crt')).toEqual(CERT);
       expect(await bytesOf(target, 'tls.key')).toEqual(KEY);
-      expect(Object.fromEntries(res.objectVersion.map((v) => [v.id, v.version]))).toEqual({ 'tls.crt': versionId, 'tls.key': '1' });
+      expect(Object.fromEntries(res.objectVersion.map((v) => [v.id, v.version]))).toEqual({
+        'tls.crt': versionId,
+        'tls.key': '1',
+      });
       if (driverWrites) expect(Buffer.from(res.files.find((f) => f.path === 'tls.crt')?.contents ?? [])).toEqual(CERT);
     });
 
@@ -67,7 +71,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, CERT.toString('base64'));
       const pod = h.pod();
       const target = await h.target();
-      const attributes = pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: base64}` });
+      const attributes = pod.attributes({
+        region: REGION,
+        objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: base64}`,
+      });
       const first = await h.mountAndWrite(attributes, target);
       expect(await bytesOf(target, p)).toEqual(CERT);
 
@@ -95,10 +102,15 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, value);
       const pod = h.pod();
       const target = await h.target();
-      const attributes = pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: base64}` });
+      const attributes = pod.attributes({
+        region: REGION,
+        objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: base64}`,
+      });
       const e = await refused(h.client.mount({ attributes, targetPath: target }));
       expect(e.code).toBe(status.FAILED_PRECONDITION);
-      expect(e.details).toContain(`${REGION}: the value of ${p} is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 10`);
+      expect(e.details).toContain(
+        `${REGION}: the value of ${p} is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 10`,
+      );
       for (const part of ['S3cret', 'Part', 'not-base64']) expect(e.details).not.toContain(part);
       expect(await readdir(target)).toEqual([]);
       for (const line of h.logs) expect(line).not.toContain('S3cret');
@@ -109,7 +121,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, KEY.toString('hex'));
       const pod = h.pod();
       const target = await h.target();
-      const attributes = pod.attributes({ region: REGION, objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: hex}` });
+      const attributes = pod.attributes({
+        region: REGION,
+        objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: hex}`,
+      });
       await h.mountAndWrite(attributes, target);
       h.emu.putSecret(REGION, p, 'abc');
       const e = await refused(h.client.mount({ attributes, targetPath: target }));
@@ -122,9 +137,13 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, '{"cert":"%%%"}');
       const pod = h.pod();
       const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath: [{path: cert, objectAlias: c, objectEncoding: base64}]\n`;
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }));
+      const e = await refused(
+        h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }),
+      );
       expect(e.code).toBe(status.FAILED_PRECONDITION);
-      expect(e.details).toContain(`the jmesPath result of c in ${p} is not valid base64 (objectEncoding: base64 on this jmesPath entry)`);
+      expect(e.details).toContain(
+        `the jmesPath result of c in ${p} is not valid base64 (objectEncoding: base64 on this jmesPath entry)`,
+      );
       expect(e.details).not.toContain('%%%');
     });
 
@@ -132,21 +151,27 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const pod = h.pod();
       h.emu.resetCalls();
       const objects = `- {objectName: ${n('unknown')}, objectType: secretsmanager, objectEncoding: base32}`;
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }));
+      const e = await refused(
+        h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }),
+      );
       expect(e.code).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain(`object "${n('unknown')}"`);
       expect(e.details).toContain('objectEncoding must be one of utf-8, base64, hex');
       expect(h.emu.callCount({ service: 'secretsmanager' })).toBe(0);
     });
 
-    it('failover: the failover region\'s value is decoded, and its bad value names that region', async () => {
+    it("failover: the failover region's value is decoded, and its bad value names that region", async () => {
       const p = n('fo');
       h.emu.putSecret(REGION, p, CERT.toString('base64'));
       h.emu.putSecret(FAILOVER, p, CERT2.toString('base64'));
       h.emu.addFault({ service: 'secretsmanager', region: REGION, target: p, status: 500 });
       const pod = h.pod();
       const target = await h.target();
-      const attributes = pod.attributes({ region: REGION, failoverRegion: FAILOVER, objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: base64}` });
+      const attributes = pod.attributes({
+        region: REGION,
+        failoverRegion: FAILOVER,
+        objects: `- {objectName: ${p}, objectType: secretsmanager, objectEncoding: base64}`,
+      });
       await h.mountAndWrite(attributes, target);
       expect(await bytesOf(target, p)).toEqual(CERT2);
 

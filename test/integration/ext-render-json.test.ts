@@ -11,8 +11,6 @@ import { writeFilesLikeDriver } from '../../tools/emulator/driver-client.js';
 import { REGION, startHarness, type Harness } from '../helpers/harness.js';
 import { refused } from '../helpers/failure.js';
 
-
-
 const SECRET = JSON.stringify({
   str: 'text',
   int: 5432,
@@ -25,7 +23,7 @@ const SECRET = JSON.stringify({
   emptyObj: {},
   emptyArr: [],
   none: null,
-  uni: { 'ключ': 'ü€🔑' },
+  uni: { ключ: 'ü€🔑' },
   deep: { a: [{ b: 'x' }] },
 });
 
@@ -50,7 +48,10 @@ const TYPES: [string, string, string, string | undefined][] = [
 ];
 
 const entries = (render: boolean): string =>
-  TYPES.map(([p, alias]) => `    - {path: ${JSON.stringify(p)}, objectAlias: ${JSON.stringify(alias)}${render ? ', render: json' : ''}}`).join('\n');
+  TYPES.map(
+    ([p, alias]) =>
+      `    - {path: ${JSON.stringify(p)}, objectAlias: ${JSON.stringify(alias)}${render ? ', render: json' : ''}}`,
+  ).join('\n');
 
 for (const mode of ['provider writes', 'driver writes'] as const) {
   const driverWrites = mode === 'driver writes';
@@ -83,7 +84,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         const pod = h.pod();
         const target = await h.target();
         const objects = `- objectName: ${n}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: ${JSON.stringify(p)}, objectAlias: ${JSON.stringify(alias)}}`;
-        const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+        const e = await refused(
+          h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+        );
         expect(e.code).toBe(status.FAILED_PRECONDITION);
         expect(e.details).toContain(`Invalid JMES search result type for path:${p}`);
         expect(e.details).toContain(`Found ${type}`);
@@ -100,7 +103,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       for (const expr of ['none', 'missing.key']) {
         const target = await h.target();
         const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: ${expr}, objectAlias: out, render: json}`;
-        const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+        const e = await refused(
+          h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+        );
         expect(e.code).toBe(status.FAILED_PRECONDITION);
         expect(e.details).toContain(`JMES Path - ${expr} for object alias - out does not point to a valid object`);
         expect(await readdir(target)).toEqual([]);
@@ -110,8 +115,11 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     it('render takes only "json"; anything else is refused with the field named, before any AWS call', async () => {
       const pod = h.pod();
       h.emu.resetCalls();
-      const objects = '- objectName: rx\n  objectType: secretsmanager\n  jmesPath:\n    - {path: a, objectAlias: a, render: yaml}';
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }));
+      const objects =
+        '- objectName: rx\n  objectType: secretsmanager\n  jmesPath:\n    - {path: a, objectAlias: a, render: yaml}';
+      const e = await refused(
+        h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }),
+      );
       expect(e.code).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain('render must be "json"');
       expect(e.details).toContain('jmesPath[0].render');
@@ -124,7 +132,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const pod = h.pod();
       const target = await h.target();
       const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: int, objectAlias: a, render: json}\n    - {path: float, objectAlias: b}`;
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+      const e = await refused(
+        h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+      );
       expect(e.details).toContain('path:float');
       expect(e.details).not.toContain('path:int');
     });
@@ -135,11 +145,18 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         h.emu.putSecret(REGION, p, '{"port":5432,"opts":{"ssl":true}}');
         const pod = h.pod();
         const target = await h.target();
-        const attributes = pod.attributes({ region: REGION, objects: `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: json}\n    - {path: opts, objectAlias: opts, render: json}` });
+        const attributes = pod.attributes({
+          region: REGION,
+          objects: `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: json}\n    - {path: opts, objectAlias: opts, render: json}`,
+        });
         const first = await mount(attributes, target);
         expect(await readFile(path.join(target, 'port'), 'utf8')).toBe('5432');
         const v2 = h.emu.putSecret(REGION, p, '{"port":6543,"opts":{"ssl":false,"ca":"x"}}');
-        const res = await h.client.mount({ attributes, targetPath: target, currentObjectVersion: form.startsWith('v1.5') ? first.objectVersion : [] });
+        const res = await h.client.mount({
+          attributes,
+          targetPath: target,
+          currentObjectVersion: form.startsWith('v1.5') ? first.objectVersion : [],
+        });
         if (driverWrites) await writeFilesLikeDriver(target, res.files);
         expect(await readFile(path.join(target, 'port'), 'utf8')).toBe('6543');
         expect(await readFile(path.join(target, 'opts'), 'utf8')).toBe('{"ssl":false,"ca":"x"}');
@@ -152,7 +169,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, '{"port":"5432"}');
       const pod = h.pod();
       const target = await h.target();
-      const attributes = pod.attributes({ region: REGION, objects: `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port}` });
+      const attributes = pod.attributes({
+        region: REGION,
+        objects: `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port}`,
+      });
       await mount(attributes, target);
       h.emu.putSecret(REGION, p, '{"port":5432}');
       const e = await refused(h.client.mount({ attributes, targetPath: target }));
@@ -175,7 +195,11 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
 
     it('JMESPath functions and filters still see large integers as numbers', async () => {
       const p = driverWrites ? 'rd-bigfn' : 'rp-bigfn';
-      h.emu.putSecret(REGION, p, '{"ids":[12345678901234567890,1],"accounts":[{"id":12345678901234567890,"name":"big"},{"id":1,"name":"one"}]}');
+      h.emu.putSecret(
+        REGION,
+        p,
+        '{"ids":[12345678901234567890,1],"accounts":[{"id":12345678901234567890,"name":"big"},{"id":1,"name":"one"}]}',
+      );
       const pod = h.pod();
       const target = await h.target();
       const objects = `- objectName: ${p}

@@ -12,8 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILOVER_REGION, REGION, startHarness, type Harness } from '../helpers/harness.js';
 import { refused } from '../helpers/failure.js';
 
-
-
 type Versions = { id: string; version: string }[];
 const byId = (v: Versions): Record<string, string> => Object.fromEntries(v.map((x) => [x.id, x.version]));
 
@@ -26,7 +24,9 @@ async function exists(p: string): Promise<boolean> {
 
 /** Log lines saying an optional object was skipped, for one pod and object. */
 function skipLines(h: Harness, pod: string, object: string): string[] {
-  return h.logs.filter((l) => l.includes('optional object not found') && l.includes(`"${pod}"`) && l.includes(`"${object}"`));
+  return h.logs.filter(
+    (l) => l.includes('optional object not found') && l.includes(`"${pod}"`) && l.includes(`"${object}"`),
+  );
 }
 
 for (const mode of ['provider writes', 'driver writes'] as const) {
@@ -39,7 +39,8 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     });
     afterAll(async () => h?.close());
 
-    const mount = (attributes: Record<string, string>, target: string, current: Versions = []) => h.mountAndWrite(attributes, target, current);
+    const mount = (attributes: Record<string, string>, target: string, current: Versions = []) =>
+      h.mountAndWrite(attributes, target, current);
 
     it('a missing Secrets Manager secret and SSM parameter are skipped; the rest is mounted', async () => {
       const p = driverWrites ? 'od1' : 'op1';
@@ -75,7 +76,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
 - {objectName: ${p}-present, objectType: secretsmanager}
 - {objectName: ${p}-gone, objectType: secretsmanager}
 `;
-      const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+      const e = await refused(
+        h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+      );
       expect(e.code).toBe(status.NOT_FOUND);
       expect(e.details).toContain(`${p}-gone`);
       expect(await readdir(target)).toEqual([]);
@@ -87,7 +90,10 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       for (const n of names) h.emu.putParameter(REGION, n, `v-${n}`);
       const pod = h.pod();
       const target = await h.target();
-      const objects = [...names.map((n) => `- {objectName: ${n}, objectType: ssmparameter}`), `- {objectName: ${p}-missing, objectType: ssmparameter, optional: "true"}`].join('\n');
+      const objects = [
+        ...names.map((n) => `- {objectName: ${n}, objectType: ssmparameter}`),
+        `- {objectName: ${p}-missing, objectType: ssmparameter, optional: "true"}`,
+      ].join('\n');
       h.emu.resetCalls();
       const res = await mount(pod.attributes({ region: REGION, objects }), target);
       expect(h.emu.callCount({ service: 'ssm', operation: 'GetParameters' })).toBe(1);
@@ -97,14 +103,54 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     });
 
     // Every failure other than "does not exist" still fails the mount, optional or not.
-    const failures: { name: string; setup: (h: Harness, n: string) => void; pod?: { allowSecrets?: string[]; allowParameters?: string[] }; type: 'secretsmanager' | 'ssmparameter'; code: number; detail: string }[] = [
-      { name: 'access denied (secret the role may not read)', setup: () => {}, pod: { allowSecrets: ['someone-else-*'] }, type: 'secretsmanager', code: status.PERMISSION_DENIED, detail: 'AccessDenied' },
-      { name: 'access denied (parameter the role may not read)', setup: () => {}, pod: { allowParameters: ['someone-else-*'] }, type: 'ssmparameter', code: status.PERMISSION_DENIED, detail: 'AccessDenied' },
-      { name: 'KMS decryption failure (secret)', setup: (h, n) => h.emu.putSecret(REGION, n, 'x', { kmsFails: true }), type: 'secretsmanager', code: status.PERMISSION_DENIED, detail: 'Decrypt' },
-      { name: 'KMS decryption failure (parameter)', setup: (h, n) => h.emu.putParameter(REGION, n, 'x', { type: 'SecureString', kmsFails: true }), type: 'ssmparameter', code: status.PERMISSION_DENIED, detail: 'KMS' },
+    const failures: {
+      name: string;
+      setup: (h: Harness, n: string) => void;
+      pod?: { allowSecrets?: string[]; allowParameters?: string[] };
+      type: 'secretsmanager' | 'ssmparameter';
+      code: number;
+      detail: string;
+    }[] = [
+      {
+        name: 'access denied (secret the role may not read)',
+        setup: () => {},
+        pod: { allowSecrets: ['someone-else-*'] },
+        type: 'secretsmanager',
+        code: status.PERMISSION_DENIED,
+        detail: 'AccessDenied',
+      },
+      {
+        name: 'access denied (parameter the role may not read)',
+        setup: () => {},
+        pod: { allowParameters: ['someone-else-*'] },
+        type: 'ssmparameter',
+        code: status.PERMISSION_DENIED,
+        detail: 'AccessDenied',
+      },
+      {
+        name: 'KMS decryption failure (secret)',
+        setup: (h, n) => h.emu.putSecret(REGION, n, 'x', { kmsFails: true }),
+        type: 'secretsmanager',
+        code: status.PERMISSION_DENIED,
+        detail: 'Decrypt',
+      },
+      {
+        name: 'KMS decryption failure (parameter)',
+        setup: (h, n) => h.emu.putParameter(REGION, n, 'x', { type: 'SecureString', kmsFails: true }),
+        type: 'ssmparameter',
+        code: status.PERMISSION_DENIED,
+        detail: 'KMS',
+      },
       {
         name: 'throttling after retries',
-        setup: (h, n) => void h.emu.addFault({ service: 'secretsmanager', target: n, status: 400, code: 'ThrottlingException', message: 'Rate exceeded' }),
+        setup: (h, n) =>
+          void h.emu.addFault({
+            service: 'secretsmanager',
+            target: n,
+            status: 400,
+            code: 'ThrottlingException',
+            message: 'Rate exceeded',
+          }),
         type: 'secretsmanager',
         code: status.UNAVAILABLE,
         detail: 'ThrottlingException',
@@ -116,14 +162,21 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         f.setup(h, n);
         h.emu.putSecret(REGION, `${n}-ok`, 'ok');
         const pod = h.pod(f.pod ?? {});
-        if (f.pod?.allowSecrets) h.emu.addRole({ arn: pod.roleArn, trust: { subjects: [`system:serviceaccount:${pod.namespace}:${pod.serviceAccount}`] }, allow: { secretsmanager: [`${n}-ok`, ...f.pod.allowSecrets], ssm: ['*'] } });
+        if (f.pod?.allowSecrets)
+          h.emu.addRole({
+            arn: pod.roleArn,
+            trust: { subjects: [`system:serviceaccount:${pod.namespace}:${pod.serviceAccount}`] },
+            allow: { secretsmanager: [`${n}-ok`, ...f.pod.allowSecrets], ssm: ['*'] },
+          });
         const target = await h.target();
         const objects = `
 - {objectName: ${n}-ok, objectType: secretsmanager}
 - {objectName: ${n}, objectType: ${f.type}, optional: true}
 `;
         try {
-          const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }));
+          const e = await refused(
+            h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
+          );
           expect(e.code).toBe(f.code);
           expect(e.details).toContain(n);
           expect(e.details).toContain(f.detail);
@@ -165,7 +218,11 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         const r2 = await mount(attributes, target, sent(r1.objectVersion));
         expect(await files()).toEqual([`${p}-base`, `${p}-opt`, `${p}-optparm`, `${p}-user`]);
         expect(await readFile(path.join(target, `${p}-user`), 'utf8')).toBe('u1');
-        expect(byId(r2.objectVersion)).toMatchObject({ [`${p}-opt`]: v1.versionId, [`${p}-user`]: v1.versionId, [`${p}-optparm`]: '1' });
+        expect(byId(r2.objectVersion)).toMatchObject({
+          [`${p}-opt`]: v1.versionId,
+          [`${p}-user`]: v1.versionId,
+          [`${p}-optparm`]: '1',
+        });
 
         // 3. Rotates.
         const v2 = h.emu.putSecret(REGION, `${p}-opt`, '{"user":"u2"}');
@@ -224,14 +281,34 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(FAILOVER_REGION, `${p}-a`, 'west a');
       h.emu.putSecret(REGION, `${p}-b`, 'east b');
       const pod = h.pod();
-      const fault = h.emu.addFault({ service: 'secretsmanager', region: REGION, status: 500, code: 'InternalServiceError', message: 'injected' });
+      const fault = h.emu.addFault({
+        service: 'secretsmanager',
+        region: REGION,
+        status: 500,
+        code: 'InternalServiceError',
+        message: 'injected',
+      });
       try {
         const t1 = await h.target();
-        await mount(pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, objects: `- {objectName: ${p}-a, objectType: secretsmanager, optional: true}` }), t1);
+        await mount(
+          pod.attributes({
+            region: REGION,
+            failoverRegion: FAILOVER_REGION,
+            objects: `- {objectName: ${p}-a, objectType: secretsmanager, optional: true}`,
+          }),
+          t1,
+        );
         expect(await readFile(path.join(t1, `${p}-a`), 'utf8')).toBe('west a');
         const t2 = await h.target();
         const e = await refused(
-          h.client.mount({ attributes: pod.attributes({ region: REGION, failoverRegion: FAILOVER_REGION, objects: `- {objectName: ${p}-b, objectType: secretsmanager, optional: true}` }), targetPath: t2 }),
+          h.client.mount({
+            attributes: pod.attributes({
+              region: REGION,
+              failoverRegion: FAILOVER_REGION,
+              objects: `- {objectName: ${p}-b, objectType: secretsmanager, optional: true}`,
+            }),
+            targetPath: t2,
+          }),
         );
         expect(e.details).toContain(`${p}-b`);
         expect(e.details).toContain('InternalServiceError');
@@ -245,7 +322,13 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     it('`optional` must be a boolean: the class is refused with the field named', async () => {
       const pod = h.pod();
       const e = await refused(
-        h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: x, objectType: secretsmanager, optional: perhaps}' }), targetPath: await h.target() }),
+        h.client.mount({
+          attributes: pod.attributes({
+            region: REGION,
+            objects: '- {objectName: x, objectType: secretsmanager, optional: perhaps}',
+          }),
+          targetPath: await h.target(),
+        }),
       );
       expect(e.code).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain('optional');
@@ -292,7 +375,11 @@ describe('optional: true with allKeys, provider writes', () => {
       const r1 = await h.client.mount({ attributes, targetPath: target });
       expect((await readdir(target)).sort()).toEqual(['host', `${p}-keep`, `${p}-opt`, 'port'].sort());
       h.emu.deleteSecret(REGION, `${p}-opt`);
-      await h.client.mount({ attributes, targetPath: target, currentObjectVersion: form.startsWith('v1.5') ? r1.objectVersion : [] });
+      await h.client.mount({
+        attributes,
+        targetPath: target,
+        currentObjectVersion: form.startsWith('v1.5') ? r1.objectVersion : [],
+      });
       expect((await readdir(target)).sort()).toEqual([`${p}-keep`]);
     });
   }

@@ -17,7 +17,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ACCOUNT, FAILOVER_REGION, REGION, startIdentityHarness, type IdentityHarness } from '../helpers/identity-harness.js';
+import {
+  ACCOUNT,
+  FAILOVER_REGION,
+  REGION,
+  startIdentityHarness,
+  type IdentityHarness,
+} from '../helpers/identity-harness.js';
 import { refused } from '../helpers/failure.js';
 
 let h: IdentityHarness;
@@ -29,8 +35,6 @@ beforeEach(() => {
   h.emu.clearFaults();
   h.emu.resetCalls();
 });
-
-
 
 const BOTH = { region: REGION, failoverRegion: FAILOVER_REGION };
 let seq = 0;
@@ -62,8 +66,20 @@ const TABLE: Row[] = [
 ];
 
 const CODES: Record<Svc, Record<Exclude<Region, 'ok'>, string>> = {
-  secretsmanager: { '500': 'InternalServiceError', throttle: 'ThrottlingException', denied: 'AccessDeniedException', notfound: 'ResourceNotFoundException', kms: 'DecryptionFailure' },
-  ssm: { '500': 'InternalServerError', throttle: 'ThrottlingException', denied: 'AccessDeniedException', notfound: 'InvalidParameters', kms: 'InvalidKeyId' },
+  secretsmanager: {
+    '500': 'InternalServiceError',
+    throttle: 'ThrottlingException',
+    denied: 'AccessDeniedException',
+    notfound: 'ResourceNotFoundException',
+    kms: 'DecryptionFailure',
+  },
+  ssm: {
+    '500': 'InternalServerError',
+    throttle: 'ThrottlingException',
+    denied: 'AccessDeniedException',
+    notfound: 'InvalidParameters',
+    kms: 'InvalidKeyId',
+  },
 };
 
 function arnPattern(svc: Svc, region: string): string {
@@ -120,14 +136,17 @@ for (const svc of ['secretsmanager', 'ssm'] as const) {
 }
 
 describe('failover: what is logged', () => {
-  it('served from the failover region: one warning naming the primary\'s cause (no value)', async () => {
+  it("served from the failover region: one warning naming the primary's cause (no value)", async () => {
     const name = unique('fo-log');
     h.emu.putSecret(REGION, name, 'p');
     h.emu.putSecret(FAILOVER_REGION, name, 'f');
     h.emu.addFault({ service: 'secretsmanager', region: REGION, target: name, status: 500 });
     const pod = h.pod();
     const before = h.logs.length;
-    await h.client.mount({ attributes: pod.attributes({ ...BOTH, objects: `- {objectName: ${name}, objectType: secretsmanager}` }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({ ...BOTH, objects: `- {objectName: ${name}, objectType: secretsmanager}` }),
+      targetPath: await h.target(),
+    });
     const lines = h.logs.slice(before).filter((l) => l.includes('failover region answered'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('InternalServiceError');
@@ -153,7 +172,9 @@ describe('failoverObject', () => {
 `;
     await h.client.mount({ attributes: pod.attributes({ ...BOTH, objects }), targetPath: target });
     expect(await readFile(path.join(target, 'db'), 'utf8')).toBe('replica');
-    expect(h.emu.calls.filter((c) => c.region === FAILOVER_REGION && c.service === 'secretsmanager').flatMap((c) => c.names)).toEqual([other]);
+    expect(
+      h.emu.calls.filter((c) => c.region === FAILOVER_REGION && c.service === 'secretsmanager').flatMap((c) => c.names),
+    ).toEqual([other]);
   });
 
   it('by ARN (M20 done right): each region gets its own ARN', async () => {
@@ -191,23 +212,61 @@ describe('failoverObject', () => {
     const res = await h.client.mount({ attributes: pod.attributes({ ...BOTH, objects }), targetPath: target });
     expect(await readFile(path.join(target, 'TestParm15Alias'), 'utf8')).toBe('parm15');
     expect(res.objectVersion).toEqual([{ id: 'TestParm15Alias', version: '1' }]);
-    expect(h.emu.calls.filter((c) => c.region === FAILOVER_REGION && c.service === 'ssm').flatMap((c) => c.names)).toEqual([`${other}:1`]);
+    expect(
+      h.emu.calls.filter((c) => c.region === FAILOVER_REGION && c.service === 'ssm').flatMap((c) => c.names),
+    ).toEqual([`${other}:1`]);
   });
 
   const arnP = (region: string, n: string): string => `arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:${n}-AbCdEf`;
   it.each([
-    ['failoverObject without objectAlias', BOTH, `- {objectName: a, objectType: secretsmanager, failoverObject: {objectName: b}}`, 'objectAlias'],
-    ['failoverObject without failoverRegion', { region: REGION }, `- {objectName: a, objectType: secretsmanager, objectAlias: x, failoverObject: {objectName: b}}`, 'failover'],
-    ['failoverObject ARN of another region than failoverRegion', BOTH, `- {objectName: a, objectType: secretsmanager, objectAlias: x, failoverObject: {objectName: "${arnP('eu-west-1', 'b')}"}}`, 'eu-west-1'],
-    ['primary ARN of another region than region', BOTH, `- {objectName: "${arnP('eu-west-1', 'a')}", objectAlias: x}`, 'eu-west-1'],
-    ['versions that differ', BOTH, `- {objectName: a, objectType: ssmparameter, objectVersion: "1", objectAlias: x, failoverObject: {objectName: b, objectVersion: "2"}}`, 'objectVersion'],
-    ['failoverRegion equal to region (M08)', { region: REGION, failoverRegion: REGION }, `- {objectName: a, objectType: secretsmanager}`, 'failover region cannot be the same as the primary region'],
+    [
+      'failoverObject without objectAlias',
+      BOTH,
+      `- {objectName: a, objectType: secretsmanager, failoverObject: {objectName: b}}`,
+      'objectAlias',
+    ],
+    [
+      'failoverObject without failoverRegion',
+      { region: REGION },
+      `- {objectName: a, objectType: secretsmanager, objectAlias: x, failoverObject: {objectName: b}}`,
+      'failover',
+    ],
+    [
+      'failoverObject ARN of another region than failoverRegion',
+      BOTH,
+      `- {objectName: a, objectType: secretsmanager, objectAlias: x, failoverObject: {objectName: "${arnP('eu-west-1', 'b')}"}}`,
+      'eu-west-1',
+    ],
+    [
+      'primary ARN of another region than region',
+      BOTH,
+      `- {objectName: "${arnP('eu-west-1', 'a')}", objectAlias: x}`,
+      'eu-west-1',
+    ],
+    [
+      'versions that differ',
+      BOTH,
+      `- {objectName: a, objectType: ssmparameter, objectVersion: "1", objectAlias: x, failoverObject: {objectName: b, objectVersion: "2"}}`,
+      'objectVersion',
+    ],
+    [
+      'failoverRegion equal to region (M08)',
+      { region: REGION, failoverRegion: REGION },
+      `- {objectName: a, objectType: secretsmanager}`,
+      'failover region cannot be the same as the primary region',
+    ],
   ])('refused before any AWS call: %s', async (_what, regions, objects, fragment) => {
     const pod = h.pod();
-    const e = await refused(h.client.mount({ attributes: pod.attributes({ ...regions, objects }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({ attributes: pod.attributes({ ...regions, objects }), targetPath: await h.target() }),
+    );
     expect(e.code).toBe(status.INVALID_ARGUMENT);
     expect(e.details).toContain(fragment);
-    expect(h.emu.callCount({ service: 'secretsmanager' }) + h.emu.callCount({ service: 'ssm' }) + h.emu.callCount({ service: 'sts' })).toBe(0);
+    expect(
+      h.emu.callCount({ service: 'secretsmanager' }) +
+        h.emu.callCount({ service: 'ssm' }) +
+        h.emu.callCount({ service: 'sts' }),
+    ).toBe(0);
   });
 });
 
@@ -219,14 +278,18 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       else h.emu.putParameter(r, name, value);
     }
   }
-  const fault500 = (svc: Svc, region: string, target?: string): string => h.emu.addFault({ service: svc, region, status: 500, ...(target ? { target } : {}) });
+  const fault500 = (svc: Svc, region: string, target?: string): string =>
+    h.emu.addFault({ service: svc, region, status: 500, ...(target ? { target } : {}) });
 
   it('M01/M12: Secrets Manager primary 500 → failover value', async () => {
     const n = unique('M01');
     both('secretsmanager', n, 'secret1');
     fault500('secretsmanager', REGION, n);
     const t = await h.target();
-    await h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: secretsmanager}` }), targetPath: t });
+    await h.client.mount({
+      attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: secretsmanager}` }),
+      targetPath: t,
+    });
     expect(await readFile(path.join(t, n), 'utf8')).toBe('secret1');
   });
 
@@ -235,7 +298,10 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     both('ssm', n, 'parm1');
     fault500('ssm', REGION, n);
     const t = await h.target();
-    await h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ssmparameter}` }), targetPath: t });
+    await h.client.mount({
+      attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ssmparameter}` }),
+      targetPath: t,
+    });
     expect(await readFile(path.join(t, n), 'utf8')).toBe('parm1');
   });
 
@@ -247,7 +313,13 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     fault500('secretsmanager', REGION);
     fault500('ssm', REGION);
     const t = await h.target();
-    await h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${s}, objectType: secretsmanager}\n- {objectName: ${p}, objectType: ssmparameter}` }), targetPath: t });
+    await h.client.mount({
+      attributes: h.pod().attributes({
+        ...BOTH,
+        objects: `- {objectName: ${s}, objectType: secretsmanager}\n- {objectName: ${p}, objectType: ssmparameter}`,
+      }),
+      targetPath: t,
+    });
     expect(await readFile(path.join(t, s), 'utf8')).toBe('secret1');
     expect(await readFile(path.join(t, p), 'utf8')).toBe('parm1');
   });
@@ -261,10 +333,19 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     h.emu.putParameter(FAILOVER_REGION, p, 'wrong');
     h.emu.putParameter(FAILOVER_REGION, p, 'wrong2');
     const t = await h.target();
-    const res = await h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${s}, objectType: secretsmanager}\n- {objectName: ${p}, objectType: ssmparameter}` }), targetPath: t });
+    const res = await h.client.mount({
+      attributes: h.pod().attributes({
+        ...BOTH,
+        objects: `- {objectName: ${s}, objectType: secretsmanager}\n- {objectName: ${p}, objectType: ssmparameter}`,
+      }),
+      targetPath: t,
+    });
     expect(await readFile(path.join(t, s), 'utf8')).toBe('secret1');
     expect(await readFile(path.join(t, p), 'utf8')).toBe('parm1');
-    expect(Object.fromEntries(res.objectVersion.map((v) => [v.id, v.version]))).toEqual({ [s]: sv.versionId, [p]: '1' });
+    expect(Object.fromEntries(res.objectVersion.map((v) => [v.id, v.version]))).toEqual({
+      [s]: sv.versionId,
+      [p]: '1',
+    });
     expect(h.emu.calls.filter((c) => c.region === FAILOVER_REGION)).toEqual([]);
   });
 
@@ -277,7 +358,13 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     fault500(svc, REGION, n);
     fault500(svc, FAILOVER_REGION, n);
     const e = await refused(
-      h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ${svc === 'ssm' ? 'ssmparameter' : 'secretsmanager'}}` }), targetPath: await h.target() }),
+      h.client.mount({
+        attributes: h.pod().attributes({
+          ...BOTH,
+          objects: `- {objectName: ${n}, objectType: ${svc === 'ssm' ? 'ssmparameter' : 'secretsmanager'}}`,
+        }),
+        targetPath: await h.target(),
+      }),
     );
     expect(e.details).toMatch(new RegExp(`${REGION}: Failed fetching (secret|parameters?) ${n}.*${code}`));
     expect(e.details).toMatch(new RegExp(`${FAILOVER_REGION}: Failed fetching (secret|parameters?) ${n}.*${code}`));
@@ -287,14 +374,29 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
   it('M07: no region attribute, the node has no region label → "failed to retrieve region from node"', async () => {
     const pod = h.pod({ node: 'unlabelled-node' });
     h.emu.addNode('unlabelled-node', {});
-    const e = await refused(h.client.mount({ attributes: pod.attributes({ failoverRegion: FAILOVER_REGION, objects: '- {objectName: x, objectType: secretsmanager}' }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: pod.attributes({
+          failoverRegion: FAILOVER_REGION,
+          objects: '- {objectName: x, objectType: secretsmanager}',
+        }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain('failed to retrieve region from node');
   });
 
   it('M09: no role annotation with a failover region → "An IAM role must be associated"', async () => {
     const pod = h.pod({ noAnnotation: true });
-    const e = await refused(h.client.mount({ attributes: pod.attributes({ ...BOTH, objects: '- {objectName: x, objectType: secretsmanager}' }), targetPath: await h.target() }));
-    expect(e.details).toContain(`An IAM role must be associated with service account ${pod.serviceAccount} (namespace: ${pod.namespace})`);
+    const e = await refused(
+      h.client.mount({
+        attributes: pod.attributes({ ...BOTH, objects: '- {objectName: x, objectType: secretsmanager}' }),
+        targetPath: await h.target(),
+      }),
+    );
+    expect(e.details).toContain(
+      `An IAM role must be associated with service account ${pod.serviceAccount} (namespace: ${pod.namespace})`,
+    );
   });
 
   it('M10: a parameter missing in the primary is fatal; the failover is never asked', async () => {
@@ -304,7 +406,13 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     both('ssm', p1, 'only-in-failover');
     h.emu.deleteParameter(REGION, p1);
     const e = await refused(
-      h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${p1}, objectType: ssmparameter}\n- {objectName: ${p2}, objectType: ssmparameter}` }), targetPath: await h.target() }),
+      h.client.mount({
+        attributes: h.pod().attributes({
+          ...BOTH,
+          objects: `- {objectName: ${p1}, objectType: ssmparameter}\n- {objectName: ${p2}, objectType: ssmparameter}`,
+        }),
+        targetPath: await h.target(),
+      }),
     );
     expect(e.code).toBe(status.NOT_FOUND);
     expect(e.details).toContain(`${REGION}: Failed fetching parameter ${p1}: InvalidParameters`);
@@ -315,7 +423,12 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
   it('M11: Secrets Manager primary ResourceNotFound is fatal; failover not called', async () => {
     const n = unique('M11');
     h.emu.putSecret(FAILOVER_REGION, n, 'secret1');
-    const e = await refused(h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: secretsmanager}` }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: secretsmanager}` }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain(`${REGION}: Failed fetching secret ${n}: ResourceNotFoundException`);
     expect(h.emu.callCount({ service: 'secretsmanager', region: FAILOVER_REGION })).toBe(0);
   });
@@ -324,7 +437,12 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     const n = unique('M13');
     h.emu.putSecret(REGION, n, 'x');
     fault500('secretsmanager', REGION, n);
-    const e = await refused(h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: secretsmanager}` }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: secretsmanager}` }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain(`${FAILOVER_REGION}: Failed fetching secret ${n}: ResourceNotFoundException`);
     expect(e.details).toContain(`${REGION}: Failed fetching secret ${n}: InternalServiceError`);
   });
@@ -333,7 +451,12 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     const n = unique('M14');
     h.emu.putParameter(REGION, n, 'x', { type: 'SecureString', kmsFails: true });
     h.emu.putParameter(FAILOVER_REGION, n, 'x');
-    const e = await refused(h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ssmparameter}` }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ssmparameter}` }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain(`${REGION}: Failed fetching parameters ${n}: InvalidKeyId`);
     expect(h.emu.callCount({ service: 'ssm', region: FAILOVER_REGION })).toBe(0);
   });
@@ -343,21 +466,52 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     h.emu.putParameter(REGION, n, 'x');
     h.emu.putParameter(FAILOVER_REGION, n, 'x', { type: 'SecureString', kmsFails: true });
     fault500('ssm', REGION, n);
-    const e = await refused(h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ssmparameter}` }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: ${n}, objectType: ssmparameter}` }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain(`${FAILOVER_REGION}: Failed fetching parameters ${n}: InvalidKeyId`);
     expect(e.details).toContain(`${REGION}: Failed fetching parameters ${n}: InternalServerError`);
   });
 
   it.each([
-    ['M17', 'failover lacks both parameters (InvalidParameters)', 'ssm', (n: string[]) => n.forEach((x) => h.emu.putParameter(REGION, x, `v-${x}`))],
-    ['M18', 'failover InvalidKeyId', 'ssm', (n: string[]) => n.forEach((x) => (h.emu.putParameter(REGION, x, `v-${x}`), h.emu.putParameter(FAILOVER_REGION, x, 'k', { type: 'SecureString', kmsFails: true })))],
-    ['M19', 'failover ResourceNotFound', 'secretsmanager', (n: string[]) => n.forEach((x) => h.emu.putSecret(REGION, x, `v-${x}`))],
+    [
+      'M17',
+      'failover lacks both parameters (InvalidParameters)',
+      'ssm',
+      (n: string[]) => n.forEach((x) => h.emu.putParameter(REGION, x, `v-${x}`)),
+    ],
+    [
+      'M18',
+      'failover InvalidKeyId',
+      'ssm',
+      (n: string[]) =>
+        n.forEach(
+          (x) => (
+            h.emu.putParameter(REGION, x, `v-${x}`),
+            h.emu.putParameter(FAILOVER_REGION, x, 'k', { type: 'SecureString', kmsFails: true })
+          ),
+        ),
+    ],
+    [
+      'M19',
+      'failover ResourceNotFound',
+      'secretsmanager',
+      (n: string[]) => n.forEach((x) => h.emu.putSecret(REGION, x, `v-${x}`)),
+    ],
   ] as const)('%s (differs: success, failover not asked): primary answers, %s', async (id, _what, svc, setup) => {
     const names = [unique(`${id}-1`), unique(`${id}-2`)];
     setup(names);
     const t = await h.target();
     const type = svc === 'ssm' ? 'ssmparameter' : 'secretsmanager';
-    await h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: names.map((n) => `- {objectName: ${n}, objectType: ${type}}`).join('\n') }), targetPath: t });
+    await h.client.mount({
+      attributes: h
+        .pod()
+        .attributes({ ...BOTH, objects: names.map((n) => `- {objectName: ${n}, objectType: ${type}}`).join('\n') }),
+      targetPath: t,
+    });
     for (const n of names) expect(await readFile(path.join(t, n), 'utf8')).toBe(`v-${n}`);
     expect(h.emu.calls.filter((c) => c.region === FAILOVER_REGION)).toEqual([]);
   });
@@ -368,14 +522,25 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     h.emu.putSecret(FAILOVER_REGION, n, 'secret1');
     fault500('secretsmanager', REGION);
     const e = await refused(
-      h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: `- {objectName: "${p.arn}", backupArn: ignored, objectType: secretsmanager, objectAlias: TestSecret1}` }), targetPath: await h.target() }),
+      h.client.mount({
+        attributes: h.pod().attributes({
+          ...BOTH,
+          objects: `- {objectName: "${p.arn}", backupArn: ignored, objectType: secretsmanager, objectAlias: TestSecret1}`,
+        }),
+        targetPath: await h.target(),
+      }),
     );
     expect(e.details).toContain(`${FAILOVER_REGION}: Failed fetching secret ${p.arn}: ResourceNotFoundException`);
     expect(e.details).toContain('InternalServiceError');
   });
 
-  const big = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-TestParm${i + 1}`);
-  const bigObjects = (s: string[], p: string[]): string => [...s.map((x) => `- {objectName: ${x}, objectType: secretsmanager}`), ...p.map((x) => `- {objectName: ${x}, objectType: ssmparameter}`)].join('\n');
+  const big = (prefix: string, n: number): string[] =>
+    Array.from({ length: n }, (_, i) => `${prefix}-TestParm${i + 1}`);
+  const bigObjects = (s: string[], p: string[]): string =>
+    [
+      ...s.map((x) => `- {objectName: ${x}, objectType: secretsmanager}`),
+      ...p.map((x) => `- {objectName: ${x}, objectType: ssmparameter}`),
+    ].join('\n');
 
   it('M21: primary SSM 500 for both batches, failover lacks TestParm11 → fatal, naming it and the failover region', async () => {
     const pre = unique('M21');
@@ -387,7 +552,12 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       if (i !== 10) h.emu.putParameter(FAILOVER_REGION, p, `parm${i + 1}`);
     }
     fault500('ssm', REGION);
-    const e = await refused(h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: bigObjects(secrets, parms) }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: h.pod().attributes({ ...BOTH, objects: bigObjects(secrets, parms) }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain(`${FAILOVER_REGION}: Failed fetching parameter ${pre}-TestParm11: InvalidParameters`);
     expect(e.details).not.toContain(`${pre}-TestParm10:`);
   });
@@ -401,7 +571,10 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     for (const [i, p] of parms.entries()) both('ssm', p, `parm${i + 1}`);
     fault500('ssm', REGION);
     const t = await h.target();
-    const res = await h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: bigObjects(secrets, parms) }), targetPath: t });
+    const res = await h.client.mount({
+      attributes: h.pod().attributes({ ...BOTH, objects: bigObjects(secrets, parms) }),
+      targetPath: t,
+    });
     expect(res.objectVersion).toHaveLength(17);
     expect(await readFile(path.join(t, secrets[1] as string), 'utf8')).toBe('BinarySecret');
     for (const [i, p] of parms.entries()) expect(await readFile(path.join(t, p), 'utf8')).toBe(`parm${i + 1}`);
@@ -416,8 +589,14 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       if (i < 5) h.emu.putParameter(REGION, p, 'x');
       h.emu.putParameter(FAILOVER_REGION, p, 'x');
     }
-    const e = await refused(h.client.mount({ attributes: h.pod().attributes({ ...BOTH, objects: bigObjects([], parms) }), targetPath: await h.target() }));
-    for (const p of parms.slice(5)) expect(e.details).toContain(`${REGION}: Failed fetching parameter ${p}: InvalidParameters`);
+    const e = await refused(
+      h.client.mount({
+        attributes: h.pod().attributes({ ...BOTH, objects: bigObjects([], parms) }),
+        targetPath: await h.target(),
+      }),
+    );
+    for (const p of parms.slice(5))
+      expect(e.details).toContain(`${REGION}: Failed fetching parameter ${p}: InvalidParameters`);
     for (const p of parms.slice(0, 5)) expect(e.details).not.toContain(`${p}:`);
     expect(h.emu.callCount({ service: 'ssm', region: FAILOVER_REGION })).toBe(0);
   });
@@ -429,7 +608,10 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     for (const s of secrets) h.emu.putSecret(REGION, s, 'secret');
     for (const [i, p] of parms.entries()) {
       const n = i + 1;
-      const value = n <= 10 ? `{"dbUser": {"username": "ParameterStoreUser${n}", "password" : "ParameterStorePassword${n}"}}` : `parm${n}`;
+      const value =
+        n <= 10
+          ? `{"dbUser": {"username": "ParameterStoreUser${n}", "password" : "ParameterStorePassword${n}"}}`
+          : `parm${n}`;
       h.emu.putParameter(REGION, p, value);
       if (n === 15) h.emu.putParameter(FAILOVER_REGION, `${p}AnotherRegion`, value);
       else h.emu.putParameter(FAILOVER_REGION, p, value);
@@ -439,8 +621,10 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       ...secrets.map((s) => `- {objectName: ${s}, objectType: secretsmanager}`),
       ...parms.map((p, i) => {
         const n = i + 1;
-        if (n <= 10) return `- objectName: ${p}\n  objectType: ssmparameter\n  jmesPath:\n    - {path: dbUser.username, objectAlias: ${pre}-ssm${n}Username}`;
-        if (n === 15) return `- objectName: ${p}\n  objectType: ssmparameter\n  objectVersion: "1"\n  objectAlias: ${pre}-TestParm15Alias\n  failoverObject: {objectName: ${p}AnotherRegion, objectVersion: "1"}`;
+        if (n <= 10)
+          return `- objectName: ${p}\n  objectType: ssmparameter\n  jmesPath:\n    - {path: dbUser.username, objectAlias: ${pre}-ssm${n}Username}`;
+        if (n === 15)
+          return `- objectName: ${p}\n  objectType: ssmparameter\n  objectVersion: "1"\n  objectAlias: ${pre}-TestParm15Alias\n  failoverObject: {objectName: ${p}AnotherRegion, objectVersion: "1"}`;
         return `- {objectName: ${p}, objectType: ssmparameter}`;
       }),
     ].join('\n');

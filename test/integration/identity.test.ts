@@ -13,8 +13,6 @@ import type { AgentListener } from '../../tools/emulator/index.js';
 import { ACCOUNT, REGION, startIdentityHarness, type IdentityHarness } from '../helpers/identity-harness.js';
 import { refused } from '../helpers/failure.js';
 
-
-
 const SM = (name: string): string => `- {objectName: ${name}, objectType: secretsmanager}`;
 
 describe('identity through the socket (agent at --pod-identity-endpoint)', () => {
@@ -32,46 +30,92 @@ describe('identity through the socket (agent at --pod-identity-endpoint)', () =>
     serviceAccount: h.emu.callCount({ service: 'k8s', operation: 'GetServiceAccount' }),
   });
 
-  it.each(['true', 'True', 'TRUE', 't', 'T', '1'])('usePodIdentity %j → the agent, no STS, no service-account lookup, no IRSA token needed', async (v) => {
-    const pod = h.pod({ podIdentity: true, noAnnotation: true });
-    const target = await h.target();
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: v, objects: SM('id-secret') }, { tokens: 'pod-identity' }), targetPath: target });
-    expect(await readFile(path.join(target, 'id-secret'), 'utf8')).toBe('value-1');
-    expect(counts()).toEqual({ agent: 1, sts: 0, serviceAccount: 0 });
-  });
+  it.each(['true', 'True', 'TRUE', 't', 'T', '1'])(
+    'usePodIdentity %j → the agent, no STS, no service-account lookup, no IRSA token needed',
+    async (v) => {
+      const pod = h.pod({ podIdentity: true, noAnnotation: true });
+      const target = await h.target();
+      await h.client.mount({
+        attributes: pod.attributes(
+          { region: REGION, usePodIdentity: v, objects: SM('id-secret') },
+          { tokens: 'pod-identity' },
+        ),
+        targetPath: target,
+      });
+      expect(await readFile(path.join(target, 'id-secret'), 'utf8')).toBe('value-1');
+      expect(counts()).toEqual({ agent: 1, sts: 0, serviceAccount: 0 });
+    },
+  );
 
-  it.each([['false'], ['False'], ['FALSE'], ['f'], ['F'], ['0'], [undefined]])('usePodIdentity %j → IRSA: one service-account lookup, one STS exchange, no agent call', async (v) => {
-    const pod = h.pod();
-    const params: Record<string, string> = { region: REGION, objects: SM('id-secret') };
-    if (v !== undefined) params['usePodIdentity'] = v;
-    await h.client.mount({ attributes: pod.attributes(params, { tokens: 'irsa' }), targetPath: await h.target() });
-    expect(counts()).toEqual({ agent: 0, sts: 1, serviceAccount: 1 });
-  });
+  it.each([['false'], ['False'], ['FALSE'], ['f'], ['F'], ['0'], [undefined]])(
+    'usePodIdentity %j → IRSA: one service-account lookup, one STS exchange, no agent call',
+    async (v) => {
+      const pod = h.pod();
+      const params: Record<string, string> = { region: REGION, objects: SM('id-secret') };
+      if (v !== undefined) params['usePodIdentity'] = v;
+      await h.client.mount({ attributes: pod.attributes(params, { tokens: 'irsa' }), targetPath: await h.target() });
+      expect(counts()).toEqual({ agent: 0, sts: 1, serviceAccount: 1 });
+    },
+  );
 
-  it.each(['yes', 'on', 'enabled', 'tRuE', ' true', 'true '])('usePodIdentity %j is a clear error, before any call', async (v) => {
-    const pod = h.pod({ podIdentity: true });
-    const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: v, objects: SM('id-secret') }), targetPath: await h.target() }));
-    expect(e.code).toBe(status.INVALID_ARGUMENT);
-    expect(e.details).toContain(`failed to parse usePodIdentity value, error: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
-    expect(h.emu.calls).toHaveLength(0);
-  });
+  it.each(['yes', 'on', 'enabled', 'tRuE', ' true', 'true '])(
+    'usePodIdentity %j is a clear error, before any call',
+    async (v) => {
+      const pod = h.pod({ podIdentity: true });
+      const e = await refused(
+        h.client.mount({
+          attributes: pod.attributes({ region: REGION, usePodIdentity: v, objects: SM('id-secret') }),
+          targetPath: await h.target(),
+        }),
+      );
+      expect(e.code).toBe(status.INVALID_ARGUMENT);
+      expect(e.details).toContain(
+        `failed to parse usePodIdentity value, error: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`,
+      );
+      expect(h.emu.calls).toHaveLength(0);
+    },
+  );
 
-  it.each(['', 'auto', 'AUTO', 'ipv4', 'IPv4', 'ipv6', 'IPV6', 'dual', 'ipv5'])('preferredAddressType %j mounts (the endpoint flag replaces both addresses; unknown = auto)', async (v) => {
-    const pod = h.pod({ podIdentity: true });
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', preferredAddressType: v, objects: SM('id-secret') }), targetPath: await h.target() });
-    expect(counts()).toMatchObject({ agent: 1, sts: 0 });
-  });
+  it.each(['', 'auto', 'AUTO', 'ipv4', 'IPv4', 'ipv6', 'IPV6', 'dual', 'ipv5'])(
+    'preferredAddressType %j mounts (the endpoint flag replaces both addresses; unknown = auto)',
+    async (v) => {
+      const pod = h.pod({ podIdentity: true });
+      await h.client.mount({
+        attributes: pod.attributes({
+          region: REGION,
+          usePodIdentity: 'true',
+          preferredAddressType: v,
+          objects: SM('id-secret'),
+        }),
+        targetPath: await h.target(),
+      });
+      expect(counts()).toMatchObject({ agent: 1, sts: 0 });
+    },
+  );
 
   it('Pod Identity without a token for pods.eks.amazonaws.com: the error names the audience', async () => {
     const pod = h.pod({ podIdentity: true });
-    const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }, { tokens: 'irsa' }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: pod.attributes(
+          { region: REGION, usePodIdentity: 'true', objects: SM('id-secret') },
+          { tokens: 'irsa' },
+        ),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.details).toContain('token for audience "pods.eks.amazonaws.com" not found');
     expect(counts().agent).toBe(0);
   });
 
-  it('no Pod Identity association: refused at once (not retried), the agent\'s reason in the message, no token', async () => {
+  it("no Pod Identity association: refused at once (not retried), the agent's reason in the message, no token", async () => {
     const pod = h.pod(); // role, but no association
-    const e = await refused(h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }), targetPath: await h.target() }));
+    const e = await refused(
+      h.client.mount({
+        attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }),
+        targetPath: await h.target(),
+      }),
+    );
     expect(e.code).toBe(status.PERMISSION_DENIED);
     expect(e.details).toContain('ResourceNotFoundException');
     expect(e.details).toContain(pod.serviceAccount);
@@ -82,45 +126,78 @@ describe('identity through the socket (agent at --pod-identity-endpoint)', () =>
   it('agent 5xx on the first two calls (not ready yet): retried, the mount succeeds', async () => {
     const pod = h.pod({ podIdentity: true });
     h.emu.addFault({ service: 'pod-identity', status: 503, code: 'ServiceUnavailable', times: 2 });
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }),
+      targetPath: await h.target(),
+    });
     expect(counts().agent).toBe(3);
   });
 
   it('IRSA session name is <namespace>.<service account> on every AWS call (CloudTrail)', async () => {
     const pod = h.pod({ namespace: 'payments', serviceAccount: 'ledger-reader' });
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('id-secret') }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, objects: SM('id-secret') }),
+      targetPath: await h.target(),
+    });
     const call = h.emu.calls.find((c) => c.service === 'secretsmanager');
     expect(call).toMatchObject({ roleArn: pod.roleArn, sessionName: 'payments.ledger-reader' });
   });
 
   it('a 63-character namespace and long service account: the session name fits STS (64, [\\w+=,.@-])', async () => {
     const pod = h.pod({ namespace: 'n'.repeat(63), serviceAccount: 's'.repeat(60) });
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: SM('id-secret') }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, objects: SM('id-secret') }),
+      targetPath: await h.target(),
+    });
     const name = h.emu.calls.find((c) => c.service === 'secretsmanager')?.sessionName ?? '';
     expect(name).toMatch(/^[\w+=,.@-]{2,64}$/);
     expect(name.startsWith('n'.repeat(55))).toBe(true);
   });
 
-  it('Pod Identity sessions carry EKS\'s namespace, service-account and pod tags', async () => {
+  it("Pod Identity sessions carry EKS's namespace, service-account and pod tags", async () => {
     const pod = h.pod({ podIdentity: true, namespace: 'shop', serviceAccount: 'cart' });
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }), targetPath: await h.target() });
-    const key = h.emu.calls.find((c) => c.service === 'secretsmanager')?.sessionName;
-    const s = h.emu.sessions().find((x) => x.sessionName === key);
-    expect(s?.tags).toMatchObject({ 'kubernetes-namespace': 'shop', 'kubernetes-service-account': 'cart', 'kubernetes-pod-name': pod.pod });
-  });
-
-  it.each([['IRSA', 'false'], ['Pod Identity', 'true']])('role chaining after %s: AssumeRole with the same session name, reads with the chained role', async (_m, usePodIdentity) => {
-    const pod = h.pod({ podIdentity: true, namespace: `chain-${usePodIdentity}`, serviceAccount: 'app' });
-    const chained = `arn:aws:iam::${ACCOUNT}:role/chained-${usePodIdentity}`;
-    h.emu.addRole({ arn: chained, trustedRoles: [pod.roleArn], externalId: 'x-1', allow: { secretsmanager: ['id-secret'] } });
     await h.client.mount({
-      attributes: pod.attributes({ region: REGION, usePodIdentity, assumeRoleArn: chained, assumeRoleExternalId: 'x-1', objects: SM('id-secret') }),
+      attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('id-secret') }),
       targetPath: await h.target(),
     });
-    expect(h.emu.callCount({ service: 'sts', operation: 'AssumeRole' })).toBe(1);
-    const call = h.emu.calls.find((c) => c.service === 'secretsmanager');
-    expect(call).toMatchObject({ roleArn: chained, sessionName: `chain-${usePodIdentity}.app` });
+    const key = h.emu.calls.find((c) => c.service === 'secretsmanager')?.sessionName;
+    const s = h.emu.sessions().find((x) => x.sessionName === key);
+    expect(s?.tags).toMatchObject({
+      'kubernetes-namespace': 'shop',
+      'kubernetes-service-account': 'cart',
+      'kubernetes-pod-name': pod.pod,
+    });
   });
+
+  it.each([
+    ['IRSA', 'false'],
+    ['Pod Identity', 'true'],
+  ])(
+    'role chaining after %s: AssumeRole with the same session name, reads with the chained role',
+    async (_m, usePodIdentity) => {
+      const pod = h.pod({ podIdentity: true, namespace: `chain-${usePodIdentity}`, serviceAccount: 'app' });
+      const chained = `arn:aws:iam::${ACCOUNT}:role/chained-${usePodIdentity}`;
+      h.emu.addRole({
+        arn: chained,
+        trustedRoles: [pod.roleArn],
+        externalId: 'x-1',
+        allow: { secretsmanager: ['id-secret'] },
+      });
+      await h.client.mount({
+        attributes: pod.attributes({
+          region: REGION,
+          usePodIdentity,
+          assumeRoleArn: chained,
+          assumeRoleExternalId: 'x-1',
+          objects: SM('id-secret'),
+        }),
+        targetPath: await h.target(),
+      });
+      expect(h.emu.callCount({ service: 'sts', operation: 'AssumeRole' })).toBe(1);
+      const call = h.emu.calls.find((c) => c.service === 'secretsmanager');
+      expect(call).toMatchObject({ roleArn: chained, sessionName: `chain-${usePodIdentity}.app` });
+    },
+  );
 });
 
 describe('a slow or hanging agent (--pod-identity-endpoint = a listener, --pod-identity-http-timeout=200ms)', () => {
@@ -142,17 +219,26 @@ describe('a slow or hanging agent (--pod-identity-endpoint = a listener, --pod-i
     const pod = h.pod({ podIdentity: true });
     await agent.setMode({ failFirst: 3 });
     const before = agent.requests;
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('slow-secret') }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('slow-secret') }),
+      targetPath: await h.target(),
+    });
     expect(agent.requests - before).toBe(4);
   });
 
-  it('a hanging agent: each attempt is cut at 200 ms and the retries stop at the mount\'s deadline', async () => {
+  it("a hanging agent: each attempt is cut at 200 ms and the retries stop at the mount's deadline", async () => {
     const pod = h.pod({ podIdentity: true });
     await agent.setMode('hang');
     const before = agent.requests;
     const t0 = performance.now();
     const e = await refused(
-      h.client.mount({ attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('slow-secret') }), targetPath: await h.target() }, { deadlineMs: 1_500 }),
+      h.client.mount(
+        {
+          attributes: pod.attributes({ region: REGION, usePodIdentity: 'true', objects: SM('slow-secret') }),
+          targetPath: await h.target(),
+        },
+        { deadlineMs: 1_500 },
+      ),
     );
     expect(e.code).toBe(status.DEADLINE_EXCEEDED);
     expect(performance.now() - t0).toBeLessThan(3_000);

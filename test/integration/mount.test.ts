@@ -109,16 +109,23 @@ describe('first mounts (provider writes)', () => {
     h.emu.putSecret(REGION, 'mypath/TestSecret1', 'secret1');
     h.emu.putParameter(REGION, '/TestParm1', 'parm1');
     const pod = h.pod();
-    const objs = '- {objectName: mypath/TestSecret1, objectType: secretsmanager}\n- {objectName: /TestParm1, objectType: ssmparameter}';
+    const objs =
+      '- {objectName: mypath/TestSecret1, objectType: secretsmanager}\n- {objectName: /TestParm1, objectType: ssmparameter}';
     const t1 = await h.target();
     await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: objs }), targetPath: t1 });
     expect(await readFile(path.join(t1, 'mypath_TestSecret1'), 'utf8')).toBe('secret1');
     expect(await readFile(path.join(t1, '_TestParm1'), 'utf8')).toBe('parm1');
     const t2 = await h.target();
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: objs, pathTranslation: '-' }), targetPath: t2 });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, objects: objs, pathTranslation: '-' }),
+      targetPath: t2,
+    });
     expect(await readFile(path.join(t2, 'mypath-TestSecret1'), 'utf8')).toBe('secret1');
     const t3 = await h.target();
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: objs, pathTranslation: 'False' }), targetPath: t3 });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, objects: objs, pathTranslation: 'False' }),
+      targetPath: t3,
+    });
     // better than ASCP (W01): nested paths create directories instead of failing.
     expect(await readFile(path.join(t3, 'mypath', 'TestSecret1'), 'utf8')).toBe('secret1');
     expect((await stat(path.join(t3, 'mypath'))).mode & 0o777).toBe(0o755);
@@ -159,11 +166,14 @@ describe('first mounts (provider writes)', () => {
     expect(await readFile(path.join(target, 'current'), 'utf8')).toBe('two');
   });
 
-  it('region from the pod\'s node when neither the class nor AWS_REGION sets it', async () => {
+  it("region from the pod's node when neither the class nor AWS_REGION sets it", async () => {
     h.emu.putSecret(REGION, 'noderegion', 'x');
     const pod = h.pod();
     const target = await h.target();
-    await h.client.mount({ attributes: pod.attributes({ objects: '- {objectName: noderegion, objectType: secretsmanager}' }), targetPath: target });
+    await h.client.mount({
+      attributes: pod.attributes({ objects: '- {objectName: noderegion, objectType: secretsmanager}' }),
+      targetPath: target,
+    });
     expect(await readFile(path.join(target, 'noderegion'), 'utf8')).toBe('x');
   });
 
@@ -191,7 +201,10 @@ describe('first mounts (provider writes)', () => {
     h.emu.putSecret(REGION, 'ua', 'x');
     const pod = h.pod();
     h.emu.resetCalls();
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: ua, objectType: secretsmanager}' }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({ region: REGION, objects: '- {objectName: ua, objectType: secretsmanager}' }),
+      targetPath: await h.target(),
+    });
     const call = h.emu.calls.find((c) => c.service === 'secretsmanager');
     expect(call?.userAgent).toContain('app/csi-secrets-provider-aws-');
   });
@@ -203,7 +216,10 @@ describe('first mounts (provider writes)', () => {
   it('an unknown error status is never used for our refusals', async () => {
     const pod = h.pod();
     const err = await h.client
-      .mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectType: secretsmanager}' }), targetPath: await h.target() })
+      .mount({
+        attributes: pod.attributes({ region: REGION, objects: '- {objectType: secretsmanager}' }),
+        targetPath: await h.target(),
+      })
       .catch((e: { code: number }) => e);
     expect((err as { code: number }).code).toBe(status.INVALID_ARGUMENT);
   });

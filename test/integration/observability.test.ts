@@ -27,7 +27,8 @@ function parse(text: string): Sample[] {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`not a sample line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = (l[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1] ?? ''] = (l[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     out.push({ name: m[1] ?? '', labels, value: Number(m[3]) });
   }
   return out;
@@ -82,7 +83,15 @@ describe('metrics after real mounts', () => {
     await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() });
     await h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() });
     // Failures: an AWS error (secret missing) and a refusal before any call (attributes not JSON).
-    const missing = await refusal(h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: obs/missing, objectType: secretsmanager}' }), targetPath: await h.target() }));
+    const missing = await refusal(
+      h.client.mount({
+        attributes: pod.attributes({
+          region: REGION,
+          objects: '- {objectName: obs/missing, objectType: secretsmanager}',
+        }),
+        targetPath: await h.target(),
+      }),
+    );
     const invalid = await refusal(h.client.mount({ attributes: 'not json', targetPath: await h.target() }));
     expect(invalid).toBe('INVALID_ARGUMENT');
 
@@ -111,19 +120,46 @@ describe('metrics after real mounts', () => {
       expect(total(samples, `${P}aws_calls_total`, { service, operation }), `${service} ${operation}`).toBe(seen);
       expect(total(samples, `${P}aws_call_duration_seconds_count`, { service, operation })).toBe(seen);
     }
-    expect(total(samples, `${P}aws_calls_total`, { service: 'secretsmanager', operation: 'GetSecretValue', region: REGION, outcome: 'success', code: 'OK' })).toBe(2);
-    expect(total(samples, `${P}aws_calls_total`, { service: 'secretsmanager', operation: 'GetSecretValue', outcome: 'error', code: 'ResourceNotFoundException' })).toBe(1);
-    expect(total(samples, `${P}aws_calls_total`, { service: 'sts', operation: 'AssumeRoleWithWebIdentity', region: REGION, outcome: 'success', code: 'OK' })).toBe(1);
+    expect(
+      total(samples, `${P}aws_calls_total`, {
+        service: 'secretsmanager',
+        operation: 'GetSecretValue',
+        region: REGION,
+        outcome: 'success',
+        code: 'OK',
+      }),
+    ).toBe(2);
+    expect(
+      total(samples, `${P}aws_calls_total`, {
+        service: 'secretsmanager',
+        operation: 'GetSecretValue',
+        outcome: 'error',
+        code: 'ResourceNotFoundException',
+      }),
+    ).toBe(1);
+    expect(
+      total(samples, `${P}aws_calls_total`, {
+        service: 'sts',
+        operation: 'AssumeRoleWithWebIdentity',
+        region: REGION,
+        outcome: 'success',
+        code: 'OK',
+      }),
+    ).toBe(1);
 
     // One IRSA exchange for the pod, however many mounts; the other mounts hit the credential cache.
     expect(total(samples, `${P}credential_exchanges_total`, { method: 'irsa', outcome: 'success' })).toBe(1);
     expect(total(samples, `${P}credential_exchanges_total`, { outcome: 'error' })).toBe(0);
     expect(total(samples, `${P}cache_requests_total`, { cache: 'credentials', result: 'miss' })).toBe(1);
     // (a mount may look its credentials up more than once: per service it calls)
-    expect(total(samples, `${P}cache_requests_total`, { cache: 'credentials', result: 'hit' })).toBeGreaterThanOrEqual(2);
+    expect(total(samples, `${P}cache_requests_total`, { cache: 'credentials', result: 'hit' })).toBeGreaterThanOrEqual(
+      2,
+    );
 
     // Kubernetes: the service account GET (role annotation) answered 200, as the emulator saw it.
-    expect(total(samples, `${P}kubernetes_requests_total`, { resource: 'serviceaccounts', code: '200' })).toBeGreaterThan(0);
+    expect(
+      total(samples, `${P}kubernetes_requests_total`, { resource: 'serviceaccounts', code: '200' }),
+    ).toBeGreaterThan(0);
     expect(total(samples, `${P}kubernetes_requests_total`)).toBe(h.emu.callCount({ service: 'k8s' }));
 
     // Objects by type and outcome; no object name (--metrics-object-names is off by default).
@@ -136,9 +172,23 @@ describe('metrics after real mounts', () => {
   it('no secret value, token, pod name or object name in the scrape', async () => {
     h.emu.putSecret(REGION, 'obs/private', 'sup3r-s3cret-value');
     const pod = h.pod();
-    await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: obs/private, objectType: secretsmanager}' }), targetPath: await h.target() });
+    await h.client.mount({
+      attributes: pod.attributes({
+        region: REGION,
+        objects: '- {objectName: obs/private, objectType: secretsmanager}',
+      }),
+      targetPath: await h.target(),
+    });
     const { text } = await scrape();
-    for (const needle of ['obs/private', 'sup3r-s3cret-value', pod.irsaToken, pod.podIdentityToken, pod.pod, pod.serviceAccount]) expect(text).not.toContain(needle);
+    for (const needle of [
+      'obs/private',
+      'sup3r-s3cret-value',
+      pod.irsaToken,
+      pod.podIdentityToken,
+      pod.pod,
+      pod.serviceAccount,
+    ])
+      expect(text).not.toContain(needle);
   });
 
   it('with --metrics-object-names, objects are counted by name (never by value)', async () => {
@@ -146,9 +196,21 @@ describe('metrics after real mounts', () => {
     try {
       named.emu.putSecret(REGION, 'obs/named', 'n4med-s3cret-value');
       const pod = named.pod();
-      await named.client.mount({ attributes: pod.attributes({ region: REGION, objects: '- {objectName: obs/named, objectType: secretsmanager}' }), targetPath: await named.target() });
+      await named.client.mount({
+        attributes: pod.attributes({
+          region: REGION,
+          objects: '- {objectName: obs/named, objectType: secretsmanager}',
+        }),
+        targetPath: await named.target(),
+      });
       const text = await fetch(named.provider.metricsUrl ?? '').then((r) => r.text());
-      expect(total(parse(text), `${P}objects_fetched_total`, { type: 'secretsmanager', outcome: 'success', object: 'obs/named' })).toBe(1);
+      expect(
+        total(parse(text), `${P}objects_fetched_total`, {
+          type: 'secretsmanager',
+          outcome: 'success',
+          object: 'obs/named',
+        }),
+      ).toBe(1);
       expect(text).not.toContain('n4med-s3cret-value');
     } finally {
       await named.close();
@@ -158,8 +220,17 @@ describe('metrics after real mounts', () => {
   it('every declared family is present in the scrape', async () => {
     const { text } = await scrape();
     for (const family of [
-      'mounts_total', 'mount_duration_seconds', 'mounts_in_flight', 'mounts_waiting', 'aws_calls_total', 'aws_call_duration_seconds',
-      'cache_requests_total', 'credential_exchanges_total', 'kubernetes_requests_total', 'objects_fetched_total', 'build_info',
+      'mounts_total',
+      'mount_duration_seconds',
+      'mounts_in_flight',
+      'mounts_waiting',
+      'aws_calls_total',
+      'aws_call_duration_seconds',
+      'cache_requests_total',
+      'credential_exchanges_total',
+      'kubernetes_requests_total',
+      'objects_fetched_total',
+      'build_info',
     ]) {
       expect(text, family).toContain(`# TYPE ${P}${family} `);
     }

@@ -26,7 +26,8 @@ function seed(h: Harness, p: string): void {
   h.emu.putParameter(REGION, `${p}-pinned`, 'pinned v1');
 }
 
-const byId = (v: { id: string; version: string }[]): Record<string, string> => Object.fromEntries(v.map((x) => [x.id, x.version]));
+const byId = (v: { id: string; version: string }[]): Record<string, string> =>
+  Object.fromEntries(v.map((x) => [x.id, x.version]));
 
 describe('rotation, provider writes', () => {
   let h: Harness;
@@ -46,7 +47,11 @@ describe('rotation, provider writes', () => {
       const sent = (prev: { id: string; version: string }[]) => (form.startsWith('v1.5') ? prev : []);
       const before = await stat(path.join(target, `${p}-secret`));
 
-      const second = await h.client.mount({ attributes, targetPath: target, currentObjectVersion: sent(first.objectVersion) });
+      const second = await h.client.mount({
+        attributes,
+        targetPath: target,
+        currentObjectVersion: sent(first.objectVersion),
+      });
       expect(byId(second.objectVersion)).toEqual(byId(first.objectVersion));
       const after = await stat(path.join(target, `${p}-secret`));
       expect(after.ino).toBe(before.ino);
@@ -57,7 +62,11 @@ describe('rotation, provider writes', () => {
       h.emu.putSecret(REGION, `${p}-label`, 'label v2 (not custom yet)');
       h.emu.putParameter(REGION, `${p}-parm`, 'parm v2');
       h.emu.putParameter(REGION, `${p}-pinned`, 'pinned v2');
-      const third = await h.client.mount({ attributes, targetPath: target, currentObjectVersion: sent(second.objectVersion) });
+      const third = await h.client.mount({
+        attributes,
+        targetPath: target,
+        currentObjectVersion: sent(second.objectVersion),
+      });
       expect(await readFile(path.join(target, `${p}-secret`), 'utf8')).toBe('{"username":"u2"}');
       expect(await readFile(path.join(target, `${p}-username`), 'utf8')).toBe('u2');
       expect(await readFile(path.join(target, `${p}-label`), 'utf8')).toBe('label v1');
@@ -80,7 +89,9 @@ describe('rotation, provider writes', () => {
     await h.client.mount({ attributes, targetPath: target });
     h.emu.putSecret(REGION, 'rf-secret', '{"username":"u2"}');
     h.emu.deleteParameter(REGION, 'rf-parm');
-    await expect(h.client.mount({ attributes, targetPath: target })).rejects.toMatchObject({ details: expect.stringContaining('rf-parm') });
+    await expect(h.client.mount({ attributes, targetPath: target })).rejects.toMatchObject({
+      details: expect.stringContaining('rf-parm'),
+    });
     expect(await readFile(path.join(target, 'rf-secret'), 'utf8')).toBe('{"username":"u1"}');
     expect(await readFile(path.join(target, 'rf-parm'), 'utf8')).toBe('parm v1');
   });
@@ -99,9 +110,19 @@ describe('driver writes (--driver-writes-secrets)', () => {
     const pod = h.pod();
     const target = await h.target();
     const objects = `${OBJECTS('dw')}\n- {objectName: /mypath/TestSecret1, objectType: secretsmanager, filePermission: "0600"}`;
-    const res = await h.client.mount({ attributes: pod.attributes({ region: REGION, objects, pathTranslation: 'False' }), targetPath: target });
+    const res = await h.client.mount({
+      attributes: pod.attributes({ region: REGION, objects, pathTranslation: 'False' }),
+      targetPath: target,
+    });
     const files = Object.fromEntries(res.files.map((f) => [f.path, f]));
-    expect(Object.keys(files).sort()).toEqual(['dw-label', 'dw-parm', 'dw-pinned', 'dw-secret', 'dw-username', 'mypath/TestSecret1']);
+    expect(Object.keys(files).sort()).toEqual([
+      'dw-label',
+      'dw-parm',
+      'dw-pinned',
+      'dw-secret',
+      'dw-username',
+      'mypath/TestSecret1',
+    ]);
     expect(files['mypath/TestSecret1']?.mode).toBe(0o600);
     expect(files['dw-parm']?.mode).toBe(420);
     expect(files['dw-username']?.contents.toString()).toBe('u1');

@@ -30,7 +30,11 @@ it('no secret value, token or secrets field in any log line or error', async () 
   for (const objects of cases) {
     const attributes = pod.attributes({ region: REGION, objects });
     await h.client
-      .mount({ attributes, targetPath: await h.target(), secrets: JSON.stringify({ token: pod.irsaToken, extra: MARK }) })
+      .mount({
+        attributes,
+        targetPath: await h.target(),
+        secrets: JSON.stringify({ token: pod.irsaToken, extra: MARK }),
+      })
       .catch((e: { details: string }) => errors.push(e.details));
   }
   expect(errors.length).toBe(3);

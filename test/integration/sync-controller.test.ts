@@ -66,7 +66,14 @@ async function startSidecar(name: string, o: { driverWrites: boolean }): Promise
   const volume = path.join(dir, name);
   await mkdir(volume);
   // The emulator's Pod Identity agent stands in for the node's (169.254.170.23 on EKS).
-  const args = [MAIN, `--provider-volume=${volume}`, '--health-addr=', '--metrics-addr=', `--pod-identity-endpoint=${emu.podIdentityUrl}`, ...(o.driverWrites ? ['--driver-writes-secrets'] : [])];
+  const args = [
+    MAIN,
+    `--provider-volume=${volume}`,
+    '--health-addr=',
+    '--metrics-addr=',
+    `--pod-identity-endpoint=${emu.podIdentityUrl}`,
+    ...(o.driverWrites ? ['--driver-writes-secrets'] : []),
+  ];
   const env = {
     PATH: process.env['PATH'] ?? '',
     KUBECONFIG: path.join(dir, 'kubeconfig'),
@@ -81,7 +88,8 @@ async function startSidecar(name: string, o: { driverWrites: boolean }): Promise
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const deadline = Date.now() + 20_000;
   while (!stderr.includes('"msg":"listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`provider did not start:\n${stderr.slice(-2000)}`);
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`provider did not start:\n${stderr.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 25));
   }
   return { child, client: createDriverClient(path.join(volume, 'aws.sock')), stderr: () => stderr };
@@ -99,7 +107,12 @@ async function stopSidecar(s: Sidecar | undefined): Promise<void> {
 /** The tokens the controller requests for a SecretSync's service account: its one audience, 10 minutes, bound to no pod. */
 function tokensFor(ss: Pick<SecretSync, 'namespace' | 'serviceAccount' | 'audience'>): string {
   const audience = ss.audience ?? 'sts.amazonaws.com';
-  const token = emu.issueToken({ namespace: ss.namespace, serviceAccount: ss.serviceAccount, audience, expiresInSeconds: 600 });
+  const token = emu.issueToken({
+    namespace: ss.namespace,
+    serviceAccount: ss.serviceAccount,
+    audience,
+    expiresInSeconds: 600,
+  });
   const exp = new Date(Date.now() + 600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   return JSON.stringify({ [audience]: { token, expirationTimestamp: exp } });
 }
@@ -114,7 +127,10 @@ async function sync(s: Sidecar, ss: SecretSync, lastVersions: { id: string; vers
     'csi.storage.k8s.io/serviceAccount.name': ss.serviceAccount,
     'csi.storage.k8s.io/serviceAccount.tokens': tokensFor(ss),
   };
-  const res = await s.client.mount({ attributes, secrets: '{}', permission: '420', targetPath: SYNC_TARGET, currentObjectVersion: lastVersions }, { deadlineMs: 30_000 });
+  const res = await s.client.mount(
+    { attributes, secrets: '{}', permission: '420', targetPath: SYNC_TARGET, currentObjectVersion: lastVersions },
+    { deadlineMs: 30_000 },
+  );
   // The controller refuses an answer without object versions ("missing object versions").
   if (res.objectVersion.length === 0) throw new Error('missing object versions');
   const files = new Map(res.files.map((f) => [f.path, f.contents]));
@@ -128,9 +144,14 @@ async function sync(s: Sidecar, ss: SecretSync, lastVersions: { id: string; vers
 }
 
 // The example: manifests/examples/secret-sync.yaml, as the controller would read it.
-const example = parseDocuments(readFileSync(new URL('../../manifests/examples/secret-sync.yaml', import.meta.url), 'utf8'), 'secret-sync.yaml');
+const example = parseDocuments(
+  readFileSync(new URL('../../manifests/examples/secret-sync.yaml', import.meta.url), 'utf8'),
+  'secret-sync.yaml',
+);
 const exampleSa = example.find((o) => o.kind === 'ServiceAccount')!;
-const exampleClass = example.find((o) => o.kind === 'SecretProviderClass') as unknown as { spec: { parameters: Record<string, string> } };
+const exampleClass = example.find((o) => o.kind === 'SecretProviderClass') as unknown as {
+  spec: { parameters: Record<string, string> };
+};
 const exampleSync = example.find((o) => o.kind === 'SecretSync') as unknown as {
   metadata: { namespace: string };
   spec: { serviceAccountName: string; secretObject: { data: { sourcePath: string; targetKey: string }[] } };
@@ -144,10 +165,18 @@ const EXAMPLE: SecretSync = {
 const EXAMPLE_ROLE = exampleSa.metadata.annotations?.['eks.amazonaws.com/role-arn'] ?? '';
 
 /** A tenant: a namespace whose service account's role may read only its own secrets. */
-function tenant(ns: string, sa: string, o: { roleOf?: string } = {}): { role: string; ss: (objects: string) => SecretSync } {
+function tenant(
+  ns: string,
+  sa: string,
+  o: { roleOf?: string } = {},
+): { role: string; ss: (objects: string) => SecretSync } {
   const role = o.roleOf ?? `arn:aws:iam::123456789012:role/${ns}-sync`;
   if (o.roleOf === undefined) {
-    emu.addRole({ arn: role, trust: { subjects: [`system:serviceaccount:${ns}:${sa}`] }, allow: { secretsmanager: [`${ns}/*`], ssm: [] } });
+    emu.addRole({
+      arn: role,
+      trust: { subjects: [`system:serviceaccount:${ns}:${sa}`] },
+      allow: { secretsmanager: [`${ns}/*`], ssm: [] },
+    });
   }
   emu.addServiceAccount(ns, sa, { 'eks.amazonaws.com/role-arn': role });
   return { role, ss: (objects) => ({ namespace: ns, serviceAccount: sa, parameters: { objects }, data: [] }) };
@@ -161,11 +190,20 @@ beforeAll(async () => {
   emu.addNode(CONTROLLER_NODE, { 'topology.kubernetes.io/region': REGION });
   // The controller's pod lives in its own namespace, never in the SecretSyncs' namespaces.
   emu.addPod(CONTROLLER_NAMESPACE, CONTROLLER_POD, CONTROLLER_NODE);
-  emu.addRole({ arn: EXAMPLE_ROLE, trust: { subjects: [`system:serviceaccount:${EXAMPLE.namespace}:${EXAMPLE.serviceAccount}`] }, allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/feature-flag'] } });
+  emu.addRole({
+    arn: EXAMPLE_ROLE,
+    trust: { subjects: [`system:serviceaccount:${EXAMPLE.namespace}:${EXAMPLE.serviceAccount}`] },
+    allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/feature-flag'] },
+  });
   emu.addServiceAccount(EXAMPLE.namespace, EXAMPLE.serviceAccount, { 'eks.amazonaws.com/role-arn': EXAMPLE_ROLE });
-  emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: 'first-password' }), { versionId: 'a1b2c3d4-0000-4000-8000-000000000001' });
+  emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: 'first-password' }), {
+    versionId: 'a1b2c3d4-0000-4000-8000-000000000001',
+  });
   emu.putParameter(REGION, '/app/feature-flag', 'on');
-  [sidecar, providerWrites] = await Promise.all([startSidecar('provider', { driverWrites: true }), startSidecar('provider-writes', { driverWrites: false })]);
+  [sidecar, providerWrites] = await Promise.all([
+    startSidecar('provider', { driverWrites: true }),
+    startSidecar('provider-writes', { driverWrites: false }),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -177,7 +215,7 @@ afterAll(async () => {
 
 beforeEach(() => emu.resetCalls());
 
-describe('as the Secrets Store Sync Controller\'s provider (driver-writes sidecar)', () => {
+describe("as the Secrets Store Sync Controller's provider (driver-writes sidecar)", () => {
   let first: Synced;
 
   it('first sync of the example SecretSync: every file and its version in the answer, the Secret built from them, nothing written anywhere', async () => {
@@ -192,12 +230,19 @@ describe('as the Secrets Store Sync Controller\'s provider (driver-writes sideca
     expect(first.files.get('feature-flag')?.toString()).toBe('on');
     expect(first.secret).toEqual({ username: 'app', password: 'first-password' });
     // As the example's service account, through its role: no lookup of the pod the attributes name.
-    expect(emu.calls.filter((c) => c.service === 'sts').map((c) => [c.operation, c.roleArn, c.sessionName])).toEqual([['AssumeRoleWithWebIdentity', EXAMPLE_ROLE, 'default.app-sync']]);
-    expect(emu.calls.filter((c) => c.service === 'k8s').map((c) => `${c.operation} ${c.names.join(',')}`).sort()).toEqual(['GetServiceAccount default/app-sync']);
+    expect(emu.calls.filter((c) => c.service === 'sts').map((c) => [c.operation, c.roleArn, c.sessionName])).toEqual([
+      ['AssumeRoleWithWebIdentity', EXAMPLE_ROLE, 'default.app-sync'],
+    ]);
+    expect(
+      emu.calls
+        .filter((c) => c.service === 'k8s')
+        .map((c) => `${c.operation} ${c.names.join(',')}`)
+        .sort(),
+    ).toEqual(['GetServiceAccount default/app-sync']);
     expect(existsSync(SYNC_TARGET)).toBe(mntExisted);
   });
 
-  it('unchanged secrets: the same versions and the same bytes, with or without the last sync\'s versions, and no new exchange', async () => {
+  it("unchanged secrets: the same versions and the same bytes, with or without the last sync's versions, and no new exchange", async () => {
     const again = await sync(sidecar, EXAMPLE);
     const withLast = await sync(sidecar, EXAMPLE, first.versions);
     for (const s of [again, withLast]) {
@@ -208,8 +253,10 @@ describe('as the Secrets Store Sync Controller\'s provider (driver-writes sideca
     expect(emu.callCount({ service: 'sts' })).toBe(0);
   });
 
-  it('rotation: a new version of the secret → changed versions for its three files, the parameter\'s unchanged, the new password in the Secret', async () => {
-    emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: 'rotated-password' }), { versionId: 'a1b2c3d4-0000-4000-8000-000000000002' });
+  it("rotation: a new version of the secret → changed versions for its three files, the parameter's unchanged, the new password in the Secret", async () => {
+    emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: 'rotated-password' }), {
+      versionId: 'a1b2c3d4-0000-4000-8000-000000000002',
+    });
     const rotated = await sync(sidecar, EXAMPLE, first.versions);
     const byId = Object.fromEntries(rotated.versions.map((v) => [v.id, v.version]));
     expect(byId).toEqual({
@@ -223,15 +270,25 @@ describe('as the Secrets Store Sync Controller\'s provider (driver-writes sideca
   });
 
   it('a refused class: a mistake in objects is INVALID_ARGUMENT before any AWS or Kubernetes call; the controller gets no files', async () => {
-    const e = await refused(sync(sidecar, { ...EXAMPLE, parameters: { objects: '- objectName: "prod/db-creds"\n  objectAlias: "../escape"' } }));
+    const e = await refused(
+      sync(sidecar, {
+        ...EXAMPLE,
+        parameters: { objects: '- objectName: "prod/db-creds"\n  objectAlias: "../escape"' },
+      }),
+    );
     expect(e.code).toBe(status.INVALID_ARGUMENT);
     expect(e.details).toMatch(/objectType|objectAlias/);
     expect(emu.calls).toEqual([]);
   });
 
-  it('a refused class: a secret the service account\'s role may not read is PERMISSION_DENIED naming it', async () => {
+  it("a refused class: a secret the service account's role may not read is PERMISSION_DENIED naming it", async () => {
     emu.putSecret(REGION, 'other/secret', 'not for app-sync');
-    const e = await refused(sync(sidecar, { ...EXAMPLE, parameters: { region: REGION, objects: '- {objectName: "other/secret", objectType: "secretsmanager"}' } }));
+    const e = await refused(
+      sync(sidecar, {
+        ...EXAMPLE,
+        parameters: { region: REGION, objects: '- {objectName: "other/secret", objectType: "secretsmanager"}' },
+      }),
+    );
     expect(e.code).toBe(status.PERMISSION_DENIED);
     expect(e.details).toContain('other/secret');
     expect(e.details).not.toContain('not for app-sync');
@@ -245,7 +302,7 @@ describe('as the Secrets Store Sync Controller\'s provider (driver-writes sideca
 });
 
 describe('two SecretSyncs of different service accounts never share credentials', () => {
-  it('each sync exchanges its own service account\'s token for its own role; neither reads the other\'s secrets; a third naming the first one\'s role is refused by STS', async () => {
+  it("each sync exchanges its own service account's token for its own role; neither reads the other's secrets; a third naming the first one's role is refused by STS", async () => {
     const a = tenant('team-a', 'app-a');
     const b = tenant('team-b', 'app-b');
     emu.putSecret(REGION, 'team-a/db', 'secret of a');
@@ -262,10 +319,21 @@ describe('two SecretSyncs of different service accounts never share credentials'
     expect((await sync(sidecar, ssA)).secret).toEqual({ db: 'secret of a' });
 
     // One exchange per service account, each for its own role and session; every read by its own role.
-    const exchanges = emu.calls.filter((c) => c.service === 'sts').map((c) => `${c.operation} ${c.roleArn} ${c.sessionName}`).sort();
-    expect(exchanges).toEqual([`AssumeRoleWithWebIdentity ${a.role} team-a.app-a`, `AssumeRoleWithWebIdentity ${b.role} team-b.app-b`]);
+    const exchanges = emu.calls
+      .filter((c) => c.service === 'sts')
+      .map((c) => `${c.operation} ${c.roleArn} ${c.sessionName}`)
+      .sort();
+    expect(exchanges).toEqual([
+      `AssumeRoleWithWebIdentity ${a.role} team-a.app-a`,
+      `AssumeRoleWithWebIdentity ${b.role} team-b.app-b`,
+    ]);
     // The region from the sidecar's own node (NODE_NAME), never from the pod the attributes name.
-    expect(emu.calls.filter((x) => x.service === 'k8s').map((x) => x.operation).sort()).toEqual(['GetNode', 'GetServiceAccount', 'GetServiceAccount']);
+    expect(
+      emu.calls
+        .filter((x) => x.service === 'k8s')
+        .map((x) => x.operation)
+        .sort(),
+    ).toEqual(['GetNode', 'GetServiceAccount', 'GetServiceAccount']);
     for (const c of emu.calls.filter((x) => x.service === 'secretsmanager')) {
       expect(c.roleArn, c.names.join(',')).toBe(c.names[0]?.startsWith('team-a/') ? a.role : b.role);
     }
@@ -282,26 +350,42 @@ describe('two SecretSyncs of different service accounts never share credentials'
     const c = tenant('team-c', 'app-c', { roleOf: a.role });
     const third = await refused(sync(sidecar, { ...c.ss(SM('team-a/db')), data: [] }));
     expect(third.code).toBe(status.PERMISSION_DENIED);
-    expect(emu.calls.filter((x) => x.service === 'sts').at(-1)).toMatchObject({ operation: 'AssumeRoleWithWebIdentity', errorCode: 'AccessDenied' });
-    expect(emu.calls.filter((x) => x.service === 'secretsmanager' && x.names[0] === 'team-a/db' && x.status === 200).every((x) => x.roleArn === a.role)).toBe(true);
+    expect(emu.calls.filter((x) => x.service === 'sts').at(-1)).toMatchObject({
+      operation: 'AssumeRoleWithWebIdentity',
+      errorCode: 'AccessDenied',
+    });
+    expect(
+      emu.calls
+        .filter((x) => x.service === 'secretsmanager' && x.names[0] === 'team-a/db' && x.status === 200)
+        .every((x) => x.roleArn === a.role),
+    ).toBe(true);
   });
 });
 
 describe('Pod Identity through the controller (audience pods.eks.amazonaws.com)', () => {
-  it('the agent gets the SecretSync\'s service account token (no pod claim): a session for its association, no STS, no service-account lookup', async () => {
+  it("the agent gets the SecretSync's service account token (no pod claim): a session for its association, no STS, no service-account lookup", async () => {
     const role = 'arn:aws:iam::123456789012:role/team-p-sync';
-    emu.addRole({ arn: role, trust: { subjects: ['system:serviceaccount:team-p:app-p'], audience: 'pods.eks.amazonaws.com' }, allow: { secretsmanager: ['team-p/*'] } });
+    emu.addRole({
+      arn: role,
+      trust: { subjects: ['system:serviceaccount:team-p:app-p'], audience: 'pods.eks.amazonaws.com' },
+      allow: { secretsmanager: ['team-p/*'] },
+    });
     emu.addPodIdentityAssociation({ namespace: 'team-p', serviceAccount: 'app-p', roleArn: role });
     emu.putSecret(REGION, 'team-p/db', 'secret of p');
     const ss: SecretSync = {
       namespace: 'team-p',
       serviceAccount: 'app-p',
       audience: 'pods.eks.amazonaws.com',
-      parameters: { usePodIdentity: 'true', objects: '- {objectName: "team-p/db", objectType: "secretsmanager", objectAlias: "db"}' },
+      parameters: {
+        usePodIdentity: 'true',
+        objects: '- {objectName: "team-p/db", objectType: "secretsmanager", objectAlias: "db"}',
+      },
       data: [{ sourcePath: 'db', targetKey: 'db' }],
     };
     expect((await sync(sidecar, ss)).secret).toEqual({ db: 'secret of p' });
-    expect(emu.calls.filter((c) => c.service === 'pod-identity').map((c) => [c.names, c.roleArn])).toEqual([[['team-p/app-p'], role]]);
+    expect(emu.calls.filter((c) => c.service === 'pod-identity').map((c) => [c.names, c.roleArn])).toEqual([
+      [['team-p/app-p'], role],
+    ]);
     expect(emu.callCount({ service: 'sts' })).toBe(0);
     expect(emu.callCount({ service: 'k8s', operation: 'GetServiceAccount' })).toBe(0);
     const session = emu.sessions().at(-1);

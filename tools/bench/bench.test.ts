@@ -13,7 +13,14 @@ import { runBench, SECTIONS } from './run.js';
 import { objectsYaml, secretName } from './scenario.js';
 import { ensureBuilt } from '../../test/helpers/built.js';
 
-const call = (service: CallRecord['service'], at: number, status = 200): CallRecord => ({ service, operation: 'Op', region: 'us-east-1', names: [], status, at });
+const call = (service: CallRecord['service'], at: number, status = 200): CallRecord => ({
+  service,
+  operation: 'Op',
+  region: 'us-east-1',
+  names: [],
+  status,
+  at,
+});
 
 describe('parseStatTicks', () => {
   it.each([
@@ -28,7 +35,8 @@ describe('parseStatTicks', () => {
 });
 
 describe('parseStatusKb', () => {
-  const status = 'Name:\tnode\nVmHWM:\t   90000 kB\nVmRSS:\t   51234 kB\nRssAnon:\t   20000 kB\nRssFile:\t   31234 kB\n';
+  const status =
+    'Name:\tnode\nVmHWM:\t   90000 kB\nVmRSS:\t   51234 kB\nRssAnon:\t   20000 kB\nRssFile:\t   31234 kB\n';
   it.each([
     ['VmRSS', 51234 * 1024],
     ['VmHWM', 90000 * 1024],
@@ -46,7 +54,13 @@ describe('profileCalls', () => {
   it.each([
     {
       name: 'IRSA first mount: k8s, STS, then concurrent Secrets Manager calls',
-      calls: [call('k8s', 1000), call('sts', 1021), call('secretsmanager', 1043), call('secretsmanager', 1043), call('secretsmanager', 1049)],
+      calls: [
+        call('k8s', 1000),
+        call('sts', 1021),
+        call('secretsmanager', 1043),
+        call('secretsmanager', 1043),
+        call('secretsmanager', 1049),
+      ],
       rounds: ['k8s×1', 'sts×1', 'secretsmanager×3'],
     },
     {
@@ -72,7 +86,16 @@ describe('profileCalls', () => {
   });
 
   it('counts calls, rounds and errors per service', () => {
-    const p = profileCalls([call('k8s', 0), call('sts', 30, 403), call('secretsmanager', 60), call('secretsmanager', 61), call('secretsmanager', 90)], 20);
+    const p = profileCalls(
+      [
+        call('k8s', 0),
+        call('sts', 30, 403),
+        call('secretsmanager', 60),
+        call('secretsmanager', 61),
+        call('secretsmanager', 90),
+      ],
+      20,
+    );
     expect(p.byService).toMatchObject({ k8s: 1, sts: 1, secretsmanager: 3, ssm: 0, 'pod-identity': 0 });
     expect(p.roundsOf).toMatchObject({ k8s: 1, sts: 1, secretsmanager: 2 });
     expect(p.errors).toBe(1);
@@ -86,8 +109,22 @@ describe('profileCalls', () => {
 
 describe('report', () => {
   it('moves a column into numbered notes, one per distinct text', () => {
-    const f = footnoteColumn(['a', 'why'], [['1', 'long reason'], ['2', '-'], ['3', 'other'], ['4', 'long reason']], 'why');
-    expect(f.rows).toEqual([['1', '[1]'], ['2', '-'], ['3', '[2]'], ['4', '[1]']]);
+    const f = footnoteColumn(
+      ['a', 'why'],
+      [
+        ['1', 'long reason'],
+        ['2', '-'],
+        ['3', 'other'],
+        ['4', 'long reason'],
+      ],
+      'why',
+    );
+    expect(f.rows).toEqual([
+      ['1', '[1]'],
+      ['2', '-'],
+      ['3', '[2]'],
+      ['4', '[1]'],
+    ]);
     expect(f.notes).toEqual(['[1] why: long reason', '[2] why: other']);
     expect(footnoteColumn(['a'], [['1']], 'missing')).toEqual({ rows: [['1']], notes: [] });
   });
@@ -96,7 +133,15 @@ describe('report', () => {
     expect(wrap('averyveryverylongword x', 5)).toBe('averyveryverylongword\nx');
   });
   it('lays out a table', () => {
-    expect(table(['a', 'bb'], [['1', 'xyz'], ['long', '']])).toBe(['a    | bb', '-----+----', '1    | xyz', 'long |'].join('\n'));
+    expect(
+      table(
+        ['a', 'bb'],
+        [
+          ['1', 'xyz'],
+          ['long', ''],
+        ],
+      ),
+    ).toBe(['a    | bb', '-----+----', '1    | xyz', 'long |'].join('\n'));
   });
   it.each([
     [[3, 1, 2], 0.5, 2],
@@ -117,7 +162,13 @@ describe('report', () => {
     expect(verdict(m, t)).toBe(want);
   });
   it('slope of a line', () => {
-    expect(slope([{ x: 0, y: 1 }, { x: 1, y: 3 }, { x: 2, y: 5 }])).toBeCloseTo(2);
+    expect(
+      slope([
+        { x: 0, y: 1 },
+        { x: 1, y: 3 },
+        { x: 2, y: 5 },
+      ]),
+    ).toBeCloseTo(2);
     expect(slope([{ x: 0, y: 1 }])).toBe(0);
   });
 });
@@ -127,7 +178,15 @@ describe('parseBenchArgs', () => {
     const r = parseBenchArgs([]);
     expect(r.kind).toBe('run');
     if (r.kind !== 'run') return;
-    expect(r.options).toMatchObject({ quick: false, latencyMs: 20, objects: 10, burst: 110, soakPolls: 4_000, objectScale: [1, 10, 50, 100], podScale: [1, 10, 110] });
+    expect(r.options).toMatchObject({
+      quick: false,
+      latencyMs: 20,
+      objects: 10,
+      burst: 110,
+      soakPolls: 4_000,
+      objectScale: [1, 10, 50, 100],
+      podScale: [1, 10, 110],
+    });
   });
   it('--quick shrinks sizes; explicit flags win', () => {
     const r = parseBenchArgs(['--quick', '--objects=5', '--pod-scale=1,2']);
@@ -154,7 +213,9 @@ describe('parseBenchArgs', () => {
 
 describe('scenario', () => {
   it('names the first n secrets in the objects YAML', () => {
-    expect(objectsYaml(2)).toBe(`- objectName: ${secretName(0)}\n  objectType: secretsmanager\n- objectName: ${secretName(1)}\n  objectType: secretsmanager\n`);
+    expect(objectsYaml(2)).toBe(
+      `- objectName: ${secretName(0)}\n  objectType: secretsmanager\n- objectName: ${secretName(1)}\n  objectType: secretsmanager\n`,
+    );
     expect(secretName(7)).toBe('bench/secret-007');
   });
 });
@@ -164,7 +225,10 @@ describe.skipIf(process.platform !== 'linux')('npm run bench -- --quick', () => 
     const main = ensureBuilt();
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runBench(['--quick', `--provider=${main}`, `--node=${process.execPath}`], { stdout: (l) => out.push(l), stderr: (l) => err.push(l) });
+    const code = await runBench(['--quick', `--provider=${main}`, `--node=${process.execPath}`], {
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+    });
     const text = out.join('\n');
     expect(code, err.join('\n')).toBe(0);
     for (const s of SECTIONS) expect(text).toContain(`## ${s}`);
@@ -184,6 +248,9 @@ describe.skipIf(process.platform !== 'linux')('npm run bench -- --quick', () => 
     // It cites nothing outside the repository, and fits a wide terminal.
     expect(text).not.toMatch(new RegExp(['\u00a7', 'issue \\d', 'ascp-' + 'behaviour'].join('|')));
     const widest = Math.max(...text.split('\n').map((l) => l.length));
-    expect(widest, text.split('\n').find((l) => l.length === widest)).toBeLessThanOrEqual(170);
+    expect(
+      widest,
+      text.split('\n').find((l) => l.length === widest),
+    ).toBeLessThanOrEqual(170);
   });
 });

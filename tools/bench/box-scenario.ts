@@ -67,7 +67,13 @@ function secretValue(username: string, bytes: number): string {
   const head = `{"username":"${username}","password":"`;
   const tail = '"}';
   const fill = Math.max(16, bytes - head.length - tail.length);
-  return head + randomBytes(Math.ceil(fill / 2)).toString('hex').slice(0, fill) + tail;
+  return (
+    head +
+    randomBytes(Math.ceil(fill / 2))
+      .toString('hex')
+      .slice(0, fill) +
+    tail
+  );
 }
 
 export class BoxCluster {
@@ -92,9 +98,16 @@ export class BoxCluster {
       const namespace = `team-${id}`;
       const serviceAccount = 'app';
       const roleArn = `arn:aws:iam::${emu.accountId}:role/team-${id}-reader`;
-      const secrets = Array.from({ length: shape.objects }, (_, k) => `team-${id}/secret-${String(k).padStart(2, '0')}`);
+      const secrets = Array.from(
+        { length: shape.objects },
+        (_, k) => `team-${id}/secret-${String(k).padStart(2, '0')}`,
+      );
       // Each role reads only its team's secrets: a cross-wired mount would fail, not pass silently.
-      emu.addRole({ arn: roleArn, trust: { subjects: [`system:serviceaccount:${namespace}:${serviceAccount}`] }, allow: { secretsmanager: [`team-${id}/*`] } });
+      emu.addRole({
+        arn: roleArn,
+        trust: { subjects: [`system:serviceaccount:${namespace}:${serviceAccount}`] },
+        allow: { secretsmanager: [`team-${id}/*`] },
+      });
       emu.addServiceAccount(namespace, serviceAccount, { 'eks.amazonaws.com/role-arn': roleArn });
       for (const s of secrets) this.put(s, `user-${s.replace('/', '-')}`);
       this.teams.push({ namespace, serviceAccount, roleArn, secrets, objectsYaml: teamObjectsYaml(secrets) });
@@ -131,8 +144,18 @@ export class BoxCluster {
       const uid = randomUUID();
       this.emu.addPod(t.namespace, name, BOX_NODE);
       // The kubelet requests one token per pod and audience (the driver's tokenRequests), bound to the pod.
-      const issue = (audience: string): string => this.emu.issueToken({ namespace: t.namespace, serviceAccount: t.serviceAccount, audience, podName: name, podUid: uid });
-      const tokens = { 'sts.amazonaws.com': issue('sts.amazonaws.com'), 'pods.eks.amazonaws.com': issue('pods.eks.amazonaws.com') };
+      const issue = (audience: string): string =>
+        this.emu.issueToken({
+          namespace: t.namespace,
+          serviceAccount: t.serviceAccount,
+          audience,
+          podName: name,
+          podUid: uid,
+        });
+      const tokens = {
+        'sts.amazonaws.com': issue('sts.amazonaws.com'),
+        'pods.eks.amazonaws.com': issue('pods.eks.amazonaws.com'),
+      };
       const target = path.join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
       await mkdir(target, { recursive: true });
       const attributes = JSON.stringify(
@@ -146,7 +169,19 @@ export class BoxCluster {
           secretProviderClass: `${t.namespace}-secrets`,
         }),
       );
-      out.push({ name, namespace: t.namespace, serviceAccount: t.serviceAccount, target, objects: t.secrets.length, podIdentity: false, attributes, versions: [], uid, team, tokens: Object.values(tokens) });
+      out.push({
+        name,
+        namespace: t.namespace,
+        serviceAccount: t.serviceAccount,
+        target,
+        objects: t.secrets.length,
+        podIdentity: false,
+        attributes,
+        versions: [],
+        uid,
+        team,
+        tokens: Object.values(tokens),
+      });
     }
     return out;
   }
@@ -157,7 +192,8 @@ export class BoxCluster {
     const files: Record<string, string> = {};
     for (const s of t.secrets) files[fileNameOf(s)] = this.values.get(s) ?? '';
     const first = t.secrets[0];
-    if (first !== undefined) files[JMES_ALIAS] = (JSON.parse(this.values.get(first) ?? '{}') as { username?: string }).username ?? '';
+    if (first !== undefined)
+      files[JMES_ALIAS] = (JSON.parse(this.values.get(first) ?? '{}') as { username?: string }).username ?? '';
     return files;
   }
 }

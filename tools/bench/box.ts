@@ -28,7 +28,13 @@ import { cgroupSupport, CFS_PERIOD_US, type BoxLimits, type BoxStats } from './c
 import { coldCopy, dropFromCache, fillCompileCache, isTmpfs, type ColdBinary } from './page-cache.js';
 import type { BenchOptions, BoxSizes } from './options.js';
 import type { ProcSample } from './proc.js';
-import { describeExit, DOCKERFILE_NODE_OPTIONS, startProviderProcess, type ExitInfo, type ProviderProcess } from './provider-process.js';
+import {
+  describeExit,
+  DOCKERFILE_NODE_OPTIONS,
+  startProviderProcess,
+  type ExitInfo,
+  type ProviderProcess,
+} from './provider-process.js';
 import { median, mib, slope, table, verdict, type Verdict } from './report.js';
 import type { BenchIO } from './run.js';
 
@@ -48,7 +54,11 @@ export const MAX_COLUMNS = 140;
 
 const sleep = (msecs: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msecs));
 const secs = (msecs: number): string => (Number.isFinite(msecs) ? `${(msecs / 1000).toFixed(1)} s` : 'n/a');
-const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+const CODE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+);
 
 // ------------------------------------------------------------------ a provider, boxed or not
 
@@ -96,7 +106,8 @@ export async function startBoxedProvider(
   limits: BoxLimits | undefined,
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void,
 ): Promise<BoxedProvider> {
-  const cold = limits !== undefined && env.cold !== undefined && env.cold.drop() && dropFromCache(env.compileCache?.files ?? []);
+  const cold =
+    limits !== undefined && env.cold !== undefined && env.cold.drop() && dropFromCache(env.compileCache?.files ?? []);
   const proc = await startProviderProcess({
     node: cold && env.cold ? env.cold.path : env.node,
     mainJs: env.mainJs,
@@ -105,7 +116,11 @@ export async function startBoxedProvider(
     kubeconfig: env.kubeconfig,
     flags: [`--kubelet-root=${env.kubeletRoot}`, ...(env.extraFlags ?? [])],
     nodeOptions: env.nodeOptions ?? DOCKERFILE_NODE_OPTIONS,
-    env: { NODE_NAME: 'node-1', ...env.extraEnv, ...(env.compileCache === undefined ? {} : { NODE_COMPILE_CACHE: env.compileCache.dir }) },
+    env: {
+      NODE_NAME: 'node-1',
+      ...env.extraEnv,
+      ...(env.compileCache === undefined ? {} : { NODE_COMPILE_CACHE: env.compileCache.dir }),
+    },
     // Start-up under 50m takes seconds of wall time (the CPU quota, not the machine).
     startTimeoutMs: limits === undefined ? 20_000 : 180_000,
     ...(limits === undefined ? {} : { box: limits }),
@@ -144,11 +159,19 @@ export interface Attempt {
 }
 
 /** One Mount; the pod keeps the versions of a successful one (the driver sends them on the next poll). */
-export async function attemptMount(p: BoxedProvider, pod: BoxPod, withVersions: boolean, deadlineMs: number): Promise<Attempt> {
+export async function attemptMount(
+  p: BoxedProvider,
+  pod: BoxPod,
+  withVersions: boolean,
+  deadlineMs: number,
+): Promise<Attempt> {
   const t0 = performance.now();
   if (p.dead.aborted) return { ok: false, code: 'CANCELLED', details: 'the provider process had ended', ms: 0 };
   try {
-    const res = await p.client.mount({ attributes: pod.attributes, targetPath: pod.target, currentObjectVersion: withVersions ? pod.versions : [] }, { deadlineMs, signal: p.dead });
+    const res = await p.client.mount(
+      { attributes: pod.attributes, targetPath: pod.target, currentObjectVersion: withVersions ? pod.versions : [] },
+      { deadlineMs, signal: p.dead },
+    );
     pod.versions = res.objectVersion;
     return { ok: true, code: 'OK', details: '', ms: performance.now() - t0 };
   } catch (err) {
@@ -223,12 +246,28 @@ export async function wave(p: BoxedProvider, pods: readonly BoxPod[], o: WaveOpt
       if (!a.ok) failures.push({ pod: `${pod.namespace}/${pod.name}`, code: a.code, details: a.details, ms: a.ms });
     }),
   );
-  return { pods: pods.length, first, firstLastMs, final, doneMs: performance.now() - t0, retried, maxAttempts, unavailable, failures, died: p.dead.aborted };
+  return {
+    pods: pods.length,
+    first,
+    firstLastMs,
+    final,
+    doneMs: performance.now() - t0,
+    retried,
+    maxAttempts,
+    unavailable,
+    failures,
+    died: p.dead.aborted,
+  };
 }
 
 /** `OK 100, UNAVAILABLE 10` (OK first). */
 export function tally(m: ReadonlyMap<string, number>): string {
-  return [...m].sort((a, b) => (a[0] === 'OK' ? -1 : b[0] === 'OK' ? 1 : b[1] - a[1])).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  return (
+    [...m]
+      .sort((a, b) => (a[0] === 'OK' ? -1 : b[0] === 'OK' ? 1 : b[1] - a[1]))
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none'
+  );
 }
 
 // ------------------------------------------------------------------ the scenario's phases
@@ -345,7 +384,13 @@ function recordDeath(ctx: Ctx, p: BoxedProvider, phase: string, scope: Death['sc
     .filter((l) => l !== '');
   // V8's fatal error ends in a native stack trace; its own lines say what happened.
   const fatal = lines.filter((l) => /FATAL ERROR|out of memory|Mark-Compact|Scavenge/.test(l)).slice(-3);
-  ctx.r.deaths.push({ phase, scope, exit, stats: p.proc.box?.stats(), stderr: fatal.length > 0 ? fatal : lines.slice(-6) });
+  ctx.r.deaths.push({
+    phase,
+    scope,
+    exit,
+    stats: p.proc.box?.stats(),
+    stderr: fatal.length > 0 ? fatal : lines.slice(-6),
+  });
   ctx.io.stderr(`  the provider died during ${phase}: ${describeExit(exit)}`);
 }
 
@@ -372,7 +417,13 @@ async function phaseStarts(ctx: Ctx): Promise<void> {
  * thrashes (its pages evicted and read again) can take minutes per poll: the polls stop once
  * `budgetMs` is spent, and the figure says how many were made.
  */
-async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs: number, budgetMs: number): Promise<Steady> {
+async function steadyPolls(
+  p: BoxedProvider,
+  pod: BoxPod,
+  n: number,
+  deadlineMs: number,
+  budgetMs: number,
+): Promise<Steady> {
   const box = p.proc.box;
   // Page cache comes and goes with reclaim (a cold box sits at its limit); a leak shows in anonymous memory.
   const mem = (): number => {
@@ -396,7 +447,18 @@ async function steadyPolls(p: BoxedProvider, pod: BoxPod, n: number, deadlineMs:
   }
   const wallMs = performance.now() - t0;
   const end = box?.stats();
-  return { polls: n, made, ok, failures, start, end, slopePer100: slope(points) * 100, wallMs, heapStart, heapEnd: await p.proc.heapUsed() };
+  return {
+    polls: n,
+    made,
+    ok,
+    failures,
+    start,
+    end,
+    slopePer100: slope(points) * 100,
+    wallMs,
+    heapStart,
+    heapEnd: await p.proc.heapUsed(),
+  };
 }
 
 async function phaseNode(ctx: Ctx): Promise<void> {
@@ -501,7 +563,11 @@ async function unboxedBurst(ctx: Ctx, n: number): Promise<UnboxedBurst> {
   const pods = await ctx.cluster.pods(n, `rss${n}`);
   const p = await start(ctx, `RSS: ${n} pods (no cgroup)`, false);
   ctx.emu.setLatency(ctx.o.latencyMs);
-  const w = await wave(p, pods, { withVersions: false, deadlineMs: ctx.o.boxSizes.deadlineS * 1000, attempts: ctx.o.boxSizes.attempts });
+  const w = await wave(p, pods, {
+    withVersions: false,
+    deadlineMs: ctx.o.boxSizes.deadlineS * 1000,
+    attempts: ctx.o.boxSizes.attempts,
+  });
   ctx.emu.setLatency(0);
   if (await ended(p)) {
     recordDeath(ctx, p, `the ${n}-pod burst (no cgroup)`, 'unboxed');
@@ -576,15 +642,32 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     ...(support.ok && s.coldNode ? { cold: coldCopy(o.node, dir) } : {}),
   };
   // The image runs the bundle with a compile cache filled at build time; so does the bench when it runs the bundle.
-  const compileCache = path.basename(path.dirname(o.provider)) === 'bundle' ? fillCompileCache(o.node, o.provider, dir) : { why: 'the provider is not the bundle the image runs' };
+  const compileCache =
+    path.basename(path.dirname(o.provider)) === 'bundle'
+      ? fillCompileCache(o.node, o.provider, dir)
+      : { why: 'the provider is not the bundle the image runs' };
   if ('dir' in compileCache) env.compileCache = compileCache;
-  const r: Results = { limits, sizes: s, starts: [], deaths: [], skipped: new Map(), boxedStarts: 0, coldStarts: 0, nodeOptions: env.nodeOptions ?? '',
+  const r: Results = {
+    limits,
+    sizes: s,
+    starts: [],
+    deaths: [],
+    skipped: new Map(),
+    boxedStarts: 0,
+    coldStarts: 0,
+    nodeOptions: env.nodeOptions ?? '',
     extraEnv: [...Object.entries(o.providerEnv).map(([k, v]) => `${k}=${v}`), ...o.providerFlags].join(' '),
-    compileCache: 'dir' in compileCache ? `filled as the image's (${compileCache.files.length} files), NODE_COMPILE_CACHE set for every provider` : `none: ${compileCache.why}` };
+    compileCache:
+      'dir' in compileCache
+        ? `filled as the image's (${compileCache.files.length} files), NODE_COMPILE_CACHE set for every provider`
+        : `none: ${compileCache.why}`,
+  };
   const ctx: Ctx = { o, io, env, emu, cluster, limits: support.ok ? limits : undefined, running: new Set(), r };
   let code = 0;
   try {
-    io.stderr(`bench --box: emulator ${emu.url}; provider ${o.provider}; ${support.ok ? `cgroup v${support.version}` : `no cgroup (${support.why})`}`);
+    io.stderr(
+      `bench --box: emulator ${emu.url}; provider ${o.provider}; ${support.ok ? `cgroup v${support.version}` : `no cgroup (${support.why})`}`,
+    );
     // A phase that fails (a provider that cannot start in the box, say) is reported; the others still run.
     const phase = async (name: string, what: string, fn: (c: Ctx) => Promise<void>): Promise<void> => {
       io.stderr(what);
@@ -612,8 +695,12 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     await rm(volumes, { recursive: true, force: true });
   }
   const cpus = os.cpus();
-  io.stdout(`\nBox bench finished in ${secs(performance.now() - t0)} on ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, node ${process.version}.`);
-  io.stdout(`Load average (1 min) at start ${loadBefore.toFixed(2)}, at end ${(os.loadavg()[0] ?? Number.NaN).toFixed(2)} (the unboxed figures assume free cores).`);
+  io.stdout(
+    `\nBox bench finished in ${secs(performance.now() - t0)} on ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, node ${process.version}.`,
+  );
+  io.stdout(
+    `Load average (1 min) at start ${loadBefore.toFixed(2)}, at end ${(os.loadavg()[0] ?? Number.NaN).toFixed(2)} (the unboxed figures assume free cores).`,
+  );
   return code;
 }
 
@@ -680,22 +767,36 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   };
 
   if (o.quick) out('QUICK MODE: tiny sizes, the figures below only show that every phase runs.\n');
-  out(`## Box (the chart's resources: requests = limits = ${limitsText}; ${s.pods} pods of ${s.teams} service accounts)`);
-  out(`${o.latencyMs} ms on every AWS and Kubernetes answer; every pod has its own tokens; ${s.objects} secrets of ${s.secretBytes} B per class,`);
-  out(`one with jmesPath; no region parameter (NODE_NAME); ${s.deadlineS} s deadline per attempt; UNAVAILABLE retried (1 s, 2 s, …; ≤ ${s.attempts} attempts).`);
+  out(
+    `## Box (the chart's resources: requests = limits = ${limitsText}; ${s.pods} pods of ${s.teams} service accounts)`,
+  );
+  out(
+    `${o.latencyMs} ms on every AWS and Kubernetes answer; every pod has its own tokens; ${s.objects} secrets of ${s.secretBytes} B per class,`,
+  );
+  out(
+    `one with jmesPath; no region parameter (NODE_NAME); ${s.deadlineS} s deadline per attempt; UNAVAILABLE retried (1 s, 2 s, …; ≤ ${s.attempts} attempts).`,
+  );
 
   const node = r.node;
   const nodeDeath = r.deaths.find((d) => d.scope === 'node');
-  const notRun = (what: string): [string, string] => na(nodeDeath ? `not run: the provider died in ${nodeDeath.phase}` : (skip('node') ?? `${what} did not run`));
+  const notRun = (what: string): [string, string] =>
+    na(nodeDeath ? `not run: the provider died in ${nodeDeath.phase}` : (skip('node') ?? `${what} did not run`));
 
   // Burst
   const b = node?.burst;
   if (b) {
     const okFinal = b.final.get('OK') ?? 0;
-    rows.push([`${BOX_FIGURES[0]} (after retries)`, `${okFinal}/${b.pods} (first attempts: ${b.first.get('OK') ?? 0} OK)`, `${b.pods} OK`, ok(okFinal === b.pods)]);
+    rows.push([
+      `${BOX_FIGURES[0]} (after retries)`,
+      `${okFinal}/${b.pods} (first attempts: ${b.first.get('OK') ?? 0} OK)`,
+      `${b.pods} OK`,
+      ok(okFinal === b.pods),
+    ]);
     notes.push(`Burst, first attempts: ${tally(b.first)}; after the driver's retries: ${tally(b.final)}.`);
     const restarts = r.deaths.filter((d) => d.scope === 'node').length;
-    const how = nodeDeath ? ` (${describeExit(nodeDeath.exit)}, ${nodeDeath.stats?.oomKills ?? 0} OOM kills, in ${nodeDeath.phase})` : '';
+    const how = nodeDeath
+      ? ` (${describeExit(nodeDeath.exit)}, ${nodeDeath.stats?.oomKills ?? 0} OOM kills, in ${nodeDeath.phase})`
+      : '';
     rows.push([BOX_FIGURES[1], `${restarts}${how}`, '0', ok(restarts === 0)]);
     rows.push([
       `${BOX_FIGURES[2]} (all sent at once)`,
@@ -703,7 +804,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       '≤ 60 s',
       b.died ? 'MISSED' : verdict(b.doneMs, 60_000),
     ]);
-    if (b.retried > 0) notes.push(`Burst: ${b.retried} pods retried on UNAVAILABLE, at most ${b.maxAttempts} attempts.`);
+    if (b.retried > 0)
+      notes.push(`Burst: ${b.retried} pods retried on UNAVAILABLE, at most ${b.maxAttempts} attempts.`);
     const bs = node.burstStats;
     if (bs) {
       notes.push(
@@ -743,7 +845,10 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       `all OK, flat (≤ ${FLAT_BYTES / MiB} MiB)`,
       ok(st.ok === st.polls && growth <= FLAT_BYTES),
     ]);
-    if (st.made < st.polls && !nodeDeath) notes.push(`Steady polls stopped after ${st.made} of ${st.polls} (${secs(st.wallMs)}): the ${STEADY_BUDGET_MS / 1000} s budget ran out.`);
+    if (st.made < st.polls && !nodeDeath)
+      notes.push(
+        `Steady polls stopped after ${st.made} of ${st.polls} (${secs(st.wallMs)}): the ${STEADY_BUDGET_MS / 1000} s budget ran out.`,
+      );
     if (st.failures.size > 0) notes.push(`Steady polls that failed: ${tally(st.failures)}.`);
     if (st.start && st.end) {
       notes.push(
@@ -787,7 +892,10 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       `alive; OK or UNAV. ≤ ${FAST_UNAVAILABLE_MS / 1000} s`,
       ok(f.alive && other === 0 && slowest <= FAST_UNAVAILABLE_MS),
     ]);
-    if (other > 0) notes.push(`Overload, other answers: ${tally(new Map([...w.first].filter(([k]) => k !== 'OK' && k !== 'UNAVAILABLE')))}; last answer after ${secs(w.firstLastMs)}.`);
+    if (other > 0)
+      notes.push(
+        `Overload, other answers: ${tally(new Map([...w.first].filter(([k]) => k !== 'OK' && k !== 'UNAVAILABLE')))}; last answer after ${secs(w.firstLastMs)}.`,
+      );
     if (f.stats) {
       notes.push(
         `Overload: working set peak ${mib(f.stats.peakWorkingSetBytes)} (anon ${mib(f.stats.peakAnonBytes)}), charge peak ${mib(f.stats.peakBytes)}, ` +
@@ -816,7 +924,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   const u = r.unboxed;
   if (u) {
     const figure = `${BOX_FIGURES[8]} ${u.large.pods}-pod − ${u.small.pods}-pod burst (no cgroup)`;
-    const bothOk = (u.small.wave.final.get('OK') ?? 0) === u.small.pods && (u.large.wave.final.get('OK') ?? 0) === u.large.pods;
+    const bothOk =
+      (u.small.wave.final.get('OK') ?? 0) === u.small.pods && (u.large.wave.final.get('OK') ?? 0) === u.large.pods;
     const died = r.deaths.filter((x) => x.scope === 'unboxed');
     if (u.large.rss !== undefined && u.small.rss !== undefined) {
       const d = u.large.rss.rssBytes - u.small.rss.rssBytes;
@@ -827,12 +936,27 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
         bothOk ? verdict(d, 10 * MiB) : 'MISSED',
       ]);
     } else {
-      rows.push([figure, `DIED in ${died.map((x) => `${x.phase.replace(/^the /, '').replace(/ \(no cgroup\)$/, '')} (${describeExit(x.exit)})`).join(', ')}`, '≤ 10 MiB', 'MISSED']);
+      rows.push([
+        figure,
+        `DIED in ${died.map((x) => `${x.phase.replace(/^the /, '').replace(/ \(no cgroup\)$/, '')} (${describeExit(x.exit)})`).join(', ')}`,
+        '≤ 10 MiB',
+        'MISSED',
+      ]);
     }
-    const cpu = Number.isFinite(u.cpuMsPerPoll) ? `${u.cpuMsPerPoll.toFixed(2)} ms (${u.cpuPolls} polls)` : 'n/a: polls failed or the provider died';
+    const cpu = Number.isFinite(u.cpuMsPerPoll)
+      ? `${u.cpuMsPerPoll.toFixed(2)} ms (${u.cpuPolls} polls)`
+      : 'n/a: polls failed or the provider died';
     rows.push([`${BOX_FIGURES[9]}, ${s.objects} objects (no cgroup)`, cpu, '≤ 5 ms', verdict(u.cpuMsPerPoll, 5)]);
-    rows.push([`${BOX_FIGURES[10]} 1 s after start (no cgroup)`, `${mib(u.idle.rssBytes)} (anon ${mib(u.idle.anonBytes)})`, '≤ 60 MiB', verdict(u.idle.rssBytes, 60 * MiB)]);
-    if (!bothOk) notes.push(`RSS bursts: ${u.small.pods} pods ${tally(u.small.wave.final)}; ${u.large.pods} pods ${tally(u.large.wave.final)}.`);
+    rows.push([
+      `${BOX_FIGURES[10]} 1 s after start (no cgroup)`,
+      `${mib(u.idle.rssBytes)} (anon ${mib(u.idle.anonBytes)})`,
+      '≤ 60 MiB',
+      verdict(u.idle.rssBytes, 60 * MiB),
+    ]);
+    if (!bothOk)
+      notes.push(
+        `RSS bursts: ${u.small.pods} pods ${tally(u.small.wave.final)}; ${u.large.pods} pods ${tally(u.large.wave.final)}.`,
+      );
   } else {
     for (const fig of BOX_FIGURES.slice(8)) rows.push([fig, ...na(skip('unboxed') ?? 'did not run')]);
   }
@@ -854,37 +978,63 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       `flat = fitted growth over the polls ≤ ${FLAT_BYTES / MiB} MiB.`,
   );
   out();
-  out(cgroup ? `Box: cgroup ${cgroup}, CPU quota ${(L.cpuMillis / 1000) * CFS_PERIOD_US} µs per ${CFS_PERIOD_US} µs, memory limit ${mib(L.memoryBytes)} (swap counted).` : 'Box: none.');
+  out(
+    cgroup
+      ? `Box: cgroup ${cgroup}, CPU quota ${(L.cpuMillis / 1000) * CFS_PERIOD_US} µs per ${CFS_PERIOD_US} µs, memory limit ${mib(L.memoryBytes)} (swap counted).`
+      : 'Box: none.',
+  );
   for (const [phase, why] of r.skipped) say(`Phase ${phase} did not run: ${why}`);
-  const heaps = [node && Number.isFinite(node.heapPeak) ? `${mib(node.heapPeak)} in the burst and rounds` : '', f && Number.isFinite(f.heapPeak) ? `${mib(f.heapPeak)} in the overload` : ''].filter((x) => x !== '');
+  const heaps = [
+    node && Number.isFinite(node.heapPeak) ? `${mib(node.heapPeak)} in the burst and rounds` : '',
+    f && Number.isFinite(f.heapPeak) ? `${mib(f.heapPeak)} in the overload` : '',
+  ].filter((x) => x !== '');
   if (r.unboxed && /--max-old-space-size-percentage=/.test(r.nodeOptions)) {
     say(
       `Unboxed, NODE_OPTIONS' percentage caps the old space at a share of this machine's ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, not of ` +
         `${mib(L.memoryBytes)}: V8 then collects lazily, and the RSS figures show that more than memory kept per pod.`,
     );
   }
-  if (heaps.length > 0) say(`V8 heap in use (/metrics every 5 s), peak: ${heaps.join(', ')}; old space capped at ${mib(oldSpaceCap(r.nodeOptions, L.memoryBytes))} in the box (NODE_OPTIONS "${r.nodeOptions}").`);
+  if (heaps.length > 0)
+    say(
+      `V8 heap in use (/metrics every 5 s), peak: ${heaps.join(', ')}; old space capped at ${mib(oldSpaceCap(r.nodeOptions, L.memoryBytes))} in the box (NODE_OPTIONS "${r.nodeOptions}").`,
+    );
   if (r.boxedStarts > 0) {
     const how = r.coldStarts === r.boxedStarts ? 'all cold' : r.coldStarts === 0 ? 'all warm' : `${r.coldStarts} cold`;
-    say(`Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages and the compile cache dropped from the page cache first, so the box pays for them as it reads them).`);
+    say(
+      `Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages and the compile cache dropped from the page cache first, so the box pays for them as it reads them).`,
+    );
     say(`Compile cache: ${r.compileCache}.`);
     if (r.extraEnv !== '') say(`Added to the providers' environment and command line: ${r.extraEnv}.`);
   }
   for (const n of notes) say(n);
-  const unav = [...(node?.burst?.unavailable ?? []), ...node?.rounds.flatMap((w) => w.unavailable) ?? [], ...(f?.wave.unavailable ?? [])];
+  const unav = [
+    ...(node?.burst?.unavailable ?? []),
+    ...(node?.rounds.flatMap((w) => w.unavailable) ?? []),
+    ...(f?.wave.unavailable ?? []),
+  ];
   const distinct = [...new Set(unav.map((x) => x.details))];
   if (distinct.length > 0) {
     out(`UNAVAILABLE messages (${unav.length} answers, ${distinct.length} distinct; first 3):`);
     for (const m of distinct.slice(0, 3)) out(`  ${m}`);
   }
-  const failed = [...(node?.burst?.failures ?? []), ...(node?.rounds.flatMap((w) => w.failures) ?? [])].filter((x) => x.code !== 'UNAVAILABLE' && x.code !== 'CANCELLED');
-  const otherMsgs = [...new Set([...failed, ...(f?.wave.failures ?? []).filter((x) => x.code !== 'UNAVAILABLE')].map((x) => `${x.code} after ${secs(x.ms)}: ${x.details}`))];
+  const failed = [...(node?.burst?.failures ?? []), ...(node?.rounds.flatMap((w) => w.failures) ?? [])].filter(
+    (x) => x.code !== 'UNAVAILABLE' && x.code !== 'CANCELLED',
+  );
+  const otherMsgs = [
+    ...new Set(
+      [...failed, ...(f?.wave.failures ?? []).filter((x) => x.code !== 'UNAVAILABLE')].map(
+        (x) => `${x.code} after ${secs(x.ms)}: ${x.details}`,
+      ),
+    ),
+  ];
   if (otherMsgs.length > 0) {
     out(`Other failures (first 3 distinct):`);
     for (const m of otherMsgs.slice(0, 3)) out(`  ${m}`);
   }
   for (const d of r.deaths) {
-    const stats = d.stats ? `; box: ${d.stats.oomKills} OOM kills, peak ${mib(d.stats.peakBytes)}, now ${mib(d.stats.memoryBytes)}` : '';
+    const stats = d.stats
+      ? `; box: ${d.stats.oomKills} OOM kills, peak ${mib(d.stats.peakBytes)}, now ${mib(d.stats.memoryBytes)}`
+      : '';
     say(`The provider DIED during ${d.phase}: ${describeExit(d.exit)}${stats}. Last stderr lines:`);
     for (const l of d.stderr.length > 0 ? d.stderr : ['(none)']) out(`  ${l}`);
   }

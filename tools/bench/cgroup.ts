@@ -146,7 +146,10 @@ function write(file: string, value: string): void {
   try {
     writeFileSync(file, value);
   } catch (err) {
-    throw new Error(`cannot write ${JSON.stringify(value)} to ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw new Error(
+      `cannot write ${JSON.stringify(value)} to ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -186,7 +189,8 @@ let cachedSupport: CgroupSupport | undefined;
  */
 export function cgroupSupport(): CgroupSupport {
   if (cachedSupport !== undefined) return cachedSupport;
-  if (process.platform !== 'linux') return (cachedSupport = { ok: false, why: `cgroups are Linux only (this is ${process.platform})` });
+  if (process.platform !== 'linux')
+    return (cachedSupport = { ok: false, why: `cgroups are Linux only (this is ${process.platform})` });
   const mounts = readMounts();
   const why: string[] = [];
   for (const version of [2, 1] as const) {
@@ -258,20 +262,37 @@ function makeBox(mounts: CgroupMounts, version: CgroupVersion, limits: BoxLimits
       write(path.join(box, 'memory.max'), memory);
       if (existsSync(path.join(box, 'memory.swap.max'))) write(path.join(box, 'memory.swap.max'), '0');
       write(path.join(box, 'cpu.max'), `${quota} ${CFS_PERIOD_US}`);
-      return { name, version, dirs, procsFiles: [path.join(leaf, 'cgroup.procs')], memoryDir: box, cpuDir: box, cpuacctDir: box };
+      return {
+        name,
+        version,
+        dirs,
+        procsFiles: [path.join(leaf, 'cgroup.procs')],
+        memoryDir: box,
+        cpuDir: box,
+        cpuacctDir: box,
+      };
     }
     const memoryDir = mk(path.join(mounts.v1.get('memory') as string, name));
     write(path.join(memoryDir, 'memory.limit_in_bytes'), memory);
     // With swap accounting on, memory+swap gets the same limit: swapping cannot stretch the box.
-    if (existsSync(path.join(memoryDir, 'memory.memsw.limit_in_bytes'))) write(path.join(memoryDir, 'memory.memsw.limit_in_bytes'), memory);
+    if (existsSync(path.join(memoryDir, 'memory.memsw.limit_in_bytes')))
+      write(path.join(memoryDir, 'memory.memsw.limit_in_bytes'), memory);
     const cpuMount = mounts.v1.get('cpu') as string;
     const cpuDir = cpuMount === mounts.v1.get('memory') ? memoryDir : mk(path.join(cpuMount, name));
     write(path.join(cpuDir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
     write(path.join(cpuDir, 'cpu.cfs_quota_us'), quota);
     const acctMount = mounts.v1.get('cpuacct');
     let cpuacctDir: string | undefined;
-    if (acctMount !== undefined) cpuacctDir = acctMount === cpuMount ? cpuDir : acctMount === mounts.v1.get('memory') ? memoryDir : mk(path.join(acctMount, name));
-    const procsFiles = [...new Set([memoryDir, cpuDir, ...(cpuacctDir === undefined ? [] : [cpuacctDir])])].map((d) => path.join(d, 'cgroup.procs'));
+    if (acctMount !== undefined)
+      cpuacctDir =
+        acctMount === cpuMount
+          ? cpuDir
+          : acctMount === mounts.v1.get('memory')
+            ? memoryDir
+            : mk(path.join(acctMount, name));
+    const procsFiles = [...new Set([memoryDir, cpuDir, ...(cpuacctDir === undefined ? [] : [cpuacctDir])])].map((d) =>
+      path.join(d, 'cgroup.procs'),
+    );
     return { name, version, dirs, procsFiles, memoryDir, cpuDir, cpuacctDir };
   } catch (err) {
     removeDirs(dirs);
@@ -419,7 +440,10 @@ export function createBox(limits: BoxLimits): Box {
         left = removeDirs(left);
         if (left.length > 0) await sleep(50);
       }
-      if (left.length > 0) throw new Error(`could not remove cgroup ${left.join(', ')} (processes left: ${pidsIn(made.procsFiles).join(', ') || 'none'})`);
+      if (left.length > 0)
+        throw new Error(
+          `could not remove cgroup ${left.join(', ')} (processes left: ${pidsIn(made.procsFiles).join(', ') || 'none'})`,
+        );
     },
   };
 }

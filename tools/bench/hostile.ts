@@ -24,7 +24,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { mountAttributes, startEmulator, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
+import {
+  mountAttributes,
+  startEmulator,
+  type DriverClient,
+  type Emulator,
+  type ObjectVersion,
+} from '../emulator/index.js';
 import { cgroupSupport, type BoxLimits } from './cgroup.js';
 import type { BenchOptions } from './options.js';
 import { startBoxedProvider, type BoxEnv } from './box.js';
@@ -48,7 +54,11 @@ const VICTIM_ATTEMPTS = 4;
 const DEADLINE_MS = 90_000;
 
 const sleep = (msecs: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msecs));
-const CODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+const CODE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+);
 
 // ------------------------------------------------------------------ the provider
 
@@ -74,14 +84,20 @@ export interface HostileEnv {
 }
 
 /** The built provider as the chart starts it (./box.ts's startBoxedProvider), with /healthz on a loopback port. */
-export async function startHostileProvider(env: HostileEnv, onLine?: (stream: 'stdout' | 'stderr', line: string) => void): Promise<HostileProvider> {
+export async function startHostileProvider(
+  env: HostileEnv,
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void,
+): Promise<HostileProvider> {
   const healthPort = await freePort();
   const boxEnv: BoxEnv = { ...env, extraFlags: [`--health-addr=127.0.0.1:${healthPort}`] };
   const p = await startBoxedProvider(boxEnv, 'hostile', env.limits, onLine);
   const healthUrl = `http://127.0.0.1:${healthPort}/healthz`;
   // The socket comes first; the kubelet probes only after its initial delay.
   for (const until = performance.now() + 60_000; performance.now() < until && !p.dead.aborted; await sleep(100)) {
-    const up = await fetch(healthUrl, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then((r) => r.ok, () => false);
+    const up = await fetch(healthUrl, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
   }
   return { proc: p.proc, client: p.client, healthUrl, dead: p.dead, stop: () => p.stop() };
@@ -118,7 +134,11 @@ class Tenant {
   ) {
     const emu = scene.emu;
     this.roleArn = `arn:aws:iam::${emu.accountId}:role/${namespace}-reader`;
-    emu.addRole({ arn: this.roleArn, trust: { subjects: [`system:serviceaccount:${namespace}:${this.serviceAccount}`] }, allow: { secretsmanager: [`${namespace}/*`] } });
+    emu.addRole({
+      arn: this.roleArn,
+      trust: { subjects: [`system:serviceaccount:${namespace}:${this.serviceAccount}`] },
+      allow: { secretsmanager: [`${namespace}/*`] },
+    });
     emu.addServiceAccount(namespace, this.serviceAccount, { 'eks.amazonaws.com/role-arn': this.roleArn });
   }
 
@@ -127,8 +147,18 @@ class Tenant {
     const name = `pod-${++this.made}`;
     const uid = randomUUID();
     this.scene.emu.addPod(this.namespace, name, NODE);
-    const issue = (audience: string): string => this.scene.emu.issueToken({ namespace: this.namespace, serviceAccount: this.serviceAccount, audience, podName: name, podUid: uid });
-    const tokens = { 'sts.amazonaws.com': issue('sts.amazonaws.com'), 'pods.eks.amazonaws.com': issue('pods.eks.amazonaws.com') };
+    const issue = (audience: string): string =>
+      this.scene.emu.issueToken({
+        namespace: this.namespace,
+        serviceAccount: this.serviceAccount,
+        audience,
+        podName: name,
+        podUid: uid,
+      });
+    const tokens = {
+      'sts.amazonaws.com': issue('sts.amazonaws.com'),
+      'pods.eks.amazonaws.com': issue('pods.eks.amazonaws.com'),
+    };
     for (const t of Object.values(tokens)) this.scene.tokens.push(t);
     const pod: TenantPod = { name, uid, tokens, target: '', versions: [] };
     pod.target = await this.volume(pod);
@@ -137,13 +167,29 @@ class Tenant {
 
   /** A fresh volume of the pod (`<root>/pods/<uid>/volumes/kubernetes.io~csi/<volume>/mount`). */
   async volume(pod: TenantPod): Promise<string> {
-    const target = path.join(this.scene.kubeletRoot, 'pods', pod.uid, 'volumes', 'kubernetes.io~csi', `v-${randomBytes(4).toString('hex')}`, 'mount');
+    const target = path.join(
+      this.scene.kubeletRoot,
+      'pods',
+      pod.uid,
+      'volumes',
+      'kubernetes.io~csi',
+      `v-${randomBytes(4).toString('hex')}`,
+      'mount',
+    );
     await mkdir(target, { recursive: true });
     return target;
   }
 
   attributes(pod: TenantPod, parameters: Record<string, string>): Record<string, string> {
-    return mountAttributes({ podName: pod.name, namespace: this.namespace, serviceAccount: this.serviceAccount, podUid: pod.uid, tokens: pod.tokens, parameters, secretProviderClass: `${this.namespace}-class` });
+    return mountAttributes({
+      podName: pod.name,
+      namespace: this.namespace,
+      serviceAccount: this.serviceAccount,
+      podUid: pod.uid,
+      tokens: pod.tokens,
+      parameters,
+      secretProviderClass: `${this.namespace}-class`,
+    });
   }
 }
 
@@ -198,7 +244,12 @@ export class HostileScene {
 
 // ------------------------------------------------------------------ mounts
 
-async function call(client: DriverClient, attributes: Record<string, string>, pod: TenantPod, o: { withVersions: boolean; deadlineMs?: number; signal?: AbortSignal }): Promise<Outcome> {
+async function call(
+  client: DriverClient,
+  attributes: Record<string, string>,
+  pod: TenantPod,
+  o: { withVersions: boolean; deadlineMs?: number; signal?: AbortSignal },
+): Promise<Outcome> {
   const t0 = performance.now();
   if (o.signal?.aborted === true) return { code: 'CANCELLED', details: 'the provider process had ended', ms: 0 };
   try {
@@ -222,7 +273,10 @@ export interface AttackCtx {
   scene: HostileScene;
   provider: HostileProvider;
   /** One Mount of the attacker's pod with these class parameters (region: the node's, unless given), into a fresh volume. */
-  mount(parameters: Record<string, string>, o?: { extra?: Record<string, string>; withVersions?: boolean }): Promise<Outcome>;
+  mount(
+    parameters: Record<string, string>,
+    o?: { extra?: Record<string, string>; withVersions?: boolean },
+  ): Promise<Outcome>;
   /** Size of sizes: quick runs use smaller ones where the bound does not depend on them. */
   quick: boolean;
 }
@@ -247,12 +301,22 @@ export interface Attack {
 }
 
 /** The gRPC code names and message patterns an outcome must match; a problem line for each that does not. */
-function expectRefused(outcomes: readonly Outcome[], codes: readonly string[], message: RegExp, what = 'the attacker'): string[] {
+function expectRefused(
+  outcomes: readonly Outcome[],
+  codes: readonly string[],
+  message: RegExp,
+  what = 'the attacker',
+): string[] {
   const problems: string[] = [];
   outcomes.forEach((o, i) => {
-    if (!codes.includes(o.code)) problems.push(`${what}'s call ${i + 1}: ${o.code} (want ${codes.join(' or ')}): ${o.details.slice(0, 300)}`);
-    else if (!message.test(o.details)) problems.push(`${what}'s call ${i + 1}: ${o.code} with a message not matching ${message}: ${o.details.slice(0, 300)}`);
-    else if (o.details.length > 16 * KiB) problems.push(`${what}'s call ${i + 1}: a message of ${o.details.length} characters (an event keeps ~1 KB)`);
+    if (!codes.includes(o.code))
+      problems.push(`${what}'s call ${i + 1}: ${o.code} (want ${codes.join(' or ')}): ${o.details.slice(0, 300)}`);
+    else if (!message.test(o.details))
+      problems.push(
+        `${what}'s call ${i + 1}: ${o.code} with a message not matching ${message}: ${o.details.slice(0, 300)}`,
+      );
+    else if (o.details.length > 16 * KiB)
+      problems.push(`${what}'s call ${i + 1}: a message of ${o.details.length} characters (an event keeps ~1 KB)`);
   });
   return problems;
 }
@@ -279,7 +343,8 @@ function firstMessages(outcomes: readonly Outcome[]): string[] {
  * The size refusals, before parsing: `objects` over 128 KiB, or the whole attributes (JSON, where
  * every newline of `objects` takes two bytes) over 512 KiB.
  */
-const TOO_BIG = /objects: the text is \d+ KiB, more than the 128 KiB this provider reads|attributes are \d+ KiB, more than the 512 KiB this provider reads/;
+const TOO_BIG =
+  /objects: the text is \d+ KiB, more than the 128 KiB this provider reads|attributes are \d+ KiB, more than the 512 KiB this provider reads/;
 /** `part(0) + part(1) + …` until the text is `bytes` long (cut there). */
 function upTo(bytes: number, part: (i: number) => string): string {
   const parts: string[] = [];
@@ -311,7 +376,11 @@ export function attacks(): Attack[] {
       async run(ctx) {
         const objects = '['.repeat(50_000) + ']'.repeat(50_000);
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects })];
-        return { sent: `${kib(objects)}, twice`, outcomes, problems: expectRefused(outcomes, ['INVALID_ARGUMENT'], /objects: .*nested too deeply/) };
+        return {
+          sent: `${kib(objects)}, twice`,
+          outcomes,
+          problems: expectRefused(outcomes, ['INVALID_ARGUMENT'], /objects: .*nested too deeply/),
+        };
       },
     },
     {
@@ -322,7 +391,11 @@ export function attacks(): Attack[] {
         ctx.scene.putAttackerSecret('tenant-b/first', 'first-doc-value');
         const objects = `${sm('tenant-b/first')}\n${'---\n- [a, b, {c: d}]\n'.repeat(Math.ceil((512 * KiB) / 21))}`;
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects })];
-        return { sent: `${(objects.length / KiB).toFixed(0)} KiB, twice`, outcomes, problems: expectRefused(outcomes, ['INVALID_ARGUMENT'], TOO_BIG) };
+        return {
+          sent: `${(objects.length / KiB).toFixed(0)} KiB, twice`,
+          outcomes,
+          problems: expectRefused(outcomes, ['INVALID_ARGUMENT'], TOO_BIG),
+        };
       },
     },
     {
@@ -336,8 +409,12 @@ export function attacks(): Attack[] {
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects })];
         const problems: string[] = [];
         for (const [i, o] of outcomes.entries()) {
-          if (o.code !== 'OK') problems.push(`call ${i + 1}: ${o.code} ${o.details.slice(0, 300)} (want OK with the first document's file)`);
-          else if (JSON.stringify(o.files) !== JSON.stringify(['tenant-b_first'])) problems.push(`call ${i + 1}: files ${JSON.stringify(o.files)} (want only the first document's)`);
+          if (o.code !== 'OK')
+            problems.push(
+              `call ${i + 1}: ${o.code} ${o.details.slice(0, 300)} (want OK with the first document's file)`,
+            );
+          else if (JSON.stringify(o.files) !== JSON.stringify(['tenant-b_first']))
+            problems.push(`call ${i + 1}: files ${JSON.stringify(o.files)} (want only the first document's)`);
         }
         return { sent: `${(objects.length / KiB).toFixed(0)} KiB, twice`, outcomes, problems };
       },
@@ -356,18 +433,23 @@ export function attacks(): Attack[] {
           outcomes: [...byMap, ...byList],
           problems: [
             ...expectRefused(byMap, ['INVALID_ARGUMENT'], TOO_BIG),
-            ...expectRefused(byList, ['INVALID_ARGUMENT'], /attributes are \d+ KiB, more than the 512 KiB this provider reads/),
+            ...expectRefused(
+              byList,
+              ['INVALID_ARGUMENT'],
+              /attributes are \d+ KiB, more than the 512 KiB this provider reads/,
+            ),
           ],
         };
       },
     },
     {
       id: 'big-classes',
-      title: 'two 0.9 MiB classes alternating; new valid 127 KiB classes past the cache\'s 1 MiB',
+      title: "two 0.9 MiB classes alternating; new valid 127 KiB classes past the cache's 1 MiB",
       documented: 'INVALID_ARGUMENT: attributes over 512 KiB; the rest OK, cache bounded (1 MiB)',
       async run(ctx) {
         ctx.scene.putAttackerSecret('tenant-b/first', 'first-doc-value');
-        const big = (tag: string): string => `${sm('tenant-b/first')}\n# ${tag.repeat(Math.ceil((0.9 * MiB) / tag.length))}\n`;
+        const big = (tag: string): string =>
+          `${sm('tenant-b/first')}\n# ${tag.repeat(Math.ceil((0.9 * MiB) / tag.length))}\n`;
         const huge: Outcome[] = [];
         for (let i = 0; i < 4; i++) huge.push(await ctx.mount({ objects: big(i % 2 === 0 ? 'a' : 'b') }));
         // Valid classes just under 128 KiB, each new: every one is parsed and would be cached.
@@ -376,12 +458,21 @@ export function attacks(): Attack[] {
         const n = ctx.quick ? 9 : 12;
         for (let i = 0; i < n; i++) {
           const pad = Array.from({ length: 3_000 }, (_, k) => `# ${i}-${k} ${'x'.repeat(30)}`).join('\n');
-          valid.push(await ctx.mount({ objects: `${sm('tenant-b/first', `, objectAlias: copy-${i}`)}\n${pad}\n`.slice(0, 127 * KiB) }));
+          valid.push(
+            await ctx.mount({
+              objects: `${sm('tenant-b/first', `, objectAlias: copy-${i}`)}\n${pad}\n`.slice(0, 127 * KiB),
+            }),
+          );
         }
-        const problems = expectRefused(huge, ['INVALID_ARGUMENT'], /attributes are \d+ KiB, more than the 512 KiB this provider reads/);
+        const problems = expectRefused(
+          huge,
+          ['INVALID_ARGUMENT'],
+          /attributes are \d+ KiB, more than the 512 KiB this provider reads/,
+        );
         for (const [i, o] of valid.entries()) {
           if (o.code !== 'OK') problems.push(`valid class ${i + 1}: ${o.code} ${o.details.slice(0, 300)}`);
-          else if (JSON.stringify(o.files) !== JSON.stringify([`copy-${i}`])) problems.push(`valid class ${i + 1}: files ${JSON.stringify(o.files)}`);
+          else if (JSON.stringify(o.files) !== JSON.stringify([`copy-${i}`]))
+            problems.push(`valid class ${i + 1}: files ${JSON.stringify(o.files)}`);
         }
         return { sent: `4 × 0.9 MiB, then ${n} × 127 KiB`, outcomes: [...huge, ...valid], problems };
       },
@@ -392,12 +483,22 @@ export function attacks(): Attack[] {
       documented: 'INVALID_ARGUMENT: evaluation budget (16 MiB / 100 ms CPU)',
       async run(ctx) {
         ctx.scene.putAttackerSecret(JMES_SECRET, JSON.stringify({ password: ctx.scene.marker(), n: [1, 2, 3] }));
-        const objects = [`- objectName: ${JMES_SECRET}`, '  objectType: secretsmanager', '  jmesPath:', `    - path: '${LITERAL_BOMB}'`, '      objectAlias: boom'].join('\n');
+        const objects = [
+          `- objectName: ${JMES_SECRET}`,
+          '  objectType: secretsmanager',
+          '  jmesPath:',
+          `    - path: '${LITERAL_BOMB}'`,
+          '      objectAlias: boom',
+        ].join('\n');
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects })];
         return {
           sent: `${LITERAL_BOMB.length} B path, twice`,
           outcomes,
-          problems: expectRefused(outcomes, ['INVALID_ARGUMENT'], /jmesPath path of boom in tenant-b\/json exceeded the evaluation budget/),
+          problems: expectRefused(
+            outcomes,
+            ['INVALID_ARGUMENT'],
+            /jmesPath path of boom in tenant-b\/json exceeded the evaluation budget/,
+          ),
         };
       },
     },
@@ -407,10 +508,21 @@ export function attacks(): Attack[] {
       documented: 'INVALID_ARGUMENT: evaluation budget; the next poll not evaluated again',
       async run(ctx) {
         ctx.scene.putAttackerSecret(JMES_SECRET, JSON.stringify({ password: ctx.scene.marker(), n: [1, 2, 3] }));
-        const objects = [`- objectName: ${JMES_SECRET}`, '  objectType: secretsmanager', '  jmesPath:', `    - path: '${FILTER_BOMB}'`, '      objectAlias: boom'].join('\n');
+        const objects = [
+          `- objectName: ${JMES_SECRET}`,
+          '  objectType: secretsmanager',
+          '  jmesPath:',
+          `    - path: '${FILTER_BOMB}'`,
+          '      objectAlias: boom',
+        ].join('\n');
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects }), await ctx.mount({ objects })];
-        const problems = expectRefused(outcomes, ['INVALID_ARGUMENT'], /jmesPath path of boom in tenant-b\/json exceeded the evaluation budget/);
-        if (!outcomes.slice(1).some((o) => /not evaluated again until/.test(o.details))) problems.push('no later call was refused without evaluating the path again');
+        const problems = expectRefused(
+          outcomes,
+          ['INVALID_ARGUMENT'],
+          /jmesPath path of boom in tenant-b\/json exceeded the evaluation budget/,
+        );
+        if (!outcomes.slice(1).some((o) => /not evaluated again until/.test(o.details)))
+          problems.push('no later call was refused without evaluating the path again');
         return { sent: `${FILTER_BOMB.length} B path, 3 times`, outcomes, problems };
       },
     },
@@ -424,14 +536,21 @@ export function attacks(): Attack[] {
         const n = 450;
         ctx.scene.putAttackerSecret('tenant-b/f', `${ctx.scene.marker()}:${'v'.repeat(64 * KiB - 40)}`);
         const objects = Array.from({ length: n }, (_, i) => sm('tenant-b/f', `, objectAlias: f${i}`)).join('\n');
-        const named = (): number => ctx.scene.emu.calls.filter((c) => c.service === 'secretsmanager' && c.names.includes('tenant-b/f')).length;
+        const named = (): number =>
+          ctx.scene.emu.calls.filter((c) => c.service === 'secretsmanager' && c.names.includes('tenant-b/f')).length;
         const before = named();
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects })];
         const calls = named() - before;
         const problems = expectRefused(outcomes, ['RESOURCE_EXHAUSTED'], /one mount may read|files/);
         // De-duplicated: a handful of Secrets Manager calls per mount, not one per object.
-        if (calls > 2 * outcomes.length) problems.push(`${calls} Secrets Manager calls for ${outcomes.length} mounts of one secret`);
-        return { sent: `${n} objects (${(objects.length / KiB).toFixed(0)} KiB), twice`, outcomes, problems, note: `${calls} Secrets Manager calls for ${outcomes.length} mounts` };
+        if (calls > 2 * outcomes.length)
+          problems.push(`${calls} Secrets Manager calls for ${outcomes.length} mounts of one secret`);
+        return {
+          sent: `${n} objects (${(objects.length / KiB).toFixed(0)} KiB), twice`,
+          outcomes,
+          problems,
+          note: `${calls} Secrets Manager calls for ${outcomes.length} mounts`,
+        };
       },
     },
     {
@@ -443,38 +562,66 @@ export function attacks(): Attack[] {
         for (let s = 0; s < 20; s++) {
           const name = `tenant-b/keys-${s}`;
           // `"k1234":"v",` is 12 bytes: ~5,400 keys make 64 KiB.
-          const keys = Array.from({ length: Math.floor((64 * KiB - 64) / 12) }, (_, k) => `"k${String(k).padStart(4, '0')}":"v"`);
+          const keys = Array.from(
+            { length: Math.floor((64 * KiB - 64) / 12) },
+            (_, k) => `"k${String(k).padStart(4, '0')}":"v"`,
+          );
           ctx.scene.putAttackerSecret(name, `{"password":"${ctx.scene.marker()}",${keys.join(',')}}`);
           names.push(name);
         }
         const objects = names.map((n) => sm(n, ', allKeys: true')).join('\n');
         const outcomes = [await ctx.mount({ objects }), await ctx.mount({ objects })];
-        return { sent: '20 objects with allKeys, twice', outcomes, problems: expectRefused(outcomes, ['RESOURCE_EXHAUSTED'], /this class makes more than 5000 files \(reached at object tenant-b\/keys-\d+\)/) };
+        return {
+          sent: '20 objects with allKeys, twice',
+          outcomes,
+          problems: expectRefused(
+            outcomes,
+            ['RESOURCE_EXHAUSTED'],
+            /this class makes more than 5000 files \(reached at object tenant-b\/keys-\d+\)/,
+          ),
+        };
       },
     },
     {
       id: 'regions',
-      title: 'invented regions: 100 not of an AWS form; 2 × N of a partition\'s form',
+      title: "invented regions: 100 not of an AWS form; 2 × N of a partition's form",
       documented: 'INVALID_ARGUMENT naming the region; form-valid names: AWS answers, label `other`',
       async run(ctx) {
         ctx.scene.putAttackerSecret('tenant-b/r', 'r-value');
         const bad: Outcome[] = [];
-        for (let i = 0; i < 100; i++) bad.push(await ctx.mount({ objects: sm('tenant-b/r'), region: `hostile-region-${i}` }));
+        for (let i = 0; i < 100; i++)
+          bad.push(await ctx.mount({ objects: sm('tenant-b/r'), region: `hostile-region-${i}` }));
         // Names of the aws partition's form that no region has: each becomes SDK clients unless bounded.
         const prefixes = ['us', 'eu', 'ap', 'sa', 'ca', 'me', 'af', 'il', 'mx'];
         // Quick: 80 names, more than the 64 regions whose SDK clients are kept.
         const formValid = ctx.quick ? 40 : 100;
-        const name = (i: number): string => `${prefixes[i % prefixes.length] as string}-hostile-${Math.floor(i / prefixes.length) + 1}`;
+        const name = (i: number): string =>
+          `${prefixes[i % prefixes.length] as string}-hostile-${Math.floor(i / prefixes.length) + 1}`;
         const good: Outcome[] = [];
-        for (let i = 0; i < formValid; i++) good.push(await ctx.mount({ objects: sm('tenant-b/r'), region: name(2 * i), failoverRegion: name(2 * i + 1) }));
-        const problems = expectRefused(bad, ['INVALID_ARGUMENT'], /region "hostile-region-\d+" .*is not an AWS region name|hostile-region-\d+.*is not an AWS region name/);
+        for (let i = 0; i < formValid; i++)
+          good.push(
+            await ctx.mount({ objects: sm('tenant-b/r'), region: name(2 * i), failoverRegion: name(2 * i + 1) }),
+          );
+        const problems = expectRefused(
+          bad,
+          ['INVALID_ARGUMENT'],
+          /region "hostile-region-\d+" .*is not an AWS region name|hostile-region-\d+.*is not an AWS region name/,
+        );
         for (const [i, o] of good.entries()) {
-          if (['INTERNAL', 'UNKNOWN', 'DEADLINE_EXCEEDED', 'CANCELLED', 'CLIENT_ERROR'].includes(o.code)) problems.push(`form-valid region ${name(2 * i)}: ${o.code} ${o.details.slice(0, 300)}`);
+          if (['INTERNAL', 'UNKNOWN', 'DEADLINE_EXCEEDED', 'CANCELLED', 'CLIENT_ERROR'].includes(o.code))
+            problems.push(`form-valid region ${name(2 * i)}: ${o.code} ${o.details.slice(0, 300)}`);
         }
-        const metrics = await fetch(ctx.provider.proc.metricsUrl, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text(), (e: unknown) => `unreadable: ${String(e)}`);
+        const metrics = await fetch(ctx.provider.proc.metricsUrl, { signal: AbortSignal.timeout(10_000) }).then(
+          (r) => r.text(),
+          (e: unknown) => `unreadable: ${String(e)}`,
+        );
         if (metrics.startsWith('unreadable')) problems.push(`/metrics ${metrics}`);
         else if (metrics.includes('hostile')) problems.push('/metrics names an invented region');
-        return { sent: `100 + ${formValid} mounts (${2 * formValid} form-valid names)`, outcomes: [...bad, ...good], problems };
+        return {
+          sent: `100 + ${formValid} mounts (${2 * formValid} form-valid names)`,
+          outcomes: [...bad, ...good],
+          problems,
+        };
       },
     },
     {
@@ -492,7 +639,12 @@ export function attacks(): Attack[] {
           session.once('close', () => resolve());
         });
         for (let i = 0; i < 20; i++) {
-          const stream = session.request({ ':method': 'POST', ':path': '/v1alpha1.CSIDriverProvider/Mount', 'content-type': 'application/grpc', te: 'trailers' });
+          const stream = session.request({
+            ':method': 'POST',
+            ':path': '/v1alpha1.CSIDriverProvider/Mount',
+            'content-type': 'application/grpc',
+            te: 'trailers',
+          });
           stream.on('error', () => {});
           const head = Buffer.alloc(5);
           head.writeUInt32BE(4 * MiB - 5, 1);
@@ -514,19 +666,36 @@ export function attacks(): Attack[] {
         // (src/server/transport.ts).
         let arriving = 0;
         for (const until = performance.now() + 8_000; performance.now() < until; await sleep(500)) {
-          const text = await fetch(ctx.provider.proc.metricsUrl, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }).then((r) => r.text(), () => '');
-          arriving = Math.max(arriving, Number(/^csi_provider_aws_grpc_request_bytes_arriving (\S+)$/m.exec(text)?.[1] ?? 0));
+          const text = await fetch(ctx.provider.proc.metricsUrl, {
+            signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+          }).then(
+            (r) => r.text(),
+            () => '',
+          );
+          arriving = Math.max(
+            arriving,
+            Number(/^csi_provider_aws_grpc_request_bytes_arriving (\S+)$/m.exec(text)?.[1] ?? 0),
+          );
         }
         const closedWhileHeld = closed;
         for (const s of sockets) s.destroy();
         session.destroy();
         const problems: string[] = [];
         // The cap is 8 connections, the second tenant's and this session among them.
-        if (closedWhileHeld < 300 - 8) problems.push(`${closedWhileHeld} of 300 idle connections closed within 8 s (want all over the cap of 8)`);
-        if (arriving === 0) problems.push('no bytes of the half-sent requests were seen arriving: the attack did not reach the provider');
-        if (arriving > 8 * MiB + 20 * 128 * KiB) problems.push(`half-sent requests held ${mib(arriving)} in the provider (want at most the 8 MiB budget and a window per paused call)`);
+        if (closedWhileHeld < 300 - 8)
+          problems.push(`${closedWhileHeld} of 300 idle connections closed within 8 s (want all over the cap of 8)`);
+        if (arriving === 0)
+          problems.push('no bytes of the half-sent requests were seen arriving: the attack did not reach the provider');
+        if (arriving > 8 * MiB + 20 * 128 * KiB)
+          problems.push(
+            `half-sent requests held ${mib(arriving)} in the provider (want at most the 8 MiB budget and a window per paused call)`,
+          );
         const outcomes: Outcome[] = [
-          { code: closedWhileHeld >= 300 - 8 ? 'CLOSED' : 'HELD', details: `${closedWhileHeld} of 300 idle connections closed at once or by the handshake timeout`, ms: 0 },
+          {
+            code: closedWhileHeld >= 300 - 8 ? 'CLOSED' : 'HELD',
+            details: `${closedWhileHeld} of 300 idle connections closed at once or by the handshake timeout`,
+            ms: 0,
+          },
           { code: 'HELD', details: `half-sent requests held at most ${mib(arriving)} in the provider`, ms: 0 },
         ];
         return { sent: '300 connections, 20 × 1 MiB of 4 MiB', outcomes, problems };
@@ -571,7 +740,12 @@ export interface AttackResult {
 }
 
 /** The second tenant: a mount every ~500 ms from a few pods, UNAVAILABLE retried as the driver does, files checked. */
-async function victimLoop(scene: HostileScene, p: HostileProvider, pods: TenantPod[], stop: AbortSignal): Promise<VictimStats> {
+async function victimLoop(
+  scene: HostileScene,
+  p: HostileProvider,
+  pods: TenantPod[],
+  stop: AbortSignal,
+): Promise<VictimStats> {
   const s: VictimStats = { mounts: 0, ok: 0, okFirstAttempt: 0, failures: [], unavailable: 0, slowestMs: 0 };
   const want = scene.victimFiles();
   let i = 0;
@@ -599,7 +773,12 @@ async function victimLoop(scene: HostileScene, p: HostileProvider, pods: TenantP
     if (o.code === 'OK' && wrong === '') {
       s.ok++;
       if (first === 'OK') s.okFirstAttempt++;
-    } else s.failures.push(o.code === 'OK' ? `mount ${s.mounts}: OK but ${wrong}` : `mount ${s.mounts}: ${o.code} after ${(o.ms / 1000).toFixed(1)} s: ${o.details.slice(0, 300)}`);
+    } else
+      s.failures.push(
+        o.code === 'OK'
+          ? `mount ${s.mounts}: OK but ${wrong}`
+          : `mount ${s.mounts}: ${o.code} after ${(o.ms / 1000).toFixed(1)} s: ${o.details.slice(0, 300)}`,
+      );
     const left = VICTIM_EVERY_MS - (performance.now() - t0);
     if (left > 0 && !stop.aborted) await sleep(left);
   }
@@ -677,14 +856,25 @@ function volumeBase(): string {
  */
 export async function startHostileSession(o: HostileRunOptions): Promise<HostileSession> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-hostile-'));
-  const volumes = await mkdtemp(path.join(volumeBase(), 'csi-aws-hostile-volumes-')).catch(() => mkdtemp(path.join(os.tmpdir(), 'csi-aws-hostile-volumes-')));
+  const volumes = await mkdtemp(path.join(volumeBase(), 'csi-aws-hostile-volumes-')).catch(() =>
+    mkdtemp(path.join(os.tmpdir(), 'csi-aws-hostile-volumes-')),
+  );
   const emu = await startEmulator({ latencyMs: 0 });
   const kubeconfig = path.join(dir, 'kubeconfig');
   await emu.writeKubeconfig(kubeconfig);
   const kubeletRoot = path.join(volumes, 'kubelet');
   const scene = new HostileScene(emu, kubeletRoot);
   const output: string[] = [];
-  const env: HostileEnv = { node: o.node, mainJs: o.mainJs, emulatorUrl: emu.url, kubeconfig, dir, kubeletRoot, limits: o.limits, ...(o.nodeOptions === undefined ? {} : { nodeOptions: o.nodeOptions }) };
+  const env: HostileEnv = {
+    node: o.node,
+    mainJs: o.mainJs,
+    emulatorUrl: emu.url,
+    kubeconfig,
+    dir,
+    kubeletRoot,
+    limits: o.limits,
+    ...(o.nodeOptions === undefined ? {} : { nodeOptions: o.nodeOptions }),
+  };
   const onLine = (_: string, line: string): void => {
     output.push(line);
   };
@@ -702,8 +892,12 @@ export async function startHostileSession(o: HostileRunOptions): Promise<Hostile
     const victimPods = await Promise.all([scene.victim.pod(), scene.victim.pod(), scene.victim.pod()]);
     // The second tenant's pods were running before the attacker came: their first mounts are done.
     for (const pod of victimPods) {
-      const first = await call(p.client, scene.victim.attributes(pod, { objects: scene.victimObjects }), pod, { withVersions: false, signal: p.dead });
-      if (first.code !== 'OK') throw new Error(`the second tenant's first mount failed before any attack: ${first.code} ${first.details}`);
+      const first = await call(p.client, scene.victim.attributes(pod, { objects: scene.victimObjects }), pod, {
+        withVersions: false,
+        signal: p.dead,
+      });
+      if (first.code !== 'OK')
+        throw new Error(`the second tenant's first mount failed before any attack: ${first.code} ${first.details}`);
     }
     const byId = new Map(attacks().map((a) => [a.id, a]));
     const session: HostileSession = {
@@ -750,7 +944,13 @@ export async function runHostile(o: HostileRunOptions & { only?: readonly string
   return session;
 }
 
-async function runOne(scene: HostileScene, p: HostileProvider, attack: Attack, victimPods: TenantPod[], o: HostileRunOptions): Promise<AttackResult> {
+async function runOne(
+  scene: HostileScene,
+  p: HostileProvider,
+  attack: Attack,
+  victimPods: TenantPod[],
+  o: HostileRunOptions,
+): Promise<AttackResult> {
   const box = p.proc.box;
   const oomBefore = box?.stats().oomKills ?? 0;
   let peakWorkingSet = box === undefined ? Number.NaN : 0;
@@ -781,7 +981,11 @@ async function runOne(scene: HostileScene, p: HostileProvider, attack: Attack, v
   try {
     report = await attack.run(ctx);
   } catch (err) {
-    report = { sent: '?', outcomes: [], problems: [`the attack itself failed: ${err instanceof Error ? err.message : String(err)}`] };
+    report = {
+      sent: '?',
+      outcomes: [],
+      problems: [`the attack itself failed: ${err instanceof Error ? err.message : String(err)}`],
+    };
   }
   const minWindow = o.minWindowMs ?? 5_000;
   while (performance.now() - t0 < minWindow && !p.dead.aborted) await sleep(100);
@@ -837,7 +1041,18 @@ export function hostileTable(run: HostileRun): string[] {
     `${r.health.ok}/${r.health.probes}${r.health.worstRun > 0 ? ` (${r.health.worstRun} in a row)` : ''}`,
     `${(r.wallMs / 1000).toFixed(0)} s`,
   ]);
-  return table(['attack', 'provider answered the attacker', 'vs README', 'peak working set', 'tenant-a mounts OK', '/healthz OK', 'wall'], rows).split('\n');
+  return table(
+    [
+      'attack',
+      'provider answered the attacker',
+      'vs README',
+      'peak working set',
+      'tenant-a mounts OK',
+      '/healthz OK',
+      'wall',
+    ],
+    rows,
+  ).split('\n');
 }
 
 /** Lines below the table: what each attack sent and the first message of each answer (cut to fit). */
@@ -862,7 +1077,10 @@ export async function runHostileBench(o: BenchOptions, io: BenchIO): Promise<num
   const support = cgroupSupport();
   const limits: BoxLimits = { memoryBytes: o.boxSizes.memoryMiB * MiB, cpuMillis: o.boxSizes.cpuMillis };
   const t0 = performance.now();
-  if (!support.ok) io.stderr(`bench: no cgroup box on this machine (${support.why}): the provider runs unboxed, so the memory column is empty`);
+  if (!support.ok)
+    io.stderr(
+      `bench: no cgroup box on this machine (${support.why}): the provider runs unboxed, so the memory column is empty`,
+    );
   const run = await runHostile({
     node: o.node,
     mainJs: o.provider,
@@ -872,17 +1090,29 @@ export async function runHostileBench(o: BenchOptions, io: BenchIO): Promise<num
     progress: (l) => io.stderr(l),
   });
   try {
-    const box = support.ok ? `cgroup v${support.version}, ${limits.cpuMillis}m CPU / ${mib(limits.memoryBytes)}` : 'NO BOX (no cgroup here)';
-    io.stdout(`## Hostile tenant (${box}; NODE_OPTIONS "${`${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim()}"; ${o.provider})`);
-    io.stdout(`tenant-b attacks; tenant-a mounts its 3-secret class every ${VICTIM_EVERY_MS} ms (UNAVAILABLE retried 1 s, 2 s, 4 s) and /healthz is polled every`);
-    io.stdout(`${VICTIM_EVERY_MS} ms with the liveness probe's ${PROBE_TIMEOUT_MS / 1000} s timeout. Peak working set = box charge − inactive page cache, sampled every 50 ms.`);
+    const box = support.ok
+      ? `cgroup v${support.version}, ${limits.cpuMillis}m CPU / ${mib(limits.memoryBytes)}`
+      : 'NO BOX (no cgroup here)';
+    io.stdout(
+      `## Hostile tenant (${box}; NODE_OPTIONS "${`${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim()}"; ${o.provider})`,
+    );
+    io.stdout(
+      `tenant-b attacks; tenant-a mounts its 3-secret class every ${VICTIM_EVERY_MS} ms (UNAVAILABLE retried 1 s, 2 s, 4 s) and /healthz is polled every`,
+    );
+    io.stdout(
+      `${VICTIM_EVERY_MS} ms with the liveness probe's ${PROBE_TIMEOUT_MS / 1000} s timeout. Peak working set = box charge − inactive page cache, sampled every 50 ms.`,
+    );
     io.stdout('');
     for (const l of hostileTable(run)) io.stdout(l);
     io.stdout('');
     for (const l of hostileNotes(run)) io.stdout(l);
     const leaked = hostileLeaks(run);
-    io.stdout(`Provider start-up in the box: ${run.startupS.toFixed(1)} s. Providers started: ${run.starts} (a restart after each death). Leaks in the provider's output: ${leaked.length === 0 ? 'none' : leaked.join(', ')}.`);
-    io.stdout(`Finished in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${os.cpus().length} CPUs, node ${process.version}; load average (1 min) ${(os.loadavg()[0] ?? 0).toFixed(2)}.`);
+    io.stdout(
+      `Provider start-up in the box: ${run.startupS.toFixed(1)} s. Providers started: ${run.starts} (a restart after each death). Leaks in the provider's output: ${leaked.length === 0 ? 'none' : leaked.join(', ')}.`,
+    );
+    io.stdout(
+      `Finished in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${os.cpus().length} CPUs, node ${process.version}; load average (1 min) ${(os.loadavg()[0] ?? 0).toFixed(2)}.`,
+    );
   } finally {
     await run.close();
   }

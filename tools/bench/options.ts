@@ -162,7 +162,17 @@ const FULL_BOX: BoxSizes = {
   coldNode: true,
 };
 
-const QUICK_BOX: BoxSizes = { ...FULL_BOX, teams: 3, pods: 6, objects: 3, rounds: 1, steadyPolls: 10, flood: 12, rssPods: [3, 6], starts: 2 };
+const QUICK_BOX: BoxSizes = {
+  ...FULL_BOX,
+  teams: 3,
+  pods: 6,
+  objects: 3,
+  rounds: 1,
+  steadyPolls: 10,
+  flood: 12,
+  rssPods: [3, 6],
+  starts: 2,
+};
 
 const QUICK: typeof FULL = {
   latencyMs: 20,
@@ -211,7 +221,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
       continue;
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(arg);
-    if (m === null) return { kind: 'error', message: `unknown argument ${JSON.stringify(arg)} (flags take the form --name=value)` };
+    if (m === null)
+      return { kind: 'error', message: `unknown argument ${JSON.stringify(arg)} (flags take the form --name=value)` };
     raw.set(m[1] as string, m[2] as string);
   }
   const base = quick ? QUICK : FULL;
@@ -291,7 +302,9 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
     provider: str('provider', defaultProviderPath()),
     providerNodeOptions: str('provider-node-options', ''),
     providerEnv: envList(str('provider-env', ''), errors),
-    providerFlags: str('provider-flags', '').split(/\s+/).filter((f) => f !== ''),
+    providerFlags: str('provider-flags', '')
+      .split(/\s+/)
+      .filter((f) => f !== ''),
   };
   for (const name of raw.keys()) errors.push(`unknown flag --${name}`);
   if (errors.length > 0) return { kind: 'error', message: errors.join('\n') };

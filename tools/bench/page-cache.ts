@@ -49,11 +49,19 @@ export function dropFromCache(files: readonly string[]): boolean {
  * scripts/compile-cache.mjs, found beside the server's dist/), so the bench starts the provider as
  * the image does. Returns the cache directory and its files, or why there is none.
  */
-export function fillCompileCache(node: string, server: string, dir: string): { dir: string; files: string[] } | { why: string } {
+export function fillCompileCache(
+  node: string,
+  server: string,
+  dir: string,
+): { dir: string; files: string[] } | { why: string } {
   const script = path.resolve(path.dirname(server), '../../scripts/compile-cache.mjs');
   const cache = path.join(dir, 'compile-cache');
   try {
-    execFileSync(node, [script, server], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: cache }, stdio: 'pipe', timeout: 120_000 });
+    execFileSync(node, [script, server], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NODE_COMPILE_CACHE: cache },
+      stdio: 'pipe',
+      timeout: 120_000,
+    });
   } catch (err) {
     return { why: `${path.basename(script)} failed: ${(err as Error).message.split('\n')[0] ?? ''}` };
   }

@@ -44,10 +44,14 @@ export function parseStatTicks(stat: string): number {
   const close = stat.lastIndexOf(')');
   if (close < 0) throw new Error('unexpected /proc/<pid>/stat format: no ")" after the command name');
   // After ")" come field 3 (state) onwards; utime is field 14, stime field 15.
-  const rest = stat.slice(close + 1).trim().split(/\s+/);
+  const rest = stat
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   const utime = Number(rest[14 - 3]);
   const stime = Number(rest[15 - 3]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error('unexpected /proc/<pid>/stat format: utime/stime are not numbers');
+  if (!Number.isFinite(utime) || !Number.isFinite(stime))
+    throw new Error('unexpected /proc/<pid>/stat format: utime/stime are not numbers');
   return utime + stime;
 }
 

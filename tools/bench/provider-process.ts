@@ -103,7 +103,8 @@ export async function freePort(): Promise<number> {
 }
 
 function exitOf(child: ChildProcess): Promise<ExitInfo> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
@@ -149,7 +150,13 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
     KUBECONFIG: o.kubeconfig,
     ...o.env,
   };
-  const args = [o.mainJs, `--provider-volume=${volume}`, `--metrics-addr=127.0.0.1:${port}`, '--health-addr=', ...o.flags];
+  const args = [
+    o.mainJs,
+    `--provider-volume=${volume}`,
+    `--metrics-addr=127.0.0.1:${port}`,
+    '--health-addr=',
+    ...o.flags,
+  ];
   const run = box === undefined ? { command: o.node, args } : box.wrap(o.node, args);
   const t0 = performance.now();
   const child = spawn(run.command, run.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -185,11 +192,15 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
       break;
     }
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`provider exited (${child.exitCode ?? child.signalCode}) before listening: ${stderr.trim() || problems.join('\n')}`);
+      throw new Error(
+        `provider exited (${child.exitCode ?? child.signalCode}) before listening: ${stderr.trim() || problems.join('\n')}`,
+      );
     }
     if (performance.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`provider did not create ${socketPath} within ${o.startTimeoutMs ?? 20_000} ms: ${stderr.trim()}`);
+      throw new Error(
+        `provider did not create ${socketPath} within ${o.startTimeoutMs ?? 20_000} ms: ${stderr.trim()}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 1));
   }
@@ -213,7 +224,9 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
     sample: () => sampleProc(pid),
     async heapUsed() {
       try {
-        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+        const text = await (
+          await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) })
+        ).text();
         return Number(/^nodejs_heap_used_bytes (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
       } catch {
         return Number.NaN;

@@ -30,7 +30,11 @@ export function table(header: readonly string[], rows: readonly (readonly string
  * Moves a column of long, repeated texts under the table as numbered notes: each distinct text
  * becomes `[n]` in its cells and one `[n] text` line. Keeps tables within a terminal's width.
  */
-export function footnoteColumn(header: readonly string[], rows: readonly (readonly string[])[], column: string): { rows: string[][]; notes: string[] } {
+export function footnoteColumn(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  column: string,
+): { rows: string[][]; notes: string[] } {
   const i = header.indexOf(column);
   if (i < 0) return { rows: rows.map((r) => [...r]), notes: [] };
   const texts: string[] = [];

@@ -67,7 +67,13 @@ async function startProvider(ctx: Ctx, label: string, mode: Mode, extra: string[
     flags,
     nodeOptions: `${DOCKERFILE_NODE_OPTIONS} ${ctx.o.providerNodeOptions}`.trim(),
   });
-  const r: Running = { label, mode, proc, client: createDriverClient(proc.socketPath), rssAtStart: proc.sample().rssBytes };
+  const r: Running = {
+    label,
+    mode,
+    proc,
+    client: createDriverClient(proc.socketPath),
+    rssAtStart: proc.sample().rssBytes,
+  };
   ctx.running.push(r);
   ctx.started.push(r);
   await r.client.version();
@@ -179,7 +185,15 @@ async function burst(ctx: Ctx, r: Running, n: number, objects: number): Promise<
   const mem = watch.stop();
   const calls = profileCalls(ctx.emu.calls.slice(mark), 0);
   setLatency(ctx, 0);
-  return { pods, wallMs, cpuMs: s1.cpuMs - s0.cpuMs, maxRssBytes: mem.maxRssBytes, hwmBytes: mem.hwmBytes, anonAfter: s1.anonBytes, calls };
+  return {
+    pods,
+    wallMs,
+    cpuMs: s1.cpuMs - s0.cpuMs,
+    maxRssBytes: mem.maxRssBytes,
+    hwmBytes: mem.hwmBytes,
+    anonAfter: s1.anonBytes,
+    calls,
+  };
 }
 
 interface Throughput {
@@ -194,7 +208,8 @@ interface Throughput {
 async function throughput(r: Running, pods: readonly BenchPod[], totalPolls: number): Promise<Throughput> {
   const rounds = Math.max(1, Math.ceil(totalPolls / pods.length));
   // Warm-up (JIT, pools): about 100 polls, not measured.
-  for (let i = 0; i < Math.ceil(100 / pods.length); i++) await Promise.all(pods.map((p) => mountPod(r.client, p, false)));
+  for (let i = 0; i < Math.ceil(100 / pods.length); i++)
+    await Promise.all(pods.map((p) => mountPod(r.client, p, false)));
   const s0 = r.proc.sample();
   const t0 = performance.now();
   for (let i = 0; i < rounds; i++) await Promise.all(pods.map((p) => mountPod(r.client, p, i % 2 === 1)));
@@ -202,7 +217,13 @@ async function throughput(r: Running, pods: readonly BenchPod[], totalPolls: num
   const s1 = r.proc.sample();
   const polls = rounds * pods.length;
   const cpuMs = s1.cpuMs - s0.cpuMs;
-  return { polls, cpuMs, wallMs, pollsPerCpuSecond: cpuMs > 0 ? (polls * 1000) / cpuMs : Number.POSITIVE_INFINITY, rssAfter: s1.rssBytes };
+  return {
+    polls,
+    cpuMs,
+    wallMs,
+    pollsPerCpuSecond: cpuMs > 0 ? (polls * 1000) / cpuMs : Number.POSITIVE_INFINITY,
+    rssAfter: s1.rssBytes,
+  };
 }
 
 interface SoakSample {
@@ -297,9 +318,12 @@ async function measureMode(ctx: Ctx, r: Running): Promise<ModeResults> {
   res.first.push({ objects: o.objects, podIdentity: true, m: await profiledMount(ctx, r, pi, false) });
   const rtPod = await ctx.scenario.pod(o.objects);
   await mountPod(r.client, rtPod, false);
-  for (const withVersions of [false, true]) res.warm.push({ withVersions, stats: await warmPolls(ctx, r, rtPod, withVersions, o.samples) });
+  for (const withVersions of [false, true])
+    res.warm.push({ withVersions, stats: await warmPolls(ctx, r, rtPod, withVersions, o.samples) });
 
-  ctx.io.stderr(`  ${r.mode}: ${o.samples} first mounts of ${o.objects} and ${o.samples} warm polls per form at ${o.latencyMs} ms latency`);
+  ctx.io.stderr(
+    `  ${r.mode}: ${o.samples} first mounts of ${o.objects} and ${o.samples} warm polls per form at ${o.latencyMs} ms latency`,
+  );
   setLatency(ctx, o.latencyMs);
   const pods: BenchPod[] = [];
   for (let i = 0; i < o.samples; i++) {
@@ -308,11 +332,13 @@ async function measureMode(ctx: Ctx, r: Running): Promise<ModeResults> {
     res.firstWalls.push((await mountPod(r.client, pod, false)).wallMs);
   }
   const pod = pods[0] as BenchPod;
-  for (const withVersions of [false, true]) res.warmWalls.push({ withVersions, stats: await warmPolls(ctx, r, pod, withVersions, o.samples) });
+  for (const withVersions of [false, true])
+    res.warmWalls.push({ withVersions, stats: await warmPolls(ctx, r, pod, withVersions, o.samples) });
 
   setLatency(ctx, 0);
   ctx.io.stderr(`  ${r.mode}: ${o.cpuPolls} warm polls per form (CPU)`);
-  for (const withVersions of [false, true]) res.cpu.push({ withVersions, stats: await cpuPerPoll(ctx, r, pod, withVersions, o.cpuPolls) });
+  for (const withVersions of [false, true])
+    res.cpu.push({ withVersions, stats: await cpuPerPoll(ctx, r, pod, withVersions, o.cpuPolls) });
   // The same with a role that may call secretsmanager:BatchGetSecretValue (one call per 20 secrets).
   const batchPod = await ctx.scenario.pod(o.objects, { allowBatch: true });
   await mountPod(r.client, batchPod, false);
@@ -343,7 +369,8 @@ async function measureCache(ctx: Ctx, r: Running, off: ModeResults): Promise<Cac
   await mountPod(r.client, b, false);
   const otherIdentityCalls = ctx.emu.calls.slice(mark).filter((c) => c.service === 'secretsmanager').length;
   const on: CacheResults['on'] = [];
-  for (const withVersions of [false, true]) on.push({ withVersions, stats: await cpuPerPoll(ctx, r, a, withVersions, polls) });
+  for (const withVersions of [false, true])
+    on.push({ withVersions, stats: await cpuPerPoll(ctx, r, a, withVersions, polls) });
   ctx.emu.resetCalls();
   return { mode: r.mode, off: off.cpu, on, otherIdentityCalls, ownFirstCalls };
 }
@@ -366,7 +393,13 @@ async function measureObjectScale(ctx: Ctx, r: Running): Promise<ObjectScaleRow[
     const first = await mountPod(r.client, pod, false);
     const s1 = r.proc.sample();
     const warm = await cpuPerPoll(ctx, r, pod, false, ctx.o.scalePolls);
-    rows.push({ objects: k, firstWallMs: first.wallMs, firstCpuMs: s1.cpuMs - s0.cpuMs, warm, rssAfter: r.proc.sample().rssBytes });
+    rows.push({
+      objects: k,
+      firstWallMs: first.wallMs,
+      firstCpuMs: s1.cpuMs - s0.cpuMs,
+      warm,
+      rssAfter: r.proc.sample().rssBytes,
+    });
     ctx.emu.resetCalls();
   }
   return rows;
@@ -408,7 +441,9 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
   const ctx: Ctx = { o, emu, scenario, dir, kubeconfig, io, running: [], started: [] };
   let code = 0;
   try {
-    io.stderr(`bench: emulator ${emu.url}; provider ${o.provider} on ${o.node} (${process.version}); ${o.quick ? 'QUICK sizes' : 'full sizes'}`);
+    io.stderr(
+      `bench: emulator ${emu.url}; provider ${o.provider} on ${o.node} (${process.version}); ${o.quick ? 'QUICK sizes' : 'full sizes'}`,
+    );
 
     // Memory first, on a fresh process: idle RSS, then the burst, then the soak.
     io.stderr('memory: idle, burst, soak');
@@ -454,10 +489,26 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
     }
     podRows.sort((a, b) => a.pods - b.pods);
 
-    print(io, o, { idle, burst: burstStats, soak: soakStats, modes, caches, objectRows, podRows, started: ctx.started });
+    print(io, o, {
+      idle,
+      burst: burstStats,
+      soak: soakStats,
+      modes,
+      caches,
+      objectRows,
+      podRows,
+      started: ctx.started,
+    });
     const loadAfter = os.loadavg();
-    io.stdout(`\nBench finished in ${((performance.now() - tStart) / 1000).toFixed(1)} s on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`);
-    io.stdout(wrap(`Load average (1 min) at start ${loadBefore[0]?.toFixed(2)}, at end ${loadAfter[0]?.toFixed(2)}: wall-clock figures (latency) suffer when it exceeds the core count; CPU figures much less.`, 120));
+    io.stdout(
+      `\nBench finished in ${((performance.now() - tStart) / 1000).toFixed(1)} s on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`,
+    );
+    io.stdout(
+      wrap(
+        `Load average (1 min) at start ${loadBefore[0]?.toFixed(2)}, at end ${loadAfter[0]?.toFixed(2)}: wall-clock figures (latency) suffer when it exceeds the core count; CPU figures much less.`,
+        120,
+      ),
+    );
     const problems = ctx.started.flatMap((r) => r.proc.problems);
     if (problems.length > 0) {
       io.stdout(`\nProvider warnings/errors during the run (${problems.length}, first 5):`);
@@ -509,14 +560,22 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   /** A verdict on time, CPU or memory: not given in quick mode. */
   const timed = (v: string): string => (o.quick ? '-' : v);
   /** A table whose ASCP column becomes numbered notes under it, so it fits a terminal. */
-  const noted = (header: readonly string[], rows: readonly (readonly string[])[], columns: readonly string[] = ['ASCP pattern']): string => {
+  const noted = (
+    header: readonly string[],
+    rows: readonly (readonly string[])[],
+    columns: readonly string[] = ['ASCP pattern'],
+  ): string => {
     let cur = rows.map((r) => [...r]);
     const notes: string[] = [];
     for (const c of columns) {
       const f = footnoteColumn(header, cur, c);
       const col = header.indexOf(c);
       const offset = notes.length;
-      cur = f.rows.map((r) => r.map((cell, i) => (i === col ? cell.replace(/^\[(\d+)\]$/, (_m, n: string) => `[${Number(n) + offset}]`) : cell)));
+      cur = f.rows.map((r) =>
+        r.map((cell, i) =>
+          i === col ? cell.replace(/^\[(\d+)\]$/, (_m, n: string) => `[${Number(n) + offset}]`) : cell,
+        ),
+      );
       notes.push(...f.notes.map((t) => t.replace(/^\[(\d+)\]/, (_m, n: string) => `[${Number(n) + offset}]`)));
     }
     return [table(header, cur), ...notes].join('\n');
@@ -527,13 +586,25 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   out(
     table(
       ['provider', 'CPU to socket', 'wall to socket', 'RSS at socket', 'target', 'verdict'],
-      r.started.map((s) => [s.label, ms(s.proc.startupCpuMs, 0), ms(s.proc.startupWallMs, 0), mib(s.rssAtStart), 'CPU ≤ 300 ms', timed(verdict(s.proc.startupCpuMs, 300))]),
+      r.started.map((s) => [
+        s.label,
+        ms(s.proc.startupCpuMs, 0),
+        ms(s.proc.startupWallMs, 0),
+        mib(s.rssAtStart),
+        'CPU ≤ 300 ms',
+        timed(verdict(s.proc.startupCpuMs, 300)),
+      ]),
     ),
   );
 
   // Round trips
   out(`\n## Round trips`);
-  out(wrap(`${RT} ms added to every emulated AWS and Kubernetes answer; a round = calls starting within ${RT} ms of its first call; a warm poll's SM rounds read rounds:polls (1:2× = two polls of one round).`, 120));
+  out(
+    wrap(
+      `${RT} ms added to every emulated AWS and Kubernetes answer; a round = calls starting within ${RT} ms of its first call; a warm poll's SM rounds read rounds:polls (1:2× = two polls of one round).`,
+      120,
+    ),
+  );
   const rtRows: string[][] = [];
   for (const m of r.modes) {
     for (const f of m.first) {
@@ -549,7 +620,9 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
         `${p.rounds.length} (${short(p.rounds.map((x) => x.label).join(' → '))})`,
         String(Math.floor(f.m.wallMs / RT)),
         '≤ 3 round trips',
-        f.podIdentity ? `agent, then ${f.objects} GetSecretValue one by one: ${f.objects + 1}` : `k8s SA, STS, then ${f.objects} GetSecretValue one by one: ${f.objects + 2}`,
+        f.podIdentity
+          ? `agent, then ${f.objects} GetSecretValue one by one: ${f.objects + 1}`
+          : `k8s SA, STS, then ${f.objects} GetSecretValue one by one: ${f.objects + 2}`,
         verdict(p.rounds.length, 3),
       ]);
     }
@@ -558,7 +631,10 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       // Per poll: a poll with more than one round is shown, and it fails the row only if it is the typical poll.
       const hist = new Map<number, number>();
       for (const n of s.smRounds) hist.set(n, (hist.get(n) ?? 0) + 1);
-      const histText = [...hist].sort((a, b) => a[0] - b[0]).map(([k, n]) => `${k}:${n}×`).join(' ');
+      const histText = [...hist]
+        .sort((a, b) => a[0] - b[0])
+        .map(([k, n]) => `${k}:${n}×`)
+        .join(' ');
       const ok = s.maxSts === 0 && s.maxK8s === 0 && median(s.smRounds) <= 1;
       rtRows.push([
         `warm poll, ${N} objects, ${form(w.withVersions)} (${s.walls.length} polls)`,
@@ -575,17 +651,53 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       ]);
     }
   }
-  out(noted(['case', 'mode', 'STS', 'k8s', 'SM', 'SM rounds', 'rounds (from call times)', 'wall÷lat', 'target', 'ASCP pattern', 'verdict'], rtRows, ['target', 'ASCP pattern']));
+  out(
+    noted(
+      [
+        'case',
+        'mode',
+        'STS',
+        'k8s',
+        'SM',
+        'SM rounds',
+        'rounds (from call times)',
+        'wall÷lat',
+        'target',
+        'ASCP pattern',
+        'verdict',
+      ],
+      rtRows,
+      ['target', 'ASCP pattern'],
+    ),
+  );
 
   // API cost
   out('\n## API cost (AWS calls per warm poll, no added latency; --cache-ttl=30s is opt-in)');
   const costRows: string[][] = [];
   for (const c of r.caches) {
     for (const x of c.off) {
-      costRows.push([c.mode, 'off', form(x.withVersions), fmt(x.stats.awsCallsPerPoll), ms(x.stats.cpuMsPerPoll, 3), `${N} (one per object)`, `${N} SM + 1 STS (+1 k8s) per poll`, verdict(x.stats.awsCallsPerPoll, N)]);
+      costRows.push([
+        c.mode,
+        'off',
+        form(x.withVersions),
+        fmt(x.stats.awsCallsPerPoll),
+        ms(x.stats.cpuMsPerPoll, 3),
+        `${N} (one per object)`,
+        `${N} SM + 1 STS (+1 k8s) per poll`,
+        verdict(x.stats.awsCallsPerPoll, N),
+      ]);
     }
     for (const x of c.on) {
-      costRows.push([c.mode, '30s', form(x.withVersions), fmt(x.stats.awsCallsPerPoll), ms(x.stats.cpuMsPerPoll, 3), '0 within the TTL', 'no such knob', verdict(x.stats.awsCallsPerPoll, 0)]);
+      costRows.push([
+        c.mode,
+        '30s',
+        form(x.withVersions),
+        fmt(x.stats.awsCallsPerPoll),
+        ms(x.stats.cpuMsPerPoll, 3),
+        '0 within the TTL',
+        'no such knob',
+        verdict(x.stats.awsCallsPerPoll, 0),
+      ]);
     }
     costRows.push([
       c.mode,
@@ -598,15 +710,36 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       c.otherIdentityCalls === c.ownFirstCalls && c.ownFirstCalls > 0 ? 'ok' : 'MISSED',
     ]);
   }
-  out(noted(['mode', 'cache-ttl', 'poll', 'AWS calls/poll', 'CPU/poll', 'target', 'ASCP pattern', 'verdict'], costRows, ['target', 'ASCP pattern']));
+  out(
+    noted(['mode', 'cache-ttl', 'poll', 'AWS calls/poll', 'CPU/poll', 'target', 'ASCP pattern', 'verdict'], costRows, [
+      'target',
+      'ASCP pattern',
+    ]),
+  );
 
   // Latency
   out(`\n## Latency (${L} ms added to every emulated AWS and Kubernetes answer; ${o.samples} mounts each)`);
   const latRows: string[][] = [];
   for (const m of r.modes) {
-    latRows.push([`first mount, ${N} objects`, m.mode, ms(median(m.firstWalls)), ms(quantile(m.firstWalls, 0.95)), '≤ 80 ms', '~280 ms', timed(verdict(median(m.firstWalls), 80))]);
+    latRows.push([
+      `first mount, ${N} objects`,
+      m.mode,
+      ms(median(m.firstWalls)),
+      ms(quantile(m.firstWalls, 0.95)),
+      '≤ 80 ms',
+      '~280 ms',
+      timed(verdict(median(m.firstWalls), 80)),
+    ]);
     for (const w of m.warmWalls) {
-      latRows.push([`warm poll, ${N} objects, ${form(w.withVersions)}`, m.mode, ms(median(w.stats.walls)), ms(quantile(w.stats.walls, 0.95)), '≤ 40 ms', '~280 ms', timed(verdict(median(w.stats.walls), 40))]);
+      latRows.push([
+        `warm poll, ${N} objects, ${form(w.withVersions)}`,
+        m.mode,
+        ms(median(w.stats.walls)),
+        ms(quantile(w.stats.walls, 0.95)),
+        '≤ 40 ms',
+        '~280 ms',
+        timed(verdict(median(w.stats.walls), 40)),
+      ]);
     }
   }
   out(table(['case', 'mode', 'median', 'p95', 'target', 'ASCP pattern', 'verdict (median)'], latRows));
@@ -616,16 +749,48 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   const cpuRows: string[][] = [];
   for (const m of r.modes) {
     for (const c of m.cpu) {
-      cpuRows.push([`warm poll, ${form(c.withVersions)}`, m.mode, ms(c.stats.cpuMsPerPoll, 3), `${c.stats.polls}`, ms(c.stats.wallMsPerPoll, 2), `${fmt(1000 / c.stats.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', timed(verdict(c.stats.cpuMsPerPoll, 1))]);
+      cpuRows.push([
+        `warm poll, ${form(c.withVersions)}`,
+        m.mode,
+        ms(c.stats.cpuMsPerPoll, 3),
+        `${c.stats.polls}`,
+        ms(c.stats.wallMsPerPoll, 2),
+        `${fmt(1000 / c.stats.cpuMsPerPoll, 0)}`,
+        '≤ 1 ms',
+        'rebuilds clients, k8s + STS calls every poll',
+        timed(verdict(c.stats.cpuMsPerPoll, 1)),
+      ]);
     }
     const b = m.cpuBatch;
     if (b) {
-      cpuRows.push([`warm poll, BatchGetSecretValue (${fmt(b.awsCallsPerPoll, 2)} calls/poll)`, m.mode, ms(b.cpuMsPerPoll, 3), `${b.polls}`, ms(b.wallMsPerPoll, 2), `${fmt(1000 / b.cpuMsPerPoll, 0)}`, '≤ 1 ms', 'rebuilds clients, k8s + STS calls every poll', timed(verdict(b.cpuMsPerPoll, 1))]);
+      cpuRows.push([
+        `warm poll, BatchGetSecretValue (${fmt(b.awsCallsPerPoll, 2)} calls/poll)`,
+        m.mode,
+        ms(b.cpuMsPerPoll, 3),
+        `${b.polls}`,
+        ms(b.wallMsPerPoll, 2),
+        `${fmt(1000 / b.cpuMsPerPoll, 0)}`,
+        '≤ 1 ms',
+        'rebuilds clients, k8s + STS calls every poll',
+        timed(verdict(b.cpuMsPerPoll, 1)),
+      ]);
     }
   }
   const startCpu = r.started.map((s) => s.proc.startupCpuMs);
-  cpuRows.push(['start-up to socket (median / max)', 'all', `${ms(median(startCpu), 0)} / ${ms(Math.max(...startCpu), 0)}`, `${startCpu.length} starts`, '-', '-', '≤ 300 ms', 'Go binary', timed(verdict(Math.max(...startCpu), 300))]);
-  out(noted(['case', 'mode', 'CPU', 'polls', 'wall/poll', 'polls/CPU-s', 'target', 'ASCP pattern', 'verdict'], cpuRows));
+  cpuRows.push([
+    'start-up to socket (median / max)',
+    'all',
+    `${ms(median(startCpu), 0)} / ${ms(Math.max(...startCpu), 0)}`,
+    `${startCpu.length} starts`,
+    '-',
+    '-',
+    '≤ 300 ms',
+    'Go binary',
+    timed(verdict(Math.max(...startCpu), 300)),
+  ]);
+  out(
+    noted(['case', 'mode', 'CPU', 'polls', 'wall/poll', 'polls/CPU-s', 'target', 'ASCP pattern', 'verdict'], cpuRows),
+  );
 
   // Memory
   out('\n## Memory (provider RSS from /proc = anonymous + file-backed; NODE_OPTIONS as the Dockerfile sets)');
@@ -638,7 +803,13 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
     noted(
       ['case', 'measured', 'target', 'ASCP pattern', 'verdict'],
       [
-        ['idle, 1 s after start', `${mib(r.idle.rssBytes)} (anon ${mib(r.idle.anonBytes)}, file ${mib(r.idle.fileBytes)})`, '≤ 64 MiB', 'chart limit 100Mi', timed(verdict(r.idle.rssBytes, 64 * 1024 * 1024))],
+        [
+          'idle, 1 s after start',
+          `${mib(r.idle.rssBytes)} (anon ${mib(r.idle.anonBytes)}, file ${mib(r.idle.fileBytes)})`,
+          '≤ 64 MiB',
+          'chart limit 100Mi',
+          timed(verdict(r.idle.rssBytes, 64 * 1024 * 1024)),
+        ],
         [
           `peak, burst of ${r.burst.pods.length} first mounts (${N} objects, ${L} ms)`,
           `${mib(burstPeak)} (sampled ${mib(r.burst.maxRssBytes)}, VmHWM ${mib(r.burst.hwmBytes)}; anon after ${mib(r.burst.anonAfter)})`,
@@ -656,23 +827,51 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       ],
     ),
   );
-  out(`Soak, first → last sample: RSS ${mib(first.rss)} → ${mib(last.rss)}, anon ${mib(first.anon)} → ${mib(last.anon)}, V8 heap used ${mib(first.heap)} → ${mib(last.heap)}.`);
-  out(wrap(`RSS / anon / V8 heap used during the soak (polls: MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`, 120, '  '));
-  if (s.polls < 10_000) out(`(the default soak is ${o.quick ? 'tiny in quick mode' : 'smaller than 10,000 polls to keep the run near 3 minutes on 2 cores'}; --soak-polls=10000 for a long one)`);
-  // A slope from a few dozen polls extrapolates start-up growth (caches filling) to 1000 polls: not said.
-  if (s.polls >= MIN_SLOPE_POLLS) out(`RSS slope over the last two thirds: ${(s.slopeBytesPer1000 / 1024).toFixed(0)} KiB per 1000 polls.`);
-  else out(`RSS slope: not computed from ${s.polls} polls (it needs ${MIN_SLOPE_POLLS} or more; a few polls only show caches filling).`);
   out(
-    wrap(`Soak: ${ms(s.cpuMsPerPoll, 3)} CPU per poll, ${(s.wallMs / 1000).toFixed(1)} s; calls per poll: ${Object.entries(s.callsPerPoll)
-      .map(([k, v]) => `${k} ${v.toFixed(3)}`)
-      .join(', ')}`, 120),
+    `Soak, first → last sample: RSS ${mib(first.rss)} → ${mib(last.rss)}, anon ${mib(first.anon)} → ${mib(last.anon)}, V8 heap used ${mib(first.heap)} → ${mib(last.heap)}.`,
+  );
+  out(
+    wrap(
+      `RSS / anon / V8 heap used during the soak (polls: MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`,
+      120,
+      '  ',
+    ),
+  );
+  if (s.polls < 10_000)
+    out(
+      `(the default soak is ${o.quick ? 'tiny in quick mode' : 'smaller than 10,000 polls to keep the run near 3 minutes on 2 cores'}; --soak-polls=10000 for a long one)`,
+    );
+  // A slope from a few dozen polls extrapolates start-up growth (caches filling) to 1000 polls: not said.
+  if (s.polls >= MIN_SLOPE_POLLS)
+    out(`RSS slope over the last two thirds: ${(s.slopeBytesPer1000 / 1024).toFixed(0)} KiB per 1000 polls.`);
+  else
+    out(
+      `RSS slope: not computed from ${s.polls} polls (it needs ${MIN_SLOPE_POLLS} or more; a few polls only show caches filling).`,
+    );
+  out(
+    wrap(
+      `Soak: ${ms(s.cpuMsPerPoll, 3)} CPU per poll, ${(s.wallMs / 1000).toFixed(1)} s; calls per poll: ${Object.entries(
+        s.callsPerPoll,
+      )
+        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+        .join(', ')}`,
+      120,
+    ),
   );
 
   // Cost per pod per day, ours (measured calls per poll) against ASCP's call pattern (computed)
   const POLLS_PER_DAY = (24 * 60) / 2;
   out(`\n## AWS API calls per pod per day`);
-  out(`A class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes = ${POLLS_PER_DAY} polls.`);
-  out(wrap("ASCP's pattern, computed from its code: every poll makes 1 STS exchange, " + `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another (${N + 4} sequential round trips).`, 120));
+  out(
+    `A class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes = ${POLLS_PER_DAY} polls.`,
+  );
+  out(
+    wrap(
+      "ASCP's pattern, computed from its code: every poll makes 1 STS exchange, " +
+        `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another (${N + 4} sequential round trips).`,
+      120,
+    ),
+  );
   const dayRows: string[][] = [];
   const ascpAws = (N + 1) * POLLS_PER_DAY;
   const ascpWall = (N + 4) * L;
@@ -683,37 +882,111 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
     if (plain) {
       const ours = plain.awsCallsPerPoll * POLLS_PER_DAY;
       const k8s = warm ? fmt(warm.maxK8s * POLLS_PER_DAY, 0) : 'n/a';
-      dayRows.push([m.mode, 'default (GetSecretValue each)', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, k8s, `${3 * POLLS_PER_DAY}`, ms(warmMedian, 1), ms(ascpWall, 0), `${fmt(ascpWall / warmMedian, 1)}×`]);
+      dayRows.push([
+        m.mode,
+        'default (GetSecretValue each)',
+        fmt(ours, 0),
+        fmt(ascpAws, 0),
+        `${fmt(ascpAws / ours, 1)}×`,
+        k8s,
+        `${3 * POLLS_PER_DAY}`,
+        ms(warmMedian, 1),
+        ms(ascpWall, 0),
+        `${fmt(ascpWall / warmMedian, 1)}×`,
+      ]);
     }
     if (m.cpuBatch) {
       const ours = m.cpuBatch.awsCallsPerPoll * POLLS_PER_DAY;
-      dayRows.push([m.mode, 'BatchGetSecretValue allowed', fmt(ours, 0), fmt(ascpAws, 0), `${fmt(ascpAws / ours, 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
+      dayRows.push([
+        m.mode,
+        'BatchGetSecretValue allowed',
+        fmt(ours, 0),
+        fmt(ascpAws, 0),
+        `${fmt(ascpAws / ours, 1)}×`,
+        '-',
+        `${3 * POLLS_PER_DAY}`,
+        '-',
+        ms(ascpWall, 0),
+        '-',
+      ]);
     }
     const cached = r.caches.find((c) => c.mode === m.mode)?.on.find((c) => !c.withVersions)?.stats;
     if (cached) {
       // Within a 30 s TTL every 2-minute poll misses the cache: the measured 0 calls/poll is for polls inside the TTL.
-      dayRows.push([m.mode, '--cache-ttl=30s, inside TTL', fmt(cached.awsCallsPerPoll * POLLS_PER_DAY, 0), fmt(ascpAws, 0), cached.awsCallsPerPoll === 0 ? '∞' : `${fmt(ascpAws / (cached.awsCallsPerPoll * POLLS_PER_DAY), 1)}×`, '-', `${3 * POLLS_PER_DAY}`, '-', ms(ascpWall, 0), '-']);
+      dayRows.push([
+        m.mode,
+        '--cache-ttl=30s, inside TTL',
+        fmt(cached.awsCallsPerPoll * POLLS_PER_DAY, 0),
+        fmt(ascpAws, 0),
+        cached.awsCallsPerPoll === 0 ? '∞' : `${fmt(ascpAws / (cached.awsCallsPerPoll * POLLS_PER_DAY), 1)}×`,
+        '-',
+        `${3 * POLLS_PER_DAY}`,
+        '-',
+        ms(ascpWall, 0),
+        '-',
+      ]);
     }
   }
-  out(table(['mode', 'configuration', 'AWS/day', 'ASCP', 'ratio', 'k8s/day', 'ASCP', `warm poll`, 'ASCP', 'ratio'], dayRows));
+  out(
+    table(
+      ['mode', 'configuration', 'AWS/day', 'ASCP', 'ratio', 'k8s/day', 'ASCP', `warm poll`, 'ASCP', 'ratio'],
+      dayRows,
+    ),
+  );
   out(`Each "ASCP" column is ASCP's figure (computed) for the column before it; warm polls with ${L} ms per answer.`);
 
   // Scale
   out('\n## Scale (provider-writes)');
   const w0 = r.modes[0]?.cpu[0]?.stats;
-  if (w0) out(`Throughput: ${fmt(1000 / w0.cpuMsPerPoll, 0)} warm polls of ${N} objects per CPU-second (sequential, one pod).`);
-  out(`\nObjects per mount (no added latency; ${o.scalePolls} warm polls each; RSS accumulates over the rows, same process):`);
+  if (w0)
+    out(
+      `Throughput: ${fmt(1000 / w0.cpuMsPerPoll, 0)} warm polls of ${N} objects per CPU-second (sequential, one pod).`,
+    );
+  out(
+    `\nObjects per mount (no added latency; ${o.scalePolls} warm polls each; RSS accumulates over the rows, same process):`,
+  );
   out(
     table(
-      ['objects', 'first mount wall', 'first mount CPU', 'warm poll CPU', 'warm poll wall', 'CPU per object per poll', 'RSS after'],
-      r.objectRows.map((x) => [String(x.objects), ms(x.firstWallMs), ms(x.firstCpuMs, 0), ms(x.warm.cpuMsPerPoll, 3), ms(x.warm.wallMsPerPoll, 2), ms(x.warm.cpuMsPerPoll / x.objects, 4), mib(x.rssAfter)]),
+      [
+        'objects',
+        'first mount wall',
+        'first mount CPU',
+        'warm poll CPU',
+        'warm poll wall',
+        'CPU per object per poll',
+        'RSS after',
+      ],
+      r.objectRows.map((x) => [
+        String(x.objects),
+        ms(x.firstWallMs),
+        ms(x.firstCpuMs, 0),
+        ms(x.warm.cpuMsPerPoll, 3),
+        ms(x.warm.wallMsPerPoll, 2),
+        ms(x.warm.cpuMsPerPoll / x.objects, 4),
+        mib(x.rssAfter),
+      ]),
     ),
   );
   out('');
-  out(wrap(`Concurrent pods (${N} objects each; first mounts at once with ${L} ms latency, then every pod polls at once, no latency; a fresh process per row):`, 120));
+  out(
+    wrap(
+      `Concurrent pods (${N} objects each; first mounts at once with ${L} ms latency, then every pod polls at once, no latency; a fresh process per row):`,
+      120,
+    ),
+  );
   out(
     table(
-      ['pods', 'burst wall', 'CPU per first mount', 'STS+k8s calls', 'peak RSS', 'warm polls', 'polls per CPU-s', 'CPU per poll', 'RSS after'],
+      [
+        'pods',
+        'burst wall',
+        'CPU per first mount',
+        'STS+k8s calls',
+        'peak RSS',
+        'warm polls',
+        'polls per CPU-s',
+        'CPU per poll',
+        'RSS after',
+      ],
       r.podRows.map((x) => [
         String(x.pods),
         ms(x.burst.wallMs, 0),
@@ -737,7 +1010,7 @@ if (isMain(import.meta.url)) {
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);
     },
   );

@@ -85,8 +85,18 @@ export class Scenario {
     }
     this.emu.addPod(namespace, name, NODE);
     const tokens = {
-      'sts.amazonaws.com': this.emu.issueToken({ namespace, serviceAccount, audience: 'sts.amazonaws.com', podName: name }),
-      'pods.eks.amazonaws.com': this.emu.issueToken({ namespace, serviceAccount, audience: 'pods.eks.amazonaws.com', podName: name }),
+      'sts.amazonaws.com': this.emu.issueToken({
+        namespace,
+        serviceAccount,
+        audience: 'sts.amazonaws.com',
+        podName: name,
+      }),
+      'pods.eks.amazonaws.com': this.emu.issueToken({
+        namespace,
+        serviceAccount,
+        audience: 'pods.eks.amazonaws.com',
+        podName: name,
+      }),
     };
     const parameters: Record<string, string> = { region: REGION, objects: objectsYaml(objects) };
     if (podIdentity) parameters['usePodIdentity'] = 'true';
@@ -94,7 +104,17 @@ export class Scenario {
     const uid = randomUUID();
     const target = path.join(this.kubeletRoot, 'pods', uid, 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
     await mkdir(target, { recursive: true });
-    const attributes = JSON.stringify(mountAttributes({ podName: name, namespace, serviceAccount, podUid: uid, tokens, parameters, secretProviderClass: `bench-${objects}` }));
+    const attributes = JSON.stringify(
+      mountAttributes({
+        podName: name,
+        namespace,
+        serviceAccount,
+        podUid: uid,
+        tokens,
+        parameters,
+        secretProviderClass: `bench-${objects}`,
+      }),
+    );
     return { name, namespace, serviceAccount, target, objects, podIdentity, attributes, versions: [] };
   }
 }
@@ -114,19 +134,33 @@ function describe(err: unknown): string {
  * One Mount as the driver sends it: `withVersions` false = driver v1.6 (no versions), true = the
  * versions of the pod's last mount (driver ≤ 1.5's reconciler). Throws with the gRPC status on failure.
  */
-export async function mountPod(client: DriverClient, pod: BenchPod, withVersions: boolean, deadlineMs = 120_000): Promise<MountTiming> {
+export async function mountPod(
+  client: DriverClient,
+  pod: BenchPod,
+  withVersions: boolean,
+  deadlineMs = 120_000,
+): Promise<MountTiming> {
   const t0 = performance.now();
   try {
-    const res = await client.mount({ attributes: pod.attributes, targetPath: pod.target, currentObjectVersion: withVersions ? pod.versions : [] }, { deadlineMs });
+    const res = await client.mount(
+      { attributes: pod.attributes, targetPath: pod.target, currentObjectVersion: withVersions ? pod.versions : [] },
+      { deadlineMs },
+    );
     pod.versions = res.objectVersion;
     return { wallMs: performance.now() - t0, versions: res.objectVersion.length };
   } catch (err) {
-    throw new Error(`mount of ${pod.namespace}/${pod.name} (${pod.objects} objects) failed: ${describe(err)}`, { cause: err });
+    throw new Error(`mount of ${pod.namespace}/${pod.name} (${pod.objects} objects) failed: ${describe(err)}`, {
+      cause: err,
+    });
   }
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
-export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {

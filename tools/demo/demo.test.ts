@@ -54,7 +54,9 @@ describe('demo', () => {
     for (const secret of ['s3cr3t-demo', 'r0tated-demo', 'demo-api-key-0123456789']) expect(out).not.toContain(secret);
     // Rotation: the secret and its password file change; the username (same content) and the others stay.
     expect(out).toMatch(/^ {3}rewritten \(new inode\/mtime\): db-creds\.json, db-password$/m);
-    expect(out).toMatch(/^ {3}untouched \(same inode and mtime\): api-key, db-host, db-username, feature-flag, tls-cert\.der$/m);
+    expect(out).toMatch(
+      /^ {3}untouched \(same inode and mtime\): api-key, db-host, db-username, feature-flag, tls-cert\.der$/m,
+    );
     expect(out).toMatch(/new versions: .*db-creds\.json/);
     // The call log: the first mount exchanges and looks up; the second is served from the caches.
     expect(out).toMatch(/first mount: +STS 1, Secrets Manager [34], SSM 1, Kubernetes 1$/m);
@@ -73,7 +75,10 @@ describe('demo', () => {
     // --keep is offered; every line fits the width; no colour when not asked.
     expect(out).toContain('npm run demo -- --keep');
     const widest = Math.max(...out.split('\n').map((l) => l.length));
-    expect(widest, out.split('\n').find((l) => l.length === widest)).toBeLessThanOrEqual(DEMO_WIDTH);
+    expect(
+      widest,
+      out.split('\n').find((l) => l.length === widest),
+    ).toBeLessThanOrEqual(DEMO_WIDTH);
     expect(out).not.toContain('\x1b[');
     // The SDK variables the demo set are put back.
     expect(process.env['AWS_ENDPOINT_URL']).toBeUndefined();
@@ -88,7 +93,11 @@ describe('demo', () => {
     expect(io.out()).toMatch(/\x1b\[32mDone in/);
     // eslint-disable-next-line no-control-regex
     const stripped = io.out().replace(/\x1b\[[0-9;]*m/g, '');
-    const volatile = (t: string): string => t.replace(/\d+\.\d+\.\d+\.\d+:\d+|csi-aws-demo-\w+|[0-9a-f]{8}…|[0-9a-f-]{36}|Done in [\d.]+ s|version \S+/g, 'X');
+    const volatile = (t: string): string =>
+      t.replace(
+        /\d+\.\d+\.\d+\.\d+:\d+|csi-aws-demo-\w+|[0-9a-f]{8}…|[0-9a-f-]{36}|Done in [\d.]+ s|version \S+/g,
+        'X',
+      );
     expect(volatile(stripped)).toBe(volatile(plain.out()));
   });
 
@@ -105,7 +114,16 @@ describe('demo', () => {
 
   it('a failing mount: a clear message naming the step and the object, everything shut down, exit 1', async () => {
     const io = capture();
-    const code = await runDemo([], io, { prepare: (emu) => void emu.addFault({ service: 'secretsmanager', target: 'prod/api-key', status: 400, code: 'AccessDeniedException', message: 'not allowed' }) });
+    const code = await runDemo([], io, {
+      prepare: (emu) =>
+        void emu.addFault({
+          service: 'secretsmanager',
+          target: 'prod/api-key',
+          status: 400,
+          code: 'AccessDeniedException',
+          message: 'not allowed',
+        }),
+    });
     expect(code).toBe(1);
     expect(io.err()).toMatch(/^demo failed at step 3\. first mount: gRPC status 7: .*prod\/api-key/m);
     expect(io.err()).toContain('us-east-1');

@@ -11,7 +11,19 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createDriverClient, EXAMPLE_ROLE, exampleSeed, loadSeed, mountAttributes, pointAwsSdkAt, startEmulator, type CallRecord, type DriverClient, type Emulator, type ObjectVersion } from '../emulator/index.js';
+import {
+  createDriverClient,
+  EXAMPLE_ROLE,
+  exampleSeed,
+  loadSeed,
+  mountAttributes,
+  pointAwsSdkAt,
+  startEmulator,
+  type CallRecord,
+  type DriverClient,
+  type Emulator,
+  type ObjectVersion,
+} from '../emulator/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import { wantsColor, type CommandIO } from '../../src/cli/index.js';
 import { isMain } from '../entry.js';
@@ -154,7 +166,9 @@ function parseArgs(argv: readonly string[]): { keep: boolean } | 'help' | string
 
 async function listMount(dir: string, prefix = ''): Promise<FileInfo[]> {
   const out: FileInfo[] = [];
-  const entries = (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  const entries = (await readdir(path.join(dir, prefix), { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
   for (const e of entries) {
     const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
     if (e.isDirectory()) {
@@ -163,7 +177,14 @@ async function listMount(dir: string, prefix = ''): Promise<FileInfo[]> {
     }
     const full = path.join(dir, rel);
     const st = await lstat(full);
-    out.push({ path: rel, mode: st.mode & 0o777, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, contents: await readFile(full) });
+    out.push({
+      path: rel,
+      mode: st.mode & 0o777,
+      size: st.size,
+      ino: st.ino,
+      mtimeMs: st.mtimeMs,
+      contents: await readFile(full),
+    });
   }
   return out;
 }
@@ -267,7 +288,9 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
 
     // 1. Emulator.
     step = '1. emulator';
-    stepLine('1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 parameters)');
+    stepLine(
+      '1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 parameters)',
+    );
     const emu = await startEmulator();
     cleanups.push(() => emu.close());
     loadSeed(emu, exampleSeed());
@@ -285,8 +308,21 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const env: Record<string, string | undefined> = { KUBECONFIG: kubeconfig };
     // The kubelet's directory tree, in miniature: the provider writes only into a pod's CSI volume mount.
     const kubeletRoot = path.join(base, 'kubelet');
-    const parsed = parseFlags([`--provider-volume=${volume}`, `--kubelet-root=${kubeletRoot}`, '--metrics-addr=127.0.0.1:0', '--health-addr=127.0.0.1:0', '--log-level=debug'], env);
-    if (parsed.kind !== 'run') throw new StepError(step, `unexpected flag parse result: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`);
+    const parsed = parseFlags(
+      [
+        `--provider-volume=${volume}`,
+        `--kubelet-root=${kubeletRoot}`,
+        '--metrics-addr=127.0.0.1:0',
+        '--health-addr=127.0.0.1:0',
+        '--log-level=debug',
+      ],
+      env,
+    );
+    if (parsed.kind !== 'run')
+      throw new StepError(
+        step,
+        `unexpected flag parse result: ${parsed.kind === 'error' ? parsed.message : parsed.kind}`,
+      );
     const logger = createLogger({ level: 'debug', write: (line) => logs.push(line) });
     const { start } = await import('../../src/cli/index.js');
     const provider = await start(parsed.flags, env, logger);
@@ -294,19 +330,41 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     const client: DriverClient = createDriverClient(provider.socketPath);
     cleanups.push(() => client.close());
     const version = await client.version();
-    out(`   ${version.runtime_name} ${version.runtime_version} (API ${version.version}) on unix:${provider.socketPath}`);
+    out(
+      `   ${version.runtime_name} ${version.runtime_version} (API ${version.version}) on unix:${provider.socketPath}`,
+    );
     if (provider.metricsUrl !== undefined) out(`   metrics ${provider.metricsUrl}`);
 
     // 3. First mount.
     step = '3. first mount';
-    stepLine(`3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, IRSA token from the emulator`);
+    stepLine(
+      `3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, IRSA token from the emulator`,
+    );
     out(`   the SecretProviderClass (a JSON secret split with jmesPath, a binary secret, two SSM parameters):`);
     for (const l of demoClassYaml().split('\n')) out(`     ${l}`, style.dim);
-    const target = path.join(kubeletRoot, 'pods', randomUUID(), 'volumes', 'kubernetes.io~csi', 'secrets-store', 'mount');
+    const target = path.join(
+      kubeletRoot,
+      'pods',
+      randomUUID(),
+      'volumes',
+      'kubernetes.io~csi',
+      'secrets-store',
+      'mount',
+    );
     await mkdir(target, { recursive: true });
     const tokens = {
-      'sts.amazonaws.com': emu.issueToken({ namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, audience: 'sts.amazonaws.com', podName: POD }),
-      'pods.eks.amazonaws.com': emu.issueToken({ namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, audience: 'pods.eks.amazonaws.com', podName: POD }),
+      'sts.amazonaws.com': emu.issueToken({
+        namespace: NAMESPACE,
+        serviceAccount: SERVICE_ACCOUNT,
+        audience: 'sts.amazonaws.com',
+        podName: POD,
+      }),
+      'pods.eks.amazonaws.com': emu.issueToken({
+        namespace: NAMESPACE,
+        serviceAccount: SERVICE_ACCOUNT,
+        audience: 'pods.eks.amazonaws.com',
+        podName: POD,
+      }),
     };
     const attributes = mountAttributes({
       podName: POD,
@@ -328,13 +386,18 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     // 4. Rotation.
     step = '4. rotation';
     const rotated = emu.putSecret(REGION, 'prod/db-creds', ROTATED_DB_CREDS);
-    stepLine(`4. Rotating prod/db-creds in the emulator (new password, same username): new version ${shortVersion(rotated.versionId)}`);
+    stepLine(
+      `4. Rotating prod/db-creds in the emulator (new password, same username): new version ${shortVersion(rotated.versionId)}`,
+    );
 
     // 5. Second mount, as driver v1.6 republishes: no versions sent.
     step = '5. second mount';
     stepLine('5. Mount again as driver v1.6 does on a republish (current_object_version empty)');
     const mark2 = emu.calls.length;
-    const second = await client.mount({ attributes, targetPath: target, currentObjectVersion: [] }, { deadlineMs: 30_000 });
+    const second = await client.mount(
+      { attributes, targetPath: target, currentObjectVersion: [] },
+      { deadlineMs: 30_000 },
+    );
     const calls2 = summarize(emu.calls.slice(mark2));
     const after = await listMount(target);
     const v1 = new Map(first.objectVersion.map((v) => [v.id, v.version] as const));
@@ -348,7 +411,9 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
       if (o !== undefined && o.ino === f.ino && o.mtimeMs === f.mtimeMs) untouched.push(f.path);
       else changed.push(f.path);
     }
-    const newVersions = [...v2].filter(([id, v]) => v1.get(id) !== v).map(([id, v]) => `${id} ${shortVersion(v1.get(id) ?? '-')} → ${shortVersion(v)}`);
+    const newVersions = [...v2]
+      .filter(([id, v]) => v1.get(id) !== v)
+      .map(([id, v]) => `${id} ${shortVersion(v1.get(id) ?? '-')} → ${shortVersion(v)}`);
     out(`   new versions: ${newVersions.join('; ') || 'none'}`);
     out(`   rewritten (new inode/mtime): ${changed.join(', ') || 'none'}`);
     out(`   untouched (same inode and mtime): ${untouched.join(', ') || 'none'}`);
@@ -356,20 +421,30 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     // 6. What each mount cost.
     step = '6. call log';
     stepLine('6. Calls the emulator saw');
-    const row = (name: string, c: CallSummary): string => `   ${pad(name, 13)} STS ${c.sts}, Secrets Manager ${c.secretsmanager}, SSM ${c.ssm}, Kubernetes ${c.k8s}`;
+    const row = (name: string, c: CallSummary): string =>
+      `   ${pad(name, 13)} STS ${c.sts}, Secrets Manager ${c.secretsmanager}, SSM ${c.ssm}, Kubernetes ${c.k8s}`;
     out(row('first mount:', calls1));
     out(`                 ${calls1.detail}`, style.dim);
     out(row('second mount:', calls2));
     out(`                 ${calls2.detail}`, style.dim);
     if (calls1.detail.includes('BatchGetSecretValue (AccessDeniedException)')) {
-      out(`   ${style.good('expected:')} BatchGetSecretValue (AccessDeniedException) is the provider asking once whether the role may read`);
-      out('   secrets in batches (optional, it cuts warm-poll CPU); the demo role may not, so it reads them one by one and does not');
+      out(
+        `   ${style.good('expected:')} BatchGetSecretValue (AccessDeniedException) is the provider asking once whether the role may read`,
+      );
+      out(
+        '   secrets in batches (optional, it cuts warm-poll CPU); the demo role may not, so it reads them one by one and does not',
+      );
       out('   ask that role again for an hour. The mount succeeded; the error in /metrics below is that probe.');
     }
     if (calls2.sts === 0 && calls2.k8s === 0) {
-      out(`   ${style.good('the second mount made 0 STS and 0 Kubernetes calls')}: credentials and the role lookup came from the provider's caches`);
+      out(
+        `   ${style.good('the second mount made 0 STS and 0 Kubernetes calls')}: credentials and the role lookup came from the provider's caches`,
+      );
     } else {
-      out(`   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches should have answered them (please report this)`, style.bad);
+      out(
+        `   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches should have answered them (please report this)`,
+        style.bad,
+      );
     }
 
     // 7. Metrics.
@@ -378,7 +453,8 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
       stepLine(`7. /metrics excerpt (${provider.metricsUrl})`);
       const res = await fetch(provider.metricsUrl, { signal: AbortSignal.timeout(5_000) });
       const text = await res.text();
-      const wanted = /^csi_provider_aws_(mounts_total|aws_calls_total|credential_exchanges_total|kubernetes_requests_total|cache_requests_total)\{/;
+      const wanted =
+        /^csi_provider_aws_(mounts_total|aws_calls_total|credential_exchanges_total|kubernetes_requests_total|cache_requests_total)\{/;
       const lines = text.split('\n').filter((l) => wanted.test(l));
       for (const l of lines.slice(0, 16)) out(`   ${l}`);
       if (lines.length > 16) out(`   … ${lines.length - 16} more`);
@@ -389,11 +465,19 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
 
     // 8. doctor, healthy then broken.
     step = '8. doctor';
-    stepLine(`8. doctor, with an operator's credentials: for ${NAMESPACE}/${SERVICE_ACCOUNT}, then for ${NAMESPACE}/web, whose role is also app-reader`);
-    out(`   (app-reader's trust policy names ${NAMESPACE}/${SERVICE_ACCOUNT} only: a pod of ${NAMESPACE}/web would fail to mount)`);
-    emu.addCsiDriver('secrets-store.csi.k8s.io', { tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }] });
+    stepLine(
+      `8. doctor, with an operator's credentials: for ${NAMESPACE}/${SERVICE_ACCOUNT}, then for ${NAMESPACE}/web, whose role is also app-reader`,
+    );
+    out(
+      `   (app-reader's trust policy names ${NAMESPACE}/${SERVICE_ACCOUNT} only: a pod of ${NAMESPACE}/web would fail to mount)`,
+    );
+    emu.addCsiDriver('secrets-store.csi.k8s.io', {
+      tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }],
+    });
     emu.addNode('node-1');
-    emu.addPod('kube-system', 'csi-secrets-provider-aws-demo', 'node-1', { labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' } });
+    emu.addPod('kube-system', 'csi-secrets-provider-aws-demo', 'node-1', {
+      labels: { 'app.kubernetes.io/name': 'csi-secrets-provider-aws' },
+    });
     emu.addServiceAccount(NAMESPACE, 'web', { 'eks.amazonaws.com/role-arn': EXAMPLE_ROLE });
     const operatorRole = 'arn:aws:iam::123456789012:role/demo-operator';
     emu.addRole({ arn: operatorRole, allow: { iamRead: true, secretsmanager: ['*'], describeParameters: true } });
@@ -410,8 +494,16 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
         AWS_ENDPOINT_URL: emu.url,
         KUBECONFIG: kubeconfig,
       };
-      const exit = await main(['doctor', '--class', classFile, '--namespace', NAMESPACE, '--service-account', sa], { stdout: (t) => (text += t), stderr: (t) => (text += t), env: doctorEnv, cwd: base });
-      out(`   $ csi-secrets-provider-aws doctor --class ${CLASS}.yaml --namespace ${NAMESPACE} --service-account ${sa}   (exit ${exit})`, style.dim);
+      const exit = await main(['doctor', '--class', classFile, '--namespace', NAMESPACE, '--service-account', sa], {
+        stdout: (t) => (text += t),
+        stderr: (t) => (text += t),
+        env: doctorEnv,
+        cwd: base,
+      });
+      out(
+        `   $ csi-secrets-provider-aws doctor --class ${CLASS}.yaml --namespace ${NAMESPACE} --service-account ${sa}   (exit ${exit})`,
+        style.dim,
+      );
       for (const l of text.trimEnd().split('\n')) {
         // Only the rows that say something beyond "exists": the checks' verdicts and the summary.
         if (/^PASS\s+(object|access)\s/.test(l)) continue;
@@ -446,10 +538,15 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
         () => false,
         () => true,
       );
-      out(`   temp directory ${gone ? 'removed (run `npm run demo -- --keep` to keep it: kubeconfig, mounted files, provider log)' : `NOT removed: ${dir}`}`);
+      out(
+        `   temp directory ${gone ? 'removed (run `npm run demo -- --keep` to keep it: kubeconfig, mounted files, provider log)' : `NOT removed: ${dir}`}`,
+      );
     }
   }
-  out(code === 0 ? `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.` : 'Demo failed.', code === 0 ? style.good : style.bad);
+  out(
+    code === 0 ? `Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.` : 'Demo failed.',
+    code === 0 ? style.good : style.bad,
+  );
   return code;
 }
 

@@ -1,7 +1,12 @@
 // The AWS side of the emulator, through the real SDK v3 clients: STS web identity and role
 // chaining, Secrets Manager, SSM, SigV4 checks, region separation and the call log.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import {
+  AssumeRoleCommand,
+  AssumeRoleWithWebIdentityCommand,
+  GetCallerIdentityCommand,
+  STSClient,
+} from '@aws-sdk/client-sts';
 import {
   BatchGetSecretValueCommand,
   DescribeSecretCommand,
@@ -9,7 +14,13 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, GetParametersCommand, LabelParameterVersionCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  GetParameterCommand,
+  GetParametersCommand,
+  LabelParameterVersionCommand,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
 import { startEmulator, type Emulator } from './emulator.js';
 
 const READER = 'arn:aws:iam::123456789012:role/app-reader';
@@ -28,7 +39,12 @@ let clock = Date.UTC(2026, 0, 1);
 let emu: Emulator;
 
 function sts(credentials?: Creds): STSClient {
-  return new STSClient({ region: 'us-east-1', endpoint: emu.url, maxAttempts: 1, ...(credentials ? { credentials } : {}) });
+  return new STSClient({
+    region: 'us-east-1',
+    endpoint: emu.url,
+    maxAttempts: 1,
+    ...(credentials ? { credentials } : {}),
+  });
 }
 function sm(credentials: Creds, region = 'us-east-1'): SecretsManagerClient {
   return new SecretsManagerClient({ region, endpoint: emu.url, credentials, maxAttempts: 1 });
@@ -39,9 +55,17 @@ function ssm(credentials: Creds, region = 'us-east-1'): SSMClient {
 
 async function webIdentity(roleArn = READER, token?: string, extra: { DurationSeconds?: number } = {}): Promise<Creds> {
   const t = token ?? emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'sts.amazonaws.com' });
-  const out = await sts().send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: 'test-session', WebIdentityToken: t, ...extra }));
+  const out = await sts().send(
+    new AssumeRoleWithWebIdentityCommand({
+      RoleArn: roleArn,
+      RoleSessionName: 'test-session',
+      WebIdentityToken: t,
+      ...extra,
+    }),
+  );
   const c = out.Credentials;
-  if (c?.AccessKeyId === undefined || c.SecretAccessKey === undefined || c.SessionToken === undefined) throw new Error('no credentials');
+  if (c?.AccessKeyId === undefined || c.SecretAccessKey === undefined || c.SessionToken === undefined)
+    throw new Error('no credentials');
   return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
 }
 
@@ -57,8 +81,16 @@ async function rejection(p: Promise<unknown>): Promise<{ name: string; message: 
 
 beforeAll(async () => {
   emu = await startEmulator({ now: () => clock });
-  emu.addRole({ arn: READER, trust: { subjects: [SUB] }, allow: { secretsmanager: ['prod/*', 'bin/*'], ssm: ['/app/*', 'plain'] } });
-  emu.addRole({ arn: OTHER, trust: { subjects: ['system:serviceaccount:default:other'] }, allow: { secretsmanager: ['other/*'], batchGetSecretValue: true } });
+  emu.addRole({
+    arn: READER,
+    trust: { subjects: [SUB] },
+    allow: { secretsmanager: ['prod/*', 'bin/*'], ssm: ['/app/*', 'plain'] },
+  });
+  emu.addRole({
+    arn: OTHER,
+    trust: { subjects: ['system:serviceaccount:default:other'] },
+    allow: { secretsmanager: ['other/*'], batchGetSecretValue: true },
+  });
   emu.addRole({ arn: WRITER, allow: { secretsmanager: ['*'], ssm: ['*'], write: true } });
   emu.addRole({ arn: CROSS, trustedRoles: [READER], externalId: 'ext-123', allow: { secretsmanager: ['*'] } });
   emu.putSecret('us-east-1', 'prod/db-creds', '{"username":"app","password":"pw"}', { versionId: 'v1' });
@@ -90,9 +122,33 @@ describe('STS AssumeRoleWithWebIdentity', () => {
   });
 
   const cases: Array<[string, () => string, string, string, number]> = [
-    ['wrong sub', () => emu.issueToken({ namespace: 'default', serviceAccount: 'intruder', audience: 'sts.amazonaws.com' }), 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', 403],
-    ['wrong aud', () => emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'pods.eks.amazonaws.com' }), 'InvalidIdentityTokenException', 'Incorrect token audience', 400],
-    ['expired', () => emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'sts.amazonaws.com', expiresInSeconds: -5 }), 'ExpiredTokenException', 'Token expired', 400],
+    [
+      'wrong sub',
+      () => emu.issueToken({ namespace: 'default', serviceAccount: 'intruder', audience: 'sts.amazonaws.com' }),
+      'AccessDenied',
+      'Not authorized to perform sts:AssumeRoleWithWebIdentity',
+      403,
+    ],
+    [
+      'wrong aud',
+      () => emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'pods.eks.amazonaws.com' }),
+      'InvalidIdentityTokenException',
+      'Incorrect token audience',
+      400,
+    ],
+    [
+      'expired',
+      () =>
+        emu.issueToken({
+          namespace: 'default',
+          serviceAccount: 'app',
+          audience: 'sts.amazonaws.com',
+          expiresInSeconds: -5,
+        }),
+      'ExpiredTokenException',
+      'Token expired',
+      400,
+    ],
     [
       'bad signature',
       () => {
@@ -103,7 +159,19 @@ describe('STS AssumeRoleWithWebIdentity', () => {
       'could not be validated',
       400,
     ],
-    ['unknown issuer', () => emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'sts.amazonaws.com', issuer: 'https://evil.example' }), 'InvalidIdentityTokenException', 'No OpenIDConnect provider', 400],
+    [
+      'unknown issuer',
+      () =>
+        emu.issueToken({
+          namespace: 'default',
+          serviceAccount: 'app',
+          audience: 'sts.amazonaws.com',
+          issuer: 'https://evil.example',
+        }),
+      'InvalidIdentityTokenException',
+      'No OpenIDConnect provider',
+      400,
+    ],
     ['not a JWT', () => 'not-a-jwt', 'InvalidIdentityTokenException', 'not a valid JWT', 400],
   ];
   test.each(cases)('refuses %s', async (_, token, name, message, status) => {
@@ -123,17 +191,37 @@ describe('STS AssumeRoleWithWebIdentity', () => {
     ['bad name!', 'regular expression pattern'],
   ])('validates RoleSessionName %j', async (name, message) => {
     const token = emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'sts.amazonaws.com' });
-    const err = await rejection(sts().send(new AssumeRoleWithWebIdentityCommand({ RoleArn: READER, RoleSessionName: name, WebIdentityToken: token })));
+    const err = await rejection(
+      sts().send(
+        new AssumeRoleWithWebIdentityCommand({ RoleArn: READER, RoleSessionName: name, WebIdentityToken: token }),
+      ),
+    );
     expect(err.name).toBe('ValidationError');
     expect(err.message).toContain(message);
   });
 
   test('DurationSeconds sets the expiration; beyond MaxSessionDuration is refused', async () => {
     const token = emu.issueToken({ namespace: 'default', serviceAccount: 'app', audience: 'sts.amazonaws.com' });
-    const out = await sts().send(new AssumeRoleWithWebIdentityCommand({ RoleArn: READER, RoleSessionName: 's1', WebIdentityToken: token, DurationSeconds: 900 }));
+    const out = await sts().send(
+      new AssumeRoleWithWebIdentityCommand({
+        RoleArn: READER,
+        RoleSessionName: 's1',
+        WebIdentityToken: token,
+        DurationSeconds: 900,
+      }),
+    );
     expect(out.Credentials?.Expiration?.getTime()).toBe(clock + 900_000);
     expect(out.SubjectFromWebIdentityToken).toBe(SUB);
-    const err = await rejection(sts().send(new AssumeRoleWithWebIdentityCommand({ RoleArn: READER, RoleSessionName: 's1', WebIdentityToken: token, DurationSeconds: 7200 })));
+    const err = await rejection(
+      sts().send(
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: READER,
+          RoleSessionName: 's1',
+          WebIdentityToken: token,
+          DurationSeconds: 7200,
+        }),
+      ),
+    );
     expect(err.name).toBe('ValidationError');
   });
 });
@@ -141,10 +229,16 @@ describe('STS AssumeRoleWithWebIdentity', () => {
 describe('STS AssumeRole (chaining)', () => {
   test('trusted source role with the right ExternalId gets cross-account credentials', async () => {
     const src = await webIdentity();
-    const out = await sts(src).send(new AssumeRoleCommand({ RoleArn: CROSS, RoleSessionName: 'chain', ExternalId: 'ext-123', DurationSeconds: 3600 }));
+    const out = await sts(src).send(
+      new AssumeRoleCommand({ RoleArn: CROSS, RoleSessionName: 'chain', ExternalId: 'ext-123', DurationSeconds: 3600 }),
+    );
     expect(out.AssumedRoleUser?.Arn).toBe('arn:aws:sts::210987654321:assumed-role/cross-account/chain');
     const c = out.Credentials;
-    const who = await sts({ accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken ?? '' }).send(new GetCallerIdentityCommand({}));
+    const who = await sts({
+      accessKeyId: c?.AccessKeyId ?? '',
+      secretAccessKey: c?.SecretAccessKey ?? '',
+      sessionToken: c?.SessionToken ?? '',
+    }).send(new GetCallerIdentityCommand({}));
     expect(who.Account).toBe('210987654321');
   });
 
@@ -155,13 +249,17 @@ describe('STS AssumeRole (chaining)', () => {
     ['DurationSeconds below 900', { ExternalId: 'ext-123', DurationSeconds: 899 }, 'ValidationError'],
   ])('refuses %s', async (_, extra, name) => {
     const src = await webIdentity();
-    const err = await rejection(sts(src).send(new AssumeRoleCommand({ RoleArn: CROSS, RoleSessionName: 'chain', ...extra })));
+    const err = await rejection(
+      sts(src).send(new AssumeRoleCommand({ RoleArn: CROSS, RoleSessionName: 'chain', ...extra })),
+    );
     expect(err.name).toBe(name);
   });
 
   test('refuses a source role the target does not trust', async () => {
     const src = emu.issueCredentials(OTHER);
-    const err = await rejection(sts(src).send(new AssumeRoleCommand({ RoleArn: CROSS, RoleSessionName: 'chain', ExternalId: 'ext-123' })));
+    const err = await rejection(
+      sts(src).send(new AssumeRoleCommand({ RoleArn: CROSS, RoleSessionName: 'chain', ExternalId: 'ext-123' })),
+    );
     expect(err.name).toBe('AccessDenied');
     expect(err.message).toContain('is not authorized to perform: sts:AssumeRole on resource: ' + CROSS);
   });
@@ -178,9 +276,21 @@ describe('Secrets Manager', () => {
   test('GetSecretValue by name, full ARN, partial ARN, VersionId and VersionStage', async () => {
     expect(arn).toMatch(/^arn:aws:secretsmanager:us-east-1:123456789012:secret:prod\/db-creds-[A-Za-z]{6}$/);
     const partial = arn.slice(0, -7);
-    for (const input of [{ SecretId: 'prod/db-creds' }, { SecretId: arn }, { SecretId: partial }, { SecretId: 'prod/db-creds', VersionId: 'v1' }, { SecretId: 'prod/db-creds', VersionStage: 'AWSCURRENT' }]) {
+    for (const input of [
+      { SecretId: 'prod/db-creds' },
+      { SecretId: arn },
+      { SecretId: partial },
+      { SecretId: 'prod/db-creds', VersionId: 'v1' },
+      { SecretId: 'prod/db-creds', VersionStage: 'AWSCURRENT' },
+    ]) {
       const out = await sm(creds).send(new GetSecretValueCommand(input));
-      expect(out).toMatchObject({ Name: 'prod/db-creds', ARN: arn, VersionId: 'v1', SecretString: '{"username":"app","password":"pw"}', VersionStages: ['AWSCURRENT'] });
+      expect(out).toMatchObject({
+        Name: 'prod/db-creds',
+        ARN: arn,
+        VersionId: 'v1',
+        SecretString: '{"username":"app","password":"pw"}',
+        VersionStages: ['AWSCURRENT'],
+      });
       expect(out.CreatedDate).toBeInstanceOf(Date);
     }
   });
@@ -192,12 +302,37 @@ describe('Secrets Manager', () => {
   });
 
   test.each([
-    ['a missing secret', { SecretId: 'prod/missing' }, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret."],
-    ['a missing version', { SecretId: 'prod/db-creds', VersionId: 'nope' }, 'ResourceNotFoundException', 'VersionId: nope'],
-    ['a missing stage', { SecretId: 'prod/db-creds', VersionStage: 'AWSPENDING' }, 'ResourceNotFoundException', 'staging label: AWSPENDING'],
-    ['an ARN of another region', { SecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-creds' }, 'ResourceNotFoundException', "can't find"],
+    [
+      'a missing secret',
+      { SecretId: 'prod/missing' },
+      'ResourceNotFoundException',
+      "Secrets Manager can't find the specified secret.",
+    ],
+    [
+      'a missing version',
+      { SecretId: 'prod/db-creds', VersionId: 'nope' },
+      'ResourceNotFoundException',
+      'VersionId: nope',
+    ],
+    [
+      'a missing stage',
+      { SecretId: 'prod/db-creds', VersionStage: 'AWSPENDING' },
+      'ResourceNotFoundException',
+      'staging label: AWSPENDING',
+    ],
+    [
+      'an ARN of another region',
+      { SecretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-creds' },
+      'ResourceNotFoundException',
+      "can't find",
+    ],
     ['KMS refusing', { SecretId: 'prod/kms-broken' }, 'DecryptionFailure', "can't decrypt"],
-    ['a customer managed key the role may not kms:Decrypt with', { SecretId: 'prod/cmk' }, 'AccessDeniedException', 'Access to KMS is not allowed'],
+    [
+      'a customer managed key the role may not kms:Decrypt with',
+      { SecretId: 'prod/cmk' },
+      'AccessDeniedException',
+      'Access to KMS is not allowed',
+    ],
     [
       "another role's secret",
       { SecretId: 'other/secret' },
@@ -213,7 +348,10 @@ describe('Secrets Manager', () => {
   test('DescribeSecret lists VersionIdsToStages; a least-privilege role is refused', async () => {
     const out = await sm(creds).send(new DescribeSecretCommand({ SecretId: 'prod/db-creds' }));
     expect(out.VersionIdsToStages).toEqual({ v1: ['AWSCURRENT'] });
-    emu.addRole({ arn: 'arn:aws:iam::123456789012:role/least', allow: { secretsmanager: ['prod/*'], describeSecret: false } });
+    emu.addRole({
+      arn: 'arn:aws:iam::123456789012:role/least',
+      allow: { secretsmanager: ['prod/*'], describeSecret: false },
+    });
     const least = emu.issueCredentials('arn:aws:iam::123456789012:role/least');
     const err = await rejection(sm(least).send(new DescribeSecretCommand({ SecretId: 'prod/db-creds' })));
     expect(err.name).toBe('AccessDeniedException');
@@ -226,7 +364,9 @@ describe('Secrets Manager', () => {
     expect(denied.name).toBe('AccessDeniedException');
     expect(denied.message).toContain('secretsmanager:BatchGetSecretValue');
     const other = emu.issueCredentials(OTHER);
-    const out = await sm(other).send(new BatchGetSecretValueCommand({ SecretIdList: ['other/secret', 'prod/db-creds', 'other/missing'] }));
+    const out = await sm(other).send(
+      new BatchGetSecretValueCommand({ SecretIdList: ['other/secret', 'prod/db-creds', 'other/missing'] }),
+    );
     expect(out.SecretValues?.map((v) => v.Name)).toEqual(['other/secret']);
     expect(out.Errors?.map((e) => [e.SecretId, e.ErrorCode])).toEqual([
       ['prod/db-creds', 'AccessDeniedException'],
@@ -237,22 +377,38 @@ describe('Secrets Manager', () => {
   test('PutSecretValue rotates: new AWSCURRENT, old AWSPREVIOUS', async () => {
     emu.putSecret('us-east-1', 'prod/rotating', 'one', { versionId: 'r1' });
     const writer = emu.issueCredentials(WRITER);
-    const put = await sm(writer).send(new PutSecretValueCommand({ SecretId: 'prod/rotating', SecretString: 'two', ClientRequestToken: 'r2-000000000000000000000000000000000' }));
+    const put = await sm(writer).send(
+      new PutSecretValueCommand({
+        SecretId: 'prod/rotating',
+        SecretString: 'two',
+        ClientRequestToken: 'r2-000000000000000000000000000000000',
+      }),
+    );
     expect(put.VersionStages).toEqual(['AWSCURRENT']);
     const cur = await sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/rotating' }));
     expect([cur.SecretString, cur.VersionId]).toEqual(['two', 'r2-000000000000000000000000000000000']);
-    const prev = await sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/rotating', VersionStage: 'AWSPREVIOUS' }));
+    const prev = await sm(creds).send(
+      new GetSecretValueCommand({ SecretId: 'prod/rotating', VersionStage: 'AWSPREVIOUS' }),
+    );
     expect([prev.SecretString, prev.VersionId]).toEqual(['one', 'r1']);
     const d = await sm(creds).send(new DescribeSecretCommand({ SecretId: 'prod/rotating' }));
-    expect(d.VersionIdsToStages).toEqual({ r1: ['AWSPREVIOUS'], 'r2-000000000000000000000000000000000': ['AWSCURRENT'] });
+    expect(d.VersionIdsToStages).toEqual({
+      r1: ['AWSPREVIOUS'],
+      'r2-000000000000000000000000000000000': ['AWSCURRENT'],
+    });
     // A reader may not write.
-    expect((await rejection(sm(creds).send(new PutSecretValueCommand({ SecretId: 'prod/rotating', SecretString: 'x' })))).name).toBe('AccessDeniedException');
+    expect(
+      (await rejection(sm(creds).send(new PutSecretValueCommand({ SecretId: 'prod/rotating', SecretString: 'x' }))))
+        .name,
+    ).toBe('AccessDeniedException');
   });
 
   test('deleteSecret makes it ResourceNotFound', async () => {
     emu.putSecret('us-east-1', 'prod/temp', 't');
     emu.deleteSecret('us-east-1', 'prod/temp');
-    expect((await rejection(sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/temp' })))).name).toBe('ResourceNotFoundException');
+    expect((await rejection(sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/temp' })))).name).toBe(
+      'ResourceNotFoundException',
+    );
   });
 });
 
@@ -265,7 +421,16 @@ describe('SSM', () => {
   test('GetParameters: selectors, ARNs, decryption, and InvalidParameters echoing the request', async () => {
     const out = await ssm(creds).send(
       new GetParametersCommand({
-        Names: ['/app/flag', '/app/flag:1', '/app/flag:prod', 'arn:aws:ssm:us-east-1:123456789012:parameter/app/db-host', 'plain', '/app/missing', '/app/flag:9', '/app/flag:nolabel'],
+        Names: [
+          '/app/flag',
+          '/app/flag:1',
+          '/app/flag:prod',
+          'arn:aws:ssm:us-east-1:123456789012:parameter/app/db-host',
+          'plain',
+          '/app/missing',
+          '/app/flag:9',
+          '/app/flag:nolabel',
+        ],
         WithDecryption: true,
       }),
     );
@@ -288,9 +453,19 @@ describe('SSM', () => {
   });
 
   test.each([
-    ['more than 10 names', { Names: Array.from({ length: 11 }, (_, i) => `/app/p${i}`) }, 'ValidationException', 'less than or equal to 10'],
+    [
+      'more than 10 names',
+      { Names: Array.from({ length: 11 }, (_, i) => `/app/p${i}`) },
+      'ValidationException',
+      'less than or equal to 10',
+    ],
     ['a KMS failure', { Names: ['/app/kms'], WithDecryption: true }, 'InvalidKeyId', ''],
-    ['an unreadable name', { Names: ['/app/flag', '/secret/x'] }, 'AccessDeniedException', 'is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/secret/x'],
+    [
+      'an unreadable name',
+      { Names: ['/app/flag', '/secret/x'] },
+      'AccessDeniedException',
+      'is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/secret/x',
+    ],
   ])('GetParameters refuses %s', async (_, input, name, message) => {
     const err = await rejection(ssm(creds).send(new GetParametersCommand(input)));
     expect(err.name).toBe(name);
@@ -300,12 +475,20 @@ describe('SSM', () => {
   test('GetParameter, PutParameter (Overwrite → new version), LabelParameterVersion', async () => {
     const writer = emu.issueCredentials(WRITER);
     await ssm(writer).send(new PutParameterCommand({ Name: '/app/new', Value: 'a', Type: 'String' }));
-    expect((await rejection(ssm(writer).send(new PutParameterCommand({ Name: '/app/new', Value: 'b' })))).name).toBe('ParameterAlreadyExists');
-    expect((await ssm(writer).send(new PutParameterCommand({ Name: '/app/new', Value: 'b', Overwrite: true }))).Version).toBe(2);
-    await ssm(writer).send(new LabelParameterVersionCommand({ Name: '/app/new', ParameterVersion: 1, Labels: ['old'] }));
+    expect((await rejection(ssm(writer).send(new PutParameterCommand({ Name: '/app/new', Value: 'b' })))).name).toBe(
+      'ParameterAlreadyExists',
+    );
+    expect(
+      (await ssm(writer).send(new PutParameterCommand({ Name: '/app/new', Value: 'b', Overwrite: true }))).Version,
+    ).toBe(2);
+    await ssm(writer).send(
+      new LabelParameterVersionCommand({ Name: '/app/new', ParameterVersion: 1, Labels: ['old'] }),
+    );
     expect((await ssm(creds).send(new GetParameterCommand({ Name: '/app/new:old' }))).Parameter?.Value).toBe('a');
     expect((await ssm(creds).send(new GetParameterCommand({ Name: '/app/new' }))).Parameter?.Value).toBe('b');
-    expect((await rejection(ssm(creds).send(new GetParameterCommand({ Name: '/app/none' })))).name).toBe('ParameterNotFound');
+    expect((await rejection(ssm(creds).send(new GetParameterCommand({ Name: '/app/none' })))).name).toBe(
+      'ParameterNotFound',
+    );
   });
 });
 
@@ -319,7 +502,8 @@ describe('SigV4 and sessions', () => {
         const req = args.request as { body?: string | Uint8Array };
         // (Buffer.from(body) would call the body's valueOf, a string method; its ArrayBuffer does not.)
         const body = req.body ?? new Uint8Array();
-        const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+        const text =
+          typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
         req.body = text.replace('prod/db-creds', 'prod/db-crede');
         return next(args);
       },
@@ -330,9 +514,17 @@ describe('SigV4 and sessions', () => {
   });
 
   test.each([
-    ['a wrong secret key', (c: Creds) => ({ ...c, secretAccessKey: c.secretAccessKey.replace(/.$/, (x) => (x === 'A' ? 'B' : 'A')) }), 'InvalidSignatureException'],
+    [
+      'a wrong secret key',
+      (c: Creds) => ({ ...c, secretAccessKey: c.secretAccessKey.replace(/.$/, (x) => (x === 'A' ? 'B' : 'A')) }),
+      'InvalidSignatureException',
+    ],
     ['an unknown key', (c: Creds) => ({ ...c, accessKeyId: 'ASIAAAAAAAAAAAAAAAAA' }), 'UnrecognizedClientException'],
-    ['a session token of another session', (c: Creds) => ({ ...c, sessionToken: 'IQoJ-forged' }), 'UnrecognizedClientException'],
+    [
+      'a session token of another session',
+      (c: Creds) => ({ ...c, sessionToken: 'IQoJ-forged' }),
+      'UnrecognizedClientException',
+    ],
   ])('refuses %s', async (_, change, name) => {
     const creds = change(await webIdentity());
     expect((await rejection(sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' })))).name).toBe(name);
@@ -349,7 +541,9 @@ describe('SigV4 and sessions', () => {
     const creds = await webIdentity(READER, undefined, { DurationSeconds: 900 });
     clock += 901_000;
     try {
-      expect((await rejection(sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' })))).name).toBe('ExpiredTokenException');
+      expect((await rejection(sm(creds).send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' })))).name).toBe(
+        'ExpiredTokenException',
+      );
       expect((await rejection(sts(creds).send(new GetCallerIdentityCommand({})))).name).toBe('ExpiredToken');
     } finally {
       clock -= 901_000;
@@ -360,9 +554,15 @@ describe('SigV4 and sessions', () => {
 describe('regions and the call log', () => {
   test('each region has its own data; the region comes from the credential scope', async () => {
     const creds = await webIdentity();
-    expect((await sm(creds, 'us-west-2').send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' }))).SecretString).toBe('west-value');
-    expect((await sm(creds, 'us-east-1').send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' }))).VersionId).toBe('v1');
-    expect((await rejection(sm(creds, 'eu-west-1').send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' })))).name).toBe('ResourceNotFoundException');
+    expect(
+      (await sm(creds, 'us-west-2').send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' }))).SecretString,
+    ).toBe('west-value');
+    expect(
+      (await sm(creds, 'us-east-1').send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' }))).VersionId,
+    ).toBe('v1');
+    expect(
+      (await rejection(sm(creds, 'eu-west-1').send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' })))).name,
+    ).toBe('ResourceNotFoundException');
     expect(emu.callCount({ service: 'secretsmanager', region: 'us-west-2' })).toBe(1);
     expect(emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(3);
     expect(emu.callCount({ service: 'sts', operation: 'AssumeRoleWithWebIdentity' })).toBe(1);

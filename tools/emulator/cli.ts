@@ -31,7 +31,8 @@ export function parseCliArgs(argv: readonly string[]): CliOptions | 'help' {
     const value = eq < 0 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined) throw new Error(`${name} needs a value; ${USAGE}`);
     const int = (): number => {
-      if (!/^\d+$/.test(value)) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(value)}`);
+      if (!/^\d+$/.test(value))
+        throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(value)}`);
       return Number(value);
     };
     switch (name) {
@@ -63,7 +64,8 @@ export interface RunningCli {
 
 /** Starts the emulator as the CLI does and writes the banner through `print`. */
 export async function startCli(o: CliOptions, print: (line: string) => void): Promise<RunningCli> {
-  const seed: Seed = o.seedFile === undefined ? exampleSeed() : parseSeed(JSON.parse(await readFile(o.seedFile, 'utf8')) as unknown);
+  const seed: Seed =
+    o.seedFile === undefined ? exampleSeed() : parseSeed(JSON.parse(await readFile(o.seedFile, 'utf8')) as unknown);
   const emu = await startEmulator({ port: o.port, host: o.host, latencyMs: o.latencyMs });
   loadSeed(emu, seed);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'csi-aws-emulator-'));
@@ -81,7 +83,9 @@ export async function startCli(o: CliOptions, print: (line: string) => void): Pr
   print('Sample service-account tokens (valid 1 h; emulator-signed, worthless elsewhere):');
   for (const sa of seed.serviceAccounts ?? []) {
     for (const audience of ['sts.amazonaws.com', POD_IDENTITY_AUDIENCE]) {
-      print(`  ${sa.namespace}/${sa.name} ${audience}: ${emu.issueToken({ namespace: sa.namespace, serviceAccount: sa.name, audience })}`);
+      print(
+        `  ${sa.namespace}/${sa.name} ${audience}: ${emu.issueToken({ namespace: sa.namespace, serviceAccount: sa.name, audience })}`,
+      );
     }
   }
   return {

@@ -6,7 +6,14 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createDriverClient, driverPathProblem, mountAttributes, PROTO_PATH, writeFilesLikeDriver, type DriverClient } from './driver-client.js';
+import {
+  createDriverClient,
+  driverPathProblem,
+  mountAttributes,
+  PROTO_PATH,
+  writeFilesLikeDriver,
+  type DriverClient,
+} from './driver-client.js';
 import { startEmulator } from './emulator.js';
 
 let dir: string;
@@ -16,20 +23,36 @@ let lastRequest: Record<string, unknown> | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'emu-driver-'));
-  const def = protoLoader.loadSync(PROTO_PATH, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { v1alpha1: { CSIDriverProvider: { service: grpc.ServiceDefinition } } };
+  const def = protoLoader.loadSync(PROTO_PATH, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    v1alpha1: { CSIDriverProvider: { service: grpc.ServiceDefinition } };
+  };
   server = new grpc.Server();
   server.addService(pkg.v1alpha1.CSIDriverProvider.service, {
-    Version: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { version: 'v1alpha1', runtime_name: 'fake', runtime_version: '0.0.1' }),
+    Version: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, { version: 'v1alpha1', runtime_name: 'fake', runtime_version: '0.0.1' }),
     Mount: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       lastRequest = call.request;
       const attrs = JSON.parse(String(call.request['attributes'])) as Record<string, string>;
       if (attrs['fail'] === 'yes') return cb({ code: grpc.status.PERMISSION_DENIED, details: 'no access to prod/db' });
       if (attrs['slow'] === 'yes') return; // never answers: the deadline or a cancel ends it
-      cb(null, { object_version: [{ id: 'a', version: 'v1' }], files: [{ path: 'a', mode: 0o600, contents: Buffer.from('bytes\u0000\u00ff', 'latin1') }] });
+      cb(null, {
+        object_version: [{ id: 'a', version: 'v1' }],
+        files: [{ path: 'a', mode: 0o600, contents: Buffer.from('bytes\u0000\u00ff', 'latin1') }],
+      });
     },
   });
-  await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${path.join(dir, 'aws.sock')}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix:${path.join(dir, 'aws.sock')}`, grpc.ServerCredentials.createInsecure(), (e) =>
+      e ? reject(e) : resolve(),
+    ),
+  );
   client = createDriverClient(path.join(dir, 'aws.sock'));
 });
 afterAll(async () => {
@@ -44,18 +67,33 @@ describe('createDriverClient', () => {
   });
 
   test('Mount sends what the driver sends and decodes files', async () => {
-    const out = await client.mount({ attributes: { objects: '[]' }, targetPath: '/t', currentObjectVersion: [{ id: 'a', version: 'v0' }] });
-    expect(lastRequest).toMatchObject({ attributes: '{"objects":"[]"}', secrets: 'null', target_path: '/t', permission: '420', current_object_version: [{ id: 'a', version: 'v0' }] });
+    const out = await client.mount({
+      attributes: { objects: '[]' },
+      targetPath: '/t',
+      currentObjectVersion: [{ id: 'a', version: 'v0' }],
+    });
+    expect(lastRequest).toMatchObject({
+      attributes: '{"objects":"[]"}',
+      secrets: 'null',
+      target_path: '/t',
+      permission: '420',
+      current_object_version: [{ id: 'a', version: 'v0' }],
+    });
     expect(out.objectVersion).toEqual([{ id: 'a', version: 'v1' }]);
     expect(out.files).toEqual([{ path: 'a', mode: 0o600, contents: Buffer.from('bytes\u0000\u00ff', 'latin1') }]);
   });
 
   test('rejects with the gRPC status', async () => {
-    await expect(client.mount({ attributes: { fail: 'yes' }, targetPath: '/t' })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: 'no access to prod/db' });
+    await expect(client.mount({ attributes: { fail: 'yes' }, targetPath: '/t' })).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+      details: 'no access to prod/db',
+    });
   });
 
   test('deadline and cancellation', async () => {
-    await expect(client.mount({ attributes: { slow: 'yes' }, targetPath: '/t' }, { deadlineMs: 50 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    await expect(
+      client.mount({ attributes: { slow: 'yes' }, targetPath: '/t' }, { deadlineMs: 50 }),
+    ).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
     const ac = new AbortController();
     const p = client.mount({ attributes: { slow: 'yes' }, targetPath: '/t' }, { signal: ac.signal });
     ac.abort();
@@ -67,8 +105,21 @@ describe('mountAttributes', () => {
   test('pod info, ephemeral and tokens with expirationTimestamp from the JWT', async () => {
     const emu = await startEmulator({ now: () => Date.UTC(2026, 0, 1) });
     try {
-      const token = emu.issueToken({ namespace: 'ns', serviceAccount: 'sa', audience: 'sts.amazonaws.com', expiresInSeconds: 600 });
-      const a = mountAttributes({ podName: 'p', namespace: 'ns', serviceAccount: 'sa', podUid: 'u-1', tokens: { 'sts.amazonaws.com': token }, parameters: { objects: 'x', 'csi.storage.k8s.io/pod.name': 'spoof' }, secretProviderClass: 'spc' });
+      const token = emu.issueToken({
+        namespace: 'ns',
+        serviceAccount: 'sa',
+        audience: 'sts.amazonaws.com',
+        expiresInSeconds: 600,
+      });
+      const a = mountAttributes({
+        podName: 'p',
+        namespace: 'ns',
+        serviceAccount: 'sa',
+        podUid: 'u-1',
+        tokens: { 'sts.amazonaws.com': token },
+        parameters: { objects: 'x', 'csi.storage.k8s.io/pod.name': 'spoof' },
+        secretProviderClass: 'spc',
+      });
       expect(a).toMatchObject({
         objects: 'x',
         secretProviderClass: 'spc',
@@ -78,8 +129,14 @@ describe('mountAttributes', () => {
         'csi.storage.k8s.io/serviceAccount.name': 'sa',
         'csi.storage.k8s.io/ephemeral': 'true',
       });
-      expect(JSON.parse(a['csi.storage.k8s.io/serviceAccount.tokens'] ?? '')).toEqual({ 'sts.amazonaws.com': { token, expirationTimestamp: '2026-01-01T00:10:00Z' } });
-      expect(mountAttributes({ podName: 'p', namespace: 'ns', serviceAccount: 'sa', parameters: {} })['csi.storage.k8s.io/serviceAccount.tokens']).toBeUndefined();
+      expect(JSON.parse(a['csi.storage.k8s.io/serviceAccount.tokens'] ?? '')).toEqual({
+        'sts.amazonaws.com': { token, expirationTimestamp: '2026-01-01T00:10:00Z' },
+      });
+      expect(
+        mountAttributes({ podName: 'p', namespace: 'ns', serviceAccount: 'sa', parameters: {} })[
+          'csi.storage.k8s.io/serviceAccount.tokens'
+        ],
+      ).toBeUndefined();
     } finally {
       await emu.close();
     }

@@ -55,18 +55,34 @@ interface RawMountResponse {
   error?: { code: string } | null;
 }
 
-type Unary<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: Res) => void,
+) => grpc.ClientUnaryCall;
 
 interface ProviderStub extends grpc.Client {
   Version: Unary<{ version: string }, { version: string; runtime_name: string; runtime_version: string }>;
   Mount: Unary<Record<string, unknown>, RawMountResponse>;
 }
 
-let cachedCtor: (new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => ProviderStub) | undefined;
+let cachedCtor:
+  (new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => ProviderStub) | undefined;
 
-function stubConstructor(): new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => ProviderStub {
+function stubConstructor(): new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => ProviderStub {
   if (cachedCtor === undefined) {
-    const def = protoLoader.loadSync(PROTO_PATH, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const def = protoLoader.loadSync(PROTO_PATH, {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
     const pkg = grpc.loadPackageDefinition(def) as unknown as { v1alpha1: { CSIDriverProvider: typeof cachedCtor } };
     cachedCtor = pkg.v1alpha1.CSIDriverProvider;
     if (cachedCtor === undefined) throw new Error(`${PROTO_PATH} does not define v1alpha1.CSIDriverProvider`);
@@ -77,18 +93,23 @@ function stubConstructor(): new (address: string, creds: grpc.ChannelCredentials
 /** A client dialing `unix:<socketPath>` with `:authority` localhost, insecure, waitForReady (docs/behaviour.md, "Transport"). */
 export function createDriverClient(socketPath: string): DriverClient {
   const Ctor = stubConstructor();
-  const stub = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'localhost' });
+  const stub = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), {
+    'grpc.default_authority': 'localhost',
+  });
   // grpc-js carries waitForReady on the metadata; the driver sets it on every call.
   const metadata = (): grpc.Metadata => {
     const md = new grpc.Metadata();
     md.setOptions({ waitForReady: true });
     return md;
   };
-  const options = (deadlineMs?: number): grpc.CallOptions => (deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + deadlineMs) });
+  const options = (deadlineMs?: number): grpc.CallOptions =>
+    deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + deadlineMs) };
   return {
     version() {
       return new Promise((resolve, reject) => {
-        stub.Version({ version: 'v1alpha1' }, metadata(), options(), (err, res) => (err !== null || res === undefined ? reject(err ?? new Error('empty Version response')) : resolve(res)));
+        stub.Version({ version: 'v1alpha1' }, metadata(), options(), (err, res) =>
+          err !== null || res === undefined ? reject(err ?? new Error('empty Version response')) : resolve(res),
+        );
       });
     },
     mount(req, o = {}) {
@@ -220,7 +241,8 @@ export async function writeFilesLikeDriver(targetDir: string, files: readonly Dr
   // Migration from provider-writes: top-level entries that are not our symlinks go.
   const tops = new Set(payload.map((f) => f.path.split('/')[0] as string));
   for (const top of tops) {
-    if ((await isSymlink(path.join(targetDir, top))) === false) await rm(path.join(targetDir, top), { recursive: true, force: true });
+    if ((await isSymlink(path.join(targetDir, top))) === false)
+      await rm(path.join(targetDir, top), { recursive: true, force: true });
   }
 
   const stamp = new Date().toISOString().replace(/[:]/g, '_');
@@ -247,5 +269,6 @@ export async function writeFilesLikeDriver(targetDir: string, files: readonly Dr
     if (e.startsWith('..') || tops.has(e)) continue;
     if ((await isSymlink(path.join(targetDir, e))) === true) await rm(path.join(targetDir, e), { force: true });
   }
-  if (oldDir !== undefined && oldDir !== tsName) await rm(path.join(targetDir, oldDir), { recursive: true, force: true });
+  if (oldDir !== undefined && oldDir !== tsName)
+    await rm(path.join(targetDir, oldDir), { recursive: true, force: true });
 }

@@ -16,7 +16,18 @@ import { handleSecretsManager, smNames } from './secrets-manager.js';
 import { parseAuthorization, signatureMatches } from './sigv4.js';
 import { handleSsm, ssmNames } from './ssm.js';
 import { handleIam, iamErrorXml } from './iam.js';
-import { DEFAULT_ACCOUNT, DEFAULT_ISSUER, EmulatorError, roleAccount, roleName, State, type ParameterType, type PodRecord, type RoleSpec, type Session } from './state.js';
+import {
+  DEFAULT_ACCOUNT,
+  DEFAULT_ISSUER,
+  EmulatorError,
+  roleAccount,
+  roleName,
+  State,
+  type ParameterType,
+  type PodRecord,
+  type RoleSpec,
+  type Session,
+} from './state.js';
 import { handleSts, stsErrorXml } from './sts.js';
 
 export type { Fault, ServiceName } from './faults.js';
@@ -104,7 +115,12 @@ export interface Emulator {
   addPodIdentityAssociation(a: { namespace: string; serviceAccount: string; roleArn: string }): void;
   addServiceAccount(ns: string, name: string, annotations?: Record<string, string>): void;
   /** A pod; `labels`, `ready` (default true), `serviceAccountName` (default "default") and `volumes` for `doctor`. */
-  addPod(ns: string, name: string, nodeName: string, o?: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] }): void;
+  addPod(
+    ns: string,
+    name: string,
+    nodeName: string,
+    o?: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] },
+  ): void;
   /** A CSIDriver object; `tokenRequests` as its spec has them (absent: none). */
   addCsiDriver(name: string, o?: { tokenRequests?: { audience: string; expirationSeconds?: number }[] }): void;
   /** Registers an issuer as an IAM OIDC provider (the default issuer is registered); STS trusts only these. */
@@ -115,9 +131,19 @@ export interface Emulator {
   addNode(name: string, labels?: Record<string, string>): void;
   /** Creates the secret, or adds a version to it (rotation). */
   /** `kmsKeyId`: a customer managed key's ARN (reading then needs kms:Decrypt on it). */
-  putSecret(region: string, name: string, value: string | Uint8Array, o?: { versionId?: string; stages?: string[]; kmsFails?: boolean; kmsKeyId?: string }): { arn: string; versionId: string };
+  putSecret(
+    region: string,
+    name: string,
+    value: string | Uint8Array,
+    o?: { versionId?: string; stages?: string[]; kmsFails?: boolean; kmsKeyId?: string },
+  ): { arn: string; versionId: string };
   deleteSecret(region: string, name: string): void;
-  putParameter(region: string, name: string, value: string, o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean }): { version: number; arn: string };
+  putParameter(
+    region: string,
+    name: string,
+    value: string,
+    o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean },
+  ): { version: number; arn: string };
   deleteParameter(region: string, name: string): void;
   addFault(f: Fault): string;
   removeFault(id: string): void;
@@ -200,7 +226,8 @@ function reshape(body: string, f: Fault): string {
   if (f.entryFields !== undefined) {
     for (const list of ['SecretValues', 'Parameters']) {
       const entries = top[list];
-      if (Array.isArray(entries)) top[list] = entries.map((e: unknown) => (e !== null && typeof e === 'object' ? { ...e, ...f.entryFields } : e));
+      if (Array.isArray(entries))
+        top[list] = entries.map((e: unknown) => (e !== null && typeof e === 'object' ? { ...e, ...f.entryFields } : e));
     }
   }
   return JSON.stringify({ ...top, ...f.answerFields });
@@ -320,7 +347,11 @@ class EmulatorImpl implements Emulator {
     if (this.latency > 0) await this.wait(this.latency, ex.req);
     if (ex.res.destroyed || this.closing.signal.aborted) return;
     const shape = ex.shape;
-    const reshaped = shape !== undefined && a.fill === undefined && a.status < 300 && (shape.answerFields !== undefined || shape.entryFields !== undefined);
+    const reshaped =
+      shape !== undefined &&
+      a.fill === undefined &&
+      a.status < 300 &&
+      (shape.answerFields !== undefined || shape.entryFields !== undefined);
     const out: Answer = reshaped ? { ...a, body: reshape(a.body, shape) } : a;
     if (out.fill === undefined && shape?.trickleMs === undefined) {
       ex.res.writeHead(out.status, { ...out.headers, 'content-length': String(Buffer.byteLength(out.body)) });
@@ -328,7 +359,10 @@ class EmulatorImpl implements Emulator {
       return;
     }
     const length = out.fill === undefined ? Buffer.byteLength(out.body) : out.fill.bytes;
-    ex.res.writeHead(out.status, out.fill?.chunked === true ? out.headers : { ...out.headers, 'content-length': String(length) });
+    ex.res.writeHead(
+      out.status,
+      out.fill?.chunked === true ? out.headers : { ...out.headers, 'content-length': String(length) },
+    );
     await this.stream(ex, piecesOf(out), shape?.trickleMs, shape?.burstBytes ?? 0);
   }
 
@@ -336,7 +370,12 @@ class EmulatorImpl implements Emulator {
    * Writes the pieces as the client reads them, or (with `trickleMs`) the first `burstBytes` so and
    * then one byte every `trickleMs`, until done or the client goes.
    */
-  private async stream(ex: Exchange, pieces: Iterable<Buffer>, trickleMs: number | undefined, burstBytes: number): Promise<void> {
+  private async stream(
+    ex: Exchange,
+    pieces: Iterable<Buffer>,
+    trickleMs: number | undefined,
+    burstBytes: number,
+  ): Promise<void> {
     const gone = (): boolean => ex.res.destroyed || ex.req.socket.destroyed || this.closing.signal.aborted;
     const drained = (): Promise<void> =>
       new Promise((resolve) => {
@@ -388,13 +427,29 @@ class EmulatorImpl implements Emulator {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const ex: Exchange = { req, res, body, path };
       if (path === '/v1/credentials') return await this.podIdentity(ex);
-      if (scope === 'agent') return await this.send(ex, { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'NotFound', message: 'not found' }) });
-      if (path.startsWith('/api/') || path === '/api' || path.startsWith('/apis/') || path === '/.well-known/openid-configuration') return await this.kube(ex);
+      if (scope === 'agent')
+        return await this.send(ex, {
+          status: 404,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ code: 'NotFound', message: 'not found' }),
+        });
+      if (
+        path.startsWith('/api/') ||
+        path === '/api' ||
+        path.startsWith('/apis/') ||
+        path === '/.well-known/openid-configuration'
+      )
+        return await this.kube(ex);
       const target = header(req, 'x-amz-target');
       if (req.method === 'POST' && target !== undefined) return await this.awsJson(ex, target);
-      if (req.method === 'POST' && (header(req, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')) {
+      if (
+        req.method === 'POST' &&
+        (header(req, 'content-type') ?? '').startsWith('application/x-www-form-urlencoded')
+      ) {
         // Both speak the Query protocol; the signature's scope says which service was meant.
-        return parseAuthorization(header(req, 'authorization'))?.service === 'iam' ? await this.iam(ex) : await this.sts(ex);
+        return parseAuthorization(header(req, 'authorization'))?.service === 'iam'
+          ? await this.iam(ex)
+          : await this.sts(ex);
       }
       if (path.startsWith('/clusters/')) return await this.eks(ex);
       return await this.send(ex, { status: 404, headers: { 'content-type': 'text/plain' }, body: 'not found\n' });
@@ -411,12 +466,28 @@ class EmulatorImpl implements Emulator {
    * Applies a matching fault. Returns an answer to send, 'hang' after waiting out a hang, or
    * undefined when the call should proceed (no fault, or a delay only).
    */
-  private async fault(ex: Exchange, service: ServiceName, operation: string, region: string, names: string[], render: (status: number, code: string, message: string) => Answer): Promise<Answer | 'hang' | undefined> {
+  private async fault(
+    ex: Exchange,
+    service: ServiceName,
+    operation: string,
+    region: string,
+    names: string[],
+    render: (status: number, code: string, message: string) => Answer,
+  ): Promise<Answer | 'hang' | undefined> {
     const f = this.faults.take({ service, operation, region, names, path: ex.path });
     if (f === undefined) return undefined;
     if (f.delayMs !== undefined) await this.wait(f.delayMs, ex.req);
     if (f.hang === true) {
-      this.record({ service, operation, region, names, status: 0, errorCode: 'Hang', at: this.state.now(), ...this.ua(ex) });
+      this.record({
+        service,
+        operation,
+        region,
+        names,
+        status: 0,
+        errorCode: 'Hang',
+        at: this.state.now(),
+        ...this.ua(ex),
+      });
       await this.wait(undefined, ex.req);
       if (!ex.res.destroyed) ex.res.destroy();
       return 'hang';
@@ -447,7 +518,10 @@ class EmulatorImpl implements Emulator {
   // ---------------------------------------------------------------- SigV4
 
   /** Finds and checks the caller's session; throws AWS's error for the service family. */
-  private authenticate(ex: Exchange, service: 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks'): { session: Session; region: string } {
+  private authenticate(
+    ex: Exchange,
+    service: 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks',
+  ): { session: Session; region: string } {
     // STS and IAM (Query protocol) share their error words; the JSON services have their own.
     const sts = service === 'sts' || service === 'iam';
     const auth = parseAuthorization(header(ex.req, 'authorization'));
@@ -457,12 +531,26 @@ class EmulatorImpl implements Emulator {
         : new EmulatorError('MissingAuthenticationTokenException', 'Missing Authentication Token');
     }
     const badSig = sts
-      ? new EmulatorError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.', 403)
-      : new EmulatorError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.');
+      ? new EmulatorError(
+          'SignatureDoesNotMatch',
+          'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+          403,
+        )
+      : new EmulatorError(
+          'InvalidSignatureException',
+          'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+        );
     if (auth.service !== service) {
       throw sts
-        ? new EmulatorError('SignatureDoesNotMatch', `Credential should be scoped to correct service: '${service}'. `, 403)
-        : new EmulatorError('InvalidSignatureException', `Credential should be scoped to correct service: '${service}'. `);
+        ? new EmulatorError(
+            'SignatureDoesNotMatch',
+            `Credential should be scoped to correct service: '${service}'. `,
+            403,
+          )
+        : new EmulatorError(
+            'InvalidSignatureException',
+            `Credential should be scoped to correct service: '${service}'. `,
+          );
     }
     const session = this.state.sessions.get(auth.accessKeyId);
     const token = header(ex.req, 'x-amz-security-token');
@@ -471,7 +559,14 @@ class EmulatorImpl implements Emulator {
         ? new EmulatorError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403)
         : new EmulatorError('UnrecognizedClientException', 'The security token included in the request is invalid.');
     }
-    if (!signatureMatches({ method: ex.req.method ?? 'GET', url: ex.req.url ?? '/', headers: ex.req.headers, body: ex.body }, auth, session.secretAccessKey)) throw badSig;
+    if (
+      !signatureMatches(
+        { method: ex.req.method ?? 'GET', url: ex.req.url ?? '/', headers: ex.req.headers, body: ex.body },
+        auth,
+        session.secretAccessKey,
+      )
+    )
+      throw badSig;
     if (session.expiresAtMs <= this.state.now()) {
       throw sts
         ? new EmulatorError('ExpiredToken', 'The security token included in the request is expired')
@@ -486,7 +581,8 @@ class EmulatorImpl implements Emulator {
     const dot = target.indexOf('.');
     const prefix = target.slice(0, dot);
     const operation = target.slice(dot + 1);
-    const service: 'secretsmanager' | 'ssm' | undefined = prefix === 'secretsmanager' ? 'secretsmanager' : prefix === 'AmazonSSM' ? 'ssm' : undefined;
+    const service: 'secretsmanager' | 'ssm' | undefined =
+      prefix === 'secretsmanager' ? 'secretsmanager' : prefix === 'AmazonSSM' ? 'ssm' : undefined;
     const requestId = randomUUID();
     const error = (status: number, code: string, message: string): Answer => ({
       status,
@@ -503,16 +599,38 @@ class EmulatorImpl implements Emulator {
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
       body = parsed as Record<string, unknown>;
     } catch {
-      this.record({ service, operation, region, names: [], status: 400, errorCode: 'SerializationException', at: this.state.now(), ...this.ua(ex) });
+      this.record({
+        service,
+        operation,
+        region,
+        names: [],
+        status: 400,
+        errorCode: 'SerializationException',
+        at: this.state.now(),
+        ...this.ua(ex),
+      });
       return this.send(ex, error(400, 'SerializationException', 'Start of structure or map found where not expected.'));
     }
     const names = service === 'secretsmanager' ? smNames(operation, body) : ssmNames(operation, body);
-    return this.awsCall(ex, { service, operation, region, names }, error, (a) => JSON.parse(a.body).__type as string, (caller) => {
-      const auth = this.authenticate(ex, service);
-      caller.session = auth.session;
-      const out = service === 'secretsmanager' ? handleSecretsManager(this.state, auth.region, auth.session, operation, body) : handleSsm(this.state, auth.region, auth.session, operation, body);
-      return { status: 200, headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId }, body: JSON.stringify(out) };
-    });
+    return this.awsCall(
+      ex,
+      { service, operation, region, names },
+      error,
+      (a) => JSON.parse(a.body).__type as string,
+      (caller) => {
+        const auth = this.authenticate(ex, service);
+        caller.session = auth.session;
+        const out =
+          service === 'secretsmanager'
+            ? handleSecretsManager(this.state, auth.region, auth.session, operation, body)
+            : handleSsm(this.state, auth.region, auth.session, operation, body);
+        return {
+          status: 200,
+          headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId },
+          body: JSON.stringify(out),
+        };
+      },
+    );
   }
 
   /**
@@ -535,7 +653,8 @@ class EmulatorImpl implements Emulator {
       return this.send(ex, faulted);
     }
     const caller: { session?: Session } = {};
-    const who = (): { roleArn?: string; sessionName?: string } => (caller.session === undefined ? {} : { roleArn: caller.session.roleArn, sessionName: caller.session.sessionName });
+    const who = (): { roleArn?: string; sessionName?: string } =>
+      caller.session === undefined ? {} : { roleArn: caller.session.roleArn, sessionName: caller.session.sessionName };
     try {
       const answer = handle(caller);
       this.record({ ...base, ...who(), status: answer.status });
@@ -566,12 +685,19 @@ class EmulatorImpl implements Emulator {
     const stsFault = (a: Answer): string => /<Code>([^<]*)<\/Code>/.exec(a.body)?.[1] ?? 'Fault';
     return this.awsCall(ex, { service: 'sts', operation, region, names }, error, stsFault, (caller) => {
       if (params.get('Version') !== '2011-06-15') {
-        throw new EmulatorError('InvalidAction', `Could not find operation ${operation} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`);
+        throw new EmulatorError(
+          'InvalidAction',
+          `Could not find operation ${operation} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`,
+        );
       }
       // AssumeRoleWithWebIdentity is unsigned: the token is the credential.
       const signed = operation !== 'AssumeRoleWithWebIdentity' ? this.authenticate(ex, 'sts').session : undefined;
       if (signed !== undefined) caller.session = signed;
-      const { xml, session } = handleSts({ state: this.state, requestId, verify: this.verifyToken, session: signed }, operation, params);
+      const { xml, session } = handleSts(
+        { state: this.state, requestId, verify: this.verifyToken, session: signed },
+        operation,
+        params,
+      );
       if (session !== undefined) caller.session = session;
       return { status: 200, headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId }, body: xml };
     });
@@ -606,7 +732,8 @@ class EmulatorImpl implements Emulator {
     const url = new URL(ex.req.url ?? '/', 'http://x');
     const list = /^\/clusters\/([^/]+)\/pod-identity-associations$/.exec(ex.path);
     const one = /^\/clusters\/([^/]+)\/pod-identity-associations\/([^/]+)$/.exec(ex.path);
-    const operation = list !== null ? 'ListPodIdentityAssociations' : one !== null ? 'DescribePodIdentityAssociation' : 'Unknown';
+    const operation =
+      list !== null ? 'ListPodIdentityAssociations' : one !== null ? 'DescribePodIdentityAssociation' : 'Unknown';
     const cluster = decodeURIComponent((list ?? one)?.[1] ?? '');
     const region = parseAuthorization(header(ex.req, 'authorization'))?.region ?? 'us-east-1';
     const names = [cluster];
@@ -620,16 +747,29 @@ class EmulatorImpl implements Emulator {
     return this.awsCall(ex, { service: 'eks', operation, region, names }, error, eksFault, (caller) => {
       const session = this.authenticate(ex, 'eks').session;
       caller.session = session;
-      if (ex.req.method !== 'GET' || operation === 'Unknown') throw new EmulatorError('UnknownOperationException', 'not an operation of the emulator', 404);
+      if (ex.req.method !== 'GET' || operation === 'Unknown')
+        throw new EmulatorError('UnknownOperationException', 'not an operation of the emulator', 404);
       if (this.state.roles.get(session.roleArn)?.allow.eksRead !== true) {
-        throw new EmulatorError('AccessDeniedException', `User: ${session.roleArn} is not authorized to perform: eks:${operation} on resource: arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`, 403);
+        throw new EmulatorError(
+          'AccessDeniedException',
+          `User: ${session.roleArn} is not authorized to perform: eks:${operation} on resource: arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`,
+          403,
+        );
       }
-      if (cluster !== CLUSTER_NAME) throw new EmulatorError('ResourceNotFoundException', `No cluster found for name: ${cluster}.`, 404);
+      if (cluster !== CLUSTER_NAME)
+        throw new EmulatorError('ResourceNotFoundException', `No cluster found for name: ${cluster}.`, 404);
       const idOf = (key: string): string => `a-${uidFor(`pia/${key}`).replace(/-/g, '').slice(0, 17)}`;
       const entries = [...this.state.podIdentity.entries()].map(([key, roleArn]) => {
         const [namespace = '', serviceAccount = ''] = key.split('/');
         const associationId = idOf(key);
-        return { clusterName: cluster, namespace, serviceAccount, roleArn, associationId, associationArn: `arn:aws:eks:${region}:${this.state.accountId}:podidentityassociation/${cluster}/${associationId}` };
+        return {
+          clusterName: cluster,
+          namespace,
+          serviceAccount,
+          roleArn,
+          associationId,
+          associationArn: `arn:aws:eks:${region}:${this.state.accountId}:podidentityassociation/${cluster}/${associationId}`,
+        };
       });
       let out: unknown;
       if (list !== null) {
@@ -638,15 +778,28 @@ class EmulatorImpl implements Emulator {
         out = {
           associations: entries
             .filter((e) => (ns === null || e.namespace === ns) && (sa === null || e.serviceAccount === sa))
-            .map((e) => ({ clusterName: e.clusterName, namespace: e.namespace, serviceAccount: e.serviceAccount, associationArn: e.associationArn, associationId: e.associationId })),
+            .map((e) => ({
+              clusterName: e.clusterName,
+              namespace: e.namespace,
+              serviceAccount: e.serviceAccount,
+              associationArn: e.associationArn,
+              associationId: e.associationId,
+            })),
         };
       } else {
         const id = decodeURIComponent(one?.[2] ?? '');
         const found = entries.find((e) => e.associationId === id);
-        if (found === undefined) throw new EmulatorError('ResourceNotFoundException', `Pod Identity association ${id} not found.`, 404);
-        out = { association: { ...found, tags: {}, createdAt: this.state.now() / 1000, modifiedAt: this.state.now() / 1000 } };
+        if (found === undefined)
+          throw new EmulatorError('ResourceNotFoundException', `Pod Identity association ${id} not found.`, 404);
+        out = {
+          association: { ...found, tags: {}, createdAt: this.state.now() / 1000, modifiedAt: this.state.now() / 1000 },
+        };
       }
-      return { status: 200, headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId }, body: JSON.stringify(out) };
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId },
+        body: JSON.stringify(out),
+      };
     });
   }
 
@@ -659,10 +812,19 @@ class EmulatorImpl implements Emulator {
   private async kubeExtra(ex: Exchange): Promise<boolean> {
     const csi = /^\/apis\/storage\.k8s\.io\/v1\/csidrivers\/([^/]+)$/.exec(ex.path);
     const list = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(ex.path);
-    const spc = /^\/apis\/secrets-store\.csi\.x-k8s\.io\/v1\/namespaces\/([^/]+)\/secretproviderclasses\/([^/]+)$/.exec(ex.path);
+    const spc = /^\/apis\/secrets-store\.csi\.x-k8s\.io\/v1\/namespaces\/([^/]+)\/secretproviderclasses\/([^/]+)$/.exec(
+      ex.path,
+    );
     const discovery = ex.path === '/.well-known/openid-configuration';
     if (csi === null && list === null && spc === null && !discovery) return false;
-    const operation = csi !== null ? 'GetCSIDriver' : list !== null ? 'ListPods' : spc !== null ? 'GetSecretProviderClass' : 'GetOpenIDConfiguration';
+    const operation =
+      csi !== null
+        ? 'GetCSIDriver'
+        : list !== null
+          ? 'ListPods'
+          : spc !== null
+            ? 'GetSecretProviderClass'
+            : 'GetOpenIDConfiguration';
     const names =
       csi !== null
         ? [decodeURIComponent(csi[1] ?? '')]
@@ -673,17 +835,28 @@ class EmulatorImpl implements Emulator {
             : [];
     const base = { service: 'k8s' as const, operation, region: '', names, at: this.state.now(), ...this.ua(ex) };
     const answer = async (a: Answer): Promise<boolean> => {
-      const errorCode = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
+      const errorCode =
+        a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
       this.record({ ...base, status: a.status, ...(errorCode === undefined ? {} : { errorCode }) });
       await this.send(ex, a);
       return true;
     };
-    const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) => kubeStatus(status, code, message));
+    const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) =>
+      kubeStatus(status, code, message),
+    );
     if (faulted === 'hang') return true;
     if (faulted !== undefined) return answer(faulted);
-    if (header(ex.req, 'authorization') !== `Bearer ${this.apiToken}`) return answer(kubeStatus(401, 'Unauthorized', 'Unauthorized'));
-    if (ex.req.method !== 'GET') return answer(kubeStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
-    const ok = (obj: unknown): Answer => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) });
+    if (header(ex.req, 'authorization') !== `Bearer ${this.apiToken}`)
+      return answer(kubeStatus(401, 'Unauthorized', 'Unauthorized'));
+    if (ex.req.method !== 'GET')
+      return answer(
+        kubeStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`),
+      );
+    const ok = (obj: unknown): Answer => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(obj),
+    });
     const created = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
     if (discovery) {
       return answer(
@@ -702,12 +875,22 @@ class EmulatorImpl implements Emulator {
       const key = names[0] ?? '';
       const [ns = '', name = ''] = key.split('/');
       const c = this.state.secretProviderClasses.get(key);
-      if (c === undefined) return answer(kubeStatus(404, 'NotFound', `secretproviderclasses.secrets-store.csi.x-k8s.io "${name}" not found`));
+      if (c === undefined)
+        return answer(
+          kubeStatus(404, 'NotFound', `secretproviderclasses.secrets-store.csi.x-k8s.io "${name}" not found`),
+        );
       return answer(
         ok({
           kind: 'SecretProviderClass',
           apiVersion: 'secrets-store.csi.x-k8s.io/v1',
-          metadata: { name, namespace: ns, uid: uidFor(`secretproviderclasses/${key}`), resourceVersion: '1', generation: 1, creationTimestamp: created(c.createdMs) },
+          metadata: {
+            name,
+            namespace: ns,
+            uid: uidFor(`secretproviderclasses/${key}`),
+            resourceVersion: '1',
+            generation: 1,
+            creationTimestamp: created(c.createdMs),
+          },
           spec: c.spec,
         }),
       );
@@ -716,9 +899,25 @@ class EmulatorImpl implements Emulator {
       const name = names[0] ?? '';
       const d = this.state.csiDrivers.get(name);
       if (d === undefined) return answer(kubeStatus(404, 'NotFound', `csidrivers.storage.k8s.io "${name}" not found`));
-      const spec: Record<string, unknown> = { attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Ephemeral'] };
+      const spec: Record<string, unknown> = {
+        attachRequired: false,
+        podInfoOnMount: true,
+        volumeLifecycleModes: ['Ephemeral'],
+      };
       if (d.tokenRequests !== undefined) spec['tokenRequests'] = d.tokenRequests;
-      return answer(ok({ kind: 'CSIDriver', apiVersion: 'storage.k8s.io/v1', metadata: { name, uid: uidFor(`csidrivers/${name}`), resourceVersion: '1', creationTimestamp: created(d.createdMs) }, spec }));
+      return answer(
+        ok({
+          kind: 'CSIDriver',
+          apiVersion: 'storage.k8s.io/v1',
+          metadata: {
+            name,
+            uid: uidFor(`csidrivers/${name}`),
+            resourceVersion: '1',
+            creationTimestamp: created(d.createdMs),
+          },
+          spec,
+        }),
+      );
     }
     const ns = names[0];
     const selector = new URL(ex.req.url ?? '/', 'http://x').searchParams.get('labelSelector') ?? '';
@@ -744,7 +943,12 @@ class EmulatorImpl implements Emulator {
         creationTimestamp: new Date(pod.createdMs).toISOString().replace(/\.\d{3}Z$/, 'Z'),
         ...(Object.keys(pod.labels).length > 0 ? { labels: pod.labels } : {}),
       },
-      spec: { nodeName: pod.nodeName, serviceAccountName: pod.serviceAccountName, containers: [{ name: 'app', image: 'example/app:1' }], volumes: pod.volumes },
+      spec: {
+        nodeName: pod.nodeName,
+        serviceAccountName: pod.serviceAccountName,
+        containers: [{ name: 'app', image: 'example/app:1' }],
+        volumes: pod.volumes,
+      },
       status: { phase: 'Running', conditions: [{ type: 'Ready', status: pod.ready ? 'True' : 'False' }] },
     };
   }
@@ -752,25 +956,44 @@ class EmulatorImpl implements Emulator {
   private async kube(ex: Exchange): Promise<void> {
     if (await this.kubeExtra(ex)) return;
     const m =
-      /^\/api\/v1\/namespaces\/([^/]+)\/(serviceaccounts|pods)\/([^/]+)$/.exec(ex.path) ?? /^\/api\/v1\/(nodes)\/([^/]+)$/.exec(ex.path);
+      /^\/api\/v1\/namespaces\/([^/]+)\/(serviceaccounts|pods)\/([^/]+)$/.exec(ex.path) ??
+      /^\/api\/v1\/(nodes)\/([^/]+)$/.exec(ex.path);
     const kind = m === null ? undefined : m.length === 4 ? m[2] : m[1];
-    const operation = kind === 'serviceaccounts' ? 'GetServiceAccount' : kind === 'pods' ? 'GetPod' : kind === 'nodes' ? 'GetNode' : 'Unknown';
+    const operation =
+      kind === 'serviceaccounts'
+        ? 'GetServiceAccount'
+        : kind === 'pods'
+          ? 'GetPod'
+          : kind === 'nodes'
+            ? 'GetNode'
+            : 'Unknown';
     const ns = m !== null && m.length === 4 ? decodeURIComponent(m[1] ?? '') : undefined;
     const name = m === null ? '' : decodeURIComponent((m.length === 4 ? m[3] : m[2]) ?? '');
     const names = m === null ? [] : [ns === undefined ? name : `${ns}/${name}`];
     const base = { service: 'k8s' as const, operation, region: '', names, at: this.state.now(), ...this.ua(ex) };
     const answer = async (a: Answer): Promise<void> => {
-      const errorCode = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
+      const errorCode =
+        a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { reason: string }).reason : undefined);
       this.record({ ...base, status: a.status, ...(errorCode === undefined ? {} : { errorCode }) });
       return this.send(ex, a);
     };
-    const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) => kubeStatus(status, code, message));
+    const faulted = await this.fault(ex, 'k8s', operation, '', names, (status, code, message) =>
+      kubeStatus(status, code, message),
+    );
     if (faulted === 'hang') return;
     if (faulted !== undefined) return answer(faulted);
-    if (header(ex.req, 'authorization') !== `Bearer ${this.apiToken}`) return answer(kubeStatus(401, 'Unauthorized', 'Unauthorized'));
-    if (ex.req.method !== 'GET') return answer(kubeStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+    if (header(ex.req, 'authorization') !== `Bearer ${this.apiToken}`)
+      return answer(kubeStatus(401, 'Unauthorized', 'Unauthorized'));
+    if (ex.req.method !== 'GET')
+      return answer(
+        kubeStatus(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`),
+      );
     if (m === null) return answer(kubeStatus(404, 'NotFound', 'the server could not find the requested resource'));
-    const ok = (obj: unknown): Answer => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) });
+    const ok = (obj: unknown): Answer => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(obj),
+    });
     const meta = (createdMs: number, extra: Record<string, unknown>): Record<string, unknown> => ({
       name,
       ...(ns === undefined ? {} : { namespace: ns }),
@@ -784,7 +1007,13 @@ class EmulatorImpl implements Emulator {
     if (kind === 'serviceaccounts') {
       const sa = this.state.serviceAccounts.get(key);
       if (sa === undefined) return answer(notFound());
-      return answer(ok({ kind: 'ServiceAccount', apiVersion: 'v1', metadata: meta(sa.createdMs, Object.keys(sa.annotations).length > 0 ? { annotations: sa.annotations } : {}) }));
+      return answer(
+        ok({
+          kind: 'ServiceAccount',
+          apiVersion: 'v1',
+          metadata: meta(sa.createdMs, Object.keys(sa.annotations).length > 0 ? { annotations: sa.annotations } : {}),
+        }),
+      );
     }
     if (kind === 'pods') {
       const pod = this.state.pods.get(key);
@@ -793,7 +1022,15 @@ class EmulatorImpl implements Emulator {
     }
     const node = this.state.nodes.get(key);
     if (node === undefined) return answer(notFound());
-    return answer(ok({ kind: 'Node', apiVersion: 'v1', metadata: meta(node.createdMs, { labels: node.labels }), spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } }));
+    return answer(
+      ok({
+        kind: 'Node',
+        apiVersion: 'v1',
+        metadata: meta(node.createdMs, { labels: node.labels }),
+        spec: {},
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- Pod Identity agent
@@ -808,29 +1045,57 @@ class EmulatorImpl implements Emulator {
     const claims = decodeJwt(token);
     const k8s = claims?.['kubernetes.io'];
     const names = k8s === undefined ? [] : [`${k8s.namespace}/${k8s.serviceaccount.name}`];
-    const base = { service: 'pod-identity' as const, operation: 'GetCredentials', region: '', names, at: this.state.now(), ...this.ua(ex) };
+    const base = {
+      service: 'pod-identity' as const,
+      operation: 'GetCredentials',
+      region: '',
+      names,
+      at: this.state.now(),
+      ...this.ua(ex),
+    };
     const answer = async (a: Answer, who?: Session): Promise<void> => {
       const code = a.recordCode ?? (a.status >= 400 ? (JSON.parse(a.body) as { code: string }).code : undefined);
-      this.record({ ...base, status: a.status, ...(code === undefined ? {} : { errorCode: code }), ...(who === undefined ? {} : { roleArn: who.roleArn, sessionName: who.sessionName }) });
+      this.record({
+        ...base,
+        status: a.status,
+        ...(code === undefined ? {} : { errorCode: code }),
+        ...(who === undefined ? {} : { roleArn: who.roleArn, sessionName: who.sessionName }),
+      });
       return this.send(ex, a);
     };
     const faulted = await this.fault(ex, 'pod-identity', 'GetCredentials', '', names, agentError);
     if (faulted === 'hang') return;
     if (faulted !== undefined) return answer(faulted);
     if (ex.req.method !== 'GET') return answer(agentError(405, 'MethodNotAllowed', 'only GET is supported'));
-    if (token === '') return answer(agentError(400, 'InvalidParameterException', 'Service account token cannot be empty'));
+    if (token === '')
+      return answer(agentError(400, 'InvalidParameterException', 'Service account token cannot be empty'));
     const v = this.verifyToken(token, POD_IDENTITY_AUDIENCE);
     if (!v.ok) {
-      if (v.reason === 'expired') return answer(agentError(401, 'ExpiredTokenException', 'Service account token has expired'));
-      return answer(agentError(401, 'InvalidTokenException', `Service account token failed verification (${v.reason === 'audience' ? 'audience is not pods.eks.amazonaws.com' : v.reason})`));
+      if (v.reason === 'expired')
+        return answer(agentError(401, 'ExpiredTokenException', 'Service account token has expired'));
+      return answer(
+        agentError(
+          401,
+          'InvalidTokenException',
+          `Service account token failed verification (${v.reason === 'audience' ? 'audience is not pods.eks.amazonaws.com' : v.reason})`,
+        ),
+      );
     }
     const ns = v.claims['kubernetes.io'].namespace;
     const sa = v.claims['kubernetes.io'].serviceaccount.name;
     const roleArn = this.state.podIdentity.get(`${ns}/${sa}`);
-    if (roleArn === undefined) return answer(agentError(404, 'ResourceNotFoundException', `No Pod Identity Association found for service account ${sa} in namespace ${ns}`));
+    if (roleArn === undefined)
+      return answer(
+        agentError(
+          404,
+          'ResourceNotFoundException',
+          `No Pod Identity Association found for service account ${sa} in namespace ${ns}`,
+        ),
+      );
     const associated = this.state.roles.get(roleArn);
     // A role that does not exist, or does not trust the EKS service: the agent cannot assume it.
-    if (associated === undefined || associated.podIdentityTrust === false) return answer(agentError(403, 'AccessDeniedException', `EKS Pod Identity could not assume role ${roleArn}`));
+    if (associated === undefined || associated.podIdentityTrust === false)
+      return answer(agentError(403, 'AccessDeniedException', `EKS Pod Identity could not assume role ${roleArn}`));
     const pod = v.claims['kubernetes.io'].pod;
     const tags: Record<string, string> = {
       'eks-cluster-arn': `arn:aws:eks:us-east-1:${this.state.accountId}:cluster/${CLUSTER_NAME}`,
@@ -842,7 +1107,9 @@ class EmulatorImpl implements Emulator {
       tags['kubernetes-pod-name'] = pod.name;
       tags['kubernetes-pod-uid'] = pod.uid;
     }
-    const sessionName = `eks-${CLUSTER_NAME}-${pod?.name ?? sa}-${randomUUID()}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-');
+    const sessionName = `eks-${CLUSTER_NAME}-${pod?.name ?? sa}-${randomUUID()}`
+      .slice(0, 64)
+      .replace(/[^\w+=,.@-]/g, '-');
     const s = this.state.createSession(roleArn, sessionName, POD_IDENTITY_SECONDS, 'PodIdentity', tags);
     return answer(
       {
@@ -948,7 +1215,12 @@ class EmulatorImpl implements Emulator {
     this.state.serviceAccounts.set(`${ns}/${name}`, { annotations: { ...annotations }, createdMs: this.state.now() });
   }
 
-  addPod(ns: string, name: string, nodeName: string, o: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] } = {}): void {
+  addPod(
+    ns: string,
+    name: string,
+    nodeName: string,
+    o: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] } = {},
+  ): void {
     this.state.pods.set(`${ns}/${name}`, {
       nodeName,
       createdMs: this.state.now(),
@@ -960,7 +1232,10 @@ class EmulatorImpl implements Emulator {
   }
 
   addCsiDriver(name: string, o: { tokenRequests?: { audience: string; expirationSeconds?: number }[] } = {}): void {
-    this.state.csiDrivers.set(name, { tokenRequests: o.tokenRequests === undefined ? undefined : structuredClone(o.tokenRequests), createdMs: this.state.now() });
+    this.state.csiDrivers.set(name, {
+      tokenRequests: o.tokenRequests === undefined ? undefined : structuredClone(o.tokenRequests),
+      createdMs: this.state.now(),
+    });
   }
 
   addOidcProvider(issuer: string): void {
@@ -979,7 +1254,12 @@ class EmulatorImpl implements Emulator {
     this.state.nodes.set(name, { labels: { ...labels }, createdMs: this.state.now() });
   }
 
-  putSecret(region: string, name: string, value: string | Uint8Array, o: { versionId?: string; stages?: string[]; kmsFails?: boolean; kmsKeyId?: string } = {}): { arn: string; versionId: string } {
+  putSecret(
+    region: string,
+    name: string,
+    value: string | Uint8Array,
+    o: { versionId?: string; stages?: string[]; kmsFails?: boolean; kmsKeyId?: string } = {},
+  ): { arn: string; versionId: string } {
     const { secret, version } = this.state.putSecret(region, name, value, o);
     return { arn: secret.arn, versionId: version.versionId };
   }
@@ -988,7 +1268,12 @@ class EmulatorImpl implements Emulator {
     this.state.region(region).secrets.delete(name);
   }
 
-  putParameter(region: string, name: string, value: string, o: { type?: ParameterType; labels?: string[]; kmsFails?: boolean } = {}): { version: number; arn: string } {
+  putParameter(
+    region: string,
+    name: string,
+    value: string,
+    o: { type?: ParameterType; labels?: string[]; kmsFails?: boolean } = {},
+  ): { version: number; arn: string } {
     const { parameter, version } = this.state.putParameter(region, name, value, o);
     return { version: version.version, arn: parameter.arn };
   }
@@ -1010,7 +1295,8 @@ class EmulatorImpl implements Emulator {
   }
 
   setLatency(ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`setLatency: expected a non-negative number of ms, got ${ms}`);
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new RangeError(`setLatency: expected a non-negative number of ms, got ${ms}`);
     this.latency = ms;
   }
 
@@ -1054,9 +1340,20 @@ class EmulatorImpl implements Emulator {
   }
 
   issueCredentials(roleArn: string, o: { durationSeconds?: number; sessionName?: string } = {}): IssuedCredentials {
-    if (!this.state.roles.has(roleArn)) throw new TypeError(`issueCredentials: unknown role ${roleArn}; add it with addRole first`);
-    const s = this.state.createSession(roleArn, o.sessionName ?? `direct-${roleName(roleArn)}`.slice(0, 64), o.durationSeconds ?? 3600, 'Direct');
-    return { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, sessionToken: s.sessionToken, expiration: new Date(s.expiresAtMs) };
+    if (!this.state.roles.has(roleArn))
+      throw new TypeError(`issueCredentials: unknown role ${roleArn}; add it with addRole first`);
+    const s = this.state.createSession(
+      roleArn,
+      o.sessionName ?? `direct-${roleName(roleArn)}`.slice(0, 64),
+      o.durationSeconds ?? 3600,
+      'Direct',
+    );
+    return {
+      accessKeyId: s.accessKeyId,
+      secretAccessKey: s.secretAccessKey,
+      sessionToken: s.sessionToken,
+      expiration: new Date(s.expiresAtMs),
+    };
   }
 
   sessions(): SessionInfo[] {

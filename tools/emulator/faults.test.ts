@@ -44,7 +44,12 @@ describe('error faults', () => {
     ['throttling', { code: 'ThrottlingException' }, 'ThrottlingException', 400],
     ['a bare 500', { status: 500 }, 'InternalServiceError', 500],
     ['a 503', { status: 503 }, 'ServiceUnavailable', 503],
-    ['a named 400', { code: 'InvalidRequestException', message: 'marked for deletion' }, 'InvalidRequestException', 400],
+    [
+      'a named 400',
+      { code: 'InvalidRequestException', message: 'marked for deletion' },
+      'InvalidRequestException',
+      400,
+    ],
   ])('Secrets Manager %s', async (_, fault, name, status) => {
     emu.addFault({ service: 'secretsmanager', ...fault });
     const err = await rejection(sm.send(new GetSecretValueCommand({ SecretId: 'a' })));
@@ -56,13 +61,23 @@ describe('error faults', () => {
     emu.addFault({ service: 'secretsmanager', target: 'a', region: 'us-east-1', code: 'ThrottlingException' });
     expect((await rejection(sm.send(new GetSecretValueCommand({ SecretId: 'a' })))).name).toBe('ThrottlingException');
     expect((await sm.send(new GetSecretValueCommand({ SecretId: 'b' }))).SecretString).toBe('B');
-    const west = new SecretsManagerClient({ region: 'us-west-2', endpoint: emu.url, credentials: emu.issueCredentials(ROLE), maxAttempts: 1 });
+    const west = new SecretsManagerClient({
+      region: 'us-west-2',
+      endpoint: emu.url,
+      credentials: emu.issueCredentials(ROLE),
+      maxAttempts: 1,
+    });
     expect((await west.send(new GetSecretValueCommand({ SecretId: 'a' }))).SecretString).toBe('west');
   });
 
   test('times: a one-shot throttle is absorbed by the SDK retry', async () => {
     emu.addFault({ service: 'ssm', operation: 'GetParameters', code: 'ThrottlingException', times: 1 });
-    const retrying = new SSMClient({ region: 'us-east-1', endpoint: emu.url, credentials: emu.issueCredentials(ROLE), maxAttempts: 2 });
+    const retrying = new SSMClient({
+      region: 'us-east-1',
+      endpoint: emu.url,
+      credentials: emu.issueCredentials(ROLE),
+      maxAttempts: 2,
+    });
     const out = await retrying.send(new GetParametersCommand({ Names: ['/p'] }));
     expect(out.Parameters?.[0]?.Value).toBe('P');
     expect(emu.calls.map((c) => c.status)).toEqual([400, 200]);
@@ -70,8 +85,16 @@ describe('error faults', () => {
 
   test('removeFault stops it; Retry-After is sent', async () => {
     const id = emu.addFault({ service: 'ssm', status: 429, code: 'ThrottlingException', retryAfterSeconds: 7 });
-    const res = await fetch(emu.url, { method: 'POST', headers: { 'x-amz-target': 'AmazonSSM.GetParameters', 'content-type': 'application/x-amz-json-1.1' }, body: '{"Names":["/p"]}' });
-    expect([res.status, res.headers.get('retry-after'), res.headers.get('x-amzn-errortype')]).toEqual([429, '7', 'ThrottlingException']);
+    const res = await fetch(emu.url, {
+      method: 'POST',
+      headers: { 'x-amz-target': 'AmazonSSM.GetParameters', 'content-type': 'application/x-amz-json-1.1' },
+      body: '{"Names":["/p"]}',
+    });
+    expect([res.status, res.headers.get('retry-after'), res.headers.get('x-amzn-errortype')]).toEqual([
+      429,
+      '7',
+      'ThrottlingException',
+    ]);
     expect(res.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/);
     emu.removeFault(id);
     expect((await ssm.send(new GetParametersCommand({ Names: ['/p'] }))).Parameters).toHaveLength(1);
@@ -111,7 +134,12 @@ describe('timing faults', () => {
     own.addRole({ arn: ROLE, allow: { secretsmanager: ['*'] } });
     own.putSecret('us-east-1', 'a', 'A');
     own.addFault({ service: 'secretsmanager', hang: true });
-    const client = new SecretsManagerClient({ region: 'us-east-1', endpoint: own.url, credentials: own.issueCredentials(ROLE), maxAttempts: 1 });
+    const client = new SecretsManagerClient({
+      region: 'us-east-1',
+      endpoint: own.url,
+      credentials: own.issueCredentials(ROLE),
+      maxAttempts: 1,
+    });
     const pending = client.send(new GetSecretValueCommand({ SecretId: 'a' }));
     await expect.poll(() => own.callCount({ service: 'secretsmanager' })).toBe(1);
     expect(own.calls[0]).toMatchObject({ status: 0, errorCode: 'Hang' });
@@ -123,15 +151,27 @@ describe('timing faults', () => {
 
 describe('broken-upstream faults', () => {
   const post = (target: string, body: string): Promise<Response> =>
-    fetch(emu.url, { method: 'POST', headers: { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.1' }, body });
+    fetch(emu.url, {
+      method: 'POST',
+      headers: { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.1' },
+      body,
+    });
 
   test('rawBody: exactly that text, in the service content type, any status', async () => {
     emu.addFault({ service: 'secretsmanager', rawBody: 'not json at all', times: 1 });
     const ok = await post('secretsmanager.GetSecretValue', '{"SecretId":"a"}');
-    expect([ok.status, ok.headers.get('content-type'), await ok.text()]).toEqual([200, 'application/x-amz-json-1.1', 'not json at all']);
+    expect([ok.status, ok.headers.get('content-type'), await ok.text()]).toEqual([
+      200,
+      'application/x-amz-json-1.1',
+      'not json at all',
+    ]);
     emu.addFault({ service: 'secretsmanager', rawBody: '<html>bad gateway</html>', status: 502, times: 1 });
     const bad = await post('secretsmanager.GetSecretValue', '{"SecretId":"a"}');
-    expect([bad.status, bad.headers.get('x-amzn-errortype'), await bad.text()]).toEqual([502, null, '<html>bad gateway</html>']);
+    expect([bad.status, bad.headers.get('x-amzn-errortype'), await bad.text()]).toEqual([
+      502,
+      null,
+      '<html>bad gateway</html>',
+    ]);
     expect(emu.calls.map((c) => c.errorCode)).toEqual(['RawBody', 'RawBody']);
     expect(() => emu.addFault({ service: 'ssm', rawBody: 'x', code: 'ThrottlingException' })).toThrow(RangeError);
   });
@@ -145,13 +185,23 @@ describe('broken-upstream faults', () => {
     emu.addFault({ service: 'ssm', bodyBytes: 200_000, chunked: true, rawBody: 'hunter2-', times: 1 });
     const chunked = await post('AmazonSSM.GetParameters', '{"Names":["/p"]}');
     const raw = await chunked.text();
-    expect([chunked.headers.get('content-length'), chunked.headers.get('transfer-encoding'), raw.length, raw.slice(0, 9)]).toEqual([null, 'chunked', 200_000, 'hunter2-A']);
+    expect([
+      chunked.headers.get('content-length'),
+      chunked.headers.get('transfer-encoding'),
+      raw.length,
+      raw.slice(0, 9),
+    ]).toEqual([null, 'chunked', 200_000, 'hunter2-A']);
   });
 
   test('bodyBytes: a client that goes away stops the stream (the emulator never holds the body)', async () => {
     emu.addFault({ service: 'secretsmanager', bodyBytes: 1024 * 1024 * 1024, chunked: true, times: 1 });
     const ac = new AbortController();
-    const res = await fetch(emu.url, { method: 'POST', headers: { 'x-amz-target': 'secretsmanager.GetSecretValue', 'content-type': 'application/x-amz-json-1.1' }, body: '{"SecretId":"a"}', signal: ac.signal });
+    const res = await fetch(emu.url, {
+      method: 'POST',
+      headers: { 'x-amz-target': 'secretsmanager.GetSecretValue', 'content-type': 'application/x-amz-json-1.1' },
+      body: '{"SecretId":"a"}',
+      signal: ac.signal,
+    });
     const reader = res.body!.getReader();
     let got = 0;
     while (got < 1024 * 1024) got += (await reader.read()).value?.length ?? 0;

@@ -76,8 +76,13 @@ export class FaultTable {
     if (fault.bodyBytes !== undefined && (!Number.isSafeInteger(fault.bodyBytes) || fault.bodyBytes < 0)) {
       throw new RangeError(`addFault: bodyBytes must be a non-negative integer, got ${fault.bodyBytes}`);
     }
-    if (fault.burstBytes !== undefined && (fault.trickleMs === undefined || !Number.isSafeInteger(fault.burstBytes) || fault.burstBytes < 0)) {
-      throw new RangeError(`addFault: burstBytes must be a non-negative integer, with trickleMs, got ${fault.burstBytes}`);
+    if (
+      fault.burstBytes !== undefined &&
+      (fault.trickleMs === undefined || !Number.isSafeInteger(fault.burstBytes) || fault.burstBytes < 0)
+    ) {
+      throw new RangeError(
+        `addFault: burstBytes must be a non-negative integer, with trickleMs, got ${fault.burstBytes}`,
+      );
     }
     if (fault.trickleMs !== undefined && (!Number.isFinite(fault.trickleMs) || fault.trickleMs <= 0)) {
       throw new RangeError(`addFault: trickleMs must be a positive number of ms, got ${fault.trickleMs}`);
@@ -136,7 +141,8 @@ export function faultError(service: ServiceName, f: Fault): { status: number; co
   let code = f.code;
   if (status === undefined) {
     if (code === undefined) status = 500;
-    else if (/^Internal|ServiceUnavailable|^InternalServerException/.test(code)) status = code === 'ServiceUnavailable' ? 503 : 500;
+    else if (/^Internal|ServiceUnavailable|^InternalServerException/.test(code))
+      status = code === 'ServiceUnavailable' ? 503 : 500;
     else if (service === 'k8s' || service === 'pod-identity') status = /Throttl|TooMany/.test(code) ? 429 : 400;
     else status = 400;
   }
@@ -160,7 +166,12 @@ export function faultError(service: ServiceName, f: Fault): { status: number; co
         code = status === 429 ? 'TooManyRequests' : status >= 500 ? 'InternalError' : 'BadRequest';
         break;
       case 'pod-identity':
-        code = status === 429 ? 'ThrottlingException' : status >= 500 ? 'InternalServerException' : 'InvalidRequestException';
+        code =
+          status === 429
+            ? 'ThrottlingException'
+            : status >= 500
+              ? 'InternalServerException'
+              : 'InvalidRequestException';
         break;
     }
   }

@@ -8,11 +8,26 @@
  * role's access rules (`RoleAllow`), the same the Secrets Manager and SSM handlers apply.
  */
 import { xmlEscape } from './sts.js';
-import { assumedRoleArn, DEFAULT_ISSUER, EmulatorError, matchesAny, roleId, roleName, type RoleSpec, type Session, type State } from './state.js';
+import {
+  assumedRoleArn,
+  DEFAULT_ISSUER,
+  EmulatorError,
+  matchesAny,
+  roleId,
+  roleName,
+  type RoleSpec,
+  type Session,
+  type State,
+} from './state.js';
 
 const IAM_NS = 'https://iam.amazonaws.com/doc/2010-05-08/';
 
-export function iamErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender'): string {
+export function iamErrorXml(
+  code: string,
+  message: string,
+  requestId: string,
+  type: 'Sender' | 'Receiver' = 'Sender',
+): string {
   return (
     `<ErrorResponse xmlns="${IAM_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
     `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
@@ -43,15 +58,28 @@ export function trustPolicyOf(state: State, role: RoleSpec): unknown {
       Effect: 'Allow',
       Principal: { Federated: `arn:aws:iam::${state.accountId}:oidc-provider/${host}` },
       Action: 'sts:AssumeRoleWithWebIdentity',
-      Condition: { [op]: { [`${host}:sub`]: subs.length === 1 ? subs[0] : subs, [`${host}:aud`]: role.trust.audience ?? 'sts.amazonaws.com' } },
+      Condition: {
+        [op]: {
+          [`${host}:sub`]: subs.length === 1 ? subs[0] : subs,
+          [`${host}:aud`]: role.trust.audience ?? 'sts.amazonaws.com',
+        },
+      },
     });
   }
   // A role some Pod Identity association names trusts the EKS service, unless told otherwise.
   if (role.podIdentityTrust !== false && [...state.podIdentity.values()].includes(role.arn)) {
-    statements.push({ Effect: 'Allow', Principal: { Service: 'pods.eks.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:TagSession'] });
+    statements.push({
+      Effect: 'Allow',
+      Principal: { Service: 'pods.eks.amazonaws.com' },
+      Action: ['sts:AssumeRole', 'sts:TagSession'],
+    });
   }
   if (role.trustedRoles !== undefined && role.trustedRoles.length > 0) {
-    const st: Record<string, unknown> = { Effect: 'Allow', Principal: { AWS: role.trustedRoles }, Action: 'sts:AssumeRole' };
+    const st: Record<string, unknown> = {
+      Effect: 'Allow',
+      Principal: { AWS: role.trustedRoles },
+      Action: 'sts:AssumeRole',
+    };
     if (role.externalId !== undefined) st['Condition'] = { StringEquals: { 'sts:ExternalId': role.externalId } };
     statements.push(st);
   }
@@ -103,18 +131,32 @@ function members(params: URLSearchParams, name: string): string[] {
   return out;
 }
 
-export function handleIam(state: State, session: Session, requestId: string, op: string, params: URLSearchParams): string {
+export function handleIam(
+  state: State,
+  session: Session,
+  requestId: string,
+  op: string,
+  params: URLSearchParams,
+): string {
   if (params.get('Version') !== '2010-05-08') {
-    throw new EmulatorError('InvalidAction', `Could not find operation ${op} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`);
+    throw new EmulatorError(
+      'InvalidAction',
+      `Could not find operation ${op} for version ${params.get('Version') ?? 'NO_VERSION_SPECIFIED'}`,
+    );
   }
   const mayRead = state.roles.get(session.roleArn)?.allow.iamRead === true;
   switch (op) {
     case 'GetRole': {
       const name = params.get('RoleName');
-      if (name === null || name === '') throw new EmulatorError('ValidationError', "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null");
+      if (name === null || name === '')
+        throw new EmulatorError(
+          'ValidationError',
+          "1 validation error detected: Value null at 'roleName' failed to satisfy constraint: Member must not be null",
+        );
       if (!mayRead) throw denied(state, session, 'GetRole', `role ${name}`);
       const role = [...state.roles.values()].find((r) => roleName(r.arn) === name);
-      if (role === undefined) throw new EmulatorError('NoSuchEntity', `The role with name ${name} cannot be found.`, 404);
+      if (role === undefined)
+        throw new EmulatorError('NoSuchEntity', `The role with name ${name} cannot be found.`, 404);
       const path = role.arn.split(':role')[1]?.replace(/[^/]*$/, '') ?? '/';
       const doc = encodeURIComponent(JSON.stringify(trustPolicyOf(state, role)));
       const inner =
@@ -124,30 +166,53 @@ export function handleIam(state: State, session: Session, requestId: string, op:
       return envelope(op, inner, requestId);
     }
     case 'ListOpenIDConnectProviders': {
-      if (!mayRead) throw denied(state, session, 'ListOpenIDConnectProviders', `arn:aws:iam::${state.accountId}:oidc-provider/*`);
+      if (!mayRead)
+        throw denied(state, session, 'ListOpenIDConnectProviders', `arn:aws:iam::${state.accountId}:oidc-provider/*`);
       const members = [...state.oidcProviders]
-        .map((issuer) => `      <member>\n        <Arn>arn:aws:iam::${state.accountId}:oidc-provider/${xmlEscape(issuerHost(issuer))}</Arn>\n      </member>\n`)
+        .map(
+          (issuer) =>
+            `      <member>\n        <Arn>arn:aws:iam::${state.accountId}:oidc-provider/${xmlEscape(issuerHost(issuer))}</Arn>\n      </member>\n`,
+        )
         .join('');
       return envelope(op, `    <OpenIDConnectProviderList>\n${members}    </OpenIDConnectProviderList>\n`, requestId);
     }
     case 'SimulatePrincipalPolicy': {
       const source = params.get('PolicySourceArn');
-      if (source === null || source === '') throw new EmulatorError('ValidationError', "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must not be null");
+      if (source === null || source === '')
+        throw new EmulatorError(
+          'ValidationError',
+          "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must not be null",
+        );
       if (!mayRead) throw denied(state, session, 'SimulatePrincipalPolicy', source);
       const role = state.roles.get(source);
-      if (role === undefined) throw new EmulatorError('NoSuchEntity', `The role with name ${roleName(source)} cannot be found.`, 404);
+      if (role === undefined)
+        throw new EmulatorError('NoSuchEntity', `The role with name ${roleName(source)} cannot be found.`, 404);
       const actions = members(params, 'ActionNames');
-      if (actions.length === 0) throw new EmulatorError('ValidationError', "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null");
+      if (actions.length === 0)
+        throw new EmulatorError(
+          'ValidationError',
+          "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+        );
       const resources = members(params, 'ResourceArns');
       const results = actions
-        .flatMap((action) => (resources.length === 0 ? ['*'] : resources).map((resource) => ({ action, resource, decision: decide(role, action, resource) })))
+        .flatMap((action) =>
+          (resources.length === 0 ? ['*'] : resources).map((resource) => ({
+            action,
+            resource,
+            decision: decide(role, action, resource),
+          })),
+        )
         .map(
           (r) =>
             `      <member>\n        <EvalResourceName>${xmlEscape(r.resource)}</EvalResourceName>\n        <EvalActionName>${xmlEscape(r.action)}</EvalActionName>\n` +
             `        <EvalDecision>${r.decision}</EvalDecision>\n        <MatchedStatements/>\n        <MissingContextValues/>\n      </member>\n`,
         )
         .join('');
-      return envelope(op, `    <IsTruncated>false</IsTruncated>\n    <EvaluationResults>\n${results}    </EvaluationResults>\n`, requestId);
+      return envelope(
+        op,
+        `    <IsTruncated>false</IsTruncated>\n    <EvaluationResults>\n${results}    </EvaluationResults>\n`,
+        requestId,
+      );
     }
     default:
       throw new EmulatorError('InvalidAction', `Could not find operation ${op} for version 2010-05-08`);

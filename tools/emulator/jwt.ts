@@ -35,7 +35,8 @@ export interface IssueTokenInput {
 }
 
 export type VerifyFailure = 'malformed' | 'signature' | 'issuer' | 'audience' | 'expired';
-export type VerifyResult = { ok: true; claims: TokenClaims } | { ok: false; reason: VerifyFailure; claims?: TokenClaims };
+export type VerifyResult =
+  { ok: true; claims: TokenClaims } | { ok: false; reason: VerifyFailure; claims?: TokenClaims };
 
 const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
 
@@ -62,7 +63,10 @@ export function buildClaims(input: IssueTokenInput, issuer: string, nowMs: numbe
     },
   };
   if (input.podName !== undefined) {
-    claims['kubernetes.io'].pod = { name: input.podName, uid: input.podUid ?? uidFor(`pod/${input.namespace}/${input.podName}`) };
+    claims['kubernetes.io'].pod = {
+      name: input.podName,
+      uid: input.podUid ?? uidFor(`pod/${input.namespace}/${input.podName}`),
+    };
   }
   return claims;
 }
@@ -93,7 +97,8 @@ export function verifyJwt(
   }
   const expected = createHmac('sha256', key).update(`${head}.${body}`).digest();
   const given = Buffer.from(sig, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'signature', claims };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'signature', claims };
   if (!want.issuers.has(claims.iss)) return { ok: false, reason: 'issuer', claims };
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!aud.includes(want.audience)) return { ok: false, reason: 'audience', claims };

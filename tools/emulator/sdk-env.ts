@@ -6,7 +6,14 @@
  */
 import path from 'node:path';
 
-const KEYS = ['AWS_ENDPOINT_URL', 'AWS_EC2_METADATA_DISABLED', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_REGION', 'AWS_PROFILE'] as const;
+const KEYS = [
+  'AWS_ENDPOINT_URL',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_REGION',
+  'AWS_PROFILE',
+] as const;
 
 /** `dir` holds nothing: the config and credentials file paths inside it do not exist. */
 export function pointAwsSdkAt(url: string, dir: string): () => void {

@@ -10,7 +10,10 @@ import { exampleSeed, parseSeed } from './seed.js';
 describe('parseCliArgs', () => {
   test.each([
     [[], { port: 0, host: '127.0.0.1', latencyMs: 0 }],
-    [['--port', '8080', '--host=::1', '--seed', 's.json', '--latency=20'], { port: 8080, host: '::1', seedFile: 's.json', latencyMs: 20 }],
+    [
+      ['--port', '8080', '--host=::1', '--seed', 's.json', '--latency=20'],
+      { port: 8080, host: '::1', seedFile: 's.json', latencyMs: 20 },
+    ],
     [['--help'], 'help'],
   ])('%j', (argv, want) => {
     expect(parseCliArgs(argv)).toEqual(want);
@@ -50,19 +53,43 @@ describe('startCli with the example seed', () => {
       expect(await readFile(cli.kubeconfig, 'utf8')).toContain(emu.url);
       const token = /default\/app sts\.amazonaws\.com: (\S+)/.exec(text)?.[1] ?? '';
       const sts = new STSClient({ region: 'us-east-1', endpoint: emu.url });
-      const c = (await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: 'arn:aws:iam::123456789012:role/app-reader', RoleSessionName: 'demo', WebIdentityToken: token }))).Credentials;
-      const credentials = { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken ?? '' };
+      const c = (
+        await sts.send(
+          new AssumeRoleWithWebIdentityCommand({
+            RoleArn: 'arn:aws:iam::123456789012:role/app-reader',
+            RoleSessionName: 'demo',
+            WebIdentityToken: token,
+          }),
+        )
+      ).Credentials;
+      const credentials = {
+        accessKeyId: c?.AccessKeyId ?? '',
+        secretAccessKey: c?.SecretAccessKey ?? '',
+        sessionToken: c?.SessionToken ?? '',
+      };
       const sm = new SecretsManagerClient({ region: 'us-east-1', endpoint: emu.url, credentials });
-      expect(JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' }))).SecretString ?? '')).toEqual({ username: 'app', password: 's3cr3t-demo', port: 5432 });
-      expect((await sm.send(new GetSecretValueCommand({ SecretId: 'prod/tls-cert' }))).SecretBinary).toBeInstanceOf(Uint8Array);
+      expect(
+        JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: 'prod/db-creds' }))).SecretString ?? ''),
+      ).toEqual({ username: 'app', password: 's3cr3t-demo', port: 5432 });
+      expect((await sm.send(new GetSecretValueCommand({ SecretId: 'prod/tls-cert' }))).SecretBinary).toBeInstanceOf(
+        Uint8Array,
+      );
       const ssm = new SSMClient({ region: 'us-east-1', endpoint: emu.url, credentials });
-      const out = await ssm.send(new GetParametersCommand({ Names: ['/app/feature-flag', '/app/db-host'], WithDecryption: true }));
+      const out = await ssm.send(
+        new GetParametersCommand({ Names: ['/app/feature-flag', '/app/db-host'], WithDecryption: true }),
+      );
       expect(out.Parameters?.map((p) => [p.Name, p.Value, p.Type])).toEqual([
         ['/app/feature-flag', 'enabled', 'String'],
         ['/app/db-host', 'db.demo.internal', 'SecureString'],
       ]);
-      const k = await fetch(`${emu.url}/api/v1/namespaces/default/serviceaccounts/app`, { headers: { authorization: `Bearer ${emu.apiToken}` } });
-      expect(((await k.json()) as { metadata: { annotations: Record<string, string> } }).metadata.annotations['eks.amazonaws.com/role-arn']).toBe('arn:aws:iam::123456789012:role/app-reader');
+      const k = await fetch(`${emu.url}/api/v1/namespaces/default/serviceaccounts/app`, {
+        headers: { authorization: `Bearer ${emu.apiToken}` },
+      });
+      expect(
+        ((await k.json()) as { metadata: { annotations: Record<string, string> } }).metadata.annotations[
+          'eks.amazonaws.com/role-arn'
+        ],
+      ).toBe('arn:aws:iam::123456789012:role/app-reader');
     } finally {
       await cli.close();
     }

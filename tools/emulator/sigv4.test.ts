@@ -8,7 +8,12 @@ const AUTH =
 const REQ: SignedRequest = {
   method: 'GET',
   url: '/?Action=ListUsers&Version=2010-05-08',
-  headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', host: 'iam.amazonaws.com', 'x-amz-date': '20150830T123600Z', authorization: AUTH },
+  headers: {
+    'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+    host: 'iam.amazonaws.com',
+    'x-amz-date': '20150830T123600Z',
+    authorization: AUTH,
+  },
   body: Buffer.alloc(0),
 };
 
@@ -39,7 +44,18 @@ describe('sigv4', () => {
     ['a body', { body: Buffer.from('x') }],
     ['another host', { headers: { ...REQ.headers, host: 'evil.example' } }],
     ['a missing signed header', { headers: { host: 'iam.amazonaws.com', 'x-amz-date': '20150830T123600Z' } }],
-    ['a lying x-amz-content-sha256', { headers: { ...REQ.headers, 'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b856'.replace('e3', 'f3') } }],
+    [
+      'a lying x-amz-content-sha256',
+      {
+        headers: {
+          ...REQ.headers,
+          'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b856'.replace(
+            'e3',
+            'f3',
+          ),
+        },
+      },
+    ],
   ])('refuses %s', (_, change) => {
     const auth = parseAuthorization(AUTH);
     if (auth === undefined) throw new Error('unparsed');

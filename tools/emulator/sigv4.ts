@@ -24,7 +24,8 @@ export interface SigV4Auth {
   signature: string;
 }
 
-const AUTH = /^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*$/;
+const AUTH =
+  /^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*$/;
 
 /** Parses `Authorization`; undefined when absent or not SigV4. */
 export function parseAuthorization(header: string | undefined): SigV4Auth | undefined {
@@ -96,10 +97,19 @@ export function expectedSignature(req: SignedRequest, auth: SigV4Auth, secret: s
   const payloadHash = createHash('sha256').update(req.body).digest('hex');
   const declared = headerValue(req.headers, 'x-amz-content-sha256');
   if (declared !== undefined && declared !== payloadHash) return undefined;
-  const canonical = [req.method, canonicalUri(path), canonicalQuery(query), lines.join(''), auth.signedHeaders.join(';'), payloadHash].join('\n');
+  const canonical = [
+    req.method,
+    canonicalUri(path),
+    canonicalQuery(query),
+    lines.join(''),
+    auth.signedHeaders.join(';'),
+    payloadHash,
+  ].join('\n');
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
-  return createHmac('sha256', signingKey(secret, auth.date, auth.region, auth.service)).update(toSign).digest('hex');
+  return createHmac('sha256', signingKey(secret, auth.date, auth.region, auth.service))
+    .update(toSign)
+    .digest('hex');
 }
 
 export function signatureMatches(req: SignedRequest, auth: SigV4Auth, secret: string): boolean {

@@ -18,10 +18,17 @@ import {
   type State,
 } from './state.js';
 
-export const SSM_OPERATIONS = ['GetParameters', 'GetParameter', 'PutParameter', 'LabelParameterVersion', 'DescribeParameters'] as const;
+export const SSM_OPERATIONS = [
+  'GetParameters',
+  'GetParameter',
+  'PutParameter',
+  'LabelParameterVersion',
+  'DescribeParameters',
+] as const;
 
 export function ssmNames(op: string, body: Record<string, unknown>): string[] {
-  if (op === 'GetParameters') return Array.isArray(body['Names']) ? body['Names'].filter((x): x is string => typeof x === 'string') : [];
+  if (op === 'GetParameters')
+    return Array.isArray(body['Names']) ? body['Names'].filter((x): x is string => typeof x === 'string') : [];
   return typeof body['Name'] === 'string' ? [body['Name']] : [];
 }
 
@@ -64,9 +71,17 @@ export function ciphertextOf(p: Parameter, v: ParameterVersion): string {
   return Buffer.concat([Buffer.from([1, 2, 2, 0, 0x78]), blob, blob]).toString('base64');
 }
 
-function render(p: Parameter, v: ParameterVersion, selector: string | undefined, decrypt: boolean): Record<string, unknown> {
+function render(
+  p: Parameter,
+  v: ParameterVersion,
+  selector: string | undefined,
+  decrypt: boolean,
+): Record<string, unknown> {
   if (p.type === 'SecureString' && decrypt && p.kmsFails) {
-    throw new EmulatorError('InvalidKeyId', `The KMS key used to encrypt parameter ${p.name} is not valid or is disabled.`);
+    throw new EmulatorError(
+      'InvalidKeyId',
+      `The KMS key used to encrypt parameter ${p.name} is not valid or is disabled.`,
+    );
   }
   const out: Record<string, unknown> = {
     Name: p.name,
@@ -84,19 +99,31 @@ function render(p: Parameter, v: ParameterVersion, selector: string | undefined,
 function requireName(body: Record<string, unknown>): string {
   const n = body['Name'];
   if (typeof n !== 'string' || n === '') {
-    throw new EmulatorError('ValidationException', "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null");
+    throw new EmulatorError(
+      'ValidationException',
+      "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null",
+    );
   }
   return n;
 }
 
-export function handleSsm(state: State, region: string, session: Session, op: string, body: Record<string, unknown>): Record<string, unknown> {
+export function handleSsm(
+  state: State,
+  region: string,
+  session: Session,
+  op: string,
+  body: Record<string, unknown>,
+): Record<string, unknown> {
   const role = state.roles.get(session.roleArn);
   const decrypt = body['WithDecryption'] === true;
   switch (op) {
     case 'GetParameters': {
       const names = body['Names'];
       if (!Array.isArray(names) || names.length === 0) {
-        throw new EmulatorError('ValidationException', "1 validation error detected: Value '[]' at 'names' failed to satisfy constraint: Member must have length greater than or equal to 1");
+        throw new EmulatorError(
+          'ValidationException',
+          "1 validation error detected: Value '[]' at 'names' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        );
       }
       if (names.length > 10) {
         throw new EmulatorError(
@@ -110,7 +137,8 @@ export function handleSsm(state: State, region: string, session: Session, op: st
         if (typeof requested !== 'string') throw new EmulatorError('ValidationException', 'Names must be strings.');
         const { base, selector } = splitSelector(requested);
         const p = state.findParameter(region, base);
-        if (!canRead(state, session, region, base, p)) throw denied(state, session, 'GetParameters', p?.arn ?? resourceArn(state, region, base));
+        if (!canRead(state, session, region, base, p))
+          throw denied(state, session, 'GetParameters', p?.arn ?? resourceArn(state, region, base));
         const v = p === undefined ? undefined : pick(p, selector);
         if (p === undefined || v === undefined) {
           if (!invalid.includes(requested)) invalid.push(requested);
@@ -133,17 +161,29 @@ export function handleSsm(state: State, region: string, session: Session, op: st
       let names: string[] | undefined;
       for (const f of filters) {
         const filter = (f ?? {}) as Record<string, unknown>;
-        const values = Array.isArray(filter['Values']) ? filter['Values'].filter((x): x is string => typeof x === 'string') : [];
+        const values = Array.isArray(filter['Values'])
+          ? filter['Values'].filter((x): x is string => typeof x === 'string')
+          : [];
         if (filter['Key'] !== 'Name' || (filter['Option'] ?? 'Equals') !== 'Equals') {
           throw new EmulatorError('InvalidFilterKey', 'The emulator supports the Name filter with Option Equals only.');
         }
         names = [...(names ?? []), ...values];
       }
-      const all = [...state.region(region).parameters.values()].filter((p) => names === undefined || names.includes(p.name));
+      const all = [...state.region(region).parameters.values()].filter(
+        (p) => names === undefined || names.includes(p.name),
+      );
       return {
         Parameters: all.map((p) => {
           const last = p.versions[p.versions.length - 1];
-          return { Name: p.name, ARN: p.arn, Type: p.type, Version: last?.version ?? 0, LastModifiedDate: (last?.modifiedMs ?? 0) / 1000, DataType: 'text', Tier: 'Standard' };
+          return {
+            Name: p.name,
+            ARN: p.arn,
+            Type: p.type,
+            Version: last?.version ?? 0,
+            LastModifiedDate: (last?.modifiedMs ?? 0) / 1000,
+            DataType: 'text',
+            Tier: 'Standard',
+          };
         }),
       };
     }
@@ -152,11 +192,15 @@ export function handleSsm(state: State, region: string, session: Session, op: st
       const requested = requireName(body);
       const { base, selector } = splitSelector(requested);
       const p = state.findParameter(region, base);
-      if (!canRead(state, session, region, base, p)) throw denied(state, session, 'GetParameter', p?.arn ?? resourceArn(state, region, base));
+      if (!canRead(state, session, region, base, p))
+        throw denied(state, session, 'GetParameter', p?.arn ?? resourceArn(state, region, base));
       if (p === undefined) throw new EmulatorError('ParameterNotFound', '');
       const v = pick(p, selector);
       if (v === undefined) {
-        throw new EmulatorError('ParameterVersionNotFound', `Systems Manager could not find version ${selector?.slice(1) ?? ''} of ${p.name}. Verify the version and try again.`);
+        throw new EmulatorError(
+          'ParameterVersionNotFound',
+          `Systems Manager could not find version ${selector?.slice(1) ?? ''} of ${p.name}. Verify the version and try again.`,
+        );
       }
       return { Parameter: render(p, v, selector, decrypt) };
     }
@@ -164,28 +208,50 @@ export function handleSsm(state: State, region: string, session: Session, op: st
     case 'PutParameter': {
       const name = requireName(body);
       const p = state.findParameter(region, name);
-      if (role?.allow.write !== true || !canRead(state, session, region, name, p)) throw denied(state, session, 'PutParameter', p?.arn ?? resourceArn(state, region, name));
+      if (role?.allow.write !== true || !canRead(state, session, region, name, p))
+        throw denied(state, session, 'PutParameter', p?.arn ?? resourceArn(state, region, name));
       const value = body['Value'];
-      if (typeof value !== 'string') throw new EmulatorError('ValidationException', "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null");
+      if (typeof value !== 'string')
+        throw new EmulatorError(
+          'ValidationException',
+          "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null",
+        );
       const type = body['Type'];
       if (type !== undefined && type !== 'String' && type !== 'SecureString' && type !== 'StringList') {
-        throw new EmulatorError('ValidationException', `1 validation error detected: Value '${String(type)}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]`);
+        throw new EmulatorError(
+          'ValidationException',
+          `1 validation error detected: Value '${String(type)}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]`,
+        );
       }
-      if (p === undefined && type === undefined) throw new EmulatorError('ValidationException', 'A parameter type is required when you create a parameter.');
-      const { version } = state.putParameter(region, name, value, { type: type as ParameterType | undefined, overwrite: body['Overwrite'] === true || p === undefined });
+      if (p === undefined && type === undefined)
+        throw new EmulatorError('ValidationException', 'A parameter type is required when you create a parameter.');
+      const { version } = state.putParameter(region, name, value, {
+        type: type as ParameterType | undefined,
+        overwrite: body['Overwrite'] === true || p === undefined,
+      });
       return { Version: version.version, Tier: 'Standard' };
     }
 
     case 'LabelParameterVersion': {
       const name = requireName(body);
       const p = state.findParameter(region, name);
-      if (role?.allow.write !== true || !canRead(state, session, region, name, p)) throw denied(state, session, 'LabelParameterVersion', p?.arn ?? resourceArn(state, region, name));
+      if (role?.allow.write !== true || !canRead(state, session, region, name, p))
+        throw denied(state, session, 'LabelParameterVersion', p?.arn ?? resourceArn(state, region, name));
       if (p === undefined) throw new EmulatorError('ParameterNotFound', '');
       const want = body['ParameterVersion'];
-      const v = typeof want === 'number' ? p.versions.find((x) => x.version === want) : p.versions[p.versions.length - 1];
-      if (v === undefined) throw new EmulatorError('ParameterVersionNotFound', `Systems Manager could not find version ${String(want)} of ${p.name}. Verify the version and try again.`);
-      const labels = Array.isArray(body['Labels']) ? body['Labels'].filter((l): l is string => typeof l === 'string') : [];
-      const invalid = labels.filter((l) => /^\d/.test(l) || /^(aws|ssm)/i.test(l) || l.length > 100 || !/^[\w.-]+$/.test(l));
+      const v =
+        typeof want === 'number' ? p.versions.find((x) => x.version === want) : p.versions[p.versions.length - 1];
+      if (v === undefined)
+        throw new EmulatorError(
+          'ParameterVersionNotFound',
+          `Systems Manager could not find version ${String(want)} of ${p.name}. Verify the version and try again.`,
+        );
+      const labels = Array.isArray(body['Labels'])
+        ? body['Labels'].filter((l): l is string => typeof l === 'string')
+        : [];
+      const invalid = labels.filter(
+        (l) => /^\d/.test(l) || /^(aws|ssm)/i.test(l) || l.length > 100 || !/^[\w.-]+$/.test(l),
+      );
       for (const l of labels) if (!invalid.includes(l)) state.labelParameter(p, v, l);
       return { InvalidLabels: invalid, ParameterVersion: v.version };
     }

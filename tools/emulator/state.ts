@@ -121,7 +121,10 @@ export class EmulatorError extends Error {
 }
 
 export function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -187,7 +190,10 @@ export class State {
   /** SecretProviderClass objects by `ns/name`: their spec, as given. */
   readonly secretProviderClasses = new Map<string, { spec: unknown; createdMs: number }>();
   /** CSIDriver objects by name (storage.k8s.io/v1). */
-  readonly csiDrivers = new Map<string, { tokenRequests: { audience: string; expirationSeconds?: number }[] | undefined; createdMs: number }>();
+  readonly csiDrivers = new Map<
+    string,
+    { tokenRequests: { audience: string; expirationSeconds?: number }[] | undefined; createdMs: number }
+  >();
 
   constructor(
     readonly accountId: string,
@@ -203,7 +209,13 @@ export class State {
     return r;
   }
 
-  createSession(roleArn: string, sessionName: string, durationSeconds: number, source: Session['source'], tags: Record<string, string> = {}): Session {
+  createSession(
+    roleArn: string,
+    sessionName: string,
+    durationSeconds: number,
+    source: Session['source'],
+    tags: Record<string, string> = {},
+  ): Session {
     const s: Session = {
       accessKeyId: `ASIA${randomUpper(16)}`,
       secretAccessKey: randomBytes(30).toString('base64').slice(0, 40),
@@ -225,7 +237,12 @@ export class State {
     region: string,
     name: string,
     value: string | Uint8Array,
-    o: { versionId?: string | undefined; stages?: string[] | undefined; kmsFails?: boolean | undefined; kmsKeyId?: string | undefined } = {},
+    o: {
+      versionId?: string | undefined;
+      stages?: string[] | undefined;
+      kmsFails?: boolean | undefined;
+      kmsKeyId?: string | undefined;
+    } = {},
   ): { secret: Secret; version: SecretVersion } {
     const data = this.region(region);
     const now = this.now();
@@ -246,7 +263,10 @@ export class State {
     if (o.kmsKeyId !== undefined) secret.kmsKeyId = o.kmsKeyId;
     const versionId = o.versionId ?? randomUUID();
     if (secret.versions.some((v) => v.versionId === versionId)) {
-      throw new EmulatorError('ResourceExistsException', `You can't modify an existing version, you can only create a new version.`);
+      throw new EmulatorError(
+        'ResourceExistsException',
+        `You can't modify an existing version, you can only create a new version.`,
+      );
     }
     const stages = o.stages ?? ['AWSCURRENT'];
     const version: SecretVersion = { versionId, stages: [], createdMs: now };
@@ -293,15 +313,29 @@ export class State {
     region: string,
     name: string,
     value: string,
-    o: { type?: ParameterType | undefined; labels?: string[] | undefined; kmsFails?: boolean | undefined; overwrite?: boolean } = {},
+    o: {
+      type?: ParameterType | undefined;
+      labels?: string[] | undefined;
+      kmsFails?: boolean | undefined;
+      overwrite?: boolean;
+    } = {},
   ): { parameter: Parameter; version: ParameterVersion } {
     const data = this.region(region);
     let p = data.parameters.get(name);
     if (p !== undefined && o.overwrite === false) {
-      throw new EmulatorError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+      throw new EmulatorError(
+        'ParameterAlreadyExists',
+        'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.',
+      );
     }
     if (p === undefined) {
-      p = { name, arn: parameterArn(region, this.accountId, name), type: o.type ?? 'String', kmsFails: o.kmsFails ?? false, versions: [] };
+      p = {
+        name,
+        arn: parameterArn(region, this.accountId, name),
+        type: o.type ?? 'String',
+        kmsFails: o.kmsFails ?? false,
+        versions: [],
+      };
       data.parameters.set(name, p);
     } else {
       if (o.type !== undefined) p.type = o.type;

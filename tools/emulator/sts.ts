@@ -10,10 +10,18 @@ export const STS_NS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 export const STS_OPERATIONS = ['AssumeRoleWithWebIdentity', 'AssumeRole', 'GetCallerIdentity'] as const;
 
 export function xmlEscape(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+  return s.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c,
+  );
 }
 
-export function stsErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender'): string {
+export function stsErrorXml(
+  code: string,
+  message: string,
+  requestId: string,
+  type: 'Sender' | 'Receiver' = 'Sender',
+): string {
   return (
     `<ErrorResponse xmlns="${STS_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
     `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
@@ -23,14 +31,20 @@ export function stsErrorXml(code: string, message: string, requestId: string, ty
 const SESSION_NAME = /^[\w+=,.@-]*$/;
 
 function validationError(field: string, value: string, constraint: string): EmulatorError {
-  return new EmulatorError('ValidationError', `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`);
+  return new EmulatorError(
+    'ValidationError',
+    `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`,
+  );
 }
 
 function checkSessionName(name: string | null): string {
   if (name === null) throw validationError('roleSessionName', 'null', 'Member must not be null');
-  if (name.length < 2) throw validationError('roleSessionName', name, 'Member must have length greater than or equal to 2');
-  if (name.length > 64) throw validationError('roleSessionName', name, 'Member must have length less than or equal to 64');
-  if (!SESSION_NAME.test(name)) throw validationError('roleSessionName', name, 'Member must satisfy regular expression pattern: [\\w+=,.@-]*');
+  if (name.length < 2)
+    throw validationError('roleSessionName', name, 'Member must have length greater than or equal to 2');
+  if (name.length > 64)
+    throw validationError('roleSessionName', name, 'Member must have length less than or equal to 64');
+  if (!SESSION_NAME.test(name))
+    throw validationError('roleSessionName', name, 'Member must satisfy regular expression pattern: [\\w+=,.@-]*');
   return name;
 }
 
@@ -40,9 +54,16 @@ function duration(raw: string | null, max: number, chained: boolean): number {
   if (!Number.isInteger(n)) throw validationError('durationSeconds', raw, 'Member must be an integer');
   if (n < 900) throw validationError('durationSeconds', raw, 'Member must have value greater than or equal to 900');
   if (chained && n > 3600) {
-    throw new EmulatorError('ValidationError', 'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
+    throw new EmulatorError(
+      'ValidationError',
+      'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.',
+    );
   }
-  if (n > max) throw new EmulatorError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+  if (n > max)
+    throw new EmulatorError(
+      'ValidationError',
+      'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
+    );
   return n;
 }
 
@@ -79,22 +100,35 @@ export function handleSts(ctx: StsContext, op: string, params: URLSearchParams):
       if (roleArn === null) throw validationError('roleArn', 'null', 'Member must not be null');
       const sessionName = checkSessionName(params.get('RoleSessionName'));
       const token = params.get('WebIdentityToken');
-      if (token === null || token.length < 4) throw validationError('webIdentityToken', 'null', 'Member must have length greater than or equal to 4');
+      if (token === null || token.length < 4)
+        throw validationError('webIdentityToken', 'null', 'Member must have length greater than or equal to 4');
       const role = state.roles.get(roleArn);
       const audience = role?.trust?.audience ?? 'sts.amazonaws.com';
       const v = ctx.verify(token, audience);
       if (!v.ok) {
         switch (v.reason) {
           case 'malformed':
-            throw new EmulatorError('InvalidIdentityToken', 'The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)');
+            throw new EmulatorError(
+              'InvalidIdentityToken',
+              'The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)',
+            );
           case 'signature':
-            throw new EmulatorError('InvalidIdentityToken', "The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.");
+            throw new EmulatorError(
+              'InvalidIdentityToken',
+              'The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.',
+            );
           case 'issuer':
-            throw new EmulatorError('InvalidIdentityToken', `No OpenIDConnect provider found in your account for ${v.claims?.iss ?? 'the token issuer'}`);
+            throw new EmulatorError(
+              'InvalidIdentityToken',
+              `No OpenIDConnect provider found in your account for ${v.claims?.iss ?? 'the token issuer'}`,
+            );
           case 'audience':
             throw new EmulatorError('InvalidIdentityToken', 'Incorrect token audience');
           case 'expired':
-            throw new EmulatorError('ExpiredTokenException', 'Token expired: current date/time must be before the expiration date/time.');
+            throw new EmulatorError(
+              'ExpiredTokenException',
+              'Token expired: current date/time must be before the expiration date/time.',
+            );
         }
       }
       if (role === undefined || role.trust === undefined || !role.trust.subjects.includes(v.claims.sub)) {
@@ -111,7 +145,8 @@ export function handleSts(ctx: StsContext, op: string, params: URLSearchParams):
 
     case 'AssumeRole': {
       const caller = ctx.session;
-      if (caller === undefined) throw new EmulatorError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
+      if (caller === undefined)
+        throw new EmulatorError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
       const roleArn = params.get('RoleArn');
       if (roleArn === null) throw validationError('roleArn', 'null', 'Member must not be null');
       const sessionName = checkSessionName(params.get('RoleSessionName'));
@@ -127,14 +162,19 @@ export function handleSts(ctx: StsContext, op: string, params: URLSearchParams):
         );
       }
       // Role chaining (credentials from another role) caps the session at one hour.
-      const seconds = duration(params.get('DurationSeconds'), Math.min(role.maxSessionDurationSeconds ?? 3600, 3600), true);
+      const seconds = duration(
+        params.get('DurationSeconds'),
+        Math.min(role.maxSessionDurationSeconds ?? 3600, 3600),
+        true,
+      );
       const session = state.createSession(roleArn, sessionName, seconds, 'AssumeRole', { ...caller.tags });
       return { xml: envelope(op, credentialsXml(session, state.accountId), ctx.requestId), session };
     }
 
     case 'GetCallerIdentity': {
       const caller = ctx.session;
-      if (caller === undefined) throw new EmulatorError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
+      if (caller === undefined)
+        throw new EmulatorError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403);
       const inner =
         `    <Arn>${xmlEscape(assumedRoleArn(caller, state.accountId))}</Arn>\n` +
         `    <UserId>${roleId(caller.roleArn)}:${xmlEscape(caller.sessionName)}</UserId>\n` +

@@ -39,7 +39,14 @@ export interface FakeApiServer {
 export function notFound(resource: string, name: string): Answer {
   return {
     status: 404,
-    body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `${resource} "${name}" not found`, reason: 'NotFound', code: 404 },
+    body: {
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      message: `${resource} "${name}" not found`,
+      reason: 'NotFound',
+      code: 404,
+    },
   };
 }
 
@@ -51,7 +58,12 @@ export async function startFakeApiServer(tls?: https.ServerOptions): Promise<Fak
     const peer = (req.socket as { getPeerCertificate?: () => { subject?: { CN?: string } } }).getPeerCertificate?.();
     requests.push({ path: req.url ?? '', authorization: req.headers.authorization, clientCn: peer?.subject?.CN });
     const list = routes.get(req.url ?? '');
-    const answer: Answer = list === undefined ? { status: 404, body: { kind: 'Status', message: 'the server could not find the requested resource' } } : list.length > 1 ? (list.shift() as Answer) : (list[0] as Answer);
+    const answer: Answer =
+      list === undefined
+        ? { status: 404, body: { kind: 'Status', message: 'the server could not find the requested resource' } }
+        : list.length > 1
+          ? (list.shift() as Answer)
+          : (list[0] as Answer);
     if (answer.hang === true) {
       hanging.add(res);
       return;
@@ -98,13 +110,58 @@ export function makeTestPki(): TestPki {
     execFileSync('openssl', args, { stdio: 'pipe' });
   };
   const ca = (name: string): void =>
-    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`), '-days', '2', '-subj', `/CN=${name}`);
+    ossl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.crt`),
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+    );
   ca('ca');
   ca('other-ca');
   const leaf = (name: string, cn: string, ext: string): void => {
-    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
+    ossl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f(`${name}.key`),
+      '-out',
+      f(`${name}.csr`),
+      '-subj',
+      `/CN=${cn}`,
+    );
     writeFileSync(f(`${name}.ext`), ext);
-    ossl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`));
+    ossl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.crt`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+    );
   };
   leaf('server', 'kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   leaf('client', 'provider', 'extendedKeyUsage=clientAuth\n');
