@@ -128,7 +128,8 @@ export interface AwsErrorContext {
   what: string;
   region: string;
   object?: string | undefined;
-  /** The service and operation as a person names them ("Secrets Manager", "GetSecretValue"): said when the answer itself was wrong. */
+  /** The service and operation as a person names them ("Secrets Manager", "GetSecretValue"): said when the answer
+   * itself was wrong. */
   service?: string | undefined;
   operation?: string | undefined;
   /** Replaces the generic hint for refusals (AccessDenied): e.g. the trust policy for STS. */
@@ -196,7 +197,8 @@ export class AttemptTimedOut extends Error {
 export function malformedAnswer(ctx: AwsErrorContext, problem: string): AwsCallError {
   return new AwsCallError(
     'INTERNAL',
-    `${ctx.region}: ${ctx.what}: ${serviceName(ctx)} answered ${problem} (an AWS answer never does: an endpoint or proxy in between?)`,
+    `${ctx.region}: ${ctx.what}: ${serviceName(ctx)} answered ${problem} (an AWS answer never does: an endpoint or ` +
+      `proxy in between?)`,
     false,
     'MalformedAnswer',
     {
@@ -232,14 +234,16 @@ function isUnreadableAnswer(e: object): boolean {
   );
 }
 
-/** Failures of the answer itself (too large, too slow, unreadable), or undefined. Their text never comes from the body. */
+/** Failures of the answer itself (too large, too slow, unreadable), or undefined. Their text never comes from the body.
+ * */
 function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | undefined): AwsCallError | undefined {
   const fields = { region: ctx.region, object: ctx.object };
   const who = serviceName(ctx);
   if (err instanceof AnswerTooLarge && err.scope === 'provider') {
     return new AwsCallError(
       'UNAVAILABLE',
-      `${ctx.region}: ${ctx.what}: ${who}'s answer was not read further: the AWS answers this provider was reading at once held more than ${mib(err.limit)}, far more than AWS sends (an endpoint or proxy in between?)`,
+      `${ctx.region}: ${ctx.what}: ${who}'s answer was not read further: the AWS answers this provider was reading ` +
+        `at once held more than ${mib(err.limit)}, far more than AWS sends (an endpoint or proxy in between?)`,
       false,
       'AnswerTooLarge',
       { ...fields, reason: 'AnswersTooLarge' },
@@ -248,7 +252,8 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
   if (err instanceof AnswerTooLarge) {
     return new AwsCallError(
       'INTERNAL',
-      `${ctx.region}: ${ctx.what}: ${who} answered more than ${mib(err.limit)}, more than any AWS answer (an endpoint or proxy in between?); the rest was not read`,
+      `${ctx.region}: ${ctx.what}: ${who} answered more than ${mib(err.limit)}, more than any AWS answer (an ` +
+        `endpoint or proxy in between?); the rest was not read`,
       false,
       'AnswerTooLarge',
       {
@@ -261,7 +266,8 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
     const why = err.phase === 'body' ? 'the answer was still arriving' : 'no answer';
     return new AwsCallError(
       'UNAVAILABLE',
-      `${ctx.region}: ${ctx.what}: ${who} did not answer completely within ${err.ms / 1000} s (${why} when the attempt's time was up)`,
+      `${ctx.region}: ${ctx.what}: ${who} did not answer completely within ${err.ms / 1000} s (${why} when the ` +
+        `attempt's time was up)`,
       false,
       'TimeoutError',
       {
@@ -280,7 +286,8 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
   const server = status !== undefined && status >= 500;
   return new AwsCallError(
     server ? 'UNAVAILABLE' : 'INTERNAL',
-    `${ctx.region}: ${ctx.what}: ${who} answered${at} something that is not a readable AWS answer (an endpoint or proxy in between?); its text is not shown`,
+    `${ctx.region}: ${ctx.what}: ${who} answered${at} something that is not a readable AWS answer (an endpoint or ` +
+      `proxy in between?); its text is not shown`,
     false,
     'MalformedAnswer',
     { ...fields, reason: server ? 'ServerError' : 'MalformedAnswer' },

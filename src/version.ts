@@ -30,7 +30,8 @@ export const VERSION: string = pkg.version;
 /** The gRPC API version the driver speaks. */
 export const API_VERSION = 'v1alpha1';
 
-/** User agent app id: `<name>-<version>`, the EKS add-on version replacing ours when given (docs/behaviour.md, "Flags"). */
+/** User agent app id: `<name>-<version>`, the EKS add-on version replacing ours when given (docs/behaviour.md,
+ * "Flags"). */
 export function appId(eksAddonVersion?: string): string {
   return `${NAME}-${eksAddonVersion !== undefined && eksAddonVersion !== '' ? eksAddonVersion : VERSION}`;
 }
@@ -50,7 +51,9 @@ export function nodeVersionProblem(version: string): string | undefined {
   const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
   if (Number.isInteger(major) && major >= RUNTIME_NODE_MAJOR) return undefined;
   return (
-    `Node ${version} is older than Node ${RUNTIME_NODE_MAJOR}, which this provider ships on (its image) and is tested with. ` +
-    `Run it with the project's own Node: \`npm start -- [flags]\` or \`node_modules/.bin/node dist/main.js [flags]\` in a checkout, or the image.`
+    `Node ${version} is older than Node ${RUNTIME_NODE_MAJOR}, which this provider ships on (its image) and is ` +
+    `tested with. ` +
+    (`Run it with the project's own Node: \`npm start -- [flags]\` or \`node_modules/.bin/node dist/main.js ` +
+      `[flags]\` in a checkout, or the image.`)
   );
 }

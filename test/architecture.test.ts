@@ -59,7 +59,8 @@ const PAST_THE_INDEX: Record<string, string> = {
   'cli/serve.ts → spc/regions.ts':
     "the server's start-up path: spc/index.ts loads the YAML and JMESPath parsers, which wait for the first mount",
   'cli/flags.ts → spc/attributes.ts':
-    "the server's start-up path (flags are parsed first): spc/index.ts loads the YAML and JMESPath parsers, which wait for the first mount",
+    "the server's start-up path (flags are parsed first): spc/index.ts loads the YAML and JMESPath parsers, which " +
+    'wait for the first mount',
 };
 /** Packages that only some parts may import (value imports). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {

@@ -93,7 +93,8 @@ describe('whole-attempt time limit', () => {
     const e = classifyAwsError(err, ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['UNAVAILABLE', 'Timeout', false]);
     expect(e.message).toBe(
-      "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue did not answer completely within 0.6 s (the answer was still arriving when the attempt's time was up)",
+      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue did not answer completely within 0.6 ' +
+        "s (the answer was still arriving when the attempt's time was up)",
     );
   });
 
@@ -173,7 +174,8 @@ describe('answer size limit', () => {
     const e = classifyAwsError(err, ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['INTERNAL', 'AnswerTooLarge', false]);
     expect(e.message).toBe(
-      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered more than 262144 bytes, more than any AWS answer (an endpoint or proxy in between?); the rest was not read',
+      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered more than 262144 bytes, ' +
+        'more than any AWS answer (an endpoint or proxy in between?); the rest was not read',
     );
     expect(e.cause).toBeUndefined();
   });
@@ -223,7 +225,9 @@ describe('provider-wide limit on answers being read at once', () => {
     const e = classifyAwsError(cut[0], ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['UNAVAILABLE', 'AnswersTooLarge', false]);
     expect(e.message).toBe(
-      "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue's answer was not read further: the AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an endpoint or proxy in between?)",
+      "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue's answer was not read further: the " +
+        ('AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an ' +
+          'endpoint or proxy in between?)'),
     );
     expect(f.answerBytesInFlight).toBe(0);
     emu.clearFaults();
@@ -268,7 +272,9 @@ describe('answers the SDK cannot read', () => {
       const e = classifyAwsError(err, ctx);
       expect([e.code, e.reason, e.awsName, e.fatal]).toEqual([code, reason, 'MalformedAnswer', false]);
       expect(e.message).toBe(
-        `us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered (HTTP ${httpStatus}) something that is not a readable AWS answer (an endpoint or proxy in between?); its text is not shown`,
+        `us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered ` +
+          (`(HTTP ${httpStatus}) something that is not a readable AWS answer (an endpoint or proxy in between?); its ` +
+            `text is not shown`),
       );
       expect(e.cause).toBeUndefined();
     },

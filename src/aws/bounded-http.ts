@@ -38,7 +38,8 @@ export interface AttemptBounds {
   attemptTimeoutMs: number;
 }
 
-/** True for a BatchGetSecretValue request: AWS JSON requests name their operation in X-Amz-Target (`secretsmanager.BatchGetSecretValue`). */
+/** True for a BatchGetSecretValue request: AWS JSON requests name their operation in X-Amz-Target
+ * (`secretsmanager.BatchGetSecretValue`). */
 function isBatch(request: HandlerRequest): boolean {
   const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'];
   return typeof target === 'string' && target.endsWith('.BatchGetSecretValue');

@@ -56,7 +56,8 @@ export interface AwsClientOptions {
    * answers, or answers a byte at a time, must not hold a mount until its deadline. The SDK retries it.
    */
   requestTimeoutMs?: number;
-  /** Most silence on a connection in ms (default 5 s, at most requestTimeoutMs): a stalled socket is given up sooner. */
+  /** Most silence on a connection in ms (default 5 s, at most requestTimeoutMs): a stalled socket is given up sooner.
+   * */
   idleTimeoutMs?: number;
   /** Most bytes of one answer (default MAX_ANSWER_BYTES). */
   maxAnswerBytes?: number;

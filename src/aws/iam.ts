@@ -227,7 +227,8 @@ export async function simulate(
       'SimulatePrincipalPolicy',
       'BadAnswer',
       200,
-      `IAM SimulatePrincipalPolicy: no decision in the answer (${decision === undefined ? 'none' : JSON.stringify(decision)})`,
+      `IAM SimulatePrincipalPolicy: no decision in the answer ` +
+        `(${decision === undefined ? 'none' : JSON.stringify(decision)})`,
     );
   }
   return decision;

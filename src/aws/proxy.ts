@@ -88,7 +88,8 @@ export function parseProxyUrl(value: string, variable: string): URL | undefined 
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new Error(
-      `unsupported proxy scheme ${JSON.stringify(u.protocol.slice(0, -1))} in ${variable}: only http:// and https:// proxies are supported`,
+      `unsupported proxy scheme ${JSON.stringify(u.protocol.slice(0, -1))} in ${variable}: only http:// and ` +
+        `https:// proxies are supported`,
     );
   }
   if (u.hostname === '') throw new Error(`invalid proxy address in ${variable}: no host`);

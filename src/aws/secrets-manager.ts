@@ -35,7 +35,8 @@ export function selectorFor(d: SecretDescriptor, failover: boolean): { name: str
 
 let commands: typeof import('@aws-sdk/client-secrets-manager') | undefined;
 
-/** A VersionId as the driver gets it: AWS's are UUIDs (at most 64 characters); anything past 256, or with control characters, is not one. */
+/** A VersionId as the driver gets it: AWS's are UUIDs (at most 64 characters); anything past 256, or with control
+ * characters, is not one. */
 const VERSION_ID = /^[^\x00-\x1f\x7f]{1,256}$/;
 
 /** The fields of one secret value as the SDK handed them over, types unchecked. */
@@ -45,7 +46,8 @@ interface RawValue {
   SecretBinary?: unknown;
 }
 
-/** Value and version of one answer, each field of the type it must have, or a malformed-answer error naming object and region. */
+/** Value and version of one answer, each field of the type it must have, or a malformed-answer error naming object and
+ * region. */
 function checkedValue(v: RawValue, ctx: AwsErrorContext): FetchedValue {
   if (v.VersionId === undefined || v.VersionId === null || v.VersionId === '')
     throw malformedAnswer(ctx, 'without a VersionId');

@@ -97,7 +97,8 @@ export async function getParameterBatch(
         requested,
         new AwsCallError(
           'NOT_FOUND',
-          `${region}: Failed fetching parameter ${requested}: InvalidParameters: SSM has no such parameter, version or label (check the name, the region and the selector)`,
+          `${region}: Failed fetching parameter ${requested}: InvalidParameters: SSM has no such parameter, version ` +
+            `or label (check the name, the region and the selector)`,
           true,
           'InvalidParameters',
           {
@@ -121,7 +122,8 @@ export async function getParameterBatch(
         requested,
         new AwsCallError(
           'INTERNAL',
-          `${region}: Failed fetching parameter ${requested}: SSM answered without it and without listing it as invalid`,
+          `${region}: Failed fetching parameter ${requested}: SSM answered without it and without listing it as ` +
+            `invalid`,
           false,
           'MissingInResponse',
           { region, object: requested, reason: 'MissingInResponse' },

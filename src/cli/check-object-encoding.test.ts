@@ -21,12 +21,14 @@ async function check(stdin: string): Promise<{ code: number; stdout: string }> {
 }
 
 const CLASS = (objects: string): string =>
-  `apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: app\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: |\n${objects.replace(/^/gm, '      ')}\n`;
+  `apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: app\nspec:\n  provider: ` +
+  `aws\n  parameters:\n    region: us-east-1\n    objects: |\n${objects.replace(/^/gm, '      ')}\n`;
 
 it("a class using objectEncoding (ObjectEncoding: Base64, an entry's hex) loads, with a warning per use and no unknown-key warning", async () => {
   const r = await check(
     CLASS(
-      '- objectName: prod/cert\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n- objectName: prod/tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: key, objectAlias: tls.key, objectEncoding: hex}',
+      '- objectName: prod/cert\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n- objectName: prod/tls\n  ' +
+        'objectType: secretsmanager\n  jmesPath:\n    - {path: key, objectAlias: tls.key, objectEncoding: hex}',
     ),
   );
   expect(r.code).toBe(0);
@@ -40,12 +42,14 @@ it("a class using objectEncoding (ObjectEncoding: Base64, an entry's hex) loads,
 it('an unknown encoding and objectEncoding with allKeys are errors naming the object', async () => {
   const r = await check(
     CLASS(
-      '- objectName: prod/other\n  objectType: secretsmanager\n  objectEncoding: base32\n- objectName: prod/keys\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: hex',
+      '- objectName: prod/other\n  objectType: secretsmanager\n  objectEncoding: base32\n- objectName: prod/keys\n  ' +
+        'objectType: secretsmanager\n  allKeys: true\n  objectEncoding: hex',
     ),
   );
   expect(r.code).toBe(1);
   expect(r.stdout).toContain(
-    'error: objects[0].objectEncoding: object "prod/other": objectEncoding must be one of utf-8, base64, hex (how the value is stored), got "base32"',
+    'error: objects[0].objectEncoding: object "prod/other": objectEncoding must be one of utf-8, base64, hex (how ' +
+      'the value is stored), got "base32"',
   );
   expect(r.stdout).toContain(
     'error: objects[1].objectEncoding: object "prod/keys": objectEncoding hex cannot be used with allKeys',

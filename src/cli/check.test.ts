@@ -74,7 +74,8 @@ describe('broken-class.yaml', () => {
 
 describe('positions inside objects', () => {
   const wrap = (parameters: string): string =>
-    `apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: p\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n${parameters}`;
+    `apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: p\nspec:\n  provider: ` +
+    `aws\n  parameters:\n    region: us-east-1\n${parameters}`;
   // [case, parameters YAML (from line 9), finding path, expected line, column]
   const TABLE: [string, string, string, number, number][] = [
     [
@@ -100,14 +101,16 @@ describe('positions inside objects', () => {
     ],
     [
       'second entry, case-insensitive key',
-      '    objects: |\n      - {objectName: a, objectType: secretsmanager}\n      - ObjectName: b\n        ObjectType: nope\n',
+      '    objects: |\n      - {objectName: a, objectType: secretsmanager}\n      - ObjectName: b\n        ' +
+        'ObjectType: nope\n',
       'objects[1].objectType',
       12,
       21,
     ],
     [
       'jmesPath entry',
-      '    objects: |\n      - objectName: a\n        objectType: secretsmanager\n        jmesPath:\n          - path: a-b\n            objectAlias: x\n',
+      '    objects: |\n      - objectName: a\n        objectType: secretsmanager\n        jmesPath:\n          - ' +
+        'path: a-b\n            objectAlias: x\n',
       'objects[0].jmesPath[0].path',
       13,
       19,
@@ -148,27 +151,34 @@ describe('rules beyond the objects parser', () => {
   const one = (yaml: string) => checkManifest(yaml, 'x.yaml');
   it('a parameter that is not a string is an error naming the fix', () => {
     const { findings } = one(
-      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    usePodIdentity: yes\n    objects: "- {objectName: a, objectType: secretsmanager}"\n',
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
+        ('provider: aws\n  parameters:\n    region: us-east-1\n    usePodIdentity: yes\n    objects: "- {objectName: ' +
+          'a, objectType: secretsmanager}"\n'),
     );
     expect(findings.map((f) => [f.severity, f.path, f.line, f.column])).toEqual([['error', 'usePodIdentity', 8, 21]]);
     expect(findings[0]?.message).toContain('quote it, usePodIdentity: "yes"');
   });
   it('other kinds and other providers are skipped, a List is walked', () => {
     const { findings, report } = one(
-      'kind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n- apiVersion: secrets-store.csi.x-k8s.io/v1\n  kind: SecretProviderClass\n  metadata: {name: az}\n  spec: {provider: azure, parameters: {keyvaultName: k}}\n',
+      'kind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n- apiVersion: ' +
+        ('secrets-store.csi.x-k8s.io/v1\n  kind: SecretProviderClass\n  metadata: {name: az}\n  spec: {provider: ' +
+          'azure, parameters: {keyvaultName: k}}\n'),
     );
     expect(findings).toEqual([]);
     expect(report).toEqual({ file: 'x.yaml', classes: [], skipped: 1, otherProviders: ['az (azure)'] });
   });
   it('a class without objects, without provider, or of an unknown apiVersion is an error', () => {
     const { findings } = one(
-      'apiVersion: secrets-store.csi.k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  parameters: {region: us-east-1}\n',
+      'apiVersion: secrets-store.csi.k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
+        'parameters: {region: us-east-1}\n',
     );
     expect(findings.map((f) => f.path).sort()).toEqual(['apiVersion', 'objects', 'spec.provider']);
   });
   it('no region and an ARN: warns that the ARN region is checked only at mount time (no warning for the missing region itself)', () => {
     const { findings } = one(
-      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    objects: "- {objectName: \\"arn:aws:ssm:eu-west-1:123456789012:parameter/p\\"}"\n',
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
+        ('provider: aws\n  parameters:\n    objects: "- {objectName: ' +
+          '\\"arn:aws:ssm:eu-west-1:123456789012:parameter/p\\"}"\n'),
     );
     expect(findings.map((f) => f.severity)).toEqual(['warning']);
     expect(findings.map((f) => f.message).join('\n')).toMatch(/an ARN in objects cannot be checked/);
@@ -176,7 +186,10 @@ describe('rules beyond the objects parser', () => {
   });
   it('allKeys: a secretObjects name that may be a key is only a soft warning', () => {
     const { findings } = one(
-      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: "- {objectName: db, objectType: secretsmanager, allKeys: true}"\n  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: password, key: password}, {objectName: db, key: all}]}\n',
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
+        ('provider: aws\n  parameters:\n    region: us-east-1\n    objects: "- {objectName: db, objectType: ' +
+          ('secretsmanager, allKeys: true}"\n  secretObjects:\n  - {secretName: db, type: Opaque, data: ' +
+            '[{objectName: password, key: password}, {objectName: db, key: all}]}\n')),
     );
     expect(findings.map((f) => [f.path, f.message.slice(0, 40)])).toEqual([
       ['objects[0].allKeys', 'allKeys is our extension: ASCP ignores i'],
@@ -185,9 +198,12 @@ describe('rules beyond the objects parser', () => {
   });
   it('every problem in one run: a wrong objectType and a secretObjects name that matches no file, both found', () => {
     const { findings } = one(
-      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n' +
-        '    objects: "- {objectName: db, objectType: secretManager, objectAlias: db-creds}\\n- {objectName: api, objectType: secretsmanager}"\n' +
-        '  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: db, key: password}, {objectName: api, key: api}]}\n',
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
+        'provider: aws\n  parameters:\n    region: us-east-1\n' +
+        ('    objects: "- {objectName: db, objectType: secretManager, objectAlias: db-creds}\\n- {objectName: api, ' +
+          'objectType: secretsmanager}"\n') +
+        ('  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: db, key: password}, {objectName: ' +
+          'api, key: api}]}\n'),
     );
     expect(findings.map((f) => [f.severity, f.path])).toEqual([
       ['error', 'objects[0].objectType'],
@@ -199,7 +215,8 @@ describe('rules beyond the objects parser', () => {
   });
   it('a spec-only fragment (as users paste it) is checked as a class, and says so', () => {
     const { findings, report } = one(
-      'spec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: |\n      - objectName: db\n        objectType: secretsmanager\n        jmesPath:\n          - {path: api-key, objectAlias: k}\n',
+      'spec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    objects: |\n      - objectName: ' +
+        'db\n        objectType: secretsmanager\n        jmesPath:\n          - {path: api-key, objectAlias: k}\n',
     );
     expect(findings.map((f) => [f.severity, f.path, f.line])).toEqual([
       ['warning', 'spec', 2],
@@ -212,7 +229,8 @@ describe('rules beyond the objects parser', () => {
   });
   it('names that cannot all be known (an entry without objectName) leave secretObjects to the next run', () => {
     const { findings } = one(
-      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  provider: aws\n  parameters:\n    region: us-east-1\n' +
+      'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
+        'provider: aws\n  parameters:\n    region: us-east-1\n' +
         '    objects: "- {objectType: secretsmanager}\\n- {objectName: api, objectType: secretsmanager}"\n' +
         '  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: nothing, key: password}]}\n',
     );

@@ -1,10 +1,10 @@
 /**
  * @module cli/check
  * `check FILE…`: SecretProviderClass manifests checked offline against every rule the provider
- * applies at mount time (docs/behaviour.md, "Attributes" and "Objects", through spc/ itself: same parser, same messages), plus
- * warnings for classes that load but hurt, our extensions (docs/extensions.md) that ASCP would ignore, and the
- * driver's `secretObjects` rules (docs/behaviour.md, "secretObjects"). Each finding names the file, the document,
- * the field and its line and column in the source YAML. Exit 0 without errors, 1 with any, 2 on usage.
+ * applies at mount time (docs/behaviour.md, "Attributes" and "Objects", through spc/ itself: same parser, same
+ * messages), plus warnings for classes that load but hurt, our extensions (docs/extensions.md) that ASCP would ignore,
+ * and the driver's `secretObjects` rules (docs/behaviour.md, "secretObjects"). Each finding names the file, the
+ * document, the field and its line and column in the source YAML. Exit 0 without errors, 1 with any, 2 on usage.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -191,7 +191,10 @@ class ClassChecker {
     if (m !== null && problem.path !== undefined) {
       const src = this.plainSourceAt(problem.path);
       if (src !== undefined && /^0[0-7]+$/.test(src)) {
-        return ` (an unquoted ${src} is the octal number ${Number.parseInt(src, 8)} in YAML 1.1: write "${src.padStart(4, '0')}")`;
+        return (
+          ` (an unquoted ${src} is the octal number ${Number.parseInt(src, 8)} in YAML 1.1: write ` +
+          `"${src.padStart(4, '0')}")`
+        );
       }
       return ' (four octal digits, quoted: "0644")';
     }
@@ -229,7 +232,8 @@ class ClassChecker {
       this.add(
         'warning',
         'spec',
-        `no apiVersion, kind or metadata: checked as the spec of a SecretProviderClass (to apply it, add apiVersion: ${SPC_API_VERSIONS[0]}, kind: SecretProviderClass and metadata.name)`,
+        `no apiVersion, kind or metadata: checked as the spec of a SecretProviderClass (to apply it, add ` +
+          `apiVersion: ${SPC_API_VERSIONS[0]}, kind: SecretProviderClass and metadata.name)`,
         this.specPosition(['spec']),
       );
     } else {
@@ -237,7 +241,8 @@ class ClassChecker {
         this.add(
           'error',
           'apiVersion',
-          `apiVersion ${JSON.stringify(obj.apiVersion)} is not served by the Secrets Store CSI driver: use ${SPC_API_VERSIONS[0]}`,
+          `apiVersion ${JSON.stringify(obj.apiVersion)} is not served by the Secrets Store CSI driver: ` +
+            `use ${SPC_API_VERSIONS[0]}`,
           this.specPosition(['apiVersion']),
         );
       }
@@ -275,7 +280,8 @@ class ClassChecker {
     }
     this.checkParameterNames(Object.keys(fields.parameters));
 
-    // The provider's own rules, in its own words: attributes, then objects (docs/behaviour.md, "Attributes" and "Objects").
+    // The provider's own rules, in its own words: attributes, then objects (docs/behaviour.md, "Attributes" and
+    // "Objects").
     const attrs = this.collect(() => parseAttributes(JSON.stringify(fields.parameters)));
     this.addProblems(attrs.problems);
     const translation = parsePathTranslation(fields.parameters[ATTR.pathTranslation] ?? '');
@@ -381,7 +387,8 @@ class ClassChecker {
         this.add(
           'warning',
           name,
-          `${name} is set by the driver for each pod: a value here is overwritten or, for the tokens, wrongly trusted; remove it`,
+          `${name} is set by the driver for each pod: a value here is overwritten or, for the tokens, wrongly ` +
+            `trusted; remove it`,
           pos,
         );
         continue;
@@ -390,7 +397,8 @@ class ClassChecker {
       this.add(
         'warning',
         name,
-        `unknown parameter ${JSON.stringify(name)} is ignored by the provider${meant !== undefined ? ` (did you mean ${meant}? names are case-sensitive)` : ''}`,
+        `unknown parameter ${JSON.stringify(name)} is ignored by the ` +
+          `provider${meant !== undefined ? ` (did you mean ${meant}? names are case-sensitive)` : ''}`,
         pos,
       );
     }
@@ -403,7 +411,9 @@ class ClassChecker {
     this.add(
       'warning',
       ATTR.region,
-      `${arns.length === 1 ? 'an ARN' : `${arns.length} ARNs`} in objects cannot be checked against the region offline: without \`region\` the provider compares each ARN's region with the node's at mount time (set region)`,
+      `${arns.length === 1 ? 'an ARN' : `${arns.length} ARNs`} in objects cannot be checked against the region ` +
+        (`offline: without \`region\` the provider compares each ARN's region with the node's at mount time (set ` +
+          `region)`),
       this.parameterPosition(`objects[${arns[0]?.index ?? 0}].objectName`),
     );
   }
@@ -583,7 +593,9 @@ export function formatText(report: CheckReport): string {
   let summary = `checked ${plural(classes, 'SecretProviderClass', 'SecretProviderClasses')} in ${plural(report.files.length, 'file')}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`;
   if (skipped > 0) summary += `; skipped ${plural(skipped, 'document')} of other kinds`;
   if (others.length > 0)
-    summary += `; skipped ${plural(others.length, 'SecretProviderClass', 'SecretProviderClasses')} of other providers: ${others.join(', ')}`;
+    summary +=
+      `; skipped ${plural(others.length, 'SecretProviderClass', 'SecretProviderClasses')} of other ` +
+      `providers: ${others.join(', ')}`;
   lines.push(summary);
   return lines.join('\n') + '\n';
 }

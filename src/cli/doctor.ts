@@ -3,7 +3,8 @@
  * `doctor --class FILE --namespace NS --service-account SA`: why a pod's secrets would not mount,
  * found before a pod fails; `doctor --pod NS/NAME` reads the pod, its service account and the
  * SecretProviderClass of each secrets-store volume from the cluster (and checks the provider on
- * the pod's node, the region from the node's label when the class sets none). Runs with the operator's own AWS credentials (the standard chain, as
+ * the pod's node, the region from the node's label when the class sets none). Runs with the operator's own AWS
+ * credentials (the standard chain, as
  * `mount`) and kubeconfig, and checks, each PASS / WARN / FAIL / SKIP with the cause and the fix:
  * the class (everything `check` checks, through the same code); the driver's CSIDriver asks for a
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
@@ -79,7 +80,8 @@ AWS_ENDPOINT_URL[_<SERVICE>] (e.g. the emulator).
 export type Status = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
 
 export interface CheckResult {
-  /** Which check: `class`, `csi-driver`, `provider`, `service-account`, `aws-credentials`, `iam-role`, `oidc-provider`, `trust-policy`, `object`, … */
+  /** Which check: `class`, `csi-driver`, `provider`, `service-account`, `aws-credentials`, `iam-role`, `oidc-provider`,
+   * `trust-policy`, `object`, … */
   check: string;
   status: Status;
   /** What was checked: the class, the role, `secretsmanager prod/db in us-east-1`. */
@@ -107,7 +109,8 @@ export interface DoctorOptions {
   providerSelector: string;
   format: 'text' | 'json';
   timeoutMs: number;
-  /** --pod NS/NAME: the pod, its service account and classes read from the cluster (classFile, namespace, serviceAccount unused). */
+  /** --pod NS/NAME: the pod, its service account and classes read from the cluster (classFile, namespace,
+   * serviceAccount unused). */
   pod: { namespace: string; name: string } | undefined;
 }
 
@@ -158,7 +161,9 @@ export function parseDoctorArgs(argv: readonly string[]): Parsed {
     if (extra.length > 0)
       return {
         kind: 'error',
-        message: `--pod reads the class, namespace and service account from the cluster: drop ${extra.map((n) => `--${n}`).join(', ')}`,
+        message:
+          `--pod reads the class, namespace and service account from the cluster: ` +
+          `drop ${extra.map((n) => `--${n}`).join(', ')}`,
       };
     pod = { namespace: m[1] ?? '', name: m[2] ?? '' };
   } else {
@@ -327,7 +332,9 @@ async function checkCsiDriver(kube: KubeClient, audience: string, signal: AbortS
         d.tokenRequests === undefined
           ? `has no tokenRequests: the driver passes the provider no token, every mount fails`
           : `tokenRequests have audiences ${audiences.map((a) => JSON.stringify(a)).join(', ') || 'none'}, not ${audience}: the driver passes no token for it`,
-      fix: `install the driver with a token request for ${audience} (helm: --set tokenRequests[0].audience=${audience})`,
+      fix:
+        `install the driver with a token request for ${audience} (helm: --set ` +
+        `tokenRequests[0].audience=${audience})`,
     };
   } catch (err) {
     if (err instanceof ProviderError && err.code === 'NOT_FOUND') {
@@ -377,7 +384,9 @@ async function checkProvider(
         status: 'FAIL',
         subject,
         cause: `no provider pod on the pod's node (${all.length} on other nodes): the driver finds no provider there`,
-        fix: `see whether the provider's DaemonSet tolerates the node's taints and matches its nodeSelector (kubectl describe node ${nodeName ?? ''})`,
+        fix:
+          `see whether the provider's DaemonSet tolerates the node's taints and matches its nodeSelector ` +
+          `(kubectl describe node ${nodeName ?? ''})`,
       };
     }
     if (pods.length === 0) {
@@ -386,7 +395,9 @@ async function checkProvider(
         status: 'FAIL',
         subject,
         cause: 'no provider pod: nothing answers the driver, every mount fails',
-        fix: 'install the provider (manifests/deployment/provider-installer.yaml or the chart), or pass --provider-selector with its labels',
+        fix:
+          'install the provider (manifests/deployment/provider-installer.yaml or the chart), or pass ' +
+          '--provider-selector with its labels',
       };
     }
     const first = pods[0]!;
@@ -434,7 +445,9 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
   try {
     const { annotations } = await c.kube.getServiceAccount(who.namespace, who.serviceAccount, signal);
     const value = annotations[ROLE_ARN_ANNOTATION];
-    const annotate = `kubectl -n ${who.namespace} annotate serviceaccount ${who.serviceAccount} --overwrite ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<name>`;
+    const annotate =
+      `kubectl -n ${who.namespace} annotate ` +
+      `serviceaccount ${who.serviceAccount} --overwrite ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<name>`;
     if (value === undefined || value === '') {
       out.push({
         check: 'service-account',
@@ -468,7 +481,9 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
         status: 'FAIL',
         subject: sa,
         cause: 'not found',
-        fix: `create it: kubectl -n ${who.namespace} create serviceaccount ${who.serviceAccount}, annotated with ${ROLE_ARN_ANNOTATION}`,
+        fix:
+          `create it: kubectl -n ${who.namespace} create serviceaccount ${who.serviceAccount}, annotated ` +
+          `with ${ROLE_ARN_ANNOTATION}`,
       });
     } else {
       out.push({
@@ -514,7 +529,9 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
         status: 'FAIL',
         subject: roleArn,
         cause: `no role ${roleName} in the account of your credentials`,
-        fix: `create the role, or annotate the service account with the ARN of an existing one (run doctor with credentials of account ${account})`,
+        fix:
+          `create the role, or annotate the service account with the ARN of an existing one (run doctor with ` +
+          `credentials of account ${account})`,
       });
       return out;
     }
@@ -560,8 +577,12 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
         check: 'oidc-provider',
         status: 'FAIL',
         subject: 'cluster issuer',
-        cause: `${issuer} is not an IAM OIDC provider of account ${account}: STS refuses every IRSA token of this cluster`,
-        fix: 'eksctl utils associate-iam-oidc-provider --cluster <cluster> --approve (or aws iam create-open-id-connect-provider)',
+        cause:
+          `${issuer} is not an IAM OIDC provider of account ${account}: STS refuses every IRSA token of this ` +
+          `cluster`,
+        fix:
+          'eksctl utils associate-iam-oidc-provider --cluster <cluster> --approve (or aws iam ' +
+          'create-open-id-connect-provider)',
       });
     }
   } catch (err) {
@@ -581,7 +602,9 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     subject,
     audience: IRSA_AUDIENCE,
   });
-  const wanted = `a statement allowing sts:AssumeRoleWithWebIdentity for Federated ${providerArn} with StringEquals ${host}:sub = ${subject} and ${host}:aud = ${IRSA_AUDIENCE}`;
+  const wanted =
+    `a statement allowing sts:AssumeRoleWithWebIdentity for Federated ${providerArn} with ` +
+    `StringEquals ${host}:sub = ${subject} and ${host}:aud = ${IRSA_AUDIENCE}`;
   if (verdict.outcome === 'allowed') {
     out.push({
       check: 'trust-policy',
@@ -690,7 +713,9 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
           status: 'FAIL',
           subject,
           cause: `no Pod Identity association in cluster ${cluster}: the agent gives the pod no credentials`,
-          fix: `aws eks create-pod-identity-association --cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
+          fix:
+            `aws eks create-pod-identity-association ` +
+            `--cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
         },
       ];
     }
@@ -715,7 +740,8 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
         cause: `could not be read: ${errorText(err)}`,
         fix: noCluster
           ? `check --cluster and --region (cluster ${cluster} in ${region})`
-          : 'run doctor with credentials allowed eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation',
+          : 'run doctor with credentials allowed eks:ListPodIdentityAssociations and ' +
+            'eks:DescribePodIdentityAssociation',
       },
     ];
   }
@@ -754,7 +780,9 @@ async function checkAssumeRole(
     };
   }
   const verdict = evaluateAssumeRoleTrust(policy, { callerRoleArn: caller, externalId: chain.externalId });
-  const wanted = `a statement allowing sts:AssumeRole for Principal AWS ${caller}${chain.externalId !== undefined ? " with StringEquals sts:ExternalId = the class's assumeRoleExternalId" : ''}`;
+  const wanted =
+    `a statement allowing sts:AssumeRole for Principal ` +
+    `AWS ${caller}${chain.externalId !== undefined ? " with StringEquals sts:ExternalId = the class's assumeRoleExternalId" : ''}`;
   if (verdict.outcome === 'allowed')
     return {
       check: 'assume-role',
@@ -820,7 +848,9 @@ async function checkObjects(
           check: 'access',
           status: 'FAIL',
           subject,
-          cause: `${roleName} may not ${action} on it (IAM policy simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
+          cause:
+            `${roleName} may not ${action} on it (IAM policy ` +
+            `simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
           fix:
             decision === 'explicitDeny'
               ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies`
@@ -853,14 +883,18 @@ async function checkObjects(
             check: 'kms',
             status: 'PASS',
             subject,
-            cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must allow it too)`,
+            cause:
+              `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must ` +
+              `allow it too)`,
             fix: '',
           };
         return {
           check: 'kms',
           status: 'FAIL',
           subject,
-          cause: `${roleName} may not kms:Decrypt with its key ${keyArn}: Secrets Manager answers "Access to KMS is not allowed"`,
+          cause:
+            `${roleName} may not kms:Decrypt with its key ${keyArn}: Secrets Manager answers "Access to KMS is ` +
+            `not allowed"`,
           fix: `allow kms:Decrypt on ${keyArn} in a policy of ${roleName} (and in the key policy)`,
         };
       } catch (err) {
@@ -887,7 +921,9 @@ async function checkObjects(
         }
         if (found.found === false) {
           const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
-          const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
+          const fix =
+            `create it in ${r}, or correct ` +
+            `objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
           return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
         }
         const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
@@ -1082,7 +1118,9 @@ async function loadPod(
       null,
       2,
     );
-    const hint = `run \`kubectl get secretproviderclass -n ${namespace} ${spcName} -o yaml | csi-secrets-provider-aws check -\``;
+    const hint =
+      `run \`kubectl get secretproviderclass -n ${namespace} ${spcName} -o yaml | ` +
+      `csi-secrets-provider-aws check -\``;
     const loaded = loadClassText(text, `secretproviderclass ${label}`, undefined, who, hint);
     results.push(...loaded.results);
     classes.push(loaded);

@@ -1,9 +1,9 @@
 /**
  * @module cli/flags
- * argv + env → one frozen, typed `Flags`, read once, so no module reads process.argv or the environment on its own. Go `flag` package manners, since
- * ASCP's DaemonSets pass Go-style flags (docs/behaviour.md, "Flags"): `-name=v`, `--name=v`, `-name v`; booleans
- * as `--flag` or `--flag=true|false`; an unknown flag stops the process. ASCP's own flags keep ASCP's
- * tolerance (an invalid `--pod-identity-http-timeout` is logged and ignored); a bad value of one of
+ * argv + env → one frozen, typed `Flags`, read once, so no module reads process.argv or the environment on its own. Go
+ * `flag` package manners, since ASCP's DaemonSets pass Go-style flags (docs/behaviour.md, "Flags"): `-name=v`,
+ * `--name=v`, `-name v`; booleans as `--flag` or `--flag=true|false`; an unknown flag stops the process. ASCP's own
+ * flags keep ASCP's tolerance (an invalid `--pod-identity-http-timeout` is logged and ignored); a bad value of one of
  * our flags fails at start, never at the first mount.
  */
 import path from 'node:path';
@@ -91,7 +91,10 @@ const SPECS: readonly FlagSpec[] = [
     name: 'kubelet-root',
     kind: 'string',
     def: '/var/lib/kubelet',
-    help: "the kubelet's root directory (its --root-dir, the chart's kubeletPath): a Mount's target must be <kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or it is refused (provider-writes mode) or left untouched (driver-writes mode)",
+    help:
+      "the kubelet's root directory (its --root-dir, the chart's kubeletPath): a Mount's target must be " +
+      ('<kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or ' +
+        'it is refused (provider-writes mode) or left untouched (driver-writes mode)'),
   },
   {
     name: 'driver-writes-secrets',
@@ -120,13 +123,17 @@ const SPECS: readonly FlagSpec[] = [
     name: 'pod-identity-endpoint',
     kind: 'string',
     def: '',
-    help: 'full URL of the Pod Identity agent credentials endpoint, used instead of the EKS addresses (e.g. http://127.0.0.1:2703/v1/credentials)',
+    help:
+      'full URL of the Pod Identity agent credentials endpoint, used instead of the EKS addresses (e.g. ' +
+      'http://127.0.0.1:2703/v1/credentials)',
   },
   {
     name: 'metrics-addr',
     kind: 'string',
     def: '127.0.0.1:8989',
-    help: 'host:port serving Prometheus /metrics; the default is loopback, reachable only inside the pod: use 0.0.0.0:8989 to be scraped, and limit who may connect ("" disables)',
+    help:
+      'host:port serving Prometheus /metrics; the default is loopback, reachable only inside the pod: use ' +
+      '0.0.0.0:8989 to be scraped, and limit who may connect ("" disables)',
   },
   {
     name: 'health-addr',
@@ -146,7 +153,9 @@ const SPECS: readonly FlagSpec[] = [
     name: 'max-concurrent-mounts',
     kind: 'int',
     def: '8',
-    help: 'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could not finish before its deadline is answered UNAVAILABLE (the driver retries)',
+    help:
+      'mounts doing work at once; the others wait their turn, fairly across namespaces, and a mount that could ' +
+      'not finish before its deadline is answered UNAVAILABLE (the driver retries)',
   },
   {
     name: 'max-queued-mounts',
@@ -158,25 +167,33 @@ const SPECS: readonly FlagSpec[] = [
     name: 'max-mount-bytes',
     kind: 'string',
     def: '4Mi',
-    help: 'bytes one mount may read, and bytes of files it may make (e.g. 4Mi, 512Ki; at least 64Ki): more is refused RESOURCE_EXHAUSTED naming the object',
+    help:
+      'bytes one mount may read, and bytes of files it may make (e.g. 4Mi, 512Ki; at least 64Ki): more is ' +
+      'refused RESOURCE_EXHAUSTED naming the object',
   },
   {
     name: 'max-mount-files',
     kind: 'int',
     def: '5000',
-    help: 'files one mount may make (allKeys and aliases included): more is refused RESOURCE_EXHAUSTED naming the object',
+    help:
+      'files one mount may make (allKeys and aliases included): more is refused RESOURCE_EXHAUSTED naming the ' +
+      'object',
   },
   {
     name: 'extra-regions',
     kind: 'string',
     def: '',
-    help: "comma-separated region names classes may use beyond the AWS partitions' (for a partition newer than this release)",
+    help:
+      "comma-separated region names classes may use beyond the AWS partitions' (for a partition newer than this " +
+      'release)',
   },
   {
     name: 'metrics-object-names',
     kind: 'bool',
     def: 'false',
-    help: "opt-in: label per-object metrics with the object name (never its value); whoever reads /metrics then sees every tenant's object names and ARNs",
+    help:
+      'opt-in: label per-object metrics with the object name (never its value); whoever reads /metrics then ' +
+      "sees every tenant's object names and ARNs",
   },
 ];
 
@@ -287,7 +304,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
     }
     if (!ok)
       errors.push(
-        `invalid value ${JSON.stringify(endpoint)} for flag -pod-identity-endpoint: want an http(s) URL such as http://127.0.0.1:2703/v1/credentials`,
+        `invalid value ${JSON.stringify(endpoint)} for flag -pod-identity-endpoint: want an http(s) URL such as ` +
+          `http://127.0.0.1:2703/v1/credentials`,
       );
   }
 
@@ -312,7 +330,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   const maxMountBytes = parseSize(str('max-mount-bytes'));
   if (maxMountBytes === undefined || maxMountBytes < 64 * 1024) {
     errors.push(
-      `invalid value ${JSON.stringify(str('max-mount-bytes'))} for flag -max-mount-bytes: want a size of at least 64Ki (one Secrets Manager value), such as 4Mi or 8388608`,
+      `invalid value ${JSON.stringify(str('max-mount-bytes'))} for flag -max-mount-bytes: want a size of at least ` +
+        `64Ki (one Secrets Manager value), such as 4Mi or 8388608`,
     );
   }
   const providerVolume = str('provider-volume');
@@ -321,7 +340,8 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
   const kubeletRoot = rawKubeletRoot.length > 1 ? rawKubeletRoot.replace(/\/+$/, '') : rawKubeletRoot;
   if (!kubeletRoot.startsWith('/') || kubeletRoot.includes('\0') || path.posix.normalize(kubeletRoot) !== kubeletRoot) {
     errors.push(
-      `invalid value ${JSON.stringify(rawKubeletRoot)} for flag -kubelet-root: want an absolute, normalized directory such as /var/lib/kubelet`,
+      `invalid value ${JSON.stringify(rawKubeletRoot)} for flag -kubelet-root: want an absolute, normalized ` +
+        `directory such as /var/lib/kubelet`,
     );
   }
 

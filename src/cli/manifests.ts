@@ -222,7 +222,9 @@ export function spcFields(obj: ManifestObject): SpcFields {
             : ': it must be a string (a list or mapping goes in a block string: |)';
       problems.push({
         key,
-        message: `parameter ${JSON.stringify(key)} is a ${kind}, not a string; the API server refuses the SecretProviderClass${fix}`,
+        message:
+          `parameter ${JSON.stringify(key)} is a ${kind}, not a string; the API server refuses the ` +
+          `SecretProviderClass${fix}`,
       });
     }
   } else if (parametersNode !== undefined && !(isScalar(parametersNode) && parametersNode.value === null)) {

@@ -1,4 +1,5 @@
-// The mount command's pure parts: argument rules, the file table, Secret rendering (docs/behaviour.md, "secretObjects").
+// The mount command's pure parts: argument rules, the file table, Secret rendering (docs/behaviour.md,
+// "secretObjects").
 import { describe, expect, it } from 'vitest';
 import { formatFiles, parseMountArgs, renderSecrets } from './mount-command.js';
 
@@ -70,7 +71,8 @@ describe('formatFiles', () => {
   };
   it('lists path, mode, size and version; an absent optional object has no file', () => {
     expect(formatFiles(outcome, false)).toBe(
-      'PATH  MODE  SIZE  VERSION\na     0440  5     v1\nbin   0644  2     3\ngone  -     -     absent (optional object not found: no file)\n',
+      'PATH  MODE  SIZE  VERSION\na     0440  5     v1\nbin   0644  2     3\ngone  -     -     absent (optional ' +
+        'object not found: no file)\n',
     );
   });
   it('prints values only when asked, binary as base64', () => {
@@ -99,7 +101,9 @@ describe('renderSecrets', () => {
     const shown = renderSecrets(so, files, 'ns', true);
     expect(shown.problems).toEqual([]);
     expect(shown.yaml).toBe(
-      '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\n  labels:\n    app: x\n    secrets-store.csi.k8s.io/managed: "true"\n  annotations:\n    a: b\ntype: Opaque\ndata:\n  u: YXBw\n  p: cHc=\n',
+      '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\n  labels:\n    app: x\n    ' +
+        ('secrets-store.csi.k8s.io/managed: "true"\n  annotations:\n    a: b\ntype: Opaque\ndata:\n  u: YXBw\n  p: ' +
+          'cHc=\n'),
     );
     expect(renderSecrets(so, files, 'ns', false).yaml).toContain('u: "<hidden: 3 bytes, --show-values to print>"');
   });

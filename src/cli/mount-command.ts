@@ -113,7 +113,9 @@ export function parseMountArgs(argv: readonly string[]): Parsed {
   if (roleArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(roleArn)) {
     return {
       kind: 'error',
-      message: `--role-arn must be an IAM role ARN like arn:aws:iam::123456789012:role/name, got ${JSON.stringify(roleArn)}`,
+      message:
+        `--role-arn must be an IAM role ARN like arn:aws:iam::123456789012:role/name, ` +
+        `got ${JSON.stringify(roleArn)}`,
     };
   }
   return {
@@ -188,7 +190,8 @@ function noKubernetes(): MountDeps['kube'] {
     Promise.reject(
       new ProviderError(
         'FAILED_PRECONDITION',
-        "the class sets no region and none was given: pass --region, set AWS_REGION, or add region to the class (a pod would take its node's)",
+        'the class sets no region and none was given: pass --region, set AWS_REGION, or add region to the class (a ' +
+          "pod would take its node's)",
         {
           field: ATTR.region,
           reason: 'NoRegion',
@@ -355,7 +358,9 @@ export async function mountClass(o: MountOptions, io: CommandIO, signal: AbortSi
   const problems = [...fields.problems.map((p) => ({ message: p.message, path: p.key }))];
   if (fields.provider !== 'aws')
     problems.push({
-      message: `spec.provider is ${JSON.stringify(fields.provider ?? null)}, not "aws": the driver would not call this provider`,
+      message:
+        `spec.provider is ${JSON.stringify(fields.provider ?? null)}, not "aws": the driver would not call ` +
+        `this provider`,
       path: 'spec.provider',
     });
   if (problems.length > 0) throw new ConfigError(problems);
@@ -455,13 +460,15 @@ export async function run(argv: readonly string[], io: CommandIO): Promise<numbe
   const where =
     o.out !== undefined
       ? `wrote ${outcome.files.length} files to ${o.out}`
-      : `${outcome.files.length} files (not written: --out DIR writes them${o.showValues ? '' : '; --show-values prints them'})`;
+      : `${outcome.files.length} files (not written: --out DIR writes ` +
+        `them${o.showValues ? '' : '; --show-values prints them'})`;
   io.stdout(`# ${outcome.className} for ${o.podNamespace}/${o.serviceAccount} in ${outcome.region}: ${where}\n`);
   io.stdout(formatFiles(outcome, o.showValues));
   if (outcome.secretObjects.length === 0) return 0;
   const secrets = renderSecrets(outcome.secretObjects, outcome.files, o.podNamespace, o.showValues);
   io.stdout(
-    `\n# Secrets the driver's secretObjects sync would create${o.showValues ? '' : ' (values hidden: --show-values)'}:\n${secrets.yaml}`,
+    `\n# Secrets the driver's secretObjects sync would ` +
+      `create${o.showValues ? '' : ' (values hidden: --show-values)'}:\n${secrets.yaml}`,
   );
   for (const p of secrets.problems) io.stderr(`mount: ${p}\n`);
   return secrets.problems.length > 0 ? 1 : 0;

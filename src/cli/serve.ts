@@ -42,7 +42,9 @@ export async function start(flags: Flags, env: Record<string, string | undefined
     });
     lookups = new KubeLookups(kube, { onCache: (cache, hit) => metrics.cacheRequest(cache, hit) });
   } catch (err) {
-    kubeUnavailable = `no Kubernetes API access (${err instanceof Error ? err.message : String(err)}): IRSA roles and node regions cannot be looked up`;
+    kubeUnavailable =
+      `no Kubernetes API access (${err instanceof Error ? err.message : String(err)}): IRSA roles ` +
+      `and node regions cannot be looked up`;
     logger.error('no Kubernetes API access: IRSA and region lookups will fail, and /readyz answers not ready', {
       error: err instanceof Error ? err.message : String(err),
     });
@@ -91,13 +93,15 @@ export async function start(flags: Flags, env: Record<string, string | undefined
         if (warnedTouch) return;
         warnedTouch = true;
         logger.warn(
-          "target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart's kubeletPath right?)",
+          "target path not touched: not a kubelet CSI volume mount under --kubelet-root (is the chart's kubeletPath " +
+            'right?)',
           { targetPath, kubeletRoot: flags.kubeletRoot },
         );
       } else if (!toldNoVolume) {
         toldNoVolume = true;
         logger.info(
-          'target path not touched: no pod volume (a caller without a kubelet, such as the Secrets Store Sync Controller, takes the files from the answer)',
+          'target path not touched: no pod volume (a caller without a kubelet, such as the Secrets Store Sync ' +
+            'Controller, takes the files from the answer)',
           { targetPath },
         );
       }

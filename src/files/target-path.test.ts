@@ -91,7 +91,8 @@ describe('checkTargetPath and the writer behind it (on disk)', () => {
     const err = await checkTargetPath(t, root).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'TargetPath' });
     expect(String((err as Error).message)).toBe(
-      `target path ${JSON.stringify(t)} refused: it is reached through a symbolic link; the provider writes only into ${TARGET_RULE} (--kubelet-root=${root}), reached through no symbolic link`,
+      `target path ${JSON.stringify(t)} refused: it is reached through a symbolic link; the provider writes only ` +
+        `into ${TARGET_RULE} (--kubelet-root=${root}), reached through no symbolic link`,
     );
     await expect(write(kubeletTargetWriter(root), t)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(await readdir(elsewhere)).toEqual([]);
@@ -107,7 +108,8 @@ describe('checkTargetPath and the writer behind it (on disk)', () => {
     const err = await checkTargetPath('/mnt/secrets-store', root).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'TargetPath', field: 'target_path' });
     expect(String((err as Error).message)).toBe(
-      `target path "/mnt/secrets-store" refused: it is not under the kubelet root ${root}; the provider writes only into ${TARGET_RULE} (--kubelet-root=${root}), reached through no symbolic link; ${NO_KUBELET_HINT}`,
+      `target path "/mnt/secrets-store" refused: it is not under the kubelet root ${root}; the provider writes only ` +
+        `into ${TARGET_RULE} (--kubelet-root=${root}), reached through no symbolic link; ${NO_KUBELET_HINT}`,
     );
     expect(NO_KUBELET_HINT).toContain('--driver-writes-secrets');
   });

@@ -61,12 +61,15 @@ export function targetPathProblem(targetPath: string, kubeletRoot: string): stri
  * so the provider must return them rather than write anything.
  */
 export const NO_KUBELET_HINT =
-  'a caller without a kubelet, such as the Secrets Store Sync Controller (target /mnt/secrets-store), needs the provider started with --driver-writes-secrets: the files are then returned in the answer and nothing is written';
+  'a caller without a kubelet, such as the Secrets Store Sync Controller (target /mnt/secrets-store), needs the ' +
+  'provider started with --driver-writes-secrets: the files are then returned in the answer and nothing is written';
 
 function refused(targetPath: string, kubeletRoot: string, why: string, hint = false): ProviderError {
   return new ProviderError(
     'INVALID_ARGUMENT',
-    `target path ${JSON.stringify(targetPath)} refused: ${why}; the provider writes only into ${TARGET_RULE} (--kubelet-root=${kubeletRoot}), reached through no symbolic link${hint ? `; ${NO_KUBELET_HINT}` : ''}`,
+    `target path ${JSON.stringify(targetPath)} refused: ${why}; the provider writes only ` +
+      (`into ${TARGET_RULE} (--kubelet-root=${kubeletRoot}), reached through no symbolic ` +
+        `link${hint ? `; ${NO_KUBELET_HINT}` : ''}`),
     { field: 'target_path', reason: 'TargetPath' },
   );
 }

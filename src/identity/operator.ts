@@ -35,7 +35,8 @@ function operatorCredentials(env: Record<string, string | undefined>): () => Pro
       } catch (err) {
         throw new ProviderError(
           'UNAUTHENTICATED',
-          `no AWS credentials found (env AWS_ACCESS_KEY_ID, AWS_PROFILE, SSO or an instance role): ${err instanceof Error ? err.message : String(err)}`,
+          `no AWS credentials found (env AWS_ACCESS_KEY_ID, AWS_PROFILE, SSO or an instance ` +
+            `role): ${err instanceof Error ? err.message : String(err)}`,
           {
             reason: 'NoCredentials',
           },

@@ -237,7 +237,8 @@ export async function podIdentityCredentials(
         if (e.malformed) {
           throw new ProviderError(
             'INTERNAL',
-            `Pod Identity agent ${url}: ${e.message}; not used (is something other than the eks-pod-identity-agent answering on its address?)`,
+            `Pod Identity agent ${url}: ${e.message}; not used (is something other than the eks-pod-identity-agent ` +
+              `answering on its address?)`,
             {
               reason: 'PodIdentityMalformed',
             },
@@ -252,7 +253,8 @@ export async function podIdentityCredentials(
                 : 'INTERNAL';
           throw new ProviderError(
             code,
-            `Pod Identity agent ${url} refused the pod's token: ${e.message} (check the pod identity association for this service account)`,
+            `Pod Identity agent ${url} refused the pod's token: ${e.message} (check the pod identity association ` +
+              `for this service account)`,
             {
               reason: 'PodIdentityRefused',
             },
@@ -265,7 +267,8 @@ export async function podIdentityCredentials(
   const detail = [...last].map(([u, m]) => `${u}: ${m}`).join('; ');
   throw new ProviderError(
     o.signal.aborted ? 'DEADLINE_EXCEEDED' : 'UNAVAILABLE',
-    `failed to get credentials from the Pod Identity agent (${detail || 'no attempt made'}); is the eks-pod-identity-agent add-on running on this node?`,
+    `failed to get credentials from the Pod Identity agent (${detail || 'no attempt made'}); is the ` +
+      `eks-pod-identity-agent add-on running on this node?`,
     {
       reason: 'PodIdentityAgent',
     },

@@ -17,10 +17,12 @@ export interface StsClientSource {
 
 let sdk: typeof import('@aws-sdk/client-sts') | undefined;
 
-/** A credential part as it travels in a header (Authorization, X-Amz-Security-Token): printable ASCII, no spaces, bounded. */
+/** A credential part as it travels in a header (Authorization, X-Amz-Security-Token): printable ASCII, no spaces,
+ * bounded. */
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
-/** Most characters of a key id or secret key (AWS's are 16–128 and 40), and of a session token (AWS's are a few KiB). */
+/** Most characters of a key id or secret key (AWS's are 16–128 and 40), and of a session token (AWS's are a few KiB).
+ * */
 const MAX_KEY = 256;
 const MAX_SESSION_TOKEN = 16 * 1024;
 
@@ -65,7 +67,9 @@ export async function assumeRoleWithWebIdentity(
     region: o.region,
     service: 'STS',
     operation: 'AssumeRoleWithWebIdentity',
-    accessDeniedHint: `the role's trust policy must allow this service account (sub system:serviceaccount:<namespace>:<name>) through the cluster's OIDC provider`,
+    accessDeniedHint:
+      `the role's trust policy must allow this service account (sub ` +
+      `system:serviceaccount:<namespace>:<name>) through the cluster's OIDC provider`,
     redact: [o.token],
   };
   let out: unknown;
@@ -103,7 +107,8 @@ export async function assumeRole(
     region: o.region,
     service: 'STS',
     operation: 'AssumeRole',
-    accessDeniedHint: `the trust policy of ${o.roleArn} must allow the pod's role to assume it (and the external id must match)`,
+    accessDeniedHint:
+      `the trust policy of ${o.roleArn} must allow the pod's role to assume it (and the external id ` + `must match)`,
     redact: [o.externalId, o.creds.sessionToken, o.creds.secretAccessKey],
   };
   let out: unknown;

@@ -57,7 +57,9 @@ describe('evaluateWebIdentityTrust', () => {
     );
     expect(sub).toEqual({
       outcome: 'denied',
-      reason: `statement 0: its StringEquals condition on ${HOST}:sub allows "system:serviceaccount:default:other", not the service account "system:serviceaccount:default:app"`,
+      reason:
+        `statement 0: its StringEquals condition on ${HOST}:sub allows "system:serviceaccount:default:other", ` +
+        `not the service account "system:serviceaccount:default:app"`,
     });
     expect(
       evaluateWebIdentityTrust(policy({ StringEquals: { [`${HOST}:aud`]: 'sts.amazonaws.com.cn' } }), REQ),

@@ -94,7 +94,9 @@ function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult
         const what = key.endsWith(':sub') ? 'service account' : 'audience';
         return {
           ok: false,
-          why: `its ${rawOp} condition on ${key} allows ${patterns.map((p) => JSON.stringify(p)).join(', ')}, not the ${what} ${JSON.stringify(have)}`,
+          why:
+            `its ${rawOp} condition on ${key} allows ${patterns.map((p) => JSON.stringify(p)).join(', ')}, not ` +
+            `the ${what} ${JSON.stringify(have)}`,
         };
       }
     }
@@ -206,7 +208,9 @@ export function evaluateAssumeRoleTrust(
     if (ok === false) misses.push(`statement ${i}: ${why}`);
     else if (ok === 'unknown') undecided ??= `statement ${i}: ${why}`;
     else if (!direct)
-      undecided ??= `statement ${i} trusts the account: ${req.callerRoleArn} also needs sts:AssumeRole on this role in its own policies`;
+      undecided ??=
+        `statement ${i} trusts the account: ${req.callerRoleArn} also needs sts:AssumeRole on this role ` +
+        `in its own policies`;
     else allowed = true;
   }
   if (allowed) return { outcome: 'allowed' };

@@ -147,7 +147,8 @@ describe('KubeClient errors', () => {
           body: {
             kind: 'Status',
             message:
-              'serviceaccounts "app" is forbidden: User "system:serviceaccount:kube-system:csi" cannot get resource "serviceaccounts"',
+              'serviceaccounts "app" is forbidden: User "system:serviceaccount:kube-system:csi" cannot get resource ' +
+              '"serviceaccounts"',
           },
         },
       ],
@@ -466,7 +467,8 @@ describe('KubeClient over https', () => {
         'kind: Config',
         'current-context: test',
         'contexts: [{name: test, context: {cluster: c, user: u}}]',
-        `clusters: [{name: c, cluster: {server: "${s.url}", certificate-authority: ${path.relative(dir, path.join(pki.dir, 'ca.crt'))}}}]`,
+        `clusters: [{name: c, cluster: {server: "${s.url}", ` +
+          `certificate-authority: ${path.relative(dir, path.join(pki.dir, 'ca.crt'))}}}]`,
         `users: [{name: u, user: {client-certificate: ${path.join(pki.dir, 'client.crt')}, client-key: ${path.join(pki.dir, 'client.key')}, tokenFile: token}}]`,
       ].join('\n'),
     );

@@ -359,7 +359,8 @@ export class KubeClient {
         }
         throw fail(
           'UNAUTHENTICATED',
-          `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: the provider's credentials for the Kubernetes API were refused (expired or invalid service-account token?)`,
+          `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: the provider's credentials for the ` +
+            `Kubernetes API were refused (expired or invalid service-account token?)`,
           'KubeUnauthorized',
         );
       }
@@ -379,7 +380,8 @@ export class KubeClient {
         }
         throw fail(
           'UNAVAILABLE',
-          `Kubernetes ${what}: 429 Too Many Requests after ${throttled + 1} attempts (Retry-After ${Math.ceil(waitMs / 1000)} s)${detail ? `: ${detail}` : ''}`,
+          `Kubernetes ${what}: 429 Too Many Requests after ${throttled + 1} attempts ` +
+            `(Retry-After ${Math.ceil(waitMs / 1000)} s)${detail ? `: ${detail}` : ''}`,
           'KubeThrottled',
         );
       }
@@ -462,7 +464,8 @@ export class KubeClient {
             tlsRefused
               ? new ProviderError(
                   'FAILED_PRECONDITION',
-                  `Kubernetes GET ${path}: TLS verification of the API server failed (${err.code ?? 'error'}): check the cluster CA (certificate-authority / ca.crt)`,
+                  `Kubernetes GET ${path}: TLS verification of the API server failed (${err.code ?? 'error'}): ` +
+                    `check the cluster CA (certificate-authority / ca.crt)`,
                   { reason: 'KubeTls', cause: err },
                 )
               : new TransientError('network', `connection failed (${err.code ?? err.message})`, err),
@@ -477,7 +480,8 @@ export class KubeClient {
             reject(
               new ProviderError(
                 'INTERNAL',
-                `Kubernetes GET ${path}: the API server answered more than ${MAX_KUBE_ANSWER_BYTES / 1048576} MiB (HTTP ${res.statusCode ?? 0}), more than any object it stores; the rest was not read`,
+                `Kubernetes GET ${path}: the API server answered more than ${MAX_KUBE_ANSWER_BYTES / 1048576} MiB ` +
+                  `(HTTP ${res.statusCode ?? 0}), more than any object it stores; the rest was not read`,
                 { reason: 'KubeError' },
               ),
             ),
@@ -527,10 +531,14 @@ function forbiddenMessage(r: Resource, detail: string): string {
   if (r.path !== undefined) {
     // Only `doctor` reads these, with the operator's kubeconfig: the rule is the operator's to get.
     const verb = r.verb ?? 'get';
-    return `may not ${verb} ${r.resource}${where} (${detail || '403 Forbidden'}): your Kubernetes user needs verb "${verb}" on resource "${r.resource}" (apiGroups ["${r.group ?? ''}"])`;
+    return (
+      `may not ${verb} ${r.resource}${where} (${detail || '403 Forbidden'}): your Kubernetes user needs verb ` +
+      `"${verb}" on resource "${r.resource}" (apiGroups ["${r.group ?? ''}"])`
+    );
   }
   return (
     `the provider may not get ${r.resource}${where} (${detail || '403 Forbidden'}): ` +
-    `its ClusterRole needs verb "get" on resource "${r.resource}" (apiGroups [""]) bound to the provider's service account`
+    (`its ClusterRole needs verb "get" on resource "${r.resource}" (apiGroups [""]) bound to the provider's service ` +
+      `account`)
   );
 }

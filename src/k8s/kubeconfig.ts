@@ -70,7 +70,8 @@ export async function loadKubeConfig(
       if (await exists(file)) return loadKubeConfigFile(file);
     }
     throw precondition(
-      `KUBECONFIG is set but none of its files can be read (${candidates.join(', ')}): point it at a kubeconfig file, or unset it to use the in-cluster service account`,
+      `KUBECONFIG is set but none of its files can be read (${candidates.join(', ')}): point it at a kubeconfig ` +
+        `file, or unset it to use the in-cluster service account`,
     );
   }
   return loadInCluster(env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
@@ -81,7 +82,8 @@ async function loadInCluster(env: Record<string, string | undefined>, dir: strin
   const port = env['KUBERNETES_SERVICE_PORT'];
   if (host === undefined || host === '' || port === undefined || port === '') {
     throw precondition(
-      'cannot find the Kubernetes API: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a pod?); set KUBECONFIG to use a kubeconfig file',
+      'cannot find the Kubernetes API: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running ' +
+        'in a pod?); set KUBECONFIG to use a kubeconfig file',
     );
   }
   const tokenFile = path.join(dir, 'token');
@@ -197,12 +199,14 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfig> {
   if (config.token === undefined && config.tokenFile === undefined && config.cert === undefined) {
     if (isMap(user['exec']) || isMap(user['auth-provider'])) {
       throw precondition(
-        `kubeconfig ${file}: user "${userName ?? ''}" uses an exec or auth-provider plugin, which this provider does not run: use a token, tokenFile or client certificate`,
+        `kubeconfig ${file}: user "${userName ?? ''}" uses an exec or auth-provider plugin, which this provider ` +
+          `does not run: use a token, tokenFile or client certificate`,
       );
     }
     if (str(user, 'username') !== undefined) {
       throw precondition(
-        `kubeconfig ${file}: user "${userName ?? ''}" uses basic auth, which is not supported: use a token or client certificate`,
+        `kubeconfig ${file}: user "${userName ?? ''}" uses basic auth, which is not supported: use a token or ` +
+          `client certificate`,
       );
     }
   }

@@ -309,7 +309,8 @@ describe('KubeLookups regions', () => {
       call: (l: KubeLookups) => l.podRegion('ns', 'bare', signal()),
       code: 'FAILED_PRECONDITION',
       message:
-        'failed to retrieve region from node. error Region not found: node "node-bare" has no label topology.kubernetes.io/region; set region in the SecretProviderClass or AWS_REGION on the provider',
+        'failed to retrieve region from node. error Region not found: node "node-bare" has no label ' +
+        'topology.kubernetes.io/region; set region in the SecretProviderClass or AWS_REGION on the provider',
     },
     {
       name: 'no region label (direct)',

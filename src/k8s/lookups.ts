@@ -198,7 +198,8 @@ export class KubeLookups {
         throw new ProviderError(
           'FAILED_PRECONDITION',
           `An IAM role must be associated with service account ${sa} (namespace: ${ns}): ` +
-            `annotate it with \`kubectl annotate serviceaccount -n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\`, ` +
+            (`annotate it with \`kubectl annotate serviceaccount ` +
+              `-n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\`, `) +
             `or set usePodIdentity: "true" in the SecretProviderClass to use EKS Pod Identity`,
           { reason: 'NoRoleAnnotation', field: ROLE_ARN_ANNOTATION },
         );
@@ -206,9 +207,11 @@ export class KubeLookups {
       if (!isRoleArn(arn)) {
         throw new ProviderError(
           'FAILED_PRECONDITION',
-          `The ${ROLE_ARN_ANNOTATION} annotation of service account ${sa} (namespace: ${ns}) is not an IAM role ARN: ${quoteValue(arn)}; ` +
+          `The ${ROLE_ARN_ANNOTATION} annotation of service account ${sa} (namespace: ${ns}) is not an IAM role ` +
+            `ARN: ${quoteValue(arn)}; ` +
             `it must be arn:aws:iam::<account>:role/<role> (at most ${MAX_ROLE_ARN_LENGTH} characters): ` +
-            `\`kubectl annotate --overwrite serviceaccount -n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\``,
+            (`\`kubectl annotate --overwrite serviceaccount ` +
+              `-n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\``),
           { reason: 'BadRoleAnnotation', field: ROLE_ARN_ANNOTATION },
         );
       }
@@ -220,7 +223,8 @@ export class KubeLookups {
     return result;
   }
 
-  /** The `topology.kubernetes.io/region` label of a node. Errors are wrapped as ASCP's (docs/behaviour.md, "Region"). */
+  /** The `topology.kubernetes.io/region` label of a node. Errors are wrapped as ASCP's (docs/behaviour.md, "Region").
+   * */
   async nodeRegion(nodeName: string, signal: AbortSignal): Promise<string> {
     try {
       return await this.#nodeRegion(nodeName, signal);
@@ -271,7 +275,8 @@ export class KubeLookups {
       if (region === '') {
         throw new ProviderError(
           'FAILED_PRECONDITION',
-          `Region not found: node ${JSON.stringify(nodeName)} has no label ${REGION_LABEL}; set region in the SecretProviderClass or AWS_REGION on the provider`,
+          `Region not found: node ${JSON.stringify(nodeName)} has no label ${REGION_LABEL}; set region in the ` +
+            `SecretProviderClass or AWS_REGION on the provider`,
           { reason: 'RegionNotFound', field: 'region' },
         );
       }

@@ -135,7 +135,8 @@ export class Admission {
   private tooLate(leftMs: number): AtCapacityError {
     const s = (ms: number): string => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
     return new AtCapacityError(
-      `${this.working} mounts working and ${this.queued} waiting; a mount now takes about ${s(this.estimate)} and this one has ${s(leftMs)} left before its deadline`,
+      `${this.working} mounts working and ${this.queued} waiting; a mount now takes about ${s(this.estimate)} and ` +
+        `this one has ${s(leftMs)} left before its deadline`,
     );
   }
 

@@ -78,7 +78,8 @@ export interface MountSummary {
 
 export type MountFn = (input: MountInput, signal: AbortSignal, summary?: Partial<MountSummary>) => Promise<MountResult>;
 
-/** Files one mount may produce by default (--max-mount-files): far beyond real classes, small enough to hold in memory. */
+/** Files one mount may produce by default (--max-mount-files): far beyond real classes, small enough to hold in memory.
+ * */
 export const DEFAULT_MAX_MOUNT_FILES = 5_000;
 /**
  * Bytes one mount may read, and bytes of files it may produce, by default (--max-mount-bytes): 4 MiB,
@@ -163,8 +164,10 @@ async function resolveRegion(
     // would fail with a misleading "not found", or find a tenant's pod of the same name.
     throw new ProviderError(
       'FAILED_PRECONDITION',
-      `Region not found: this Mount names no pod volume (target path ${JSON.stringify(targetPath.slice(0, 200))}), so the region cannot come from the node of pod ${attrs.podNamespace}/${attrs.podName}: ` +
-        "set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node's name, from the downward API) on the provider",
+      `Region not found: this Mount names no pod volume (target path ${JSON.stringify(targetPath.slice(0, 200))}), ` +
+        `so the region cannot come from the node of pod ${attrs.podNamespace}/${attrs.podName}: ` +
+        ("set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node's name, from the downward API) " +
+          'on the provider'),
       { reason: 'RegionNotFound', field: 'region' },
     );
   }
@@ -399,7 +402,8 @@ export function createMount(deps: MountDeps): MountFn {
       if (fileBytes > maxMountBytes) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',
-          `the files of this class take more than ${mib(maxMountBytes)} (reached at object ${d.objectName}): name fewer objects or aliases of the same one`,
+          `the files of this class take more than ${mib(maxMountBytes)} (reached at object ${d.objectName}): name ` +
+            `fewer objects or aliases of the same one`,
           { object: d.objectName, reason: 'TooLarge' },
         );
       }
@@ -422,7 +426,8 @@ export function createMount(deps: MountDeps): MountFn {
       if (size > DRIVER_MAX_ANSWER) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',
-          `the files of this class take ${(size / 1048576).toFixed(1)} MiB, more than the driver accepts in one answer (4 MiB) in driver-writes mode: name fewer or smaller objects`,
+          `the files of this class take ${(size / 1048576).toFixed(1)} MiB, more than the driver accepts in one ` +
+            `answer (4 MiB) in driver-writes mode: name fewer or smaller objects`,
           { reason: 'TooLarge' },
         );
       }
@@ -469,7 +474,8 @@ export function createMount(deps: MountDeps): MountFn {
         stale.add(p);
     }
     for (const d of descriptors) {
-      // A key removed from an allKeys secret takes its file with it (the driver's writer does the same in driver-writes mode).
+      // A key removed from an allKeys secret takes its file with it (the driver's writer does the same in driver-writes
+      // mode).
       if (d.allKeys) for (const p of before?.get(d.fileName) ?? []) stale.add(p);
     }
     const removed = [...stale].filter((p) => !current.has(p));

@@ -186,7 +186,8 @@ describe('createProviderMetrics', () => {
         '# HELP csi_provider_aws_mounts_in_flight Mount requests being worked on now.',
         '# TYPE csi_provider_aws_mounts_in_flight gauge',
         'csi_provider_aws_mounts_in_flight 0',
-        '# HELP csi_provider_aws_mounts_waiting Mount requests of mounts_in_flight that wait for a working slot (admission queue).',
+        '# HELP csi_provider_aws_mounts_waiting Mount requests of mounts_in_flight that wait for a working slot ' +
+          '(admission queue).',
         '# TYPE csi_provider_aws_mounts_waiting gauge',
         'csi_provider_aws_mounts_waiting 0',
         '# HELP csi_provider_aws_build_info Always 1; the labels name the provider version and the Node.js version.',
@@ -195,7 +196,8 @@ describe('createProviderMetrics', () => {
         '# HELP csi_provider_aws_grpc_connections Connections open on the provider socket.',
         '# TYPE csi_provider_aws_grpc_connections gauge',
         'csi_provider_aws_grpc_connections 0',
-        '# HELP csi_provider_aws_grpc_request_bytes_arriving Bytes received of requests on the provider socket that have not arrived whole yet (bounded by the receive budget).',
+        '# HELP csi_provider_aws_grpc_request_bytes_arriving Bytes received of requests on the provider socket that ' +
+          'have not arrived whole yet (bounded by the receive budget).',
         '# TYPE csi_provider_aws_grpc_request_bytes_arriving gauge',
         'csi_provider_aws_grpc_request_bytes_arriving 0',
         '# HELP process_resident_memory_bytes Resident memory size in bytes.',
@@ -355,7 +357,8 @@ describe('series cap', () => {
     expect(c.seriesCount).toBe(4);
     expect(renderPrometheus(r)).toBe(
       '# HELP calls_total Calls.\n# TYPE calls_total counter\n' +
-        'calls_total{code="E0",region="r"} 2\ncalls_total{code="E1",region="r"} 1\ncalls_total{code="E2",region="r"} 1\ncalls_total{code="other",region="other"} 7\n',
+        ('calls_total{code="E0",region="r"} 2\ncalls_total{code="E1",region="r"} ' +
+          '1\ncalls_total{code="E2",region="r"} 1\ncalls_total{code="other",region="other"} 7\n'),
     );
     expect(dropped).toEqual(new Array(7).fill('calls_total'));
   });

@@ -171,7 +171,9 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
   );
   const awsCallsTotal = registry.counter<'service' | 'operation' | 'region' | 'outcome' | 'code'>({
     name: `${p}aws_calls_total`,
-    help: 'Calls to AWS (Secrets Manager, SSM, STS, the Pod Identity agent), by operation, region, outcome and error code.',
+    help:
+      'Calls to AWS (Secrets Manager, SSM, STS, the Pod Identity agent), by operation, region, outcome and ' +
+      'error code.',
     labelNames: ['service', 'operation', 'region', 'outcome', 'code'],
   });
   const awsCallDuration = registry.histogram<'service' | 'operation'>({
@@ -225,24 +227,31 @@ export function createProviderMetrics(opts: ProviderMetricsOptions): ProviderMet
   registry.register(
     new CallbackMetric(
       `${p}grpc_request_bytes_arriving`,
-      'Bytes received of requests on the provider socket that have not arrived whole yet (bounded by the receive budget).',
+      'Bytes received of requests on the provider socket that have not arrived whole yet (bounded by the receive ' +
+        'budget).',
       'gauge',
       () => transport().arrivingBytes,
     ),
   );
   const grpcConnectionsTotal = registry.counter<'outcome'>({
     name: `${p}grpc_connections_total`,
-    help: 'Connections to the provider socket, by outcome: accepted; refused at accept because the socket held its maximum; or closed because they did not open with the HTTP/2 preface in time (handshake).',
+    help:
+      'Connections to the provider socket, by outcome: accepted; refused at accept because the socket held its ' +
+      'maximum; or closed because they did not open with the HTTP/2 preface in time (handshake).',
     labelNames: ['outcome'],
   });
   const grpcCallsRefusedTotal = registry.counter<'reason'>({
     name: `${p}grpc_calls_refused_total`,
-    help: 'Calls the socket ended before any work, by reason: calls_in_flight or receive_budget (at capacity, answered UNAVAILABLE), or request_too_slow (request not received in time).',
+    help:
+      'Calls the socket ended before any work, by reason: calls_in_flight or receive_budget (at capacity, ' +
+      'answered UNAVAILABLE), or request_too_slow (request not received in time).',
     labelNames: ['reason'],
   });
   const seriesDroppedTotal = registry.counter<'metric'>({
     name: `${p}metric_series_dropped_total`,
-    help: 'Updates counted under the overflow label set (every label "other") because their metric family already held its maximum of label sets, by family.',
+    help:
+      'Updates counted under the overflow label set (every label "other") because their metric family already ' +
+      'held its maximum of label sets, by family.',
     labelNames: ['metric'],
     // One label set per declared family: never near the cap, whatever the others' cap is.
     maxSeries: DEFAULT_MAX_SERIES,

@@ -168,7 +168,8 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   } catch {
     throw new ProviderError(
       'FAILED_PRECONDITION',
-      `provider volume ${dir} does not exist: mount the host directory the driver searches for provider sockets (--provider-volume)`,
+      `provider volume ${dir} does not exist: mount the host directory the driver searches for provider sockets ` +
+        `(--provider-volume)`,
     );
   }
   if (!st.isDirectory()) throw new ProviderError('FAILED_PRECONDITION', `provider volume ${dir} is not a directory`);

@@ -197,7 +197,8 @@ describe('calls', () => {
       { id: 'a', version: '1' },
     ]);
     const statuses = await Promise.all(calls.map((c) => c.status));
-    // Two refused over the budget, three (paused, then never finished) over the receive time: all retried by the driver.
+    // Two refused over the budget, three (paused, then never finished) over the receive time: all retried by the
+    // driver.
     expect(statuses.filter((x) => x === String(grpc.status.UNAVAILABLE))).toHaveLength(5);
     expect(metric(metrics, 'csi_provider_aws_grpc_calls_refused_total{reason="request_too_slow"} 3')).toBe(true);
     expect(server.transport()).toMatchObject({ callsInFlight: 0, arrivingBytes: 0 });

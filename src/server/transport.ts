@@ -233,7 +233,8 @@ export class CallGate {
         refuse(
           'receive_budget',
           grpc.status.UNAVAILABLE,
-          `provider at capacity: ${sizeText(this.limits.receiveBudgetBytes)} of requests are still arriving on the socket; nothing was done, the driver will retry`,
+          `provider at capacity: ${sizeText(this.limits.receiveBudgetBytes)} of requests are still arriving on the ` +
+            `socket; nothing was done, the driver will retry`,
         );
         return;
       }
@@ -256,7 +257,8 @@ export class CallGate {
           refuse(
             'calls_in_flight',
             grpc.status.UNAVAILABLE,
-            `provider at capacity: ${this.limits.maxCallsInFlight} calls in flight on the socket; nothing was read or done, the driver will retry`,
+            `provider at capacity: ${this.limits.maxCallsInFlight} calls in flight on the socket; nothing was read ` +
+              `or done, the driver will retry`,
           );
           return;
         }
@@ -269,7 +271,8 @@ export class CallGate {
             refuse(
               'request_too_slow',
               grpc.status.UNAVAILABLE,
-              `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done, the driver will retry`,
+              `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done, the driver ` +
+                `will retry`,
             ),
           this.limits.receiveTimeoutMs,
         );

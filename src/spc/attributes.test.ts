@@ -292,7 +292,8 @@ describe('tokenFor (U03)', () => {
       audience: 'sts.amazonaws.com',
       code: 'INVALID_ARGUMENT',
       message:
-        'IRSA token extraction failed: token for audience "sts.amazonaws.com" not found - ensure tokenRequests includes this audience in CSIDriver',
+        'IRSA token extraction failed: token for audience "sts.amazonaws.com" not found - ensure tokenRequests ' +
+        'includes this audience in CSIDriver',
     },
     {
       name: 'empty token (Pod Identity)',

@@ -28,7 +28,8 @@ export const ATTR = {
   assumeRoleDurationSeconds: 'assumeRoleDurationSeconds',
 } as const;
 
-/** The class parameters the provider reads (docs/behaviour.md, "Attributes"; docs/extensions.md); ASCP and we ignore any other. */
+/** The class parameters the provider reads (docs/behaviour.md, "Attributes"; docs/extensions.md); ASCP and we ignore
+ * any other. */
 export const CLASS_PARAMETERS: readonly string[] = [
   ATTR.region,
   ATTR.failoverRegion,
@@ -82,8 +83,8 @@ export const MAX_ATTRIBUTES_BYTES = 512 * 1024;
 /**
  * True when `text` nests arrays or objects deeper than `max` outside strings. Checked before
  * JSON.parse, which would build every level (a few MiB of `[` is millions of arrays) only for us
- * to refuse the shape afterwards: attributes are a flat map of strings, tokens two levels deep (one more is allowed, so a
- * value of the wrong shape still gets its precise message).
+ * to refuse the shape afterwards: attributes are a flat map of strings, tokens two levels deep (one more is allowed, so
+ * a value of the wrong shape still gets its precise message).
  */
 function nestsDeeperThan(text: string, max: number): boolean {
   let depth = 0;
@@ -121,7 +122,9 @@ function parseJsonQuietly(
 function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<string, AudienceToken> | undefined {
   const fail = (reason: string): undefined => {
     problems.push({
-      message: `CSI token error: failed to parse serviceAccount.tokens: ${reason} - ensure tokenRequests is configured in CSIDriver spec`,
+      message:
+        `CSI token error: failed to parse serviceAccount.tokens: ${reason} - ensure tokenRequests is ` +
+        `configured in CSIDriver spec`,
       path: ATTR.tokens,
     });
     return undefined;
@@ -143,7 +146,8 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
     }
     if (typeof entry !== 'object' || Array.isArray(entry)) {
       return fail(
-        `json: cannot unmarshal ${jsonTypeName(entry)} into Go value of type utils.ServiceAccountToken (audience ${JSON.stringify(audience)})`,
+        `json: cannot unmarshal ${jsonTypeName(entry)} into Go value of type utils.ServiceAccountToken ` +
+          `(audience ${JSON.stringify(audience)})`,
       );
     }
     // Go struct fields match case-insensitively; the bytewise-later key wins.
@@ -161,7 +165,8 @@ function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<strin
       if (field === undefined || v === null) continue;
       if (typeof v !== 'string') {
         return fail(
-          `json: cannot unmarshal ${jsonTypeName(v)} into Go struct field ServiceAccountToken.${field} of type string (audience ${JSON.stringify(audience)})`,
+          `json: cannot unmarshal ${jsonTypeName(v)} into Go struct field ServiceAccountToken.${field} of type ` +
+            `string (audience ${JSON.stringify(audience)})`,
         );
       }
       if (field === 'token') token = v;
@@ -200,7 +205,9 @@ function parseAssumeRole(
   const spec: AssumeRoleSpec = { roleArn };
   if (!ROLE_ARN.test(roleArn)) {
     problems.push({
-      message: `assumeRoleArn must be an IAM role ARN like arn:aws:iam::123456789012:role/name, got ${JSON.stringify(roleArn.slice(0, 300))}`,
+      message:
+        `assumeRoleArn must be an IAM role ARN like arn:aws:iam::123456789012:role/name, ` +
+        `got ${JSON.stringify(roleArn.slice(0, 300))}`,
       path: ATTR.assumeRoleArn,
     });
   }
@@ -208,7 +215,9 @@ function parseAssumeRole(
     if (!EXTERNAL_ID.test(externalId)) {
       // The external id is not echoed: it guards a cross-account trust.
       problems.push({
-        message: `assumeRoleExternalId must be 2–1224 characters of letters, digits and +=,.@:/-_ (got ${externalId.length} characters)`,
+        message:
+          `assumeRoleExternalId must be 2–1224 characters of letters, digits and +=,.@:/-_ ` +
+          `(got ${externalId.length} characters)`,
         path: ATTR.assumeRoleExternalId,
       });
     }
@@ -218,7 +227,9 @@ function parseAssumeRole(
     const n = /^[0-9]{1,5}$/.test(duration) ? Number(duration) : Number.NaN;
     if (!(n >= 900 && n <= 3600)) {
       problems.push({
-        message: `assumeRoleDurationSeconds must be a whole number of seconds from 900 to 3600 (AWS caps role chaining at one hour), got ${JSON.stringify(duration.slice(0, 40))}`,
+        message:
+          `assumeRoleDurationSeconds must be a whole number of seconds from 900 to 3600 (AWS caps role ` +
+          `chaining at one hour), got ${JSON.stringify(duration.slice(0, 40))}`,
         path: ATTR.assumeRoleDurationSeconds,
       });
     } else {
@@ -257,7 +268,9 @@ export function parseAttributes(
   if (attributesJson.length > MAX_ATTRIBUTES_BYTES) {
     throw new ConfigError([
       {
-        message: `attributes are ${Math.ceil(attributesJson.length / 1024)} KiB, more than the ${MAX_ATTRIBUTES_BYTES / 1024} KiB this provider reads (a class with its tokens takes a few KiB)`,
+        message:
+          `attributes are ${Math.ceil(attributesJson.length / 1024)} KiB, more than ` +
+          `the ${MAX_ATTRIBUTES_BYTES / 1024} KiB this provider reads (a class with its tokens takes a few KiB)`,
         path: 'attributes',
       },
     ]);
@@ -273,7 +286,9 @@ export function parseAttributes(
     if (typeof root !== 'object' || Array.isArray(root)) {
       throw new ConfigError([
         {
-          message: `failed to unmarshal attributes, error: json: cannot unmarshal ${jsonTypeName(root)} into Go value of type map[string]string`,
+          message:
+            `failed to unmarshal attributes, error: json: cannot unmarshal ${jsonTypeName(root)} into Go ` +
+            `value of type map[string]string`,
           path: 'attributes',
         },
       ]);
@@ -283,7 +298,9 @@ export function parseAttributes(
       else if (typeof v === 'string') attrs[k] = v;
       else {
         problems.push({
-          message: `failed to unmarshal attributes, error: json: cannot unmarshal ${jsonTypeName(v)} into Go value of type string (attribute ${JSON.stringify(k)})`,
+          message:
+            `failed to unmarshal attributes, error: json: cannot unmarshal ${jsonTypeName(v)} into Go value ` +
+            `of type string (attribute ${JSON.stringify(k)})`,
           path: k,
         });
       }
@@ -315,7 +332,9 @@ export function parseAttributes(
     const b = goParseBool(podIdentityText);
     if (b === undefined) {
       problems.push({
-        message: `failed to parse usePodIdentity value, error: strconv.ParseBool: parsing ${JSON.stringify(podIdentityText)}: invalid syntax`,
+        message:
+          `failed to parse usePodIdentity value, error: strconv.ParseBool: ` +
+          `parsing ${JSON.stringify(podIdentityText)}: invalid syntax`,
         path: ATTR.usePodIdentity,
       });
     } else {
@@ -403,7 +422,8 @@ export function tokenFor(
   if (entry === undefined) {
     throw new ProviderError(
       'INVALID_ARGUMENT',
-      `${prefix}: token for audience ${JSON.stringify(audience)} not found - ensure tokenRequests includes this audience in CSIDriver`,
+      `${prefix}: token for audience ${JSON.stringify(audience)} not found - ensure tokenRequests includes this ` +
+        `audience in CSIDriver`,
       { field: ATTR.tokens, reason: 'TokenMissing' },
     );
   }

@@ -25,7 +25,8 @@ function descriptor(
   const entries = paths
     .map(
       (p, i) =>
-        `    - path: ${JSON.stringify(p)}\n      objectAlias: e${i}\n${render === 'json' ? '      render: json\n' : ''}`,
+        `    - path: ${JSON.stringify(p)}\n      objectAlias: ` +
+        `e${i}\n${render === 'json' ? '      render: json\n' : ''}`,
     )
     .join('');
   const d = parseObjects(`- objectName: ${objectName}\n  objectType: secretsmanager\n  jmesPath:\n${entries}`, OPTS)[0];
@@ -87,7 +88,8 @@ describe('parse time', () => {
   const problemOf = (path: string): string => {
     try {
       parseObjects(
-        `- objectName: app/cfg\n  objectType: secretsmanager\n  jmesPath:\n    - path: ${JSON.stringify(path)}\n      objectAlias: alias-1\n`,
+        `- objectName: app/cfg\n  objectType: secretsmanager\n  jmesPath:\n    - ` +
+          `path: ${JSON.stringify(path)}\n      objectAlias: alias-1\n`,
         OPTS,
       );
     } catch (err) {
@@ -101,7 +103,8 @@ describe('parse time', () => {
     const long = 'a' + '.b'.repeat(512); // 1,025 bytes of a simple path
     const msg = problemOf(long);
     expect(msg).toContain(
-      'object "app/cfg", jmesPath alias "alias-1" (objects[0].jmesPath[0].path): the path is 1025 bytes, more than the 1024 bytes this provider evaluates',
+      'object "app/cfg", jmesPath alias "alias-1" (objects[0].jmesPath[0].path): the path is 1025 bytes, more than ' +
+        'the 1024 bytes this provider evaluates',
     );
     expect(msg).not.toContain(long);
   });
@@ -275,7 +278,8 @@ describe('budget', () => {
       deriveFiles(descriptor(['keys(@)'], 'json', 'app/other'), enc(DOC), 'v', 'r', { signal: mount.signal }),
     );
     expect(e.message).toBe(
-      "jmesPath path of e0 in app/other not evaluated: this mount's jmesPath evaluations already used the evaluation budget (100 ms of CPU for a mount's jmesPath evaluations)",
+      "jmesPath path of e0 in app/other not evaluated: this mount's jmesPath evaluations already used the " +
+        "evaluation budget (100 ms of CPU for a mount's jmesPath evaluations)",
     );
     expect(jmesStats().inWorker).toBe(before.inWorker);
     // Another mount has its own budget.

@@ -198,7 +198,8 @@ export type Bound = 'cpu' | 'memory' | 'time';
 /** One entry's outcome: the evaluation's own, or why it did not run to the end. */
 export type EntryOutcome =
   | EvalOutcome
-  /** Over budget. `spent`: not run, an earlier entry of the mount used the budget. `until`: not run, it was over budget on this value before. */
+  /** Over budget. `spent`: not run, an earlier entry of the mount used the budget. `until`: not run, it was over budget
+   * on this value before. */
   | { kind: 'budget'; bound: Bound; spent?: true; until?: number }
   | { kind: 'busy'; waiting: number }
   | { kind: 'aborted'; deadline: boolean }
@@ -229,7 +230,8 @@ interface Stats {
   workerStarts: number;
   overBudget: number;
   remembered: number;
-  /** V8's heap limit in the last worker started (bytes); a process-wide --max-old-space-size overrides resourceLimits. */
+  /** V8's heap limit in the last worker started (bytes); a process-wide --max-old-space-size overrides resourceLimits.
+   * */
   workerHeapLimit: number;
 }
 

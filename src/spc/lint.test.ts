@@ -9,7 +9,8 @@ test('lintObjects warnings', () => {
     assumeRoleArn: 'arn:aws:iam::123456789012:role/r',
     objects:
       "- objectName: a\n  objectType: secretsmanager\n  filePermission: '0666'\n  optional: true\n  allKeys: true\n" +
-      '  jmesPath:\n    - {path: k, objectAlias: \'"quoted-alias"\', render: json}\n- objectName: ..hidden\n  objectType: ssmparameter\n',
+      ('  jmesPath:\n    - {path: k, objectAlias: \'"quoted-alias"\', render: json}\n- objectName: ..hidden\n  ' +
+        'objectType: ssmparameter\n'),
   };
   const attrs = parseAttributes(JSON.stringify(raw));
   const d = parseObjects(attrs.objects, {
@@ -57,7 +58,8 @@ test('objectEncoding other than utf-8 warns that ASCP mounts the encoded text', 
   const raw = {
     region: 'us-west-2',
     objects:
-      '- objectName: a\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n  jmesPath: [{path: k, objectAlias: k, objectEncoding: hex}]\n' +
+      '- objectName: a\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n  jmesPath: [{path: k, objectAlias: ' +
+      'k, objectEncoding: hex}]\n' +
       '- objectName: b\n  objectType: secretsmanager\n  objectEncoding: utf-8\n',
   };
   const attrs = parseAttributes(JSON.stringify(raw));

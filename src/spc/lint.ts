@@ -70,7 +70,8 @@ export function lintObjects(
     if (d.objectEncoding !== undefined && d.objectEncoding !== 'utf-8') {
       out.push(
         warn(
-          `objectEncoding is our extension: ASCP ignores it and mounts the ${d.objectEncoding} text as stored, not the bytes it encodes`,
+          `objectEncoding is our extension: ASCP ignores it and mounts the ${d.objectEncoding} text as stored, not ` +
+            `the bytes it encodes`,
           `${at}.objectEncoding`,
           d.index,
         ),
@@ -97,7 +98,8 @@ export function lintObjects(
       if (e.objectEncoding !== undefined && e.objectEncoding !== 'utf-8') {
         out.push(
           warn(
-            `objectEncoding is our extension: ASCP ignores it and writes the ${e.objectEncoding} text of the result, not the bytes it encodes`,
+            `objectEncoding is our extension: ASCP ignores it and writes the ${e.objectEncoding} text of the ` +
+              `result, not the bytes it encodes`,
             `${ep}.objectEncoding`,
             d.index,
           ),
@@ -106,7 +108,8 @@ export function lintObjects(
       if (e.objectAlias.includes('"')) {
         out.push(
           warn(
-            'objectAlias contains double quotes, which become part of the file name (hyphens need no quoting in aliases)',
+            'objectAlias contains double quotes, which become part of the file name (hyphens need no quoting in ' +
+              'aliases)',
             `${ep}.objectAlias`,
             d.index,
           ),
@@ -115,7 +118,8 @@ export function lintObjects(
       if (e.fileName.startsWith('..')) {
         out.push(
           warn(
-            'a file name starting with ".." is refused by the driver when it writes the files (--driver-writes-secrets)',
+            'a file name starting with ".." is refused by the driver when it writes the files ' +
+              '(--driver-writes-secrets)',
             `${ep}.objectAlias`,
             d.index,
           ),

@@ -19,7 +19,8 @@ function errorsOf(objects: unknown, opts: Partial<ParseObjectsOptions> = {}): st
     parse(objects, opts);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    // ASCP's text, without where it is: `objects[0].objectType: `, or `object "name" (objects[0].objectType): ` with an alias for an entry.
+    // ASCP's text, without where it is: `objects[0].objectType: `, or `object "name" (objects[0].objectType): ` with an
+    // alias for an entry.
     return (err as ConfigError).problems.map((p) => {
       if (p.path === undefined) return p.message;
       const at =
@@ -37,7 +38,8 @@ const SSM_ARN = 'arn:aws:ssm:us-west-2:123456789012:parameter/feaw';
 const usw1 = (n: string): string => `arn:aws:secretsmanager:us-west-1:123456789012:secret:${n}`;
 const usw2 = (n: string): string => `arn:aws:secretsmanager:us-west-2:123456789012:secret:${n}`;
 
-// ASCP's descriptor tests (docs/behaviour.md, "ASCP's test cases"): `exact` = the whole text; otherwise the text must contain it.
+// ASCP's descriptor tests (docs/behaviour.md, "ASCP's test cases"): `exact` = the whole text; otherwise the text must
+// contain it.
 interface Case {
   id: string;
   objects: unknown;
@@ -277,7 +279,8 @@ describe('duplicate-name table P13–P21', () => {
       id: 'P19',
       objects: two({ alias: 'aliasOne', label: 'AWSCURRENT' }, { alias: 'aliasOne', label: 'AWSCURRENT' }),
       error:
-        'found descriptor with duplicate object name secret1, duplicate object alias aliasOne, and duplicate version label AWSCURRENT',
+        'found descriptor with duplicate object name secret1, duplicate object alias aliasOne, and duplicate ' +
+        'version label AWSCURRENT',
     },
     {
       id: 'P21',
@@ -401,7 +404,8 @@ describe('parseObjects successes', () => {
 
   test('extensions: optional, allKeys (YAML or Go bools), render: json', () => {
     const d = parse(
-      '- objectName: a\n  objectType: secretsmanager\n  optional: yes\n  allKeys: "True"\n  jmesPath:\n    - path: n\n      objectAlias: n\n      render: json\n' +
+      '- objectName: a\n  objectType: secretsmanager\n  optional: yes\n  allKeys: "True"\n  jmesPath:\n    - path: ' +
+        'n\n      objectAlias: n\n      render: json\n' +
         '- objectName: b\n  objectType: secretsmanager\n',
     );
     expect(d[0]).toMatchObject({ optional: true, allKeys: true });
@@ -419,7 +423,8 @@ describe('parseObjects successes', () => {
 
   test('objectEncoding on an object and on a jmesPath entry: values and keys in any case, default utf-8, not inherited', () => {
     const d = parse(
-      '- objectName: a\n  objectType: secretsmanager\n  objectEncoding: Base64\n  jmesPath:\n    - {path: x, objectAlias: x}\n    - {path: y, objectAlias: y, ObjectEncoding: HEX}\n' +
+      '- objectName: a\n  objectType: secretsmanager\n  objectEncoding: Base64\n  jmesPath:\n    - {path: x, ' +
+        'objectAlias: x}\n    - {path: y, objectAlias: y, ObjectEncoding: HEX}\n' +
         '- objectName: b\n  objectType: secretsmanager\n  ObjectEncoding: UTF-8\n' +
         '- objectName: c\n  objectType: secretsmanager\n  OBJECTENCODING: hex\n' +
         "- objectName: d\n  objectType: secretsmanager\n  objectEncoding: ''\n" +
@@ -436,7 +441,8 @@ describe('parseObjects successes', () => {
     ]);
     try {
       parse(
-        '- objectName: prod/cert\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, objectEncoding: 7}]\n',
+        '- objectName: prod/cert\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, ' +
+          'objectEncoding: 7}]\n',
       );
       expect.unreachable();
     } catch (err) {
@@ -456,17 +462,20 @@ describe('parseObjects successes', () => {
     expect(
       errorsOf('- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: base64\n'),
     ).toEqual([
-      'objectEncoding base64 cannot be used with allKeys (to decode a key, list it as a jmesPath entry with its own objectEncoding)',
+      'objectEncoding base64 cannot be used with allKeys (to decode a key, list it as a jmesPath entry with its own ' +
+        'objectEncoding)',
     ]);
     expect(
       errorsOf(
-        '- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: hex}]\n',
+        '- objectName: a\n  objectType: secretsmanager\n  jmesPath: [{path: k, objectAlias: k, render: json, ' +
+          'objectEncoding: hex}]\n',
       ),
     ).toEqual(['objectEncoding hex cannot be used with render: json (only a string result can be decoded)']);
     // utf-8 (the default, spelled out) changes nothing, so it goes with both.
     expect(
       parse(
-        '- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: utf-8\n  jmesPath: [{path: k, objectAlias: k, render: json, objectEncoding: UTF-8}]\n',
+        '- objectName: a\n  objectType: secretsmanager\n  allKeys: true\n  objectEncoding: utf-8\n  jmesPath: ' +
+          '[{path: k, objectAlias: k, render: json, objectEncoding: UTF-8}]\n',
       ),
     ).toHaveLength(1);
   });
@@ -694,7 +703,8 @@ describe('path rules (better than ASCP)', () => {
         { objectName: 'j', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: 'u' }] },
       ],
       '_',
-      'object "j", jmesPath alias "u" (objects[1].jmesPath[0].objectAlias): two outputs would be written to the same file "u" (also written by object "u", objects[0].objectName)',
+      'object "j", jmesPath alias "u" (objects[1].jmesPath[0].objectAlias): two outputs would be written to the ' +
+        'same file "u" (also written by object "u", objects[0].objectName)',
     ],
     [
       'translated name vs alias',
@@ -703,7 +713,8 @@ describe('path rules (better than ASCP)', () => {
         { objectName: 'c', objectType: 'secretsmanager', objectAlias: 'a_b' },
       ],
       '_',
-      'object "c" (objects[1].objectAlias): two outputs would be written to the same file "a_b" (also written by object "a/b", objects[0].objectName)',
+      'object "c" (objects[1].objectAlias): two outputs would be written to the same file "a_b" (also written by ' +
+        'object "a/b", objects[0].objectName)',
     ],
     [
       'file vs directory',
@@ -712,13 +723,15 @@ describe('path rules (better than ASCP)', () => {
         { objectName: 'a/b', objectType: 'secretsmanager' },
       ],
       false,
-      'object "a/b" (objects[1].objectName): "a" is written as a file but "a/b" needs it to be a directory (also written by object "a", objects[0].objectName)',
+      'object "a/b" (objects[1].objectName): "a" is written as a file but "a/b" needs it to be a directory (also ' +
+        'written by object "a", objects[0].objectName)',
     ],
     [
       'jmesPath alias vs its own object',
       [{ objectName: 'same', objectType: 'secretsmanager', jmesPath: [{ path: 'k', objectAlias: 'same' }] }],
       '_',
-      'object "same", jmesPath alias "same" (objects[0].jmesPath[0].objectAlias): two outputs would be written to the same file "same" (also written by object "same", objects[0].objectName)',
+      'object "same", jmesPath alias "same" (objects[0].jmesPath[0].objectAlias): two outputs would be written to ' +
+        'the same file "same" (also written by object "same", objects[0].objectName)',
     ],
   ] as const)('collision: %s', (_n, objects, t, message) => {
     let err: unknown;
@@ -780,7 +793,8 @@ describe('bounds checked before the YAML parser runs', () => {
       Array.from({ length: n }, (_, i) => `- {${key}: s${i}, objectType: secretsmanager}`).join('\n');
     expect(parse(list(500))).toHaveLength(500);
     const refusal =
-      'the text names 501 objects (objectName keys), more than the 500 this provider reads in one class (real classes name a few dozen): split the class';
+      'the text names 501 objects (objectName keys), more than the 500 this provider reads in one class (real ' +
+      'classes name a few dozen): split the class';
     expect(errorsOf(list(501))).toEqual([refusal]);
     expect(errorsOf(list(501, 'OBJECTNAME'))).toEqual([refusal]);
     // Only the first document is read, so only its names count (an explicit `---` start included).

@@ -141,7 +141,8 @@ class Loader {
 
   /** `alias`: for a jmesPath entry's problem, the entry's objectAlias (named beside the object). */
   problem(path: string, message: string, alias = ''): void {
-    // In a class of ten objects a position is not what the user sees: the name comes first, the position after it as a hint.
+    // In a class of ten objects a position is not what the user sees: the name comes first, the position after it as a
+    // hint.
     const object = this.name !== '' ? objectLabel(this.name, alias) : '';
     const where = object !== '' ? `${object} (${path})` : path;
     this.problems.push({
@@ -160,7 +161,8 @@ class Loader {
     }
     this.problem(
       path,
-      `${UNMARSHAL}cannot unmarshal ${jsonKind(v)} into Go struct field ${ctx.struct}.${ctx.stack} of type ${goTypeName}`,
+      `${UNMARSHAL}cannot unmarshal ${jsonKind(v)} into Go struct field ${ctx.struct}.${ctx.stack} of ` +
+        `type ${goTypeName}`,
     );
   }
 
@@ -281,7 +283,8 @@ const DESCRIPTOR_FIELDS = [
 const ENTRY_FIELDS = ['path', 'objectAlias', 'filePermission', 'render', 'objectEncoding'] as const;
 const FAILOVER_FIELDS = ['objectName', 'objectVersion', 'objectVersionLabel'] as const;
 
-/** The keys the objects YAML has at each level (matched case-insensitively, as ASCP matches them); any other is ignored. */
+/** The keys the objects YAML has at each level (matched case-insensitively, as ASCP matches them); any other is
+ * ignored. */
 export const OBJECT_FIELDS: {
   readonly descriptor: readonly string[];
   readonly entry: readonly string[];
@@ -450,7 +453,8 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   if (objectsYaml.trim() === '') throw top(empty);
   if (objectsYaml.length > MAX_OBJECTS_BYTES) {
     throw top(
-      `the text is ${Math.ceil(objectsYaml.length / 1024)} KiB, more than the ${MAX_OBJECTS_BYTES / 1024} KiB this provider reads (real classes take a few KiB)`,
+      `the text is ${Math.ceil(objectsYaml.length / 1024)} KiB, more than the ${MAX_OBJECTS_BYTES / 1024} KiB this ` +
+        `provider reads (real classes take a few KiB)`,
     );
   }
   // Keys match case-insensitively (as go-yaml's do), so count every spelling; only the first
@@ -458,7 +462,8 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   const names = firstDocumentText(objectsYaml).match(/objectname/gi)?.length ?? 0;
   if (names > MAX_OBJECT_NAMES) {
     throw top(
-      `the text names ${names} objects (objectName keys), more than the ${MAX_OBJECT_NAMES} this provider reads in one class (real classes name a few dozen): split the class`,
+      `the text names ${names} objects (objectName keys), more than the ${MAX_OBJECT_NAMES} this provider reads in ` +
+        `one class (real classes name a few dozen): split the class`,
     );
   }
 
@@ -470,7 +475,8 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   if (root.kind === 'null' || (root.kind === 'seq' && root.items.length === 0)) throw top(empty);
   if (root.kind !== 'seq') {
     throw top(
-      `${UNMARSHAL}cannot unmarshal ${jsonKind(root)} into Go value of type []*provider.SecretDescriptor (objects must be a YAML list)`,
+      `${UNMARSHAL}cannot unmarshal ${jsonKind(root)} into Go value of type []*provider.SecretDescriptor (objects ` +
+        `must be a YAML list)`,
     );
   }
 
@@ -566,7 +572,8 @@ export function parseObjects(objectsYaml: string, opts: ParseObjectsOptions): Se
   return descriptors;
 }
 
-/** ASCP's per-descriptor rules for one loaded descriptor; problems go to `ld`. Returns the descriptor when its names are usable. */
+/** ASCP's per-descriptor rules for one loaded descriptor; problems go to `ld`. Returns the descriptor when its names
+ * are usable. */
 function validateDescriptor(
   ld: Loader,
   raw: RawDescriptor,
@@ -655,7 +662,8 @@ function validateDescriptor(
   if (raw.allKeys && raw.objectEncoding !== 'utf-8') {
     ld.problem(
       `${at}.objectEncoding`,
-      `objectEncoding ${raw.objectEncoding} cannot be used with allKeys (to decode a key, list it as a jmesPath entry with its own objectEncoding)`,
+      `objectEncoding ${raw.objectEncoding} cannot be used with allKeys (to decode a key, list it as a jmesPath ` +
+        `entry with its own objectEncoding)`,
     );
   }
 
@@ -731,7 +739,9 @@ function checkDuplicates(
     } else if (a === '' && prev.alias === '' && l !== '' && l === prev.label) {
       msg = `found descriptor with duplicate object name ${n}, no object alias, and duplicate version label ${l}`;
     } else if (a !== '' && a === prev.alias && l !== '' && l === prev.label) {
-      msg = `found descriptor with duplicate object name ${n}, duplicate object alias ${a}, and duplicate version label ${l}`;
+      msg =
+        `found descriptor with duplicate object name ${n}, duplicate object alias ${a}, and duplicate version ` +
+        `label ${l}`;
     } else if (a === '' && prev.alias === '' && l === '' && prev.label === '') {
       msg = `found descriptor with duplicate object name ${n}, no object alias, and no version label`;
     }
@@ -755,7 +765,8 @@ function checkDuplicates(
     if (aliasesSeen.has(e.objectAlias)) {
       ld.problem(
         `${at}.jmesPath[${j}].objectAlias`,
-        `Name already in use for objectAlias: found duplicate object alias ${e.objectAlias} in JMES path entry ${e.path}`,
+        `Name already in use for objectAlias: found duplicate object alias ${e.objectAlias} in JMES path ` +
+          `entry ${e.path}`,
       );
       dupReported.add(translatePath(e.objectAlias, translation));
     }

@@ -60,7 +60,10 @@ export function driverWritesPathProblem(path: string): string | undefined {
   const base = filePathProblem(path);
   if (base !== undefined) return base;
   if (path.startsWith('..')) {
-    return `file path can not start with ".." when the driver writes the files (--driver-writes-secrets): ${quoteName(path)}`;
+    return (
+      `file path can not start with ".." when the driver writes the files ` +
+      `(--driver-writes-secrets): ${quoteName(path)}`
+    );
   }
   return undefined;
 }

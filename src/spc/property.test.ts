@@ -6,8 +6,8 @@ import { parseAttributes, parsePermission } from './attributes.js';
 import { parseObjects } from './objects.js';
 import { filePathProblem } from './paths.js';
 
-// P52, and fuzzing the parser with fast-check: whatever the input, the parser returns descriptors whose every file name passes the
-// path rules, or throws ConfigError; never anything else.
+// P52, and fuzzing the parser with fast-check: whatever the input, the parser returns descriptors whose every file name
+// passes the path rules, or throws ConfigError; never anything else.
 const names = fc.oneof(
   fc.constantFrom(
     'a',

@@ -15,7 +15,8 @@ export interface SecretObjectSpec {
   data: unknown;
 }
 
-/** A problem at `path` (`spec.secretObjects[0].data[1].key`); `steps` is the same place as manifest keys and indexes. */
+/** A problem at `path` (`spec.secretObjects[0].data[1].key`); `steps` is the same place as manifest keys and indexes.
+ * */
 export interface SecretObjectsProblem {
   severity: 'error' | 'warning';
   path: string;
@@ -66,7 +67,8 @@ export function secretObjectsProblems(
     else if (so.secretName.length > 253 || !DNS_SUBDOMAIN.test(so.secretName)) {
       err(
         'secretName',
-        `secretName ${JSON.stringify(so.secretName)} is not a valid Secret name (lowercase letters, digits, '-' and '.', at most 253)`,
+        `secretName ${JSON.stringify(so.secretName)} is not a valid Secret name (lowercase letters, digits, '-' and ` +
+          `'.', at most 253)`,
       );
     } else if (secretNames.has(so.secretName)) {
       warnAt(
@@ -130,7 +132,8 @@ export function secretObjectsProblems(
       if (file?.optional) {
         warnAt(
           `${dp}.objectName`,
-          `${JSON.stringify(objectName)} comes from an optional object: while it is absent the driver cannot create the Secret`,
+          `${JSON.stringify(objectName)} comes from an optional object: while it is absent the driver cannot create ` +
+            `the Secret`,
           steps,
         );
       }
@@ -138,7 +141,8 @@ export function secretObjectsProblems(
       if (allKeys.length > 0 && !objectName.includes('/')) {
         warnAt(
           `${dp}.objectName`,
-          `${JSON.stringify(objectName)} is no file the class names; it can only come from an allKeys object (${allKeys.join(', ')}) if the secret has that key`,
+          `${JSON.stringify(objectName)} is no file the class names; it can only come from an allKeys object ` +
+            `(${allKeys.join(', ')}) if the secret has that key`,
           steps,
         );
         return;
@@ -151,7 +155,8 @@ export function secretObjectsProblems(
           : ` (files: ${known.join(', ')})`;
       warnAt(
         `${dp}.objectName`,
-        `${JSON.stringify(objectName)} matches no file this class produces: the driver fails the sync with "file matching objectName ${objectName} not found in the pod"${fix}`,
+        `${JSON.stringify(objectName)} matches no file this class produces: the driver fails the sync with "file ` +
+          `matching objectName ${objectName} not found in the pod"${fix}`,
         steps,
       );
     });

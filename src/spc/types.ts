@@ -115,7 +115,8 @@ export interface OutputFile {
   contents: Uint8Array;
   /** The object version reported for this file. */
   version: string;
-  /** Where it comes from, for messages: `object db/creds`, `jmesPath alias user of db/creds`, `key "port" of db/config`. */
+  /** Where it comes from, for messages: `object db/creds`, `jmesPath alias user of db/creds`, `key "port" of
+   * db/config`. */
   origin?: string | undefined;
 }
 

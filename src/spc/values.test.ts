@@ -16,7 +16,8 @@ function descriptor(yaml: string, pathTranslation: string | false = '_'): Secret
 
 const jsonObject = (path: string, alias = 'testAlias', extra = ''): SecretDescriptor =>
   descriptor(
-    `- objectName: jsonObject\n  objectType: secretsmanager\n  jmesPath:\n    - path: '${path}'\n      objectAlias: ${alias}\n${extra}`,
+    `- objectName: jsonObject\n  objectType: secretsmanager\n  jmesPath:\n    - path: '${path}'\n      ` +
+      `objectAlias: ${alias}\n${extra}`,
   );
 
 async function failure(fn: () => Promise<unknown>): Promise<ProviderError> {
@@ -45,7 +46,8 @@ describe('deriveFiles: ASCP secret_value_test.go', () => {
     );
     expect(e.message).toBe(
       'eu-west-1: JMES Path - DB_AI_HIVE_URL for object alias - DB_AI_HIVE_URL does not point to a valid object. ' +
-        '(in the JSON of jsonObject; names are case-sensitive, and the JSON has "db_ai_hive_url" where the path says "DB_AI_HIVE_URL")',
+        ('(in the JSON of jsonObject; names are case-sensitive, and the JSON has "db_ai_hive_url" where the path ' +
+          'says "DB_AI_HIVE_URL")'),
     );
     expect(e.message).not.toContain('secret-host');
     expect(e.message).not.toContain('other');
@@ -63,7 +65,8 @@ describe('deriveFiles: ASCP secret_value_test.go', () => {
   test('V02 path matches nothing', async () => {
     const e = await failure(() => deriveFiles(jsonObject('testpath'), enc(CREDS), 'v1', 'r'));
     expect(e.message).toBe(
-      'r: JMES Path - testpath for object alias - testAlias does not point to a valid object. (in the JSON of jsonObject)',
+      'r: JMES Path - testpath for object alias - testAlias does not point to a valid object. (in the JSON of ' +
+        'jsonObject)',
     );
   });
 
@@ -83,7 +86,8 @@ describe('deriveFiles: ASCP secret_value_test.go', () => {
 describe('deriveFiles', () => {
   test('own file then jmesPath files, all with the version', async () => {
     const d = descriptor(
-      "- objectName: creds\n  objectType: ssmparameter\n  filePermission: '0600'\n  jmesPath:\n    - {path: username, objectAlias: user}\n    - {path: password, objectAlias: pass, filePermission: '0400'}\n",
+      "- objectName: creds\n  objectType: ssmparameter\n  filePermission: '0600'\n  jmesPath:\n    - {path: " +
+        "username, objectAlias: user}\n    - {path: password, objectAlias: pass, filePermission: '0400'}\n",
     );
     const files = await deriveFiles(d, enc(CREDS), '3', 'r');
     expect(files.map((f) => [f.path, f.mode, dec(f.contents), f.version])).toEqual([
@@ -100,7 +104,9 @@ describe('deriveFiles', () => {
 
   test('render: json writes non-strings as JSON text, strings raw', async () => {
     const d = descriptor(
-      '- objectName: cfg\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: json}\n    - {path: tags, objectAlias: tags, render: json}\n    - {path: name, objectAlias: name, render: json}\n',
+      '- objectName: cfg\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: ' +
+        ('json}\n    - {path: tags, objectAlias: tags, render: json}\n    - {path: name, objectAlias: name, render: ' +
+          'json}\n'),
     );
     const files = await deriveFiles(d, enc('{"port": 5432, "tags": {"a": [1, true]}, "name": "db"}'), 'v', 'r');
     expect(files.slice(1).map((f) => dec(f.contents))).toEqual(['5432', '{"a":[1,true]}', 'db']);
@@ -237,7 +243,8 @@ describe('deriveFiles: objectEncoding', () => {
   test('a jmesPath entry decodes its own result; the object keeps its text', async () => {
     const value = enc(JSON.stringify({ cert: b64(CERT), key: 'c0ffee', name: 'plain' }));
     const d = descriptor(
-      '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, objectEncoding: base64}\n' +
+      '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, ' +
+        'objectEncoding: base64}\n' +
         '    - {path: key, objectAlias: tls.key, objectEncoding: hex}\n    - {path: name, objectAlias: name}\n',
     );
     const files = await deriveFiles(d, value, 'v', 'r');
@@ -251,7 +258,8 @@ describe('deriveFiles: objectEncoding', () => {
   test('an encoded object: its jmesPath entries read the decoded JSON, and are not decoded again unless they say so', async () => {
     const inner = JSON.stringify({ user: 'app', blob: b64('bytes') });
     const d = descriptor(
-      '- objectName: wrapped\n  objectType: secretsmanager\n  objectEncoding: base64\n  jmesPath:\n    - {path: user, objectAlias: user}\n' +
+      '- objectName: wrapped\n  objectType: secretsmanager\n  objectEncoding: base64\n  jmesPath:\n    - {path: ' +
+        'user, objectAlias: user}\n' +
         '    - {path: blob, objectAlias: blob, objectEncoding: base64}\n',
     );
     const files = await deriveFiles(d, enc(b64(inner)), 'v', 'r');
@@ -270,7 +278,8 @@ describe('deriveFiles: objectEncoding', () => {
       reason: 'SecretValue',
     });
     expect(e.message).toBe(
-      'eu-west-1: the value of prod/cert is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 14',
+      'eu-west-1: the value of prod/cert is not valid base64 (objectEncoding: base64): a byte outside the base64 ' +
+        'alphabet at byte offset 14',
     );
     const h = await failure(() =>
       deriveFiles(
@@ -289,7 +298,8 @@ describe('deriveFiles: objectEncoding', () => {
 
   test('a jmesPath result not valid in its encoding fails naming the alias and the object, never the value', async () => {
     const d = descriptor(
-      '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, objectEncoding: base64}\n',
+      '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, ' +
+        'objectEncoding: base64}\n',
     );
     const e = await failure(() => deriveFiles(d, enc('{"cert":"not base64 at all"}'), 'v', 'us-east-2'));
     expect(e).toMatchObject({
@@ -299,7 +309,8 @@ describe('deriveFiles: objectEncoding', () => {
       field: 'objects[0].jmesPath[0].objectEncoding',
     });
     expect(e.message).toBe(
-      'us-east-2: the jmesPath result of tls.crt in tls is not valid base64 (objectEncoding: base64 on this jmesPath entry): a byte outside the base64 alphabet at byte offset 3',
+      'us-east-2: the jmesPath result of tls.crt in tls is not valid base64 (objectEncoding: base64 on this ' +
+        'jmesPath entry): a byte outside the base64 alphabet at byte offset 3',
     );
     expect(e.message).not.toContain('not base64 at all');
   });

@@ -51,7 +51,8 @@ function caseHint(path: string, json: unknown): string {
     const lower = name.toLowerCase();
     const near = Object.keys(obj).filter((k) => k.toLowerCase() === lower);
     return near.length === 1
-      ? `; names are case-sensitive, and the JSON has ${quoteName(near[0] ?? '', 60)} where the path says ${quoteName(name, 60)}`
+      ? `; names are case-sensitive, and the JSON has ${quoteName(near[0] ?? '', 60)} where the path ` +
+          `says ${quoteName(name, 60)}`
       : '';
   }
   return '';
@@ -74,12 +75,14 @@ function entryText(
     case 'missing':
       throw fail(
         'FAILED_PRECONDITION',
-        `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object. (in the JSON of ${objectName}${caseHint(e.path, json)})`,
+        `JMES Path - ${e.path} for object alias - ${e.objectAlias} does not point to a valid object. (in the JSON ` +
+          `of ${objectName}${caseHint(e.path, json)})`,
       );
     case 'type':
       throw fail(
         'FAILED_PRECONDITION',
-        `Invalid JMES search result type for path:${e.path}. Only string is allowed. Found ${out.type} in ${objectName}; ` +
+        `Invalid JMES search result type for path:${e.path}. Only string is allowed. ` +
+          `Found ${out.type} in ${objectName}; ` +
           'set render: json on this jmesPath entry to write it as JSON text',
       );
     case 'too-large': {
@@ -87,7 +90,8 @@ function entryText(
       const size = out.atLeast ? `over ${describeBytes(limit)}` : `${out.bytes} bytes`;
       throw fail(
         'FAILED_PRECONDITION',
-        `jmesPath result of ${e.objectAlias} in ${objectName} is ${size}, more than the ${describeBytes(limit)} this provider writes for one entry`,
+        `jmesPath result of ${e.objectAlias} in ${objectName} is ${size}, more than ` +
+          `the ${describeBytes(limit)} this provider writes for one entry`,
       );
     }
     case 'budget': {
@@ -111,7 +115,8 @@ function entryText(
     case 'busy':
       throw fail(
         'UNAVAILABLE',
-        `provider at capacity: ${out.waiting} jmesPath evaluations already waiting, ${which} not evaluated; nothing was written, the driver will retry`,
+        `provider at capacity: ${out.waiting} jmesPath evaluations already waiting, ${which} not evaluated; nothing ` +
+          `was written, the driver will retry`,
         'AtCapacity',
       );
     case 'aborted':
@@ -224,7 +229,8 @@ export async function deriveFiles(
     if (!contents.ok) {
       throw fail(
         'FAILED_PRECONDITION',
-        `the jmesPath result of ${e.objectAlias} in ${d.objectName} is not valid ${entryEncoding} (objectEncoding: ${entryEncoding} on this jmesPath entry): ${contents.why}`,
+        `the jmesPath result of ${e.objectAlias} in ${d.objectName} is not ` +
+          `valid ${entryEncoding} (objectEncoding: ${entryEncoding} on this jmesPath entry): ${contents.why}`,
         `objects[${d.index}].jmesPath[${j}].objectEncoding`,
       );
     }

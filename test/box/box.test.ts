@@ -206,7 +206,8 @@ describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
       const m = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
       if (stats) {
         report.push(
-          `cgroup: working set peak ${m(stats.peakWorkingSetBytes)}, anon peak ${m(stats.peakAnonBytes)}, charge peak ${m(stats.peakBytes)}, ` +
+          `cgroup: working set peak ${m(stats.peakWorkingSetBytes)}, anon peak ${m(stats.peakAnonBytes)}, charge ` +
+            `peak ${m(stats.peakBytes)}, ` +
             `OOM kills ${stats.oomKills}, CPU ${((stats.cpuMs ?? NaN) / 1000).toFixed(1)} s`,
         );
       }
@@ -215,7 +216,8 @@ describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
       const died =
         exit === undefined
           ? ''
-          : `the provider died (${describeExit(exit)}; OOM kills in its cgroup: ${stats?.oomKills ?? '?'}); stderr:\n${p.proc.stderrTail().slice(-1500)}`;
+          : `the provider died (${describeExit(exit)}; OOM kills in its cgroup: ${stats?.oomKills ?? '?'}); ` +
+            `stderr:\n${p.proc.stderrTail().slice(-1500)}`;
       if (died !== '') report.push(died.split('\n')[0] ?? died);
       expect(died).toBe('');
       expect(stats?.oomKills).toBe(0);

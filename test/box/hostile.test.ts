@@ -94,7 +94,8 @@ describe("a hostile tenant against the provider in the chart's box (50m CPU, 100
   afterAll(async () => {
     if (session !== undefined && session.results.length > 0) {
       const lines = [
-        `server ${path.relative(process.cwd(), server)}; cgroup v${support.version}; start-up ${session.startupS.toFixed(1)} s; providers started ${session.starts}`,
+        `server ${path.relative(process.cwd(), server)}; cgroup ` +
+          `v${support.version}; start-up ${session.startupS.toFixed(1)} s; providers started ${session.starts}`,
         ...hostileTable(session),
         ...hostileNotes(session),
       ];

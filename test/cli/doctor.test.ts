@@ -32,7 +32,8 @@ const SPC_SPEC = {
   provider: 'aws',
   parameters: {
     objects:
-      '- objectName: "prod/db-creds"\n  objectType: "secretsmanager"\n- objectName: "/app/feature-flag"\n  objectType: "ssmparameter"\n',
+      '- objectName: "prod/db-creds"\n  objectType: "secretsmanager"\n- objectName: "/app/feature-flag"\n  ' +
+      'objectType: "ssmparameter"\n',
   },
 };
 
@@ -428,7 +429,9 @@ describe('doctor finds what breaks a mount', () => {
     expect(none.code).toBe(1);
     expect(row(none.report, 'csi-driver')).toMatchObject({
       status: 'FAIL',
-      fix: 'install the driver with a token request for sts.amazonaws.com (helm: --set tokenRequests[0].audience=sts.amazonaws.com)',
+      fix:
+        'install the driver with a token request for sts.amazonaws.com (helm: --set ' +
+        'tokenRequests[0].audience=sts.amazonaws.com)',
     });
     expect(row(none.report, 'csi-driver').cause).toContain('has no tokenRequests');
 
@@ -690,7 +693,9 @@ describe('doctor and Pod Identity', () => {
     expect(none.code).toBe(1);
     expect(row(none.report, 'pod-identity')).toMatchObject({
       status: 'FAIL',
-      fix: `aws eks create-pod-identity-association --cluster-name ${CLUSTER_NAME} --namespace default --service-account lonely --role-arn <role ARN>`,
+      fix:
+        `aws eks create-pod-identity-association --cluster-name ${CLUSTER_NAME} --namespace default ` +
+        `--service-account lonely --role-arn <role ARN>`,
     });
     const other = await doctor(pi('lonely', ['--cluster', 'other']));
     expect(row(other.report, 'pod-identity')).toMatchObject({
@@ -753,7 +758,9 @@ describe('doctor --pod', () => {
     const broken = await doctor(['--pod', 'default/broken-class', '--format', 'json']);
     expect(row(broken.report, 'class')).toMatchObject({
       status: 'FAIL',
-      fix: 'run `kubectl get secretproviderclass -n default broken -o yaml | csi-secrets-provider-aws check -` for every finding with its position',
+      fix:
+        'run `kubectl get secretproviderclass -n default broken -o yaml | csi-secrets-provider-aws check -` for ' +
+        'every finding with its position',
     });
     expect(row(broken.report, 'class').cause).toContain('objects[0].objectType');
 

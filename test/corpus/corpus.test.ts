@@ -37,11 +37,15 @@ if (FILES.length === 0)
 const DIFFERENCES: Record<string, { ours: 'refused' | 'ok'; why: string }> = {
   '10-': {
     ours: 'refused',
-    why: 'a kustomize patch has no spec.provider: check reads each file as a whole class and says the driver would not send it to us (its objects mount as ASCP mounts them)',
+    why:
+      'a kustomize patch has no spec.provider: check reads each file as a whole class and says the driver would ' +
+      'not send it to us (its objects mount as ASCP mounts them)',
   },
   '36-': {
     ours: 'refused',
-    why: 'an empty objects list is refused up front: ASCP mounts nothing and the driver then fails the mount for want of object versions',
+    why:
+      'an empty objects list is refused up front: ASCP mounts nothing and the driver then fails the mount for ' +
+      'want of object versions',
   },
 };
 
@@ -207,7 +211,8 @@ async function outcomeOf(text: string, file: string): Promise<Outcome> {
       JSON.stringify(written) === JSON.stringify(expected)
         ? `files ${written.join(', ')}`
         : `files ${written.join(', ')}, expected ${expected.join(', ')}`;
-    // What each file holds: a plain object's value, a jmesPath entry's leaf, decoded where the class says it is encoded.
+    // What each file holds: a plain object's value, a jmesPath entry's leaf, decoded where the class says it is
+    // encoded.
     for (const d of descriptors) {
       const want: [string, string][] =
         d.jmesPath.length === 0 && !d.allKeys

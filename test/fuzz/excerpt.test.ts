@@ -8,7 +8,8 @@ describe('excerpt', () => {
   });
   it('cuts a long one at a word boundary, marked with …, within the limit', () => {
     const msg =
-      'Failed to fetch secret prod/db-creds from Secrets Manager in eu-west-1: AccessDeniedException: User is not authorized to perform secretsmanager:GetSecretValue on resource';
+      'Failed to fetch secret prod/db-creds from Secrets Manager in eu-west-1: AccessDeniedException: User is not ' +
+      'authorized to perform secretsmanager:GetSecretValue on resource';
     const e = excerpt(msg, 80);
     expect(e.endsWith(' …')).toBe(true);
     expect(e.length).toBeLessThanOrEqual(82);

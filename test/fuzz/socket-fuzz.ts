@@ -283,12 +283,15 @@ const objectEntry = fc.record(
 
 const yamlBombs = fc.constantFrom(
   // billion laughs with aliases
-  'a: &a ["x","x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n',
+  'a: &a ["x","x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c ' +
+    ('[*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e ' +
+      '[*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n'),
   '- &x {objectName: fz/plain, objectType: secretsmanager, jmesPath: &j [*x]}',
   '&a [*a]',
   '- *undefined',
   '- {objectName: fz/plain, <<: *m}',
-  '- &m {objectName: fz/plain, objectType: secretsmanager}\n- {<<: *m, objectAlias: other}\n- {<<: [*m, *m], objectAlias: third}',
+  '- &m {objectName: fz/plain, objectType: secretsmanager}\n- {<<: *m, objectAlias: other}\n- {<<: [*m, *m], ' +
+    'objectAlias: third}',
   // Deeper nesting is a named case in test/hardening/hostile-input.test.ts (it fails today).
   '['.repeat(60),
   '- '.repeat(60) + 'x',

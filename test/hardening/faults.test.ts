@@ -40,7 +40,8 @@ describe('throttling: retried with backoff, bounded', () => {
     ['secretsmanager', 'GetSecretValue', 'ThrottlingException'],
     ['ssm', 'GetParameters', 'ThrottlingException'],
   ] as const)(
-    '%s %s answering %s on every attempt: 3 attempts, then UNAVAILABLE naming object and region; the next mount succeeds',
+    '%s %s answering %s on every attempt: 3 attempts, then UNAVAILABLE naming object and region; the next mount ' +
+      'succeeds',
     async (service, operation, code) => {
       const name = `throttle-${service}`;
       if (service === 'secretsmanager') h.emu.putSecret(REGION, name, 'value-1');
@@ -250,7 +251,8 @@ describe('slow answers and answers that never come', () => {
     ['SSM never answers', { service: 'ssm' as const, target: 'hang-ssm' }],
     ['STS never answers', { service: 'sts' as const, operation: 'AssumeRoleWithWebIdentity' }],
   ])(
-    "%s: the provider answers DEADLINE_EXCEEDED before the driver's deadline, writes nothing, and the next mount succeeds",
+    "%s: the provider answers DEADLINE_EXCEEDED before the driver's deadline, writes nothing, and the next mount " +
+      'succeeds',
     async (_name, fault) => {
       h.emu.putSecret(REGION, 'hang-sm', 'sm');
       h.emu.putParameter(REGION, 'hang-ssm', 'ssm');
@@ -350,8 +352,8 @@ describe('STS refusal', () => {
     await h.client.mount({ attributes, targetPath: target });
   });
 
-  // Each fault ends with a clear error naming the object (docs/behaviour.md, "Errors"). An identity failure names the role
-  // and region but not the objects the mount was for (fetcher.ts credentialError drops `d.objectName`).
+  // Each fault ends with a clear error naming the object (docs/behaviour.md, "Errors"). An identity failure names the
+  // role and region but not the objects the mount was for (fetcher.ts credentialError drops `d.objectName`).
   it('an STS refusal also names the object the mount was for', async () => {
     h.emu.putSecret(REGION, 'sts-names-object', 'v');
     const pod = h.pod();

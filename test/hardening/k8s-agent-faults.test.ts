@@ -263,8 +263,8 @@ describe('Pod Identity agent faults', () => {
     expect(await listDir(target)).toEqual(['agent-refused']);
   });
 
-  // Each fault ends with a clear error naming the object and region (docs/behaviour.md, "Errors"). When the deadline ends
-  // the agent's retries, the answer is mount.ts's generic "mount deadline exceeded before every
+  // Each fault ends with a clear error naming the object and region (docs/behaviour.md, "Errors"). When the deadline
+  // ends the agent's retries, the answer is mount.ts's generic "mount deadline exceeded before every
   // object was fetched": the cause (the agent refused connections) is lost.
   it('a deadline hit while the agent refuses connections says the agent was the cause', async () => {
     const { target, attributes } = await setup('agent-refused-cause');

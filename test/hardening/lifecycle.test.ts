@@ -375,7 +375,8 @@ describe('the provider process under load (its own /proc figures)', () => {
     const r2 = await roundOf();
     const r3 = await roundOf();
     report.push(
-      `spawned provider, 3 × 200 concurrent mounts over 20 identities: fds ${idle.fds} → ${r1.fds} → ${r2.fds} → ${r3.fds}; sockets ${idle.sockets} → ${r1.sockets} → ${r2.sockets} → ${r3.sockets}; RSS idle ${Math.round(idle.rss / MB)} MB, peak ${Math.round(Math.max(r1.rss, r2.rss, r3.rss) / MB)} MB`,
+      `spawned provider, 3 × 200 concurrent mounts over 20 identities: ` +
+        `fds ${idle.fds} → ${r1.fds} → ${r2.fds} → ${r3.fds}; sockets ${idle.sockets} → ${r1.sockets} → ${r2.sockets} → ${r3.sockets}; RSS idle ${Math.round(idle.rss / MB)} MB, peak ${Math.round(Math.max(r1.rss, r2.rss, r3.rss) / MB)} MB`,
     );
     expect(r3.fds - r2.fds).toBeLessThanOrEqual(4);
     expect(r3.sockets - r2.sockets).toBeLessThanOrEqual(4);

@@ -158,7 +158,9 @@ describe('500 concurrent mounts across 110 identities', () => {
     const [fd2, sock2, fd3, sock3] = [w2.fd, w2.sock, w3.fd, w3.sock];
 
     report.push(
-      `500 mounts × 3 rounds, 110 identities, 4 objects each: peak in flight ${r1.peakInFlight} (round 1, 200 ms per AWS/k8s answer) / ${r2.peakInFlight} / ${w3.r.peakInFlight}, peak RSS ${Math.round(r1.peakRss / MB)} / ${Math.round(r2.peakRss / MB)} / ${Math.round(w3.r.peakRss / MB)} MB (test process: provider + emulator + client)`,
+      `500 mounts × 3 rounds, 110 identities, 4 objects each: peak in flight ${r1.peakInFlight} (round 1, 200 ms ` +
+        (`per AWS/k8s answer) / ${r2.peakInFlight} / ${w3.r.peakInFlight}, peak ` +
+          `RSS ${Math.round(r1.peakRss / MB)} / ${Math.round(r2.peakRss / MB)} / ${Math.round(w3.r.peakRss / MB)} MB (test process: provider + emulator + client)`),
       `fds: before ${fd0}, after rounds 1–3: ${fd1}, ${fd2}, ${fd3}; sockets ${sock0} → ${sock1} → ${sock2} → ${sock3}`,
     );
     // The driver's one connection carries at most maxStreamsPerConnection calls at once (the rest
@@ -197,7 +199,8 @@ describe('a fresh node: 40 pods × 30 secrets mount at once', () => {
     expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(40 * 30);
     expect(h.emu.callCount({ service: 'sts' })).toBe(40);
     report.push(
-      `fresh node 40 pods × 31 objects: peak in flight ${r.peakInFlight}, peak RSS ${Math.round(r.peakRss / MB)} MB, fds ${fd0} → ${fdCount()}`,
+      `fresh node 40 pods × 31 objects: peak in flight ${r.peakInFlight}, peak ` +
+        `RSS ${Math.round(r.peakRss / MB)} MB, fds ${fd0} → ${fdCount()}`,
     );
     expect(r.peakInFlight).toBeGreaterThanOrEqual(30);
   }, 120_000);
@@ -214,7 +217,8 @@ describe('a fresh node: 40 pods × 30 secrets mount at once', () => {
       }
       const end = { fd: fdCount(), sock: await socketCount() };
       report.push(
-        `soak: fds ${before.fd} → ${after.fd} (round 2) → ${end.fd} (round 20); heap ${Math.round(process.memoryUsage().heapUsed / MB)} MB`,
+        `soak: fds ${before.fd} → ${after.fd} (round 2) → ${end.fd} (round 20); ` +
+          `heap ${Math.round(process.memoryUsage().heapUsed / MB)} MB`,
       );
       expect(end.fd - after.fd).toBeLessThanOrEqual(8);
       expect(end.sock - after.sock).toBeLessThanOrEqual(8);

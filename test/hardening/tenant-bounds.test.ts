@@ -108,7 +108,8 @@ describe('per-mount bytes of files', () => {
     expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
     // 64 aliases fit in 4 MiB; the 65th (big-64) passes it.
     expect(e.details).toContain(
-      'the files of this class take more than 4 MiB (reached at object fan/big): name fewer objects or aliases of the same one',
+      'the files of this class take more than 4 MiB (reached at object fan/big): name fewer objects or aliases of ' +
+        'the same one',
     );
     expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(2); // this mount's one fetch, and the bystander's
     expect(await readdir(target)).toEqual([]);

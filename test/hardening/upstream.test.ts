@@ -137,7 +137,8 @@ describe('answers larger than any AWS answer', () => {
         ),
       );
       report.push(
-        `200 MiB answer ${how}: refused in ${((performance.now() - t0) / 1000).toFixed(1)} s; process RSS ${mib(before.rss)} → peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`,
+        `200 MiB answer ${how}: refused in ${((performance.now() - t0) / 1000).toFixed(1)} s; process ` +
+          `RSS ${mib(before.rss)} → peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`,
       );
       expectCode(e, status.INTERNAL);
       expect(e.details).toContain('Secrets Manager GetSecretValue answered more than 1 MiB');
@@ -185,7 +186,9 @@ describe('answers larger than any AWS answer', () => {
         e.details.includes('the AWS answers this provider was reading at once held more than 16 MiB'),
     ).length;
     report.push(
-      `12 mounts at once, each a chunked 200 MiB answer: ${own} stopped at their own 1 MiB, ${shared} at the provider's 16 MiB; process RSS ${mib(before.rss)} → peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`,
+      `12 mounts at once, each a chunked 200 MiB answer: ${own} stopped at their own 1 MiB, ${shared} at the ` +
+        (`provider's 16 MiB; process RSS ${mib(before.rss)} → ` +
+          `peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`),
     );
     expect(own + shared).toBe(12);
     result.forEach((e, i) => expect(e.details).toContain(names[i]));
@@ -640,7 +643,8 @@ describe('a role annotation that is not an IAM role ARN', () => {
     ['a user, not a role', 'arn:aws:iam::123456789012:user/app', '"arn:aws:iam::123456789012:user/app"'],
     ['a bare role name', 'app-reader', '"app-reader"'],
   ])(
-    '%s: FAILED_PRECONDITION naming the service account and the annotation, quoting at most 60 characters escaped; no STS call',
+    '%s: FAILED_PRECONDITION naming the service account and the annotation, quoting at most 60 characters escaped; ' +
+      'no STS call',
     async (_name, value, quoted) => {
       const pod = h.pod({ noAnnotation: true });
       h.emu.addServiceAccount(pod.namespace, pod.serviceAccount, { [ANNOTATION]: value });
@@ -648,7 +652,8 @@ describe('a role annotation that is not an IAM role ARN', () => {
       const e = await refusal(pod.attributes({ region: REGION, objects: SM('still-fine') }), await h.target());
       expectCode(e, status.FAILED_PRECONDITION);
       expect(e.details).toContain(
-        `The ${ANNOTATION} annotation of service account ${pod.serviceAccount} (namespace: ${pod.namespace}) is not an IAM role ARN: ${quoted}`,
+        `The ${ANNOTATION} annotation of service account ${pod.serviceAccount} (namespace: ${pod.namespace}) is not ` +
+          `an IAM role ARN: ${quoted}`,
       );
       expect(e.details.length).toBeLessThan(600);
       expect(e.details).not.toMatch(/[\u0000-\u001f\u007f]/);

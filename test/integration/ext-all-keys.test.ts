@@ -194,7 +194,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         h.emu.putSecret(REGION, n, JSON.stringify(c.value));
         const pod = h.pod();
         const target = await h.target();
-        const objects = `- objectName: ${n}\n  objectType: secretsmanager\n  allKeys: true${c.objectAlias ? `\n  objectAlias: ${c.objectAlias}` : ''}${c.extra ?? ''}`;
+        const objects =
+          `- objectName: ${n}\n  objectType: secretsmanager\n  allKeys: ` +
+          `true${c.objectAlias ? `\n  objectAlias: ${c.objectAlias}` : ''}${c.extra ?? ''}`;
         const e = await refused(
           h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
         );

@@ -109,7 +109,8 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const e = await refused(h.client.mount({ attributes, targetPath: target }));
       expect(e.code).toBe(status.FAILED_PRECONDITION);
       expect(e.details).toContain(
-        `${REGION}: the value of ${p} is not valid base64 (objectEncoding: base64): a byte outside the base64 alphabet at byte offset 10`,
+        `${REGION}: the value of ${p} is not valid base64 (objectEncoding: base64): a byte outside the base64 ` +
+          `alphabet at byte offset 10`,
       );
       for (const part of ['S3cret', 'Part', 'not-base64']) expect(e.details).not.toContain(part);
       expect(await readdir(target)).toEqual([]);
@@ -136,7 +137,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const p = n('badentry');
       h.emu.putSecret(REGION, p, '{"cert":"%%%"}');
       const pod = h.pod();
-      const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath: [{path: cert, objectAlias: c, objectEncoding: base64}]\n`;
+      const objects =
+        `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath: [{path: cert, objectAlias: c, ` +
+        `objectEncoding: base64}]\n`;
       const e = await refused(
         h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: await h.target() }),
       );

@@ -27,7 +27,8 @@ const SECRET = JSON.stringify({
   deep: { a: [{ b: 'x' }] },
 });
 
-/** path → [alias, file contents with render: json, JSON type ASCP refuses without it (undefined = a string, always fine)]. */
+/** path → [alias, file contents with render: json, JSON type ASCP refuses without it (undefined = a string, always
+ * fine)]. */
 const TYPES: [string, string, string, string | undefined][] = [
   ['str', 'str', 'text', undefined],
   ['int', 'int', '5432', 'number'],
@@ -83,7 +84,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         h.emu.putSecret(REGION, n, SECRET);
         const pod = h.pod();
         const target = await h.target();
-        const objects = `- objectName: ${n}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: ${JSON.stringify(p)}, objectAlias: ${JSON.stringify(alias)}}`;
+        const objects =
+          `- objectName: ${n}\n  objectType: secretsmanager\n  jmesPath:\n    - ` +
+          `{path: ${JSON.stringify(p)}, objectAlias: ${JSON.stringify(alias)}}`;
         const e = await refused(
           h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
         );
@@ -102,7 +105,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       const pod = h.pod();
       for (const expr of ['none', 'missing.key']) {
         const target = await h.target();
-        const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: ${expr}, objectAlias: out, render: json}`;
+        const objects =
+          `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - ` +
+          `{path: ${expr}, objectAlias: out, render: json}`;
         const e = await refused(
           h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
         );
@@ -131,7 +136,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, SECRET);
       const pod = h.pod();
       const target = await h.target();
-      const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: int, objectAlias: a, render: json}\n    - {path: float, objectAlias: b}`;
+      const objects =
+        `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: int, ` +
+        `objectAlias: a, render: json}\n    - {path: float, objectAlias: b}`;
       const e = await refused(
         h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
       );
@@ -147,7 +154,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
         const target = await h.target();
         const attributes = pod.attributes({
           region: REGION,
-          objects: `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: json}\n    - {path: opts, objectAlias: opts, render: json}`,
+          objects:
+            `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: ` +
+            `port, render: json}\n    - {path: opts, objectAlias: opts, render: json}`,
         });
         const first = await mount(attributes, target);
         expect(await readFile(path.join(target, 'port'), 'utf8')).toBe('5432');
@@ -187,7 +196,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       h.emu.putSecret(REGION, p, '{"id":12345678901234567890,"nested":{"id":9007199254740993}}');
       const pod = h.pod();
       const target = await h.target();
-      const objects = `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: id, objectAlias: id, render: json}\n    - {path: nested, objectAlias: nested, render: json}`;
+      const objects =
+        `- objectName: ${p}\n  objectType: secretsmanager\n  jmesPath:\n    - {path: id, objectAlias: ` +
+        `id, render: json}\n    - {path: nested, objectAlias: nested, render: json}`;
       await mount(pod.attributes({ region: REGION, objects }), target);
       expect(await readFile(path.join(target, 'id'), 'utf8')).toBe('12345678901234567890');
       expect(await readFile(path.join(target, 'nested'), 'utf8')).toBe('{"id":9007199254740993}');

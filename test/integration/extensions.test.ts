@@ -339,7 +339,9 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     it('the skip is logged once per pod, not on every mount', async () => {
       const p = driverWrites ? 'od-log' : 'op-log';
       h.emu.putSecret(REGION, `${p}-present`, 'x');
-      const objects = `- {objectName: ${p}-present, objectType: secretsmanager}\n- {objectName: ${p}-gone, objectType: secretsmanager, optional: true}`;
+      const objects =
+        `- {objectName: ${p}-present, objectType: secretsmanager}\n- {objectName: ${p}-gone, ` +
+        `objectType: secretsmanager, optional: true}`;
       const a = h.pod();
       const b = h.pod();
       const ta = await h.target();

@@ -234,7 +234,8 @@ describe('failoverObject', () => {
     [
       'failoverObject ARN of another region than failoverRegion',
       BOTH,
-      `- {objectName: a, objectType: secretsmanager, objectAlias: x, failoverObject: {objectName: "${arnP('eu-west-1', 'b')}"}}`,
+      `- {objectName: a, objectType: secretsmanager, objectAlias: x, failoverObject: {objectName: ` +
+        `"${arnP('eu-west-1', 'b')}"}}`,
       'eu-west-1',
     ],
     [
@@ -246,7 +247,8 @@ describe('failoverObject', () => {
     [
       'versions that differ',
       BOTH,
-      `- {objectName: a, objectType: ssmparameter, objectVersion: "1", objectAlias: x, failoverObject: {objectName: b, objectVersion: "2"}}`,
+      `- {objectName: a, objectType: ssmparameter, objectVersion: "1", objectAlias: x, failoverObject: {objectName: ` +
+        `b, objectVersion: "2"}}`,
       'objectVersion',
     ],
     [
@@ -525,7 +527,8 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       h.client.mount({
         attributes: h.pod().attributes({
           ...BOTH,
-          objects: `- {objectName: "${p.arn}", backupArn: ignored, objectType: secretsmanager, objectAlias: TestSecret1}`,
+          objects:
+            `- {objectName: "${p.arn}", backupArn: ignored, objectType: secretsmanager, objectAlias: ` + `TestSecret1}`,
         }),
         targetPath: await h.target(),
       }),
@@ -622,9 +625,15 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       ...parms.map((p, i) => {
         const n = i + 1;
         if (n <= 10)
-          return `- objectName: ${p}\n  objectType: ssmparameter\n  jmesPath:\n    - {path: dbUser.username, objectAlias: ${pre}-ssm${n}Username}`;
+          return (
+            `- objectName: ${p}\n  objectType: ssmparameter\n  jmesPath:\n    - {path: dbUser.username, ` +
+            `objectAlias: ${pre}-ssm${n}Username}`
+          );
         if (n === 15)
-          return `- objectName: ${p}\n  objectType: ssmparameter\n  objectVersion: "1"\n  objectAlias: ${pre}-TestParm15Alias\n  failoverObject: {objectName: ${p}AnotherRegion, objectVersion: "1"}`;
+          return (
+            `- objectName: ${p}\n  objectType: ssmparameter\n  objectVersion: "1"\n  ` +
+            `objectAlias: ${pre}-TestParm15Alias\n  failoverObject: {objectName: ${p}AnotherRegion, objectVersion: "1"}`
+          );
         return `- {objectName: ${p}, objectType: ssmparameter}`;
       }),
     ].join('\n');

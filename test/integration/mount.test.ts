@@ -110,7 +110,8 @@ describe('first mounts (provider writes)', () => {
     h.emu.putParameter(REGION, '/TestParm1', 'parm1');
     const pod = h.pod();
     const objs =
-      '- {objectName: mypath/TestSecret1, objectType: secretsmanager}\n- {objectName: /TestParm1, objectType: ssmparameter}';
+      '- {objectName: mypath/TestSecret1, objectType: secretsmanager}\n- {objectName: /TestParm1, objectType: ' +
+      'ssmparameter}';
     const t1 = await h.target();
     await h.client.mount({ attributes: pod.attributes({ region: REGION, objects: objs }), targetPath: t1 });
     expect(await readFile(path.join(t1, 'mypath_TestSecret1'), 'utf8')).toBe('secret1');

@@ -174,7 +174,8 @@ describe('refusals', () => {
     h.emu.putParameter(REGION, 'team-b-param', 'p');
     const pod = h.pod({ allowSecrets: ['team-a/*'], allowParameters: [] });
     const target = await h.target();
-    const objects = `${SM('team-a/secret')}\n${SM('team-b/secret')}\n- {objectName: team-b-param, objectType: ssmparameter}`;
+    const objects =
+      `${SM('team-a/secret')}\n${SM('team-b/secret')}\n- {objectName: team-b-param, objectType: ` + `ssmparameter}`;
     const e = await refused(
       h.client.mount({ attributes: pod.attributes({ region: REGION, objects }), targetPath: target }),
     );
@@ -203,12 +204,14 @@ describe('refusals', () => {
   it('JMESPath that matches nothing, or a non-string: named with the type found', async () => {
     h.emu.putSecret(REGION, 'json1', '{"username": 3}');
     const pod = h.pod();
-    const miss = `- objectName: json1\n  objectType: secretsmanager\n  jmesPath:\n    - {path: nothere, objectAlias: a}`;
+    const miss =
+      `- objectName: json1\n  objectType: secretsmanager\n  jmesPath:\n    - {path: nothere, ` + `objectAlias: a}`;
     const e = await refused(
       h.client.mount({ attributes: pod.attributes({ region: REGION, objects: miss }), targetPath: await h.target() }),
     );
     expect(e.details).toContain('JMES Path - nothere for object alias - a does not point to a valid object.');
-    const num = `- objectName: json1\n  objectType: secretsmanager\n  jmesPath:\n    - {path: username, objectAlias: u}`;
+    const num =
+      `- objectName: json1\n  objectType: secretsmanager\n  jmesPath:\n    - {path: username, ` + `objectAlias: u}`;
     const f = await refused(
       h.client.mount({ attributes: pod.attributes({ region: REGION, objects: num }), targetPath: await h.target() }),
     );

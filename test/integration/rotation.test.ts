@@ -109,7 +109,8 @@ describe('driver writes (--driver-writes-secrets)', () => {
     h.emu.putSecret(REGION, '/mypath/TestSecret1', 'secret1');
     const pod = h.pod();
     const target = await h.target();
-    const objects = `${OBJECTS('dw')}\n- {objectName: /mypath/TestSecret1, objectType: secretsmanager, filePermission: "0600"}`;
+    const objects =
+      `${OBJECTS('dw')}\n- {objectName: /mypath/TestSecret1, objectType: secretsmanager, ` + `filePermission: "0600"}`;
     const res = await h.client.mount({
       attributes: pod.attributes({ region: REGION, objects, pathTranslation: 'False' }),
       targetPath: target,

@@ -104,7 +104,8 @@ async function stopSidecar(s: Sidecar | undefined): Promise<void> {
   await exited;
 }
 
-/** The tokens the controller requests for a SecretSync's service account: its one audience, 10 minutes, bound to no pod. */
+/** The tokens the controller requests for a SecretSync's service account: its one audience, 10 minutes, bound to no
+ * pod. */
 function tokensFor(ss: Pick<SecretSync, 'namespace' | 'serviceAccount' | 'audience'>): string {
   const audience = ss.audience ?? 'sts.amazonaws.com';
   const token = emu.issueToken({

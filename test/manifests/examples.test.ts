@@ -18,10 +18,22 @@ interface ObjectEntry {
   jmesPath?: { path: string; objectAlias: string }[];
 }
 interface Spc extends K8sObject {
-  spec: { provider: string; parameters: Record<string, string>; secretObjects?: { secretName: string; data: { objectName: string; key: string }[] }[] };
+  spec: {
+    provider: string;
+    parameters: Record<string, string>;
+    secretObjects?: { secretName: string; data: { objectName: string; key: string }[] }[];
+  };
 }
 interface Deploy extends K8sObject {
-  spec: { template: { spec: { serviceAccountName: string; containers: { env?: { valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }[]; volumes: { csi?: { driver: string; volumeAttributes: Record<string, string> } }[] } } };
+  spec: {
+    template: {
+      spec: {
+        serviceAccountName: string;
+        containers: { env?: { valueFrom?: { secretKeyRef?: { name: string; key: string } } }[] }[];
+        volumes: { csi?: { driver: string; volumeAttributes: Record<string, string> } }[];
+      };
+    };
+  };
 }
 
 const of = <T extends K8sObject>(objects: K8sObject[], kind: string): T => objects.find((o) => o.kind === kind) as T;
@@ -42,12 +54,17 @@ describe.each([
     expect(await unknownFields(objects.map((obj) => ({ source: file, obj })))).toEqual([]);
   }, 60_000);
 
-  it(podIdentity ? 'uses Pod Identity: usePodIdentity "true" and no role annotation' : 'uses IRSA: a role ARN on the ServiceAccount', () => {
-    expect(spc.spec.parameters.usePodIdentity).toBe(podIdentity ? 'true' : undefined);
-    const roleArn = sa.metadata.annotations?.['eks.amazonaws.com/role-arn'];
-    if (podIdentity) expect(roleArn).toBeUndefined();
-    else expect(roleArn).toMatch(/^arn:aws:iam::\d{12}:role\/.+/);
-  });
+  it(
+    podIdentity
+      ? 'uses Pod Identity: usePodIdentity "true" and no role annotation'
+      : 'uses IRSA: a role ARN on the ServiceAccount',
+    () => {
+      expect(spc.spec.parameters.usePodIdentity).toBe(podIdentity ? 'true' : undefined);
+      const roleArn = sa.metadata.annotations?.['eks.amazonaws.com/role-arn'];
+      if (podIdentity) expect(roleArn).toBeUndefined();
+      else expect(roleArn).toMatch(/^arn:aws:iam::\d{12}:role\/.+/);
+    },
+  );
 
   it('mounts its class through the CSI driver with its ServiceAccount', () => {
     expect(deploy.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
@@ -68,11 +85,15 @@ describe.each([
   });
 
   it('syncs files the class writes into a Secret the container reads its env from', () => {
-    const files = new Set(entries(spc).flatMap((e) => [e.objectAlias ?? e.objectName, ...(e.jmesPath ?? []).map((j) => j.objectAlias)]));
+    const files = new Set(
+      entries(spc).flatMap((e) => [e.objectAlias ?? e.objectName, ...(e.jmesPath ?? []).map((j) => j.objectAlias)]),
+    );
     const synced = spc.spec.secretObjects ?? [];
     expect(synced).toHaveLength(1);
     for (const d of synced[0]!.data) expect(files.has(d.objectName), d.objectName).toBe(true);
-    const refs = deploy.spec.template.spec.containers.flatMap((c) => c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []));
+    const refs = deploy.spec.template.spec.containers
+      .flatMap((c) => c.env ?? [])
+      .flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []));
     expect(refs.length).toBeGreaterThan(0);
     for (const r of refs) {
       expect(r.name).toBe(synced[0]!.secretName);
@@ -117,7 +138,15 @@ describe('examples/secret-sync.yaml (a Secret without a pod, through the Secrets
   const objects = load(file);
   const spc = of<Spc>(objects, 'SecretProviderClass');
   const sa = of<K8sObject>(objects, 'ServiceAccount');
-  const sync = of<K8sObject & { spec: { serviceAccountName: string; secretProviderClassName: string; secretObject: { data: { sourcePath: string; targetKey: string }[] } } }>(objects, 'SecretSync');
+  const sync = of<
+    K8sObject & {
+      spec: {
+        serviceAccountName: string;
+        secretProviderClassName: string;
+        secretObject: { data: { sourcePath: string; targetKey: string }[] };
+      };
+    }
+  >(objects, 'SecretSync');
 
   it('holds a ServiceAccount, a SecretProviderClass and a SecretSync, all valid, and no pod', async () => {
     expect(objects.map((o) => o.kind)).toEqual(['ServiceAccount', 'SecretProviderClass', 'SecretSync']);
@@ -134,7 +163,9 @@ describe('examples/secret-sync.yaml (a Secret without a pod, through the Secrets
   });
 
   it('every sourcePath is a file the class makes; the class passes `check`', () => {
-    const files = new Set(entries(spc).flatMap((e) => [e.objectAlias ?? e.objectName, ...(e.jmesPath ?? []).map((j) => j.objectAlias)]));
+    const files = new Set(
+      entries(spc).flatMap((e) => [e.objectAlias ?? e.objectName, ...(e.jmesPath ?? []).map((j) => j.objectAlias)]),
+    );
     for (const d of sync.spec.secretObject.data) expect(files.has(d.sourcePath), d.sourcePath).toBe(true);
     expect(checkManifest(readFileSync(new URL(file, EXAMPLES), 'utf8'), file).findings).toEqual([]);
   });

@@ -80,7 +80,10 @@ export function readChartYaml(dir = CHART_DIR): Record<string, unknown> {
   return parseYaml11(readFileSync(join(dir, 'Chart.yaml'), 'utf8')) as Record<string, unknown>;
 }
 
-export function readChartLock(dir = CHART_DIR): { dependencies: { name: string; repository: string; version: string }[]; digest: string } {
+export function readChartLock(dir = CHART_DIR): {
+  dependencies: { name: string; repository: string; version: string }[];
+  digest: string;
+} {
   return parseYaml11(readFileSync(join(dir, 'Chart.lock'), 'utf8')) as never;
 }
 
@@ -110,7 +113,10 @@ export function helm(args: readonly string[], opts: { cwd?: string } = {}): stri
     });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; status?: number };
-    throw new Error(`helm ${args[0] ?? ''} failed (exit ${err.status ?? '?'}): ${[err.stderr ?? String(e), err.stdout ?? ''].join('\n').trim()}`);
+    throw new Error(
+      `helm ${args[0] ?? ''} failed ` +
+        `(exit ${err.status ?? '?'}): ${[err.stderr ?? String(e), err.stdout ?? ''].join('\n').trim()}`,
+    );
   }
 }
 
@@ -133,7 +139,10 @@ export function chartWithStubbedDriver(): string {
   for (const dep of readChartLock().dependencies) {
     const sub = join(dir, 'charts', dep.name);
     mkdirSync(sub, { recursive: true });
-    writeFileSync(join(sub, 'Chart.yaml'), `apiVersion: v2\nname: ${dep.name}\nversion: ${dep.version}\ndescription: stub for tests\n`);
+    writeFileSync(
+      join(sub, 'Chart.yaml'),
+      `apiVersion: ` + `v2\nname: ${dep.name}\nversion: ${dep.version}\ndescription: stub for tests\n`,
+    );
   }
   stubbed = dir;
   return dir;
@@ -150,7 +159,8 @@ export function cleanUpHelm(): void {
 
 /** Removes a directory this module made with mkdtemp, and refuses anything else (never tmpdir itself). */
 export function removeTempDir(dir: string): void {
-  if (!/^(chart|helm-home|chart-lock|lint)-[A-Za-z0-9]{6}$/.test(basename(dir)) || dirname(dir) !== tmpdir()) throw new Error(`refusing to remove ${dir}`);
+  if (!/^(chart|helm-home|chart-lock|lint)-[A-Za-z0-9]{6}$/.test(basename(dir)) || dirname(dir) !== tmpdir())
+    throw new Error(`refusing to remove ${dir}`);
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -37,11 +37,14 @@ export function installerText(): string {
     docs.push(
       doc
         .split('\n')
-        .filter((line) => !line.startsWith('# Source: ') && !HELM_ONLY_LABELS.some((l) => line.trimStart().startsWith(`${l}:`)))
+        .filter(
+          (line) =>
+            !line.startsWith('# Source: ') && !HELM_ONLY_LABELS.some((l) => line.trimStart().startsWith(`${l}:`)),
+        )
         .join('\n')
         .trim(),
     );
   }
-  if (docs.length === 0) throw new Error('helm template printed none of the installer\'s objects');
+  if (docs.length === 0) throw new Error("helm template printed none of the installer's objects");
   return `${HEADER}---\n${docs.join('\n---\n')}\n`;
 }

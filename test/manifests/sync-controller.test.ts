@@ -25,7 +25,9 @@ interface Container {
   volumeMounts?: { name: string; mountPath: string }[];
   ports?: { containerPort: number }[];
 }
-type Deployment = K8sObject & { spec: { template: { spec: { containers: Container[]; volumes: { name: string; hostPath?: { path: string } }[] } } } };
+type Deployment = K8sObject & {
+  spec: { template: { spec: { containers: Container[]; volumes: { name: string; hostPath?: { path: string } }[] } } };
+};
 
 const CONTROLLER_TEMPLATE = `apiVersion: apps/v1
 kind: Deployment
@@ -71,10 +73,21 @@ function render(): Deployment {
   const base = mkdtempSync(join(tmpdir(), 'chart-'));
   chartDir = join(base, 'secrets-store-sync-controller');
   mkdirSync(join(chartDir, 'templates'), { recursive: true });
-  writeFileSync(join(chartDir, 'Chart.yaml'), 'apiVersion: v2\nname: secrets-store-sync-controller\nversion: 0.0.0\ndescription: stand-in for tests\n');
+  writeFileSync(
+    join(chartDir, 'Chart.yaml'),
+    'apiVersion: v2\nname: secrets-store-sync-controller\nversion: 0.0.0\ndescription: stand-in for tests\n',
+  );
   writeFileSync(join(chartDir, 'values.yaml'), 'tokenRequestAudience: []\nproviderContainer: []\n');
   writeFileSync(join(chartDir, 'templates', 'deployment.yaml'), CONTROLLER_TEMPLATE);
-  const out = helm(['template', 'secrets-store-sync-controller', chartDir, '-n', 'secrets-store-sync-controller', '-f', VALUES]);
+  const out = helm([
+    'template',
+    'secrets-store-sync-controller',
+    chartDir,
+    '-n',
+    'secrets-store-sync-controller',
+    '-f',
+    VALUES,
+  ]);
   const objects = parseDocuments(out, 'helm template');
   expect(objects.map((o) => o.kind)).toEqual(['Deployment']);
   return objects[0] as Deployment;
@@ -84,7 +97,7 @@ afterAll(() => {
   if (chartDir) removeTempDir(dirname(chartDir));
 });
 
-describe('manifests/sync-controller/values.yaml in the controller\'s chart (real Helm)', () => {
+describe("manifests/sync-controller/values.yaml in the controller's chart (real Helm)", () => {
   const deployment = render();
   const containers = deployment.spec.template.spec.containers;
   const provider = containers.find((c) => c.name === 'provider-aws')!;
@@ -100,14 +113,15 @@ describe('manifests/sync-controller/values.yaml in the controller\'s chart (real
     const flags = parseFlags(provider.args, {});
     if (flags.kind !== 'run') throw new Error(JSON.stringify(flags));
     const managerDir = manager.args.find((a) => a.startsWith('--provider-volume='))?.split('=')[1];
-    const mountOf = (c: Container, dir: string | undefined): string | undefined => c.volumeMounts?.find((m) => m.mountPath === dir)?.name;
+    const mountOf = (c: Container, dir: string | undefined): string | undefined =>
+      c.volumeMounts?.find((m) => m.mountPath === dir)?.name;
     expect(flags.flags.providerVolume).toBe(managerDir);
     expect(mountOf(provider, flags.flags.providerVolume)).toBe('providervol');
     expect(mountOf(manager, managerDir)).toBe('providervol');
     expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(['providervol']);
   });
 
-  it('driver-writes mode on, its own ports (not the manager\'s 8081 and 8085), NODE_NAME from the downward API', () => {
+  it("driver-writes mode on, its own ports (not the manager's 8081 and 8085), NODE_NAME from the downward API", () => {
     const flags = parseFlags(provider.args, { NODE_NAME: 'node-1' });
     if (flags.kind !== 'run') throw new Error(JSON.stringify(flags));
     expect(flags.flags.driverWritesSecrets).toBe(true);
@@ -117,36 +131,53 @@ describe('manifests/sync-controller/values.yaml in the controller\'s chart (real
   });
 
   it('resources 50m / 100Mi, requests = limits; no capability, read-only root filesystem', () => {
-    expect(provider.resources).toEqual({ requests: { cpu: '50m', memory: '100Mi' }, limits: { cpu: '50m', memory: '100Mi' } });
-    expect(provider.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(provider.resources).toEqual({
+      requests: { cpu: '50m', memory: '100Mi' },
+      limits: { cpu: '50m', memory: '100Mi' },
+    });
+    expect(provider.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
   });
 
   it('one token audience, sts.amazonaws.com, exactly (the manager splits on "," without trimming)', () => {
     expect(manager.args).toContain('--token-request-audience=sts.amazonaws.com');
   });
 
-  it('the image is this provider at the chart\'s appVersion', () => {
-    expect(provider.image).toBe(`ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws:${String(readChartYaml().appVersion)}`);
+  it("the image is this provider at the chart's appVersion", () => {
+    expect(provider.image).toBe(
+      `ghcr.io/csi-secrets-provider-aws/csi-secrets-provider-aws:${String(readChartYaml().appVersion)}`,
+    );
   });
 });
 
 describe('manifests/sync-controller/rbac.yaml', () => {
   const objects = parseDocuments(readFileSync(new URL('rbac.yaml', DIR), 'utf8'), 'rbac.yaml');
 
-  it('is valid, read-only (service accounts and nodes, get), for the controller\'s service account', async () => {
+  it("is valid, read-only (service accounts and nodes, get), for the controller's service account", async () => {
     expect(objects.flatMap(validateObject)).toEqual([]);
     expect(await unknownFields(objects.map((obj) => ({ source: 'rbac.yaml', obj })))).toEqual([]);
-    const role = objects.find((o) => o.kind === 'ClusterRole') as K8sObject & { rules: { resources: string[]; verbs: string[] }[] };
+    const role = objects.find((o) => o.kind === 'ClusterRole') as K8sObject & {
+      rules: { resources: string[]; verbs: string[] }[];
+    };
     expect(role.rules.map((r) => [r.resources, r.verbs])).toEqual([
       [['serviceaccounts'], ['get']],
       [['nodes'], ['get']],
     ]);
-    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding') as K8sObject & { subjects: { name: string }[]; roleRef: { name: string } };
+    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding') as K8sObject & {
+      subjects: { name: string }[];
+      roleRef: { name: string };
+    };
     expect(binding.roleRef.name).toBe(role.metadata.name);
     expect(binding.subjects.map((s) => s.name)).toEqual(['secrets-store-sync-controller-manager']);
   }, 60_000);
 
-  it('values.yaml parses as YAML 1.1 with only the two keys the controller\'s chart reads', () => {
-    expect(Object.keys(parseYaml11(readFileSync(VALUES, 'utf8')) as object)).toEqual(['tokenRequestAudience', 'providerContainer']);
+  it("values.yaml parses as YAML 1.1 with only the two keys the controller's chart reads", () => {
+    expect(Object.keys(parseYaml11(readFileSync(VALUES, 'utf8')) as object)).toEqual([
+      'tokenRequestAudience',
+      'providerContainer',
+    ]);
   });
 });

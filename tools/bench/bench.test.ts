@@ -214,7 +214,8 @@ describe('parseBenchArgs', () => {
 describe('scenario', () => {
   it('names the first n secrets in the objects YAML', () => {
     expect(objectsYaml(2)).toBe(
-      `- objectName: ${secretName(0)}\n  objectType: secretsmanager\n- objectName: ${secretName(1)}\n  objectType: secretsmanager\n`,
+      `- objectName: ${secretName(0)}\n  objectType: secretsmanager\n- objectName: ${secretName(1)}\n  objectType: ` +
+        `secretsmanager\n`,
     );
     expect(secretName(7)).toBe('bench/secret-007');
   });

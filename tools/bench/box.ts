@@ -79,7 +79,8 @@ export interface BoxEnv {
   extraEnv?: Record<string, string>;
   /** Added to the provider's command line. */
   extraFlags?: readonly string[];
-  /** Node's compile cache, as the image has it (NODE_COMPILE_CACHE); dropped from the page cache with node on a cold start. */
+  /** Node's compile cache, as the image has it (NODE_COMPILE_CACHE); dropped from the page cache with node on a cold
+   * start. */
   compileCache?: { dir: string; files: string[] };
 }
 
@@ -89,7 +90,8 @@ export interface BoxedProvider {
   readonly cold: boolean;
   readonly proc: ProviderProcess;
   readonly client: DriverClient;
-  /** Aborted when the process ends before `stop()`: calls in flight are cancelled instead of waiting out their deadline. */
+  /** Aborted when the process ends before `stop()`: calls in flight are cancelled instead of waiting out their
+   * deadline. */
   readonly dead: AbortSignal;
   stop(): Promise<void>;
 }
@@ -345,7 +347,8 @@ interface Results {
   nodeOptions: string;
   /** How the providers used Node's compile cache (as the image, or why not). */
   compileCache: string;
-  /** Environment and flags added to the providers' (--provider-env, --provider-flags), as `K=V … --flag …`; empty for none. */
+  /** Environment and flags added to the providers' (--provider-env, --provider-flags), as `K=V … --flag …`; empty for
+   * none. */
   extraEnv: string;
 }
 
@@ -612,7 +615,8 @@ async function phaseUnboxed(ctx: Ctx): Promise<void> {
   }
 }
 
-/** A tmpfs for the pods' volumes when there is one: the driver mounts each volume as tmpfs, and the provider's cgroup pays for what it writes there. */
+/** A tmpfs for the pods' volumes when there is one: the driver mounts each volume as tmpfs, and the provider's cgroup
+ * pays for what it writes there. */
 export function volumeRoot(): string {
   return isTmpfs('/dev/shm') ? '/dev/shm' : os.tmpdir();
 }
@@ -699,7 +703,8 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     `\nBox bench finished in ${secs(performance.now() - t0)} on ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, node ${process.version}.`,
   );
   io.stdout(
-    `Load average (1 min) at start ${loadBefore.toFixed(2)}, at end ${(os.loadavg()[0] ?? Number.NaN).toFixed(2)} (the unboxed figures assume free cores).`,
+    `Load average (1 min) at start ${loadBefore.toFixed(2)}, at ` +
+      `end ${(os.loadavg()[0] ?? Number.NaN).toFixed(2)} (the unboxed figures assume free cores).`,
   );
   return code;
 }
@@ -771,10 +776,12 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     `## Box (the chart's resources: requests = limits = ${limitsText}; ${s.pods} pods of ${s.teams} service accounts)`,
   );
   out(
-    `${o.latencyMs} ms on every AWS and Kubernetes answer; every pod has its own tokens; ${s.objects} secrets of ${s.secretBytes} B per class,`,
+    `${o.latencyMs} ms on every AWS and Kubernetes answer; every pod has its own tokens; ${s.objects} secrets ` +
+      `of ${s.secretBytes} B per class,`,
   );
   out(
-    `one with jmesPath; no region parameter (NODE_NAME); ${s.deadlineS} s deadline per attempt; UNAVAILABLE retried (1 s, 2 s, …; ≤ ${s.attempts} attempts).`,
+    `one with jmesPath; no region parameter (NODE_NAME); ${s.deadlineS} s deadline per attempt; UNAVAILABLE retried ` +
+      `(1 s, 2 s, …; ≤ ${s.attempts} attempts).`,
   );
 
   const node = r.node;
@@ -809,8 +816,10 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const bs = node.burstStats;
     if (bs) {
       notes.push(
-        `Burst: box CPU ${secs(bs.cpuMs ?? Number.NaN)}, throttled in ${bs.throttledPeriods} of ${bs.periods} periods; ` +
-          `working set peak ${mib(bs.peakWorkingSetBytes)}, anon peak ${mib(bs.peakAnonBytes)}, charge peak ${mib(bs.peakBytes)}.`,
+        `Burst: box CPU ${secs(bs.cpuMs ?? Number.NaN)}, throttled ` +
+          `in ${bs.throttledPeriods} of ${bs.periods} periods; ` +
+          (`working set peak ${mib(bs.peakWorkingSetBytes)}, anon peak ${mib(bs.peakAnonBytes)}, charge ` +
+            `peak ${mib(bs.peakBytes)}.`),
       );
     }
   } else {
@@ -847,13 +856,17 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     ]);
     if (st.made < st.polls && !nodeDeath)
       notes.push(
-        `Steady polls stopped after ${st.made} of ${st.polls} (${secs(st.wallMs)}): the ${STEADY_BUDGET_MS / 1000} s budget ran out.`,
+        `Steady polls stopped after ${st.made} of ${st.polls} (${secs(st.wallMs)}): ` +
+          `the ${STEADY_BUDGET_MS / 1000} s budget ran out.`,
       );
     if (st.failures.size > 0) notes.push(`Steady polls that failed: ${tally(st.failures)}.`);
     if (st.start && st.end) {
       notes.push(
-        `Steady polls, box memory at start → end: charged ${mib(st.start.memoryBytes)} → ${mib(st.end.memoryBytes)}, working set ${mib(st.start.workingSetBytes)} → ` +
-          `${mib(st.end.workingSetBytes)}, anon + tmpfs ${mib(anon(st.start))} → ${mib(anon(st.end))} (the figure); V8 heap in use ${mib(st.heapStart)} → ${mib(st.heapEnd)}.`,
+        `Steady polls, box memory at start → end: ` +
+          (`charged ${mib(st.start.memoryBytes)} → ${mib(st.end.memoryBytes)}, working ` +
+            `set ${mib(st.start.workingSetBytes)} → `) +
+          (`${mib(st.end.workingSetBytes)}, anon + tmpfs ${mib(anon(st.start))} → ${mib(anon(st.end))} (the figure); ` +
+            `V8 heap in use ${mib(st.heapStart)} → ${mib(st.heapEnd)}.`),
       );
     }
   } else {
@@ -871,7 +884,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     ]);
     notes.push(
       `Node phase memory: charge peak ${mib(peakStats.peakBytes)}${peakStats.peakSource === 'sampled' ? ' (sampled)' : ' (kernel)'} of ${mib(L.memoryBytes)}; now page cache ` +
-        `${mib(peakStats.fileBytes)}, tmpfs ${mib(peakStats.shmemBytes)}; major faults ${peakStats.majorFaults}, file refaults ${peakStats.fileRefaults ?? 'n/a'}` +
+        (`${mib(peakStats.fileBytes)}, tmpfs ${mib(peakStats.shmemBytes)}; major ` +
+          `faults ${peakStats.majorFaults}, file refaults ${peakStats.fileRefaults ?? 'n/a'}`) +
         `${peakStats.limitHits === undefined ? '' : `, limit hit ${peakStats.limitHits}×`}.`,
     );
   } else {
@@ -898,7 +912,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       );
     if (f.stats) {
       notes.push(
-        `Overload: working set peak ${mib(f.stats.peakWorkingSetBytes)} (anon ${mib(f.stats.peakAnonBytes)}), charge peak ${mib(f.stats.peakBytes)}, ` +
+        `Overload: working set peak ${mib(f.stats.peakWorkingSetBytes)} (anon ${mib(f.stats.peakAnonBytes)}), ` +
+          `charge peak ${mib(f.stats.peakBytes)}, ` +
           `${f.stats.oomKills} OOM kills, box CPU ${secs(f.stats.cpuMs ?? Number.NaN)}.`,
       );
     }
@@ -973,14 +988,17 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   out(table(['figure', 'measured', 'target', 'verdict'], rows));
 
   say(
-    `Start-up = exec → listening socket. Fast UNAVAILABLE = answered within ${FAST_UNAVAILABLE_MS / 1000} s. Working set = box charge − inactive ` +
-      `page cache (the kubelet's figure), sampled every 50 ms. Steady polls: anon + tmpfs at start → end; fitted slope per 100 polls; ` +
+    `Start-up = exec → listening socket. Fast UNAVAILABLE = answered within ${FAST_UNAVAILABLE_MS / 1000} s. ` +
+      `Working set = box charge − inactive ` +
+      (`page cache (the kubelet's figure), sampled every 50 ms. Steady polls: anon + tmpfs at start → end; fitted ` +
+        `slope per 100 polls; `) +
       `flat = fitted growth over the polls ≤ ${FLAT_BYTES / MiB} MiB.`,
   );
   out();
   out(
     cgroup
-      ? `Box: cgroup ${cgroup}, CPU quota ${(L.cpuMillis / 1000) * CFS_PERIOD_US} µs per ${CFS_PERIOD_US} µs, memory limit ${mib(L.memoryBytes)} (swap counted).`
+      ? `Box: cgroup ${cgroup}, CPU quota ${(L.cpuMillis / 1000) * CFS_PERIOD_US} µs per ${CFS_PERIOD_US} µs, ` +
+          `memory limit ${mib(L.memoryBytes)} (swap counted).`
       : 'Box: none.',
   );
   for (const [phase, why] of r.skipped) say(`Phase ${phase} did not run: ${why}`);
@@ -990,18 +1008,21 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   ].filter((x) => x !== '');
   if (r.unboxed && /--max-old-space-size-percentage=/.test(r.nodeOptions)) {
     say(
-      `Unboxed, NODE_OPTIONS' percentage caps the old space at a share of this machine's ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, not of ` +
+      `Unboxed, NODE_OPTIONS' percentage caps the old space at a share of this ` +
+        `machine's ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, not of ` +
         `${mib(L.memoryBytes)}: V8 then collects lazily, and the RSS figures show that more than memory kept per pod.`,
     );
   }
   if (heaps.length > 0)
     say(
-      `V8 heap in use (/metrics every 5 s), peak: ${heaps.join(', ')}; old space capped at ${mib(oldSpaceCap(r.nodeOptions, L.memoryBytes))} in the box (NODE_OPTIONS "${r.nodeOptions}").`,
+      `V8 heap in use (/metrics every 5 s), peak: ${heaps.join(', ')}; old space capped ` +
+        `at ${mib(oldSpaceCap(r.nodeOptions, L.memoryBytes))} in the box (NODE_OPTIONS "${r.nodeOptions}").`,
     );
   if (r.boxedStarts > 0) {
     const how = r.coldStarts === r.boxedStarts ? 'all cold' : r.coldStarts === 0 ? 'all warm' : `${r.coldStarts} cold`;
     say(
-      `Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages and the compile cache dropped from the page cache first, so the box pays for them as it reads them).`,
+      `Boxed starts: ${r.boxedStarts}, ${how} (cold: node's pages and the compile cache dropped from the page cache ` +
+        `first, so the box pays for them as it reads them).`,
     );
     say(`Compile cache: ${r.compileCache}.`);
     if (r.extraEnv !== '') say(`Added to the providers' environment and command line: ${r.extraEnv}.`);

@@ -442,7 +442,8 @@ export function createBox(limits: BoxLimits): Box {
       }
       if (left.length > 0)
         throw new Error(
-          `could not remove cgroup ${left.join(', ')} (processes left: ${pidsIn(made.procsFiles).join(', ') || 'none'})`,
+          `could not remove cgroup ${left.join(', ')} (processes ` +
+            `left: ${pidsIn(made.procsFiles).join(', ') || 'none'})`,
         );
     },
   };

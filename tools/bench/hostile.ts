@@ -142,7 +142,8 @@ class Tenant {
     emu.addServiceAccount(namespace, this.serviceAccount, { 'eks.amazonaws.com/role-arn': this.roleArn });
   }
 
-  /** A new pod of the tenant: its own pod-bound tokens and kubelet-shaped target (a new volume for every call of `target`). */
+  /** A new pod of the tenant: its own pod-bound tokens and kubelet-shaped target (a new volume for every call of
+   * `target`). */
   async pod(): Promise<TenantPod> {
     const name = `pod-${++this.made}`;
     const uid = randomUUID();
@@ -272,7 +273,8 @@ async function call(
 export interface AttackCtx {
   scene: HostileScene;
   provider: HostileProvider;
-  /** One Mount of the attacker's pod with these class parameters (region: the node's, unless given), into a fresh volume. */
+  /** One Mount of the attacker's pod with these class parameters (region: the node's, unless given), into a fresh
+   * volume. */
   mount(
     parameters: Record<string, string>,
     o?: { extra?: Record<string, string>; withVersions?: boolean },
@@ -688,7 +690,8 @@ export function attacks(): Attack[] {
           problems.push('no bytes of the half-sent requests were seen arriving: the attack did not reach the provider');
         if (arriving > 8 * MiB + 20 * 128 * KiB)
           problems.push(
-            `half-sent requests held ${mib(arriving)} in the provider (want at most the 8 MiB budget and a window per paused call)`,
+            `half-sent requests held ${mib(arriving)} in the provider (want at most the 8 MiB budget and a window ` +
+              `per paused call)`,
           );
         const outcomes: Outcome[] = [
           {
@@ -1037,7 +1040,8 @@ export function hostileTable(run: HostileRun): string[] {
     r.died !== undefined ? `DIED (${r.died.split(';')[0] ?? ''})` : answered(r.report.outcomes),
     r.report.problems.length === 0 ? 'as documented' : `NOT (${r.report.problems.length})`,
     Number.isFinite(r.peakWorkingSet) ? mib(r.peakWorkingSet) : 'no box',
-    `${r.victim.ok}/${r.victim.mounts} (1st try ${r.victim.okFirstAttempt}; max ${(r.victim.slowestMs / 1000).toFixed(1)} s)`,
+    `${r.victim.ok}/${r.victim.mounts} (1st ` +
+      `try ${r.victim.okFirstAttempt}; max ${(r.victim.slowestMs / 1000).toFixed(1)} s)`,
     `${r.health.ok}/${r.health.probes}${r.health.worstRun > 0 ? ` (${r.health.worstRun} in a row)` : ''}`,
     `${(r.wallMs / 1000).toFixed(0)} s`,
   ]);
@@ -1094,13 +1098,16 @@ export async function runHostileBench(o: BenchOptions, io: BenchIO): Promise<num
       ? `cgroup v${support.version}, ${limits.cpuMillis}m CPU / ${mib(limits.memoryBytes)}`
       : 'NO BOX (no cgroup here)';
     io.stdout(
-      `## Hostile tenant (${box}; NODE_OPTIONS "${`${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim()}"; ${o.provider})`,
+      `## Hostile tenant (${box}; NODE_OPTIONS ` +
+        `"${`${DOCKERFILE_NODE_OPTIONS} ${o.providerNodeOptions}`.trim()}"; ${o.provider})`,
     );
     io.stdout(
-      `tenant-b attacks; tenant-a mounts its 3-secret class every ${VICTIM_EVERY_MS} ms (UNAVAILABLE retried 1 s, 2 s, 4 s) and /healthz is polled every`,
+      `tenant-b attacks; tenant-a mounts its 3-secret class every ${VICTIM_EVERY_MS} ms (UNAVAILABLE retried 1 s, 2 ` +
+        `s, 4 s) and /healthz is polled every`,
     );
     io.stdout(
-      `${VICTIM_EVERY_MS} ms with the liveness probe's ${PROBE_TIMEOUT_MS / 1000} s timeout. Peak working set = box charge − inactive page cache, sampled every 50 ms.`,
+      `${VICTIM_EVERY_MS} ms with the liveness probe's ${PROBE_TIMEOUT_MS / 1000} s timeout. Peak working set = box ` +
+        `charge − inactive page cache, sampled every 50 ms.`,
     );
     io.stdout('');
     for (const l of hostileTable(run)) io.stdout(l);
@@ -1108,10 +1115,12 @@ export async function runHostileBench(o: BenchOptions, io: BenchIO): Promise<num
     for (const l of hostileNotes(run)) io.stdout(l);
     const leaked = hostileLeaks(run);
     io.stdout(
-      `Provider start-up in the box: ${run.startupS.toFixed(1)} s. Providers started: ${run.starts} (a restart after each death). Leaks in the provider's output: ${leaked.length === 0 ? 'none' : leaked.join(', ')}.`,
+      `Provider start-up in the box: ${run.startupS.toFixed(1)} s. Providers started: ${run.starts} (a restart ` +
+        `after each death). Leaks in the provider's output: ${leaked.length === 0 ? 'none' : leaked.join(', ')}.`,
     );
     io.stdout(
-      `Finished in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${os.cpus().length} CPUs, node ${process.version}; load average (1 min) ${(os.loadavg()[0] ?? 0).toFixed(2)}.`,
+      `Finished in ${((performance.now() - t0) / 1000).toFixed(0)} s on ${os.cpus().length} CPUs, ` +
+        `node ${process.version}; load average (1 min) ${(os.loadavg()[0] ?? 0).toFixed(2)}.`,
     );
   } finally {
     await run.close();

@@ -34,7 +34,8 @@ export interface BoxSizes {
   deadlineS: number;
   /** Attempts per pod when the answer is UNAVAILABLE (the driver retries). */
   attempts: number;
-  /** Boxed providers run a copy of node dropped from the page cache first: the box pays for its pages (a cold start). */
+  /** Boxed providers run a copy of node dropped from the page cache first: the box pays for its pages (a cold start).
+   * */
   coldNode: boolean;
 }
 

@@ -28,7 +28,8 @@ const DOCKERFILE: string = (() => {
 /** Read from the Dockerfile's `ENV NODE_OPTIONS=…`, so the bench measures what the image runs. */
 export const DOCKERFILE_NODE_OPTIONS: string = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(DOCKERFILE)?.[1] ?? '';
 
-/** Other variables of the image's environment that change how the process runs (glibc's malloc arenas), read the same way. */
+/** Other variables of the image's environment that change how the process runs (glibc's malloc arenas), read the same
+ * way. */
 export const DOCKERFILE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
   ['MALLOC_ARENA_MAX'].flatMap((name) => {
     const v = new RegExp(`^ENV ${name}=(\\S+)`, 'm').exec(DOCKERFILE)?.[1];
@@ -193,7 +194,8 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
     }
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
-        `provider exited (${child.exitCode ?? child.signalCode}) before listening: ${stderr.trim() || problems.join('\n')}`,
+        `provider exited (${child.exitCode ?? child.signalCode}) before ` +
+          `listening: ${stderr.trim() || problems.join('\n')}`,
       );
     }
     if (performance.now() > deadline) {

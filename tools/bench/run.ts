@@ -322,7 +322,8 @@ async function measureMode(ctx: Ctx, r: Running): Promise<ModeResults> {
     res.warm.push({ withVersions, stats: await warmPolls(ctx, r, rtPod, withVersions, o.samples) });
 
   ctx.io.stderr(
-    `  ${r.mode}: ${o.samples} first mounts of ${o.objects} and ${o.samples} warm polls per form at ${o.latencyMs} ms latency`,
+    `  ${r.mode}: ${o.samples} first mounts of ${o.objects} and ${o.samples} warm polls per form ` +
+      `at ${o.latencyMs} ms latency`,
   );
   setLatency(ctx, o.latencyMs);
   const pods: BenchPod[] = [];
@@ -501,11 +502,13 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
     });
     const loadAfter = os.loadavg();
     io.stdout(
-      `\nBench finished in ${((performance.now() - tStart) / 1000).toFixed(1)} s on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`,
+      `\nBench finished in ${((performance.now() - tStart) / 1000).toFixed(1)} s ` +
+        `on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`,
     );
     io.stdout(
       wrap(
-        `Load average (1 min) at start ${loadBefore[0]?.toFixed(2)}, at end ${loadAfter[0]?.toFixed(2)}: wall-clock figures (latency) suffer when it exceeds the core count; CPU figures much less.`,
+        `Load average (1 min) at start ${loadBefore[0]?.toFixed(2)}, at end ${loadAfter[0]?.toFixed(2)}: wall-clock ` +
+          `figures (latency) suffer when it exceeds the core count; CPU figures much less.`,
         120,
       ),
     );
@@ -601,7 +604,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   out(`\n## Round trips`);
   out(
     wrap(
-      `${RT} ms added to every emulated AWS and Kubernetes answer; a round = calls starting within ${RT} ms of its first call; a warm poll's SM rounds read rounds:polls (1:2× = two polls of one round).`,
+      `${RT} ms added to every emulated AWS and Kubernetes answer; a round = calls starting within ${RT} ms of its ` +
+        `first call; a warm poll's SM rounds read rounds:polls (1:2× = two polls of one round).`,
       120,
     ),
   );
@@ -812,7 +816,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
         ],
         [
           `peak, burst of ${r.burst.pods.length} first mounts (${N} objects, ${L} ms)`,
-          `${mib(burstPeak)} (sampled ${mib(r.burst.maxRssBytes)}, VmHWM ${mib(r.burst.hwmBytes)}; anon after ${mib(r.burst.anonAfter)})`,
+          `${mib(burstPeak)} (sampled ${mib(r.burst.maxRssBytes)}, VmHWM ${mib(r.burst.hwmBytes)}; anon ` +
+            `after ${mib(r.burst.anonAfter)})`,
           '≤ 90 MiB',
           'chart limit 100Mi',
           timed(verdict(burstPeak, 90 * 1024 * 1024)),
@@ -832,7 +837,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   );
   out(
     wrap(
-      `RSS / anon / V8 heap used during the soak (polls: MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`,
+      `RSS / anon / V8 heap used during the soak (polls: ` +
+        `MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`,
       120,
       '  ',
     ),
@@ -846,7 +852,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
     out(`RSS slope over the last two thirds: ${(s.slopeBytesPer1000 / 1024).toFixed(0)} KiB per 1000 polls.`);
   else
     out(
-      `RSS slope: not computed from ${s.polls} polls (it needs ${MIN_SLOPE_POLLS} or more; a few polls only show caches filling).`,
+      `RSS slope: not computed from ${s.polls} polls (it needs ${MIN_SLOPE_POLLS} or more; a few polls only show ` +
+        `caches filling).`,
     );
   out(
     wrap(
@@ -863,12 +870,14 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   const POLLS_PER_DAY = (24 * 60) / 2;
   out(`\n## AWS API calls per pod per day`);
   out(
-    `A class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes = ${POLLS_PER_DAY} polls.`,
+    `A class of ${N} Secrets Manager objects, no region set, one rotation poll every 2 minutes ` +
+      `= ${POLLS_PER_DAY} polls.`,
   );
   out(
     wrap(
       "ASCP's pattern, computed from its code: every poll makes 1 STS exchange, " +
-        `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another (${N + 4} sequential round trips).`,
+        (`${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another ` +
+          `(${N + 4} sequential round trips).`),
       120,
     ),
   );
@@ -943,7 +952,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
       `Throughput: ${fmt(1000 / w0.cpuMsPerPoll, 0)} warm polls of ${N} objects per CPU-second (sequential, one pod).`,
     );
   out(
-    `\nObjects per mount (no added latency; ${o.scalePolls} warm polls each; RSS accumulates over the rows, same process):`,
+    `\nObjects per mount (no added latency; ${o.scalePolls} warm polls each; RSS accumulates over the rows, same ` +
+      `process):`,
   );
   out(
     table(
@@ -970,7 +980,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   out('');
   out(
     wrap(
-      `Concurrent pods (${N} objects each; first mounts at once with ${L} ms latency, then every pod polls at once, no latency; a fresh process per row):`,
+      `Concurrent pods (${N} objects each; first mounts at once with ${L} ms latency, then every pod polls at once, ` +
+        `no latency; a fresh process per row):`,
       120,
     ),
   );

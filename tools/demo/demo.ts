@@ -48,7 +48,8 @@ const SERVICE_ACCOUNT = 'app';
 const POD = 'app-0';
 const CLASS = 'app-secrets';
 
-/** The demo's SecretProviderClass `objects`: a JSON secret split with jmesPath, a plain and a binary secret, SSM SecureString and String. */
+/** The demo's SecretProviderClass `objects`: a JSON secret split with jmesPath, a plain and a binary secret, SSM
+ * SecureString and String. */
 export const DEMO_OBJECTS = `
 - objectName: prod/db-creds
   objectType: secretsmanager
@@ -63,7 +64,8 @@ export const DEMO_OBJECTS = `
 - {objectName: /app/feature-flag, objectType: ssmparameter, objectAlias: feature-flag}
 `;
 
-/** The SecretProviderClass the demo mounts, as a user would apply it (the demo passes its parameters to Mount as the driver does). */
+/** The SecretProviderClass the demo mounts, as a user would apply it (the demo passes its parameters to Mount as the
+ * driver does). */
 export function demoClassYaml(): string {
   const objects = DEMO_OBJECTS.trim()
     .split('\n')
@@ -289,7 +291,8 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     // 1. Emulator.
     step = '1. emulator';
     stepLine(
-      '1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 parameters)',
+      '1. Starting the AWS + Kubernetes emulator (example seed: role app-reader for default/app, 3 secrets, 2 ' +
+        'parameters)',
     );
     const emu = await startEmulator();
     cleanups.push(() => emu.close());
@@ -338,7 +341,8 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     // 3. First mount.
     step = '3. first mount';
     stepLine(
-      `3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, IRSA token from the emulator`,
+      `3. Mount as the driver: pod ${NAMESPACE}/${POD}, service account ${SERVICE_ACCOUNT}, IRSA token from the ` +
+        `emulator`,
     );
     out(`   the SecretProviderClass (a JSON secret split with jmesPath, a binary secret, two SSM parameters):`);
     for (const l of demoClassYaml().split('\n')) out(`     ${l}`, style.dim);
@@ -387,7 +391,8 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     step = '4. rotation';
     const rotated = emu.putSecret(REGION, 'prod/db-creds', ROTATED_DB_CREDS);
     stepLine(
-      `4. Rotating prod/db-creds in the emulator (new password, same username): new version ${shortVersion(rotated.versionId)}`,
+      `4. Rotating prod/db-creds in the emulator (new password, same username): new ` +
+        `version ${shortVersion(rotated.versionId)}`,
     );
 
     // 5. Second mount, as driver v1.6 republishes: no versions sent.
@@ -429,20 +434,24 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     out(`                 ${calls2.detail}`, style.dim);
     if (calls1.detail.includes('BatchGetSecretValue (AccessDeniedException)')) {
       out(
-        `   ${style.good('expected:')} BatchGetSecretValue (AccessDeniedException) is the provider asking once whether the role may read`,
+        `   ${style.good('expected:')} BatchGetSecretValue (AccessDeniedException) is the provider asking once ` +
+          `whether the role may read`,
       );
       out(
-        '   secrets in batches (optional, it cuts warm-poll CPU); the demo role may not, so it reads them one by one and does not',
+        '   secrets in batches (optional, it cuts warm-poll CPU); the demo role may not, so it reads them one by ' +
+          'one and does not',
       );
       out('   ask that role again for an hour. The mount succeeded; the error in /metrics below is that probe.');
     }
     if (calls2.sts === 0 && calls2.k8s === 0) {
       out(
-        `   ${style.good('the second mount made 0 STS and 0 Kubernetes calls')}: credentials and the role lookup came from the provider's caches`,
+        `   ${style.good('the second mount made 0 STS and 0 Kubernetes calls')}: credentials and the role lookup ` +
+          `came from the provider's caches`,
       );
     } else {
       out(
-        `   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches should have answered them (please report this)`,
+        `   UNEXPECTED: the second mount made ${calls2.sts} STS and ${calls2.k8s} Kubernetes call(s); the caches ` +
+          `should have answered them (please report this)`,
         style.bad,
       );
     }
@@ -466,10 +475,12 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
     // 8. doctor, healthy then broken.
     step = '8. doctor';
     stepLine(
-      `8. doctor, with an operator's credentials: for ${NAMESPACE}/${SERVICE_ACCOUNT}, then for ${NAMESPACE}/web, whose role is also app-reader`,
+      `8. doctor, with an operator's credentials: for ${NAMESPACE}/${SERVICE_ACCOUNT}, then for ${NAMESPACE}/web, ` +
+        `whose role is also app-reader`,
     );
     out(
-      `   (app-reader's trust policy names ${NAMESPACE}/${SERVICE_ACCOUNT} only: a pod of ${NAMESPACE}/web would fail to mount)`,
+      `   (app-reader's trust policy names ${NAMESPACE}/${SERVICE_ACCOUNT} only: a pod of ${NAMESPACE}/web would ` +
+        `fail to mount)`,
     );
     emu.addCsiDriver('secrets-store.csi.k8s.io', {
       tokenRequests: [{ audience: 'sts.amazonaws.com' }, { audience: 'pods.eks.amazonaws.com' }],
@@ -501,7 +512,8 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
         cwd: base,
       });
       out(
-        `   $ csi-secrets-provider-aws doctor --class ${CLASS}.yaml --namespace ${NAMESPACE} --service-account ${sa}   (exit ${exit})`,
+        `   $ csi-secrets-provider-aws doctor --class ${CLASS}.yaml ` +
+          `--namespace ${NAMESPACE} --service-account ${sa}   (exit ${exit})`,
         style.dim,
       );
       for (const l of text.trimEnd().split('\n')) {

@@ -337,7 +337,9 @@ describe('Secrets Manager', () => {
       "another role's secret",
       { SecretId: 'other/secret' },
       'AccessDeniedException',
-      'User: arn:aws:sts::123456789012:assumed-role/app-reader/test-session is not authorized to perform: secretsmanager:GetSecretValue on resource: other/secret because no identity-based policy allows the secretsmanager:GetSecretValue action',
+      'User: arn:aws:sts::123456789012:assumed-role/app-reader/test-session is not authorized to perform: ' +
+        ('secretsmanager:GetSecretValue on resource: other/secret because no identity-based policy allows the ' +
+          'secretsmanager:GetSecretValue action'),
     ],
   ])('GetSecretValue refuses %s', async (_, input, name, message) => {
     const err = await rejection(sm(creds).send(new GetSecretValueCommand(input)));
@@ -464,7 +466,8 @@ describe('SSM', () => {
       'an unreadable name',
       { Names: ['/app/flag', '/secret/x'] },
       'AccessDeniedException',
-      'is not authorized to perform: ssm:GetParameters on resource: arn:aws:ssm:us-east-1:123456789012:parameter/secret/x',
+      'is not authorized to perform: ssm:GetParameters on resource: ' +
+        'arn:aws:ssm:us-east-1:123456789012:parameter/secret/x',
     ],
   ])('GetParameters refuses %s', async (_, input, name, message) => {
     const err = await rejection(ssm(creds).send(new GetParametersCommand(input)));

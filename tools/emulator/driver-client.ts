@@ -90,7 +90,8 @@ function stubConstructor(): new (
   return cachedCtor;
 }
 
-/** A client dialing `unix:<socketPath>` with `:authority` localhost, insecure, waitForReady (docs/behaviour.md, "Transport"). */
+/** A client dialing `unix:<socketPath>` with `:authority` localhost, insecure, waitForReady (docs/behaviour.md,
+ * "Transport"). */
 export function createDriverClient(socketPath: string): DriverClient {
   const Ctor = stubConstructor();
   const stub = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), {

@@ -1,8 +1,8 @@
 /**
  * @module emulator/emulator
  * One loopback HTTP server playing Secrets Manager, SSM, STS and IAM's reads (SigV4-verified,
- * per-region data), EKS's Pod Identity association reads, the Kubernetes GETs the provider and `doctor` make (service accounts, pods,
- * nodes, CSIDriver objects, the issuer discovery document), and the EKS Pod Identity agent; plus fault
+ * per-region data), EKS's Pod Identity association reads, the Kubernetes GETs the provider and `doctor` make (service
+ * accounts, pods, nodes, CSIDriver objects, the issuer discovery document), and the EKS Pod Identity agent; plus fault
  * injection, added latency and a call log. `startEmulator()` is the programmatic entry point.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -533,12 +533,14 @@ class EmulatorImpl implements Emulator {
     const badSig = sts
       ? new EmulatorError(
           'SignatureDoesNotMatch',
-          'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+          'The request signature we calculated does not match the signature you provided. Check your AWS Secret ' +
+            'Access Key and signing method. Consult the service documentation for details.',
           403,
         )
       : new EmulatorError(
           'InvalidSignatureException',
-          'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+          'The request signature we calculated does not match the signature you provided. Check your AWS Secret ' +
+            'Access Key and signing method. Consult the service documentation for details.',
         );
     if (auth.service !== service) {
       throw sts
@@ -752,7 +754,8 @@ class EmulatorImpl implements Emulator {
       if (this.state.roles.get(session.roleArn)?.allow.eksRead !== true) {
         throw new EmulatorError(
           'AccessDeniedException',
-          `User: ${session.roleArn} is not authorized to perform: eks:${operation} on resource: arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`,
+          `User: ${session.roleArn} is not authorized to perform: eks:${operation} on resource: ` +
+            `arn:aws:eks:${region}:${this.state.accountId}:cluster/${cluster}`,
           403,
         );
       }
@@ -1077,7 +1080,8 @@ class EmulatorImpl implements Emulator {
         agentError(
           401,
           'InvalidTokenException',
-          `Service account token failed verification (${v.reason === 'audience' ? 'audience is not pods.eks.amazonaws.com' : v.reason})`,
+          `Service account token failed verification ` +
+            `(${v.reason === 'audience' ? 'audience is not pods.eks.amazonaws.com' : v.reason})`,
         ),
       );
     }

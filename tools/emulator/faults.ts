@@ -13,7 +13,8 @@ export interface Fault {
   service?: ServiceName;
   operation?: string;
   region?: string;
-  /** Secret or parameter name as requested (selector ignored), or a substring of the Kubernetes path, or `ns/sa` for the agent. */
+  /** Secret or parameter name as requested (selector ignored), or a substring of the Kubernetes path, or `ns/sa` for
+   * the agent. */
   target?: string;
   /** HTTP status; default from `code` (throttling → 400, Internal… → 500) or 500. */
   status?: number;
@@ -40,9 +41,11 @@ export interface Fault {
   bodyBytes?: number;
   /** With `bodyBytes`: no Content-Length (chunked), so only counting while reading can stop it. */
   chunked?: boolean;
-  /** Sends the answer (the real one or the fault's) one byte every `trickleMs` after the headers, until done or the client goes. */
+  /** Sends the answer (the real one or the fault's) one byte every `trickleMs` after the headers, until done or the
+   * client goes. */
   trickleMs?: number;
-  /** With `trickleMs`: the first this many bytes go at once, then the rest trickles (an answer that stalls part way). */
+  /** With `trickleMs`: the first this many bytes go at once, then the rest trickles (an answer that stalls part way).
+   * */
   burstBytes?: number;
   /**
    * Merged into the real JSON answer's top level when it succeeds (Secrets Manager, SSM, the Pod

@@ -30,12 +30,16 @@ export function iamErrorXml(
 ): string {
   return (
     `<ErrorResponse xmlns="${IAM_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
-    `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
+    (`    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  ` +
+      `<RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`)
   );
 }
 
 function envelope(op: string, inner: string, requestId: string): string {
-  return `<${op}Response xmlns="${IAM_NS}">\n  <${op}Result>\n${inner}  </${op}Result>\n  <ResponseMetadata>\n    <RequestId>${requestId}</RequestId>\n  </ResponseMetadata>\n</${op}Response>\n`;
+  return (
+    `<${op}Response xmlns="${IAM_NS}">\n  <${op}Result>\n${inner}  </${op}Result>\n  <ResponseMetadata>\n    ` +
+    `<RequestId>${requestId}</RequestId>\n  </ResponseMetadata>\n</${op}Response>\n`
+  );
 }
 
 /** `https://oidc.eks…/id/X` → `oidc.eks…/id/X`: how IAM names an OIDC provider after `oidc-provider/`. */
@@ -89,7 +93,8 @@ export function trustPolicyOf(state: State, role: RoleSpec): unknown {
 function denied(state: State, session: Session, action: string, resource: string): EmulatorError {
   return new EmulatorError(
     'AccessDenied',
-    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: iam:${action} on resource: ${resource} because no identity-based policy allows the iam:${action} action`,
+    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: iam:${action} on ` +
+      `resource: ${resource} because no identity-based policy allows the iam:${action} action`,
     403,
   );
 }
@@ -160,9 +165,12 @@ export function handleIam(
       const path = role.arn.split(':role')[1]?.replace(/[^/]*$/, '') ?? '/';
       const doc = encodeURIComponent(JSON.stringify(trustPolicyOf(state, role)));
       const inner =
-        `    <Role>\n      <Path>${xmlEscape(path)}</Path>\n      <AssumeRolePolicyDocument>${xmlEscape(doc)}</AssumeRolePolicyDocument>\n` +
-        `      <MaxSessionDuration>${role.maxSessionDurationSeconds ?? 3600}</MaxSessionDuration>\n      <RoleId>${roleId(role.arn)}</RoleId>\n` +
-        `      <RoleName>${xmlEscape(name)}</RoleName>\n      <Arn>${xmlEscape(role.arn)}</Arn>\n      <CreateDate>2026-01-01T00:00:00Z</CreateDate>\n    </Role>\n`;
+        `    <Role>\n      <Path>${xmlEscape(path)}</Path>\n      ` +
+        `<AssumeRolePolicyDocument>${xmlEscape(doc)}</AssumeRolePolicyDocument>\n` +
+        (`      <MaxSessionDuration>${role.maxSessionDurationSeconds ?? 3600}</MaxSessionDuration>\n      ` +
+          `<RoleId>${roleId(role.arn)}</RoleId>\n`) +
+        (`      <RoleName>${xmlEscape(name)}</RoleName>\n      <Arn>${xmlEscape(role.arn)}</Arn>\n      ` +
+          `<CreateDate>2026-01-01T00:00:00Z</CreateDate>\n    </Role>\n`);
       return envelope(op, inner, requestId);
     }
     case 'ListOpenIDConnectProviders': {
@@ -181,7 +189,8 @@ export function handleIam(
       if (source === null || source === '')
         throw new EmulatorError(
           'ValidationError',
-          "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must not be null",
+          "1 validation error detected: Value null at 'policySourceArn' failed to satisfy constraint: Member must " +
+            'not be null',
         );
       if (!mayRead) throw denied(state, session, 'SimulatePrincipalPolicy', source);
       const role = state.roles.get(source);
@@ -191,7 +200,8 @@ export function handleIam(
       if (actions.length === 0)
         throw new EmulatorError(
           'ValidationError',
-          "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+          "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not " +
+            'be null',
         );
       const resources = members(params, 'ResourceArns');
       const results = actions
@@ -204,8 +214,10 @@ export function handleIam(
         )
         .map(
           (r) =>
-            `      <member>\n        <EvalResourceName>${xmlEscape(r.resource)}</EvalResourceName>\n        <EvalActionName>${xmlEscape(r.action)}</EvalActionName>\n` +
-            `        <EvalDecision>${r.decision}</EvalDecision>\n        <MatchedStatements/>\n        <MissingContextValues/>\n      </member>\n`,
+            `      <member>\n        <EvalResourceName>${xmlEscape(r.resource)}</EvalResourceName>\n        ` +
+            `<EvalActionName>${xmlEscape(r.action)}</EvalActionName>\n` +
+            (`        <EvalDecision>${r.decision}</EvalDecision>\n        <MatchedStatements/>\n        ` +
+              `<MissingContextValues/>\n      </member>\n`),
         )
         .join('');
       return envelope(

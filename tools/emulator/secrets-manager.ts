@@ -30,7 +30,8 @@ function denied(state: State, session: Session, action: string, resource?: strin
   const on = resource === undefined ? '' : ` on resource: ${resource}`;
   return new EmulatorError(
     'AccessDeniedException',
-    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: secretsmanager:${action}${on} because no identity-based policy allows the secretsmanager:${action} action`,
+    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ` +
+      `secretsmanager:${action}${on} because no identity-based policy allows the secretsmanager:${action} action`,
   );
 }
 

@@ -36,7 +36,8 @@ describe('parseSeed', () => {
 
   test('reports every problem at once', () => {
     expect(() => parseSeed({ roles: [{ arn: 'x' }], secrets: [{ region: 'r', name: 'n' }], pods: {} })).toThrow(
-      'seed: 3 problem(s): roles[0].allow: expected an object ({"secretsmanager": ["prod/*"], "ssm": ["/app/*"]}); pods: expected a list; secrets[0]: give exactly one of value and binaryBase64',
+      'seed: 3 problem(s): roles[0].allow: expected an object ({"secretsmanager": ["prod/*"], "ssm": ["/app/*"]}); ' +
+        'pods: expected a list; secrets[0]: give exactly one of value and binaryBase64',
     );
   });
 });

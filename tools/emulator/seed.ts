@@ -106,7 +106,8 @@ export function parseSeed(data: unknown): Seed {
   const problems: string[] = [];
   if (!isObj(data))
     throw new Error(
-      'seed: expected a JSON object with roles, serviceAccounts, pods, nodes, secrets, parameters, podIdentityAssociations',
+      'seed: expected a JSON object with roles, serviceAccounts, pods, nodes, secrets, parameters, ' +
+        'podIdentityAssociations',
     );
   const list = (key: string, check: (e: Record<string, unknown>, at: string) => void): void => {
     const v = data[key];

@@ -43,7 +43,8 @@ export function splitSelector(requested: string): { base: string; selector?: str
 function denied(state: State, session: Session, action: string, resource: string): EmulatorError {
   return new EmulatorError(
     'AccessDeniedException',
-    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ssm:${action} on resource: ${resource} because no identity-based policy allows the ssm:${action} action`,
+    `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ssm:${action} on ` +
+      `resource: ${resource} because no identity-based policy allows the ssm:${action} action`,
   );
 }
 
@@ -122,13 +123,15 @@ export function handleSsm(
       if (!Array.isArray(names) || names.length === 0) {
         throw new EmulatorError(
           'ValidationException',
-          "1 validation error detected: Value '[]' at 'names' failed to satisfy constraint: Member must have length greater than or equal to 1",
+          "1 validation error detected: Value '[]' at 'names' failed to satisfy constraint: Member must have length " +
+            'greater than or equal to 1',
         );
       }
       if (names.length > 10) {
         throw new EmulatorError(
           'ValidationException',
-          `1 validation error detected: Value '[${names.join(', ')}]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10`,
+          `1 validation error detected: Value '[${names.join(', ')}]' at 'names' failed to satisfy constraint: ` +
+            `Member must have length less than or equal to 10`,
         );
       }
       const found: Array<[Parameter, ParameterVersion, string | undefined]> = [];
@@ -154,7 +157,9 @@ export function handleSsm(
       if (role?.allow.describeParameters !== true) {
         throw new EmulatorError(
           'AccessDeniedException',
-          `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ssm:DescribeParameters on resource: arn:aws:ssm:${region}:${state.accountId}:* because no identity-based policy allows the ssm:DescribeParameters action`,
+          `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ssm:DescribeParameters ` +
+            (`on resource: arn:aws:ssm:${region}:${state.accountId}:* because no identity-based policy allows the ` +
+              `ssm:DescribeParameters action`),
         );
       }
       const filters = Array.isArray(body['ParameterFilters']) ? (body['ParameterFilters'] as unknown[]) : [];
@@ -199,7 +204,8 @@ export function handleSsm(
       if (v === undefined) {
         throw new EmulatorError(
           'ParameterVersionNotFound',
-          `Systems Manager could not find version ${selector?.slice(1) ?? ''} of ${p.name}. Verify the version and try again.`,
+          `Systems Manager could not find version ${selector?.slice(1) ?? ''} of ${p.name}. Verify the version and ` +
+            `try again.`,
         );
       }
       return { Parameter: render(p, v, selector, decrypt) };
@@ -220,7 +226,8 @@ export function handleSsm(
       if (type !== undefined && type !== 'String' && type !== 'SecureString' && type !== 'StringList') {
         throw new EmulatorError(
           'ValidationException',
-          `1 validation error detected: Value '${String(type)}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]`,
+          `1 validation error detected: Value '${String(type)}' at 'type' failed to satisfy constraint: Member must ` +
+            `satisfy enum value set: [SecureString, StringList, String]`,
         );
       }
       if (p === undefined && type === undefined)

@@ -22,7 +22,8 @@ export interface RoleAllow {
   describeSecret?: boolean;
   /** PutSecretValue, PutParameter, LabelParameterVersion on the readable names. Default false. */
   write?: boolean;
-  /** iam:GetRole, iam:ListOpenIDConnectProviders and iam:SimulatePrincipalPolicy on every resource (what `doctor` reads). Default false. */
+  /** iam:GetRole, iam:ListOpenIDConnectProviders and iam:SimulatePrincipalPolicy on every resource (what `doctor`
+   * reads). Default false. */
   iamRead?: boolean;
   /** KMS key ARNs (patterns) the role may kms:Decrypt: needed to read a secret encrypted with one. */
   kms?: string[];
@@ -34,7 +35,8 @@ export interface RoleAllow {
 
 export interface RoleSpec {
   arn: string;
-  /** Web identity trust (IRSA and Pod Identity): the token `sub` values, and the audience (default `sts.amazonaws.com`). */
+  /** Web identity trust (IRSA and Pod Identity): the token `sub` values, and the audience (default
+   * `sts.amazonaws.com`). */
   trust?: { subjects: string[]; audience?: string };
   /** Role ARNs whose sessions may `sts:AssumeRole` into this one (role chaining). */
   trustedRoles?: string[];

@@ -24,7 +24,8 @@ export function stsErrorXml(
 ): string {
   return (
     `<ErrorResponse xmlns="${STS_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
-    `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
+    (`    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  ` +
+      `<RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`)
   );
 }
 
@@ -71,8 +72,10 @@ function credentialsXml(s: Session, accountId: string): string {
   return (
     `    <AssumedRoleUser>\n      <AssumedRoleId>${roleId(s.roleArn)}:${xmlEscape(s.sessionName)}</AssumedRoleId>\n` +
     `      <Arn>${xmlEscape(assumedRoleArn(s, accountId))}</Arn>\n    </AssumedRoleUser>\n` +
-    `    <Credentials>\n      <AccessKeyId>${s.accessKeyId}</AccessKeyId>\n      <SecretAccessKey>${s.secretAccessKey}</SecretAccessKey>\n` +
-    `      <SessionToken>${s.sessionToken}</SessionToken>\n      <Expiration>${new Date(s.expiresAtMs).toISOString()}</Expiration>\n    </Credentials>\n`
+    (`    <Credentials>\n      <AccessKeyId>${s.accessKeyId}</AccessKeyId>\n      ` +
+      `<SecretAccessKey>${s.secretAccessKey}</SecretAccessKey>\n`) +
+    (`      <SessionToken>${s.sessionToken}</SessionToken>\n      ` +
+      `<Expiration>${new Date(s.expiresAtMs).toISOString()}</Expiration>\n    </Credentials>\n`)
   );
 }
 
@@ -115,7 +118,8 @@ export function handleSts(ctx: StsContext, op: string, params: URLSearchParams):
           case 'signature':
             throw new EmulatorError(
               'InvalidIdentityToken',
-              'The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.',
+              'The web identity token that was passed could not be validated by AWS. Get a new identity token from ' +
+                'the identity provider and then retry the request.',
             );
           case 'issuer':
             throw new EmulatorError(
@@ -157,7 +161,8 @@ export function handleSts(ctx: StsContext, op: string, params: URLSearchParams):
       if (role === undefined || !trusted || !externalOk) {
         throw new EmulatorError(
           'AccessDenied',
-          `User: ${assumedRoleArn(caller, state.accountId)} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+          `User: ${assumedRoleArn(caller, state.accountId)} is not authorized to perform: sts:AssumeRole on ` +
+            `resource: ${roleArn}`,
           403,
         );
       }
