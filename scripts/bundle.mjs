@@ -79,7 +79,9 @@ const result = await build({
   sourcemap: false,
   legalComments: 'eof',
   banner: {
-    js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
+    js:
+      "import { createRequire as __bundleCreateRequire } from 'node:module'; " +
+      'const require = __bundleCreateRequire(import.meta.url);',
   },
   plugins: [nodeNamedExports],
   logLevel: 'warning',
@@ -117,11 +119,14 @@ const notices = [...packages.values()]
   });
 await writeFile(
   path.join(outdir, 'THIRD-PARTY-LICENSES.txt'),
-  `Packages bundled into this directory's JavaScript files, with their licences.\n\n${notices.join('\n' + '-'.repeat(80) + '\n\n')}`,
+  `Packages bundled into this directory's JavaScript files, with their licences.\n\n` +
+    notices.join(`\n${'-'.repeat(80)}\n\n`),
 );
 
 const files = Object.keys(result.metafile.outputs);
 const main = result.metafile.outputs[path.relative(root, path.join(outdir, 'main.js'))];
+const mainKiB = Math.round((main?.bytes ?? 0) / 1024);
 process.stdout.write(
-  `bundle: ${files.length} files in ${path.relative(root, outdir)}/ (main.js ${Math.round((main?.bytes ?? 0) / 1024)} KiB), ${packages.size} packages\n`,
+  `bundle: ${files.length} files in ${path.relative(root, outdir)}/ ` +
+    `(main.js ${mainKiB} KiB), ${packages.size} packages\n`,
 );

@@ -53,7 +53,7 @@ export function nodeVersionProblem(version: string): string | undefined {
   return (
     `Node ${version} is older than Node ${RUNTIME_NODE_MAJOR}, which this provider ships on (its image) and is ` +
     `tested with. ` +
-    (`Run it with the project's own Node: \`npm start -- [flags]\` or \`node_modules/.bin/node dist/main.js ` +
-      `[flags]\` in a checkout, or the image.`)
+    `Run it with the project's own Node: \`npm start -- [flags]\` or \`node_modules/.bin/node dist/main.js ` +
+    `[flags]\` in a checkout, or the image.`
   );
 }

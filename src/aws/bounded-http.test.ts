@@ -226,8 +226,8 @@ describe('provider-wide limit on answers being read at once', () => {
     expect([e.code, e.reason, e.fatal]).toEqual(['UNAVAILABLE', 'AnswersTooLarge', false]);
     expect(e.message).toBe(
       "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue's answer was not read further: the " +
-        ('AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an ' +
-          'endpoint or proxy in between?)'),
+        'AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an ' +
+        'endpoint or proxy in between?)',
     );
     expect(f.answerBytesInFlight).toBe(0);
     emu.clearFaults();
@@ -273,8 +273,8 @@ describe('answers the SDK cannot read', () => {
       expect([e.code, e.reason, e.awsName, e.fatal]).toEqual([code, reason, 'MalformedAnswer', false]);
       expect(e.message).toBe(
         `us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered ` +
-          (`(HTTP ${httpStatus}) something that is not a readable AWS answer (an endpoint or proxy in between?); its ` +
-            `text is not shown`),
+          `(HTTP ${httpStatus}) something that is not a readable AWS answer (an endpoint or proxy in between?); its ` +
+          `text is not shown`,
       );
       expect(e.cause).toBeUndefined();
     },

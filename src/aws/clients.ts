@@ -233,7 +233,7 @@ export class AwsClientFactory {
         send.apply(client, args),
       );
     };
-    return { send: bound as C['send'] };
+    return { send: bound };
   }
 
   async secretsManager(region: string, creds: AwsCredentials): Promise<Sender<SecretsManagerClient>> {

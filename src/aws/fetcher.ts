@@ -131,7 +131,8 @@ function tooLarge(maxBytes: number, region: string, object: string, held?: numbe
   const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
   return new AwsCallError(
     'RESOURCE_EXHAUSTED',
-    `the objects of this class hold ${held === undefined ? 'more than' : mib(held) + ', more than'} the ${mib(maxBytes)} one mount may read: split the class, or name fewer or smaller objects`,
+    `the objects of this class hold ${held === undefined ? 'more than' : `${mib(held)}, more than`} the ` +
+      `${mib(maxBytes)} one mount may read: split the class, or name fewer or smaller objects`,
     true,
     'TooLarge',
     { region, object, reason: 'TooLarge' },

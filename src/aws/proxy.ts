@@ -270,7 +270,8 @@ function openTunnel(
         socket.destroy();
         reject(
           new Error(
-            `${where} refused CONNECT ${dest}: HTTP ${res.statusCode ?? '?'}${res.statusCode === 407 ? ' (check the user:password in HTTPS_PROXY)' : ''}`,
+            `${where} refused CONNECT ${dest}: HTTP ${res.statusCode ?? '?'}` +
+              (res.statusCode === 407 ? ' (check the user:password in HTTPS_PROXY)' : ''),
           ),
         );
         return;

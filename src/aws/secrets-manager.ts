@@ -37,6 +37,7 @@ let commands: typeof import('@aws-sdk/client-secrets-manager') | undefined;
 
 /** A VersionId as the driver gets it: AWS's are UUIDs (at most 64 characters); anything past 256, or with control
  * characters, is not one. */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const VERSION_ID = /^[^\x00-\x1f\x7f]{1,256}$/;
 
 /** The fields of one secret value as the SDK handed them over, types unchecked. */

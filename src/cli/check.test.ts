@@ -152,8 +152,8 @@ describe('rules beyond the objects parser', () => {
   it('a parameter that is not a string is an error naming the fix', () => {
     const { findings } = one(
       'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
-        ('provider: aws\n  parameters:\n    region: us-east-1\n    usePodIdentity: yes\n    objects: "- {objectName: ' +
-          'a, objectType: secretsmanager}"\n'),
+        'provider: aws\n  parameters:\n    region: us-east-1\n    usePodIdentity: yes\n    objects: "- {objectName: ' +
+        'a, objectType: secretsmanager}"\n',
     );
     expect(findings.map((f) => [f.severity, f.path, f.line, f.column])).toEqual([['error', 'usePodIdentity', 8, 21]]);
     expect(findings[0]?.message).toContain('quote it, usePodIdentity: "yes"');
@@ -161,8 +161,8 @@ describe('rules beyond the objects parser', () => {
   it('other kinds and other providers are skipped, a List is walked', () => {
     const { findings, report } = one(
       'kind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: s}}\n- apiVersion: ' +
-        ('secrets-store.csi.x-k8s.io/v1\n  kind: SecretProviderClass\n  metadata: {name: az}\n  spec: {provider: ' +
-          'azure, parameters: {keyvaultName: k}}\n'),
+        'secrets-store.csi.x-k8s.io/v1\n  kind: SecretProviderClass\n  metadata: {name: az}\n  spec: {provider: ' +
+        'azure, parameters: {keyvaultName: k}}\n',
     );
     expect(findings).toEqual([]);
     expect(report).toEqual({ file: 'x.yaml', classes: [], skipped: 1, otherProviders: ['az (azure)'] });
@@ -177,8 +177,8 @@ describe('rules beyond the objects parser', () => {
   it('no region and an ARN: warns that the ARN region is checked only at mount time (no warning for the missing region itself)', () => {
     const { findings } = one(
       'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
-        ('provider: aws\n  parameters:\n    objects: "- {objectName: ' +
-          '\\"arn:aws:ssm:eu-west-1:123456789012:parameter/p\\"}"\n'),
+        'provider: aws\n  parameters:\n    objects: "- {objectName: ' +
+        '\\"arn:aws:ssm:eu-west-1:123456789012:parameter/p\\"}"\n',
     );
     expect(findings.map((f) => f.severity)).toEqual(['warning']);
     expect(findings.map((f) => f.message).join('\n')).toMatch(/an ARN in objects cannot be checked/);
@@ -187,9 +187,9 @@ describe('rules beyond the objects parser', () => {
   it('allKeys: a secretObjects name that may be a key is only a soft warning', () => {
     const { findings } = one(
       'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
-        ('provider: aws\n  parameters:\n    region: us-east-1\n    objects: "- {objectName: db, objectType: ' +
-          ('secretsmanager, allKeys: true}"\n  secretObjects:\n  - {secretName: db, type: Opaque, data: ' +
-            '[{objectName: password, key: password}, {objectName: db, key: all}]}\n')),
+        'provider: aws\n  parameters:\n    region: us-east-1\n    objects: "- {objectName: db, objectType: ' +
+        'secretsmanager, allKeys: true}"\n  secretObjects:\n  - {secretName: db, type: Opaque, data: ' +
+        '[{objectName: password, key: password}, {objectName: db, key: all}]}\n',
     );
     expect(findings.map((f) => [f.path, f.message.slice(0, 40)])).toEqual([
       ['objects[0].allKeys', 'allKeys is our extension: ASCP ignores i'],
@@ -200,10 +200,10 @@ describe('rules beyond the objects parser', () => {
     const { findings } = one(
       'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
         'provider: aws\n  parameters:\n    region: us-east-1\n' +
-        ('    objects: "- {objectName: db, objectType: secretManager, objectAlias: db-creds}\\n- {objectName: api, ' +
-          'objectType: secretsmanager}"\n') +
-        ('  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: db, key: password}, {objectName: ' +
-          'api, key: api}]}\n'),
+        '    objects: "- {objectName: db, objectType: secretManager, objectAlias: db-creds}\\n- {objectName: api, ' +
+        'objectType: secretsmanager}"\n' +
+        '  secretObjects:\n  - {secretName: db, type: Opaque, data: [{objectName: db, key: password}, {objectName: ' +
+        'api, key: api}]}\n',
     );
     expect(findings.map((f) => [f.severity, f.path])).toEqual([
       ['error', 'objects[0].objectType'],

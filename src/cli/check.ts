@@ -125,7 +125,7 @@ class ClassChecker {
     private readonly obj: ManifestObject,
   ) {
     this.name = obj.namespace !== '' ? `${obj.namespace}/${obj.name}` : obj.name;
-    this.spec = obj.node.get('spec', true) as Node | undefined;
+    this.spec = obj.node.get('spec', true);
   }
 
   add(severity: Severity, path: string, message: string, position: Position | undefined): void {
@@ -260,7 +260,8 @@ class ClassChecker {
         (typeof provider === 'string' && /aws|amazon|ascp/i.test(provider)) ||
         /objectType\s*:\s*["']?(secretsmanager|ssmparameter)|arn:aws/i.test(objectsText ?? '') ||
         provider === undefined;
-      if (!meantForUs) return { skipped: true, provider: String(provider) };
+      if (!meantForUs)
+        return { skipped: true, provider: typeof provider === 'string' ? provider : JSON.stringify(provider) };
       const got = provider === undefined ? 'missing' : `${JSON.stringify(provider)}`;
       this.add(
         'error',
@@ -412,8 +413,8 @@ class ClassChecker {
       'warning',
       ATTR.region,
       `${arns.length === 1 ? 'an ARN' : `${arns.length} ARNs`} in objects cannot be checked against the region ` +
-        (`offline: without \`region\` the provider compares each ARN's region with the node's at mount time (set ` +
-          `region)`),
+        `offline: without \`region\` the provider compares each ARN's region with the node's at mount time (set ` +
+        `region)`,
       this.parameterPosition(`objects[${arns[0]?.index ?? 0}].objectName`),
     );
   }
@@ -590,7 +591,9 @@ export function formatText(report: CheckReport): string {
   const classes = report.files.reduce((n, f) => n + f.classes.length, 0);
   const skipped = report.files.reduce((n, f) => n + f.skipped, 0);
   const others = report.files.flatMap((f) => f.otherProviders);
-  let summary = `checked ${plural(classes, 'SecretProviderClass', 'SecretProviderClasses')} in ${plural(report.files.length, 'file')}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`;
+  let summary =
+    `checked ${plural(classes, 'SecretProviderClass', 'SecretProviderClasses')} in ` +
+    `${plural(report.files.length, 'file')}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`;
   if (skipped > 0) summary += `; skipped ${plural(skipped, 'document')} of other kinds`;
   if (others.length > 0)
     summary +=

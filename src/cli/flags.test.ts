@@ -26,7 +26,7 @@ describe("T01 TestParsePodIdentityHttpTimeout (ASCP's test of the flag)", () => 
     [
       'invalid',
       undefined,
-      /^failed to parse podIdentityHttpTimeout value 'invalid': time: invalid duration "invalid", using default SDK value$/,
+      /^failed to parse podIdentityHttpTimeout value 'invalid': time: invalid duration "invalid", using default SDK/,
     ],
     ['0s', undefined, /^podIdentityHttpTimeout must be positive, got: 0s, using default SDK value$/],
     ['-100ms', undefined, /^podIdentityHttpTimeout must be positive, got: -100ms, using default SDK value$/],

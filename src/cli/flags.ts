@@ -1,7 +1,7 @@
 /**
  * @module cli/flags
- * argv + env → one frozen, typed `Flags`, read once, so no module reads process.argv or the environment on its own. Go
- * `flag` package manners, since ASCP's DaemonSets pass Go-style flags (docs/behaviour.md, "Flags"): `-name=v`,
+ * argv + env → one frozen, typed `Flags`, read once, so no module reads process.argv or the environment on its own.
+ * Go `flag` package manners, since ASCP's DaemonSets pass Go-style flags (docs/behaviour.md, "Flags"): `-name=v`,
  * `--name=v`, `-name v`; booleans as `--flag` or `--flag=true|false`; an unknown flag stops the process. ASCP's own
  * flags keep ASCP's tolerance (an invalid `--pod-identity-http-timeout` is logged and ignored); a bad value of one of
  * our flags fails at start, never at the first mount.
@@ -93,8 +93,8 @@ const SPECS: readonly FlagSpec[] = [
     def: '/var/lib/kubelet',
     help:
       "the kubelet's root directory (its --root-dir, the chart's kubeletPath): a Mount's target must be " +
-      ('<kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or ' +
-        'it is refused (provider-writes mode) or left untouched (driver-writes mode)'),
+      '<kubelet-root>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount, reached through no symbolic link, or ' +
+      'it is refused (provider-writes mode) or left untouched (driver-writes mode)',
   },
   {
     name: 'driver-writes-secrets',
@@ -295,7 +295,7 @@ export function parseFlags(argv: readonly string[], env: Record<string, string |
 
   const endpoint = str('pod-identity-endpoint');
   if (endpoint !== '') {
-    let ok = false;
+    let ok: boolean;
     try {
       const u = new URL(endpoint);
       ok = u.protocol === 'http:' || u.protocol === 'https:';

@@ -102,8 +102,8 @@ describe('renderSecrets', () => {
     expect(shown.problems).toEqual([]);
     expect(shown.yaml).toBe(
       '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\n  labels:\n    app: x\n    ' +
-        ('secrets-store.csi.k8s.io/managed: "true"\n  annotations:\n    a: b\ntype: Opaque\ndata:\n  u: YXBw\n  p: ' +
-          'cHc=\n'),
+        'secrets-store.csi.k8s.io/managed: "true"\n  annotations:\n    a: b\ntype: Opaque\ndata:\n  u: YXBw\n  p: ' +
+        'cHc=\n',
     );
     expect(renderSecrets(so, files, 'ns', false).yaml).toContain('u: "<hidden: 3 bytes, --show-values to print>"');
   });

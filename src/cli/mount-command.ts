@@ -348,7 +348,8 @@ export async function mountClass(o: MountOptions, io: CommandIO, signal: AbortSi
     throw new ProviderError(
       'INVALID_ARGUMENT',
       classes.length === 0
-        ? `no SecretProviderClass${o.name !== undefined ? ` named ${JSON.stringify(o.name)}` : ''} in ${o.classFile}${why}${names.length > 0 ? ` (found: ${names.join(', ')})` : ''}`
+        ? `no SecretProviderClass${o.name !== undefined ? ` named ${JSON.stringify(o.name)}` : ''} in ` +
+            `${o.classFile}${why}${names.length > 0 ? ` (found: ${names.join(', ')})` : ''}`
         : `${o.classFile} holds several SecretProviderClasses (${names.join(', ')}): choose one with --name`,
       { reason: 'Usage' },
     );
@@ -428,7 +429,9 @@ export async function mountClass(o: MountOptions, io: CommandIO, signal: AbortSi
 
 function describeError(err: unknown): string {
   if (err instanceof ConfigError) {
-    return `${err.problems.length === 1 ? 'the class has a problem' : `the class has ${err.problems.length} problems`} (run check on it for positions):\n${err.problems.map((p) => `  ${p.message}`).join('\n')}`;
+    const n = err.problems.length;
+    const head = n === 1 ? 'the class has a problem' : `the class has ${n} problems`;
+    return `${head} (run check on it for positions):\n${err.problems.map((p) => `  ${p.message}`).join('\n')}`;
   }
   if (err instanceof MountFailedError && err.failures.length > 1) {
     const distinct = [...new Set(err.failures.map((f) => f.message))];

@@ -18,7 +18,8 @@ const GOOD = `${ROOT}/pods/${UID}/volumes/kubernetes.io~csi/secrets-store-inline
 describe('targetPathProblem (the shape)', () => {
   it.each([
     GOOD,
-    `${ROOT}/pods/6d4b0a6b1f0e4c1f8f2d7e3a9b5c1d2e/volumes/kubernetes.io~csi/pvc-1234.example/mount`, // a static pod's uid, a PV name
+    // a static pod's uid, a PV name
+    `${ROOT}/pods/6d4b0a6b1f0e4c1f8f2d7e3a9b5c1d2e/volumes/kubernetes.io~csi/pvc-1234.example/mount`,
     `/var/snap/microk8s/common/var/lib/kubelet/pods/${UID}/volumes/kubernetes.io~csi/v/mount`,
   ])('accepts %s', (t) => {
     const root = t.startsWith('/var/snap') ? '/var/snap/microk8s/common/var/lib/kubelet' : ROOT;

@@ -68,8 +68,8 @@ function refused(targetPath: string, kubeletRoot: string, why: string, hint = fa
   return new ProviderError(
     'INVALID_ARGUMENT',
     `target path ${JSON.stringify(targetPath)} refused: ${why}; the provider writes only ` +
-      (`into ${TARGET_RULE} (--kubelet-root=${kubeletRoot}), reached through no symbolic ` +
-        `link${hint ? `; ${NO_KUBELET_HINT}` : ''}`),
+      `into ${TARGET_RULE} (--kubelet-root=${kubeletRoot}), reached through no symbolic ` +
+      `link${hint ? `; ${NO_KUBELET_HINT}` : ''}`,
     { field: 'target_path', reason: 'TargetPath' },
   );
 }

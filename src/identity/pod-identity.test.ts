@@ -70,7 +70,7 @@ async function run(
         ...rest,
       },
     ),
-  ]).then((r) => r[0] as PromiseSettledResult<Awaited<ReturnType<typeof podIdentityCredentials>>>);
+  ]).then((r) => r[0]);
   return { result, sleeps, v4: v4.requests - before.v4, v6: v6.requests - before.v6 };
 }
 

@@ -43,7 +43,7 @@ export function tokenSubject(
     typeof c['aud'] === 'string'
       ? [c['aud']]
       : Array.isArray(c['aud']) && c['aud'].every((a) => typeof a === 'string')
-        ? [...(c['aud'] as string[])].sort()
+        ? [...c['aud']].sort()
         : undefined;
   if (aud === undefined) return undefined;
   const k8s = c['kubernetes.io'];

@@ -118,10 +118,9 @@ export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityReques
     if (!isMap(st)) continue;
     if (!actionMatches(st['Action'])) continue;
     if (!principalMatches(st['Principal'], req.providerArn)) {
+      const trusted = isMap(st['Principal']) ? (st['Principal']['Federated'] ?? st['Principal']) : st['Principal'];
       if (st['Effect'] === 'Allow')
-        misses.push(
-          `statement ${i} trusts ${JSON.stringify(isMap(st['Principal']) ? (st['Principal']['Federated'] ?? st['Principal']) : st['Principal'])}, not ${req.providerArn}`,
-        );
+        misses.push(`statement ${i} trusts ${JSON.stringify(trusted)}, not ${req.providerArn}`);
       continue;
     }
     const c = conditionsHold(st['Condition'], req);
@@ -165,9 +164,8 @@ export function evaluateAssumeRoleTrust(
     // The account as principal hands the decision to the caller's own policies (sts:AssumeRole on this role).
     const viaAccount = principals.includes(`arn:${partition}:iam::${account}:root`) || principals.includes(account);
     if (!direct && !viaAccount) {
-      misses.push(
-        `statement ${i} trusts ${principals.map((x) => JSON.stringify(x)).join(', ') || 'no AWS principal'}, not ${req.callerRoleArn}`,
-      );
+      const trusted = principals.map((x) => JSON.stringify(x)).join(', ') || 'no AWS principal';
+      misses.push(`statement ${i} trusts ${trusted}, not ${req.callerRoleArn}`);
       continue;
     }
     const cond = st['Condition'];

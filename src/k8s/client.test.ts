@@ -469,7 +469,8 @@ describe('KubeClient over https', () => {
         'contexts: [{name: test, context: {cluster: c, user: u}}]',
         `clusters: [{name: c, cluster: {server: "${s.url}", ` +
           `certificate-authority: ${path.relative(dir, path.join(pki.dir, 'ca.crt'))}}}]`,
-        `users: [{name: u, user: {client-certificate: ${path.join(pki.dir, 'client.crt')}, client-key: ${path.join(pki.dir, 'client.key')}, tokenFile: token}}]`,
+        `users: [{name: u, user: {client-certificate: ${path.join(pki.dir, 'client.crt')}, ` +
+          `client-key: ${path.join(pki.dir, 'client.key')}, tokenFile: token}}]`,
       ].join('\n'),
     );
     const { c } = client(await loadKubeConfig({ KUBECONFIG: kc }));

@@ -261,7 +261,9 @@ export class KubeClient {
 
   /** A SecretProviderClass as the API server stores it (secrets-store.csi.x-k8s.io/v1). */
   async getSecretProviderClass(ns: string, name: string, signal: AbortSignal): Promise<Record<string, unknown>> {
-    const path = `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${segment('namespace', ns)}/secretproviderclasses/${segment('secretproviderclass', name)}`;
+    const path =
+      `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${segment('namespace', ns)}` +
+      `/secretproviderclasses/${segment('secretproviderclass', name)}`;
     return this.#get(
       { resource: 'secretproviderclasses', namespace: ns, name, path, group: 'secrets-store.csi.x-k8s.io' },
       signal,
@@ -538,7 +540,7 @@ function forbiddenMessage(r: Resource, detail: string): string {
   }
   return (
     `the provider may not get ${r.resource}${where} (${detail || '403 Forbidden'}): ` +
-    (`its ClusterRole needs verb "get" on resource "${r.resource}" (apiGroups [""]) bound to the provider's service ` +
-      `account`)
+    `its ClusterRole needs verb "get" on resource "${r.resource}" (apiGroups [""]) bound to the provider's service ` +
+    `account`
   );
 }

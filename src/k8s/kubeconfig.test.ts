@@ -86,8 +86,7 @@ describe('loadKubeConfig from KUBECONFIG', () => {
     const file = kubeconfig(`${name.replace(/\W+/g, '-')}.yaml`, cluster, user);
     const got = await loadKubeConfig({ KUBECONFIG: file });
     const expected = { ...want } as Record<string, unknown>;
-    if (typeof expected['tokenFile'] === 'string')
-      expected['tokenFile'] = (expected['tokenFile'] as string).replace('<dir>', dir);
+    if (typeof expected['tokenFile'] === 'string') expected['tokenFile'] = expected['tokenFile'].replace('<dir>', dir);
     expect(got).toEqual(expected);
   });
 

@@ -118,7 +118,7 @@ function str(m: YamlMap, key: string): string | undefined {
 /** Finds `{name, <kind>: {...}}` in a kubeconfig list (`clusters`, `users`, `contexts`). */
 function named(doc: YamlMap, list: string, kind: string, name: string, file: string): YamlMap {
   const entries = doc[list];
-  const entry = Array.isArray(entries) ? entries.find((e) => isMap(e) && e['name'] === name) : undefined;
+  const entry = Array.isArray(entries) ? (entries as unknown[]).find((e) => isMap(e) && e['name'] === name) : undefined;
   if (!isMap(entry)) {
     throw precondition(
       `kubeconfig ${file}: no ${kind} named "${name}" in ${list}: fix the file or the current context`,

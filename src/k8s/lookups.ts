@@ -198,8 +198,8 @@ export class KubeLookups {
         throw new ProviderError(
           'FAILED_PRECONDITION',
           `An IAM role must be associated with service account ${sa} (namespace: ${ns}): ` +
-            (`annotate it with \`kubectl annotate serviceaccount ` +
-              `-n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\`, `) +
+            `annotate it with \`kubectl annotate serviceaccount ` +
+            `-n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\`, ` +
             `or set usePodIdentity: "true" in the SecretProviderClass to use EKS Pod Identity`,
           { reason: 'NoRoleAnnotation', field: ROLE_ARN_ANNOTATION },
         );
@@ -210,8 +210,8 @@ export class KubeLookups {
           `The ${ROLE_ARN_ANNOTATION} annotation of service account ${sa} (namespace: ${ns}) is not an IAM role ` +
             `ARN: ${quoteValue(arn)}; ` +
             `it must be arn:aws:iam::<account>:role/<role> (at most ${MAX_ROLE_ARN_LENGTH} characters): ` +
-            (`\`kubectl annotate --overwrite serviceaccount ` +
-              `-n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\``),
+            `\`kubectl annotate --overwrite serviceaccount ` +
+            `-n ${ns} ${sa} ${ROLE_ARN_ANNOTATION}=arn:aws:iam::<account>:role/<role>\``,
           { reason: 'BadRoleAnnotation', field: ROLE_ARN_ANNOTATION },
         );
       }

@@ -166,8 +166,8 @@ async function resolveRegion(
       'FAILED_PRECONDITION',
       `Region not found: this Mount names no pod volume (target path ${JSON.stringify(targetPath.slice(0, 200))}), ` +
         `so the region cannot come from the node of pod ${attrs.podNamespace}/${attrs.podName}: ` +
-        ("set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node's name, from the downward API) " +
-          'on the provider'),
+        "set region in the SecretProviderClass, or AWS_REGION or NODE_NAME (the node's name, from the downward API) " +
+        'on the provider',
       { reason: 'RegionNotFound', field: 'region' },
     );
   }

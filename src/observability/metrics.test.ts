@@ -265,14 +265,21 @@ describe('createProviderMetrics', () => {
     m.kubernetesRequest('pods', 'timeout');
     const text = renderPrometheus(m.registry);
     for (const line of [
-      'csi_provider_aws_aws_calls_total{service="secretsmanager",operation="GetSecretValue",region="us-east-1",outcome="success",code="OK"} 2',
-      'csi_provider_aws_aws_calls_total{service="ssm",operation="GetParameters",region="eu-west-1",outcome="error",code="other"} 1',
-      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",le="2.5"} 2',
+      'csi_provider_aws_aws_calls_total{service="secretsmanager",operation="GetSecretValue",' +
+        'region="us-east-1",outcome="success",code="OK"} 2',
+      'csi_provider_aws_aws_calls_total{service="ssm",operation="GetParameters",' +
+        'region="eu-west-1",outcome="error",code="other"} 1',
+      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",' +
+        'le="2.5"} 2',
       'csi_provider_aws_aws_call_duration_seconds_sum{service="secretsmanager",operation="GetSecretValue"} 2.05',
-      'csi_provider_aws_aws_calls_total{service="sts",operation="AssumeRoleWithWebIdentity",region="other",outcome="error",code="InvalidIdentityToken"} 1',
-      'csi_provider_aws_aws_calls_total{service="ssm",operation="GetParameters",region="eu-west-1",outcome="error",code="unknown"} 1',
-      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",le="0.05"} 1',
-      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",le="0.025"} 0',
+      'csi_provider_aws_aws_calls_total{service="sts",operation="AssumeRoleWithWebIdentity",' +
+        'region="other",outcome="error",code="InvalidIdentityToken"} 1',
+      'csi_provider_aws_aws_calls_total{service="ssm",operation="GetParameters",' +
+        'region="eu-west-1",outcome="error",code="unknown"} 1',
+      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",' +
+        'le="0.05"} 1',
+      'csi_provider_aws_aws_call_duration_seconds_bucket{service="secretsmanager",operation="GetSecretValue",' +
+        'le="0.025"} 0',
       'csi_provider_aws_cache_requests_total{cache="credentials",result="hit"} 1',
       'csi_provider_aws_cache_requests_total{cache="credentials",result="miss"} 1',
       'csi_provider_aws_credential_exchanges_total{method="irsa",outcome="success"} 1',
@@ -357,8 +364,8 @@ describe('series cap', () => {
     expect(c.seriesCount).toBe(4);
     expect(renderPrometheus(r)).toBe(
       '# HELP calls_total Calls.\n# TYPE calls_total counter\n' +
-        ('calls_total{code="E0",region="r"} 2\ncalls_total{code="E1",region="r"} ' +
-          '1\ncalls_total{code="E2",region="r"} 1\ncalls_total{code="other",region="other"} 7\n'),
+        'calls_total{code="E0",region="r"} 2\ncalls_total{code="E1",region="r"} ' +
+        '1\ncalls_total{code="E2",region="r"} 1\ncalls_total{code="other",region="other"} 7\n',
     );
     expect(dropped).toEqual(new Array(7).fill('calls_total'));
   });
@@ -395,7 +402,8 @@ describe('series cap', () => {
     const calls = text.split('\n').filter((l) => l.startsWith('csi_provider_aws_aws_calls_total{'));
     expect(calls).toHaveLength(51);
     expect(text).toContain(
-      'csi_provider_aws_aws_calls_total{service="other",operation="other",region="other",outcome="other",code="other"} 450\n',
+      'csi_provider_aws_aws_calls_total{service="other",operation="other",' +
+        'region="other",outcome="other",code="other"} 450\n',
     );
     expect(text).toContain(
       'csi_provider_aws_metric_series_dropped_total{metric="csi_provider_aws_aws_calls_total"} 450\n',

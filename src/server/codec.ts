@@ -363,7 +363,7 @@ function method<Req, Res>(
     responseSerialize: res.encode,
     responseDeserialize: res.decode,
     originalName: path.slice(path.lastIndexOf('/') + 1),
-  } as grpc.MethodDefinition<Req, Res>;
+  };
 }
 
 /** `v1alpha1.CSIDriverProvider`, as proto/service.proto declares it. */

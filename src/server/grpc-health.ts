@@ -142,7 +142,7 @@ function handlers(status: HealthStatus): grpc.UntypedServiceImplementation {
     call.on('close', stop);
   };
 
-  return { Check: check, Watch: watch } as grpc.UntypedServiceImplementation;
+  return { Check: check, Watch: watch };
 }
 
 /** Adds `grpc.health.v1.Health` to `server`, answering from `status`. */

@@ -291,7 +291,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     injector.destroy();
     throw new ProviderError(
       'FAILED_PRECONDITION',
-      `Failed to listen on unix socket ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is the provider volume writable?)`,
+      `Failed to listen on unix socket ${socketPath}: ` +
+        `${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is the provider volume writable?)`,
     );
   } finally {
     process.umask(oldUmask);

@@ -141,7 +141,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     );
     try {
       const aborted = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
       });
       aborted.catch(() => {});
       await Promise.race([opts.ready(controller.signal), aborted]);

@@ -131,7 +131,8 @@ export function formatFloat32(v: number): string {
   let out: string;
   if (exp < -4 || exp >= 6) {
     const abs = Math.abs(exp);
-    out = `${digits[0] ?? '0'}${digits.length > 1 ? `.${digits.slice(1)}` : ''}e${exp < 0 ? '-' : '+'}${abs < 10 ? `0${abs}` : abs}`;
+    const mantissa = `${digits[0] ?? '0'}${digits.length > 1 ? `.${digits.slice(1)}` : ''}`;
+    out = `${mantissa}e${exp < 0 ? '-' : '+'}${abs < 10 ? `0${abs}` : abs}`;
   } else if (exp >= 0) {
     const intLen = exp + 1;
     const intPart = digits.length >= intLen ? digits.slice(0, intLen) : digits.padEnd(intLen, '0');
@@ -144,6 +145,13 @@ export function formatFloat32(v: number): string {
 }
 
 /** A key as sigs.k8s.io/yaml stringifies it; undefined for keys it refuses (null, maps, lists). */
+/** A scalar's value as text: the core schema makes strings, numbers, booleans, bigints and null, nothing else. */
+function scalarText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return v === null || v === undefined ? '' : JSON.stringify(v);
+}
+
 function keyString(k: GoValue): string | undefined {
   switch (k.kind) {
     case 'string':
@@ -281,7 +289,7 @@ export function decodeYaml(src: string): DecodeResult {
       return walk(target, depth + 1);
     }
     if (isScalar(node)) {
-      const text = typeof node.value === 'string' ? node.value : String(node.value ?? '');
+      const text = scalarText(node.value);
       const tag = node.tag;
       if (tag === 'tag:yaml.org,2002:str' || tag === 'tag:yaml.org,2002:binary') return { kind: 'string', value: text };
       if (node.type !== undefined && node.type !== 'PLAIN') return { kind: 'string', value: text };

@@ -207,8 +207,10 @@ describe('other expressions: in the worker', () => {
 });
 
 describe('budget', () => {
-  const BUDGET =
-    /^jmesPath path of e0 in app\/cfg exceeded the evaluation budget \((16 MiB of memory|100 ms of CPU for a mount's jmesPath evaluations)\); use a simpler path$/;
+  const BUDGET = new RegExp(
+    '^jmesPath path of e0 in app/cfg exceeded the evaluation budget ' +
+      "\\((16 MiB of memory|100 ms of CPU for a mount's jmesPath evaluations)\\); use a simpler path$",
+  );
 
   test.each([
     ['multi-select bomb', MULTI_SELECT_BOMB],
@@ -261,7 +263,10 @@ describe('budget', () => {
     const before = jmesStats();
     const e = await failure(deriveFiles(d, enc(DOC), 'v', 'r'));
     expect(e.message).toMatch(
-      /exceeded the evaluation budget \(100 ms of CPU for a mount's jmesPath evaluations\); use a simpler path; it did on this same value before, and is not evaluated again until \d{4}-/,
+      new RegExp(
+        "exceeded the evaluation budget \\(100 ms of CPU for a mount's jmesPath evaluations\\); use a simpler path; " +
+          'it did on this same value before, and is not evaluated again until \\d{4}-',
+      ),
     );
     expect(jmesStats().inWorker).toBe(before.inWorker);
     expect(jmesStats().remembered - before.remembered).toBe(1);
@@ -292,7 +297,8 @@ describe('budget', () => {
 
   test("the mount's deadline ends an evaluation in progress", async () => {
     configureJmes({ cpuMsPerMount: 60_000 });
-    await deriveFiles(descriptor(['keys(@)'], 'json'), enc(DOC), 'v', 'r'); // the worker is up: the deadline ends the evaluation, not the start
+    // the worker is up: the deadline ends the evaluation, not the start
+    await deriveFiles(descriptor(['keys(@)'], 'json'), enc(DOC), 'v', 'r');
     const e = await failure(
       deriveFiles(descriptor([FILTER_BOMB]), enc(DOC), 'v', 'r', { signal: AbortSignal.timeout(100) }),
     );

@@ -178,7 +178,7 @@ const simpleCache = new Map<string, boolean>();
 export function isSimplePath(expression: string): boolean {
   const known = simpleCache.get(expression);
   if (known !== undefined) return known;
-  let simple = false;
+  let simple: boolean;
   try {
     simple =
       Buffer.byteLength(expression, 'utf8') <= settings.expressionBytes && isSimpleAst(jmesLib.compile(expression));

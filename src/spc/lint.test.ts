@@ -9,8 +9,8 @@ test('lintObjects warnings', () => {
     assumeRoleArn: 'arn:aws:iam::123456789012:role/r',
     objects:
       "- objectName: a\n  objectType: secretsmanager\n  filePermission: '0666'\n  optional: true\n  allKeys: true\n" +
-      ('  jmesPath:\n    - {path: k, objectAlias: \'"quoted-alias"\', render: json}\n- objectName: ..hidden\n  ' +
-        'objectType: ssmparameter\n'),
+      '  jmesPath:\n    - {path: k, objectAlias: \'"quoted-alias"\', render: json}\n- objectName: ..hidden\n  ' +
+      'objectType: ssmparameter\n',
   };
   const attrs = parseAttributes(JSON.stringify(raw));
   const d = parseObjects(attrs.objects, {

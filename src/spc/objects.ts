@@ -166,7 +166,9 @@ class Loader {
     );
   }
 
-  /** A string field: scalars coerced as sigs.k8s.io/yaml (int → decimal, float → float32 'g', bool, null → ''). */
+  /**
+   * A string field: scalars coerced as sigs.k8s.io/yaml (int → decimal, float → float32 'g', bool, null → '').
+   */
   str(list: { key: string; value: GoValue }[] | undefined, path: string, ctx: StructCtx): string {
     let out = '';
     for (const { value } of list ?? []) {

@@ -46,8 +46,8 @@ describe('deriveFiles: ASCP secret_value_test.go', () => {
     );
     expect(e.message).toBe(
       'eu-west-1: JMES Path - DB_AI_HIVE_URL for object alias - DB_AI_HIVE_URL does not point to a valid object. ' +
-        ('(in the JSON of jsonObject; names are case-sensitive, and the JSON has "db_ai_hive_url" where the path ' +
-          'says "DB_AI_HIVE_URL")'),
+        '(in the JSON of jsonObject; names are case-sensitive, and the JSON has "db_ai_hive_url" where the path ' +
+        'says "DB_AI_HIVE_URL")',
     );
     expect(e.message).not.toContain('secret-host');
     expect(e.message).not.toContain('other');
@@ -105,8 +105,8 @@ describe('deriveFiles', () => {
   test('render: json writes non-strings as JSON text, strings raw', async () => {
     const d = descriptor(
       '- objectName: cfg\n  objectType: secretsmanager\n  jmesPath:\n    - {path: port, objectAlias: port, render: ' +
-        ('json}\n    - {path: tags, objectAlias: tags, render: json}\n    - {path: name, objectAlias: name, render: ' +
-          'json}\n'),
+        'json}\n    - {path: tags, objectAlias: tags, render: json}\n    - {path: name, objectAlias: name, render: ' +
+        'json}\n',
     );
     const files = await deriveFiles(d, enc('{"port": 5432, "tags": {"a": [1, true]}, "name": "db"}'), 'v', 'r');
     expect(files.slice(1).map((f) => dec(f.contents))).toEqual(['5432', '{"a":[1,true]}', 'db']);

@@ -229,9 +229,9 @@ describe('mount against the emulator', () => {
     writeFileSync(
       file,
       'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: m}\nspec:\n  ' +
-        ('provider: aws\n  parameters:\n    region: us-east-1\n    objects: "- {objectName: prod/db-creds, ' +
-          ('objectType: secretsmanager}"\n  secretObjects:\n  - {secretName: s, type: Opaque, data: [{objectName: ' +
-            'db-creds, key: k}]}\n')),
+        'provider: aws\n  parameters:\n    region: us-east-1\n    objects: "- {objectName: prod/db-creds, ' +
+        'objectType: secretsmanager}"\n  secretObjects:\n  - {secretName: s, type: Opaque, data: [{objectName: ' +
+        'db-creds, key: k}]}\n',
     );
     const cmd = io(creds);
     expect(await run(['--class', file, '--pod-namespace', 'default', '--service-account', 'app-irsa'], cmd)).toBe(1);

@@ -245,7 +245,8 @@ describe.skipIf(FILES.length === 0)('the corpus of real SecretProviderClasses', 
     const ours = got.check === 'refused' || got.mount === 'refused' ? 'refused' : 'ok';
     const diff = Object.entries(DIFFERENCES).find(([prefix]) => file.startsWith(prefix))?.[1];
     console.log(
-      `${file}: ASCP ${ascp}; check ${got.check}${got.checkErrors.length > 0 ? ` (${got.checkErrors[0]})` : ''}; mount ${got.mount} (${got.mountDetail.slice(0, 200)})`,
+      `${file}: ASCP ${ascp}; check ${got.check}${got.checkErrors.length > 0 ? ` (${got.checkErrors[0]})` : ''}; ` +
+        `mount ${got.mount} (${got.mountDetail.slice(0, 200)})`,
     );
     if (ascp === 'unknown') return;
     expect(ours).toBe(diff?.ours ?? ascp);

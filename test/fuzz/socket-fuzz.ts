@@ -284,8 +284,8 @@ const objectEntry = fc.record(
 const yamlBombs = fc.constantFrom(
   // billion laughs with aliases
   'a: &a ["x","x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c ' +
-    ('[*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e ' +
-      '[*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n'),
+    '[*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e ' +
+    '[*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n',
   '- &x {objectName: fz/plain, objectType: secretsmanager, jmesPath: &j [*x]}',
   '&a [*a]',
   '- *undefined',
@@ -334,7 +334,8 @@ export function defineSocketFuzz(driverWrites: boolean): void {
       .map(([code, e]) => `\n  ${CODE_NAME[code]} ×${e.n}, e.g. ${JSON.stringify(e.first)}`)
       .join('');
     process.stdout.write(
-      `[fuzz ${driverWrites ? 'driver-writes' : 'provider-writes'}] cases=${s.cases} mounted=${s.successes}${summary}\n`,
+      `[fuzz ${driverWrites ? 'driver-writes' : 'provider-writes'}] ` +
+        `cases=${s.cases} mounted=${s.successes}${summary}\n`,
     );
     await s.h.close();
   });

@@ -155,6 +155,7 @@ describe('one poisoned mount fails alone with INTERNAL and a log line', () => {
     [
       'a thrown string in the fetcher',
       (w) => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- a non-Error is the case tested
         if (w === 'fetch') throw 'boom';
       },
       {},
@@ -162,6 +163,7 @@ describe('one poisoned mount fails alone with INTERNAL and a log line', () => {
     [
       'a rejection with null in the fetcher',
       async (w) => {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- null is the case tested
         if (w === 'fetch') return Promise.reject(null);
       },
       {},
@@ -208,7 +210,7 @@ describe('one poisoned mount fails alone with INTERNAL and a log line', () => {
   it('poisoned mounts among 60 concurrent good ones: only they fail', async () => {
     poison = (w) => void (w === 'fetch' && nilDeref());
     const inFlight = server.inFlight();
-    const kinds = Array.from({ length: 70 }, (_, i) => (i % 7 === 3 ? 'poisoned' : 'good') as 'good' | 'poisoned');
+    const kinds = Array.from({ length: 70 }, (_, i) => (i % 7 === 3 ? 'poisoned' : 'good'));
     const results = await pool(kinds, 70, async (kind) => {
       const t = await target();
       const r = await outcomeOf(

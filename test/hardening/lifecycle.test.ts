@@ -214,14 +214,16 @@ describe('SIGTERM with 50 mounts in flight', () => {
     );
     const held = await inFlightReaches(metricsUrl, 50);
     expect(held).toBe(50);
-    const fds = fdCount(p.child.pid as number);
+    const fds = fdCount(p.child.pid);
     const rss = await rssOf(p.child.pid as number);
     p.child.kill('SIGTERM');
     const results: Outcome[] = await Promise.all(calls);
     const exit = await p.exited;
     client.close();
     report.push(
-      `SIGTERM with ${held} mounts in flight: ${results.filter((r) => r.ok).length} finished, ${results.filter((r) => !r.ok).length} failed; provider RSS ${Math.round(rss / MB)} MB, ${fds} fds while holding them`,
+      `SIGTERM with ${held} mounts in flight: ${results.filter((r) => r.ok).length} finished, ` +
+        `${results.filter((r) => !r.ok).length} failed; ` +
+        `provider RSS ${Math.round(rss / MB)} MB, ${fds} fds while holding them`,
     );
     for (const [i, r] of results.entries()) {
       if (r.ok) expect(await readFile(path.join(targets[i] as string, 'f'), 'utf8')).toBe(`value-${i}`);
@@ -376,7 +378,9 @@ describe('the provider process under load (its own /proc figures)', () => {
     const r3 = await roundOf();
     report.push(
       `spawned provider, 3 × 200 concurrent mounts over 20 identities: ` +
-        `fds ${idle.fds} → ${r1.fds} → ${r2.fds} → ${r3.fds}; sockets ${idle.sockets} → ${r1.sockets} → ${r2.sockets} → ${r3.sockets}; RSS idle ${Math.round(idle.rss / MB)} MB, peak ${Math.round(Math.max(r1.rss, r2.rss, r3.rss) / MB)} MB`,
+        `fds ${idle.fds} → ${r1.fds} → ${r2.fds} → ${r3.fds}; ` +
+        `sockets ${idle.sockets} → ${r1.sockets} → ${r2.sockets} → ${r3.sockets}; ` +
+        `RSS idle ${Math.round(idle.rss / MB)} MB, peak ${Math.round(Math.max(r1.rss, r2.rss, r3.rss) / MB)} MB`,
     );
     expect(r3.fds - r2.fds).toBeLessThanOrEqual(4);
     expect(r3.sockets - r2.sockets).toBeLessThanOrEqual(4);

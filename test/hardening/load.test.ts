@@ -159,9 +159,11 @@ describe('500 concurrent mounts across 110 identities', () => {
 
     report.push(
       `500 mounts × 3 rounds, 110 identities, 4 objects each: peak in flight ${r1.peakInFlight} (round 1, 200 ms ` +
-        (`per AWS/k8s answer) / ${r2.peakInFlight} / ${w3.r.peakInFlight}, peak ` +
-          `RSS ${Math.round(r1.peakRss / MB)} / ${Math.round(r2.peakRss / MB)} / ${Math.round(w3.r.peakRss / MB)} MB (test process: provider + emulator + client)`),
-      `fds: before ${fd0}, after rounds 1–3: ${fd1}, ${fd2}, ${fd3}; sockets ${sock0} → ${sock1} → ${sock2} → ${sock3}`,
+        `per AWS/k8s answer) / ${r2.peakInFlight} / ${w3.r.peakInFlight}, peak ` +
+        `RSS ${Math.round(r1.peakRss / MB)} / ${Math.round(r2.peakRss / MB)} / ${Math.round(w3.r.peakRss / MB)} MB ` +
+        '(test process: provider + emulator + client)',
+      `fds: before ${fd0}, after rounds 1–3: ${fd1}, ${fd2}, ${fd3}; ` +
+        `sockets ${sock0} → ${sock1} → ${sock2} → ${sock3}`,
     );
     // The driver's one connection carries at most maxStreamsPerConnection calls at once (the rest
     // wait in the client, each within its deadline): the provider held that many, never more.

@@ -137,11 +137,15 @@ const samples = [];
 while (Atomics.load(flag, 0) === 0) {
   for (const f of files) {
     let text;
-    try { text = fs.readFileSync(f, 'utf8'); } catch (e) { missing++; if (samples.length < 5) samples.push(f + ': ' + e.code); continue; }
+    try { text = fs.readFileSync(f, 'utf8'); } catch (e) {
+      missing++; if (samples.length < 5) samples.push(f + ': ' + e.code); continue;
+    }
     reads++;
     if (text.length === 0) { empty++; continue; }
     const m = /^v(\\d+):/.exec(text);
-    if (!m || text.length !== size || !text.endsWith(':end' + m[1])) { partial++; if (samples.length < 5) samples.push(f + ': ' + text.length + ' bytes'); continue; }
+    if (!m || text.length !== size || !text.endsWith(':end' + m[1])) {
+      partial++; if (samples.length < 5) samples.push(f + ': ' + text.length + ' bytes'); continue;
+    }
     versions.add(m[1]);
   }
 }

@@ -111,7 +111,8 @@ describe('per-mount bytes of files', () => {
       'the files of this class take more than 4 MiB (reached at object fan/big): name fewer objects or aliases of ' +
         'the same one',
     );
-    expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(2); // this mount's one fetch, and the bystander's
+    // this mount's one fetch, and the bystander's
+    expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(2);
     expect(await readdir(target)).toEqual([]);
   });
 });
@@ -180,7 +181,7 @@ describe("driver-writes: the answer is checked against the driver's limit before
     );
     expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(e.details).toMatch(
-      /the files of this class take 3\.\d MiB, more than the driver accepts in one answer \(4 MiB\) in driver-writes mode/,
+      /the files of this class take 3\.\d MiB, more than the driver accepts in one answer \(4 MiB\) in driver-writes/,
     );
   });
 });

@@ -138,7 +138,8 @@ describe('answers larger than any AWS answer', () => {
       );
       report.push(
         `200 MiB answer ${how}: refused in ${((performance.now() - t0) / 1000).toFixed(1)} s; process ` +
-          `RSS ${mib(before.rss)} → peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`,
+          `RSS ${mib(before.rss)} → peak ${mib(peak.rss)}, ` +
+          `external ${mib(before.external)} → ${mib(peak.external)}`,
       );
       expectCode(e, status.INTERNAL);
       expect(e.details).toContain('Secrets Manager GetSecretValue answered more than 1 MiB');
@@ -187,8 +188,8 @@ describe('answers larger than any AWS answer', () => {
     ).length;
     report.push(
       `12 mounts at once, each a chunked 200 MiB answer: ${own} stopped at their own 1 MiB, ${shared} at the ` +
-        (`provider's 16 MiB; process RSS ${mib(before.rss)} → ` +
-          `peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`),
+        `provider's 16 MiB; process RSS ${mib(before.rss)} → ` +
+        `peak ${mib(peak.rss)}, external ${mib(before.external)} → ${mib(peak.external)}`,
     );
     expect(own + shared).toBe(12);
     result.forEach((e, i) => expect(e.details).toContain(names[i]));
@@ -656,6 +657,7 @@ describe('a role annotation that is not an IAM role ARN', () => {
           `an IAM role ARN: ${quoted}`,
       );
       expect(e.details.length).toBeLessThan(600);
+      // eslint-disable-next-line no-control-regex -- control characters are what must not appear
       expect(e.details).not.toMatch(/[\u0000-\u001f\u007f]/);
       expect(callsSince(h.emu, mark, { service: 'sts' })).toHaveLength(0);
     },

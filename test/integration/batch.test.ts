@@ -25,7 +25,8 @@ it('role allows the batch: warm polls make one BatchGetSecretValue per 20 secret
   const attributes = pod.attributes({ region: REGION, objects: objects('bt', 25) });
   h.emu.resetCalls();
   await h.client.mount({ attributes, targetPath: target });
-  expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(25); // first mount: one by one
+  // first mount: one by one
+  expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(25);
   h.emu.resetCalls();
   h.emu.putSecret(REGION, 'bt-7', 'rotated');
   const res = await h.client.mount({ attributes, targetPath: target });

@@ -98,7 +98,8 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
       getParameters: 1,
     });
     h.emu.resetCalls();
-    await h.client.mount({ attributes, targetPath: target, currentObjectVersion: first.objectVersion }); // driver ≤1.5 poll
+    // driver ≤1.5 poll
+    await h.client.mount({ attributes, targetPath: target, currentObjectVersion: first.objectVersion });
     expect(counts(h.emu)).toMatchObject({ sts: 0, agent: 0, serviceAccount: 0, pod: 0, node: 0 });
   });
 
@@ -120,7 +121,8 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
       usePodIdentity: 'true',
       objects: OBJECTS,
     });
-    h.emu.addFault({ service: 'secretsmanager', region: REGION, target: 'c-one', status: 500 }); // makes the failover region need credentials too
+    // makes the failover region need credentials too
+    h.emu.addFault({ service: 'secretsmanager', region: REGION, target: 'c-one', status: 500 });
     try {
       for (let i = 0; i < 5; i++) await h.client.mount({ attributes, targetPath: await h.target() });
     } finally {
@@ -210,7 +212,8 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
   });
 
   it(
-    'burst without NODE_NAME: 40 pods × 30 secrets, 8 service accounts → one pod GET per pod on the first mount and none on polls (pod uid), one node GET, one SA GET and one STS exchange per service account',
+    'burst without NODE_NAME, 40 pods × 30 secrets, 8 service accounts: a pod GET per pod on first mounts, none on ' +
+      'polls (pod uid); one node GET; one SA GET and one STS exchange per service account',
     { timeout: 120_000 },
     async () => {
       const r = await burst(h, 'nn');
@@ -244,7 +247,8 @@ describe("with NODE_NAME (the region from the provider's own node, looked up onc
   afterAll(async () => h?.close());
 
   it(
-    'burst: 40 pods × 30 secrets, 8 service accounts → no pod GET, one node GET, one SA GET and one STS exchange per service account (pod-bound tokens of one service account are one web identity)',
+    'burst, 40 pods × 30 secrets, 8 service accounts: no pod GET; one node GET; one SA GET and one STS exchange per ' +
+      'service account (pod-bound tokens of one service account are one web identity)',
     { timeout: 120_000 },
     async () => {
       const r = await burst(h, 'wn');

@@ -44,5 +44,5 @@ it('no secret value, token or secrets field in any log line or error', async () 
   expect(everything).not.toContain(pod.podIdentityToken);
   expect(everything).not.toContain(pod.irsaToken.split('.')[2]);
   // and there is one log line per mount
-  expect(h.logs.filter((l) => JSON.parse(l).msg === 'mount')).toHaveLength(4);
+  expect(h.logs.filter((l) => (JSON.parse(l) as { msg?: string }).msg === 'mount')).toHaveLength(4);
 });

@@ -68,6 +68,7 @@ function dockerIgnored(patterns: readonly string[], path: string): boolean {
           .replace(/\*\*\/?/g, '\u0000')
           .replace(/\*/g, '[^/]*')
           .replace(/\?/g, '[^/]')
+          // eslint-disable-next-line no-control-regex -- NUL stands in for `**/` while the rest is rewritten
           .replace(/\u0000/g, '(?:.*/)?') +
         '$',
     );
@@ -231,7 +232,8 @@ describe('.dockerignore', () => {
 
 describe("the image's server: dist/bundle/ and package.json, without node_modules", () => {
   it(
-    'starts and mounts through every lazily loaded part (kubeconfig, IRSA and STS, Pod Identity, Secrets Manager with jmesPath inline and in the worker thread, SSM)',
+    'starts and mounts through every lazily loaded part (kubeconfig, IRSA and STS, Pod Identity, Secrets Manager ' +
+      'with jmesPath inline and in the worker thread, SSM)',
     { timeout: 120_000 },
     async () => {
       const bundle = ensureBundle();
@@ -352,7 +354,9 @@ describe("the image's server: dist/bundle/ and package.json, without node_module
         }
         const client = createDriverClient(socket);
         try {
-          expect((await client.version()).runtime_name).toBe(JSON.parse(read('package.json')).name);
+          expect((await client.version()).runtime_name).toBe(
+            (JSON.parse(read('package.json')) as { name: string }).name,
+          );
           for (const pod of pods) {
             const res = await client.mount(
               { attributes: pod.attributes, targetPath: pod.target, currentObjectVersion: [] },

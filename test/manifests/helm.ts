@@ -116,6 +116,7 @@ export function helm(args: readonly string[], opts: { cwd?: string } = {}): stri
     throw new Error(
       `helm ${args[0] ?? ''} failed ` +
         `(exit ${err.status ?? '?'}): ${[err.stderr ?? String(e), err.stdout ?? ''].join('\n').trim()}`,
+      { cause: e },
     );
   }
 }

@@ -190,8 +190,12 @@ export function validateServiceMonitor(obj: K8sObject): string[] {
     for (const ep of spec.endpoints as unknown[]) {
       if (!isMap(ep) || (typeof ep.port !== 'string' && ep.targetPort === undefined))
         problems.push('an endpoint needs a port name');
-      if (isMap(ep) && ep.interval !== undefined && !/^(\d+(ms|s|m|h))+$/.test(String(ep.interval)))
-        problems.push(`endpoint interval ${String(ep.interval)} is not a duration`);
+      if (
+        isMap(ep) &&
+        ep.interval !== undefined &&
+        (typeof ep.interval !== 'string' || !/^(\d+(ms|s|m|h))+$/.test(ep.interval))
+      )
+        problems.push(`endpoint interval ${JSON.stringify(ep.interval)} is not a duration`);
     }
   return problems;
 }
@@ -218,8 +222,8 @@ export function validatePrometheusRule(obj: K8sObject): string[] {
         problems.push(`${String(r.alert)}: expr must be a non-empty string`);
       else if (r.expr.split('(').length !== r.expr.split(')').length)
         problems.push(`${String(r.alert)}: unbalanced parentheses`);
-      if (r.for !== undefined && !/^(\d+(ms|s|m|h|d|w|y))+$/.test(String(r.for)))
-        problems.push(`${String(r.alert)}: for ${String(r.for)} is not a duration`);
+      if (r.for !== undefined && (typeof r.for !== 'string' || !/^(\d+(ms|s|m|h|d|w|y))+$/.test(r.for)))
+        problems.push(`${String(r.alert)}: for ${JSON.stringify(r.for)} is not a duration`);
     }
   }
   return problems;

@@ -818,8 +818,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       notes.push(
         `Burst: box CPU ${secs(bs.cpuMs ?? Number.NaN)}, throttled ` +
           `in ${bs.throttledPeriods} of ${bs.periods} periods; ` +
-          (`working set peak ${mib(bs.peakWorkingSetBytes)}, anon peak ${mib(bs.peakAnonBytes)}, charge ` +
-            `peak ${mib(bs.peakBytes)}.`),
+          `working set peak ${mib(bs.peakWorkingSetBytes)}, anon peak ${mib(bs.peakAnonBytes)}, charge ` +
+          `peak ${mib(bs.peakBytes)}.`,
       );
     }
   } else {
@@ -863,10 +863,10 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     if (st.start && st.end) {
       notes.push(
         `Steady polls, box memory at start → end: ` +
-          (`charged ${mib(st.start.memoryBytes)} → ${mib(st.end.memoryBytes)}, working ` +
-            `set ${mib(st.start.workingSetBytes)} → `) +
-          (`${mib(st.end.workingSetBytes)}, anon + tmpfs ${mib(anon(st.start))} → ${mib(anon(st.end))} (the figure); ` +
-            `V8 heap in use ${mib(st.heapStart)} → ${mib(st.heapEnd)}.`),
+          `charged ${mib(st.start.memoryBytes)} → ${mib(st.end.memoryBytes)}, working ` +
+          `set ${mib(st.start.workingSetBytes)} → ` +
+          `${mib(st.end.workingSetBytes)}, anon + tmpfs ${mib(anon(st.start))} → ${mib(anon(st.end))} (the figure); ` +
+          `V8 heap in use ${mib(st.heapStart)} → ${mib(st.heapEnd)}.`,
       );
     }
   } else {
@@ -884,8 +884,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     ]);
     notes.push(
       `Node phase memory: charge peak ${mib(peakStats.peakBytes)}${peakStats.peakSource === 'sampled' ? ' (sampled)' : ' (kernel)'} of ${mib(L.memoryBytes)}; now page cache ` +
-        (`${mib(peakStats.fileBytes)}, tmpfs ${mib(peakStats.shmemBytes)}; major ` +
-          `faults ${peakStats.majorFaults}, file refaults ${peakStats.fileRefaults ?? 'n/a'}`) +
+        `${mib(peakStats.fileBytes)}, tmpfs ${mib(peakStats.shmemBytes)}; major ` +
+        `faults ${peakStats.majorFaults}, file refaults ${peakStats.fileRefaults ?? 'n/a'}` +
         `${peakStats.limitHits === undefined ? '' : `, limit hit ${peakStats.limitHits}×`}.`,
     );
   } else {
@@ -990,8 +990,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   say(
     `Start-up = exec → listening socket. Fast UNAVAILABLE = answered within ${FAST_UNAVAILABLE_MS / 1000} s. ` +
       `Working set = box charge − inactive ` +
-      (`page cache (the kubelet's figure), sampled every 50 ms. Steady polls: anon + tmpfs at start → end; fitted ` +
-        `slope per 100 polls; `) +
+      `page cache (the kubelet's figure), sampled every 50 ms. Steady polls: anon + tmpfs at start → end; fitted ` +
+      `slope per 100 polls; ` +
       `flat = fitted growth over the polls ≤ ${FLAT_BYTES / MiB} MiB.`,
   );
   out();

@@ -90,7 +90,7 @@ export function watchRss(pid: number, everyMs = 5): { stop(): { maxRssBytes: num
     stop() {
       clearInterval(timer);
       tick();
-      let hwm = 0;
+      let hwm: number;
       try {
         hwm = sampleProc(pid).hwmBytes;
       } catch {

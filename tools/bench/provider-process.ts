@@ -184,8 +184,8 @@ async function start(o: ProviderProcessOptions, box: Box | undefined): Promise<P
 
   // Poll for the socket: the CPU reading is taken the moment it exists.
   const deadline = t0 + (o.startTimeoutMs ?? 20_000);
-  let startupCpuMs = Number.NaN;
-  let startupWallMs = Number.NaN;
+  let startupCpuMs: number;
+  let startupWallMs: number;
   for (;;) {
     if (existsSync(socketPath)) {
       startupWallMs = performance.now() - t0;

@@ -876,8 +876,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
   out(
     wrap(
       "ASCP's pattern, computed from its code: every poll makes 1 STS exchange, " +
-        (`${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another ` +
-          `(${N + 4} sequential round trips).`),
+        `${N} GetSecretValue (or DescribeSecret) calls and 3 Kubernetes lookups, one after another ` +
+        `(${N + 4} sequential round trips).`,
       120,
     ),
   );

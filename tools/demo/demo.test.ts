@@ -89,7 +89,9 @@ describe('demo', () => {
     const plain = capture();
     expect(await run([], io)).toBe(0);
     expect(await run([], plain)).toBe(0);
+    // eslint-disable-next-line no-control-regex -- the colours are what is checked
     expect(io.out()).toMatch(/\x1b\[1;36m1\. Starting/);
+    // eslint-disable-next-line no-control-regex -- the colours are what is checked
     expect(io.out()).toMatch(/\x1b\[32mDone in/);
     // eslint-disable-next-line no-control-regex
     const stripped = io.out().replace(/\x1b\[[0-9;]*m/g, '');

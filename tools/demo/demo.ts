@@ -87,11 +87,12 @@ export function demoClassYaml(): string {
 }
 
 /** ANSI styles, or none. */
+/** Function-valued fields, not methods: each is handed around on its own (`out(line, style.step)`). */
 interface Style {
-  step(s: string): string;
-  dim(s: string): string;
-  good(s: string): string;
-  bad(s: string): string;
+  step: (s: string) => string;
+  dim: (s: string) => string;
+  good: (s: string) => string;
+  bad: (s: string) => string;
 }
 const PLAIN: Style = { step: (s) => s, dim: (s) => s, good: (s) => s, bad: (s) => s };
 const ANSI: Style = {
@@ -155,13 +156,13 @@ class StepError extends Error {
 }
 
 /** `--keep`, `--help`; anything else is refused. */
-function parseArgs(argv: readonly string[]): { keep: boolean } | 'help' | string {
+function parseArgs(argv: readonly string[]): { keep: boolean } | { help: true } | { error: string } {
   let keep = false;
   for (const a of argv) {
-    if (a === '--help' || a === '-h' || a === 'help') return 'help';
+    if (a === '--help' || a === '-h' || a === 'help') return { help: true };
     if (a === '--keep' || a === '-keep' || a === '--keep=true') keep = true;
     else if (a === '--keep=false') keep = false;
-    else return `unknown argument ${JSON.stringify(a)}`;
+    else return { error: `unknown argument ${JSON.stringify(a)}` };
   }
   return { keep };
 }
@@ -194,6 +195,7 @@ async function listMount(dir: string, prefix = ''): Promise<FileInfo[]> {
 function shownValue(f: FileInfo): string {
   if (SHOWN.has(f.path)) return JSON.stringify(f.contents.toString('utf8'));
   const text = f.contents.toString('utf8');
+  // eslint-disable-next-line no-control-regex -- control characters mark a value as binary
   const binary = !Buffer.from(text, 'utf8').equals(f.contents) || /[\x00-\x08\x0e-\x1f]/.test(text);
   return binary ? '<binary, masked>' : '<masked>';
 }
@@ -208,7 +210,10 @@ function tree(files: readonly FileInfo[], versions: readonly ObjectVersion[]): s
   return files.map((f, i) => {
     const branch = i === files.length - 1 ? '└──' : '├──';
     const version = byId.get(f.path) ?? '-';
-    return `   ${branch} ${pad(f.path, w)}  ${f.mode.toString(8).padStart(4, '0')}  ${String(f.size).padStart(4)} B  version ${pad(shortVersion(version), 10)}  ${shownValue(f)}`;
+    const mode = f.mode.toString(8).padStart(4, '0');
+    const size = `${String(f.size).padStart(4)} B`;
+    const shown = `version ${pad(shortVersion(version), 10)}  ${shownValue(f)}`;
+    return `   ${branch} ${pad(f.path, w)}  ${mode}  ${size}  ${shown}`;
   });
 }
 
@@ -260,12 +265,12 @@ export interface DemoHooks {
 
 export async function runDemo(argv: readonly string[], io: CommandIO, hooks: DemoHooks = {}): Promise<number> {
   const args = parseArgs(argv);
-  if (args === 'help') {
+  if ('help' in args) {
     io.stdout(USAGE);
     return 0;
   }
-  if (typeof args === 'string') {
-    io.stderr(`demo: ${args}\n\n${USAGE}`);
+  if ('error' in args) {
+    io.stderr(`demo: ${args.error}\n\n${USAGE}`);
     return 2;
   }
   const style = io.color === true ? ANSI : PLAIN;
@@ -462,8 +467,8 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
       stepLine(`7. /metrics excerpt (${provider.metricsUrl})`);
       const res = await fetch(provider.metricsUrl, { signal: AbortSignal.timeout(5_000) });
       const text = await res.text();
-      const wanted =
-        /^csi_provider_aws_(mounts_total|aws_calls_total|credential_exchanges_total|kubernetes_requests_total|cache_requests_total)\{/;
+      const families = ['mounts', 'aws_calls', 'credential_exchanges', 'kubernetes_requests', 'cache_requests'];
+      const wanted = new RegExp(`^csi_provider_aws_(${families.join('|')})_total\\{`);
       const lines = text.split('\n').filter((l) => wanted.test(l));
       for (const l of lines.slice(0, 16)) out(`   ${l}`);
       if (lines.length > 16) out(`   … ${lines.length - 16} more`);
@@ -551,7 +556,10 @@ export async function runDemo(argv: readonly string[], io: CommandIO, hooks: Dem
         () => true,
       );
       out(
-        `   temp directory ${gone ? 'removed (run `npm run demo -- --keep` to keep it: kubeconfig, mounted files, provider log)' : `NOT removed: ${dir}`}`,
+        gone
+          ? '   temp directory removed (run `npm run demo -- --keep` to keep it: kubeconfig, mounted files, ' +
+              'provider log)'
+          : `   temp directory NOT removed: ${dir}`,
       );
     }
   }

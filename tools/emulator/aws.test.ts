@@ -338,8 +338,8 @@ describe('Secrets Manager', () => {
       { SecretId: 'other/secret' },
       'AccessDeniedException',
       'User: arn:aws:sts::123456789012:assumed-role/app-reader/test-session is not authorized to perform: ' +
-        ('secretsmanager:GetSecretValue on resource: other/secret because no identity-based policy allows the ' +
-          'secretsmanager:GetSecretValue action'),
+        'secretsmanager:GetSecretValue on resource: other/secret because no identity-based policy allows the ' +
+        'secretsmanager:GetSecretValue action',
     ],
   ])('GetSecretValue refuses %s', async (_, input, name, message) => {
     const err = await rejection(sm(creds).send(new GetSecretValueCommand(input)));

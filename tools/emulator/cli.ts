@@ -84,7 +84,8 @@ export async function startCli(o: CliOptions, print: (line: string) => void): Pr
   for (const sa of seed.serviceAccounts ?? []) {
     for (const audience of ['sts.amazonaws.com', POD_IDENTITY_AUDIENCE]) {
       print(
-        `  ${sa.namespace}/${sa.name} ${audience}: ${emu.issueToken({ namespace: sa.namespace, serviceAccount: sa.name, audience })}`,
+        `  ${sa.namespace}/${sa.name} ${audience}: ` +
+          emu.issueToken({ namespace: sa.namespace, serviceAccount: sa.name, audience }),
       );
     }
   }

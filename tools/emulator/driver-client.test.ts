@@ -163,7 +163,8 @@ describe('writeFilesLikeDriver', () => {
     expect(await readFile(path.join(target, 'a'), 'utf8')).toBe('A2');
     await expect(lstat(path.join(target, 'dir'))).rejects.toThrow();
     const entries = (await readdir(target)).sort();
-    expect(entries.filter((e) => e.startsWith('..') && e !== '..data')).toHaveLength(1); // the old timestamp dir is gone
+    // the old timestamp dir is gone
+    expect(entries.filter((e) => e.startsWith('..') && e !== '..data')).toHaveLength(1);
     expect(entries).toContain('a');
   });
 

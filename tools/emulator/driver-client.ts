@@ -122,7 +122,7 @@ export function createDriverClient(socketPath: string): DriverClient {
         current_object_version: req.currentObjectVersion ?? [],
       };
       return new Promise((resolve, reject) => {
-        if (o.signal?.aborted === true) return reject(o.signal.reason);
+        if (o.signal?.aborted === true) return reject(o.signal.reason as Error);
         const call = stub.Mount(request, metadata(), options(o.deadlineMs), (err, res) => {
           o.signal?.removeEventListener('abort', onAbort);
           if (err !== null || res === undefined) return reject(err ?? new Error('empty Mount response'));

@@ -618,7 +618,7 @@ class EmulatorImpl implements Emulator {
       ex,
       { service, operation, region, names },
       error,
-      (a) => JSON.parse(a.body).__type as string,
+      (a) => (JSON.parse(a.body) as { __type: string }).__type,
       (caller) => {
         const auth = this.authenticate(ex, service);
         caller.session = auth.session;

@@ -204,7 +204,7 @@ describe('broken-upstream faults', () => {
     });
     const reader = res.body!.getReader();
     let got = 0;
-    while (got < 1024 * 1024) got += (await reader.read()).value?.length ?? 0;
+    while (got < 1024 * 1024) got += ((await reader.read()).value as Uint8Array | undefined)?.length ?? 0;
     ac.abort();
     await reader.closed.catch(() => undefined);
     // The next call is answered normally.

@@ -30,8 +30,8 @@ export function iamErrorXml(
 ): string {
   return (
     `<ErrorResponse xmlns="${IAM_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
-    (`    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  ` +
-      `<RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`)
+    `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  ` +
+    `<RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
   );
 }
 
@@ -167,10 +167,10 @@ export function handleIam(
       const inner =
         `    <Role>\n      <Path>${xmlEscape(path)}</Path>\n      ` +
         `<AssumeRolePolicyDocument>${xmlEscape(doc)}</AssumeRolePolicyDocument>\n` +
-        (`      <MaxSessionDuration>${role.maxSessionDurationSeconds ?? 3600}</MaxSessionDuration>\n      ` +
-          `<RoleId>${roleId(role.arn)}</RoleId>\n`) +
-        (`      <RoleName>${xmlEscape(name)}</RoleName>\n      <Arn>${xmlEscape(role.arn)}</Arn>\n      ` +
-          `<CreateDate>2026-01-01T00:00:00Z</CreateDate>\n    </Role>\n`);
+        `      <MaxSessionDuration>${role.maxSessionDurationSeconds ?? 3600}</MaxSessionDuration>\n      ` +
+        `<RoleId>${roleId(role.arn)}</RoleId>\n` +
+        `      <RoleName>${xmlEscape(name)}</RoleName>\n      <Arn>${xmlEscape(role.arn)}</Arn>\n      ` +
+        `<CreateDate>2026-01-01T00:00:00Z</CreateDate>\n    </Role>\n`;
       return envelope(op, inner, requestId);
     }
     case 'ListOpenIDConnectProviders': {
@@ -216,8 +216,8 @@ export function handleIam(
           (r) =>
             `      <member>\n        <EvalResourceName>${xmlEscape(r.resource)}</EvalResourceName>\n        ` +
             `<EvalActionName>${xmlEscape(r.action)}</EvalActionName>\n` +
-            (`        <EvalDecision>${r.decision}</EvalDecision>\n        <MatchedStatements/>\n        ` +
-              `<MissingContextValues/>\n      </member>\n`),
+            `        <EvalDecision>${r.decision}</EvalDecision>\n        <MatchedStatements/>\n        ` +
+            `<MissingContextValues/>\n      </member>\n`,
         )
         .join('');
       return envelope(

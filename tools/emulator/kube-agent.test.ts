@@ -9,7 +9,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { startEmulator, type Emulator } from './emulator.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/pod-role';
-let clock = Date.UTC(2026, 0, 1);
+const clock = Date.UTC(2026, 0, 1);
 let emu: Emulator;
 
 beforeAll(async () => {
@@ -33,22 +33,25 @@ afterAll(async () => {
 const kget = (p: string, token: string | null = emu.apiToken): Promise<Response> =>
   fetch(`${emu.url}${p}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 
+/** A Kubernetes object as the tests read it. */
+type K8sDoc = { metadata: { namespace?: string } } & Record<string, unknown>;
+
 describe('Kubernetes API', () => {
   test('serviceaccount, pod and node in Kubernetes shapes', async () => {
-    const sa = (await (await kget('/api/v1/namespaces/default/serviceaccounts/app')).json()) as Record<string, any>;
+    const sa = (await (await kget('/api/v1/namespaces/default/serviceaccounts/app')).json()) as K8sDoc;
     expect(sa).toMatchObject({
       kind: 'ServiceAccount',
       apiVersion: 'v1',
       metadata: { name: 'app', namespace: 'default', annotations: { 'eks.amazonaws.com/role-arn': ROLE } },
     });
-    const pod = (await (await kget('/api/v1/namespaces/default/pods/app-0')).json()) as Record<string, any>;
+    const pod = (await (await kget('/api/v1/namespaces/default/pods/app-0')).json()) as K8sDoc;
     expect(pod).toMatchObject({
       kind: 'Pod',
       apiVersion: 'v1',
       metadata: { name: 'app-0', namespace: 'default' },
       spec: { nodeName: 'node-1' },
     });
-    const node = (await (await kget('/api/v1/nodes/node-1')).json()) as Record<string, any>;
+    const node = (await (await kget('/api/v1/nodes/node-1')).json()) as K8sDoc;
     expect(node).toMatchObject({
       kind: 'Node',
       metadata: { name: 'node-1', labels: { 'topology.kubernetes.io/region': 'eu-central-1' } },

@@ -144,5 +144,5 @@ export function parseSeed(data: unknown): Seed {
   });
   list('podIdentityAssociations', (e, at) => need(e, at, 'namespace', 'serviceAccount', 'roleArn'));
   if (problems.length > 0) throw new Error(`seed: ${problems.length} problem(s): ${problems.join('; ')}`);
-  return data as Seed;
+  return data;
 }

@@ -5,8 +5,8 @@ import { expectedSignature, parseAuthorization, signatureMatches, type SignedReq
 const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
 const AUTH =
   'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, ' +
-  ('SignedHeaders=content-type;host;x-amz-date, ' +
-    'Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7');
+  'SignedHeaders=content-type;host;x-amz-date, ' +
+  'Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7';
 const REQ: SignedRequest = {
   method: 'GET',
   url: '/?Action=ListUsers&Version=2010-05-08',

@@ -24,8 +24,10 @@ export interface SigV4Auth {
   signature: string;
 }
 
-const AUTH =
-  /^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*$/;
+const AUTH = new RegExp(
+  String.raw`^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request,` +
+    String.raw`\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})\s*$`,
+);
 
 /** Parses `Authorization`; undefined when absent or not SigV4. */
 export function parseAuthorization(header: string | undefined): SigV4Auth | undefined {

@@ -12,7 +12,6 @@ import {
   matchesAny,
   parameterArn,
   type Parameter,
-  type ParameterType,
   type ParameterVersion,
   type Session,
   type State,
@@ -158,8 +157,8 @@ export function handleSsm(
         throw new EmulatorError(
           'AccessDeniedException',
           `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: ssm:DescribeParameters ` +
-            (`on resource: arn:aws:ssm:${region}:${state.accountId}:* because no identity-based policy allows the ` +
-              `ssm:DescribeParameters action`),
+            `on resource: arn:aws:ssm:${region}:${state.accountId}:* because no identity-based policy allows the ` +
+            `ssm:DescribeParameters action`,
         );
       }
       const filters = Array.isArray(body['ParameterFilters']) ? (body['ParameterFilters'] as unknown[]) : [];
@@ -226,14 +225,15 @@ export function handleSsm(
       if (type !== undefined && type !== 'String' && type !== 'SecureString' && type !== 'StringList') {
         throw new EmulatorError(
           'ValidationException',
-          `1 validation error detected: Value '${String(type)}' at 'type' failed to satisfy constraint: Member must ` +
+          `1 validation error detected: Value '${typeof type === 'string' ? type : JSON.stringify(type)}' at 'type' ` +
+            `failed to satisfy constraint: Member must ` +
             `satisfy enum value set: [SecureString, StringList, String]`,
         );
       }
       if (p === undefined && type === undefined)
         throw new EmulatorError('ValidationException', 'A parameter type is required when you create a parameter.');
       const { version } = state.putParameter(region, name, value, {
-        type: type as ParameterType | undefined,
+        type: type,
         overwrite: body['Overwrite'] === true || p === undefined,
       });
       return { Version: version.version, Tier: 'Standard' };

@@ -24,8 +24,8 @@ export function stsErrorXml(
 ): string {
   return (
     `<ErrorResponse xmlns="${STS_NS}">\n  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(code)}</Code>\n` +
-    (`    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  ` +
-      `<RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`)
+    `    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  ` +
+    `<RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`
   );
 }
 
@@ -72,10 +72,10 @@ function credentialsXml(s: Session, accountId: string): string {
   return (
     `    <AssumedRoleUser>\n      <AssumedRoleId>${roleId(s.roleArn)}:${xmlEscape(s.sessionName)}</AssumedRoleId>\n` +
     `      <Arn>${xmlEscape(assumedRoleArn(s, accountId))}</Arn>\n    </AssumedRoleUser>\n` +
-    (`    <Credentials>\n      <AccessKeyId>${s.accessKeyId}</AccessKeyId>\n      ` +
-      `<SecretAccessKey>${s.secretAccessKey}</SecretAccessKey>\n`) +
-    (`      <SessionToken>${s.sessionToken}</SessionToken>\n      ` +
-      `<Expiration>${new Date(s.expiresAtMs).toISOString()}</Expiration>\n    </Credentials>\n`)
+    `    <Credentials>\n      <AccessKeyId>${s.accessKeyId}</AccessKeyId>\n      ` +
+    `<SecretAccessKey>${s.secretAccessKey}</SecretAccessKey>\n` +
+    `      <SessionToken>${s.sessionToken}</SessionToken>\n      ` +
+    `<Expiration>${new Date(s.expiresAtMs).toISOString()}</Expiration>\n    </Credentials>\n`
   );
 }
 
