@@ -5,6 +5,7 @@
  * throttling as HTTP 400, and the JS SDK marks unmodelled errors `$fault: "client"` too, so neither
  * the status nor `$fault` can tell a refusal that another region might not repeat from one it would.
  */
+import { describeBytes } from './bytes.js';
 import { ProviderError, type StatusName } from './errors.js';
 import { scrub } from './observability/index.js';
 
@@ -214,10 +215,6 @@ function serviceName(ctx: AwsErrorContext): string {
   return ctx.operation === undefined ? ctx.service : `${ctx.service} ${ctx.operation}`;
 }
 
-function mib(n: number): string {
-  return n % 1048576 === 0 ? `${n / 1048576} MiB` : `${n} bytes`;
-}
-
 /**
  * True for what the SDK throws when it could not read an answer (not JSON, not XML, a field it
  * could not convert): the deserializer's own message quotes the body (`Unexpected token 'h',
@@ -243,7 +240,7 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
     return new AwsCallError(
       'UNAVAILABLE',
       `${ctx.region}: ${ctx.what}: ${who}'s answer was not read further: the AWS answers this provider was reading ` +
-        `at once held more than ${mib(err.limit)}, far more than AWS sends (an endpoint or proxy in between?)`,
+        `at once held more than ${describeBytes(err.limit)}, far more than AWS sends (an endpoint or proxy in between?)`,
       false,
       'AnswerTooLarge',
       { ...fields, reason: 'AnswersTooLarge' },
@@ -252,7 +249,7 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
   if (err instanceof AnswerTooLarge) {
     return new AwsCallError(
       'INTERNAL',
-      `${ctx.region}: ${ctx.what}: ${who} answered more than ${mib(err.limit)}, more than any AWS answer (an ` +
+      `${ctx.region}: ${ctx.what}: ${who} answered more than ${describeBytes(err.limit)}, more than any AWS answer (an ` +
         `endpoint or proxy in between?); the rest was not read`,
       false,
       'AnswerTooLarge',

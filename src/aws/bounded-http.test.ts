@@ -174,7 +174,7 @@ describe('answer size limit', () => {
     const e = classifyAwsError(err, ctx);
     expect([e.code, e.reason, e.fatal]).toEqual(['INTERNAL', 'AnswerTooLarge', false]);
     expect(e.message).toBe(
-      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered more than 262144 bytes, ' +
+      'us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue answered more than 256 KiB, ' +
         'more than any AWS answer (an endpoint or proxy in between?); the rest was not read',
     );
     expect(e.cause).toBeUndefined();
@@ -226,7 +226,7 @@ describe('provider-wide limit on answers being read at once', () => {
     expect([e.code, e.reason, e.fatal]).toEqual(['UNAVAILABLE', 'AnswersTooLarge', false]);
     expect(e.message).toBe(
       "us-east-1: Failed fetching secret small: Secrets Manager GetSecretValue's answer was not read further: the " +
-        'AWS answers this provider was reading at once held more than 614400 bytes, far more than AWS sends (an ' +
+        'AWS answers this provider was reading at once held more than 600 KiB, far more than AWS sends (an ' +
         'endpoint or proxy in between?)',
     );
     expect(f.answerBytesInFlight).toBe(0);

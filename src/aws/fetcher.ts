@@ -20,6 +20,8 @@ import {
 } from './secrets-manager.js';
 import { getParameterBatch, parameterSelector, SSM_BATCH } from './ssm.js';
 import { setBounded } from '../bounded-map.js';
+import { describeSize } from '../bytes.js';
+import { mapLimit } from '../map-limit.js';
 
 /** A region and a way to get credentials for it (lazy: the failover region's are asked for only if needed). */
 export interface RegionAccess {
@@ -74,17 +76,6 @@ export type CallObserver = (
 /** Secrets Manager calls in flight per mount: a first mount of up to 32 objects is one round trip. */
 const SM_CONCURRENCY = 32;
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 function isNotFound(err: AwsCallError): boolean {
   return err.code === 'NOT_FOUND';
 }
@@ -128,11 +119,10 @@ function credentialError(err: unknown, region: string): AwsCallError {
 }
 
 function tooLarge(maxBytes: number, region: string, object: string, held?: number): AwsCallError {
-  const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
   return new AwsCallError(
     'RESOURCE_EXHAUSTED',
-    `the objects of this class hold ${held === undefined ? 'more than' : `${mib(held)}, more than`} the ` +
-      `${mib(maxBytes)} one mount may read: split the class, or name fewer or smaller objects`,
+    `the objects of this class hold ${held === undefined ? 'more than' : `${describeSize(held)}, more than`} the ` +
+      `${describeSize(maxBytes)} one mount may read: split the class, or name fewer or smaller objects`,
     true,
     'TooLarge',
     { region, object, reason: 'TooLarge' },

@@ -32,6 +32,7 @@ import type { FetchOutcome, FetchPlan, RegionAccess } from '../aws/index.js';
 import type { CachedCredentials, IdentityRequest } from '../identity/index.js';
 import { valueKey, type ValueCache } from './value-cache.js';
 import { setBounded } from '../bounded-map.js';
+import { describeBytes } from '../bytes.js';
 import { ParsedObjects } from './parsed-objects.js';
 import type { Admission } from './admission.js';
 
@@ -91,11 +92,6 @@ export const DEFAULT_MAX_MOUNT_FILES = 5_000;
 export const DEFAULT_MAX_MOUNT_BYTES = 4 * 1024 * 1024;
 /** What the driver accepts in one Mount answer (its gRPC message limit), less room for the versions. */
 const DRIVER_MAX_ANSWER = 4 * 1024 * 1024 - 256 * 1024;
-
-/** `4 MiB`, `512 KiB`: a bound as messages state it. */
-function mib(bytes: number): string {
-  return bytes % 1048576 === 0 ? `${bytes / 1048576} MiB` : `${Math.round(bytes / 1024)} KiB`;
-}
 
 /** The parts the pipeline calls; main wires the real ones, tests may wire others. */
 export interface MountDeps {
@@ -402,7 +398,7 @@ export function createMount(deps: MountDeps): MountFn {
       if (fileBytes > maxMountBytes) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',
-          `the files of this class take more than ${mib(maxMountBytes)} (reached at object ${d.objectName}): name ` +
+          `the files of this class take more than ${describeBytes(maxMountBytes)} (reached at object ${d.objectName}): name ` +
             `fewer objects or aliases of the same one`,
           { object: d.objectName, reason: 'TooLarge' },
         );

@@ -5,6 +5,7 @@
  * bytes (docs/extensions.md). Pure; errors
  * never contain the secret value or any part of it (JSON and JMESPath library messages are not passed on).
  */
+import { describeBytes } from '../bytes.js';
 import { ProviderError, type StatusName } from '../errors.js';
 import { decodeValue } from './encoding.js';
 import { budgetFor, evaluateEntry, fieldNames, jmesSettings, type EntryOutcome } from './jmes.js';
@@ -14,14 +15,6 @@ import type { JmesPathEntry, OutputFile, SecretDescriptor } from './types.js';
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8');
-
-function describeBytes(n: number): string {
-  return n >= 1024 * 1024 && n % (1024 * 1024) === 0
-    ? `${n / (1024 * 1024)} MiB`
-    : n >= 1024 && n % 1024 === 0
-      ? `${n / 1024} KiB`
-      : `${n} bytes`;
-}
 
 /** What bound an over-budget entry hit, in words. */
 function boundText(bound: 'cpu' | 'memory' | 'time'): string {

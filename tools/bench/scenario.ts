@@ -155,18 +155,4 @@ export async function mountPod(
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function mapLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
+export { mapLimit } from '../../src/map-limit.js';
