@@ -71,7 +71,21 @@ export interface AwsClientOptions {
   maxClients?: number;
 }
 
-type Kind = 'sm' | 'ssm' | 'sts';
+/** What the factory needs of any SDK client it keeps: `send`, and `destroy` on close. */
+interface SdkClient {
+  send: unknown;
+  destroy(): void;
+}
+
+/** The configuration every client gets: region, the call's own credentials, retries, the shared handler. */
+export interface SdkClientConfig {
+  region: string;
+  credentials: typeof fromCall;
+  userAgentAppId: string;
+  maxAttempts: number;
+  cacheMiddleware: boolean;
+  requestHandler: BoundedHttpHandler;
+}
 
 /** What the pipeline calls on a client: `send`, already bound to one call's credentials. */
 export type Sender<C extends { send: unknown }> = Pick<C, 'send'>;
@@ -141,7 +155,7 @@ export class AwsClientFactory {
   private readonly agents: { http: HttpAgent; https: HttpsAgent };
   private handler: BoundedHttpHandler | undefined;
   /** One client per service and region, whoever calls (credentials travel with each call). */
-  private readonly cache = new Map<string, Promise<SecretsManagerClient | SSMClient | STSClient>>();
+  private readonly cache = new Map<string, Promise<SdkClient>>();
 
   constructor(opts: AwsClientOptions) {
     const requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
@@ -182,7 +196,7 @@ export class AwsClientFactory {
     return this.handler;
   }
 
-  private common(region: string) {
+  private common(region: string): Omit<SdkClientConfig, 'requestHandler'> {
     // cacheMiddleware: each command's middleware stack is resolved once, not on every call. The SDK
     // does so only for calls without options, which is why the abort signal travels in the call's
     // context (bind) instead of in `send`'s options.
@@ -196,11 +210,7 @@ export class AwsClientFactory {
   }
 
   /** The client for (kind, region), built once (concurrent first calls share the build). */
-  private client<C extends SecretsManagerClient | SSMClient | STSClient>(
-    kind: Kind,
-    region: string,
-    build: () => Promise<C>,
-  ): Promise<C> {
+  private client<C extends SdkClient>(kind: string, region: string, build: () => Promise<C>): Promise<C> {
     const key = `${kind}\0${region}`;
     const hit = this.cache.get(key) as Promise<C> | undefined;
     if (hit) {
@@ -261,6 +271,23 @@ export class AwsClientFactory {
       const { STSClient } = await import('@aws-sdk/client-sts');
       return new STSClient({ ...this.common(region), requestHandler: await this.requestHandler() });
     });
+    return this.bind(client, creds);
+  }
+
+  /**
+   * A client of a package this module does not import, built and kept like the others (shared
+   * handler, the call's own credentials, the identity guard), under its own `kind`: `doctor`'s IAM,
+   * EKS and KMS clients (aws/iam.ts, aws/eks.ts, aws/kms.ts), whose packages the server never loads.
+   */
+  async sdkClient<C extends SdkClient>(
+    kind: string,
+    region: string,
+    creds: AwsCredentials,
+    build: (config: SdkClientConfig) => Promise<C>,
+  ): Promise<Sender<C>> {
+    const client = await this.client(kind, region, async () =>
+      build({ ...this.common(region), requestHandler: await this.requestHandler() }),
+    );
     return this.bind(client, creds);
   }
 
