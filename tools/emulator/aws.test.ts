@@ -1,5 +1,6 @@
 // The AWS side of the emulator, through the real SDK v3 clients: STS web identity and role
-// chaining, Secrets Manager, SSM, SigV4 checks, region separation and the call log.
+// chaining, Secrets Manager, SSM, the IAM, EKS and KMS reads `doctor` makes, SigV4 checks, region
+// separation and the call log.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
   AssumeRoleCommand,
@@ -21,7 +22,19 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { startEmulator, type Emulator } from './emulator.js';
+import {
+  GetRoleCommand,
+  IAMClient,
+  ListOpenIDConnectProvidersCommand,
+  SimulatePrincipalPolicyCommand,
+} from '@aws-sdk/client-iam';
+import {
+  DescribePodIdentityAssociationCommand,
+  EKSClient,
+  ListPodIdentityAssociationsCommand,
+} from '@aws-sdk/client-eks';
+import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CLUSTER_NAME, DEFAULT_ISSUER, startEmulator, type Emulator } from './emulator.js';
 
 const READER = 'arn:aws:iam::123456789012:role/app-reader';
 const OTHER = 'arn:aws:iam::123456789012:role/other-app';
@@ -492,6 +505,119 @@ describe('SSM', () => {
     expect((await rejection(ssm(creds).send(new GetParameterCommand({ Name: '/app/none' })))).name).toBe(
       'ParameterNotFound',
     );
+  });
+});
+
+describe("doctor's reads: IAM (Query), EKS (REST-JSON), KMS (JSON 1.1)", () => {
+  const OPERATOR = 'arn:aws:iam::123456789012:role/operator';
+  const KEY = 'arn:aws:kms:us-east-1:123456789012:key/0b7e5c1d-1111-4222-8333-444455556666';
+  let creds: Creds;
+  beforeAll(() => {
+    emu.addRole({ arn: OPERATOR, allow: { iamRead: true, eksRead: true, kmsRead: true } });
+    emu.addKmsKey({ arn: KEY, aliases: ['alias/app-secrets'] });
+    emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'app', roleArn: READER });
+    creds = emu.issueCredentials(OPERATOR);
+  });
+  const iam = (): IAMClient =>
+    new IAMClient({ region: 'us-east-1', endpoint: emu.url, credentials: creds, maxAttempts: 1 });
+
+  test('IAM GetRole (the trust policy URL-encoded), ListOpenIDConnectProviders, SimulatePrincipalPolicy', async () => {
+    const role = (await iam().send(new GetRoleCommand({ RoleName: 'app-reader' }))).Role;
+    expect(role?.Arn).toBe(READER);
+    const trust = JSON.parse(decodeURIComponent(role?.AssumeRolePolicyDocument ?? '')) as { Statement: unknown[] };
+    expect(JSON.stringify(trust.Statement[0])).toContain(SUB);
+    expect((await rejection(iam().send(new GetRoleCommand({ RoleName: 'missing' })))).name).toBe(
+      'NoSuchEntityException',
+    );
+    const providers = await iam().send(new ListOpenIDConnectProvidersCommand({}));
+    expect(providers.OpenIDConnectProviderList?.map((p) => p.Arn)).toEqual([
+      `arn:aws:iam::123456789012:oidc-provider/${DEFAULT_ISSUER.replace('https://', '')}`,
+    ]);
+    const simulate = async (action: string, resource: string): Promise<string | undefined> =>
+      (
+        await iam().send(
+          new SimulatePrincipalPolicyCommand({
+            PolicySourceArn: READER,
+            ActionNames: [action],
+            ResourceArns: [resource],
+            ContextEntries: [{ ContextKeyName: 'kms:ViaService', ContextKeyType: 'string', ContextKeyValues: ['x'] }],
+          }),
+        )
+      ).EvaluationResults?.[0]?.EvalDecision;
+    expect(
+      await simulate(
+        'secretsmanager:GetSecretValue',
+        'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/x-AbCdEf',
+      ),
+    ).toBe('allowed');
+    expect(await simulate('kms:Decrypt', KEY)).toBe('implicitDeny');
+    expect(emu.calls.filter((c) => c.service === 'iam').map((c) => c.status)).toEqual([200, 404, 200, 200, 200]);
+  });
+
+  test('EKS ListPodIdentityAssociations and DescribePodIdentityAssociation; another cluster is not found', async () => {
+    const eks = new EKSClient({ region: 'us-east-1', endpoint: emu.url, credentials: creds, maxAttempts: 1 });
+    const list = await eks.send(
+      new ListPodIdentityAssociationsCommand({
+        clusterName: CLUSTER_NAME,
+        namespace: 'default',
+        serviceAccount: 'app',
+      }),
+    );
+    const id = list.associations?.[0]?.associationId ?? '';
+    expect(list.associations).toHaveLength(1);
+    const one = await eks.send(
+      new DescribePodIdentityAssociationCommand({ clusterName: CLUSTER_NAME, associationId: id }),
+    );
+    expect(one.association?.roleArn).toBe(READER);
+    expect((await rejection(eks.send(new ListPodIdentityAssociationsCommand({ clusterName: 'other' })))).name).toBe(
+      'ResourceNotFoundException',
+    );
+  });
+
+  test('KMS DescribeKey: key ARN, key ID, alias and alias ARN name one key; AWS managed aliases; not found; denied', async () => {
+    const kms = (c: Creds = creds): KMSClient =>
+      new KMSClient({ region: 'us-east-1', endpoint: emu.url, credentials: c, maxAttempts: 1 });
+    const id = KEY.slice(KEY.indexOf('key/') + 4);
+    for (const keyId of [KEY, id, 'alias/app-secrets', 'arn:aws:kms:us-east-1:123456789012:alias/app-secrets']) {
+      const m = (await kms().send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata;
+      expect([m?.Arn, m?.KeyId, m?.KeyManager, m?.KeyState]).toEqual([KEY, id, 'CUSTOMER', 'Enabled']);
+    }
+    const managed = (await kms().send(new DescribeKeyCommand({ KeyId: 'alias/aws/secretsmanager' }))).KeyMetadata;
+    expect(managed?.KeyManager).toBe('AWS');
+    // A key a secret names by ARN exists from then on.
+    expect(
+      (await kms().send(new DescribeKeyCommand({ KeyId: 'arn:aws:kms:us-east-1:123456789012:key/cmk-1' }))).KeyMetadata
+        ?.KeyManager,
+    ).toBe('CUSTOMER');
+    expect((await rejection(kms().send(new DescribeKeyCommand({ KeyId: 'alias/none' })))).name).toBe(
+      'NotFoundException',
+    );
+    // Keys are regional: the same ARN asked in another region is not found.
+    const west = new KMSClient({ region: 'us-west-2', endpoint: emu.url, credentials: creds, maxAttempts: 1 });
+    expect((await rejection(west.send(new DescribeKeyCommand({ KeyId: KEY })))).name).toBe('NotFoundException');
+    const denied = await rejection(kms(await webIdentity()).send(new DescribeKeyCommand({ KeyId: KEY })));
+    expect(denied.name).toBe('AccessDeniedException');
+    expect(emu.calls.filter((c) => c.service === 'kms').every((c) => c.operation === 'DescribeKey')).toBe(true);
+  });
+
+  test('a secret and a SecureString under a customer managed key need kms:Decrypt on it (named by alias too)', async () => {
+    emu.putSecret('us-east-1', 'prod/aliased', 'z', { kmsKeyId: 'alias/app-secrets' });
+    emu.putParameter('us-east-1', '/app/cmk', 'c', { type: 'SecureString', kmsKeyId: KEY });
+    const reader = await webIdentity();
+    expect((await rejection(sm(reader).send(new GetSecretValueCommand({ SecretId: 'prod/aliased' })))).message).toBe(
+      'Access to KMS is not allowed',
+    );
+    expect(
+      (await rejection(ssm(reader).send(new GetParametersCommand({ Names: ['/app/cmk'], WithDecryption: true })))).name,
+    ).toBe('AccessDeniedException');
+    // Without decryption SSM does not use the key.
+    expect((await ssm(reader).send(new GetParametersCommand({ Names: ['/app/cmk'] }))).Parameters).toHaveLength(1);
+    const withKey = 'arn:aws:iam::123456789012:role/with-key';
+    emu.addRole({ arn: withKey, allow: { secretsmanager: ['prod/*'], ssm: ['/app/*'], kms: [KEY] } });
+    const c = emu.issueCredentials(withKey);
+    expect((await sm(c).send(new GetSecretValueCommand({ SecretId: 'prod/aliased' }))).SecretString).toBe('z');
+    const p = await ssm(c).send(new GetParametersCommand({ Names: ['/app/cmk'], WithDecryption: true }));
+    expect(p.Parameters?.[0]?.Value).toBe('c');
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * @module emulator/emulator
- * One loopback HTTP server playing Secrets Manager, SSM, STS and IAM's reads (SigV4-verified,
- * per-region data), EKS's Pod Identity association reads, the Kubernetes GETs the provider and `doctor` make (service
- * accounts, pods, nodes, CSIDriver objects, the issuer discovery document), and the EKS Pod Identity agent; plus fault
- * injection, added latency and a call log. `startEmulator()` is the programmatic entry point.
+ * One loopback HTTP server playing Secrets Manager, SSM, STS, IAM's and KMS's reads (SigV4-verified,
+ * per-region data), EKS's Pod Identity association reads, the Kubernetes GETs the provider and
+ * `doctor` make (service accounts, pods, nodes, CSIDriver objects, the issuer discovery document),
+ * and the EKS Pod Identity agent; plus fault injection, added latency and a call log.
+ * `startEmulator()` is the programmatic entry point.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { handleSecretsManager, smNames } from './secrets-manager.js';
 import { parseAuthorization, signatureMatches } from './sigv4.js';
 import { handleSsm, ssmNames } from './ssm.js';
 import { handleIam, iamErrorXml } from './iam.js';
+import { handleKms, kmsNames } from './kms.js';
 import {
   DEFAULT_ACCOUNT,
   DEFAULT_ISSUER,
@@ -129,8 +131,10 @@ export interface Emulator {
   addSecretProviderClass(ns: string, name: string, spec: unknown): void;
   removeOidcProvider(issuer: string): void;
   addNode(name: string, labels?: Record<string, string>): void;
-  /** Creates the secret, or adds a version to it (rotation). */
-  /** `kmsKeyId`: a customer managed key's ARN (reading then needs kms:Decrypt on it). */
+  /**
+   * Creates the secret, or adds a version to it (rotation). `kmsKeyId`: a customer managed key, its
+   * ARN (the key then exists) or an alias of a key made by addKmsKey; reading needs kms:Decrypt on it.
+   */
   putSecret(
     region: string,
     name: string,
@@ -142,8 +146,10 @@ export interface Emulator {
     region: string,
     name: string,
     value: string,
-    o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean },
+    o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean; kmsKeyId?: string },
   ): { version: number; arn: string };
+  /** A customer managed KMS key (`arn:aws:kms:<region>:<account>:key/<id>`), its aliases (`alias/<name>`) and state. */
+  addKmsKey(key: { arn: string; aliases?: string[]; state?: 'Enabled' | 'Disabled' | 'PendingDeletion' }): void;
   deleteParameter(region: string, name: string): void;
   addFault(f: Fault): string;
   removeFault(id: string): void;
@@ -186,6 +192,7 @@ const CONTENT_TYPE: Record<ServiceName, string> = {
   sts: 'text/xml',
   iam: 'text/xml',
   eks: 'application/json',
+  kms: 'application/x-amz-json-1.1',
   k8s: 'application/json',
   'pod-identity': 'application/json',
 };
@@ -520,7 +527,7 @@ class EmulatorImpl implements Emulator {
   /** Finds and checks the caller's session; throws AWS's error for the service family. */
   private authenticate(
     ex: Exchange,
-    service: 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks',
+    service: 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks' | 'kms',
   ): { session: Session; region: string } {
     // STS and IAM (Query protocol) share their error words; the JSON services have their own.
     const sts = service === 'sts' || service === 'iam';
@@ -577,14 +584,20 @@ class EmulatorImpl implements Emulator {
     return { session, region: auth.region };
   }
 
-  // ---------------------------------------------------------------- Secrets Manager + SSM
+  // ---------------------------------------------------------------- Secrets Manager, SSM, KMS (JSON 1.1)
 
   private async awsJson(ex: Exchange, target: string): Promise<void> {
     const dot = target.indexOf('.');
     const prefix = target.slice(0, dot);
     const operation = target.slice(dot + 1);
-    const service: 'secretsmanager' | 'ssm' | undefined =
-      prefix === 'secretsmanager' ? 'secretsmanager' : prefix === 'AmazonSSM' ? 'ssm' : undefined;
+    const service: 'secretsmanager' | 'ssm' | 'kms' | undefined =
+      prefix === 'secretsmanager'
+        ? 'secretsmanager'
+        : prefix === 'AmazonSSM'
+          ? 'ssm'
+          : prefix === 'TrentService'
+            ? 'kms'
+            : undefined;
     const requestId = randomUUID();
     const error = (status: number, code: string, message: string): Answer => ({
       status,
@@ -613,7 +626,12 @@ class EmulatorImpl implements Emulator {
       });
       return this.send(ex, error(400, 'SerializationException', 'Start of structure or map found where not expected.'));
     }
-    const names = service === 'secretsmanager' ? smNames(operation, body) : ssmNames(operation, body);
+    const names =
+      service === 'secretsmanager'
+        ? smNames(operation, body)
+        : service === 'ssm'
+          ? ssmNames(operation, body)
+          : kmsNames(body);
     return this.awsCall(
       ex,
       { service, operation, region, names },
@@ -625,7 +643,9 @@ class EmulatorImpl implements Emulator {
         const out =
           service === 'secretsmanager'
             ? handleSecretsManager(this.state, auth.region, auth.session, operation, body)
-            : handleSsm(this.state, auth.region, auth.session, operation, body);
+            : service === 'ssm'
+              ? handleSsm(this.state, auth.region, auth.session, operation, body)
+              : handleKms(this.state, auth.region, auth.session, operation, body);
         return {
           status: 200,
           headers: { 'content-type': JSON_TYPE, 'x-amzn-requestid': requestId },
@@ -1276,10 +1296,21 @@ class EmulatorImpl implements Emulator {
     region: string,
     name: string,
     value: string,
-    o: { type?: ParameterType; labels?: string[]; kmsFails?: boolean } = {},
+    o: { type?: ParameterType; labels?: string[]; kmsFails?: boolean; kmsKeyId?: string } = {},
   ): { version: number; arn: string } {
     const { parameter, version } = this.state.putParameter(region, name, value, o);
     return { version: version.version, arn: parameter.arn };
+  }
+
+  addKmsKey(key: { arn: string; aliases?: string[]; state?: 'Enabled' | 'Disabled' | 'PendingDeletion' }): void {
+    if (!/^arn:aws:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/.test(key.arn))
+      throw new TypeError(`addKmsKey: ${key.arn} is not a KMS key ARN (arn:aws:kms:<region>:<12 digits>:key/<id>)`);
+    this.state.kmsKeys.set(key.arn, {
+      arn: key.arn,
+      aliases: [...(key.aliases ?? [])],
+      manager: 'CUSTOMER',
+      state: key.state ?? 'Enabled',
+    });
   }
 
   deleteParameter(region: string, name: string): void {

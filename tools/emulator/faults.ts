@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-export type ServiceName = 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks' | 'k8s' | 'pod-identity';
+export type ServiceName = 'secretsmanager' | 'ssm' | 'sts' | 'iam' | 'eks' | 'kms' | 'k8s' | 'pod-identity';
 
 export interface Fault {
   service?: ServiceName;
@@ -157,6 +157,9 @@ export function faultError(service: ServiceName, f: Fault): { status: number; co
         break;
       case 'eks':
         code = throttle ? 'ThrottlingException' : 'ServerException';
+        break;
+      case 'kms':
+        code = throttle ? 'ThrottlingException' : 'KMSInternalException';
         break;
       case 'ssm':
         code = throttle ? 'ThrottlingException' : 'InternalServerError';

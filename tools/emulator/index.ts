@@ -1,7 +1,8 @@
 /**
  * @module emulator
- * The AWS (Secrets Manager, SSM, STS) + Kubernetes API + EKS Pod Identity agent emulator the tests,
- * the demo and the tools run against, and the driver-side gRPC client. No provider module imports it.
+ * The AWS (Secrets Manager, SSM, STS; IAM's, EKS's and KMS's reads) + Kubernetes API + EKS Pod
+ * Identity agent emulator the tests, the demo and the tools run against, and the driver-side gRPC
+ * client. No provider module imports it.
  */
 export { CLUSTER_NAME, DEFAULT_ISSUER, POD_IDENTITY_AUDIENCE, startEmulator } from './emulator.js';
 export type {

@@ -13,6 +13,7 @@ import {
   type Session,
   type State,
 } from './state.js';
+import { canDecrypt } from './kms.js';
 
 export const SM_OPERATIONS = ['GetSecretValue', 'DescribeSecret', 'BatchGetSecretValue', 'PutSecretValue'] as const;
 
@@ -97,10 +98,11 @@ function valueOf(
   if (secret === undefined) throw new EmulatorError('ResourceNotFoundException', NOT_FOUND);
   const v = pickVersion(secret, versionId, stage);
   // A customer managed key: Secrets Manager decrypts as the caller, who needs kms:Decrypt on it.
-  if (secret.kmsKeyId !== undefined && !matchesAny(state.roles.get(session.roleArn)?.allow.kms, [secret.kmsKeyId])) {
+  const kms = secret.kmsKeyId === undefined ? undefined : canDecrypt(state, session, region, secret.kmsKeyId);
+  if (kms !== undefined && !kms.allowed) {
     throw new EmulatorError('AccessDeniedException', 'Access to KMS is not allowed');
   }
-  if (secret.kmsFails) {
+  if (secret.kmsFails || (kms?.key !== undefined && kms.key.state !== 'Enabled')) {
     throw new EmulatorError(
       'DecryptionFailure',
       "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",

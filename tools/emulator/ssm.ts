@@ -16,6 +16,7 @@ import {
   type Session,
   type State,
 } from './state.js';
+import { canDecrypt } from './kms.js';
 
 export const SSM_OPERATIONS = [
   'GetParameters',
@@ -96,6 +97,27 @@ function render(
   return out;
 }
 
+/**
+ * A SecureString read with decryption under a customer managed key: SSM decrypts as the caller, who
+ * needs kms:Decrypt on the key; a key that is not enabled decrypts nothing.
+ */
+function checkKey(state: State, session: Session, region: string, p: Parameter, decrypt: boolean): void {
+  if (p.type !== 'SecureString' || !decrypt || p.kmsKeyId === undefined) return;
+  const { allowed, key } = canDecrypt(state, session, region, p.kmsKeyId);
+  if (!allowed) {
+    throw new EmulatorError(
+      'AccessDeniedException',
+      `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: kms:Decrypt on resource: ${key?.arn ?? p.kmsKeyId} because no identity-based policy allows the kms:Decrypt action`,
+    );
+  }
+  if (key !== undefined && key.state !== 'Enabled') {
+    throw new EmulatorError(
+      'InvalidKeyId',
+      `The KMS key used to encrypt parameter ${p.name} is not valid or is disabled.`,
+    );
+  }
+}
+
 function requireName(body: Record<string, unknown>): string {
   const n = body['Name'];
   if (typeof n !== 'string' || n === '') {
@@ -145,6 +167,7 @@ export function handleSsm(
         if (p === undefined || v === undefined) {
           if (!invalid.includes(requested)) invalid.push(requested);
         } else {
+          checkKey(state, session, region, p, decrypt);
           found.push([p, v, selector]);
         }
       }
@@ -183,6 +206,7 @@ export function handleSsm(
             Name: p.name,
             ARN: p.arn,
             Type: p.type,
+            ...(p.type === 'SecureString' ? { KeyId: p.kmsKeyId ?? 'alias/aws/ssm' } : {}),
             Version: last?.version ?? 0,
             LastModifiedDate: (last?.modifiedMs ?? 0) / 1000,
             DataType: 'text',
@@ -207,6 +231,7 @@ export function handleSsm(
             `try again.`,
         );
       }
+      checkKey(state, session, region, p, decrypt);
       return { Parameter: render(p, v, selector, decrypt) };
     }
 

@@ -5,6 +5,7 @@
  * Plain data plus the mutations the HTTP handlers and the programmatic API share.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { uidFor } from './jwt.js';
 
 export const DEFAULT_ACCOUNT = '123456789012';
 /** The issuer STS and the agent trust (the cluster's OIDC issuer). */
@@ -27,6 +28,8 @@ export interface RoleAllow {
   iamRead?: boolean;
   /** KMS key ARNs (patterns) the role may kms:Decrypt: needed to read a secret encrypted with one. */
   kms?: string[];
+  /** kms:DescribeKey on every key (what `doctor` reads). Default false. */
+  kmsRead?: boolean;
   /** eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation. Default false. */
   eksRead?: boolean;
   /** ssm:DescribeParameters (on `*`, as IAM grants it: it lists names, never values). Default false. */
@@ -81,7 +84,10 @@ export interface SecretVersion {
 export interface Secret {
   name: string;
   arn: string;
-  /** A customer managed KMS key (its ARN): reading the value needs kms:Decrypt on it. Absent: the AWS managed key. */
+  /**
+   * A customer managed KMS key, as DescribeSecret names it (a key ARN, or an alias of a key made by
+   * addKmsKey): reading the value needs kms:Decrypt on the key. Absent: the AWS managed key.
+   */
   kmsKeyId?: string | undefined;
   createdMs: number;
   lastChangedMs: number;
@@ -103,7 +109,19 @@ export interface Parameter {
   arn: string;
   type: ParameterType;
   kmsFails: boolean;
+  /** A SecureString's customer managed KMS key, as for a secret; absent: `alias/aws/ssm`, the AWS managed key. */
+  kmsKeyId?: string | undefined;
   versions: ParameterVersion[];
+}
+
+/** A KMS key: customer managed (addKmsKey, or named by a secret's or parameter's kmsKeyId) or AWS managed. */
+export interface KmsKey {
+  arn: string;
+  /** `alias/<name>` */
+  aliases: string[];
+  manager: 'CUSTOMER' | 'AWS';
+  /** `Enabled`; `Disabled` or `PendingDeletion` decrypt nothing. */
+  state: 'Enabled' | 'Disabled' | 'PendingDeletion';
 }
 
 export interface RegionData {
@@ -191,6 +209,8 @@ export class State {
   readonly oidcProviders = new Set<string>([DEFAULT_ISSUER]);
   /** SecretProviderClass objects by `ns/name`: their spec, as given. */
   readonly secretProviderClasses = new Map<string, { spec: unknown; createdMs: number }>();
+  /** KMS keys by ARN. */
+  readonly kmsKeys = new Map<string, KmsKey>();
   /** CSIDriver objects by name (storage.k8s.io/v1). */
   readonly csiDrivers = new Map<
     string,
@@ -262,7 +282,10 @@ export class State {
     } else if (o.kmsFails !== undefined) {
       secret.kmsFails = o.kmsFails;
     }
-    if (o.kmsKeyId !== undefined) secret.kmsKeyId = o.kmsKeyId;
+    if (o.kmsKeyId !== undefined) {
+      secret.kmsKeyId = o.kmsKeyId;
+      this.keyNamedBy(o.kmsKeyId);
+    }
     const versionId = o.versionId ?? randomUUID();
     if (secret.versions.some((v) => v.versionId === versionId)) {
       throw new EmulatorError(
@@ -319,6 +342,7 @@ export class State {
       type?: ParameterType | undefined;
       labels?: string[] | undefined;
       kmsFails?: boolean | undefined;
+      kmsKeyId?: string | undefined;
       overwrite?: boolean;
     } = {},
   ): { parameter: Parameter; version: ParameterVersion } {
@@ -343,10 +367,48 @@ export class State {
       if (o.type !== undefined) p.type = o.type;
       if (o.kmsFails !== undefined) p.kmsFails = o.kmsFails;
     }
+    if (o.kmsKeyId !== undefined) {
+      p.kmsKeyId = o.kmsKeyId;
+      this.keyNamedBy(o.kmsKeyId);
+    }
     const version: ParameterVersion = { version: p.versions.length + 1, value, labels: [], modifiedMs: this.now() };
     p.versions.push(version);
     for (const label of o.labels ?? []) this.labelParameter(p, version, label);
     return { parameter: p, version };
+  }
+
+  // ---- KMS ----
+
+  /** A key ARN a secret or parameter names exists from then on, as a customer managed key (as if created for it). */
+  private keyNamedBy(keyId: string): void {
+    if (/^arn:[^:]+:kms:[^:]+:\d{12}:key\/.+$/.test(keyId) && !this.kmsKeys.has(keyId))
+      this.kmsKeys.set(keyId, { arn: keyId, aliases: [], manager: 'CUSTOMER', state: 'Enabled' });
+  }
+
+  /**
+   * The key a KeyId names in `region`, as KMS resolves it: a key ARN, a key ID, an alias name
+   * (`alias/x`) or an alias ARN. `alias/aws/secretsmanager` and `alias/aws/ssm` are the region's
+   * AWS managed keys, made on first use.
+   */
+  findKmsKey(region: string, keyId: string): KmsKey | undefined {
+    const prefix = `arn:aws:kms:${region}:${this.accountId}:`;
+    const local = keyId.startsWith(prefix) ? keyId.slice(prefix.length) : keyId.startsWith('arn:') ? undefined : keyId;
+    if (local === undefined) return undefined;
+    if (/^alias\/aws\/(secretsmanager|ssm)$/.test(local)) {
+      const arn = `${prefix}key/${uidFor(`kms/${region}/${local}`)}`;
+      let key = this.kmsKeys.get(arn);
+      if (key === undefined) {
+        key = { arn, aliases: [local], manager: 'AWS', state: 'Enabled' };
+        this.kmsKeys.set(arn, key);
+      }
+      return key;
+    }
+    const id = local.startsWith('key/') ? local : local.startsWith('alias/') ? undefined : `key/${local}`;
+    for (const key of this.kmsKeys.values()) {
+      if (!key.arn.startsWith(prefix)) continue;
+      if (id !== undefined ? key.arn === `${prefix}${id}` : key.aliases.includes(local)) return key;
+    }
+    return undefined;
   }
 
   labelParameter(p: Parameter, to: ParameterVersion, label: string): void {
