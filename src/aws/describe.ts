@@ -8,7 +8,10 @@ import type { ObjectType } from '../spc/index.js';
 import type { AwsClientFactory } from './clients.js';
 import type { AwsCredentials } from './call-context.js';
 
-/** `kmsKeyId`: the secret's customer managed KMS key as DescribeSecret names it (absent: the AWS managed key). */
+/**
+ * `kmsKeyId`: the KMS key as DescribeSecret names a secret's (absent: the AWS managed key), or as
+ * DescribeParameters names a SecureString parameter's (`alias/aws/ssm` for the AWS managed key).
+ */
 export type Existence =
   | { found: true; arn: string; kmsKeyId?: string | undefined }
   | { found: false }
@@ -53,7 +56,8 @@ export async function objectExists(
       { abortSignal: signal },
     );
     const p = out.Parameters?.[0];
-    return p === undefined ? { found: false } : { found: true, arn: p.ARN ?? '' };
+    if (p === undefined) return { found: false };
+    return { found: true, arn: p.ARN ?? '', kmsKeyId: p.Type === 'SecureString' ? p.KeyId : undefined };
   } catch (err) {
     return {
       found: 'unknown',

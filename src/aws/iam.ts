@@ -1,183 +1,61 @@
 /**
  * @module aws/iam
- * The IAM reads `doctor` makes (GetRole, ListOpenIDConnectProviders, SimulatePrincipalPolicy), as
- * signed Query requests (SigV4 by the SDK's own signer) over fetch: three small XML answers do not
- * justify the IAM client,
- * and nothing of this module loads unless `doctor` runs. IAM is global: signed for us-east-1.
- * AWS_ENDPOINT_URL_IAM, else AWS_ENDPOINT_URL, points it elsewhere (the emulator), as the SDK does.
+ * The IAM reads `doctor` makes (GetRole, ListOpenIDConnectProviders, SimulatePrincipalPolicy),
+ * through the SDK's IAM client, built by the client factory and loaded on first use: only `doctor`
+ * imports this module (aws/doctor-reads.ts). AWS_ENDPOINT_URL_IAM, else AWS_ENDPOINT_URL, points
+ * it elsewhere (the emulator), by the SDK's own environment handling.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import type { IAMClient } from '@aws-sdk/client-iam';
+import type { AwsClientFactory, Sender } from './clients.js';
 import type { AwsCredentials } from './call-context.js';
+import { DoctorCallError, doctorCall } from './doctor-call.js';
 
-/** Most bytes of an IAM answer read: a trust policy is at most a few KiB, a provider list small. */
-const MAX_IAM_ANSWER_BYTES = 1024 * 1024;
-
-/** An IAM call IAM refused or that did not complete: the operation, IAM's error code and message. */
-export class IamCallError extends Error {
-  constructor(
-    readonly operation: 'GetRole' | 'ListOpenIDConnectProviders' | 'SimulatePrincipalPolicy',
-    /** IAM's error code (`NoSuchEntity`, `AccessDenied`), or `Network` / `BadAnswer`. */
-    readonly awsCode: string,
-    /** HTTP status, 0 when no answer came. */
-    readonly status: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'IamCallError';
-  }
+/**
+ * IAM is global, one endpoint per partition: the client's region only picks the partition (the
+ * SDK's endpoint rules then sign for IAM's own region), so it is the partition's first region.
+ */
+function iamRegion(partition: string): string {
+  if (partition === 'aws-cn') return 'cn-north-1';
+  if (partition === 'aws-us-gov') return 'us-gov-west-1';
+  return 'us-east-1';
 }
 
-/** SHA-256 (HMAC with a key) in the shape the signer asks for. */
-type SourceData = string | ArrayBuffer | ArrayBufferView;
-
-function bytes(data: SourceData): Uint8Array | string {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+/** `arn:<partition>:…` → the partition (`aws` when the ARN does not say). */
+export function partitionOf(arn: string): string {
+  return arn.split(':')[1] || 'aws';
 }
 
-class Sha256 {
-  #h: Hash | Hmac;
-  readonly #key: Uint8Array | string | undefined;
-  constructor(key?: SourceData) {
-    this.#key = key === undefined ? undefined : bytes(key);
-    this.#h = this.#key === undefined ? createHash('sha256') : createHmac('sha256', this.#key);
-  }
-  update(data: SourceData): void {
-    this.#h.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.#h.digest()));
-  }
-  reset(): void {
-    this.#h = this.#key === undefined ? createHash('sha256') : createHmac('sha256', this.#key);
-  }
-}
-
-function endpoint(env: Record<string, string | undefined>): URL {
-  return new URL(env['AWS_ENDPOINT_URL_IAM'] || env['AWS_ENDPOINT_URL'] || 'https://iam.amazonaws.com');
-}
-
-function xmlText(s: string): string {
-  return s
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
-    .replace(/&amp;/g, '&');
-}
-
-function tag(xml: string, name: string): string | undefined {
-  const m = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml);
-  return m?.[1] === undefined ? undefined : xmlText(m[1]);
-}
-
-/** A request signed with SigV4 by the SDK's signer (loaded on first use), sent with fetch. */
-export async function signedFetch(
-  service: string,
-  region: string,
-  url: URL,
-  init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
-  creds: AwsCredentials,
-  signal: AbortSignal,
-): Promise<Response> {
-  const { SignatureV4 } = await import('@smithy/signature-v4');
-  const signer = new SignatureV4({
-    service,
-    region,
-    sha256: Sha256,
-    credentials: {
-      accessKeyId: creds.accessKeyId,
-      secretAccessKey: creds.secretAccessKey,
-      ...(creds.sessionToken ? { sessionToken: creds.sessionToken } : {}),
-    },
-  });
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = v;
-  const signed = await signer.sign({
-    method: init.method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port !== '' ? { port: Number(url.port) } : {}),
-    path: url.pathname === '' ? '/' : url.pathname,
-    query,
-    headers: { host: url.host, ...init.headers },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-  });
-  return fetch(url, {
-    method: init.method,
-    headers: signed.headers,
-    ...(init.body !== undefined ? { body: init.body } : {}),
-    signal,
+async function iam(clients: AwsClientFactory, partition: string, creds: AwsCredentials): Promise<Sender<IAMClient>> {
+  return clients.sdkClient('iam', iamRegion(partition), creds, async (config) => {
+    const { IAMClient } = await import('@aws-sdk/client-iam');
+    return new IAMClient(config);
   });
 }
 
-async function call(
-  operation: IamCallError['operation'],
-  params: Record<string, string>,
-  creds: AwsCredentials,
-  env: Record<string, string | undefined>,
-  signal: AbortSignal,
-): Promise<string> {
-  const url = endpoint(env);
-  const body = new URLSearchParams({ Action: operation, Version: '2010-05-08', ...params }).toString();
-  let res: Response;
-  try {
-    res = await signedFetch(
-      'iam',
-      'us-east-1',
-      url,
-      { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } },
-      creds,
-      signal,
-    );
-  } catch (err) {
-    if (signal.aborted)
-      throw new IamCallError(operation, 'Timeout', 0, `IAM ${operation}: no answer in time`, { cause: err });
-    throw new IamCallError(
-      operation,
-      'Network',
-      0,
-      `IAM ${operation}: ${url.host} could not be reached (${err instanceof Error ? err.message : String(err)})`,
-      { cause: err },
-    );
-  }
-  const text = await res.text();
-  if (text.length > MAX_IAM_ANSWER_BYTES)
-    throw new IamCallError(
-      operation,
-      'BadAnswer',
-      res.status,
-      `IAM ${operation}: an answer of ${text.length} bytes, larger than IAM's`,
-    );
-  if (!res.ok) {
-    const code = tag(text, 'Code') ?? `HTTP${res.status}`;
-    throw new IamCallError(
-      operation,
-      code,
-      res.status,
-      `IAM ${operation}: ${code}: ${tag(text, 'Message') ?? res.statusText}`,
-    );
-  }
-  return text;
-}
-
-/** The role's ARN and trust policy (parsed JSON). Throws IamCallError (`NoSuchEntity` when absent). */
+/**
+ * The role's ARN and trust policy (parsed JSON; IAM sends it URL-encoded). Throws DoctorCallError
+ * (`NoSuchEntityException` when there is no such role).
+ */
 export async function getRole(
-  roleName: string,
+  clients: AwsClientFactory,
+  roleArn: string,
   creds: AwsCredentials,
-  env: Record<string, string | undefined>,
   signal: AbortSignal,
 ): Promise<{ arn: string; trustPolicy: unknown }> {
-  const xml = await call('GetRole', { RoleName: roleName }, creds, env, signal);
-  const doc = tag(xml, 'AssumeRolePolicyDocument');
+  const partition = partitionOf(roleArn);
+  const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+  const { GetRoleCommand } = await import('@aws-sdk/client-iam');
+  const client = await iam(clients, partition, creds);
+  const out = await doctorCall('IAM', 'GetRole', iamRegion(partition), () =>
+    client.send(new GetRoleCommand({ RoleName: roleName }), { abortSignal: signal }),
+  );
+  const doc = out.Role?.AssumeRolePolicyDocument;
   let trustPolicy: unknown;
   try {
     trustPolicy = doc === undefined ? undefined : JSON.parse(decodeURIComponent(doc));
   } catch (err) {
-    throw new IamCallError(
+    throw new DoctorCallError(
+      'IAM',
       'GetRole',
       'BadAnswer',
       200,
@@ -185,17 +63,22 @@ export async function getRole(
       { cause: err },
     );
   }
-  return { arn: tag(xml, 'Arn') ?? '', trustPolicy };
+  return { arn: out.Role?.Arn ?? '', trustPolicy };
 }
 
 /** The ARNs of the account's IAM OIDC providers (`arn:aws:iam::<acct>:oidc-provider/<host/path>`). */
 export async function listOidcProviders(
+  clients: AwsClientFactory,
+  partition: string,
   creds: AwsCredentials,
-  env: Record<string, string | undefined>,
   signal: AbortSignal,
 ): Promise<string[]> {
-  const xml = await call('ListOpenIDConnectProviders', {}, creds, env, signal);
-  return [...xml.matchAll(/<Arn>([\s\S]*?)<\/Arn>/g)].map((m) => xmlText(m[1] ?? ''));
+  const { ListOpenIDConnectProvidersCommand } = await import('@aws-sdk/client-iam');
+  const client = await iam(clients, partition, creds);
+  const out = await doctorCall('IAM', 'ListOpenIDConnectProviders', iamRegion(partition), () =>
+    client.send(new ListOpenIDConnectProvidersCommand({}), { abortSignal: signal }),
+  );
+  return (out.OpenIDConnectProviderList ?? []).flatMap((p) => (p.Arn === undefined ? [] : [p.Arn]));
 }
 
 /** IAM's decision for one action on one resource by a role's identity policies. */
@@ -204,26 +87,42 @@ export type SimulatedDecision = 'allowed' | 'explicitDeny' | 'implicitDeny';
 /**
  * SimulatePrincipalPolicy for one action on one resource: what the role's identity-based policies
  * decide (IAM does not include the secret's resource policy or the KMS key policy in it).
+ * `context`: condition keys the real call carries (kms:ViaService…), so a policy that requires
+ * them is judged as it would be.
  */
 export async function simulate(
+  clients: AwsClientFactory,
   roleArn: string,
   action: string,
   resource: string,
   creds: AwsCredentials,
-  env: Record<string, string | undefined>,
   signal: AbortSignal,
+  context: Readonly<Record<string, string>> = {},
 ): Promise<SimulatedDecision> {
-  const xml = await call(
-    'SimulatePrincipalPolicy',
-    { PolicySourceArn: roleArn, 'ActionNames.member.1': action, 'ResourceArns.member.1': resource },
-    creds,
-    env,
-    signal,
+  const partition = partitionOf(roleArn);
+  const { SimulatePrincipalPolicyCommand } = await import('@aws-sdk/client-iam');
+  const client = await iam(clients, partition, creds);
+  const entries = Object.entries(context).map(([ContextKeyName, value]) => ({
+    ContextKeyName,
+    ContextKeyType: 'string' as const,
+    ContextKeyValues: [value],
+  }));
+  const out = await doctorCall('IAM', 'SimulatePrincipalPolicy', iamRegion(partition), () =>
+    client.send(
+      new SimulatePrincipalPolicyCommand({
+        PolicySourceArn: roleArn,
+        ActionNames: [action],
+        ResourceArns: [resource],
+        ...(entries.length > 0 ? { ContextEntries: entries } : {}),
+      }),
+      { abortSignal: signal },
+    ),
   );
-  // One action on one resource: the first decision is the one (resource-specific ones use another tag).
-  const decision = tag(xml, 'EvalDecision');
+  // One action on one resource: one result.
+  const decision = out.EvaluationResults?.[0]?.EvalDecision;
   if (decision !== 'allowed' && decision !== 'explicitDeny' && decision !== 'implicitDeny') {
-    throw new IamCallError(
+    throw new DoctorCallError(
+      'IAM',
       'SimulatePrincipalPolicy',
       'BadAnswer',
       200,

@@ -14,11 +14,11 @@ export {
 } from './fetcher.js';
 export { proxyAgentsFromEnv, type ProxyAgents, type ProxyOptions } from './proxy.js';
 export type { Existence } from './describe.js';
-export type { IamCallError } from './iam.js';
+export type { DoctorCallError } from './doctor-call.js';
 
 /**
- * `doctor`'s AWS reads (IAM, existence without values), loaded only when it runs: the server's
- * bundle keeps them, and the signer they load, out of its start-up chunk.
+ * `doctor`'s AWS reads (IAM, EKS, KMS, existence without values), loaded only when it runs: the
+ * server's bundle keeps them, and the IAM, EKS and KMS SDK packages they load, out of its start-up chunk.
  */
 export async function loadDoctorReads(): Promise<typeof import('./doctor-reads.js')> {
   return import('./doctor-reads.js');

@@ -425,6 +425,8 @@ interface IrsaContext {
   io: CommandIO;
   kube: KubeClient | undefined;
   creds: AwsCredentials | undefined;
+  /** The run's AWS clients (one shared HTTP agent; closed when the run ends). */
+  clients: AwsClientFactory;
   signal: AbortSignal;
   /** Set by checkIrsa: the annotated role, once it is known not to be missing (for the access checks). */
   irsaRole?: string | undefined;
@@ -503,11 +505,11 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     out.push(skip('iam-role', roleArn, 'no AWS credentials'));
     return out;
   }
-  const { getRole, IamCallError, listOidcProviders } = await loadDoctorReads();
+  const { getRole, DoctorCallError, listOidcProviders } = await loadDoctorReads();
   let trustPolicy: unknown;
   let roleKnown = false;
   try {
-    const role = await getRole(roleName, c.creds, c.io.env, signal);
+    const role = await getRole(c.clients, roleArn, c.creds, signal);
     trustPolicy = role.trustPolicy;
     roleKnown = true;
     if (role.arn !== '' && role.arn !== roleArn) {
@@ -523,7 +525,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
     out.push({ check: 'iam-role', status: 'PASS', subject: roleArn, cause: 'exists', fix: '' });
     c.irsaRole = roleArn;
   } catch (err) {
-    if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
+    if (err instanceof DoctorCallError && err.awsCode === 'NoSuchEntityException') {
       out.push({
         check: 'iam-role',
         status: 'FAIL',
@@ -563,7 +565,7 @@ async function checkIrsa(c: IrsaContext): Promise<CheckResult[]> {
   const host = issuerHost(issuer);
   const providerArn = `arn:${partition}:iam::${account}:oidc-provider/${host}`;
   try {
-    const providers = await listOidcProviders(c.creds, c.io.env, signal);
+    const providers = await listOidcProviders(c.clients, partition, c.creds, signal);
     if (providers.includes(providerArn)) {
       out.push({
         check: 'oidc-provider',
@@ -638,13 +640,13 @@ async function checkPodIdentityTrust(
   c: IrsaContext & { creds: AwsCredentials },
   roleArn: string,
 ): Promise<CheckResult> {
-  const { getRole, IamCallError } = await loadDoctorReads();
+  const { getRole, DoctorCallError } = await loadDoctorReads();
   const name = roleArn.slice(roleArn.lastIndexOf('/') + 1);
   let policy: unknown;
   try {
-    policy = (await getRole(name, c.creds, c.io.env, c.signal)).trustPolicy;
+    policy = (await getRole(c.clients, roleArn, c.creds, c.signal)).trustPolicy;
   } catch (err) {
-    if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
+    if (err instanceof DoctorCallError && err.awsCode === 'NoSuchEntityException') {
       return {
         check: 'pod-identity-trust',
         status: 'FAIL',
@@ -695,15 +697,15 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
   if (cluster === undefined) return [skip('pod-identity', subject, 'the association is checked with --cluster NAME')];
   if (c.creds === undefined) return [skip('pod-identity', subject, 'no AWS credentials')];
   if (region === '') return [skip('pod-identity', subject, `the cluster's region is unknown: pass --region`)];
-  const { podIdentityRole, EksCallError } = await loadDoctorReads();
+  const { podIdentityRole, DoctorCallError } = await loadDoctorReads();
   try {
     const found = await podIdentityRole(
+      c.clients,
       cluster,
       region,
       c.who.namespace,
       c.who.serviceAccount,
       c.creds,
-      c.io.env,
       c.signal,
     );
     if (found === undefined) {
@@ -731,7 +733,7 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
       ? [associated]
       : [associated, await checkPodIdentityTrust({ ...c, creds: c.creds }, found.roleArn)];
   } catch (err) {
-    const noCluster = err instanceof EksCallError && err.awsCode === 'ResourceNotFoundException';
+    const noCluster = err instanceof DoctorCallError && err.awsCode === 'ResourceNotFoundException';
     return [
       {
         check: 'pod-identity',
@@ -756,13 +758,13 @@ async function checkAssumeRole(
   const subject = chain.roleArn;
   if (caller === undefined) return skip('assume-role', subject, "the pod's own role is unknown (see the checks above)");
   if (c.creds === undefined) return skip('assume-role', subject, 'no AWS credentials');
-  const { getRole, IamCallError } = await loadDoctorReads();
+  const { getRole, DoctorCallError } = await loadDoctorReads();
   const name = chain.roleArn.slice(chain.roleArn.lastIndexOf('/') + 1);
   let policy: unknown;
   try {
-    policy = (await getRole(name, c.creds, c.io.env, c.signal)).trustPolicy;
+    policy = (await getRole(c.clients, chain.roleArn, c.creds, c.signal)).trustPolicy;
   } catch (err) {
-    if (err instanceof IamCallError && err.awsCode === 'NoSuchEntity') {
+    if (err instanceof DoctorCallError && err.awsCode === 'NoSuchEntityException') {
       return {
         check: 'assume-role',
         status: 'FAIL',
@@ -816,132 +818,181 @@ async function checkObjects(
   reader: string | undefined,
   c: IrsaContext & { creds: AwsCredentials },
 ): Promise<CheckResult[]> {
-  const { creds, signal } = c;
-  const { objectExists, simulate } = await loadDoctorReads();
-  const clients = new AwsClientFactory({ appId: appId('doctor') });
+  const { creds, signal, clients } = c;
+  const { objectExists, simulate, describeKey, DoctorCallError } = await loadDoctorReads();
   const targets: { d: SecretDescriptor; name: string; region: string }[] = [];
   for (const d of objects) {
     targets.push({ d, name: d.objectName, region });
     if (attrs.failoverRegion !== '')
       targets.push({ d, name: d.failoverObject?.objectName ?? d.objectName, region: attrs.failoverRegion });
   }
-  try {
-    /** May the role read it? IAM's policy simulation of the call the provider makes. */
-    const access = async (
-      subject: string,
-      arn: string,
-      objectType: SecretDescriptor['objectType'],
-    ): Promise<CheckResult> => {
-      const action = objectType === 'secretsmanager' ? 'secretsmanager:GetSecretValue' : 'ssm:GetParameters';
-      const roleName = reader!.slice(reader!.lastIndexOf('/') + 1);
-      try {
-        const decision = await simulate(reader!, action, arn, creds, c.io.env, signal);
-        if (decision === 'allowed')
-          return {
-            check: 'access',
-            status: 'PASS',
-            subject,
-            cause: `${roleName} may ${action} (IAM policy simulation)`,
-            fix: '',
-          };
+  const roleName = reader === undefined ? '' : reader.slice(reader.lastIndexOf('/') + 1);
+  /** May the role read it? IAM's policy simulation of the call the provider makes. */
+  const access = async (
+    subject: string,
+    arn: string,
+    objectType: SecretDescriptor['objectType'],
+  ): Promise<CheckResult> => {
+    const action = objectType === 'secretsmanager' ? 'secretsmanager:GetSecretValue' : 'ssm:GetParameters';
+    try {
+      const decision = await simulate(clients, reader!, action, arn, creds, signal);
+      if (decision === 'allowed')
         return {
           check: 'access',
-          status: 'FAIL',
+          status: 'PASS',
           subject,
-          cause:
-            `${roleName} may not ${action} on it (IAM policy ` +
-            `simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
-          fix:
-            decision === 'explicitDeny'
-              ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies`
-              : `allow ${action} on ${arn} in a policy of ${roleName}`,
+          cause: `${roleName} may ${action} (IAM policy simulation)`,
+          fix: '',
         };
-      } catch (err) {
-        return {
-          check: 'access',
-          status: 'WARN',
-          subject,
-          cause: `could not be simulated: ${errorText(err)}`,
-          fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
-        };
-      }
-    };
-    /**
-     * A customer managed key: Secrets Manager decrypts as the reader, who needs kms:Decrypt on it
-     * (simulated on the reader's policies; the key policy must allow it too, IAM cannot tell).
-     */
-    const decrypt = async (subject: string, objectArn: string, keyId: string): Promise<CheckResult> => {
-      const [, partition = 'aws', , r = region, account = ''] = objectArn.split(':');
-      const keyArn = keyId.startsWith('arn:')
-        ? keyId
-        : `arn:${partition}:kms:${r}:${account}:${keyId.startsWith('alias/') ? keyId : `key/${keyId}`}`;
-      const roleName = reader!.slice(reader!.lastIndexOf('/') + 1);
-      try {
-        const decision = await simulate(reader!, 'kms:Decrypt', keyArn, creds, c.io.env, signal);
-        if (decision === 'allowed')
-          return {
-            check: 'kms',
-            status: 'PASS',
-            subject,
-            cause:
-              `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must ` +
-              `allow it too)`,
-            fix: '',
-          };
+      return {
+        check: 'access',
+        status: 'FAIL',
+        subject,
+        cause: `${roleName} may not ${action} on it (IAM policy simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
+        fix:
+          decision === 'explicitDeny'
+            ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies`
+            : `allow ${action} on ${arn} in a policy of ${roleName}`,
+      };
+    } catch (err) {
+      return {
+        check: 'access',
+        status: 'WARN',
+        subject,
+        cause: `could not be simulated: ${errorText(err)}`,
+        fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
+      };
+    }
+  };
+  /**
+   * The object's KMS key (a secret's KmsKeyId, a SecureString's KeyId): Secrets Manager and SSM
+   * decrypt as the reader, who needs kms:Decrypt on a customer managed key. KMS says which key the
+   * name means (an alias, a key ID) and who manages it; IAM's policy simulation then judges the
+   * reader's policies with the context the service's call carries (kms:ViaService, the encryption
+   * context), so a policy limited to them is judged as the real call would be. The key policy must
+   * allow it too: IAM cannot tell. An AWS managed key needs nothing: no row.
+   */
+  const decrypt = async (
+    subject: string,
+    objectArn: string,
+    objectType: SecretDescriptor['objectType'],
+    keyId: string,
+  ): Promise<CheckResult | undefined> => {
+    const [, partition = 'aws', , objectRegion = region, account = ''] = objectArn.split(':');
+    const service = objectType === 'secretsmanager' ? 'Secrets Manager' : 'SSM';
+    // A key ARN or alias ARN is asked in its own region, a key ID or alias name in the object's.
+    const keyRegion = keyId.startsWith('arn:') ? (keyId.split(':')[3] ?? objectRegion) : objectRegion;
+    let keyArn: string;
+    let unsure = '';
+    try {
+      const key = await describeKey(clients, keyRegion, keyId, creds, signal);
+      if (key.manager === 'AWS') return undefined;
+      if (key.state !== 'Enabled')
         return {
           check: 'kms',
           status: 'FAIL',
           subject,
-          cause:
-            `${roleName} may not kms:Decrypt with its key ${keyArn}: Secrets Manager answers "Access to KMS is ` +
-            `not allowed"`,
-          fix: `allow kms:Decrypt on ${keyArn} in a policy of ${roleName} (and in the key policy)`,
+          cause: `its KMS key ${key.arn} is ${key.state}: ${service} cannot decrypt it, the mount fails`,
+          fix: `enable the key (aws kms enable-key, or cancel-key-deletion first), or encrypt the object with another`,
         };
-      } catch (err) {
+      keyArn = key.arn;
+    } catch (err) {
+      if (err instanceof DoctorCallError && err.awsCode === 'NotFoundException')
+        return {
+          check: 'kms',
+          status: 'FAIL',
+          subject,
+          cause: `its KMS key ${keyId} does not exist in ${keyRegion}: ${service} cannot decrypt it, the mount fails`,
+          fix: 'encrypt the object with an existing key',
+        };
+      // Not described (no kms:DescribeKey): a key ID or key ARN still names the key, an alias does not.
+      if (keyId.includes('alias/'))
         return {
           check: 'kms',
           status: 'WARN',
           subject,
-          cause: `could not be simulated: ${errorText(err)}`,
-          fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
+          cause: `its KMS key ${keyId} could not be looked up: ${errorText(err)}`,
+          fix: 'run doctor with credentials allowed kms:DescribeKey',
         };
+      keyArn = keyId.startsWith('arn:') ? keyId : `arn:${partition}:kms:${keyRegion}:${account}:key/${keyId}`;
+      unsure = '; the key could not be described (kms:DescribeKey), so it is taken as customer managed';
+    }
+    const domain = partition === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
+    const context: Record<string, string> =
+      objectType === 'secretsmanager'
+        ? {
+            'kms:ViaService': `secretsmanager.${objectRegion}.${domain}`,
+            'kms:EncryptionContext:SecretARN': objectArn,
+          }
+        : { 'kms:ViaService': `ssm.${objectRegion}.${domain}`, 'kms:EncryptionContext:PARAMETER_ARN': objectArn };
+    try {
+      const decision = await simulate(clients, reader!, 'kms:Decrypt', keyArn, creds, signal, context);
+      if (decision === 'allowed')
+        return {
+          check: 'kms',
+          status: 'PASS',
+          subject,
+          cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must allow it too${unsure})`,
+          fix: '',
+        };
+      const answer =
+        objectType === 'secretsmanager'
+          ? 'Secrets Manager answers "Access to KMS is not allowed"'
+          : 'SSM cannot decrypt it for the role, the mount fails';
+      return {
+        check: 'kms',
+        status: 'FAIL',
+        subject,
+        cause: `${roleName} may not kms:Decrypt with its key ${keyArn}${decision === 'explicitDeny' ? ' (an explicit Deny)' : ''}: ${answer}${unsure}`,
+        fix:
+          decision === 'explicitDeny'
+            ? `remove the Deny of kms:Decrypt on ${keyArn} from ${roleName}'s policies`
+            : `allow kms:Decrypt on ${keyArn} in a policy of ${roleName} (and in the key policy)`,
+      };
+    } catch (err) {
+      return {
+        check: 'kms',
+        status: 'WARN',
+        subject,
+        cause: `could not be simulated: ${errorText(err)}`,
+        fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
+      };
+    }
+  };
+  const rows = await Promise.all(
+    targets.map(async ({ d, name, region: r }): Promise<CheckResult[]> => {
+      const subject = `${d.objectType} ${name} in ${r}`;
+      const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
+      if (found.found === true) {
+        const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
+        if (reader === undefined || found.arn === '') return [exists];
+        const rows = [exists, await access(subject, found.arn, d.objectType)];
+        // `alias/aws/…` names an AWS managed key (the prefix is reserved): nothing to check.
+        const keyId = found.kmsKeyId ?? '';
+        if (keyId !== '' && !/(^|:)alias\/aws\//.test(keyId)) {
+          const key = await decrypt(subject, found.arn, d.objectType, keyId);
+          if (key !== undefined) rows.push(key);
+        }
+        return rows;
       }
-    };
-    const rows = await Promise.all(
-      targets.map(async ({ d, name, region: r }): Promise<CheckResult[]> => {
-        const subject = `${d.objectType} ${name} in ${r}`;
-        const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
-        if (found.found === true) {
-          const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
-          if (reader === undefined || found.arn === '') return [exists];
-          const rows = [exists, await access(subject, found.arn, d.objectType)];
-          if (found.kmsKeyId !== undefined && found.kmsKeyId !== '' && !found.kmsKeyId.includes('alias/aws/'))
-            rows.push(await decrypt(subject, found.arn, found.kmsKeyId));
-          return rows;
-        }
-        if (found.found === false) {
-          const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
-          const fix =
-            `create it in ${r}, or correct ` +
-            `objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
-          return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
-        }
-        const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
-        return [
-          {
-            check: 'object',
-            status: 'WARN',
-            subject,
-            cause: `could not tell: ${found.error.message}`,
-            fix: `run doctor with credentials allowed ${action}`,
-          },
-        ];
-      }),
-    );
-    return rows.flat();
-  } finally {
-    clients.close();
-  }
+      if (found.found === false) {
+        const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
+        const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
+        return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
+      }
+      const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
+      return [
+        {
+          check: 'object',
+          status: 'WARN',
+          subject,
+          cause: `could not tell: ${found.error.message}`,
+          fix: `run doctor with credentials allowed ${action}`,
+        },
+      ];
+    }),
+  );
+  return rows.flat();
 }
 
 /** Checks that need no class: the driver's token audiences, the provider pods. */
@@ -1151,6 +1202,8 @@ export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSi
     });
     if (o.pod !== undefined) return report(checks);
   }
+  // Every AWS call of the run, through one factory: one keep-alive agent, each SDK package loaded once.
+  const clients = new AwsClientFactory({ appId: appId('doctor') });
   try {
     let who: Who;
     let classes: LoadedClass[];
@@ -1192,10 +1245,11 @@ export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSi
     if (classes.every((k) => k.attrs === undefined)) {
       checks.push(skip('identity', `${who.namespace}/${who.serviceAccount}`, 'the class has errors'));
     }
-    checks.push(...(await classChecks(classes, { o, who, io, kube, creds, signal })));
+    checks.push(...(await classChecks(classes, { o, who, io, kube, creds, clients, signal })));
     return report(checks);
   } finally {
     kube?.close();
+    clients.close();
   }
 }
 

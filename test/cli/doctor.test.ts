@@ -1,6 +1,6 @@
-// `doctor` end to end against the emulator: the real SDK clients (Secrets Manager, SSM), the signed
-// IAM Query calls and the Kubernetes reads reach it through AWS_ENDPOINT_URL and KUBECONFIG, as they
-// would reach AWS and a cluster. Each check passes on a healthy setup and fails on its broken one;
+// `doctor` end to end against the emulator: the real SDK clients (Secrets Manager, SSM, IAM, EKS,
+// KMS) and the Kubernetes reads reach it through AWS_ENDPOINT_URL and KUBECONFIG, as they would
+// reach AWS and a cluster. Each check passes on a healthy setup and fails on its broken one;
 // no value, token or key shows in the output.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -64,7 +64,7 @@ beforeAll(async () => {
   });
   emu.addRole({
     arn: OPERATOR,
-    allow: { iamRead: true, eksRead: true, secretsmanager: ['*'], describeParameters: true },
+    allow: { iamRead: true, eksRead: true, kmsRead: true, secretsmanager: ['*'], describeParameters: true },
   });
   emu.addServiceAccount('default', 'app-irsa', { 'eks.amazonaws.com/role-arn': READER });
   emu.addCsiDriver(DRIVER_NAME, {
@@ -399,6 +399,150 @@ describe('doctor finds what breaks a mount', () => {
     ]);
     expect(good.code).toBe(0);
     expect(row(good.report, 'kms').status).toBe('PASS');
+  });
+
+  /** A class of these objects in REGION, for the service account `sa` (annotated with `role`). */
+  async function kmsClass(name: string, objects: string[], sa: string, role: string): Promise<string[]> {
+    const file = path.join(tmp, `${name}.yaml`);
+    await writeFile(
+      file,
+      [
+        'apiVersion: secrets-store.csi.x-k8s.io/v1',
+        'kind: SecretProviderClass',
+        `metadata: {name: ${name}, namespace: default}`,
+        'spec:',
+        '  provider: aws',
+        '  parameters:',
+        `    region: ${REGION}`,
+        '    objects: |',
+        ...objects.map((o) => `      - ${o}`),
+        '',
+      ].join('\n'),
+    );
+    emu.addServiceAccount('default', sa, { 'eks.amazonaws.com/role-arn': role });
+    return ['--class', file, '--namespace', 'default', '--service-account', sa, '--format', 'json'];
+  }
+
+  it('an alias is checked as its key; a disabled or missing key: FAIL; an AWS managed key: no row', async () => {
+    const team = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5e6f7a8b-1111-4222-8333-444455556666`;
+    const retired = `arn:aws:kms:${REGION}:${ACCOUNT}:key/5e6f7a8b-9999-4222-8333-444455556666`;
+    emu.addKmsKey({ arn: team, aliases: ['alias/team-secrets'] });
+    emu.addKmsKey({ arn: retired, aliases: ['alias/retired'], state: 'Disabled' });
+    for (const [name, kmsKeyId] of [
+      ['prod/aliased', 'alias/team-secrets'],
+      ['prod/retired', 'alias/retired'],
+      ['prod/lost-key', 'alias/deleted'],
+      ['prod/default-key', 'alias/aws/secretsmanager'],
+    ] as const) {
+      emu.putSecret(REGION, name, `never-shown ${name}`, { kmsKeyId });
+      secrets.push(`never-shown ${name}`);
+    }
+    const role = `arn:aws:iam::${ACCOUNT}:role/team`;
+    emu.addRole({
+      arn: role,
+      trust: { subjects: ['system:serviceaccount:default:team'] },
+      allow: { secretsmanager: ['prod/*'], kms: [team, retired] },
+    });
+    const args = await kmsClass(
+      'kms-keys',
+      ['prod/aliased', 'prod/retired', 'prod/lost-key', 'prod/default-key'].map(
+        (n) => `{objectName: ${n}, objectType: secretsmanager}`,
+      ),
+      'team',
+      role,
+    );
+    const { code, report } = await doctor(args);
+    expect(code).toBe(1);
+    expect(row(report, 'kms', 'prod/aliased')).toMatchObject({
+      status: 'PASS',
+      cause: `team may kms:Decrypt with its key ${team} (IAM policy simulation; the key policy must allow it too)`,
+    });
+    expect(row(report, 'kms', 'prod/retired')).toMatchObject({
+      status: 'FAIL',
+      cause: `its KMS key ${retired} is Disabled: Secrets Manager cannot decrypt it, the mount fails`,
+    });
+    expect(row(report, 'kms', 'prod/lost-key')).toMatchObject({
+      status: 'FAIL',
+      cause: `its KMS key alias/deleted does not exist in ${REGION}: Secrets Manager cannot decrypt it, the mount fails`,
+    });
+    expect(report?.checks.filter((c) => c.check === 'kms' && c.subject.includes('prod/default-key'))).toEqual([]);
+    expect(row(report, 'access', 'prod/default-key').status).toBe('PASS');
+  });
+
+  it('a SecureString under a customer managed key needs kms:Decrypt; under alias/aws/ssm: no row', async () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/7a7a7a7a-1111-4222-8333-444455556666`;
+    emu.addKmsKey({ arn: key, aliases: ['alias/params'] });
+    emu.putParameter(REGION, '/app/cmk-param', 'never-shown-cmk-param', {
+      type: 'SecureString',
+      kmsKeyId: 'alias/params',
+    });
+    emu.putParameter(REGION, '/app/default-secure', 'never-shown-default-secure', { type: 'SecureString' });
+    secrets.push('never-shown-cmk-param', 'never-shown-default-secure');
+    const objects = ['/app/cmk-param', '/app/default-secure'].map(
+      (n) => `{objectName: "${n}", objectType: ssmparameter}`,
+    );
+    const without = `arn:aws:iam::${ACCOUNT}:role/params-no-kms`;
+    emu.addRole({
+      arn: without,
+      trust: { subjects: ['system:serviceaccount:default:params-no-kms'] },
+      allow: { ssm: ['/app/*'] },
+    });
+    const bad = await doctor(await kmsClass('params', objects, 'params-no-kms', without));
+    expect(bad.code).toBe(1);
+    expect(row(bad.report, 'kms', '/app/cmk-param')).toMatchObject({
+      status: 'FAIL',
+      cause: `params-no-kms may not kms:Decrypt with its key ${key}: SSM cannot decrypt it for the role, the mount fails`,
+      fix: `allow kms:Decrypt on ${key} in a policy of params-no-kms (and in the key policy)`,
+    });
+    expect(bad.report?.checks.filter((c) => c.check === 'kms' && c.subject.includes('default-secure'))).toEqual([]);
+    const withKey = `arn:aws:iam::${ACCOUNT}:role/params-kms`;
+    emu.addRole({
+      arn: withKey,
+      trust: { subjects: ['system:serviceaccount:default:params-kms'] },
+      allow: { ssm: ['/app/*'], kms: [key] },
+    });
+    const good = await doctor(await kmsClass('params', objects, 'params-kms', withKey));
+    expect(good.code).toBe(0);
+    expect(row(good.report, 'kms', '/app/cmk-param').status).toBe('PASS');
+  });
+
+  it('without kms:DescribeKey: an alias is a WARN naming the permission, a key ARN is still simulated', async () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/8b8b8b8b-1111-4222-8333-444455556666`;
+    emu.addKmsKey({ arn: key, aliases: ['alias/blind'] });
+    emu.putSecret(REGION, 'prod/blind-alias', 'never-shown-blind-alias', { kmsKeyId: 'alias/blind' });
+    emu.putSecret(REGION, 'prod/blind-arn', 'never-shown-blind-arn', { kmsKeyId: key });
+    secrets.push('never-shown-blind-alias', 'never-shown-blind-arn');
+    const role = `arn:aws:iam::${ACCOUNT}:role/blind`;
+    emu.addRole({
+      arn: role,
+      trust: { subjects: ['system:serviceaccount:default:blind'] },
+      allow: { secretsmanager: ['prod/*'], kms: [key] },
+    });
+    const noDescribe = `arn:aws:iam::${ACCOUNT}:role/operator-no-kms`;
+    emu.addRole({ arn: noDescribe, allow: { iamRead: true, secretsmanager: ['*'], describeParameters: true } });
+    const c = emu.issueCredentials(noDescribe);
+    secrets.push(c.secretAccessKey, c.sessionToken);
+    const args = await kmsClass(
+      'blind',
+      ['prod/blind-alias', 'prod/blind-arn'].map((n) => `{objectName: ${n}, objectType: secretsmanager}`),
+      'blind',
+      role,
+    );
+    const { code, report } = await doctor(args, {
+      AWS_ACCESS_KEY_ID: c.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+      AWS_SESSION_TOKEN: c.sessionToken,
+    });
+    expect(code).toBe(0);
+    expect(row(report, 'kms', 'prod/blind-alias')).toMatchObject({
+      status: 'WARN',
+      fix: 'run doctor with credentials allowed kms:DescribeKey',
+    });
+    expect(row(report, 'kms', 'prod/blind-alias').cause).toContain('AccessDeniedException');
+    expect(row(report, 'kms', 'prod/blind-arn')).toMatchObject({
+      status: 'PASS',
+      cause: `blind may kms:Decrypt with its key ${key} (IAM policy simulation; the key policy must allow it too; the key could not be described (kms:DescribeKey), so it is taken as customer managed)`,
+    });
   });
 
   it('credentials without iam:GetRole: a WARN that says which permission, not a FAIL', async () => {
