@@ -3,18 +3,20 @@
  * `doctor --class FILE --namespace NS --service-account SA`: why a pod's secrets would not mount,
  * found before a pod fails; `doctor --pod NS/NAME` reads the pod, its service account and the
  * SecretProviderClass of each secrets-store volume from the cluster (and checks the provider on
- * the pod's node, the region from the node's label when the class sets none). Runs with the operator's own AWS
- * credentials (the standard chain, as
- * `mount`) and kubeconfig, and checks, each PASS / WARN / FAIL / SKIP with the cause and the fix:
+ * the pod's node, the region from the node's label when the class sets none). Runs with the
+ * operator's own AWS credentials (the standard chain, as `mount`) and kubeconfig, and checks, each
+ * PASS / WARN / FAIL / SKIP with the cause and the fix:
  * the class (everything `check` checks, through the same code); the driver's CSIDriver asks for a
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
  * role annotation, the role, the cluster's issuer registered as an IAM OIDC provider, and the
  * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; for Pod
  * Identity (with --cluster) the cluster's association for NS/SA; with role chaining, the chained
- * role's trust of the pod's role and the class's ExternalId; every
- * object exists in its region (and the failover region), asked without reading its value, and IAM's
- * policy simulation lets the reading role (IRSA's, the association's, or the chained one) make the
- * provider's call on it, and kms:Decrypt with a secret's customer managed key.
+ * role's trust of the pod's role and the class's ExternalId; every object exists in its region
+ * (and the failover region), asked without reading its value, and IAM's policy simulation lets the
+ * reading role (IRSA's, the association's, or the chained one) make the provider's call on it, and
+ * kms:Decrypt with the customer managed key of a secret or SecureString parameter (the key as KMS
+ * resolves the name the object gives). IAM, EKS and KMS are called through the SDK's clients, which
+ * only this command loads (aws/doctor-reads.ts).
  * A check that cannot be made (a permission the operator lacks) is a WARN, not a FAIL: only what
  * is known to break a mount fails. Exit 0 without failures, 1 with any, 2 on usage.
  *
@@ -55,8 +57,9 @@ const USAGE = `Usage: doctor --class FILE --namespace NS --service-account SA [o
        doctor --pod NS/NAME [options]
 
 Says why a pod's secrets would not mount, before deploying: checks the SecretProviderClass, the
-CSI driver's token requests, the provider pods, the IRSA role and its trust policy, and that every
-object exists, with your own AWS credentials and kubeconfig. Reads no secret value.
+CSI driver's token requests, the provider pods, the IRSA role and its trust policy (or the Pod
+Identity association), and that every object exists and the role may read and decrypt it, with
+your own AWS credentials and kubeconfig. Reads no secret value.
 
 Options:
   --class FILE              manifest holding the SecretProviderClass (required)
