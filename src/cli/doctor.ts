@@ -10,8 +10,9 @@
  * token with the audience the class needs; a provider pod is ready; for IRSA the service account's
  * role annotation, the role, the cluster's issuer registered as an IAM OIDC provider, and the
  * role's trust policy for `system:serviceaccount:NS:SA` with audience sts.amazonaws.com; for Pod
- * Identity (with --cluster) the cluster's association for NS/SA; with role chaining, the chained
- * role's trust of the pod's role and the class's ExternalId; every object exists in its region
+ * Identity the cluster's association for NS/SA (the cluster: --cluster, else the name the cluster's
+ * EKS Pod Identity agent is given); with role chaining, the chained role's trust of the pod's role
+ * and the class's ExternalId; every object exists in its region
  * (and the failover region), asked without reading its value, and IAM's policy simulation lets the
  * reading role (IRSA's, the association's, or the chained one) make the provider's call on it, and
  * kms:Decrypt with the customer managed key of a secret or SecureString parameter (the key as KMS
@@ -71,6 +72,7 @@ Options:
   --region REGION           region when the class sets none (default: env AWS_REGION)
   --issuer URL              the cluster's OIDC issuer (default: read from the API server)
   --cluster NAME            the EKS cluster's name: checks the Pod Identity association (usePodIdentity)
+                            (default: the --cluster-name of the cluster's EKS Pod Identity agent)
   --provider-selector SEL   labels of the provider's pods (default ${DEFAULT_PROVIDER_SELECTOR})
   --format text|json        output (default text)
   --timeout SECONDS         give up after this long (default 60)
@@ -693,11 +695,72 @@ async function checkPodIdentityTrust(
   };
 }
 
-/** Pod Identity: an association of the cluster names a role for NS/SA (EKS, with --cluster). */
+/** Labels of the EKS Pod Identity agent's pods, as its Helm chart sets them. */
+export const POD_IDENTITY_AGENT_SELECTOR = 'app.kubernetes.io/name=eks-pod-identity-agent';
+
+/** The value of `--flag X` or `--flag=X` in a container's args. */
+function flagValue(args: readonly string[], flag: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === `--${flag}`) return args[i + 1];
+    if (a.startsWith(`--${flag}=`)) return a.slice(flag.length + 3);
+  }
+  return undefined;
+}
+
+/**
+ * The EKS cluster's name, as the cluster's own EKS Pod Identity agent is told it: the agent's
+ * `--cluster-name` argument (its Helm chart sets it from the chart's clusterName value; the agent
+ * asks EKS for a pod's credentials with it). The agent on the pod's node with --pod, else any.
+ * Nothing else the cluster shows names it: the issuer URL carries an ID, the nodes' labels no name.
+ */
+async function clusterFromAgent(
+  kube: KubeClient,
+  nodeName: string | undefined,
+  signal: AbortSignal,
+): Promise<{ name: string; pod: string } | { why: string }> {
+  let pods;
+  try {
+    pods = await kube.listPods(POD_IDENTITY_AGENT_SELECTOR, signal);
+  } catch (err) {
+    return { why: `the EKS Pod Identity agent's pods could not be listed (${errorText(err)})` };
+  }
+  const own = pods.filter((p) => p.nodeName === nodeName);
+  const names = new Map<string, string>();
+  for (const p of own.length > 0 ? own : pods)
+    for (const container of p.containers) {
+      const name = flagValue(container.args, 'cluster-name');
+      if (name !== undefined && name !== '' && !names.has(name)) names.set(name, `${p.namespace}/${p.name}`);
+    }
+  if (names.size === 1) {
+    const [name, pod] = [...names][0]!;
+    return { name, pod };
+  }
+  if (pods.length === 0)
+    return { why: `no EKS Pod Identity agent pod (${POD_IDENTITY_AGENT_SELECTOR}) to read its name from` };
+  return names.size === 0
+    ? { why: "the EKS Pod Identity agent's pods have no --cluster-name argument" }
+    : { why: `the EKS Pod Identity agent's pods name several clusters (${[...names.keys()].join(', ')})` };
+}
+
+/**
+ * Pod Identity: an association of the cluster names a role for NS/SA (EKS). The cluster is
+ * --cluster, else the name the cluster's EKS Pod Identity agent is given.
+ */
 async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckResult[]> {
   const subject = `${c.who.namespace}/${c.who.serviceAccount}`;
-  const cluster = c.o.cluster;
-  if (cluster === undefined) return [skip('pod-identity', subject, 'the association is checked with --cluster NAME')];
+  let cluster = c.o.cluster;
+  let named = '';
+  if (cluster === undefined) {
+    const found =
+      c.kube === undefined
+        ? { why: 'Kubernetes not reachable' }
+        : await clusterFromAgent(c.kube, c.who.nodeName, c.signal);
+    if ('why' in found)
+      return [skip('pod-identity', subject, `the association is checked with --cluster NAME: ${found.why}`)];
+    cluster = found.name;
+    named = ` (named by the --cluster-name of the EKS Pod Identity agent ${found.pod})`;
+  }
   if (c.creds === undefined) return [skip('pod-identity', subject, 'no AWS credentials')];
   if (region === '') return [skip('pod-identity', subject, `the cluster's region is unknown: pass --region`)];
   const { podIdentityRole, DoctorCallError } = await loadDoctorReads();
@@ -717,7 +780,7 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
           check: 'pod-identity',
           status: 'FAIL',
           subject,
-          cause: `no Pod Identity association in cluster ${cluster}: the agent gives the pod no credentials`,
+          cause: `no Pod Identity association in cluster ${cluster}${named}: the agent gives the pod no credentials`,
           fix:
             `aws eks create-pod-identity-association ` +
             `--cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
@@ -729,7 +792,7 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
       check: 'pod-identity',
       status: 'PASS',
       subject,
-      cause: `associated with ${found.roleArn} (${found.associationId})`,
+      cause: `associated with ${found.roleArn} (${found.associationId}) in cluster ${cluster}${named}`,
       fix: '',
     };
     return found.roleArn === ''

@@ -53,6 +53,8 @@ export interface PodSummary {
   nodeName: string;
   /** Its Ready condition is True. */
   ready: boolean;
+  /** Each container's name and `args`, as the pod spec gives them. */
+  containers: { name: string; args: string[] }[];
 }
 
 /** How often a token file is re-read at most (bound service-account tokens rotate hourly). */
@@ -250,11 +252,16 @@ export class KubeClient {
       const spec = isJsonMap(pod['spec']) ? pod['spec'] : {};
       const status = isJsonMap(pod['status']) ? pod['status'] : {};
       const conditions = Array.isArray(status['conditions']) ? (status['conditions'] as unknown[]) : [];
+      const containers = Array.isArray(spec['containers']) ? (spec['containers'] as unknown[]) : [];
       return {
         namespace: typeof meta['namespace'] === 'string' ? meta['namespace'] : '',
         name: typeof meta['name'] === 'string' ? meta['name'] : '',
         nodeName: typeof spec['nodeName'] === 'string' ? spec['nodeName'] : '',
         ready: conditions.some((c) => isJsonMap(c) && c['type'] === 'Ready' && c['status'] === 'True'),
+        containers: containers.filter(isJsonMap).map((c) => ({
+          name: typeof c['name'] === 'string' ? c['name'] : '',
+          args: Array.isArray(c['args']) ? c['args'].filter((a): a is string => typeof a === 'string') : [],
+        })),
       };
     });
   }

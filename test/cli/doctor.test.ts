@@ -848,8 +848,65 @@ describe('doctor and Pod Identity', () => {
     });
     expect(row((await doctor(pi('lonely'))).report, 'pod-identity')).toMatchObject({
       status: 'SKIP',
-      cause: 'the association is checked with --cluster NAME',
+      cause:
+        'the association is checked with --cluster NAME: no EKS Pod Identity agent pod ' +
+        '(app.kubernetes.io/name=eks-pod-identity-agent) to read its name from',
     });
+  });
+
+  it("without --cluster: the cluster is the one the EKS Pod Identity agent's --cluster-name names", async () => {
+    const role = `arn:aws:iam::${ACCOUNT}:role/agent-named`;
+    emu.addRole({ arn: role, allow: { secretsmanager: ['prod/db-creds*'], ssm: ['/app/*'] } });
+    emu.addPodIdentityAssociation({ namespace: 'default', serviceAccount: 'agent-sa', roleArn: role });
+    const agent = (node: string, cluster: string): void =>
+      emu.addPod('kube-system', `eks-pod-identity-agent-${node}`, node, {
+        labels: { 'app.kubernetes.io/name': 'eks-pod-identity-agent' },
+        containers: [
+          {
+            name: 'eks-pod-identity-agent',
+            args: ['--port', '80', '--cluster-name', cluster, '--probe-port', '2703'],
+          },
+        ],
+      });
+    agent('node-1', CLUSTER_NAME);
+    try {
+      const found = await doctor(pi('agent-sa'));
+      expect(found.code).toBe(0);
+      expect(row(found.report, 'pod-identity')).toMatchObject({
+        status: 'PASS',
+        cause: expect.stringContaining(
+          `in cluster ${CLUSTER_NAME} (named by the --cluster-name of the EKS Pod Identity agent ` +
+            'kube-system/eks-pod-identity-agent-node-1)',
+        ) as unknown,
+      });
+      // --cluster wins over the agent.
+      const other = await doctor(pi('agent-sa', ['--cluster', 'other']));
+      expect(row(other.report, 'pod-identity').status).toBe('WARN');
+      // Agents that disagree name no cluster (a --pod run reads the one on its node).
+      agent('node-2', 'another-cluster');
+      expect(row((await doctor(pi('agent-sa'))).report, 'pod-identity')).toMatchObject({
+        status: 'SKIP',
+        cause: expect.stringContaining(`name several clusters (${CLUSTER_NAME}, another-cluster)`) as unknown,
+      });
+      emu.addSecretProviderClass('default', 'pi-secrets', {
+        provider: 'aws',
+        parameters: { ...SPC_SPEC.parameters, usePodIdentity: 'true', region: REGION },
+      });
+      emu.addPod('default', 'pi-app', 'node-1', {
+        serviceAccountName: 'agent-sa',
+        volumes: [secretsVolume('pi-secrets')],
+      });
+      const onNode = await doctor(['--pod', 'default/pi-app', '--format', 'json']);
+      expect(row(onNode.report, 'pod-identity')).toMatchObject({
+        status: 'PASS',
+        cause: expect.stringContaining(`kube-system/eks-pod-identity-agent-node-1`) as unknown,
+      });
+      expect(onNode.code).toBe(0);
+    } finally {
+      emu.removePod('kube-system', 'eks-pod-identity-agent-node-1');
+      emu.removePod('kube-system', 'eks-pod-identity-agent-node-2');
+      emu.removePod('default', 'pi-app');
+    }
   });
 });
 

@@ -116,12 +116,21 @@ export interface Emulator {
   addRole(role: RoleSpec): void;
   addPodIdentityAssociation(a: { namespace: string; serviceAccount: string; roleArn: string }): void;
   addServiceAccount(ns: string, name: string, annotations?: Record<string, string>): void;
-  /** A pod; `labels`, `ready` (default true), `serviceAccountName` (default "default") and `volumes` for `doctor`. */
+  /**
+   * A pod; `labels`, `ready` (default true), `serviceAccountName` (default "default"), `volumes` and
+   * `containers` (spec.containers, default one `app` container) for `doctor`.
+   */
   addPod(
     ns: string,
     name: string,
     nodeName: string,
-    o?: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] },
+    o?: {
+      labels?: Record<string, string>;
+      ready?: boolean;
+      serviceAccountName?: string;
+      volumes?: unknown[];
+      containers?: unknown[];
+    },
   ): void;
   /** A CSIDriver object; `tokenRequests` as its spec has them (absent: none). */
   addCsiDriver(name: string, o?: { tokenRequests?: { audience: string; expirationSeconds?: number }[] }): void;
@@ -130,6 +139,7 @@ export interface Emulator {
   /** A SecretProviderClass (secrets-store.csi.x-k8s.io/v1) with this spec. */
   addSecretProviderClass(ns: string, name: string, spec: unknown): void;
   removeOidcProvider(issuer: string): void;
+  removePod(ns: string, name: string): void;
   addNode(name: string, labels?: Record<string, string>): void;
   /**
    * Creates the secret, or adds a version to it (rotation). `kmsKeyId`: a customer managed key, its
@@ -969,7 +979,7 @@ class EmulatorImpl implements Emulator {
       spec: {
         nodeName: pod.nodeName,
         serviceAccountName: pod.serviceAccountName,
-        containers: [{ name: 'app', image: 'example/app:1' }],
+        containers: pod.containers,
         volumes: pod.volumes,
       },
       status: { phase: 'Running', conditions: [{ type: 'Ready', status: pod.ready ? 'True' : 'False' }] },
@@ -1243,7 +1253,13 @@ class EmulatorImpl implements Emulator {
     ns: string,
     name: string,
     nodeName: string,
-    o: { labels?: Record<string, string>; ready?: boolean; serviceAccountName?: string; volumes?: unknown[] } = {},
+    o: {
+      labels?: Record<string, string>;
+      ready?: boolean;
+      serviceAccountName?: string;
+      volumes?: unknown[];
+      containers?: unknown[];
+    } = {},
   ): void {
     this.state.pods.set(`${ns}/${name}`, {
       nodeName,
@@ -1252,6 +1268,7 @@ class EmulatorImpl implements Emulator {
       ready: o.ready ?? true,
       serviceAccountName: o.serviceAccountName ?? 'default',
       volumes: structuredClone(o.volumes ?? []),
+      containers: structuredClone(o.containers ?? [{ name: 'app', image: 'example/app:1' }]),
     });
   }
 
@@ -1268,6 +1285,10 @@ class EmulatorImpl implements Emulator {
 
   addSecretProviderClass(ns: string, name: string, spec: unknown): void {
     this.state.secretProviderClasses.set(`${ns}/${name}`, { spec: structuredClone(spec), createdMs: this.state.now() });
+  }
+
+  removePod(ns: string, name: string): void {
+    this.state.pods.delete(`${ns}/${name}`);
   }
 
   removeOidcProvider(issuer: string): void {

@@ -195,6 +195,8 @@ export interface PodRecord {
   serviceAccountName: string;
   /** `spec.volumes`, as given. */
   volumes: unknown[];
+  /** `spec.containers`, as given (default: one `app` container). */
+  containers: unknown[];
 }
 
 export class State {
