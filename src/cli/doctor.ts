@@ -886,11 +886,16 @@ async function checkObjects(
 ): Promise<CheckResult[]> {
   const { creds, signal, clients } = c;
   const { objectExists, simulate, describeKey, DoctorCallError } = await loadDoctorReads();
-  const targets: { d: SecretDescriptor; name: string; region: string }[] = [];
+  const targets: { d: SecretDescriptor; name: string; region: string; failover: boolean }[] = [];
   for (const d of objects) {
-    targets.push({ d, name: d.objectName, region });
+    targets.push({ d, name: d.objectName, region, failover: false });
     if (attrs.failoverRegion !== '')
-      targets.push({ d, name: d.failoverObject?.objectName ?? d.objectName, region: attrs.failoverRegion });
+      targets.push({
+        d,
+        name: d.failoverObject?.objectName ?? d.objectName,
+        region: attrs.failoverRegion,
+        failover: true,
+      });
   }
   const roleName = reader === undefined ? '' : reader.slice(reader.lastIndexOf('/') + 1);
   /** May the role read it? IAM's policy simulation of the call the provider makes. */
@@ -1025,37 +1030,53 @@ async function checkObjects(
       };
     }
   };
+  /** The rows of one object in one region: it exists, the reader may read it and decrypt it. */
+  const objectRows = async (d: SecretDescriptor, name: string, r: string): Promise<CheckResult[]> => {
+    const subject = `${d.objectType} ${name} in ${r}`;
+    const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
+    if (found.found === true) {
+      const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
+      if (reader === undefined || found.arn === '') return [exists];
+      const rows = [exists, await access(subject, found.arn, d.objectType)];
+      // `alias/aws/…` names an AWS managed key (the prefix is reserved): nothing to check.
+      const keyId = found.kmsKeyId ?? '';
+      if (keyId !== '' && !/(^|:)alias\/aws\//.test(keyId)) {
+        const key = await decrypt(subject, found.arn, d.objectType, keyId);
+        if (key !== undefined) rows.push(key);
+      }
+      return rows;
+    }
+    if (found.found === false) {
+      const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
+      const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
+      return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
+    }
+    const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
+    return [
+      {
+        check: 'object',
+        status: 'WARN',
+        subject,
+        cause: `could not tell: ${found.error.message}`,
+        fix: `run doctor with credentials allowed ${action}`,
+      },
+    ];
+  };
   const rows = await Promise.all(
-    targets.map(async ({ d, name, region: r }): Promise<CheckResult[]> => {
-      const subject = `${d.objectType} ${name} in ${r}`;
-      const found = await objectExists(clients, r, creds, { objectName: name, objectType: d.objectType }, signal);
-      if (found.found === true) {
-        const exists: CheckResult = { check: 'object', status: 'PASS', subject, cause: 'exists', fix: '' };
-        if (reader === undefined || found.arn === '') return [exists];
-        const rows = [exists, await access(subject, found.arn, d.objectType)];
-        // `alias/aws/…` names an AWS managed key (the prefix is reserved): nothing to check.
-        const keyId = found.kmsKeyId ?? '';
-        if (keyId !== '' && !/(^|:)alias\/aws\//.test(keyId)) {
-          const key = await decrypt(subject, found.arn, d.objectType, keyId);
-          if (key !== undefined) rows.push(key);
-        }
-        return rows;
-      }
-      if (found.found === false) {
-        const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
-        const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
-        return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
-      }
-      const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
-      return [
-        {
-          check: 'object',
-          status: 'WARN',
-          subject,
-          cause: `could not tell: ${found.error.message}`,
-          fix: `run doctor with credentials allowed ${action}`,
-        },
-      ];
+    targets.map(async ({ d, name, region: r, failover }) => {
+      const found = await objectRows(d, name, r);
+      if (!failover) return found;
+      // The failover region is asked only when the primary cannot answer (throttling, an outage:
+      // docs/behaviour.md, "Failover"): its problem fails no mount the primary serves.
+      return found.map((row) =>
+        row.status !== 'FAIL'
+          ? row
+          : {
+              ...row,
+              status: 'WARN' as const,
+              cause: `${row.cause.replace(/,? the mount fails$|: the mount fails$/, '')}: a mount fails when ${region} cannot answer and the failover region is asked`,
+            },
+      );
     }),
   );
   return rows.flat();

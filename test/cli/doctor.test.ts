@@ -613,7 +613,7 @@ describe('doctor finds what breaks a mount', () => {
     expect(DEFAULT_PROVIDER_SELECTOR).toBe('app.kubernetes.io/name=csi-secrets-provider-aws');
   });
 
-  it('an object missing in the region, or in the failover region', async () => {
+  it('an object missing in the region: FAIL; in the failover region: WARN', async () => {
     const file = path.join(tmp, 'missing.yaml');
     await writeFile(
       file,
@@ -646,8 +646,10 @@ describe('doctor finds what breaks a mount', () => {
     ]);
     expect(code).toBe(1);
     expect(row(report, 'object', `secretsmanager prod/db-creds in ${REGION}`).status).toBe('PASS');
+    // The failover region is asked only when the primary cannot answer: a WARN, not a FAIL.
     expect(row(report, 'object', 'secretsmanager prod/db-creds in us-west-2')).toMatchObject({
-      status: 'FAIL',
+      status: 'WARN',
+      cause: `not found: a mount fails when ${REGION} cannot answer and the failover region is asked`,
       fix: 'create it in us-west-2, or correct objectName or failoverRegion in the class',
     });
     expect(row(report, 'object', `ssmparameter /app/nope in ${REGION}`)).toMatchObject({
