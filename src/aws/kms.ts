@@ -20,13 +20,13 @@ async function kms(clients: AwsClientFactory, region: string, creds: AwsCredenti
 export interface KeyFacts {
   /** The key's ARN (`arn:aws:kms:<region>:<account>:key/<id>`), what a policy's Resource names. */
   arn: string;
-  /** `AWS` for an AWS managed key (`alias/aws/secretsmanager`, `alias/aws/ssm`), `CUSTOMER` for one's own. */
+  /** `AWS` for an AWS managed key (`alias/aws/secretsmanager`, `alias/aws/ssm`), else `CUSTOMER`. */
   manager: string;
   /** `Enabled`, `Disabled`, `PendingDeletion`…: only an enabled key decrypts. */
   state: string;
 }
 
-/** DescribeKey in `region` (a key ID or alias name is looked up there). Throws DoctorCallError (`NotFoundException`). */
+/** DescribeKey in `region`, where a key ID or alias name is looked up. Throws DoctorCallError (`NotFoundException`). */
 export async function describeKey(
   clients: AwsClientFactory,
   region: string,

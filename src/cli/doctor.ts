@@ -239,7 +239,8 @@ function loadClassText(text: string, file: string, name: string | undefined, who
     const why = mf.errors[0] !== undefined ? `: ${mf.errors[0].message}` : '';
     throw new DoctorUsageError(
       classes.length === 0
-        ? `no SecretProviderClass${name !== undefined ? ` named ${JSON.stringify(name)}` : ''} in ${file}${why}${all.length > 0 ? ` (found: ${all.map((x) => x.name).join(', ')})` : ''}`
+        ? `no SecretProviderClass${name !== undefined ? ` named ${JSON.stringify(name)}` : ''} in ${file}${why}` +
+            (all.length > 0 ? ` (found: ${all.map((x) => x.name).join(', ')})` : '')
         : `${file} holds several SecretProviderClasses (${all.map((x) => x.name).join(', ')}): choose one with --name`,
     );
   }
@@ -336,7 +337,8 @@ async function checkCsiDriver(kube: KubeClient, audience: string, signal: AbortS
       cause:
         d.tokenRequests === undefined
           ? `has no tokenRequests: the driver passes the provider no token, every mount fails`
-          : `tokenRequests have audiences ${audiences.map((a) => JSON.stringify(a)).join(', ') || 'none'}, not ${audience}: the driver passes no token for it`,
+          : `tokenRequests have audiences ${audiences.map((a) => JSON.stringify(a)).join(', ') || 'none'}, ` +
+            `not ${audience}: the driver passes no token for it`,
       fix:
         `install the driver with a token request for ${audience} (helm: --set ` +
         `tokenRequests[0].audience=${audience})`,
@@ -783,7 +785,8 @@ async function checkPodIdentity(c: IrsaContext, region: string): Promise<CheckRe
           cause: `no Pod Identity association in cluster ${cluster}${named}: the agent gives the pod no credentials`,
           fix:
             `aws eks create-pod-identity-association ` +
-            `--cluster-name ${cluster} --namespace ${c.who.namespace} --service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
+            `--cluster-name ${cluster} --namespace ${c.who.namespace} ` +
+            `--service-account ${c.who.serviceAccount} --role-arn <role ARN>`,
         },
       ];
     }
@@ -850,7 +853,8 @@ async function checkAssumeRole(
   const verdict = evaluateAssumeRoleTrust(policy, { callerRoleArn: caller, externalId: chain.externalId });
   const wanted =
     `a statement allowing sts:AssumeRole for Principal ` +
-    `AWS ${caller}${chain.externalId !== undefined ? " with StringEquals sts:ExternalId = the class's assumeRoleExternalId" : ''}`;
+    `AWS ${caller}` +
+    (chain.externalId !== undefined ? " with StringEquals sts:ExternalId = the class's assumeRoleExternalId" : '');
   if (verdict.outcome === 'allowed')
     return {
       check: 'assume-role',
@@ -919,7 +923,9 @@ async function checkObjects(
         check: 'access',
         status: 'FAIL',
         subject,
-        cause: `${roleName} may not ${action} on it (IAM policy simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
+        cause:
+          `${roleName} may not ${action} on it ` +
+          `(IAM policy simulation: ${decision === 'explicitDeny' ? 'an explicit Deny' : 'no policy allows it'})`,
         fix:
           decision === 'explicitDeny'
             ? `remove the Deny of ${action} on ${arn} from ${roleName}'s policies`
@@ -1003,7 +1009,9 @@ async function checkObjects(
           check: 'kms',
           status: 'PASS',
           subject,
-          cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation; the key policy must allow it too${unsure})`,
+          cause:
+            `${roleName} may kms:Decrypt with its key ${keyArn} ` +
+            `(IAM policy simulation; the key policy must allow it too${unsure})`,
           fix: '',
         };
       const answer =
@@ -1014,7 +1022,9 @@ async function checkObjects(
         check: 'kms',
         status: 'FAIL',
         subject,
-        cause: `${roleName} may not kms:Decrypt with its key ${keyArn}${decision === 'explicitDeny' ? ' (an explicit Deny)' : ''}: ${answer}${unsure}`,
+        cause:
+          `${roleName} may not kms:Decrypt with its key ${keyArn}` +
+          `${decision === 'explicitDeny' ? ' (an explicit Deny)' : ''}: ${answer}${unsure}`,
         fix:
           decision === 'explicitDeny'
             ? `remove the Deny of kms:Decrypt on ${keyArn} from ${roleName}'s policies`
@@ -1048,7 +1058,9 @@ async function checkObjects(
     }
     if (found.found === false) {
       const cause = d.optional ? 'not found (optional: the mount skips it)' : 'not found: the mount fails';
-      const fix = `create it in ${r}, or correct objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
+      const fix =
+        `create it in ${r}, or correct ` +
+        `objectName${r === region ? ' or region' : ' or failoverRegion'} in the class`;
       return [{ check: 'object', status: d.optional ? 'WARN' : 'FAIL', subject, cause, fix }];
     }
     const action = d.objectType === 'secretsmanager' ? 'secretsmanager:DescribeSecret' : 'ssm:DescribeParameters';
@@ -1074,7 +1086,9 @@ async function checkObjects(
           : {
               ...row,
               status: 'WARN' as const,
-              cause: `${row.cause.replace(/,? the mount fails$|: the mount fails$/, '')}: a mount fails when ${region} cannot answer and the failover region is asked`,
+              cause:
+                row.cause.replace(/,? the mount fails$|: the mount fails$/, '') +
+                `: a mount fails when ${region} cannot answer and the failover region is asked`,
             },
       );
     }),
@@ -1209,7 +1223,9 @@ async function loadPod(
     check: 'pod',
     status: 'PASS',
     subject,
-    cause: `service account ${who.serviceAccount}, node ${who.nodeName ?? '(not scheduled)'}, ${volumes.length === 1 ? '1 secrets-store volume' : `${volumes.length} secrets-store volumes`}`,
+    cause:
+      `service account ${who.serviceAccount}, node ${who.nodeName ?? '(not scheduled)'}, ` +
+      (volumes.length === 1 ? '1 secrets-store volume' : `${volumes.length} secrets-store volumes`),
     fix: '',
   });
   const classes: LoadedClass[] = [];

@@ -463,7 +463,9 @@ describe('doctor finds what breaks a mount', () => {
     });
     expect(row(report, 'kms', 'prod/lost-key')).toMatchObject({
       status: 'FAIL',
-      cause: `its KMS key alias/deleted does not exist in ${REGION}: Secrets Manager cannot decrypt it, the mount fails`,
+      cause:
+        `its KMS key alias/deleted does not exist in ${REGION}: ` +
+        'Secrets Manager cannot decrypt it, the mount fails',
     });
     expect(report?.checks.filter((c) => c.check === 'kms' && c.subject.includes('prod/default-key'))).toEqual([]);
     expect(row(report, 'access', 'prod/default-key').status).toBe('PASS');
@@ -491,7 +493,9 @@ describe('doctor finds what breaks a mount', () => {
     expect(bad.code).toBe(1);
     expect(row(bad.report, 'kms', '/app/cmk-param')).toMatchObject({
       status: 'FAIL',
-      cause: `params-no-kms may not kms:Decrypt with its key ${key}: SSM cannot decrypt it for the role, the mount fails`,
+      cause:
+        `params-no-kms may not kms:Decrypt with its key ${key}: ` +
+        'SSM cannot decrypt it for the role, the mount fails',
       fix: `allow kms:Decrypt on ${key} in a policy of params-no-kms (and in the key policy)`,
     });
     expect(bad.report?.checks.filter((c) => c.check === 'kms' && c.subject.includes('default-secure'))).toEqual([]);
@@ -541,7 +545,9 @@ describe('doctor finds what breaks a mount', () => {
     expect(row(report, 'kms', 'prod/blind-alias').cause).toContain('AccessDeniedException');
     expect(row(report, 'kms', 'prod/blind-arn')).toMatchObject({
       status: 'PASS',
-      cause: `blind may kms:Decrypt with its key ${key} (IAM policy simulation; the key policy must allow it too; the key could not be described (kms:DescribeKey), so it is taken as customer managed)`,
+      cause:
+        `blind may kms:Decrypt with its key ${key} (IAM policy simulation; the key policy must allow it too; ` +
+        'the key could not be described (kms:DescribeKey), so it is taken as customer managed)',
     });
   });
 
@@ -737,7 +743,7 @@ describe('doctor and role chaining', () => {
   const run = (file: string) =>
     doctor(['--class', file, '--namespace', 'default', '--service-account', 'app-irsa', '--format', 'json']);
 
-  it("the chained role trusts the pod's role with the ExternalId: PASS, and the access check is the chained role's", async () => {
+  it("the chained role trusts the pod's role with the ExternalId: PASS; access is the chained role's", async () => {
     const chained = `arn:aws:iam::${ACCOUNT}:role/chained`;
     emu.addRole({ arn: chained, trustedRoles: [READER], externalId: 'ext-1', allow: { secretsmanager: ['prod/*'] } });
     const { report } = await run(await chainedClass(chained, 'ext-1'));
@@ -834,7 +840,7 @@ describe('doctor and Pod Identity', () => {
     expect(row(tagless.report, 'pod-identity-trust').cause).toContain('sts:TagSession is not allowed');
   });
 
-  it('no association: FAIL with the command that creates one; another cluster: WARN; without --cluster: SKIP', async () => {
+  it('no association: FAIL with the command that makes one; another cluster: WARN; no cluster name: SKIP', async () => {
     const none = await doctor(pi('lonely', ['--cluster', CLUSTER_NAME]));
     expect(none.code).toBe(1);
     expect(row(none.report, 'pod-identity')).toMatchObject({
@@ -913,7 +919,7 @@ describe('doctor and Pod Identity', () => {
 });
 
 describe('doctor --pod', () => {
-  it('reads the pod, its service account, node and class from the cluster: all pass, the region from the node', async () => {
+  it("reads the pod, its service account, node and class from the cluster: all pass, the node's region", async () => {
     const { code, report } = await doctor(['--pod', 'default/app', '--format', 'json']);
     expect(code).toBe(0);
     expect(row(report, 'pod')).toMatchObject({
@@ -930,7 +936,7 @@ describe('doctor --pod', () => {
     expect(report?.summary.fail).toBe(0);
   });
 
-  it("no provider on the pod's node, a class missing, a class with errors, no secrets-store volume, no such pod", async () => {
+  it("no provider on the pod's node, a class missing or with errors, no secrets-store volume, no pod", async () => {
     emu.addPod('default', 'elsewhere', 'node-2', {
       serviceAccountName: 'app-irsa',
       volumes: [secretsVolume('app-irsa-secrets')],

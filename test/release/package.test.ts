@@ -48,7 +48,7 @@ describe('the npm package', () => {
     expect(files.filter((f) => /emulator|bench|demo|driver-client/.test(f))).toEqual([]);
   });
 
-  it('declares the tools-only packages as dev dependencies, builds before packing, and starts from an empty dist/', () => {
+  it('declares the tools-only packages as dev dependencies, builds before packing, starts from an empty dist/', () => {
     expect(pkg.files).toEqual(['dist/']);
     expect(Object.keys(pkg.dependencies)).not.toContain('@grpc/proto-loader');
     expect(Object.keys(pkg.devDependencies)).toContain('@grpc/proto-loader');

@@ -574,7 +574,7 @@ describe("doctor's reads: IAM (Query), EKS (REST-JSON), KMS (JSON 1.1)", () => {
     );
   });
 
-  test('KMS DescribeKey: key ARN, key ID, alias and alias ARN name one key; AWS managed aliases; not found; denied', async () => {
+  test('KMS DescribeKey: key ARN, key ID, alias, alias ARN name one key; AWS managed; not found; denied', async () => {
     const kms = (c: Creds = creds): KMSClient =>
       new KMSClient({ region: 'us-east-1', endpoint: emu.url, credentials: c, maxAttempts: 1 });
     const id = KEY.slice(KEY.indexOf('key/') + 4);
@@ -600,7 +600,7 @@ describe("doctor's reads: IAM (Query), EKS (REST-JSON), KMS (JSON 1.1)", () => {
     expect(emu.calls.filter((c) => c.service === 'kms').every((c) => c.operation === 'DescribeKey')).toBe(true);
   });
 
-  test('a secret and a SecureString under a customer managed key need kms:Decrypt on it (named by alias too)', async () => {
+  test('a secret and a SecureString under a customer managed key (or its alias) need kms:Decrypt on it', async () => {
     emu.putSecret('us-east-1', 'prod/aliased', 'z', { kmsKeyId: 'alias/app-secrets' });
     emu.putParameter('us-east-1', '/app/cmk', 'c', { type: 'SecureString', kmsKeyId: KEY });
     const reader = await webIdentity();

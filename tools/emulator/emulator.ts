@@ -801,7 +801,8 @@ class EmulatorImpl implements Emulator {
           serviceAccount,
           roleArn,
           associationId,
-          associationArn: `arn:aws:eks:${region}:${this.state.accountId}:podidentityassociation/${cluster}/${associationId}`,
+          associationArn:
+            `arn:aws:eks:${region}:${this.state.accountId}:` + `podidentityassociation/${cluster}/${associationId}`,
         };
       });
       let out: unknown;

@@ -50,7 +50,8 @@ export function handleKms(
       if (state.roles.get(session.roleArn)?.allow.kmsRead !== true) {
         throw new EmulatorError(
           'AccessDeniedException',
-          `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: kms:DescribeKey on resource: ${key?.arn ?? keyId} because no identity-based policy allows the kms:DescribeKey action`,
+          `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: kms:DescribeKey ` +
+            `on resource: ${key?.arn ?? keyId} because no identity-based policy allows the kms:DescribeKey action`,
         );
       }
       if (key === undefined) throw new EmulatorError('NotFoundException', `Key '${keyId}' does not exist`);

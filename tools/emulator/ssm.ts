@@ -107,7 +107,8 @@ function checkKey(state: State, session: Session, region: string, p: Parameter, 
   if (!allowed) {
     throw new EmulatorError(
       'AccessDeniedException',
-      `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: kms:Decrypt on resource: ${key?.arn ?? p.kmsKeyId} because no identity-based policy allows the kms:Decrypt action`,
+      `User: ${assumedRoleArn(session, state.accountId)} is not authorized to perform: kms:Decrypt ` +
+        `on resource: ${key?.arn ?? p.kmsKeyId} because no identity-based policy allows the kms:Decrypt action`,
     );
   }
   if (key !== undefined && key.state !== 'Enabled') {
