@@ -70,7 +70,7 @@ describe("install on the machine's Node 20", () => {
     expect(satisfies('20.19.0', '>=24')).toBe(false);
   });
 
-  it(`no package of the lock, ours included, asks for more than Node ${INSTALL_NODE} (npm ci prints no EBADENGINE)`, () => {
+  it(`no locked package, ours included, needs more than Node ${INSTALL_NODE} (npm ci prints no EBADENGINE)`, () => {
     const refusing = Object.entries(lock.packages)
       .map(
         ([name, p]) => [name || '(root)', !p.engines || Array.isArray(p.engines) ? undefined : p.engines.node] as const,
@@ -99,7 +99,7 @@ describe(`the runtime is Node ${RUNTIME_NODE_MAJOR}`, () => {
     expect(nodeVersionProblem('garbage')).toBeDefined();
   });
 
-  it('the server started by an older Node on this machine exits 1 with that message (skipped when PATH has none)', (ctx) => {
+  it('the server run by an older Node on this machine exits 1 with that message (skipped if PATH has none)', (ctx) => {
     const older = (process.env.PATH ?? '')
       .split(path.delimiter)
       .map((d) => path.join(d, 'node'))

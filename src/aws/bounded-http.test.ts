@@ -79,7 +79,7 @@ const ctx = {
 };
 
 describe('whole-attempt time limit', () => {
-  test('a body trickling in (a byte every 50 ms) ends at the limit, though the socket is never idle; the SDK retries it as a timeout', async () => {
+  test('a body trickling a byte per 50 ms (never idle) ends at the limit; the SDK retries as a timeout', async () => {
     emu.addFault({ service: 'secretsmanager', trickleMs: 50 });
     const f = factory({ requestTimeoutMs: 600, maxAttempts: 2 });
     const t0 = performance.now();
@@ -148,7 +148,7 @@ describe('answer size limit', () => {
     expect(MAX_BATCH_ANSWER_BYTES).toBe(4 * 1024 * 1024);
   });
 
-  test('BatchGetSecretValue has its own, larger limit: the same 2 MiB answer passes as a batch and is refused as GetSecretValue', async () => {
+  test('BatchGetSecretValue has a larger limit: 2 MiB passes as a batch, is refused as GetSecretValue', async () => {
     const f = factory();
     const sm = await f.secretsManager(REGION, creds);
     emu.addFault({ service: 'secretsmanager', bodyBytes: 2 * 1024 * 1024, chunked: true });
@@ -207,7 +207,7 @@ describe('provider-wide limit on answers being read at once', () => {
     expect(MAX_ANSWER_BYTES_IN_FLIGHT).toBe(16 * 1024 * 1024);
   });
 
-  test("two answers that stall part way, each under its own limit, together over the provider's: one is cut at once (UNAVAILABLE), the other runs to its time limit; the bytes are given back", async () => {
+  test('two stalled answers together over the limit: one cut (UNAVAILABLE), one times out; bytes freed', async () => {
     emu.addFault({
       service: 'secretsmanager',
       bodyBytes: 2 * 1024 * 1024,

@@ -85,7 +85,7 @@ describe('one client per service and region, credentials per call', () => {
     expect(emu.callCount({ service: 'sts' })).toBe(before);
   });
 
-  test("each command's middleware is resolved once, not per call; the abort signal still reaches the request", async () => {
+  test('middleware resolved once per command, not per call; the abort signal still reaches the request', async () => {
     const proto = GetSecretValueCommand.prototype as unknown as { resolveMiddleware: (...a: unknown[]) => unknown };
     const original = proto.resolveMiddleware;
     let resolved = 0;

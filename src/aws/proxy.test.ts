@@ -286,7 +286,7 @@ afterAll(async () => {
 });
 
 describe('https through a CONNECT proxy', () => {
-  it('tunnels to a name only the proxy can resolve, TLS checked against the target, one tunnel per target kept alive', async () => {
+  it('tunnels to names only the proxy resolves; TLS checks the target; one tunnel per target, kept alive', async () => {
     const p = await proxy();
     const a = agentsFor({ HTTPS_PROXY: p.url });
     const first = await get(`https://aws.proxy.test:${targetPort}/one`, a.https);
@@ -319,7 +319,7 @@ describe('https through a CONNECT proxy', () => {
     expect(p.requests).toEqual([]);
   });
 
-  it('sends Basic credentials from the proxy URL (percent-decoded); a 407 fails with a message free of them', async () => {
+  it('sends Basic credentials from the proxy URL (percent-decoded); a 407 error message omits them', async () => {
     const p = await proxy({ auth: `Basic ${Buffer.from('svc:p@ss:word').toString('base64')}` });
     const good = agentsFor({ HTTPS_PROXY: `http://svc:p%40ss%3Aword@127.0.0.1:${new URL(p.url).port}` });
     expect((await get(`https://aws.proxy.test:${targetPort}/auth`, good.https)).status).toBe(200);
@@ -334,7 +334,7 @@ describe('https through a CONNECT proxy', () => {
     expect(err?.message).not.toMatch(/hunter2|svc/);
   });
 
-  it('an https:// proxy: TLS to the proxy, CONNECT inside, TLS to the target inside that; http in absolute form over TLS', async () => {
+  it('an https:// proxy: TLS to it, CONNECT and TLS to the target inside; http in absolute form over TLS', async () => {
     const p = await proxy({ tls: { cert, key } });
     const a = agentsFor({ HTTPS_PROXY: p.url, HTTP_PROXY: p.url });
     expect((await get(`https://aws.proxy.test:${targetPort}/tls-in-tls`, a.https)).body).toBe(
@@ -383,7 +383,7 @@ describe('end to end: SecretsManagerClient → proxy → emulator', () => {
   });
   afterAll(async () => emu?.close());
 
-  it('GetSecretValue goes through the proxy as an absolute-form POST (emulator on loopback, bypass off for the test)', async () => {
+  it('GetSecretValue goes through the proxy as an absolute-form POST (loopback emulator, bypass off)', async () => {
     const role = 'arn:aws:iam::123456789012:role/proxy-reader';
     emu.addRole({ arn: role, allow: { secretsmanager: ['*'] } });
     emu.putSecret('us-east-1', 'via/proxy', 'proxied-value');

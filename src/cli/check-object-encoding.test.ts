@@ -24,7 +24,7 @@ const CLASS = (objects: string): string =>
   `apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: app\nspec:\n  provider: ` +
   `aws\n  parameters:\n    region: us-east-1\n    objects: |\n${objects.replace(/^/gm, '      ')}\n`;
 
-it("a class using objectEncoding (ObjectEncoding: Base64, an entry's hex) loads, with a warning per use and no unknown-key warning", async () => {
+it("objectEncoding (ObjectEncoding: Base64, an entry's hex) loads, warned per use, not as an unknown key", async () => {
   const r = await check(
     CLASS(
       '- objectName: prod/cert\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n- objectName: prod/tls\n  ' +

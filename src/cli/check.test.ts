@@ -174,7 +174,7 @@ describe('rules beyond the objects parser', () => {
     );
     expect(findings.map((f) => f.path).sort()).toEqual(['apiVersion', 'objects', 'spec.provider']);
   });
-  it('no region and an ARN: warns that the ARN region is checked only at mount time (no warning for the missing region itself)', () => {
+  it('no region, an ARN: warns the ARN region is checked only at mount time (not that the region is missing)', () => {
     const { findings } = one(
       'apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: a}\nspec:\n  ' +
         'provider: aws\n  parameters:\n    objects: "- {objectName: ' +

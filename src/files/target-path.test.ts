@@ -105,7 +105,7 @@ describe('checkTargetPath and the writer behind it (on disk)', () => {
     expect(await isKubeletTarget(t, root)).toBe(false);
   });
 
-  it("refuses the Secrets Store Sync Controller's fixed /mnt/secrets-store, saying it needs --driver-writes-secrets (a link is not such a caller: no hint)", async () => {
+  it("refuses the Sync Controller's fixed /mnt/secrets-store, saying it needs --driver-writes-secrets", async () => {
     const err = await checkTargetPath('/mnt/secrets-store', root).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'TargetPath', field: 'target_path' });
     expect(String((err as Error).message)).toBe(

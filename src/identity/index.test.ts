@@ -130,7 +130,7 @@ describe('IRSA through the cache', () => {
     expect(s).toMatchObject({ roleArn: ROLE_A, sessionName: 'team-a.reader', source: 'AssumeRoleWithWebIdentity' });
   });
 
-  it("confused deputy: a pod annotated with another team's role, whose token that role does not trust, is refused right after the legitimate pod", async () => {
+  it("confused deputy: a pod naming another team's role is refused just after that team's pod (no trust)", async () => {
     const r = resolver();
     await r.credentials(irsa({ ns: 'team-b', role: ROLE_B }), 'us-east-1', signal()); // team B, legitimately
     const intruder = irsa({ ns: 'team-a', sa: 'reader', role: ROLE_B }); // team A's pod, annotated with team B's role
@@ -172,7 +172,7 @@ describe('IRSA through the cache', () => {
     expect(stsCalls()).toBe(2);
   });
 
-  it("a token that claims another service account than the kubelet named never reaches that service account's credentials", async () => {
+  it("a token claiming a service account the kubelet did not name never gets that account's credentials", async () => {
     emu.addRole({
       arn: ROLE_A,
       trust: { subjects: ['system:serviceaccount:team-a:reader', 'system:serviceaccount:team-a:other'] },

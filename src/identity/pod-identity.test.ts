@@ -153,7 +153,7 @@ describe('podIdentityCredentials: preference and fallback', () => {
     expect({ v4: r.v4, v6: r.v6 }).toEqual({ v4: 0, v6: 2 });
   });
 
-  it("both down: every round tries both, backoff 200·2^n ms capped at 3 s, the error names each address's cause", async () => {
+  it("both down: each round tries both, backoff 200·2^n ms up to 3 s, the error names each one's cause", async () => {
     await v4.setMode('refuse');
     await v6.setMode('error500');
     const r = await run('auto');
@@ -327,7 +327,7 @@ describe('podIdentityCredentials: --pod-identity-endpoint', () => {
 describe('podIdentityCredentials: a broken agent', () => {
   const MARK = 'hunter2-AGENT-MARK';
 
-  it('a body trickling in ends at the per-attempt timeout (the whole attempt, not only silence), and is retried', async () => {
+  it('a trickling body ends at the per-attempt timeout (whole attempt, not just silence) and is retried', async () => {
     emu.addFault({ service: 'pod-identity', trickleMs: 30 });
     const t0 = performance.now();
     const r = await run('ipv4', { timeoutMs: 300, maxRounds: 2 });

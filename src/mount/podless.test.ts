@@ -84,7 +84,7 @@ const input = (params: Record<string, string> = {}): Parameters<ReturnType<typeo
 });
 
 describe('a Mount with no pod volume (Secrets Store Sync Controller)', () => {
-  it('without region, AWS_REGION or NODE_NAME: refused FAILED_PRECONDITION naming the three, before any lookup (the named pod is not looked up)', async () => {
+  it('no region, AWS_REGION or NODE_NAME: FAILED_PRECONDITION naming the three, before any lookup', async () => {
     const d = deps({ podVolume: false });
     const err = await createMount(d.deps)(input(), new AbortController().signal).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);

@@ -392,7 +392,7 @@ describe('series cap', () => {
     expect(() => new Counter({ name: 'c', help: '', maxSeries: 0 })).toThrow(/maxSeries/);
   });
 
-  it('provider metrics: 500 distinct AWS error codes make at most maxSeries series, the scrape stays valid, and the drop is counted', () => {
+  it('provider metrics: 500 AWS error codes give at most maxSeries series, a valid scrape, the drop counted', () => {
     const m = createProviderMetrics({ objectNames: true, maxSeries: 50, ...fixedProcess });
     for (let i = 0; i < 500; i++) {
       m.awsCall('secretsmanager', 'GetSecretValue', 'us-east-1', 'error', `Code${i}Exception`, 0.01);

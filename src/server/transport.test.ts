@@ -108,7 +108,7 @@ describe('defaults', () => {
 });
 
 describe('connections', () => {
-  it('closes a connection that does not open with the HTTP/2 preface in time, and one that sends something else at once', async () => {
+  it('closes a connection without the HTTP/2 preface in time, and one that sends something else at once', async () => {
     const { server, metrics } = await serve({ handshakeTimeoutMs: 200 });
     const silent = rawConnection(server.socketPath);
     const garbage = rawConnection(server.socketPath);

@@ -223,7 +223,7 @@ describe('parseAttributes', () => {
     },
   );
 
-  test('a region the operator allowed (--extra-regions) is accepted; metrics label only known or allowed regions', () => {
+  test('an operator-allowed region (--extra-regions) is accepted; metrics label only known or allowed regions', () => {
     const extra = new Set(['zz-nowhere-1']);
     expect(parseAttributes(attrs({ region: 'zz-nowhere-1' }), { extraRegions: extra }).region).toBe('zz-nowhere-1');
     expect(regionLabel('eu-west-1')).toBe('eu-west-1');

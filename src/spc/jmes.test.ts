@@ -257,7 +257,7 @@ describe('budget', () => {
     );
   });
 
-  test('the same expression on the same value is then refused without running (a rotation poll repeats it)', async () => {
+  test('the same expression on the same value is then refused without running (rotation polls repeat it)', async () => {
     const d = descriptor([FILTER_BOMB]);
     await failure(deriveFiles(d, enc(DOC), 'v', 'r'));
     const before = jmesStats();

@@ -293,7 +293,7 @@ describe('duplicate-name table P13–P21', () => {
     else expect(errs).toEqual([error]); // ASCP's text alone: no second "same file" report
   });
 
-  test('P20 same name, no aliases, different labels: ASCP accepts; both land on one file, which we refuse (better)', () => {
+  test('P20 same name, no aliases, different labels: ASCP accepts; both land on one file, we refuse (better)', () => {
     const errs = errorsOf(two({ label: 'AWSCURRENT' }, { label: 'AWSPREVIOUS' }));
     expect(errs).toHaveLength(1);
     expect(errs[0]).toContain('same file "secret1"');
@@ -421,7 +421,7 @@ describe('parseObjects successes', () => {
     ).toContain('render must be "json"');
   });
 
-  test('objectEncoding on an object and on a jmesPath entry: values and keys in any case, default utf-8, not inherited', () => {
+  test('objectEncoding (objects and jmesPath entries): any case of key and value, default utf-8, not inherited', () => {
     const d = parse(
       '- objectName: a\n  objectType: secretsmanager\n  objectEncoding: Base64\n  jmesPath:\n    - {path: x, ' +
         'objectAlias: x}\n    - {path: y, objectAlias: y, ObjectEncoding: HEX}\n' +

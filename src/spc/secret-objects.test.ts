@@ -27,7 +27,7 @@ describe('secretObjectsProblems', () => {
     ).toEqual([]);
   });
 
-  it('each problem at its place: bad name, a tls key, a file the class does not make (naming the file of the object meant)', () => {
+  it("each problem at its place: bad name, a tls key, a file the class lacks (naming the object's actual file)", () => {
     const problems = secretObjectsProblems(
       [
         so({ secretName: 'Bad_Name', data: [{ objectName: 'x', key: 'k' }] }),

@@ -182,7 +182,7 @@ describe("deriveFiles: the mount's file bound", () => {
     expect(await deriveFiles(all, keys(7), 'v', 'r', { files: { max: 10, used: 2 } })).toHaveLength(8);
   });
 
-  test('one key more than is left: RESOURCE_EXHAUSTED naming the bound and the object, counted before any key becomes a file', async () => {
+  test('one key too many: RESOURCE_EXHAUSTED naming the bound and object, before any key becomes a file', async () => {
     // A key that cannot be a file would be refused as INVALID_ARGUMENT if the keys were turned into files first.
     const value = enc(
       JSON.stringify({ ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, 'v'])), '..': 'x' }),
@@ -218,7 +218,7 @@ describe('deriveFiles: objectEncoding', () => {
   const b64 = (s: string | Uint8Array): string => Buffer.from(s).toString('base64');
   const CERT = new Uint8Array([0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01, 0x00, 0xff]);
 
-  test('an object: the file holds the decoded bytes (binary included), whatever the case of key and value', async () => {
+  test('an object: the file holds the decoded bytes (binary too), whatever the case of key and value', async () => {
     const d = descriptor('- objectName: prod/cert\n  objectType: secretsmanager\n  ObjectEncoding: Base64\n');
     const files = await deriveFiles(d, enc(b64(CERT)), 'v1', 'r');
     expect(files).toHaveLength(1);
@@ -255,7 +255,7 @@ describe('deriveFiles: objectEncoding', () => {
     expect(dec(files[3]?.contents ?? new Uint8Array())).toBe('plain');
   });
 
-  test('an encoded object: its jmesPath entries read the decoded JSON, and are not decoded again unless they say so', async () => {
+  test('an encoded object: its jmesPath entries read the decoded JSON, decoded again only if they say so', async () => {
     const inner = JSON.stringify({ user: 'app', blob: b64('bytes') });
     const d = descriptor(
       '- objectName: wrapped\n  objectType: secretsmanager\n  objectEncoding: base64\n  jmesPath:\n    - {path: ' +
@@ -296,7 +296,7 @@ describe('deriveFiles: objectEncoding', () => {
     }
   });
 
-  test('a jmesPath result not valid in its encoding fails naming the alias and the object, never the value', async () => {
+  test('a jmesPath result invalid in its encoding fails naming the alias and the object, never the value', async () => {
     const d = descriptor(
       '- objectName: tls\n  objectType: secretsmanager\n  jmesPath:\n    - {path: cert, objectAlias: tls.crt, ' +
         'objectEncoding: base64}\n',

@@ -208,7 +208,7 @@ describe('5xx: retried, then failover if configured', () => {
 });
 
 describe('connection refused', () => {
-  it('the Secrets Manager endpoint refuses connections: UNAVAILABLE naming object, region and ECONNREFUSED; the next mount after it listens again succeeds', async () => {
+  it('Secrets Manager: UNAVAILABLE naming object, region, ECONNREFUSED; back up, the next mount succeeds', async () => {
     h.emu.putSecret(REGION, 'refused-conn', 'v');
     const pod = h.pod();
     const target = await h.target();
@@ -310,7 +310,7 @@ describe('slow answers and answers that never come', () => {
 });
 
 describe('STS refusal', () => {
-  it('AssumeRoleWithWebIdentity refused (AccessDenied): PERMISSION_DENIED naming the role and region, not retried; the next mount succeeds', async () => {
+  it('AccessDenied: PERMISSION_DENIED naming the role and region, not retried; the next mount succeeds', async () => {
     h.emu.putSecret(REGION, 'sts-refused', 'v');
     const pod = h.pod();
     const target = await h.target();
@@ -371,7 +371,7 @@ describe('STS refusal', () => {
 });
 
 describe('expired credentials mid-flight', () => {
-  it('the cached session expires (emulator clock moved past it): the credentials are dropped and the same mount exchanges again and succeeds', async () => {
+  it('an expired cached session (clock moved on) is dropped; the same mount exchanges again and succeeds', async () => {
     h.emu.putSecret(REGION, 'expiring', 'v1');
     const pod = h.pod();
     const target = await h.target();
@@ -414,7 +414,7 @@ describe('expired credentials mid-flight', () => {
     }
   });
 
-  it('a session AWS no longer recognises (UnrecognizedClientException) is dropped too, and a refusal that persists fails naming the object and region', async () => {
+  it('UnrecognizedClientException drops the session too; a lasting one fails naming object and region', async () => {
     h.emu.putSecret(REGION, 'unrecognised', 'v');
     const pod = h.pod();
     const target = await h.target();

@@ -161,7 +161,7 @@ describe('huge input', () => {
     expectRefused(res, status.INVALID_ARGUMENT, /attributes are \d+ KiB, more than the 512 KiB this provider reads/);
   });
 
-  it('objects over 128 KiB (inside attributes under 512 KiB) are refused before parsing, naming the limit', async () => {
+  it('objects over 128 KiB (in attributes under 512 KiB) are refused before parsing, naming the limit', async () => {
     const { res } = await mount({ objects: `${PLAIN}\n# ${'c'.repeat(200_000)}\n` });
     expectRefused(
       res,
@@ -281,7 +281,7 @@ describe('symlinks planted in the target directory', () => {
     expect(await readdir(outside)).toEqual(['victim']);
   });
 
-  it('current_object_version ids pointing at planted symlinks or outside paths are never read into a file', async () => {
+  it('current_object_version ids naming planted symlinks or outside paths are never read into a file', async () => {
     const { target, victim } = await planted();
     await symlink(victim, path.join(target, 'hi_plain'));
     const ids = ['hi_plain', '../outside/victim', victim, '..', '/etc/passwd'];
@@ -484,7 +484,7 @@ describe('500 objects, the most one class may name', () => {
     expect(await readdir(target)).toEqual([]);
   }, 60_000);
 
-  it('2,000 objects: INVALID_ARGUMENT naming the count and the limit, before parsing and before any AWS call', async () => {
+  it('2,000 objects: INVALID_ARGUMENT naming the count and the limit, before parsing or any AWS call', async () => {
     const objects = Array.from(
       { length: 2_000 },
       (_, i) => `- {objectName: many/s${i}, objectType: secretsmanager}`,

@@ -122,7 +122,7 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
     await h.client.mount({ attributes, targetPath: target });
   });
 
-  it('429 with a Retry-After longer than the provider waits: UNAVAILABLE at once (the driver retries the mount)', async () => {
+  it('429 with a Retry-After longer than the provider waits: UNAVAILABLE at once (the driver retries)', async () => {
     const { pod, target, attributes } = await setup('k8s-429-long');
     const mark = h.emu.calls.length;
     const e = await withFault(
@@ -135,7 +135,7 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
     await h.client.mount({ attributes, targetPath: target });
   });
 
-  it('500 on every attempt: 3 attempts, UNAVAILABLE naming the service account; once only: retried and fine', async () => {
+  it('500 on every attempt: 3 attempts, UNAVAILABLE naming the service account; once: retried and fine', async () => {
     const { pod, target, attributes } = await setup('k8s-500');
     let mark = h.emu.calls.length;
     const e = await withFault({ service: 'k8s', target: saPath(pod), status: 500, code: 'InternalError' }, () =>
@@ -154,7 +154,7 @@ describe('Kubernetes API faults (the IRSA service-account lookup)', () => {
     expect(await listDir(target)).toEqual(['k8s-500']);
   });
 
-  it("the API server never answers: DEADLINE_EXCEEDED before the driver's deadline, nothing written; the next mount succeeds", async () => {
+  it("API server hangs: DEADLINE_EXCEEDED before the driver's, nothing written; the next mount succeeds", async () => {
     const { pod, target, attributes } = await setup('k8s-hang');
     const t0 = performance.now();
     const e = await withFault({ service: 'k8s', target: saPath(pod), hang: true }, () =>
@@ -201,7 +201,7 @@ describe('Pod Identity agent faults', () => {
   }
   const agent = (pod: Pod): string => `${pod.namespace}/${pod.serviceAccount}`;
 
-  it('the agent answers 500 twice (not ready yet): retried, the mount succeeds; no STS, no Kubernetes call', async () => {
+  it('the agent answers 500 twice (not ready): retried, the mount succeeds; no STS or Kubernetes call', async () => {
     const { pod, target, attributes } = await setup('agent-500-twice');
     const mark = h.emu.calls.length;
     await withFault({ service: 'pod-identity', target: agent(pod), status: 500, times: 2 }, () =>
@@ -213,7 +213,7 @@ describe('Pod Identity agent faults', () => {
     expect(await readFile(path.join(target, 'agent-500-twice'), 'utf8')).toBe('v');
   });
 
-  it('the agent answers 500 on every attempt: bounded (6 rounds), UNAVAILABLE naming the agent and its answer', async () => {
+  it('the agent answers 500 every time: bounded (6 rounds), UNAVAILABLE naming the agent and its answer', async () => {
     const { pod, target, attributes } = await setup('agent-500');
     const mark = h.emu.calls.length;
     const e = await withFault({ service: 'pod-identity', target: agent(pod), status: 500 }, () =>
@@ -246,7 +246,7 @@ describe('Pod Identity agent faults', () => {
     expect(await listDir(target)).toEqual(['agent-down-then-up']);
   });
 
-  it("the agent refuses connections past the deadline: the mount fails before the driver's deadline, writes nothing; the next mount succeeds", async () => {
+  it("agent refusing connections: DEADLINE_EXCEEDED before the driver's, no files; next mount succeeds", async () => {
     const { target, attributes } = await setup('agent-refused');
     await h.agentGate.refuse();
     let e: { code: number; details: string };
@@ -278,7 +278,7 @@ describe('Pod Identity agent faults', () => {
     expect(e.details).toContain('Pod Identity agent');
   });
 
-  it('the agent never answers: each attempt is bounded by --pod-identity-http-timeout; the next mount succeeds', async () => {
+  it('the agent never answers: each attempt ends at --pod-identity-http-timeout; the next mount succeeds', async () => {
     const { pod, target, attributes } = await setup('agent-hang');
     const mark = h.emu.calls.length;
     const e = await withFault({ service: 'pod-identity', target: agent(pod), hang: true }, () =>

@@ -120,7 +120,7 @@ describe('500 concurrent mounts across 110 identities', () => {
   });
   afterAll(async () => h?.close());
 
-  it('every mount answered and correct, none cross-wired; fds and sockets flat across rounds; memory bounded', async () => {
+  it('every mount answered correctly, none cross-wired; fds and sockets flat over rounds; memory bounded', async () => {
     const client = createDriverClient(h.socketPath);
     // Warm-up: the provider's clients and pools exist, the test's own lazies too.
     expect(failures(await round(h, client, ids.slice(0, 2), 2))).toEqual([]);

@@ -153,7 +153,7 @@ parentPort.postMessage({ reads, missing, empty, partial, versions: versions.size
 `;
 
 describe('a rotation that succeeds replaces each file atomically', () => {
-  it('a reader looping in another thread through 40 rotations of 4 files of 256 KiB never sees a missing, empty or partial file', async () => {
+  it('a reader thread, over 40 rotations of four 256 KiB files, never sees one missing, empty or partial', async () => {
     const SIZE = 256 * 1024;
     const value = (k: number): string => {
       const head = `v${k}:`;

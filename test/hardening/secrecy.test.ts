@@ -94,7 +94,7 @@ afterAll(async () => {
 });
 
 describe('scenarios with markers', () => {
-  it('successful mounts of every kind (string, binary, SecureString, jmesPath, allKeys, render json, objectEncoding)', async () => {
+  it('successful mounts: string, binary, SecureString, jmesPath, allKeys, render json, objectEncoding', async () => {
     const objects = stringify([
       { objectName: 'sx/plain', objectType: 'secretsmanager' },
       { objectName: 'sx/bin', objectType: 'secretsmanager' },
@@ -242,7 +242,7 @@ describe('scenarios with markers', () => {
   // token text, where the AttemptError is built. NOTE (passes, but fragile): src/aws-errors.ts:132
   // truncates AWS messages to 500 characters *before* scrub(), so a JWT cut mid-payload escapes the
   // mask (its signature is cut off, its claims are not): scrub first, then truncate.
-  it('STS echoing the web identity token, Secrets Manager echoing it, the agent echoing its Authorization header', async () => {
+  it('STS and Secrets Manager echoing the web identity token, the agent echoing its Authorization header', async () => {
     const fresh = newPod({ allowSecrets: ['sx/*'] });
     h.emu.addFault({
       service: 'sts',

@@ -71,7 +71,7 @@ describe('/metrics', () => {
     for (const name of ['tenant-a', 'db-password', 'payments-key', 'arn-like']) expect(text).not.toContain(name);
   });
 
-  it('1,100 distinct AWS error codes: at most 1,000 series plus the overflow one, the drop counted, the scrape valid', async () => {
+  it('1,100 AWS error codes: at most 1,000 series plus overflow, the drop counted, the scrape valid', async () => {
     const n = 1100;
     for (let i = 0; i < n; i++) {
       h.emu.putSecret(REGION, `codes/s${i}`, 'v');
@@ -122,7 +122,7 @@ describe('/metrics', () => {
 });
 
 describe('/readyz', () => {
-  it('100 concurrent callers: all answered ok from one check, at most one new connection to the socket, while another tenant mounts', async () => {
+  it('100 callers at once, a tenant mounting: all ok from one check, at most one new socket connection', async () => {
     const before = sample(await scrape(), `${P}grpc_connections_total{outcome="accepted"}`);
     const base = String(h.provider.healthUrl);
     const [answers] = await Promise.all([
@@ -141,7 +141,7 @@ describe('/readyz', () => {
 });
 
 describe('the socket', () => {
-  it('1,000 idle connections: at most the cap is held, the rest closed at once, the held ones closed after the handshake timeout; mounts go on', async () => {
+  it('1,000 idle connections: cap held till the handshake timeout, the rest closed at once; mounts go on', async () => {
     await mountOk(); // the driver's own connection is open
     const sockets: net.Socket[] = [];
     let closed = 0;
@@ -171,7 +171,7 @@ describe('the socket', () => {
     }
   }, 60_000);
 
-  it('20 half-sent 4 MiB requests hold no more than the receive budget, mounts go on meanwhile, and all is released when their client goes', async () => {
+  it('20 half-sent 4 MiB requests hold at most the receive budget; mounts go on; all freed on disconnect', async () => {
     const budget = DEFAULT_TRANSPORT_LIMITS.receiveBudgetBytes;
     const arriving = async (): Promise<number> => sample(await scrape(), `${P}grpc_request_bytes_arriving`);
     const session = http2.connect('http://localhost', { createConnection: () => net.connect(h.socketPath) });
@@ -232,7 +232,7 @@ describe('target paths', () => {
     expect((await stat(dir)).mtime.getTime()).toBe(old.getTime());
   }
 
-  it('provider-writes mode: outside the kubelet root, or through a symbolic link → INVALID_ARGUMENT naming the path and the rule, no AWS call, nothing written or touched', async () => {
+  it('provider writes: outside the kubelet root or via a link: INVALID_ARGUMENT, no AWS call, untouched', async () => {
     const outside = await victim('outside');
     const linkedTo = await victim('linked-to');
     const cases: [string, RegExp][] = [

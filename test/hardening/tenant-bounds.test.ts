@@ -43,7 +43,7 @@ describe('per-mount bounds', () => {
     expect(await readFile(path.join(target, 'copy-499'), 'utf8')).toBe('same-value');
   });
 
-  it('a class whose values exceed 4 MiB is refused with RESOURCE_EXHAUSTED naming the limit, once; nothing is written', async () => {
+  it('a class whose values exceed 4 MiB: RESOURCE_EXHAUSTED naming the limit, once; nothing is written', async () => {
     const big = 'x'.repeat(64 * 1024 - 16);
     for (let i = 0; i < 80; i++) h.emu.putSecret(REGION, `huge/s${i}`, `${i}:${big}`);
     const objects = Array.from({ length: 80 }, (_, i) => `- {objectName: huge/s${i}, objectType: secretsmanager}`).join(
@@ -67,7 +67,7 @@ describe('per-mount bounds', () => {
 });
 
 describe('per-mount file bounds', () => {
-  it('allKeys on a secret with 6,000 keys: RESOURCE_EXHAUSTED naming the file limit and the object, nothing written', async () => {
+  it('allKeys over 6,000 keys: RESOURCE_EXHAUSTED naming the file limit and the object, nothing written', async () => {
     h.emu.putSecret(
       REGION,
       'keys/many',
@@ -92,7 +92,7 @@ describe('per-mount file bounds', () => {
 });
 
 describe('per-mount bytes of files', () => {
-  it('one 64 KiB secret under 100 aliases (6.4 MiB of files from one fetch): RESOURCE_EXHAUSTED naming 4 MiB and the object where it is reached, nothing written', async () => {
+  it('100 aliases of one 64 KiB secret: RESOURCE_EXHAUSTED at 4 MiB naming the object; nothing written', async () => {
     h.emu.putSecret(REGION, 'fan/big', 'z'.repeat(64 * 1024 - 16));
     const objects = Array.from(
       { length: 100 },

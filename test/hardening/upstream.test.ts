@@ -152,7 +152,7 @@ describe('answers larger than any AWS answer', () => {
     60_000,
   );
 
-  it('twelve mounts at once, each answered by a chunked 200 MiB flood: all refused, each reading stopped at its own 1 MiB', async () => {
+  it('12 mounts at once, each fed a chunked 200 MiB flood: all refused, each read stopped at its 1 MiB', async () => {
     const names = Array.from({ length: 12 }, (_, i) => `flood-many-${i}`);
     for (const n of names) h.emu.putSecret(REGION, n, 'real value');
     const mounts = await Promise.all(names.map(async (n) => ({ n, pod: h.pod(), target: await h.target() })));
@@ -196,7 +196,7 @@ describe('answers larger than any AWS answer', () => {
     for (const m of mounts) expect(await listDir(m.target)).toEqual([]);
   }, 60_000);
 
-  it('the largest real answers stay under the caps: one secret of 64 KiB of control characters (~400 KiB of JSON escapes) is read', async () => {
+  it('largest real answer fits: a 64 KiB secret of control characters (~400 KiB of JSON escapes) is read', async () => {
     const value = '\u0001'.repeat(64 * 1024);
     h.emu.putSecret(REGION, 'escaped', value);
     const pod = h.pod();
@@ -208,7 +208,7 @@ describe('answers larger than any AWS answer', () => {
     expect(await readFile(path.join(target, 'escaped'), 'utf8')).toBe(value);
   });
 
-  it('the largest real answers stay under the caps: a BatchGetSecretValue of 20 secrets of 64 KiB (~2.2 MiB: quotes escaped, binary as base64) is read', async () => {
+  it('largest real batch fits: 20 secrets of 64 KiB (~2.2 MiB: quotes escaped, binary base64) are read', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `big-${i}`);
     names.forEach((n, i) =>
       h.emu.putSecret(REGION, n, i % 2 === 0 ? '"'.repeat(64 * 1024) : Buffer.alloc(64 * 1024, i)),
@@ -227,7 +227,7 @@ describe('answers larger than any AWS answer', () => {
     expect(await readFile(path.join(target, 'big-1'))).toEqual(Buffer.alloc(64 * 1024, 1));
   });
 
-  it('the Pod Identity agent answering 1 MiB: INTERNAL at once (not retried), naming the agent and the limit', async () => {
+  it('the Pod Identity agent answering 1 MiB: INTERNAL, not retried, naming the agent and the limit', async () => {
     const pod = h.pod({ podIdentity: true });
     const mark = h.emu.calls.length;
     const e = await withFault(
@@ -249,7 +249,7 @@ describe('answers larger than any AWS answer', () => {
     expect(callsSince(h.emu, mark, { service: 'pod-identity' })).toHaveLength(1);
   });
 
-  it('the Kubernetes API answering 3 MiB for a service account: INTERNAL naming the GET and the limit; no STS call', async () => {
+  it('a 3 MiB service account from the Kubernetes API: INTERNAL naming the GET and limit; no STS call', async () => {
     const pod = h.pod();
     const mark = h.emu.calls.length;
     const e = await withFault(
@@ -269,7 +269,7 @@ describe('answers larger than any AWS answer', () => {
 });
 
 describe('bodies that trickle in', () => {
-  it('a Secrets Manager answer arriving one byte every 2 s: UNAVAILABLE after 3 attempts of 10 s each (not the mount deadline); other pods are served meanwhile', async () => {
+  it('Secrets Manager trickling: UNAVAILABLE after 3 tries of 10 s, not the deadline; other pods served', async () => {
     h.emu.putSecret(REGION, 'trickle', 'real value');
     const pod = h.pod();
     const target = await h.target();
@@ -304,7 +304,7 @@ describe('bodies that trickle in', () => {
     expect(await listDir(target)).toEqual([]);
   }, 90_000);
 
-  it('the Pod Identity agent trickling: each attempt ends at --pod-identity-http-timeout (1 s here), then UNAVAILABLE', async () => {
+  it('the Pod Identity agent trickling: attempts cut at --pod-identity-http-timeout, then UNAVAILABLE', async () => {
     const pod = h.pod({ podIdentity: true });
     const t0 = performance.now();
     const e = await withFault(h.emu, { service: 'pod-identity', trickleMs: 300 }, async () =>
@@ -322,7 +322,7 @@ describe('bodies that trickle in', () => {
     expect(performance.now() - t0).toBeLessThan(20_000);
   });
 
-  it('the Kubernetes client ends a trickling answer at its per-attempt timeout, and does not quote a 5xx body that is not a Status', async () => {
+  it('Kubernetes client: a trickle ends at the per-attempt timeout; a non-Status 5xx body is not quoted', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'upstream-kube-'));
     try {
       await h.emu.writeKubeconfig(path.join(dir, 'kubeconfig'));
@@ -427,7 +427,7 @@ describe("bodies that are not the service's format: never quoted", () => {
     },
   );
 
-  it('STS answering text that is not XML: INTERNAL naming STS AssumeRoleWithWebIdentity, the role and the region', async () => {
+  it('STS answering non-XML text: INTERNAL naming STS AssumeRoleWithWebIdentity, the role and the region', async () => {
     const pod = h.pod();
     const e = await withFault(
       h.emu,
@@ -442,7 +442,7 @@ describe("bodies that are not the service's format: never quoted", () => {
     expect(e.details).toContain(REGION);
   });
 
-  it('the Pod Identity agent answering a 500 page that is not JSON: retried, then UNAVAILABLE saying the body is not shown', async () => {
+  it("the Pod Identity agent's non-JSON 500 page: retried, then UNAVAILABLE saying the body is not shown", async () => {
     const pod = h.pod({ podIdentity: true });
     const e = await withFault(
       h.emu,
@@ -577,7 +577,7 @@ describe('fields of the wrong type: refused before anything is written', () => {
     expect(await listDir(target)).toEqual([]);
   });
 
-  it('a BatchGetSecretValue entry with a wrong-typed VersionId: the batch is set aside, each secret read on its own, versions are strings', async () => {
+  it('a wrong-typed VersionId in a batch: it is set aside, each secret read alone, versions are strings', async () => {
     const a = h.emu.putSecret(REGION, 'batch-a', 'A');
     const b = h.emu.putSecret(REGION, 'batch-b', 'B');
     const pod = h.pod({ allowBatch: true });

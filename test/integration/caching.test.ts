@@ -151,7 +151,7 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
     expect(counts(h.emu)).toMatchObject({ sts: 1, serviceAccount: 1, getSecretValue: 60 });
   });
 
-  it("confused deputy: a pod annotated with another team's role, which does not trust it, is refused right after the legitimate pod mounted", async () => {
+  it("confused deputy: a pod naming another team's role is refused just after that team's pod (no trust)", async () => {
     const legit = h.pod({ namespace: 'team-a', serviceAccount: 'reader' });
     await h.client.mount({
       attributes: legit.attributes({ region: REGION, objects: OBJECTS }),
@@ -192,7 +192,7 @@ describe('without NODE_NAME (region through the pod, as ASCP)', () => {
   // The other half (a changed annotation is used once the 60 s TTL has passed) needs the provider's
   // clock: KubeLookups and CredentialCache capture `Date.now` when built, and start() takes no clock,
   // so it is tested in src/k8s/lookups.test.ts ('caches per namespace/name for the TTL, then asks again').
-  it('a changed role annotation is not used before the 60 s TTL has passed (cached role, cached credentials)', async () => {
+  it('a changed role annotation is not used until the 60 s TTL passes (cached role, cached credentials)', async () => {
     const pod = h.pod({ namespace: 'rotate', serviceAccount: 'app' });
     const newRole = `arn:aws:iam::${ACCOUNT}:role/rotated-role`;
     h.emu.addRole({

@@ -174,7 +174,7 @@ describe('refused at start, before any mount (exit 2, message on stderr)', () =>
 });
 
 describe('serving', () => {
-  it('ASCP tolerance and Go flag forms: an invalid --pod-identity-http-timeout is logged, the provider starts; SIGTERM → exit 0, socket removed', async () => {
+  it('Go flag forms; bad --pod-identity-http-timeout only logged (ASCP); SIGTERM → exit 0, socket gone', async () => {
     const vol = await volume();
     const socket = path.join(vol, 'aws.sock');
     const p = start(
@@ -245,7 +245,7 @@ describe('serving', () => {
     expect(failed).toContain(`provider volume ${missing} does not exist`);
   });
 
-  it('no Kubernetes config at all: still serves (classes that need no lookup), logging why and how to fix, and is not ready', async () => {
+  it('no Kubernetes config: still serves classes that need no lookup, logs why and how to fix, not ready', async () => {
     const vol = await volume();
     const p = start([`--provider-volume=${vol}`, '--health-addr=127.0.0.1:0', '--metrics-addr=']);
     const line = await p.logLine(

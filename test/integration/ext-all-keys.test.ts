@@ -56,7 +56,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     const mount = (attributes: Record<string, string>, target: string, current: Versions = []) =>
       h.mountAndWrite(attributes, target, current);
 
-    it("every top-level key becomes a file (JSON text for non-strings), with the object's mode and version; the whole secret stays", async () => {
+    it("top-level keys as files (non-strings as JSON), with the object's mode and version; own file kept", async () => {
       const p = driverWrites ? 'kd1' : 'kp1';
       const { versionId } = h.emu.putSecret(REGION, `${p}/config`, CONFIG_TEXT);
       const pod = h.pod();
@@ -115,7 +115,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect(byId(res.objectVersion)['limit']).toBe('1');
     });
 
-    it('keys pass path translation: "/" becomes the translation character, or a directory when translation is off', async () => {
+    it('keys pass path translation: "/" becomes the translation character, or a directory if it is off', async () => {
       const p = driverWrites ? 'kd4' : 'kp4';
       h.emu.putSecret(REGION, `${p}-s`, '{"db/user":"u","/lead":"l","пароль":"п","🔑":"k"}');
       const pod = h.pod();
@@ -314,7 +314,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
     }
 
     if (driverWrites) {
-      it('a key starting with ".." is refused before the driver sees it (the driver rejects the whole answer)', async () => {
+      it('a key starting with ".." is refused before the driver, which would reject the whole answer', async () => {
         h.emu.putSecret(REGION, 'kd-dotdot', '{"..data":"x","ok":"y"}');
         const pod = h.pod();
         const e = await refused(
@@ -378,7 +378,7 @@ describe('allKeys with arbitrary keys (fast-check against the running server)', 
       });
       afterAll(async () => h?.close());
 
-      it(`[${mode}] either every key is a file inside the mount with its value, or the mount is refused and nothing is written anywhere`, async () => {
+      it(`[${mode}] every key a file in the mount with its value, or refused, nothing written anywhere`, async () => {
         let n = 0;
         await fc.assert(
           fc.asyncProperty(

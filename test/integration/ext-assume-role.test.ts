@@ -46,7 +46,7 @@ describe('role chaining (provider writes)', () => {
   });
   afterAll(async () => h?.close());
 
-  it("IRSA → sts:AssumeRole into the class's role: the secret is read with the chained credentials; without it, refused", async () => {
+  it("IRSA → sts:AssumeRole into the class's role: read with chained credentials; without it, refused", async () => {
     h.emu.putSecret(REGION, 'xa-irsa', 'cross value');
     const pod = podWithoutAccess(h);
     const role = crossRole(h, [pod.roleArn]);
@@ -118,7 +118,7 @@ describe('role chaining (provider writes)', () => {
     expect(h.emu.callCount({ service: 'secretsmanager', operation: 'GetSecretValue' })).toBe(2);
   });
 
-  it('a wrong external id is refused even right after the right one mounted (same pod, and another pod of the same service account)', async () => {
+  it('a wrong external id is refused just after the right one mounted (same pod or same service account)', async () => {
     h.emu.putSecret(REGION, 'xa-ext', 'guarded');
     const ns = 'ext-ns';
     const sa = 'ext-sa';
@@ -203,7 +203,7 @@ describe('role chaining (provider writes)', () => {
     }
   });
 
-  it('a duration the role does not allow (its MaxSessionDuration is 1800): refused naming the role and the cause', async () => {
+  it("a duration over the role's MaxSessionDuration (1800): refused naming the role and the cause", async () => {
     h.emu.putSecret(REGION, 'xa-max', 'x');
     const pod = podWithoutAccess(h);
     const role = crossRole(h, [pod.roleArn], { maxSessionDurationSeconds: 1800 });
@@ -262,7 +262,7 @@ describe('role chaining (provider writes)', () => {
     });
   }
 
-  it('with a failover region: the primary fails, the failover region answers with credentials chained there', async () => {
+  it('with a failover region: the primary fails; the failover region answers, credentials chained there', async () => {
     h.emu.putSecret(REGION, 'xa-fo', 'east');
     h.emu.putSecret(FAILOVER_REGION, 'xa-fo', 'west');
     const pod = podWithoutAccess(h);

@@ -51,7 +51,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       if (driverWrites) expect(Buffer.from(res.files.find((f) => f.path === 'tls.crt')?.contents ?? [])).toEqual(CERT);
     });
 
-    it('a jmesPath entry with base64 decodes its result; the object and its other entries keep their text', async () => {
+    it('a jmesPath entry with base64 decodes its result; the object and other entries keep their text', async () => {
       const secret = JSON.stringify({ cert: CERT.toString('base64'), user: 'app' });
       h.emu.putSecret(REGION, n('json'), secret);
       const pod = h.pod();
@@ -66,7 +66,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect(await readFile(path.join(target, 'user'), 'utf8')).toBe('app');
     });
 
-    it('rotation: a new encoded value is decoded and written; the same bytes encoded differently leave the file alone', async () => {
+    it('rotation: a new value is decoded and written; the same bytes re-encoded leave the file alone', async () => {
       const p = n('rot');
       h.emu.putSecret(REGION, p, CERT.toString('base64'));
       const pod = h.pod();
@@ -96,7 +96,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       }
     });
 
-    it('a value not valid in its encoding fails naming object, region and encoding, never the value; nothing is written', async () => {
+    it('a badly encoded value fails naming object, region and encoding, never the value; nothing written', async () => {
       const p = n('bad');
       const value = 'not-base64 S3cretPart';
       h.emu.putSecret(REGION, p, value);
@@ -150,7 +150,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect(e.details).not.toContain('%%%');
     });
 
-    it('an unknown encoding is refused as INVALID_ARGUMENT naming the object and the allowed values, before any AWS call', async () => {
+    it('an unknown encoding: INVALID_ARGUMENT naming the object and allowed values, before any AWS call', async () => {
       const pod = h.pod();
       h.emu.resetCalls();
       const objects = `- {objectName: ${n('unknown')}, objectType: secretsmanager, objectEncoding: base32}`;

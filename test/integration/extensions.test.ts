@@ -260,7 +260,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect((await readdir(target)).filter((e) => !e.startsWith('..'))).toEqual([]);
     });
 
-    it('with a failover region: "not found" in the primary is final (a fatal error), so the object is skipped without asking the failover region', async () => {
+    it('with a failover region: "not found" in the primary is final: skipped, failover never asked', async () => {
       const p = driverWrites ? 'od-fo' : 'op-fo';
       h.emu.putSecret(FAILOVER_REGION, `${p}-only-west`, 'from west');
       const pod = h.pod();
@@ -275,7 +275,7 @@ for (const mode of ['provider writes', 'driver writes'] as const) {
       expect(h.emu.callCount({ service: 'secretsmanager', region: FAILOVER_REGION })).toBe(0);
     });
 
-    it('with a failover region: the primary fails (5xx) and the failover region answers → mounted from there; does not exist there → the mount fails naming both causes', async () => {
+    it('primary 5xx: mounted from the failover region, or if missing there, fails naming both causes', async () => {
       const p = driverWrites ? 'od-fo5' : 'op-fo5';
       h.emu.putSecret(REGION, `${p}-a`, 'east a');
       h.emu.putSecret(FAILOVER_REGION, `${p}-a`, 'west a');

@@ -326,7 +326,7 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     expect(await readFile(path.join(t, p), 'utf8')).toBe('parm1');
   });
 
-  it('M04 (differs: failover not asked): both regions answer → primary values, versions from the primary', async () => {
+  it('M04 (differs: failover not asked): both regions answer → values and versions from the primary', async () => {
     const s = unique('M04s');
     const p = unique('M04p');
     const sv = h.emu.putSecret(REGION, s, 'secret1');
@@ -518,7 +518,7 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     expect(h.emu.calls.filter((c) => c.region === FAILOVER_REGION)).toEqual([]);
   });
 
-  it('M20 (differs): primary ARN without failoverObject → the failover region cannot find that ARN; both causes named', async () => {
+  it('M20 (differs): ARN without failoverObject → not found in the failover region; both causes named', async () => {
     const n = unique('M20');
     const p = h.emu.putSecret(REGION, n, 'x');
     h.emu.putSecret(FAILOVER_REGION, n, 'secret1');
@@ -545,7 +545,7 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
       ...p.map((x) => `- {objectName: ${x}, objectType: ssmparameter}`),
     ].join('\n');
 
-  it('M21: primary SSM 500 for both batches, failover lacks TestParm11 → fatal, naming it and the failover region', async () => {
+  it('M21: primary SSM 500 (both batches), failover lacks TestParm11 → fatal naming it and that region', async () => {
     const pre = unique('M21');
     const parms = big(pre, 15);
     const secrets = [`${pre}-TestSecret1`, `${pre}-BinarySecret1`];
@@ -565,7 +565,7 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     expect(e.details).not.toContain(`${pre}-TestParm10:`);
   });
 
-  it('M22: primary SSM 500 for both batches → 17 files from the failover, 2 failover GetParameters calls', async () => {
+  it('M22: primary SSM 500 (both batches) → 17 files from the failover, 2 failover GetParameters calls', async () => {
     const pre = unique('M22');
     const parms = big(pre, 15);
     const secrets = [`${pre}-TestSecret1`, `${pre}-BinarySecret1`];
@@ -604,7 +604,7 @@ describe('ASCP multi-region catalogue (mountTestsForMultiRegion)', () => {
     expect(h.emu.callCount({ service: 'ssm', region: FAILOVER_REGION })).toBe(0);
   });
 
-  it('M24/M25: primary SSM 500; 20 parameters with jmesPath and a failoverObject → 32 files from the failover region', async () => {
+  it('M24/M25: primary SSM 500; 20 parameters (jmesPath, failoverObject) → 32 files from the failover', async () => {
     const pre = unique('M25');
     const parms = big(pre, 20);
     const secrets = [`${pre}-TestSecret1`, `${pre}-BinarySecret1`];

@@ -108,7 +108,7 @@ describe('identity through the socket (agent at --pod-identity-endpoint)', () =>
     expect(counts().agent).toBe(0);
   });
 
-  it("no Pod Identity association: refused at once (not retried), the agent's reason in the message, no token", async () => {
+  it("no Pod Identity association: refused at once, not retried; the agent's reason quoted, no token", async () => {
     const pod = h.pod(); // role, but no association
     const e = await refused(
       h.client.mount({

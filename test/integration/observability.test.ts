@@ -66,7 +66,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 }
 
 describe('metrics after real mounts', () => {
-  it('counters move with mounts, AWS calls, credential exchanges, Kubernetes requests, caches and objects', async () => {
+  it('counters follow mounts, AWS calls, credential exchanges, Kubernetes requests, caches and objects', async () => {
     const before = (await scrape()).samples;
     expect(total(before, `${P}mounts_total`)).toBe(0);
     expect(total(before, `${P}mounts_in_flight`)).toBe(0);

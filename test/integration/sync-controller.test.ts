@@ -219,7 +219,7 @@ beforeEach(() => emu.resetCalls());
 describe("as the Secrets Store Sync Controller's provider (driver-writes sidecar)", () => {
   let first: Synced;
 
-  it('first sync of the example SecretSync: every file and its version in the answer, the Secret built from them, nothing written anywhere', async () => {
+  it("example SecretSync's first sync: every file and version answered, Secret built, nothing written", async () => {
     first = await sync(sidecar, EXAMPLE);
     expect(first.versions).toEqual([
       { id: 'db-creds.json', version: 'a1b2c3d4-0000-4000-8000-000000000001' },
@@ -243,7 +243,7 @@ describe("as the Secrets Store Sync Controller's provider (driver-writes sidecar
     expect(existsSync(SYNC_TARGET)).toBe(mntExisted);
   });
 
-  it("unchanged secrets: the same versions and the same bytes, with or without the last sync's versions, and no new exchange", async () => {
+  it('unchanged secrets: same versions and bytes, with or without the previous versions; no new exchange', async () => {
     const again = await sync(sidecar, EXAMPLE);
     const withLast = await sync(sidecar, EXAMPLE, first.versions);
     for (const s of [again, withLast]) {
@@ -254,7 +254,7 @@ describe("as the Secrets Store Sync Controller's provider (driver-writes sidecar
     expect(emu.callCount({ service: 'sts' })).toBe(0);
   });
 
-  it("rotation: a new version of the secret → changed versions for its three files, the parameter's unchanged, the new password in the Secret", async () => {
+  it("secret rotated: its 3 files get new versions, the parameter's not; the Secret has the new password", async () => {
     emu.putSecret(REGION, 'prod/db-creds', JSON.stringify({ username: 'app', password: 'rotated-password' }), {
       versionId: 'a1b2c3d4-0000-4000-8000-000000000002',
     });
@@ -270,7 +270,7 @@ describe("as the Secrets Store Sync Controller's provider (driver-writes sidecar
     expect(rotated.files.get('feature-flag')).toEqual(first.files.get('feature-flag'));
   });
 
-  it('a refused class: a mistake in objects is INVALID_ARGUMENT before any AWS or Kubernetes call; the controller gets no files', async () => {
+  it('a refused class: broken objects → INVALID_ARGUMENT before any AWS or Kubernetes call; no files', async () => {
     const e = await refused(
       sync(sidecar, {
         ...EXAMPLE,
@@ -303,7 +303,7 @@ describe("as the Secrets Store Sync Controller's provider (driver-writes sidecar
 });
 
 describe('two SecretSyncs of different service accounts never share credentials', () => {
-  it("each sync exchanges its own service account's token for its own role; neither reads the other's secrets; a third naming the first one's role is refused by STS", async () => {
+  it("each sync's token gets only its own role and secrets; a third naming the first's role: STS refuses", async () => {
     const a = tenant('team-a', 'app-a');
     const b = tenant('team-b', 'app-b');
     emu.putSecret(REGION, 'team-a/db', 'secret of a');
@@ -364,7 +364,7 @@ describe('two SecretSyncs of different service accounts never share credentials'
 });
 
 describe('Pod Identity through the controller (audience pods.eks.amazonaws.com)', () => {
-  it("the agent gets the SecretSync's service account token (no pod claim): a session for its association, no STS, no service-account lookup", async () => {
+  it("the agent gets the SecretSync's token (no pod claim): a session; no STS, no service-account lookup", async () => {
     const role = 'arn:aws:iam::123456789012:role/team-p-sync';
     emu.addRole({
       arn: role,
@@ -396,7 +396,7 @@ describe('Pod Identity through the controller (audience pods.eks.amazonaws.com)'
 });
 
 describe('a provider in provider-writes mode, called by the controller', () => {
-  it('refuses with INVALID_ARGUMENT naming --driver-writes-secrets, before any call, and writes nothing into /mnt/secrets-store', async () => {
+  it('INVALID_ARGUMENT naming --driver-writes-secrets, before any call; no file in /mnt/secrets-store', async () => {
     const e = await refused(sync(providerWrites, EXAMPLE));
     expect(e.code).toBe(status.INVALID_ARGUMENT);
     expect(e.details).toContain(`target path "${SYNC_TARGET}" refused`);

@@ -110,7 +110,7 @@ describe('Chart.yaml', () => {
     ]);
     expect(lock.digest).toBe(`sha256:${createHash('sha256').update(json).digest('hex')}`);
   });
-  it('Helm itself finds Chart.lock in sync with Chart.yaml (dependency build gets past the check, then needs the repository)', () => {
+  it('Helm finds Chart.lock in sync with Chart.yaml (dependency build gets past the check to the repository)', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'chart-lock-')), 'c');
     try {
       cpSync(CHART_DIR, dir, { recursive: true, filter: (src) => !src.startsWith(join(CHART_DIR, 'charts')) });
@@ -317,7 +317,7 @@ describe('rendered with default values', () => {
     expect(pod.hostNetwork).toBe(false);
   });
 
-  it('probes /healthz and /readyz on the health port (the pod IP: the kubelet connects there); metrics only inside the pod, no object names', () => {
+  it("probes /healthz and /readyz on the pod IP's health port; metrics only inside the pod, no object names", () => {
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
     // hostNetwork stays off: the pod IP is the pod's own, so health on 0.0.0.0 is not the node's.
@@ -592,7 +592,7 @@ describe('value variants', () => {
 });
 
 describe('schemas', () => {
-  it('every rendering (defaults, ASCP file, ServiceMonitor) and the installer has no field unknown to the API', async () => {
+  it('renderings (defaults, ASCP file, ServiceMonitor) and the installer: no field unknown to the API', async () => {
     const sets = [
       renderChart().objects,
       renderChart({ values: [ascpValues] }).objects,

@@ -101,7 +101,7 @@ describe('Dockerfile', () => {
     expect(stages).toEqual(['build', 'runtime']);
   });
 
-  it('builds with npm ci + npm run build (tsc from an empty dist/, then the bundle; not the tools), and installs nothing in the runtime stage', () => {
+  it('builds with npm ci + npm run build (empty dist/, tsc, bundle; no tools); runtime stage installs nothing', () => {
     expect(inStage('build', 'RUN').map((r) => r.args)).toEqual([
       expect.stringMatching(/^npm ci --ignore-scripts\b/),
       'npm run build',
@@ -114,7 +114,7 @@ describe('Dockerfile', () => {
     ).not.toMatch(/npm ci|npm install/);
   });
 
-  it('copies from the build context (and bind-mounts from it) only files that exist and that .dockerignore lets through', () => {
+  it('copies and bind-mounts from the build context only files that exist and .dockerignore lets through', () => {
     const copies = instructions.filter((i) => i.op === 'COPY' && !i.args.includes('--from='));
     expect(copies.length).toBeGreaterThan(0);
     const sources = copies.flatMap((c) => c.args.split(/\s+/).slice(0, -1));
@@ -138,14 +138,14 @@ describe('Dockerfile', () => {
     expect(inStage('build', 'WORKDIR').map((w) => w.args)).toEqual(['/src']);
   });
 
-  it('ships dist/bundle/ and package.json, the bundle two levels below it (as dist/*/: version.ts finds it from there)', () => {
+  it('ships dist/bundle/ and package.json, the bundle two levels below it (as dist/*/, where version.ts looks)', () => {
     expect(inStage(runtime, 'WORKDIR').map((w) => w.args)).toEqual(['/app']);
     const dests = inStage(runtime, 'COPY').map((c) => c.args.split(/\s+/).at(-1));
     expect(dests).toEqual(['./dist/bundle', './']);
     expect(inStage(runtime, 'COPY').at(-1)?.args).toBe('package.json ./');
   });
 
-  it('runs the bundle of package.json main (node dist/bundle/main.js) as PID 1, as a numeric non-root user, without HEALTHCHECK', () => {
+  it('runs package.json main (node dist/bundle/main.js) as PID 1 and a numeric non-root user, no HEALTHCHECK', () => {
     expect(inStage(runtime, 'ENTRYPOINT').map((e) => JSON.parse(e.args) as unknown)).toEqual([
       ['node', 'dist/bundle/main.js'],
     ]);
@@ -155,7 +155,7 @@ describe('Dockerfile', () => {
     expect(instructions.some((i) => i.op === 'HEALTHCHECK')).toBe(false);
   });
 
-  it('fills the compile cache as root, after the bundle and NODE_OPTIONS are in place, with the path it is read from', () => {
+  it('fills the compile cache as root, after the bundle and NODE_OPTIONS are set, at the path it is read from', () => {
     const rt = instructions.filter((i) => i.stage === runtime);
     const at = (pred: (i: Instruction) => boolean): number => rt.findIndex(pred);
     const fill = at((i) => i.op === 'RUN' && i.args.includes('compile-cache.mjs'));
@@ -196,7 +196,7 @@ describe('install scripts (per package-lock.json)', () => {
     .filter(([path, p]) => path !== '' && p.hasInstallScript === true)
     .map(([path]) => path.replace(/^.*node_modules\//, ''));
 
-  it('the image installs with --ignore-scripts: only packages whose scripts the build does without have one, and allowScripts names each', () => {
+  it('installs with --ignore-scripts: no install script is needed; allowScripts names every package with one', () => {
     // protobufjs: prints a version notice. node: downloads a second Node binary (the image is Node 24).
     // esbuild: checks its platform binary, which npm installs as an optional dependency anyway.
     expect(withScripts.sort()).toEqual(['esbuild', 'node', 'protobufjs']);

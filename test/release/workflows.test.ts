@@ -72,7 +72,7 @@ describe('release.yml', () => {
     expect(check).toContain('exit 1');
   });
 
-  it('pushes the image where the chart points by default, tagged with the version, for amd64 and arm64, with SBOM and provenance', () => {
+  it('pushes the image where the chart points by default: version tag, amd64 and arm64, SBOM and provenance', () => {
     expect(w.env?.IMAGE).toBe(values.image.repository);
     expect(build?.with).toMatchObject({
       platforms: 'linux/amd64,linux/arm64',
@@ -85,7 +85,7 @@ describe('release.yml', () => {
     expect(sbom?.with).toMatchObject({ format: 'spdx-json' });
   });
 
-  it('packages the chart with the same helm as the tests, with the pinned driver, and pushes it where the chart README says', () => {
+  it("packages the chart with the tests' helm and the pinned driver, and pushes it where the chart README says", () => {
     const chartSteps = (w.jobs.chart?.steps ?? []).map((s) => s.run ?? '').join('\n');
     expect(chartSteps).toContain('npm run -s helm -- dependency build');
     expect(chartSteps).toContain('npm run -s helm -- lint --strict');
@@ -111,7 +111,7 @@ describe('release.yml', () => {
 
 describe('ci.yml', () => {
   const w = workflow('ci.yml');
-  it("runs the repository's own check on Node 20, lints the Dockerfile and builds both architectures without pushing", () => {
+  it("runs the repository's check on Node 20, lints the Dockerfile, builds both architectures without pushing", () => {
     expect(w.jobs.test?.steps.find((s) => s.uses?.startsWith('actions/setup-node@'))?.with).toMatchObject({
       'node-version': 20,
     });
