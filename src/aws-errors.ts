@@ -240,7 +240,8 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
     return new AwsCallError(
       'UNAVAILABLE',
       `${ctx.region}: ${ctx.what}: ${who}'s answer was not read further: the AWS answers this provider was reading ` +
-        `at once held more than ${describeBytes(err.limit)}, far more than AWS sends (an endpoint or proxy in between?)`,
+        `at once held more than ${describeBytes(err.limit)}, far more than AWS sends ` +
+        '(an endpoint or proxy in between?)',
       false,
       'AnswerTooLarge',
       { ...fields, reason: 'AnswersTooLarge' },
@@ -249,8 +250,8 @@ function answerFailure(err: unknown, ctx: AwsErrorContext, status: number | unde
   if (err instanceof AnswerTooLarge) {
     return new AwsCallError(
       'INTERNAL',
-      `${ctx.region}: ${ctx.what}: ${who} answered more than ${describeBytes(err.limit)}, more than any AWS answer (an ` +
-        `endpoint or proxy in between?); the rest was not read`,
+      `${ctx.region}: ${ctx.what}: ${who} answered more than ${describeBytes(err.limit)}, ` +
+        'more than any AWS answer (an endpoint or proxy in between?); the rest was not read',
       false,
       'AnswerTooLarge',
       {

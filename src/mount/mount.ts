@@ -398,8 +398,8 @@ export function createMount(deps: MountDeps): MountFn {
       if (fileBytes > maxMountBytes) {
         throw new ProviderError(
           'RESOURCE_EXHAUSTED',
-          `the files of this class take more than ${describeBytes(maxMountBytes)} (reached at object ${d.objectName}): name ` +
-            `fewer objects or aliases of the same one`,
+          `the files of this class take more than ${describeBytes(maxMountBytes)} ` +
+            `(reached at object ${d.objectName}): name fewer objects or aliases of the same one`,
           { object: d.objectName, reason: 'TooLarge' },
         );
       }

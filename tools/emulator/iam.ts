@@ -179,7 +179,8 @@ export function handleIam(
       const members = [...state.oidcProviders]
         .map(
           (issuer) =>
-            `      <member>\n        <Arn>arn:aws:iam::${state.accountId}:oidc-provider/${xmlEscape(issuerHost(issuer))}</Arn>\n      </member>\n`,
+            `      <member>\n        <Arn>arn:aws:iam::${state.accountId}:oidc-provider/` +
+            `${xmlEscape(issuerHost(issuer))}</Arn>\n      </member>\n`,
         )
         .join('');
       return envelope(op, `    <OpenIDConnectProviderList>\n${members}    </OpenIDConnectProviderList>\n`, requestId);
