@@ -79,9 +79,12 @@ describe("the image's bundle (dist/bundle/)", () => {
     const dir = path.dirname(ensureBundle());
     const startup = startupFiles(dir);
     expect(startup.length).toBeGreaterThan(1);
-    // esbuild heads each bundled module with a comment naming its file (`// node_modules/<pkg>/…`).
-    const at = (files: string[], pkg: string): string[] =>
-      files.filter((f) => readFileSync(path.join(dir, f), 'utf8').includes(`// node_modules/${pkg}/`));
+    // esbuild heads each bundled module with a comment naming its file (`// node_modules/<pkg>/…`, the path
+    // relative to the checkout: `// ../x/node_modules/<pkg>/…` when node_modules is a link elsewhere).
+    const at = (files: string[], pkg: string): string[] => {
+      const head = new RegExp(`^// (?:\\S*/)?node_modules/${pkg.replace('/', '\\/')}/`, 'm');
+      return files.filter((f) => head.test(readFileSync(path.join(dir, f), 'utf8')));
+    };
     // The comments are found where they are: the gRPC server is loaded at start.
     expect(at(startup, '@grpc/grpc-js')).not.toEqual([]);
     const all = readdirSync(dir).filter((f) => f.endsWith('.js'));
