@@ -1294,7 +1294,8 @@ export async function runDoctor(o: DoctorOptions, io: CommandIO, signal: AbortSi
   const checks: CheckResult[] = [];
   let kube: KubeClient | undefined;
   try {
-    kube = new KubeClient(await loadKubeConfig(io.env), { qps: 20, burst: 20 });
+    // The operator's kubeconfig, exec plugins included (`aws eks update-kubeconfig` writes one).
+    kube = new KubeClient(await loadKubeConfig(io.env, { allowExec: true }), { qps: 20, burst: 20 });
   } catch (err) {
     checks.push({
       check: 'kubernetes',

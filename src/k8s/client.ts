@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { ProviderError, type StatusName } from '../errors.js';
 import { scrub } from '../observability/index.js';
 import type { KubeConfig } from './kubeconfig.js';
+import { runExecCredential, type ExecToken } from './exec-credential.js';
 import { TokenBucket, abortError, realSleep, type Sleep } from './rate-limit.js';
 
 export interface KubeClientOptions {
@@ -57,6 +58,8 @@ export interface PodSummary {
   containers: { name: string; args: string[] }[];
 }
 
+/** An exec plugin's token is renewed this long before it expires (`aws eks get-token`'s live 15 minutes). */
+const EXEC_TOKEN_MARGIN_MS = 60_000;
 /** How often a token file is re-read at most (bound service-account tokens rotate hourly). */
 const TOKEN_REREAD_MS = 60_000;
 /** 5xx, timeouts, connection errors: attempts = 1 + this. */
@@ -148,6 +151,9 @@ export class KubeClient {
   readonly #retryBaseMs: number;
   readonly #onRequest: (resource: KubeResource, code: number | string) => void;
   #token: { value: string; readAt: number } | undefined;
+  /** The exec plugin's last token, and the run in progress (concurrent requests share one run). */
+  #execToken: ExecToken | undefined;
+  #execRun: Promise<ExecToken> | undefined;
 
   constructor(config: KubeConfig, opts: KubeClientOptions) {
     this.#config = config;
@@ -298,7 +304,22 @@ export class KubeClient {
     return `${prefix}/api/v1${ns}/${r.resource}/${segment(r.resource.replace(/s$/, ''), r.name)}`;
   }
 
+  /** The exec plugin's token: run again when forced (a 401) or within a minute of its expiry. */
+  async #execBearer(force: boolean): Promise<string> {
+    const exec = this.#config.exec;
+    if (exec === undefined) throw new Error('no exec plugin');
+    const cached = this.#execToken;
+    if (!force && cached !== undefined && cached.expiresAt - this.#now() > EXEC_TOKEN_MARGIN_MS) return cached.token;
+    // Not the request's signal: concurrent requests share this run, and the plugin has its own time limit.
+    this.#execRun ??= runExecCredential(exec.config, exec.env).finally(() => {
+      this.#execRun = undefined;
+    });
+    this.#execToken = await this.#execRun;
+    return this.#execToken.token;
+  }
+
   async #bearer(force: boolean): Promise<string | undefined> {
+    if (this.#config.exec !== undefined) return this.#execBearer(force);
     const file = this.#config.tokenFile;
     if (file === undefined) return this.#token?.value;
     const now = this.#now();
@@ -359,17 +380,22 @@ export class KubeClient {
       if (status >= 200 && status < 300) return this.#parse(res.body, what);
       const detail = statusMessage(res.body);
       if (status === 401) {
-        // A rotated bound token: re-read the file once and try again.
-        if (!reauthenticated && this.#config.tokenFile !== undefined) {
+        // A rotated bound token: re-read the file (or run the exec plugin) once and try again.
+        if (!reauthenticated && (this.#config.tokenFile !== undefined || this.#config.exec !== undefined)) {
           reauthenticated = true;
           const before = token;
           const after = await this.#bearer(true);
           if (after !== before) continue;
         }
+        const whose =
+          this.#config.exec !== undefined
+            ? `the token of the kubeconfig's exec plugin ${JSON.stringify(this.#config.exec.config.command)} was ` +
+              'refused (does the cluster map your identity to a user, e.g. an EKS access entry?)'
+            : "the provider's credentials for the Kubernetes API were refused " +
+              '(expired or invalid service-account token?)';
         throw fail(
           'UNAUTHENTICATED',
-          `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: the provider's credentials for the ` +
-            `Kubernetes API were refused (expired or invalid service-account token?)`,
+          `Kubernetes ${what}: 401 Unauthorized${detail ? `: ${detail}` : ''}: ${whose}`,
           'KubeUnauthorized',
         );
       }

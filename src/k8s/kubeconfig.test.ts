@@ -123,9 +123,14 @@ describe('loadKubeConfig from KUBECONFIG', () => {
       message: /https:\/\/ or http:\/\//,
     },
     {
-      name: 'exec plugin',
+      name: 'exec plugin (the server runs none)',
       setup: () => kubeconfig('exec.yaml', { server: 'https://a:1' }, { exec: { command: 'aws' } }),
-      message: /exec or auth-provider plugin.*use a token/,
+      message: /exec plugin, which the provider server does not run.*use a token/,
+    },
+    {
+      name: 'auth-provider plugin',
+      setup: () => kubeconfig('authp.yaml', { server: 'https://a:1' }, { 'auth-provider': { name: 'gcp' } }),
+      message: /auth-provider plugin, which Kubernetes no longer supports/,
     },
     {
       name: 'certificate without key',

@@ -9,6 +9,7 @@ import { access, readFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { ProviderError } from '../errors.js';
+import { parseExecConfig, type ExecCredentialConfig } from './exec-credential.js';
 
 /** Connection settings for the API server. Buffers hold PEM bytes. */
 export interface KubeConfig {
@@ -22,11 +23,18 @@ export interface KubeConfig {
   cert?: Buffer;
   key?: Buffer;
   insecureSkipTlsVerify?: boolean;
+  /** A plugin that prints the bearer token (kubeconfig `exec`), with the environment it runs in. */
+  exec?: { config: ExecCredentialConfig; env: Readonly<Record<string, string | undefined>> };
 }
 
 export interface LoadKubeConfigOptions {
   /** In-cluster service-account directory; a test seam. */
   serviceAccountDir?: string;
+  /**
+   * Run a kubeconfig user's `exec` plugin for its token, as kubectl does (the commands that read the
+   * cluster as the operator: `doctor`). The server refuses one: in a pod it has its service account.
+   */
+  allowExec?: boolean;
 }
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -67,7 +75,7 @@ export async function loadKubeConfig(
   if (list !== undefined && list.trim() !== '') {
     const candidates = list.split(path.delimiter).filter((p) => p !== '');
     for (const file of candidates) {
-      if (await exists(file)) return loadKubeConfigFile(file);
+      if (await exists(file)) return loadKubeConfigFile(file, { allowExec: options.allowExec ?? false, env });
     }
     throw precondition(
       `KUBECONFIG is set but none of its files can be read (${candidates.join(', ')}): point it at a kubeconfig ` +
@@ -134,8 +142,14 @@ function decodeData(value: string, what: string, file: string): Buffer {
   return buf;
 }
 
-/** Loads one kubeconfig file. Relative file paths in it are resolved against its directory, as kubectl does. */
-export async function loadKubeConfigFile(file: string): Promise<KubeConfig> {
+/**
+ * Loads one kubeconfig file. Relative file paths in it are resolved against its directory, as kubectl does.
+ * An `exec` plugin is taken only with `allowExec` (and runs with `env`).
+ */
+export async function loadKubeConfigFile(
+  file: string,
+  opts: { allowExec: boolean; env?: Readonly<Record<string, string | undefined>> } = { allowExec: false },
+): Promise<KubeConfig> {
   const text = (await readNamed(file, 'kubeconfig')).toString('utf8');
   let doc: unknown;
   try {
@@ -197,10 +211,21 @@ export async function loadKubeConfigFile(file: string): Promise<KubeConfig> {
   else if (token !== undefined) config.token = token;
 
   if (config.token === undefined && config.tokenFile === undefined && config.cert === undefined) {
-    if (isMap(user['exec']) || isMap(user['auth-provider'])) {
+    const exec = user['exec'];
+    if (isMap(exec) && opts.allowExec) {
+      config.exec = { config: parseExecConfig(exec, file, userName ?? ''), env: opts.env ?? process.env };
+      return config;
+    }
+    if (isMap(exec)) {
       throw precondition(
-        `kubeconfig ${file}: user "${userName ?? ''}" uses an exec or auth-provider plugin, which this provider ` +
-          `does not run: use a token, tokenFile or client certificate`,
+        `kubeconfig ${file}: user "${userName ?? ''}" uses an exec plugin, which the provider server does not run ` +
+          `(in a pod it uses its service account): use a token, tokenFile or client certificate`,
+      );
+    }
+    if (isMap(user['auth-provider'])) {
+      throw precondition(
+        `kubeconfig ${file}: user "${userName ?? ''}" uses an auth-provider plugin, which Kubernetes no longer ` +
+          `supports: use an exec plugin, a token, tokenFile or client certificate`,
       );
     }
     if (str(user, 'username') !== undefined) {

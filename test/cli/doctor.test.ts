@@ -219,6 +219,39 @@ describe('doctor on a healthy IRSA setup', () => {
     ).not.toContain('GetSecretValue');
     expect(emu.calls.map((c) => c.operation)).not.toContain('GetParameters');
   });
+
+  it('reads the cluster through a kubeconfig exec plugin (what `aws eks update-kubeconfig` writes)', async () => {
+    // The plugin prints an ExecCredential as `aws eks get-token` does, with the API server's token.
+    const plugin = path.join(tmp, 'get-token.cjs');
+    await writeFile(
+      plugin,
+      'process.stdout.write(JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1beta1", ' +
+        'kind: "ExecCredential", status: { token: process.env.API_TOKEN } }));',
+    );
+    const execKubeconfig = path.join(tmp, 'exec-kubeconfig');
+    await writeFile(
+      execKubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: eks',
+        'contexts: [{name: eks, context: {cluster: emulator, user: eks-user}}]',
+        `clusters: [{name: emulator, cluster: {server: ${JSON.stringify(emu.url)}}}]`,
+        'users:',
+        '- name: eks-user',
+        '  user:',
+        '    exec:',
+        '      apiVersion: client.authentication.k8s.io/v1beta1',
+        `      command: ${JSON.stringify(process.execPath)}`,
+        `      args: [${JSON.stringify(plugin)}]`,
+        `      env: [{name: API_TOKEN, value: ${JSON.stringify(emu.apiToken)}}]`,
+      ].join('\n'),
+    );
+    const { code, report } = await doctor(irsa(), { KUBECONFIG: execKubeconfig });
+    expect(code).toBe(0);
+    expect(row(report, 'csi-driver').status).toBe('PASS');
+    expect(row(report, 'service-account').status).toBe('PASS');
+  });
 });
 
 describe('doctor finds what breaks a mount', () => {
