@@ -345,8 +345,10 @@ function firstMessages(outcomes: readonly Outcome[]): string[] {
  * The size refusals, before parsing: `objects` over 128 KiB, or the whole attributes (JSON, where
  * every newline of `objects` takes two bytes) over 512 KiB.
  */
-const TOO_BIG =
-  /objects: the text is \d+ KiB, more than the 128 KiB this provider reads|attributes are \d+ KiB, more than the 512 KiB this provider reads/;
+const TOO_BIG = new RegExp(
+  String.raw`objects: the text is \d+ KiB, more than the 128 KiB this provider reads|` +
+    String.raw`attributes are \d+ KiB, more than the 512 KiB this provider reads`,
+);
 /** `part(0) + part(1) + …` until the text is `bytes` long (cut there). */
 function upTo(bytes: number, part: (i: number) => string): string {
   const parts: string[] = [];

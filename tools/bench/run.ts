@@ -443,7 +443,8 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
   let code = 0;
   try {
     io.stderr(
-      `bench: emulator ${emu.url}; provider ${o.provider} on ${o.node} (${process.version}); ${o.quick ? 'QUICK sizes' : 'full sizes'}`,
+      `bench: emulator ${emu.url}; provider ${o.provider} on ${o.node} (${process.version}); ` +
+        (o.quick ? 'QUICK sizes' : 'full sizes'),
     );
 
     // Memory first, on a fresh process: idle RSS, then the burst, then the soak.
@@ -503,7 +504,8 @@ export async function runBench(argv: readonly string[], io: BenchIO): Promise<nu
     const loadAfter = os.loadavg();
     io.stdout(
       `\nBench finished in ${((performance.now() - tStart) / 1000).toFixed(1)} s ` +
-        `on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`,
+        `on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ` +
+        `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, node ${process.version}.`,
     );
     io.stdout(
       wrap(
@@ -550,6 +552,7 @@ const short = (rounds: string): string => rounds.replaceAll('secretsmanager', 'S
 
 const form = (withVersions: boolean): string => (withVersions ? 'versions sent' : 'no versions');
 const fmt = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+const wholeMiB = (bytes: number): string => (bytes / 1048576).toFixed(0);
 
 function print(io: BenchIO, o: BenchOptions, r: Results): void {
   const out = (s = ''): void => io.stdout(s);
@@ -833,19 +836,22 @@ function print(io: BenchIO, o: BenchOptions, r: Results): void {
     ),
   );
   out(
-    `Soak, first → last sample: RSS ${mib(first.rss)} → ${mib(last.rss)}, anon ${mib(first.anon)} → ${mib(last.anon)}, V8 heap used ${mib(first.heap)} → ${mib(last.heap)}.`,
+    `Soak, first → last sample: RSS ${mib(first.rss)} → ${mib(last.rss)}, ` +
+      `anon ${mib(first.anon)} → ${mib(last.anon)}, V8 heap used ${mib(first.heap)} → ${mib(last.heap)}.`,
   );
   out(
     wrap(
       `RSS / anon / V8 heap used during the soak (polls: ` +
-        `MiB): ${s.samples.map((x) => `${x.polls}:${(x.rss / 1048576).toFixed(0)}/${(x.anon / 1048576).toFixed(0)}/${(x.heap / 1048576).toFixed(0)}`).join(' ')}`,
+        `MiB): ${s.samples.map((x) => `${x.polls}:${[x.rss, x.anon, x.heap].map(wholeMiB).join('/')}`).join(' ')}`,
       120,
       '  ',
     ),
   );
   if (s.polls < 10_000)
     out(
-      `(the default soak is ${o.quick ? 'tiny in quick mode' : 'smaller than 10,000 polls to keep the run near 3 minutes on 2 cores'}; --soak-polls=10000 for a long one)`,
+      `(the default soak is ${
+        o.quick ? 'tiny in quick mode' : 'smaller than 10,000 polls to keep the run near ' + '3 minutes on 2 cores'
+      }; --soak-polls=10000 for a long one)`,
     );
   // A slope from a few dozen polls extrapolates start-up growth (caches filling) to 1000 polls: not said.
   if (s.polls >= MIN_SLOPE_POLLS)
