@@ -7,4 +7,4 @@ export { objectExists } from './describe.js';
 export { DoctorCallError } from './doctor-call.js';
 export { getRole, listOidcProviders, partitionOf, simulate, type SimulatedDecision } from './iam.js';
 export { podIdentityRole } from './eks.js';
-export { describeKey, type KeyFacts } from './kms.js';
+export { describeKey, getKeyPolicy, type KeyFacts } from './kms.js';

@@ -42,3 +42,19 @@ export async function describeKey(
   const m = out.KeyMetadata;
   return { arn: m?.Arn ?? '', manager: m?.KeyManager ?? '', state: m?.KeyState ?? '' };
 }
+
+/** The key's policy document (GetKeyPolicy, policy name `default`, the only one a key has), as JSON text. */
+export async function getKeyPolicy(
+  clients: AwsClientFactory,
+  keyArn: string,
+  creds: AwsCredentials,
+  signal: AbortSignal,
+): Promise<string> {
+  const { GetKeyPolicyCommand } = await import('@aws-sdk/client-kms');
+  const region = keyArn.split(':')[3] ?? '';
+  const client = await kms(clients, region, creds);
+  const out = await doctorCall('KMS', 'GetKeyPolicy', region, () =>
+    client.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }), { abortSignal: signal }),
+  );
+  return out.Policy ?? '';
+}

@@ -31,7 +31,9 @@ import { ConfigError, ProviderError } from '../errors.js';
 import {
   evaluateAssumeRoleTrust,
   evaluatePodIdentityTrust,
+  evaluateKeyPolicy,
   evaluateWebIdentityTrust,
+  type KeyPolicyVerdict,
   operatorCredentials,
 } from '../identity/index.js';
 import { isRoleArn, KubeClient, loadKubeConfig, quoteValue, REGION_LABEL, ROLE_ARN_ANNOTATION } from '../k8s/index.js';
@@ -889,7 +891,7 @@ async function checkObjects(
   c: IrsaContext & { creds: AwsCredentials },
 ): Promise<CheckResult[]> {
   const { creds, signal, clients } = c;
-  const { objectExists, simulate, describeKey, DoctorCallError } = await loadDoctorReads();
+  const { objectExists, simulate, describeKey, getKeyPolicy, DoctorCallError } = await loadDoctorReads();
   const targets: { d: SecretDescriptor; name: string; region: string; failover: boolean }[] = [];
   for (const d of objects) {
     targets.push({ d, name: d.objectName, region, failover: false });
@@ -946,8 +948,9 @@ async function checkObjects(
    * decrypt as the reader, who needs kms:Decrypt on a customer managed key. KMS says which key the
    * name means (an alias, a key ID) and who manages it; IAM's policy simulation then judges the
    * reader's policies with the context the service's call carries (kms:ViaService, the encryption
-   * context), so a policy limited to them is judged as the real call would be. The key policy must
-   * allow it too: IAM cannot tell. An AWS managed key needs nothing: no row.
+   * context), so a policy limited to them is judged as the real call would be. The key policy is read
+   * (GetKeyPolicy) and judged first, as KMS does: it can refuse whatever IAM allows, allow the role by
+   * itself, or hand the decision to the account's IAM policies. An AWS managed key needs nothing: no row.
    */
   const decrypt = async (
     subject: string,
@@ -1002,40 +1005,76 @@ async function checkObjects(
             'kms:EncryptionContext:SecretARN': objectArn,
           }
         : { 'kms:ViaService': `ssm.${objectRegion}.${domain}`, 'kms:EncryptionContext:PARAMETER_ARN': objectArn };
+    const answer =
+      objectType === 'secretsmanager'
+        ? 'Secrets Manager answers "Access to KMS is not allowed"'
+        : 'SSM cannot decrypt it for the role, the mount fails';
+    // KMS asks the key policy first: it may refuse whatever IAM allows, or allow the role by itself.
+    let keyPolicy: KeyPolicyVerdict | undefined;
+    let keyPolicyUnread = '';
+    try {
+      const text = await getKeyPolicy(clients, keyArn, creds, signal);
+      keyPolicy = evaluateKeyPolicy(text, { roleArn: reader!, action: 'kms:Decrypt', context });
+    } catch (err) {
+      const why = err instanceof DoctorCallError && err.awsCode !== undefined ? err.awsCode : errorText(err);
+      keyPolicyUnread = `; its key policy could not be read (kms:GetKeyPolicy: ${why}) and must allow it too`;
+    }
+    if (keyPolicy?.outcome === 'denied')
+      return {
+        check: 'kms',
+        status: 'FAIL',
+        subject,
+        cause: `the key policy of ${keyArn} does not let ${roleName} decrypt (${keyPolicy.reason}): ${answer}`,
+        fix:
+          `add to the key policy a statement allowing kms:Decrypt for ${reader!}, or one for the account's root ` +
+          'so that its IAM policies decide (aws kms put-key-policy)',
+      };
+    const sameAccount = reader!.split(':')[4] === keyArn.split(':')[4];
+    if (keyPolicy?.outcome === 'role' && sameAccount)
+      return {
+        check: 'kms',
+        status: 'PASS',
+        subject,
+        cause: `the key policy of ${keyArn} allows ${roleName} kms:Decrypt${unsure}`,
+        fix: '',
+      };
+    const byKeyPolicy =
+      keyPolicy === undefined
+        ? keyPolicyUnread
+        : keyPolicy.outcome === 'account'
+          ? "; the key policy lets the account's IAM policies decide"
+          : keyPolicy.outcome === 'role'
+            ? '; the key policy names the role, which is in another account'
+            : `; the key policy: ${keyPolicy.reason}`;
     try {
       const decision = await simulate(clients, reader!, 'kms:Decrypt', keyArn, creds, signal, context);
       if (decision === 'allowed')
         return {
           check: 'kms',
-          status: 'PASS',
+          status: keyPolicy?.outcome === 'undecided' ? 'WARN' : 'PASS',
           subject,
-          cause:
-            `${roleName} may kms:Decrypt with its key ${keyArn} ` +
-            `(IAM policy simulation; the key policy must allow it too${unsure})`,
-          fix: '',
+          cause: `${roleName} may kms:Decrypt with its key ${keyArn} (IAM policy simulation${byKeyPolicy}${unsure})`,
+          fix: keyPolicy?.outcome === 'undecided' ? 'check that the key policy condition holds for this call' : '',
         };
-      const answer =
-        objectType === 'secretsmanager'
-          ? 'Secrets Manager answers "Access to KMS is not allowed"'
-          : 'SSM cannot decrypt it for the role, the mount fails';
       return {
         check: 'kms',
         status: 'FAIL',
         subject,
         cause:
           `${roleName} may not kms:Decrypt with its key ${keyArn}` +
-          `${decision === 'explicitDeny' ? ' (an explicit Deny)' : ''}: ${answer}${unsure}`,
+          `${decision === 'explicitDeny' ? ' (an explicit Deny)' : ''}: ${answer}${byKeyPolicy}${unsure}`,
         fix:
           decision === 'explicitDeny'
             ? `remove the Deny of kms:Decrypt on ${keyArn} from ${roleName}'s policies`
-            : `allow kms:Decrypt on ${keyArn} in a policy of ${roleName} (and in the key policy)`,
+            : `allow kms:Decrypt on ${keyArn} in a policy of ${roleName}` +
+              (keyPolicy === undefined ? ' (and in the key policy)' : ''),
       };
     } catch (err) {
       return {
         check: 'kms',
         status: 'WARN',
         subject,
-        cause: `could not be simulated: ${errorText(err)}`,
+        cause: `could not be simulated: ${errorText(err)}${byKeyPolicy}`,
         fix: 'run doctor with credentials allowed iam:SimulatePrincipalPolicy',
       };
     }

@@ -177,3 +177,4 @@ export {
   type TrustVerdict,
   type WebIdentityRequest,
 } from './trust-policy.js';
+export { evaluateKeyPolicy, type KeyPolicyRequest, type KeyPolicyVerdict } from './key-policy.js';

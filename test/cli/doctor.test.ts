@@ -410,7 +410,7 @@ describe('doctor finds what breaks a mount', () => {
     expect(row(bad.report, 'access').status).toBe('PASS');
     expect(row(bad.report, 'kms')).toMatchObject({
       status: 'FAIL',
-      fix: `allow kms:Decrypt on ${key} in a policy of no-kms (and in the key policy)`,
+      fix: `allow kms:Decrypt on ${key} in a policy of no-kms`,
     });
 
     const withKms = `arn:aws:iam::${ACCOUNT}:role/with-kms`;
@@ -488,7 +488,9 @@ describe('doctor finds what breaks a mount', () => {
     expect(code).toBe(1);
     expect(row(report, 'kms', 'prod/aliased')).toMatchObject({
       status: 'PASS',
-      cause: `team may kms:Decrypt with its key ${team} (IAM policy simulation; the key policy must allow it too)`,
+      cause:
+        `team may kms:Decrypt with its key ${team} ` +
+        "(IAM policy simulation; the key policy lets the account's IAM policies decide)",
     });
     expect(row(report, 'kms', 'prod/retired')).toMatchObject({
       status: 'FAIL',
@@ -528,8 +530,8 @@ describe('doctor finds what breaks a mount', () => {
       status: 'FAIL',
       cause:
         `params-no-kms may not kms:Decrypt with its key ${key}: ` +
-        'SSM cannot decrypt it for the role, the mount fails',
-      fix: `allow kms:Decrypt on ${key} in a policy of params-no-kms (and in the key policy)`,
+        "SSM cannot decrypt it for the role, the mount fails; the key policy lets the account's IAM policies decide",
+      fix: `allow kms:Decrypt on ${key} in a policy of params-no-kms`,
     });
     expect(bad.report?.checks.filter((c) => c.check === 'kms' && c.subject.includes('default-secure'))).toEqual([]);
     const withKey = `arn:aws:iam::${ACCOUNT}:role/params-kms`;
@@ -579,8 +581,57 @@ describe('doctor finds what breaks a mount', () => {
     expect(row(report, 'kms', 'prod/blind-arn')).toMatchObject({
       status: 'PASS',
       cause:
-        `blind may kms:Decrypt with its key ${key} (IAM policy simulation; the key policy must allow it too; ` +
+        `blind may kms:Decrypt with its key ${key} (IAM policy simulation; its key policy could not be read ` +
+        '(kms:GetKeyPolicy: AccessDeniedException) and must allow it too; ' +
         'the key could not be described (kms:DescribeKey), so it is taken as customer managed)',
+    });
+  });
+
+  it('a key policy naming neither role nor account: FAIL whatever IAM says; naming the role, PASS', async () => {
+    const closed = `arn:aws:kms:${REGION}:${ACCOUNT}:key/9c9c9c9c-1111-4222-8333-444455556666`;
+    const direct = `arn:aws:kms:${REGION}:${ACCOUNT}:key/9d9d9d9d-1111-4222-8333-444455556666`;
+    const role = `arn:aws:iam::${ACCOUNT}:role/policy-reader`;
+    const admin = `arn:aws:iam::${ACCOUNT}:role/key-admin`;
+    const statement = (principal: string, action: string) => ({
+      Effect: 'Allow',
+      Principal: { AWS: principal },
+      Action: action,
+      Resource: '*',
+    });
+    emu.addKmsKey({ arn: closed, policy: { Statement: [statement(admin, 'kms:*')] } });
+    emu.addKmsKey({ arn: direct, policy: { Statement: [statement(admin, 'kms:*'), statement(role, 'kms:Decrypt')] } });
+    emu.putSecret(REGION, 'prod/closed-key', 'never-shown-closed', { kmsKeyId: closed });
+    emu.putSecret(REGION, 'prod/direct-key', 'never-shown-direct', { kmsKeyId: direct });
+    secrets.push('never-shown-closed', 'never-shown-direct');
+    // Its IAM policy allows every key: the key policies decide.
+    emu.addRole({
+      arn: role,
+      trust: { subjects: ['system:serviceaccount:default:policy-reader'] },
+      allow: { secretsmanager: ['prod/*'], kms: ['*'] },
+    });
+    const args = await kmsClass(
+      'key-policies',
+      ['prod/closed-key', 'prod/direct-key'].map((n) => `{objectName: ${n}, objectType: secretsmanager}`),
+      'policy-reader',
+      role,
+    );
+    const { code, report } = await doctor(args);
+    expect(code).toBe(1);
+    expect(row(report, 'kms', 'prod/closed-key')).toEqual({
+      check: 'kms',
+      status: 'FAIL',
+      subject: `secretsmanager prod/closed-key in ${REGION}`,
+      cause:
+        `the key policy of ${closed} does not let policy-reader decrypt (no statement allows kms:Decrypt to ` +
+        `${role} or to its account (arn:aws:iam::${ACCOUNT}:root)): ` +
+        'Secrets Manager answers "Access to KMS is not allowed"',
+      fix:
+        `add to the key policy a statement allowing kms:Decrypt for ${role}, or one for the account's root so ` +
+        'that its IAM policies decide (aws kms put-key-policy)',
+    });
+    expect(row(report, 'kms', 'prod/direct-key')).toMatchObject({
+      status: 'PASS',
+      cause: `the key policy of ${direct} allows policy-reader kms:Decrypt`,
     });
   });
 

@@ -33,7 +33,7 @@ import {
   EKSClient,
   ListPodIdentityAssociationsCommand,
 } from '@aws-sdk/client-eks';
-import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, GetKeyPolicyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CLUSTER_NAME, DEFAULT_ISSUER, startEmulator, type Emulator } from './emulator.js';
 
 const READER = 'arn:aws:iam::123456789012:role/app-reader';
@@ -618,6 +618,46 @@ describe("doctor's reads: IAM (Query), EKS (REST-JSON), KMS (JSON 1.1)", () => {
     expect((await sm(c).send(new GetSecretValueCommand({ SecretId: 'prod/aliased' }))).SecretString).toBe('z');
     const p = await ssm(c).send(new GetParametersCommand({ Names: ['/app/cmk'], WithDecryption: true }));
     expect(p.Parameters?.[0]?.Value).toBe('c');
+  });
+
+  test('the key policy first: the default lets IAM decide; the role named is enough; no mention, no read', async () => {
+    const kms = new KMSClient({ region: 'us-east-1', endpoint: emu.url, credentials: creds, maxAttempts: 1 });
+    const doc = (keyId: string): Promise<unknown> =>
+      kms.send(new GetKeyPolicyCommand({ KeyId: keyId })).then((o) => JSON.parse(o.Policy ?? '') as unknown);
+    expect(await doc(KEY)).toMatchObject({
+      Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: 'kms:*' }],
+    });
+    const direct = 'arn:aws:kms:us-east-1:123456789012:key/1d1d1d1d-1111-4222-8333-444455556666';
+    const closed = 'arn:aws:kms:us-east-1:123456789012:key/2e2e2e2e-1111-4222-8333-444455556666';
+    const onlyRole = 'arn:aws:iam::123456789012:role/key-user';
+    emu.addKmsKey({
+      arn: direct,
+      policy: { Statement: [{ Effect: 'Allow', Principal: { AWS: onlyRole }, Action: 'kms:Decrypt', Resource: '*' }] },
+    });
+    emu.addKmsKey({
+      arn: closed,
+      policy: { Statement: [{ Effect: 'Allow', Principal: { AWS: OPERATOR }, Action: 'kms:*', Resource: '*' }] },
+    });
+    expect(await doc(direct)).toMatchObject({ Statement: [{ Principal: { AWS: onlyRole } }] });
+    emu.putSecret('us-east-1', 'prod/direct', 'd', { kmsKeyId: direct });
+    emu.putSecret('us-east-1', 'prod/closed', 'e', { kmsKeyId: closed });
+    // The role has no kms rule of its own: the key policy naming it is enough.
+    emu.addRole({ arn: onlyRole, allow: { secretsmanager: ['prod/*'] } });
+    const user = emu.issueCredentials(onlyRole);
+    expect((await sm(user).send(new GetSecretValueCommand({ SecretId: 'prod/direct' }))).SecretString).toBe('d');
+    // A kms rule of the role's own does not open a key whose policy names neither it nor the account.
+    const everyKey = 'arn:aws:iam::123456789012:role/every-key';
+    emu.addRole({ arn: everyKey, allow: { secretsmanager: ['prod/*'], kms: ['*'] } });
+    const c = emu.issueCredentials(everyKey);
+    expect((await rejection(sm(c).send(new GetSecretValueCommand({ SecretId: 'prod/closed' })))).message).toBe(
+      'Access to KMS is not allowed',
+    );
+    const denied = await rejection(
+      new KMSClient({ region: 'us-east-1', endpoint: emu.url, credentials: c, maxAttempts: 1 }).send(
+        new GetKeyPolicyCommand({ KeyId: KEY }),
+      ),
+    );
+    expect(denied.name).toBe('AccessDeniedException');
   });
 });
 

@@ -103,6 +103,15 @@ export interface IssuedCredentials {
   expiration: Date;
 }
 
+/** A customer managed key as a test makes it (addKmsKey). */
+export interface KmsKeySpec {
+  arn: string;
+  aliases?: string[];
+  state?: 'Enabled' | 'Disabled' | 'PendingDeletion';
+  /** The key policy document; absent: KMS's default (the account's root may do everything). */
+  policy?: unknown;
+}
+
 export interface Emulator {
   /** `http://127.0.0.1:PORT` */
   readonly url: string;
@@ -158,8 +167,11 @@ export interface Emulator {
     value: string,
     o?: { type?: ParameterType; labels?: string[]; kmsFails?: boolean; kmsKeyId?: string },
   ): { version: number; arn: string };
-  /** A customer managed KMS key (`arn:aws:kms:<region>:<account>:key/<id>`), its aliases (`alias/<name>`) and state. */
-  addKmsKey(key: { arn: string; aliases?: string[]; state?: 'Enabled' | 'Disabled' | 'PendingDeletion' }): void;
+  /**
+   * A customer managed KMS key (`arn:aws:kms:<region>:<account>:key/<id>`), its aliases (`alias/<name>`), state
+   * and key policy (a document; absent: KMS's default, which lets the account's IAM policies decide).
+   */
+  addKmsKey(key: KmsKeySpec): void;
   deleteParameter(region: string, name: string): void;
   addFault(f: Fault): string;
   removeFault(id: string): void;
@@ -1324,7 +1336,7 @@ class EmulatorImpl implements Emulator {
     return { version: version.version, arn: parameter.arn };
   }
 
-  addKmsKey(key: { arn: string; aliases?: string[]; state?: 'Enabled' | 'Disabled' | 'PendingDeletion' }): void {
+  addKmsKey(key: KmsKeySpec): void {
     if (!/^arn:aws:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/.test(key.arn))
       throw new TypeError(`addKmsKey: ${key.arn} is not a KMS key ARN (arn:aws:kms:<region>:<12 digits>:key/<id>)`);
     this.state.kmsKeys.set(key.arn, {
@@ -1332,6 +1344,7 @@ class EmulatorImpl implements Emulator {
       aliases: [...(key.aliases ?? [])],
       manager: 'CUSTOMER',
       state: key.state ?? 'Enabled',
+      ...(key.policy !== undefined ? { policy: JSON.stringify(key.policy) } : {}),
     });
   }
 

@@ -28,7 +28,7 @@ export interface RoleAllow {
   iamRead?: boolean;
   /** KMS key ARNs (patterns) the role may kms:Decrypt: needed to read a secret encrypted with one. */
   kms?: string[];
-  /** kms:DescribeKey on every key (what `doctor` reads). Default false. */
+  /** kms:DescribeKey and kms:GetKeyPolicy on every key (what `doctor` reads). Default false. */
   kmsRead?: boolean;
   /** eks:ListPodIdentityAssociations and eks:DescribePodIdentityAssociation. Default false. */
   eksRead?: boolean;
@@ -122,6 +122,8 @@ export interface KmsKey {
   manager: 'CUSTOMER' | 'AWS';
   /** `Enabled`; `Disabled` or `PendingDeletion` decrypt nothing. */
   state: 'Enabled' | 'Disabled' | 'PendingDeletion';
+  /** The key policy (JSON text); absent: KMS's default, which lets the account's IAM policies decide. */
+  policy?: string;
 }
 
 export interface RegionData {
