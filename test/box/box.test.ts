@@ -23,6 +23,7 @@ import {
   BOX_FIGURES,
   MAX_COLUMNS,
   oldSpaceCap,
+  unboxedNodeOptions,
   startBoxedProvider,
   tally,
   volumeRoot,
@@ -100,6 +101,13 @@ describe('cgroup and scenario helpers', () => {
     expect(oldSpaceCap('', 100 * MiB)).toBeNaN();
   });
 
+  test('providers without a cgroup get the heap cap the image has in the box, not a share of the machine', () => {
+    expect(unboxedNodeOptions('--max-old-space-size-percentage=40 --max-semi-space-size=1', 100 * MiB)).toBe(
+      '--max-old-space-size=40 --max-semi-space-size=1',
+    );
+    expect(unboxedNodeOptions('--max-old-space-size=48', 100 * MiB)).toBe('--max-old-space-size=48');
+  });
+
   test('prose wraps within the column limit', () => {
     const lines = wrap(`${'word '.repeat(60)}end`, 40);
     expect(lines.length).toBeGreaterThan(1);
@@ -116,6 +124,10 @@ describe('cgroup and scenario helpers', () => {
     const q = parseBenchArgs(['--box', '--quick']);
     expect(q.kind === 'run' && q.options.boxSizes.pods).toBeLessThan(20);
     expect(parseBenchArgs(['--box-rss-pods=11']).kind).toBe('error');
+    expect(q.kind === 'run' && q.options.boxSizes.phases).toEqual(['starts', 'node', 'flood', 'unboxed']);
+    const f = parseBenchArgs(['--box', '--box-phases=flood,unboxed']);
+    expect(f.kind === 'run' && f.options.boxSizes.phases).toEqual(['flood', 'unboxed']);
+    expect(parseBenchArgs(['--box', '--box-phases=flod']).kind).toBe('error');
   });
 });
 

@@ -26,7 +26,7 @@ import { createDriverClient, startEmulator, type DriverClient, type Emulator } f
 import { BoxCluster, type BoxPod } from './box-scenario.js';
 import { cgroupSupport, CFS_PERIOD_US, type BoxLimits, type BoxStats } from './cgroup.js';
 import { coldCopy, dropFromCache, fillCompileCache, isTmpfs, type ColdBinary } from './page-cache.js';
-import type { BenchOptions, BoxSizes } from './options.js';
+import type { BenchOptions, BoxPhase, BoxSizes } from './options.js';
 import type { ProcSample } from './proc.js';
 import {
   describeExit,
@@ -276,6 +276,7 @@ export function tally(m: ReadonlyMap<string, number>): string {
 
 const OVERLOAD = 'the overload';
 const NO_BOX = 'no cgroup box here';
+const NOT_ASKED = 'not asked for';
 
 interface Death {
   phase: string;
@@ -321,10 +322,20 @@ interface FloodResults {
   heapPeak: number;
 }
 
+interface UnboxedRss {
+  pods: number;
+  wave: Wave;
+  rss: ProcSample | undefined;
+  /** V8 heap in use at the RSS sample. */
+  heap: number;
+}
+
 interface Unboxed {
   idle: ProcSample;
-  small: { pods: number; wave: Wave; rss: ProcSample | undefined };
-  large: { pods: number; wave: Wave; rss: ProcSample | undefined };
+  small: UnboxedRss;
+  large: UnboxedRss;
+  /** The small burst's pods mounting `waves` times: the large burst's number of mounts with no more pods. */
+  sameMounts: UnboxedRss & { waves: number };
   /** NaN when the polls could not be measured (a poll failed, or the provider had died). */
   cpuMsPerPoll: number;
   cpuPolls: number;
@@ -345,6 +356,8 @@ interface Results {
   coldStarts: number;
   /** The providers' NODE_OPTIONS. */
   nodeOptions: string;
+  /** NODE_OPTIONS of the providers without a cgroup: the heap cap they would have in the box. */
+  unboxedNodeOptions: string;
   /** How the providers used Node's compile cache (as the image, or why not). */
   compileCache: string;
   /** Environment and flags added to the providers' (--provider-env, --provider-flags), as `K=V … --flag …`; empty for
@@ -365,7 +378,8 @@ interface Ctx {
 
 async function start(ctx: Ctx, label: string, boxed: boolean): Promise<BoxedProvider> {
   ctx.io.stderr(`  starting provider: ${label}`);
-  const p = await startBoxedProvider(ctx.env, label, boxed ? ctx.limits : undefined);
+  const env = boxed ? ctx.env : { ...ctx.env, nodeOptions: ctx.r.unboxedNodeOptions };
+  const p = await startBoxedProvider(env, label, boxed ? ctx.limits : undefined);
   ctx.running.add(p);
   if (p.proc.box !== undefined) ctx.r.boxedStarts++;
   if (p.cold) ctx.r.coldStarts++;
@@ -542,6 +556,20 @@ function watchHeap(p: BoxedProvider, everyMs = 5_000): { stop(): Promise<number>
 }
 
 /**
+ * NODE_OPTIONS for a provider without a cgroup, with the heap cap the image has in the box: node
+ * reads `--max-old-space-size-percentage` against the memory it sees, which without a cgroup is
+ * the machine's (a heap of gigabytes, collected lazily, so RSS would show garbage not yet
+ * collected, not memory kept); the same percentage of the box's limit is given as
+ * `--max-old-space-size` instead. Options without the percentage are kept as they are.
+ */
+export function unboxedNodeOptions(nodeOptions: string, limitBytes: number): string {
+  return nodeOptions.replace(
+    /--max-old-space-size-percentage=(\d+(?:\.\d+)?)/,
+    (_m, pct: string) => `--max-old-space-size=${Math.floor(((Number(pct) / 100) * limitBytes) / MiB)}`,
+  );
+}
+
+/**
  * The old-space cap NODE_OPTIONS gives V8, in bytes: `--max-old-space-size=48` → 48 MiB;
  * `--max-old-space-size-percentage=40` → 40% of the memory limit Node reads from its cgroup (the
  * box's `limitBytes`); NaN when there is none or it cannot be told.
@@ -559,24 +587,40 @@ interface UnboxedBurst {
   wave: Wave;
   /** Undefined when the provider died in the burst. */
   rss: ProcSample | undefined;
+  /** V8 heap in use a second after the last answer (NaN when unreadable). */
+  heap: number;
 }
 
-/** A burst of `n` first mounts on a fresh unboxed provider, and its RSS a second after the last answer. */
-async function unboxedBurst(ctx: Ctx, n: number): Promise<UnboxedBurst> {
-  const pods = await ctx.cluster.pods(n, `rss${n}`);
-  const p = await start(ctx, `RSS: ${n} pods (no cgroup)`, false);
+/**
+ * A burst of `n` first mounts on a fresh unboxed provider, and its RSS a second after the last
+ * answer; with `waves` > 1, the same pods mount again (as first mounts) that many times in all, one
+ * wave after another: as many mounts as a larger burst, with no more pods.
+ */
+async function unboxedBurst(ctx: Ctx, n: number, waves = 1): Promise<UnboxedBurst> {
+  const pods = await ctx.cluster.pods(n, `rss${n}x${waves}`);
+  const p = await start(ctx, `RSS: ${n} pods${waves > 1 ? ` × ${waves} waves` : ''} (no cgroup)`, false);
   ctx.emu.setLatency(ctx.o.latencyMs);
-  const w = await wave(p, pods, {
+  let w = await wave(p, pods, {
     withVersions: false,
     deadlineMs: ctx.o.boxSizes.deadlineS * 1000,
     attempts: ctx.o.boxSizes.attempts,
   });
+  for (let i = 1; i < waves && !w.died; i++) {
+    const next = await wave(p, pods, {
+      withVersions: false,
+      deadlineMs: ctx.o.boxSizes.deadlineS * 1000,
+      attempts: ctx.o.boxSizes.attempts,
+    });
+    // A wave that failed anywhere is the one reported.
+    if ((next.final.get('OK') ?? 0) < next.pods || (w.final.get('OK') ?? 0) === w.pods) w = next;
+  }
   ctx.emu.setLatency(0);
   if (await ended(p)) {
     recordDeath(ctx, p, `the ${n}-pod burst (no cgroup)`, 'unboxed');
-    return { p, pods, wave: w, rss: undefined };
+    return { p, pods, wave: w, rss: undefined, heap: Number.NaN };
   }
-  return { p, pods, wave: w, rss: p.proc.sample() };
+  // ended() waited a second for an exit: the sample is a second after the last answer.
+  return { p, pods, wave: w, rss: p.proc.sample(), heap: await p.proc.heapUsed() };
 }
 
 async function phaseUnboxed(ctx: Ctx): Promise<void> {
@@ -603,10 +647,15 @@ async function phaseUnboxed(ctx: Ctx): Promise<void> {
     await stop(ctx, small.p);
     const large = await unboxedBurst(ctx, largeN);
     await stop(ctx, large.p);
+    // The control: as many first mounts as the large burst, made by the small burst's number of pods.
+    const waves = Math.max(1, Math.round(largeN / smallN));
+    const same = await unboxedBurst(ctx, smallN, waves);
+    await stop(ctx, same.p);
     ctx.r.unboxed = {
       idle,
-      small: { pods: smallN, wave: small.wave, rss: small.rss },
-      large: { pods: largeN, wave: large.wave, rss: large.rss },
+      small: { pods: smallN, wave: small.wave, rss: small.rss, heap: small.heap },
+      large: { pods: largeN, wave: large.wave, rss: large.rss, heap: large.heap },
+      sameMounts: { pods: smallN, waves, wave: same.wave, rss: same.rss, heap: same.heap },
       cpuMsPerPoll,
       cpuPolls: polls,
     };
@@ -660,6 +709,7 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
     boxedStarts: 0,
     coldStarts: 0,
     nodeOptions: env.nodeOptions ?? '',
+    unboxedNodeOptions: unboxedNodeOptions(env.nodeOptions ?? '', limits.memoryBytes),
     extraEnv: [...Object.entries(o.providerEnv).map(([k, v]) => `${k}=${v}`), ...o.providerFlags].join(' '),
     compileCache:
       'dir' in compileCache
@@ -683,14 +733,16 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
         io.stderr(`  ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     };
-    if (support.ok) {
-      await phase('starts', 'start-ups in the box', phaseStarts);
-      await phase('node', 'the node in the box: burst, rotations, steady polls', phaseNode);
-      await phase('flood', 'overload in the box', phaseFlood);
-    } else {
-      for (const name of ['starts', 'node', 'flood']) r.skipped.set(name, `${NO_BOX}: ${support.why}`);
-    }
-    await phase('unboxed', 'no cgroup: idle RSS, RSS after bursts, CPU per poll', phaseUnboxed);
+    const asked = new Set<string>(s.phases);
+    const run = async (name: BoxPhase, what: string, fn: (c: Ctx) => Promise<void>, boxed: boolean): Promise<void> => {
+      if (!asked.has(name)) r.skipped.set(name, `${NOT_ASKED} (--box-phases)`);
+      else if (boxed && !support.ok) r.skipped.set(name, `${NO_BOX}: ${support.why}`);
+      else await phase(name, what, fn);
+    };
+    await run('starts', 'start-ups in the box', phaseStarts, true);
+    await run('node', 'the node in the box: burst, rotations, steady polls', phaseNode, true);
+    await run('flood', 'overload in the box', phaseFlood, true);
+    await run('unboxed', 'no cgroup: idle RSS, RSS after bursts, CPU per poll', phaseUnboxed, false);
     print(io, o, r, support.ok ? `v${support.version}` : undefined);
   } finally {
     for (const p of [...ctx.running]) await stop(ctx, p).catch(() => {});
@@ -768,7 +820,9 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   /** Why a phase did not run, short (the full reason is printed below the table). */
   const skip = (phase: string): string | undefined => {
     const why = r.skipped.get(phase);
-    return why === undefined ? undefined : why.startsWith(NO_BOX) ? 'no cgroup (see below)' : 'failed (see below)';
+    if (why === undefined) return undefined;
+    if (why.startsWith(NOT_ASKED)) return 'not asked for (--box-phases)';
+    return why.startsWith(NO_BOX) ? 'no cgroup (see below)' : 'failed (see below)';
   };
 
   if (o.quick) out('QUICK MODE: tiny sizes, the figures below only show that every phase runs.\n');
@@ -906,6 +960,14 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       `alive; OK or UNAV. ≤ ${FAST_UNAVAILABLE_MS / 1000} s`,
       ok(f.alive && other === 0 && slowest <= FAST_UNAVAILABLE_MS),
     ]);
+    if (unav > 0) {
+      const ms = w.unavailable.map((u) => u.ms).sort((a, b) => a - b);
+      const at = (q: number): number => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? Number.NaN;
+      notes.push(
+        `Overload, UNAVAILABLE answered after: median ${secs(median(ms))}, 90% within ${secs(at(0.9))}, ` +
+          `${ms.filter((x) => x <= FAST_UNAVAILABLE_MS).length} of ${ms.length} within ${FAST_UNAVAILABLE_MS / 1000} s; last answer of all after ${secs(w.firstLastMs)}.`,
+      );
+    }
     if (other > 0)
       notes.push(
         `Overload, other answers: ${tally(new Map([...w.first].filter(([k]) => k !== 'OK' && k !== 'UNAVAILABLE')))}; last answer after ${secs(w.firstLastMs)}.`,
@@ -972,6 +1034,15 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       notes.push(
         `RSS bursts: ${u.small.pods} pods ${tally(u.small.wave.final)}; ${u.large.pods} pods ${tally(u.large.wave.final)}.`,
       );
+    const m = u.sameMounts;
+    if (u.small.rss !== undefined && u.large.rss !== undefined && m.rss !== undefined) {
+      notes.push(
+        `RSS after the bursts (no cgroup): ${u.small.pods} pods ${mib(u.small.rss.rssBytes)}, V8 heap in use ${mib(u.small.heap)}; ` +
+          `${u.large.pods} pods ${mib(u.large.rss.rssBytes)}, heap ${mib(u.large.heap)}; the same ${m.pods * m.waves} first mounts made by ` +
+          `${m.pods} pods (${m.waves} waves) ${mib(m.rss.rssBytes)}, heap ${mib(m.heap)} (${tally(m.wave.final)} in its last wave): ` +
+          `what the large burst adds over the small one and the control does too comes with the mounts made, not with the pods.`,
+      );
+    }
   } else {
     for (const fig of BOX_FIGURES.slice(8)) rows.push([fig, ...na(skip('unboxed') ?? 'did not run')]);
   }
@@ -1006,11 +1077,12 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     node && Number.isFinite(node.heapPeak) ? `${mib(node.heapPeak)} in the burst and rounds` : '',
     f && Number.isFinite(f.heapPeak) ? `${mib(f.heapPeak)} in the overload` : '',
   ].filter((x) => x !== '');
-  if (r.unboxed && /--max-old-space-size-percentage=/.test(r.nodeOptions)) {
+  if (r.unboxed && r.unboxedNodeOptions !== r.nodeOptions) {
     say(
-      `Unboxed, NODE_OPTIONS' percentage caps the old space at a share of this ` +
-        `machine's ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, not of ` +
-        `${mib(L.memoryBytes)}: V8 then collects lazily, and the RSS figures show that more than memory kept per pod.`,
+      `Unboxed providers run with NODE_OPTIONS "${r.unboxedNodeOptions}": the heap cap the image has ` +
+        `under the box's ${mib(L.memoryBytes)}. NODE_OPTIONS' percentage alone would cap the old space at a ` +
+        `share of this machine's ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, where V8 collects lazily and ` +
+        `RSS shows garbage not yet collected more than memory kept.`,
     );
   }
   if (heaps.length > 0)

@@ -37,7 +37,13 @@ export interface BoxSizes {
   /** Boxed providers run a copy of node dropped from the page cache first: the box pays for its pages (a cold start).
    * */
   coldNode: boolean;
+  /** Phases to run (all by default); the others print `not run`. */
+  phases: BoxPhase[];
 }
+
+/** The box scenario's phases, in run order. */
+export const BOX_PHASES = ['starts', 'node', 'flood', 'unboxed'] as const;
+export type BoxPhase = (typeof BOX_PHASES)[number];
 
 export interface BenchOptions {
   quick: boolean;
@@ -101,6 +107,7 @@ and prints its figures (see docs/benchmarks.md): round trips, API cost, latency,
   --box-memory-mib=N    box memory limit (100)             --box-cpu-millis=N   box CPU limit (50)
   --box-deadline-s=N    deadline of each Mount attempt (120)
   --box-cold-node=B     boxed providers start with node's pages out of the page cache, charged to the box (true)
+  --box-phases=A,B,…    phases to run, of starts,node,flood,unboxed (all); e.g. --box-phases=flood
   --latency-ms=N        latency added to every emulated call in the latency section (20)
   --rt-latency-ms=N     latency of the round-trip section, where rounds are told apart by call times (50)
   --objects=N           objects per mount (10)
@@ -161,6 +168,7 @@ const FULL_BOX: BoxSizes = {
   deadlineS: 120,
   attempts: 5,
   coldNode: true,
+  phases: [...BOX_PHASES],
 };
 
 const QUICK_BOX: BoxSizes = {
@@ -266,6 +274,12 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   };
   const b = quick ? QUICK_BOX : FULL_BOX;
   const rssPods = list('box-rss-pods', b.rssPods);
+  const phaseText = raw.get('box-phases');
+  raw.delete('box-phases');
+  const phases = phaseText === undefined ? b.phases : (phaseText.split(',') as BoxPhase[]);
+  for (const ph of phases)
+    if (!(BOX_PHASES as readonly string[]).includes(ph))
+      errors.push(`--box-phases: ${JSON.stringify(ph)} is not one of ${BOX_PHASES.join(', ')}`);
   if (rssPods.length !== 2) errors.push(`--box-rss-pods: want two sizes, small and large, e.g. 11,220`);
   const boxSizes: BoxSizes = {
     teams: int('box-teams', b.teams, 1),
@@ -282,6 +296,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
     deadlineS: int('box-deadline-s', b.deadlineS, 1),
     attempts: int('box-attempts', b.attempts, 1),
     coldNode: bool('box-cold-node', b.coldNode),
+    phases,
   };
   const options: BenchOptions = {
     quick,
