@@ -72,6 +72,12 @@ const PAST_THE_INDEX: Record<string, string> = {
   'cli/flags.ts → spc/attributes.ts':
     "the server's start-up path (flags are parsed first): spc/index.ts loads the YAML and JMESPath parsers, which " +
     'wait for the first mount',
+  'cli/serve.ts → mount/admission.ts':
+    'the server asks admission as each Mount arrives, before the pipeline is loaded: mount/index.ts loads ' +
+    'spc/index.ts, which waits for the first mount',
+  'cli/serve.ts → spc/attributes.ts':
+    "admission queues by the pod's namespace, read as each Mount arrives, before the pipeline is loaded: " +
+    'spc/index.ts waits for the first mount',
 };
 /** Packages that only some parts may import (value imports). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {

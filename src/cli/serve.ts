@@ -10,10 +10,14 @@ import { CredentialCache, IdentityResolver } from '../identity/index.js';
 import { KubeClient, KubeLookups, loadKubeConfig } from '../k8s/index.js';
 import type { MountDeps, MountFn } from '../mount/index.js';
 import { createLogger, createProviderMetrics, type Logger } from '../observability/index.js';
-import { SocketProbe, startHealthServer, startServer } from '../server/index.js';
+import { SocketProbe, startHealthServer, startServer, waitingRoom } from '../server/index.js';
 import { appId, NAME, nodeVersionProblem, VERSION } from '../version.js';
 // The region rule alone, not spc/'s index: that loads the YAML and JMESPath parsers, which wait for the first mount.
 import { regionLabel } from '../spc/regions.js';
+// Admission and the namespace it queues by, not mount/'s and spc/'s indexes, for the same reason:
+// the server asks admission as each Mount arrives, before the pipeline is loaded.
+import { Admission } from '../mount/admission.js';
+import { podNamespaceOf } from '../spc/attributes.js';
 import { parseFlags, type Flags } from './flags.js';
 import type { CommandIO } from './io.js';
 
@@ -111,11 +115,17 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   };
   // The pipeline (parser, YAML, JMESPath) is loaded at the first Mount, not at start: an idle
   // provider on a node without secret volumes stays small (idle RSS, docs/benchmarks.md).
+  // Admission exists from the start, so the server asks it as each Mount arrives, before the
+  // pipeline is loaded. Waiting mounts also leave some of the driver connection's streams free
+  // (server/transport.ts): the calls beyond are then answered at once, not held in the driver's client.
+  const admission = new Admission({
+    concurrency: flags.maxConcurrentMounts,
+    maxQueued: Math.min(flags.maxQueuedMounts, waitingRoom(flags.maxConcurrentMounts)),
+  });
+  metrics.watchWaiting(() => admission.stats().queued);
   let pipeline: Promise<MountFn> | undefined;
   const mount: MountFn = async (input, signal, summary) => {
     pipeline ??= import('../mount/index.js').then((m) => {
-      const admission = new m.Admission({ concurrency: flags.maxConcurrentMounts, maxQueued: flags.maxQueuedMounts });
-      metrics.watchWaiting(() => admission.stats().queued);
       return m.createMount({
         ...deps,
         values: flags.cacheTtlMs > 0 ? new m.ValueCache(flags.cacheTtlMs) : undefined,
@@ -131,6 +141,8 @@ export async function start(flags: Flags, env: Record<string, string | undefined
   const server = await startServer({
     socketPath,
     mount,
+    // The namespace is read from the request only when fairness needs it (a full queue).
+    arrive: (attributes, deadline) => admission.arrive(() => podNamespaceOf(attributes), deadline),
     logger,
     metrics,
     // Provider-writes mode: a target that is not a kubelet CSI volume mount is refused before any

@@ -106,4 +106,80 @@ describe('Admission', () => {
     expect(a.stats().working).toBe(0);
     await expect(a.enter('c', undefined, c.signal, cancelled)).rejects.toMatchObject({ code: 'CANCELLED' });
   });
+
+  test('when the queue is full, the namespace with the most waiting gives way to another, newest first', async () => {
+    const a = new Admission({ concurrency: 1, maxQueued: 3 });
+    const release = await a.enter('busy', undefined, never(), cancelled);
+    const busy = [1, 2, 3].map((i) =>
+      a.enter('busy', undefined, never(), cancelled).then(
+        (r) => ({ i, r }),
+        (e: unknown) => ({ i, e }),
+      ),
+    );
+    const quiet = a.enter('quiet', undefined, never(), cancelled);
+    // busy-3 (the newest of the namespace holding the queue) was refused; busy-1 and busy-2 still wait.
+    const gaveWay = await busy[2];
+    expect(gaveWay).toMatchObject({ i: 3, e: { code: 'UNAVAILABLE', reason: 'AtCapacity' } });
+    expect((gaveWay as { e: Error }).e.message).toMatch(/had the most waiting and gave way to another's/);
+    expect(a.stats()).toMatchObject({ working: 1, queued: 3 });
+    // The queue is now even enough: one more busy mount is refused, not another waiter.
+    const refused = await a.enter('busy', undefined, never(), cancelled).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AtCapacityError);
+    const order: string[] = [];
+    const served = (label: string, p: Promise<unknown>): Promise<void> =>
+      p.then((got) => {
+        order.push(label);
+        (got as { r?: () => void }).r?.();
+      });
+    const all = Promise.all([
+      served(
+        'quiet',
+        quiet.then((r) => ({ r })),
+      ),
+      served('busy-1', busy[0] as Promise<unknown>),
+      served('busy-2', busy[1] as Promise<unknown>),
+    ]);
+    release();
+    await all;
+    // Round robin across namespaces, as before: the refusal only made room.
+    expect(order).toEqual(['busy-1', 'quiet', 'busy-2']);
+  });
+
+  test('arrive: decided before anything is parsed; a mount let through counts as waiting until it enters', async () => {
+    const a = new Admission({ concurrency: 1, maxQueued: 2 });
+    let keyRead = 0;
+    const key = (): string => {
+      keyRead++;
+      return 'ns';
+    };
+    const arrivals = [1, 2, 3].map(() => a.arrive(key, undefined));
+    expect(arrivals.map((x) => x.refusal)).toEqual([undefined, undefined, undefined]);
+    expect(a.stats()).toMatchObject({ working: 0, queued: 3 });
+    const fourth = a.arrive(key, undefined);
+    expect(fourth.refusal).toBeInstanceOf(AtCapacityError);
+    expect(fourth.refusal?.message).toMatch(/^provider at capacity: 0 mounts working and 3 waiting/);
+    // Nobody is in the queue itself yet: no namespace can give way, so the key was never read.
+    expect(keyRead).toBe(0);
+    // The first enters (and starts); entering twice, or ending after entering, changes nothing.
+    arrivals[0]?.entered();
+    arrivals[0]?.entered();
+    const release = await a.enter('ns', undefined, never(), cancelled);
+    expect(a.stats()).toMatchObject({ working: 1, queued: 2 });
+    // One ends before entering (its class was refused): its place frees.
+    arrivals[1]?.entered();
+    expect(a.stats()).toMatchObject({ working: 1, queued: 1 });
+    expect(a.arrive(key, undefined).refusal).toBeUndefined();
+    release();
+  });
+
+  test('refusal() tells without queueing what enter() would answer now', async () => {
+    const a = new Admission({ concurrency: 1, maxQueued: 1 });
+    expect(a.refusal('a', undefined)).toBeUndefined();
+    const release = await a.enter('a', undefined, never(), cancelled);
+    expect(a.refusal('a', undefined)).toBeUndefined();
+    expect(a.stats().queued).toBe(0);
+    void a.enter('a', undefined, never(), cancelled);
+    expect(a.refusal('a', undefined)).toBeInstanceOf(AtCapacityError);
+    release();
+  });
 });

@@ -9,7 +9,10 @@
  *   - deadline-aware: a mount that could not finish before its deadline, judged from how long mounts
  *     take now, is not started. It is answered UNAVAILABLE at once (or as soon as waiting longer would
  *     leave it too little time), so the driver retries later instead of timing out;
- *   - a full queue refuses at once, also UNAVAILABLE.
+ *   - a full queue refuses at once, also UNAVAILABLE; but when another namespace holds more of it, its
+ *     newest waiter gives way instead, so one tenant filling the queue cannot lock the others out.
+ * `refusal()` tells, without queueing, whether a mount would be refused now: the pipeline asks it
+ * before parsing the class, so the hundreds of mounts of an overload are refused at little cost.
  * Nothing is cut half-way by admission: it decides only before a mount starts its I/O.
  */
 import { ProviderError } from '../errors.js';
@@ -26,6 +29,7 @@ export interface AdmissionOptions {
 
 export interface AdmissionStats {
   working: number;
+  /** Waiting: in the queue, or let through at arrival and not in it yet. */
   queued: number;
   /** Current estimate of one mount's working time (ms). */
   estimateMs: number;
@@ -53,6 +57,8 @@ export class Admission {
   private readonly now: () => number;
   private working = 0;
   private queued = 0;
+  /** Mounts let through by `arrive()` that have not reached `enter()` yet: they count as waiting. */
+  private arriving = 0;
   /** Waiters per key, keys in round-robin order (a Map keeps insertion order). */
   private readonly queues = new Map<string, Waiter[]>();
   /** Exponentially weighted mean of working time of recent mounts. */
@@ -66,12 +72,12 @@ export class Admission {
   }
 
   stats(): AdmissionStats {
-    return { working: this.working, queued: this.queued, estimateMs: Math.round(this.estimate) };
+    return { working: this.working, queued: this.queued + this.arriving, estimateMs: Math.round(this.estimate) };
   }
 
   /** When a mount that enters the queue now would likely finish (ms from now). */
   private expectedFinishMs(): number {
-    const rounds = Math.floor((this.queued + this.working) / this.concurrency) + 1;
+    const rounds = Math.floor((this.queued + this.arriving + this.working) / this.concurrency) + 1;
     return rounds * this.estimate;
   }
 
@@ -82,17 +88,23 @@ export class Admission {
    */
   enter(key: string, deadline: number | undefined, signal: AbortSignal, aborted: () => Error): Promise<() => void> {
     if (signal.aborted) return Promise.reject(aborted());
-    const left = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - this.now();
     // A free slot starts at once, whatever the estimate: waiting cannot make it finish sooner.
     if (this.working < this.concurrency && this.queued === 0) return Promise.resolve(this.start());
+    const refusal = this.refusal(key, deadline);
+    if (refusal !== undefined) return Promise.reject(refusal);
     if (this.queued >= this.maxQueued) {
-      return Promise.reject(
-        new AtCapacityError(
-          `${this.working} mounts working and ${this.queued} waiting (the most this provider queues)`,
-        ),
-      );
+      // Full, but another namespace holds more of the queue: its newest waiter gives way.
+      const victim = this.victimFor(key);
+      if (victim !== undefined) {
+        this.remove(victim);
+        victim.reject(
+          new AtCapacityError(
+            `${this.working} mounts working and ${this.queued + 1} waiting (the most this provider queues); this namespace had the most waiting and gave way to another's`,
+          ),
+        );
+      }
     }
-    if (left < this.expectedFinishMs()) return Promise.reject(this.tooLate(left));
+    const left = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - this.now();
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => {
@@ -132,11 +144,70 @@ export class Admission {
     });
   }
 
+  /**
+   * Why a mount of `key` arriving now would be refused (undefined: it would start or wait), without
+   * queueing it or changing anything: the caller asks before it parses the class, so a refusal
+   * costs next to nothing when hundreds of mounts arrive at once.
+   */
+  refusal(key: string | (() => string), deadline: number | undefined): AtCapacityError | undefined {
+    const waiting = this.queued + this.arriving;
+    const free = Math.max(0, this.concurrency - this.working);
+    if (waiting < free) return undefined;
+    // Arrivals not yet in the queue may also take the free working slots.
+    if (waiting >= this.maxQueued + free && this.victimFor(key) === undefined) {
+      return new AtCapacityError(
+        `${this.working} mounts working and ${waiting} waiting (the most this provider queues)`,
+      );
+    }
+    const left = deadline === undefined ? Number.POSITIVE_INFINITY : deadline - this.now();
+    return left < this.expectedFinishMs() ? this.tooLate(left) : undefined;
+  }
+
+  /**
+   * The decision at a mount's arrival, before its request is checked or parsed (the pipeline may
+   * not even be loaded yet): `refusal` when it would be refused now. Otherwise it counts as waiting
+   * from now on, so the hundreds of mounts of an overload that arrive together are refused at once
+   * rather than all let through to be parsed; `entered` ends that (call it when the mount enters,
+   * or ends first; more calls do nothing).
+   */
+  arrive(
+    key: string | (() => string),
+    deadline: number | undefined,
+  ): { refusal: AtCapacityError | undefined; entered: () => void } {
+    const refusal = this.refusal(key, deadline);
+    if (refusal !== undefined) return { refusal, entered: () => {} };
+    this.arriving++;
+    let done = false;
+    return {
+      refusal: undefined,
+      entered: () => {
+        if (done) return;
+        done = true;
+        this.arriving--;
+      },
+    };
+  }
+
+  /**
+   * When the queue is full, the waiter that gives way to a mount of `key` (or of the key it returns): the newest of the
+   * namespace with the most waiting, when that is at least two more than `key` has (so the queue
+   * ends up no less even). A tenant that filled the queue cannot lock the others out of it.
+   */
+  private victimFor(key: string | (() => string)): Waiter | undefined {
+    if (this.maxQueued === 0) return undefined;
+    let most: Waiter[] | undefined;
+    for (const q of this.queues.values()) if (most === undefined || q.length > most.length) most = q;
+    // The key (a function: read from the request only when it matters) is needed only now.
+    if (most === undefined || most.length < 2) return undefined;
+    const own = this.queues.get(typeof key === 'string' ? key : key())?.length ?? 0;
+    return most.length > own + 1 ? most[most.length - 1] : undefined;
+  }
+
   private tooLate(leftMs: number): AtCapacityError {
     const s = (ms: number): string => `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
     return new AtCapacityError(
-      `${this.working} mounts working and ${this.queued} waiting; a mount now takes about ${s(this.estimate)} and ` +
-        `this one has ${s(leftMs)} left before its deadline`,
+      `${this.working} mounts working and ${this.queued + this.arriving} waiting; a mount now takes about ` +
+        `${s(this.estimate)} and this one has ${s(leftMs)} left before its deadline`,
     );
   }
 

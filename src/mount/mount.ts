@@ -50,6 +50,11 @@ export interface MountInput {
   currentObjectVersion: readonly ObjectVersion[];
   /** When the caller stops waiting (epoch ms), if it said: admission does not start what cannot finish. */
   deadline?: number | undefined;
+  /**
+   * Set when admission already let this mount through at its arrival (Admission.arrive): called
+   * once the mount takes its place in admission's queue itself, so it is not counted twice.
+   */
+  entered?: (() => void) | undefined;
 }
 
 export interface MountFile {
@@ -237,6 +242,11 @@ export function createMount(deps: MountDeps): MountFn {
     summary.namespace = attrs.podNamespace;
     summary.serviceAccount = attrs.serviceAccountName;
     summary.secretProviderClass = attrs.secretProviderClass;
+    // A mount that would be refused now is refused before its class is parsed: in an overload
+    // hundreds arrive at once, and each refusal should cost next to nothing.
+    input.entered?.();
+    const refusal = deps.admission?.refusal(attrs.podNamespace, input.deadline);
+    if (refusal !== undefined) throw refusal;
     const defaultMode = parsePermission(input.permission);
     const knownRegion = attrs.region !== '' ? attrs.region : deps.awsRegion;
     const descriptors = parsedObjects.get(attrs, defaultMode, knownRegion);

@@ -118,6 +118,18 @@ function parseJsonQuietly(
   }
 }
 
+/**
+ * The pod's namespace from the attributes JSON, '' when it cannot be read (the full parse then says
+ * why). Only what admission needs to queue a mount fairly, read before anything else is parsed.
+ */
+export function podNamespaceOf(attributesJson: string): string {
+  if (attributesJson.length > MAX_ATTRIBUTES_BYTES) return '';
+  const parsed = parseJsonQuietly(attributesJson, 2);
+  if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') return '';
+  const ns = (parsed.value as Record<string, unknown>)[ATTR.podNamespace];
+  return typeof ns === 'string' ? ns : '';
+}
+
 /** `csi.storage.k8s.io/serviceAccount.tokens` → audience map; problems never include token text. */
 function parseTokens(text: string, problems: ConfigProblem[]): ReadonlyMap<string, AudienceToken> | undefined {
   const fail = (reason: string): undefined => {
