@@ -82,6 +82,13 @@ export interface ServerOptions {
    * Absent: every target is handed to `mount` as it is.
    */
   checkTarget?: ((targetPath: string) => Promise<void>) | undefined;
+  /**
+   * Admission's word on a Mount as it arrives, before anything else (its target checked, its
+   * attributes parsed, the pipeline loaded): a `refusal` is the answer at once; else `entered` is
+   * handed to the mount (MountInput.entered) and called again when the call ends.
+   */
+  arrive?:
+    ((attributes: string, deadline: number) => { refusal: ProviderError | undefined; entered: () => void }) | undefined;
 }
 
 export interface RunningServer {
@@ -160,6 +167,38 @@ export function toStatus(err: unknown, logger: Logger): { code: number; details:
   };
 }
 
+/** How often mounts refused at capacity are logged, after the first: as one line with their count. */
+const REFUSAL_LOG_MS = 10_000;
+
+/**
+ * Mounts refused at capacity, logged without costing what the refusal saves: in an overload
+ * hundreds arrive at once, and a JSON line each (most of a refusal's CPU after the request itself)
+ * would slow the answers of all the others. The first refusal is logged as any failed mount; the
+ * next ones within REFUSAL_LOG_MS are counted, and logged as one line when that time is up. Each is
+ * still counted in the metrics.
+ */
+class RefusalLog {
+  private counted = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly logger: Logger) {}
+
+  log(line: Record<string, unknown>): void {
+    if (this.timer !== undefined) {
+      this.counted++;
+      return;
+    }
+    this.logger.warn('mount', line);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.counted > 0)
+        this.logger.warn('mounts refused at capacity', { count: this.counted, seconds: REFUSAL_LOG_MS / 1000 });
+      this.counted = 0;
+    }, REFUSAL_LOG_MS);
+    this.timer.unref();
+  }
+}
+
 async function removeStaleSocket(socketPath: string): Promise<void> {
   const dir = path.dirname(socketPath);
   let st;
@@ -200,6 +239,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const stopping = new AbortController();
   let inFlight = 0;
   const drained: (() => void)[] = [];
+  const refusals = new RefusalLog(logger);
 
   const handlers = {
     Version: (_call, callback) => {
@@ -209,6 +249,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       inFlight++;
       const req = call.request;
       const { signal, deadline, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
+      const arrival = opts.arrive?.(req.attributes, deadline);
       const input: MountInput = {
         attributes: req.attributes,
         secrets: req.secrets,
@@ -216,12 +257,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         permission: req.permission,
         currentObjectVersion: req.current_object_version ?? [],
         deadline,
+        entered: arrival?.entered,
       };
       const finishMetric = opts.metrics?.startMount();
       const summary: Partial<MountSummary> = {};
       const t0 = performance.now();
       // Promise.resolve().then: even a mount function that throws synchronously ends in a status.
       Promise.resolve()
+        .then(() => {
+          if (arrival?.refusal !== undefined) throw arrival.refusal;
+        })
         .then(() => opts.checkTarget?.(input.targetPath))
         .then(() => opts.mount(input, signal, summary))
         .then(
@@ -243,11 +288,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             const ms = Math.round(performance.now() - t0);
             const st = toStatus(err, logger);
             finishMetric?.({ code: st.name, reason: isProviderError(err) ? err.reason : 'Internal' });
-            logger.warn('mount', { outcome: 'error', ...summary, durationMs: ms, code: st.name, error: st.details });
+            const line = { outcome: 'error', ...summary, durationMs: ms, code: st.name, error: st.details };
+            if (isProviderError(err) && err.reason === 'AtCapacity') refusals.log(line);
+            else logger.warn('mount', line);
             callback({ code: st.code, details: st.details });
           },
         )
         .finally(() => {
+          arrival?.entered();
           done();
           inFlight--;
           if (inFlight === 0) for (const d of drained.splice(0)) d();

@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDriverClient } from '../../tools/emulator/driver-client.js';
-import { silentLogger } from '../observability/logger.js';
+import { createLogger, silentLogger } from '../observability/logger.js';
+import { ProviderError } from '../errors.js';
 import { createProviderMetrics, renderPrometheus } from '../observability/index.js';
 import type { MountFn } from '../mount/index.js';
 import { startServer, type RunningServer } from './grpc-server.js';
-import { DEFAULT_TRANSPORT_LIMITS, type TransportLimits } from './transport.js';
+import { DEFAULT_TRANSPORT_LIMITS, STREAMS_KEPT_FREE, waitingRoom, type TransportLimits } from './transport.js';
 
 let dir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -103,7 +104,14 @@ describe('defaults', () => {
       receiveTimeoutMs: 60_000,
       idleConnectionMs: 60_000,
       maxReceiveMessageBytes: 4 * 1024 * 1024,
+      connectionWindowBytes: 1024 * 1024,
     });
+  });
+
+  it('leave room for the driver: mounts waiting for admission never take the last streams of its connection', () => {
+    expect(waitingRoom(8)).toBe(128 - 8 - STREAMS_KEPT_FREE);
+    expect(waitingRoom(8)).toBeGreaterThanOrEqual(110 - 8); // a full node's first mounts all wait their turn
+    expect(waitingRoom(200)).toBe(0);
   });
 });
 
@@ -164,6 +172,18 @@ describe('calls', () => {
     expect(server.transport().callsInFlight).toBe(0);
   });
 
+  it("widens a connection's flow-control window at its first call, so a burst of requests is not sent 64 KiB at a time", async () => {
+    const { server } = await serve({ connectionWindowBytes: 512 * 1024 });
+    const s = session(server.socketPath);
+    await new Promise<void>((resolve) => s.once('remoteSettings', () => resolve()));
+    expect(s.state.remoteWindowSize).toBe(65_535);
+    const call = halfSent(s, 100, 100);
+    call.stream.end();
+    expect(await call.status).toBeDefined();
+    // The client's view: the provider may now be sent the widened window (less what it has not read).
+    expect(s.state.remoteWindowSize).toBeGreaterThan(400 * 1024);
+  });
+
   it('ends and resets a call whose request does not arrive whole in time, and forgets its bytes', async () => {
     const { server, metrics } = await serve({ receiveTimeoutMs: 200 });
     const s = session(server.socketPath);
@@ -202,5 +222,48 @@ describe('calls', () => {
     expect(statuses.filter((x) => x === String(grpc.status.UNAVAILABLE))).toHaveLength(5);
     expect(metric(metrics, 'csi_provider_aws_grpc_calls_refused_total{reason="request_too_slow"} 3')).toBe(true);
     expect(server.transport()).toMatchObject({ callsInFlight: 0, arrivingBytes: 0 });
+  });
+});
+
+describe('admission at arrival', () => {
+  it('a Mount refused as it arrives is answered UNAVAILABLE before its target is checked or the pipeline called; later refusals are logged as one line', async () => {
+    const lines: string[] = [];
+    let checked = 0;
+    let mounted = 0;
+    let entered = 0;
+    const server = await startServer({
+      socketPath: join(dir, 'aws.sock'),
+      mount: async (input) => {
+        mounted++;
+        input.entered?.();
+        return { objectVersions: [{ id: 'a', version: '1' }], files: [] };
+      },
+      logger: createLogger({ write: (l) => lines.push(l) }),
+      checkTarget: async () => {
+        checked++;
+      },
+      arrive: (attributes) =>
+        attributes.includes('refuse')
+          ? {
+              refusal: new ProviderError('UNAVAILABLE', 'provider at capacity: test', { reason: 'AtCapacity' }),
+              entered: () => {},
+            }
+          : { refusal: undefined, entered: () => entered++ },
+    });
+    cleanups.push(() => server.close(0));
+    const c = driver(server);
+    for (let i = 0; i < 3; i++) {
+      await expect(c.mount({ attributes: { refuse: 'yes' }, targetPath: '/t' })).rejects.toMatchObject({
+        code: grpc.status.UNAVAILABLE,
+        details: 'provider at capacity: test',
+      });
+    }
+    expect([checked, mounted]).toEqual([0, 0]);
+    await c.mount({ attributes: { pod: 'p' }, targetPath: '/t' });
+    expect([checked, mounted]).toEqual([1, 1]);
+    // Its arrival was ended (admission's `entered` may be called again: it does nothing then).
+    expect(entered).toBeGreaterThanOrEqual(1);
+    const refusedLines = lines.filter((l) => l.includes('provider at capacity'));
+    expect(refusedLines).toHaveLength(1); // the first; the next two are counted, logged later as one line
   });
 });

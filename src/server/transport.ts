@@ -49,6 +49,8 @@ export interface TransportLimits {
   readonly keepaliveTimeoutMs: number;
   /** Largest request message accepted (the driver's and ASCP's gRPC default). */
   readonly maxReceiveMessageBytes: number;
+  /** HTTP/2 flow-control window of a connection: bytes its client may send before the provider reads them. */
+  readonly connectionWindowBytes: number;
 }
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
@@ -75,7 +77,24 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = Object.freeze({
   keepaliveMs: 120_000,
   keepaliveTimeoutMs: 20_000,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
+  // A full node's 110 first mounts at once, with their tokens, in one window.
+  connectionWindowBytes: 1024 * 1024,
 });
+
+/**
+ * Streams of the driver's connection that mounts waiting for admission leave free. Each waiting mount
+ * holds one; if they held them all, the driver's next calls would wait in its client, unanswered,
+ * until a mount finished (at 50m CPU, tens of seconds) instead of being told at once to retry.
+ */
+export const STREAMS_KEPT_FREE = 16;
+
+/**
+ * The most mounts that may wait for admission beside `working` working ones, so that
+ * STREAMS_KEPT_FREE streams of one connection stay free (at least 0).
+ */
+export function waitingRoom(working: number, limits: TransportLimits = DEFAULT_TRANSPORT_LIMITS): number {
+  return Math.max(0, limits.maxStreamsPerConnection - working - STREAMS_KEPT_FREE);
+}
 
 /** Why a connection or call was turned away, as metrics label it. */
 export type TransportRefusal = 'connections' | 'handshake' | 'calls_in_flight' | 'receive_budget' | 'request_too_slow';
@@ -196,6 +215,7 @@ export class CallGate {
     let bytes = 0;
     let timer: NodeJS.Timeout | undefined;
     const stream = streamOf(next);
+    if (stream !== undefined) this.widen(stream.session);
     const self: Throttled = { resume: () => stream?.resume() };
 
     /**
@@ -295,6 +315,27 @@ export class CallGate {
     });
     return call;
   };
+
+  private readonly widened = new WeakSet<object>();
+
+  /**
+   * HTTP/2 gives a connection 64 KiB of requests in flight until the server says it read them, and
+   * node says so only as each call's stream is read: a driver sending a full node's first mounts at
+   * once (a few KiB each) then sends about 18, waits for the provider (under a 50m CPU quota, up to
+   * 100 ms for each turn of its event loop), sends 18 more… and a call the provider would refuse
+   * at once waits seconds before it even arrives. The connection's window is widened once, at its
+   * first call, to `connectionWindowBytes`: what a connection may send unread (streams keep their
+   * own 64 KiB windows, and the receive budget still pauses calls that send more).
+   */
+  private widen(session: http2.Http2Session | undefined): void {
+    if (session === undefined || this.widened.has(session) || session.destroyed) return;
+    this.widened.add(session);
+    try {
+      session.setLocalWindowSize(this.limits.connectionWindowBytes);
+    } catch {
+      // A session closing under us: nothing to widen.
+    }
+  }
 
   /** Resumes paused calls, oldest first, while the budget has room. */
   private wake(): void {
