@@ -99,7 +99,8 @@ export class Admission {
         this.remove(victim);
         victim.reject(
           new AtCapacityError(
-            `${this.working} mounts working and ${this.queued + 1} waiting (the most this provider queues); this namespace had the most waiting and gave way to another's`,
+            `${this.working} mounts working and ${this.queued + 1} waiting (the most this provider queues); ` +
+              "this namespace had the most waiting and gave way to another's",
           ),
         );
       }

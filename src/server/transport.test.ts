@@ -172,7 +172,7 @@ describe('calls', () => {
     expect(server.transport().callsInFlight).toBe(0);
   });
 
-  it("widens a connection's flow-control window at its first call, so a burst of requests is not sent 64 KiB at a time", async () => {
+  it("widens a connection's flow-control window at its first call: a burst is not sent 64 KiB at a time", async () => {
     const { server } = await serve({ connectionWindowBytes: 512 * 1024 });
     const s = session(server.socketPath);
     await new Promise<void>((resolve) => s.once('remoteSettings', () => resolve()));
@@ -226,7 +226,7 @@ describe('calls', () => {
 });
 
 describe('admission at arrival', () => {
-  it('a Mount refused as it arrives is answered UNAVAILABLE before its target is checked or the pipeline called; later refusals are logged as one line', async () => {
+  it('refused at arrival: UNAVAILABLE before its target or the pipeline; later refusals in one line', async () => {
     const lines: string[] = [];
     let checked = 0;
     let mounted = 0;

@@ -965,7 +965,9 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       const at = (q: number): number => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? Number.NaN;
       notes.push(
         `Overload, UNAVAILABLE answered after: median ${secs(median(ms))}, 90% within ${secs(at(0.9))}, ` +
-          `${ms.filter((x) => x <= FAST_UNAVAILABLE_MS).length} of ${ms.length} within ${FAST_UNAVAILABLE_MS / 1000} s; last answer of all after ${secs(w.firstLastMs)}.`,
+          `${ms.filter((x) => x <= FAST_UNAVAILABLE_MS).length} of ${ms.length} ` +
+          `within ${FAST_UNAVAILABLE_MS / 1000} s; ` +
+          `last answer of all after ${secs(w.firstLastMs)}.`,
       );
     }
     if (other > 0)
@@ -1037,10 +1039,12 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const m = u.sameMounts;
     if (u.small.rss !== undefined && u.large.rss !== undefined && m.rss !== undefined) {
       notes.push(
-        `RSS after the bursts (no cgroup): ${u.small.pods} pods ${mib(u.small.rss.rssBytes)}, V8 heap in use ${mib(u.small.heap)}; ` +
-          `${u.large.pods} pods ${mib(u.large.rss.rssBytes)}, heap ${mib(u.large.heap)}; the same ${m.pods * m.waves} first mounts made by ` +
-          `${m.pods} pods (${m.waves} waves) ${mib(m.rss.rssBytes)}, heap ${mib(m.heap)} (${tally(m.wave.final)} in its last wave): ` +
-          `what the large burst adds over the small one and the control does too comes with the mounts made, not with the pods.`,
+        `RSS after the bursts (no cgroup): ${u.small.pods} pods ${mib(u.small.rss.rssBytes)}, ` +
+          `V8 heap in use ${mib(u.small.heap)}; ${u.large.pods} pods ${mib(u.large.rss.rssBytes)}, ` +
+          `heap ${mib(u.large.heap)}; the same ${m.pods * m.waves} first mounts made by ${m.pods} pods ` +
+          `(${m.waves} waves) ${mib(m.rss.rssBytes)}, heap ${mib(m.heap)} (${tally(m.wave.final)} in its last wave): ` +
+          `what the large burst adds over the small one and the control does too comes with the mounts made, ` +
+          `not with the pods.`,
       );
     }
   } else {
