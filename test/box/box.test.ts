@@ -151,9 +151,13 @@ function leaks(output: string, pods: readonly BoxPod[], values: readonly string[
 function describeWave(name: string, w: Wave): string {
   const unav =
     w.unavailable.length > 0
-      ? `; UNAVAILABLE answers ${w.unavailable.length}, slowest ${(Math.max(...w.unavailable.map((u) => u.ms)) / 1000).toFixed(1)} s`
+      ? `; UNAVAILABLE answers ${w.unavailable.length}, ` +
+        `slowest ${(Math.max(...w.unavailable.map((u) => u.ms)) / 1000).toFixed(1)} s`
       : '';
-  return `${name}: first attempts ${tally(w.first)}; final ${tally(w.final)}; retried ${w.retried} (max ${w.maxAttempts} attempts); last answer ${(w.doneMs / 1000).toFixed(1)} s${unav}`;
+  return (
+    `${name}: first attempts ${tally(w.first)}; final ${tally(w.final)}; ` +
+    `retried ${w.retried} (max ${w.maxAttempts} attempts); last answer ${(w.doneMs / 1000).toFixed(1)} s${unav}`
+  );
 }
 
 describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
@@ -205,7 +209,8 @@ describe("the provider in the chart's box (50m CPU, 100Mi memory)", () => {
       );
       const p = provider;
       report.push(
-        `cgroup v${support.ok ? support.version : '?'}; ${p.cold ? 'cold' : 'warm'} start-up ${(p.proc.startupWallMs / 1000).toFixed(1)} s (CPU ${p.proc.startupCpuMs.toFixed(0)} ms)`,
+        `cgroup v${support.ok ? support.version : '?'}; ${p.cold ? 'cold' : 'warm'} ` +
+          `start-up ${(p.proc.startupWallMs / 1000).toFixed(1)} s (CPU ${p.proc.startupCpuMs.toFixed(0)} ms)`,
       );
       const opts = { deadlineMs: 120_000, attempts: 4 };
       const burst = await wave(p, pods, { ...opts, withVersions: false });

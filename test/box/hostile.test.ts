@@ -122,7 +122,7 @@ describe("a hostile tenant against the provider in the chart's box (50m CPU, 100
   // /healthz to fail 3 times in a row. Now a class names at most 500 objects (1,700 are refused
   // before parsing), and a mount's files are refused past 4 MiB, before any is written.
   test(
-    'one 64 KiB secret under 450 aliases (28 MiB of files): refused RESOURCE_EXHAUSTED before anything is written; the provider lives',
+    'one 64 KiB secret under 450 aliases (28 MiB of files): RESOURCE_EXHAUSTED before any write; the provider lives',
     { timeout: 5 * 60_000 },
     async () => {
       const r = await (session as HostileSession).attack(FAN_OUT);

@@ -720,7 +720,8 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
   let code = 0;
   try {
     io.stderr(
-      `bench --box: emulator ${emu.url}; provider ${o.provider}; ${support.ok ? `cgroup v${support.version}` : `no cgroup (${support.why})`}`,
+      `bench --box: emulator ${emu.url}; provider ${o.provider}; ` +
+        (support.ok ? `cgroup v${support.version}` : `no cgroup (${support.why})`),
     );
     // A phase that fails (a provider that cannot start in the box, say) is reported; the others still run.
     const phase = async (name: string, what: string, fn: (c: Ctx) => Promise<void>): Promise<void> => {
@@ -752,7 +753,8 @@ export async function runBox(o: BenchOptions, io: BenchIO): Promise<number> {
   }
   const cpus = os.cpus();
   io.stdout(
-    `\nBox bench finished in ${secs(performance.now() - t0)} on ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, node ${process.version}.`,
+    `\nBox bench finished in ${secs(performance.now() - t0)} on ` +
+      `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, node ${process.version}.`,
   );
   io.stdout(
     `Load average (1 min) at start ${loadBefore.toFixed(2)}, at ` +
@@ -886,7 +888,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       const okN = w.final.get('OK') ?? 0;
       rows.push([
         `${BOX_FIGURES[3]} ${i + 1}/${s.rounds} (all ${w.pods} pods poll)`,
-        `${okN}/${w.pods} OK in ${secs(w.doneMs)}${w.retried > 0 ? ` (first attempts: ${w.first.get('OK') ?? 0} OK)` : ''}`,
+        `${okN}/${w.pods} OK in ${secs(w.doneMs)}` +
+          (w.retried > 0 ? ` (first attempts: ${w.first.get('OK') ?? 0} OK)` : ''),
         '≤ 30 s, all OK',
         ok(okN === w.pods && !w.died && w.doneMs <= 30_000),
       ]);
@@ -904,7 +907,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const slopeKiB = st.slopePer100 / 1024;
     rows.push([
       `${st.polls} ${BOX_FIGURES[4]}`,
-      `${st.ok}/${st.made} OK${budget}; ${(anon(st.start) / MiB).toFixed(1)} → ${mib(anon(st.end))}; ${slopeKiB >= 0 ? '+' : ''}${slopeKiB.toFixed(0)} KiB/100`,
+      `${st.ok}/${st.made} OK${budget}; ${(anon(st.start) / MiB).toFixed(1)} → ${mib(anon(st.end))}; ` +
+        `${slopeKiB >= 0 ? '+' : ''}${slopeKiB.toFixed(0)} KiB/100`,
       `all OK, flat (≤ ${FLAT_BYTES / MiB} MiB)`,
       ok(st.ok === st.polls && growth <= FLAT_BYTES),
     ]);
@@ -932,12 +936,14 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
   if (peakStats) {
     rows.push([
       `${BOX_FIGURES[5]} (burst, rounds, steady)`,
-      `working set ${mib(peakStats.peakWorkingSetBytes)} (anon ${mib(peakStats.peakAnonBytes)}); ${peakStats.oomKills} OOM kills`,
+      `working set ${mib(peakStats.peakWorkingSetBytes)} (anon ${mib(peakStats.peakAnonBytes)}); ` +
+        `${peakStats.oomKills} OOM kills`,
       '≤ 85 MiB working set',
       verdict(peakStats.peakWorkingSetBytes, 85 * MiB),
     ]);
     notes.push(
-      `Node phase memory: charge peak ${mib(peakStats.peakBytes)}${peakStats.peakSource === 'sampled' ? ' (sampled)' : ' (kernel)'} of ${mib(L.memoryBytes)}; now page cache ` +
+      `Node phase memory: charge peak ${mib(peakStats.peakBytes)}` +
+        `${peakStats.peakSource === 'sampled' ? ' (sampled)' : ' (kernel)'} of ${mib(L.memoryBytes)}; now page cache ` +
         `${mib(peakStats.fileBytes)}, tmpfs ${mib(peakStats.shmemBytes)}; major ` +
         `faults ${peakStats.majorFaults}, file refaults ${peakStats.fileRefaults ?? 'n/a'}` +
         `${peakStats.limitHits === undefined ? '' : `, limit hit ${peakStats.limitHits}×`}.`,
@@ -956,7 +962,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     const slowest = w.unavailable.reduce((m, u) => Math.max(m, u.ms), 0);
     rows.push([
       `${BOX_FIGURES[6]}: ${w.pods} first mounts at once`,
-      `${f.alive ? 'alive' : 'DIED'}; ${okN} OK, ${unav} UNAVAILABLE${unav > 0 ? ` ≤ ${secs(slowest)}` : ''}, ${other} other`,
+      `${f.alive ? 'alive' : 'DIED'}; ${okN} OK, ` +
+        `${unav} UNAVAILABLE${unav > 0 ? ` ≤ ${secs(slowest)}` : ''}, ${other} other`,
       `alive; OK or UNAV. ≤ ${FAST_UNAVAILABLE_MS / 1000} s`,
       ok(f.alive && other === 0 && slowest <= FAST_UNAVAILABLE_MS),
     ]);
@@ -972,7 +979,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     }
     if (other > 0)
       notes.push(
-        `Overload, other answers: ${tally(new Map([...w.first].filter(([k]) => k !== 'OK' && k !== 'UNAVAILABLE')))}; last answer after ${secs(w.firstLastMs)}.`,
+        `Overload, other answers: ${tally(new Map([...w.first].filter(([k]) => k !== 'OK' && k !== 'UNAVAILABLE')))}` +
+          `; last answer after ${secs(w.firstLastMs)}.`,
       );
     if (f.stats) {
       notes.push(
@@ -1010,14 +1018,17 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
       const d = u.large.rss.rssBytes - u.small.rss.rssBytes;
       rows.push([
         figure,
-        `${d >= 0 ? '+' : ''}${mib(d)} (${mib(u.large.rss.rssBytes)} − ${mib(u.small.rss.rssBytes)})${bothOk ? '' : '; NOT all OK'}`,
+        `${d >= 0 ? '+' : ''}${mib(d)} (${mib(u.large.rss.rssBytes)} − ${mib(u.small.rss.rssBytes)})` +
+          (bothOk ? '' : '; NOT all OK'),
         '≤ 10 MiB',
         bothOk ? verdict(d, 10 * MiB) : 'MISSED',
       ]);
     } else {
       rows.push([
         figure,
-        `DIED in ${died.map((x) => `${x.phase.replace(/^the /, '').replace(/ \(no cgroup\)$/, '')} (${describeExit(x.exit)})`).join(', ')}`,
+        `DIED in ${died
+          .map((x) => `${x.phase.replace(/^the /, '').replace(/ \(no cgroup\)$/, '')} (${describeExit(x.exit)})`)
+          .join(', ')}`,
         '≤ 10 MiB',
         'MISSED',
       ]);
@@ -1034,7 +1045,8 @@ function print(io: BenchIO, o: BenchOptions, r: Results, cgroup: string | undefi
     ]);
     if (!bothOk)
       notes.push(
-        `RSS bursts: ${u.small.pods} pods ${tally(u.small.wave.final)}; ${u.large.pods} pods ${tally(u.large.wave.final)}.`,
+        `RSS bursts: ${u.small.pods} pods ${tally(u.small.wave.final)}; ` +
+          `${u.large.pods} pods ${tally(u.large.wave.final)}.`,
       );
     const m = u.sameMounts;
     if (u.small.rss !== undefined && u.large.rss !== undefined && m.rss !== undefined) {
