@@ -92,5 +92,11 @@ describe('evaluateKeyPolicy', () => {
     };
     expect(evaluateKeyPolicy(policy(DEFAULT, maybeDeny), REQ).outcome).toBe('undecided');
     expect(evaluateKeyPolicy('not json', REQ)).toEqual({ outcome: 'undecided', reason: 'the key policy is not JSON' });
+    // A Deny to everyone but the key's admins is not judged, and not skipped as if it named no one.
+    const allBut = { Effect: 'Deny', NotPrincipal: { AWS: 'arn:aws:iam::111122223333:role/admin' }, Action: 'kms:*' };
+    expect(evaluateKeyPolicy(policy(DEFAULT, allBut), REQ)).toEqual({
+      outcome: 'undecided',
+      reason: 'statement 1 uses NotPrincipal, which doctor does not evaluate',
+    });
   });
 });

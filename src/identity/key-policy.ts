@@ -109,6 +109,14 @@ export function evaluateKeyPolicy(policyText: string, req: KeyPolicyRequest): Ke
   let denyUndecided: string | undefined;
   for (const [i, st] of statements.entries()) {
     if (!isMap(st)) continue;
+    // "Everyone but" forms (a Deny to all but the key's admins is common): not judged here, and not skipped.
+    const not = ['NotPrincipal', 'NotAction'].filter((k) => st[k] !== undefined);
+    if (not.length > 0) {
+      const said = `statement ${i} uses ${not.join(' and ')}, which doctor does not evaluate`;
+      if (st['Effect'] === 'Deny') denyUndecided ??= said;
+      else undecided ??= said;
+      continue;
+    }
     if (!list(st['Action']).some((a) => like(a.toLowerCase(), action))) continue;
     const p = st['Principal'];
     const principals = p === '*' ? ['*'] : isMap(p) ? list(p['AWS']) : [];
