@@ -9,6 +9,8 @@
  * operators cannot be decided offline, and the answer says so. Grants are not read. Pure: no I/O.
  */
 
+import { isMap, like, list, statementsOf } from './policy-document.js';
+
 export interface KeyPolicyRequest {
   /** The role that decrypts (the pod's role): `arn:<partition>:iam::<acct>:role/<path/name>`. */
   roleArn: string;
@@ -26,24 +28,6 @@ export type KeyPolicyVerdict =
   /** Allowed only if conditions that cannot be evaluated here hold. */
   | { outcome: 'undecided'; reason: string }
   | { outcome: 'denied'; reason: string };
-
-type Json = Record<string, unknown>;
-
-const isMap = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-function list(v: unknown): string[] {
-  if (typeof v === 'string') return [v];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-/** IAM's wildcards: `*` any run of characters, `?` one. */
-function like(pattern: string, value: string): boolean {
-  const body = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${body}$`).test(value);
-}
 
 type Held = true | false | { unknown: string };
 
@@ -88,11 +72,7 @@ export function evaluateKeyPolicy(policyText: string, req: KeyPolicyRequest): Ke
     return { outcome: 'undecided', reason: 'the key policy is not JSON' };
   }
   if (!isMap(policy)) return { outcome: 'undecided', reason: 'the key policy is not a JSON object' };
-  const statements = Array.isArray(policy['Statement'])
-    ? (policy['Statement'] as unknown[])
-    : isMap(policy['Statement'])
-      ? [policy['Statement']]
-      : [];
+  const statements = statementsOf(policy);
   const [, partition = 'aws', , , account = ''] = req.roleArn.split(':');
   const values = new Map<string, string>(
     Object.entries({

@@ -9,6 +9,8 @@
  * pod's role with the class's ExternalId. Pure: no I/O (for `doctor`).
  */
 
+import { isMap, like, list, statementsOf } from './policy-document.js';
+
 export interface WebIdentityRequest {
   /** `arn:aws:iam::<acct>:oidc-provider/<host/path>`. */
   providerArn: string;
@@ -24,28 +26,6 @@ export type TrustVerdict =
   /** Allowed if conditions that cannot be evaluated here hold. */
   | { outcome: 'undecided'; reason: string }
   | { outcome: 'denied'; reason: string };
-
-type Json = Record<string, unknown>;
-
-function list(v: unknown): string[] {
-  if (typeof v === 'string') return [v];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function isMap(v: unknown): v is Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** IAM's StringLike: `*` any run of characters, `?` one. */
-function like(pattern: string, value: string): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
-  return re.test(value);
-}
 
 function actionMatches(v: unknown): boolean {
   return list(v).some((a) => like(a.toLowerCase(), 'sts:assumerolewithwebidentity'));
@@ -106,11 +86,7 @@ function conditionsHold(cond: unknown, req: WebIdentityRequest): ConditionResult
 
 export function evaluateWebIdentityTrust(policy: unknown, req: WebIdentityRequest): TrustVerdict {
   if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
-  const statements = Array.isArray(policy['Statement'])
-    ? (policy['Statement'] as unknown[])
-    : isMap(policy['Statement'])
-      ? [policy['Statement']]
-      : [];
+  const statements = statementsOf(policy);
   const misses: string[] = [];
   let undecided: string | undefined;
   let allowed = false;
@@ -145,11 +121,7 @@ export function evaluateAssumeRoleTrust(
   req: { callerRoleArn: string; externalId: string | undefined },
 ): TrustVerdict {
   if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
-  const statements = Array.isArray(policy['Statement'])
-    ? (policy['Statement'] as unknown[])
-    : isMap(policy['Statement'])
-      ? [policy['Statement']]
-      : [];
+  const statements = statementsOf(policy);
   const account = req.callerRoleArn.split(':')[4] ?? '';
   const partition = req.callerRoleArn.split(':')[1] ?? 'aws';
   const misses: string[] = [];
@@ -220,11 +192,7 @@ export function evaluateAssumeRoleTrust(
 /** EKS Pod Identity: the role trusts the service pods.eks.amazonaws.com for sts:AssumeRole and sts:TagSession. */
 export function evaluatePodIdentityTrust(policy: unknown): TrustVerdict {
   if (!isMap(policy)) return { outcome: 'denied', reason: 'the role has no trust policy document' };
-  const statements = Array.isArray(policy['Statement'])
-    ? (policy['Statement'] as unknown[])
-    : isMap(policy['Statement'])
-      ? [policy['Statement']]
-      : [];
+  const statements = statementsOf(policy);
   let assume = false;
   let tag = false;
   let conditioned: string | undefined;
