@@ -1,7 +1,8 @@
 /**
  * @module server/codec
  * Protocol-buffer encoding of the few messages we serve — `proto/service.proto` (the driver's API)
- * and `proto/health.proto` — written out by hand, and the grpc-js service definitions built on it.
+ * and `proto/health.proto` — written out by hand, and the service definitions built on it (server/grpc-wire.ts's
+ * MethodDefinition: what server/grpc-server.ts routes by path, and SocketProbe's client calls).
  *
  * Why not @grpc/proto-loader at run time: it brings the whole protobufjs parser and reflection
  * (~12 MiB of resident memory measured in an idle provider) to decode five flat messages, inside a
@@ -19,7 +20,7 @@
  * 10-byte two's-complement varint). Unknown fields are skipped; for repeated messages every
  * occurrence is kept; for singular fields the last one wins.
  */
-import type * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from './grpc-wire.js';
 
 // ---- writer ------------------------------------------------------------------------------------
 
@@ -346,23 +347,21 @@ export const healthCheckResponse = {
   },
 };
 
-// ---- service definitions for grpc-js -----------------------------------------------------------
+// ---- service definitions -----------------------------------------------------------------------
 
 function method<Req, Res>(
   path: string,
   req: { encode: (m: Req) => Buffer; decode: (b: Buffer) => Req },
   res: { encode: (m: Res) => Buffer; decode: (b: Buffer) => Res },
   responseStream = false,
-): grpc.MethodDefinition<Req, Res> {
+): MethodDefinition<Req, Res> {
   return {
     path,
-    requestStream: false,
     responseStream,
-    requestSerialize: req.encode,
-    requestDeserialize: req.decode,
-    responseSerialize: res.encode,
-    responseDeserialize: res.decode,
-    originalName: path.slice(path.lastIndexOf('/') + 1),
+    encodeRequest: req.encode,
+    decodeRequest: req.decode,
+    encodeResponse: res.encode,
+    decodeResponse: res.decode,
   };
 }
 
@@ -374,10 +373,10 @@ export const providerService = {
     { encode: encodeMountRequest, decode: decodeMountRequest },
     { encode: encodeMountResponse, decode: decodeMountResponse },
   ),
-} satisfies grpc.ServiceDefinition;
+};
 
 /** `grpc.health.v1.Health`, as proto/health.proto declares it. */
 export const healthService = {
   Check: method('/grpc.health.v1.Health/Check', healthCheckRequest, healthCheckResponse),
   Watch: method('/grpc.health.v1.Health/Watch', healthCheckRequest, healthCheckResponse, true),
-} satisfies grpc.ServiceDefinition;
+};

@@ -8,14 +8,9 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  HealthStatus,
-  PROVIDER_SERVICE,
-  SocketProbe,
-  addHealthService,
-  probeSocket,
-  type ServingStatus,
-} from './grpc-health.js';
+import { silentLogger } from '../observability/logger.js';
+import { HealthStatus, PROVIDER_SERVICE, SocketProbe, probeSocket, type ServingStatus } from './grpc-health.js';
+import { startServer as startProviderServer, type RunningServer } from './grpc-server.js';
 
 let dir: string;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -29,17 +24,19 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function startServer(status: HealthStatus): Promise<{ server: grpc.Server; socket: string }> {
+/** The provider's server (its Health service answers from `server.health`); `initial` sets statuses first. */
+async function startServer(
+  initial: Readonly<Record<string, ServingStatus>> = {},
+): Promise<{ server: RunningServer; status: HealthStatus; socket: string }> {
   const socket = join(dir, 'aws.sock');
-  const server = new grpc.Server();
-  addHealthService(server, status);
-  await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
-  );
-  cleanups.push(() => server.forceShutdown());
-  return { server, socket };
+  const server = await startProviderServer({
+    socketPath: socket,
+    mount: () => Promise.reject(new Error('no mounts here')),
+    logger: silentLogger,
+  });
+  for (const [service, s] of Object.entries(initial)) server.health.set(service, s);
+  cleanups.push(() => server.close(0));
+  return { server, status: server.health, socket };
 }
 
 /** A client built from the proto file, as grpc-health-probe or a kubelet gRPC probe would be. */
@@ -70,8 +67,7 @@ function check(
 
 describe('Health service', () => {
   it('answers Check per service; unknown service is NOT_FOUND', async () => {
-    const status = new HealthStatus();
-    const { socket } = await startServer(status);
+    const { socket, status } = await startServer();
     const client = healthClient(socket);
     expect(await check(client, '')).toEqual({ status: 'SERVING' });
     expect(await check(client, PROVIDER_SERVICE)).toEqual({ status: 'SERVING' });
@@ -80,9 +76,8 @@ describe('Health service', () => {
     expect(await check(client, PROVIDER_SERVICE)).toEqual({ status: 'NOT_SERVING' });
   });
 
-  it('streams Watch updates, and ends the stream on shutdown so tryShutdown is not held up', async () => {
-    const status = new HealthStatus({ '': 'NOT_SERVING' });
-    const { server, socket } = await startServer(status);
+  it('streams Watch updates, and ends the stream on shutdown so the server\'s close is not held up', async () => {
+    const { server, socket, status } = await startServer({ '': 'NOT_SERVING' });
     const client = healthClient(socket);
     const call = client['Watch']?.({ service: '' }) as grpc.ClientReadableStream<{ status: ServingStatus }>;
     const seen: ServingStatus[] = [];
@@ -100,11 +95,14 @@ describe('Health service', () => {
     expect(seen).toEqual(['NOT_SERVING', 'SERVING', 'NOT_SERVING']);
     status.set('', 'SERVING'); // ignored after shutdown
     expect(status.get('')).toBe('NOT_SERVING');
-    await new Promise<void>((resolve, reject) => server.tryShutdown((err) => (err ? reject(err) : resolve())));
+    // The connection is idle now (the Watch ended): close needs no grace period nor its 2 s fallback.
+    const t0 = Date.now();
+    await server.close(30_000);
+    expect(Date.now() - t0).toBeLessThan(1500);
   });
 
   it('Watch of an unknown service says SERVICE_UNKNOWN', async () => {
-    const { socket } = await startServer(new HealthStatus());
+    const { socket } = await startServer();
     const call = healthClient(socket)['Watch']?.({ service: 'other' }) as grpc.ClientReadableStream<{
       status: ServingStatus;
     }>;
@@ -117,7 +115,7 @@ describe('Health service', () => {
 
 describe('probeSocket', () => {
   it('resolves when the server says SERVING', async () => {
-    const { socket } = await startServer(new HealthStatus());
+    const { socket } = await startServer();
     await expect(probeSocket(socket, new AbortController().signal)).resolves.toBeUndefined();
     await expect(
       probeSocket(socket, new AbortController().signal, { service: PROVIDER_SERVICE }),
@@ -125,8 +123,7 @@ describe('probeSocket', () => {
   });
 
   it('rejects NOT_SERVING and unknown services', async () => {
-    const status = new HealthStatus();
-    const { socket } = await startServer(status);
+    const { socket, status } = await startServer();
     status.shutdown();
     await expect(probeSocket(socket, new AbortController().signal)).rejects.toThrow(
       `gRPC server on ${socket} reports NOT_SERVING`,
@@ -178,7 +175,7 @@ describe('probeSocket', () => {
   });
 
   it('stops when its signal aborts', async () => {
-    const { socket } = await startServer(new HealthStatus());
+    const { socket } = await startServer();
     const ac = new AbortController();
     ac.abort(new Error('gone'));
     await expect(probeSocket(socket, ac.signal)).rejects.toThrow('gone');
@@ -187,7 +184,7 @@ describe('probeSocket', () => {
 
 describe('SocketProbe', () => {
   it('keeps one client for every check', async () => {
-    const { socket } = await startServer(new HealthStatus());
+    const { socket } = await startServer();
     const probe = new SocketProbe(socket);
     cleanups.push(() => probe.close());
     for (let i = 0; i < 20; i++) await probe.check(new AbortController().signal);
@@ -196,11 +193,11 @@ describe('SocketProbe', () => {
   });
 
   it('drops its client after a failed call, and reaches a restarted server with a new one', async () => {
-    const first = await startServer(new HealthStatus());
+    const first = await startServer();
     const probe = new SocketProbe(first.socket, { timeoutMs: 200 });
     cleanups.push(() => probe.close());
     await probe.check(new AbortController().signal);
-    await new Promise<void>((resolve) => first.server.tryShutdown(() => resolve()));
+    await first.server.close(0);
     await rm(first.socket, { force: true });
     // Something that accepts and never answers: the call fails at its deadline.
     const mute = net.createServer(() => {});
@@ -210,17 +207,19 @@ describe('SocketProbe', () => {
     await expect(probe.check(new AbortController().signal)).rejects.toThrow(
       `no health answer from ${first.socket} within 200 ms`,
     );
+    // One connection to the first server, one dialled to the mute one after the first server closed its own.
+    expect(probe.clientsCreated).toBe(2);
     held.forEach((c) => c.destroy());
     await new Promise<void>((resolve) => mute.close(() => resolve()));
     await rm(first.socket, { force: true });
-    await startServer(new HealthStatus());
+    await startServer();
     await expect(probe.check(new AbortController().signal)).resolves.toBeUndefined();
-    expect(probe.clientsCreated).toBe(2);
+    // The failed call's connection was dropped: a new one reached the restarted server.
+    expect(probe.clientsCreated).toBe(3);
   });
 
   it('a NOT_SERVING answer keeps the client', async () => {
-    const status = new HealthStatus();
-    const { socket } = await startServer(status);
+    const { socket, status } = await startServer();
     const probe = new SocketProbe(socket);
     cleanups.push(() => probe.close());
     await probe.check(new AbortController().signal);

@@ -5,9 +5,21 @@
  * `/readyz` uses it, so readiness means "the driver could reach us now", not "the process is alive".
  */
 import { stat } from 'node:fs/promises';
-import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { ProviderError } from '../errors.js';
-import { healthService } from './codec.js';
+import { healthCheckRequest, healthCheckResponse, healthService } from './codec.js';
+import {
+  decodeGrpcMessage,
+  formatTimeout,
+  frameMessage,
+  GrpcError,
+  GrpcStatus,
+  MessageReader,
+  serverStreamRoute,
+  unaryRoute,
+  type Route,
+} from './grpc-wire.js';
 
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
@@ -30,7 +42,7 @@ type Listener = (status: ServingStatus) => void;
  * Lives as long as the server. Starts with `''` and `v1alpha1.CSIDriverProvider` SERVING unless
  * told otherwise; `shutdown()` turns every service NOT_SERVING for good (later `set` calls are
  * ignored, as grpc-go's health server does) and ends open Watch streams, so they do not hold up
- * `server.tryShutdown()`.
+ * the server's shutdown.
  */
 export class HealthStatus {
   private readonly statuses = new Map<string, ServingStatus>();
@@ -90,64 +102,30 @@ export class HealthStatus {
   }
 }
 
-interface HealthClient extends grpc.Client {
-  Check(
-    request: HealthCheckRequest,
-    options: grpc.CallOptions,
-    callback: (err: grpc.ServiceError | null, response?: HealthCheckResponse) => void,
-  ): grpc.ClientUnaryCall;
-}
+/** The Health service's two methods, answering from `status`. */
+export function healthRoutes(status: HealthStatus): Route[] {
+  const check = unaryRoute(healthService.Check, (req: HealthCheckRequest): HealthCheckResponse => {
+    const s = status.get(req.service);
+    if (s === undefined) throw new GrpcError(GrpcStatus.NOT_FOUND, `unknown service "${req.service}"`);
+    return { status: s };
+  });
 
-interface HealthPackage {
-  service: grpc.ServiceDefinition;
-  Client: new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => HealthClient;
-}
-
-let loaded: HealthPackage | undefined;
-
-/** proto/health.proto's service, with the hand-written codec (server/codec.ts says why). */
-function healthPackage(): HealthPackage {
-  if (loaded === undefined) {
-    const Client = grpc.makeGenericClientConstructor(healthService, 'Health');
-    loaded = { service: healthService, Client: Client as unknown as HealthPackage['Client'] };
-  }
-  return loaded;
-}
-
-/** The handlers, typed against the proto's two methods. */
-function handlers(status: HealthStatus): grpc.UntypedServiceImplementation {
-  const check: grpc.handleUnaryCall<HealthCheckRequest, HealthCheckResponse> = (call, callback) => {
-    const service = call.request.service;
-    const s = status.get(service);
-    if (s === undefined) {
-      callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service}"` });
-      return;
-    }
-    callback(null, { status: s });
-  };
-
-  const watch: grpc.handleServerStreamingCall<HealthCheckRequest, HealthCheckResponse> = (call) => {
-    const service = call.request.service;
-    call.write({ status: status.get(service) ?? 'SERVICE_UNKNOWN' });
+  const watch = serverStreamRoute(healthService.Watch, (req: HealthCheckRequest, call, out) => {
+    out.write({ status: status.get(req.service) ?? 'SERVICE_UNKNOWN' });
     if (status.isShutdown) {
-      call.end();
+      out.end();
       return;
     }
     const stop = status.watch(
-      service,
-      (s) => call.write({ status: s }),
-      () => call.end(),
+      req.service,
+      (s) => out.write({ status: s }),
+      () => out.end(),
     );
-    call.on('cancelled', stop);
-    call.on('close', stop);
-  };
+    // The client cancelled, went away, or its deadline passed.
+    call.signal.addEventListener('abort', stop, { once: true });
+  });
 
-  return { Check: check, Watch: watch };
-}
-
-/** Adds `grpc.health.v1.Health` to `server`, answering from `status`. */
-export function addHealthService(server: grpc.Server, status: HealthStatus): void {
-  server.addService(healthPackage().service, handlers(status));
+  return [check, watch];
 }
 
 export interface ProbeOptions {
@@ -174,14 +152,15 @@ async function checkSocketFile(socketPath: string): Promise<void> {
 }
 
 /**
- * Health/Check over `unix:<socketPath>` (authority `localhost`, as the driver dials) with ONE client,
- * kept between checks: /readyz asked by many callers opens no connection per request. A check whose
- * call fails drops the client, and the next check makes a new one: a client left in reconnect
- * backoff after the server restarted would fail checks long after the socket is back.
- * `clientsCreated` counts the clients made (tests, and whoever wants to know).
+ * Health/Check over `unix:<socketPath>` (authority `localhost`, as the driver dials) on ONE HTTP/2
+ * connection, kept between checks: /readyz asked by many callers opens no connection per request.
+ * A check whose call fails drops the connection, and the next check dials a new one (so does a
+ * check after the server closed it, idle or shutting down): a connection left half-broken after
+ * the server restarted would fail checks long after the socket is back. `clientsCreated` counts the
+ * connections dialled (tests, and whoever wants to know).
  */
 export class SocketProbe {
-  private client: HealthClient | undefined;
+  private session: http2.ClientHttp2Session | undefined;
   private created = 0;
   private readonly timeoutMs: number;
   private readonly service: string;
@@ -207,22 +186,13 @@ export class SocketProbe {
     signal.throwIfAborted();
     await checkSocketFile(socketPath);
     signal.throwIfAborted();
-    const client = (this.client ??= this.newClient());
+    const session = this.liveSession();
     let response: HealthCheckResponse;
     try {
-      response = await new Promise<HealthCheckResponse>((resolve, reject) => {
-        const call = client.Check({ service }, { deadline: Date.now() + timeoutMs }, (err, res) => {
-          signal.removeEventListener('abort', onAbort);
-          if (err !== null) reject(err);
-          else if (res === undefined) reject(new Error('empty response'));
-          else resolve(res);
-        });
-        const onAbort = (): void => call.cancel();
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      response = await this.ask(session, signal);
     } catch (err) {
-      if (this.client === client) this.drop();
-      throw notReady(probeFailure(socketPath, service, timeoutMs, err as grpc.ServiceError), err);
+      if (this.session === session) this.drop();
+      throw notReady(probeFailure(socketPath, service, timeoutMs, err as Partial<GrpcError>), err);
     }
     if (response.status !== 'SERVING') {
       throw notReady(
@@ -231,28 +201,112 @@ export class SocketProbe {
     }
   }
 
-  /** Closes the client (a later check makes a new one). */
+  /** Closes the connection (a later check dials a new one). */
   close(): void {
     this.drop();
   }
 
   private drop(): void {
-    this.client?.close();
-    this.client = undefined;
+    this.session?.destroy();
+    this.session = undefined;
   }
 
-  private newClient(): HealthClient {
-    const { Client } = healthPackage();
+  private liveSession(): http2.ClientHttp2Session {
+    const s = this.session;
+    if (s !== undefined && !s.closed && !s.destroyed) return s;
+    this.drop();
     this.created++;
-    return new Client(`unix:${this.socketPath}`, grpc.credentials.createInsecure(), {
-      'grpc.default_authority': 'localhost',
-      // Its own subchannel, closed with it: never one shared with (and left in backoff by) another client.
-      'grpc.use_local_subchannel_pool': 1,
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect(this.socketPath) });
+    // Each call hears of a failed connection through its own stream.
+    session.on('error', () => {});
+    session.once('close', () => {
+      if (this.session === session) this.session = undefined;
+    });
+    // A kept connection does not keep the process alive (a call in progress has its deadline's timer).
+    session.unref();
+    this.session = session;
+    return session;
+  }
+
+  /** One Health/Check call: its answer, or a GrpcError (its status, or what the transport said). */
+  private ask(session: http2.ClientHttp2Session, signal: AbortSignal): Promise<HealthCheckResponse> {
+    const { service, timeoutMs } = this;
+    return new Promise<HealthCheckResponse>((resolve, reject) => {
+      let settled = false;
+      let message: Buffer | undefined;
+      let status: GrpcError | undefined;
+      let httpStatus: number | undefined;
+      const reader = new MessageReader(64 * 1024);
+      const finish = (err: GrpcError | undefined, res?: HealthCheckResponse): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (err !== undefined) reject(err);
+        else resolve(res as HealthCheckResponse);
+      };
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = session.request({
+          ':method': 'POST',
+          ':path': healthService.Check.path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'grpc-timeout': formatTimeout(timeoutMs),
+        });
+      } catch (err) {
+        reject(new GrpcError(GrpcStatus.UNAVAILABLE, err instanceof Error ? err.message : String(err)));
+        return;
+      }
+      const timer = setTimeout(() => finish(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded')), timeoutMs);
+      const onAbort = (): void => finish(new GrpcError(GrpcStatus.CANCELLED, 'cancelled'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      const pick = (h: http2.IncomingHttpHeaders): void => {
+        if (h[':status'] !== undefined) httpStatus = Number(h[':status']);
+        const code = h['grpc-status'];
+        if (code === undefined) return;
+        status = new GrpcError(
+          Number(code) as GrpcError['code'],
+          decodeGrpcMessage(typeof h['grpc-message'] === 'string' ? h['grpc-message'] : ''),
+        );
+      };
+      stream.on('response', pick);
+      stream.on('trailers', pick);
+      stream.on('data', (chunk: Buffer) => {
+        const problem = reader.push(chunk, (m) => (message ??= m));
+        if (problem !== undefined) finish(problem);
+      });
+      stream.on('error', (err: Error) => finish(new GrpcError(GrpcStatus.UNAVAILABLE, err.message)));
+      stream.on('close', () => {
+        if (status === undefined) {
+          finish(
+            new GrpcError(
+              httpStatus !== undefined && httpStatus !== 200 ? GrpcStatus.UNKNOWN : GrpcStatus.UNAVAILABLE,
+              httpStatus !== undefined && httpStatus !== 200
+                ? `HTTP status ${httpStatus} without a gRPC status`
+                : `stream closed without a status (HTTP/2 code ${stream.rstCode ?? 'none'})`,
+            ),
+          );
+        } else if (status.code !== GrpcStatus.OK) finish(status);
+        else if (message === undefined) finish(new GrpcError(GrpcStatus.INTERNAL, 'no response message'));
+        else {
+          let res: HealthCheckResponse;
+          try {
+            res = healthCheckResponse.decode(message);
+          } catch (err) {
+            finish(new GrpcError(GrpcStatus.INTERNAL, `cannot decode the response: ${(err as Error).message}`));
+            return;
+          }
+          finish(undefined, res);
+        }
+      });
+      stream.end(frameMessage(healthCheckRequest.encode({ service })));
     });
   }
 }
 
-/** One check with a client of its own, closed after: tests, and one-off callers. */
+/** One check with a connection of its own, closed after: tests, and one-off callers. */
 export async function probeSocket(socketPath: string, signal: AbortSignal, opts: ProbeOptions = {}): Promise<void> {
   const probe = new SocketProbe(socketPath, opts);
   try {
@@ -262,17 +316,17 @@ export async function probeSocket(socketPath: string, signal: AbortSignal, opts:
   }
 }
 
-function probeFailure(socketPath: string, service: string, timeoutMs: number, err: Partial<grpc.ServiceError>): string {
+function probeFailure(socketPath: string, service: string, timeoutMs: number, err: Partial<GrpcError>): string {
   switch (err.code) {
-    case grpc.status.DEADLINE_EXCEEDED:
+    case GrpcStatus.DEADLINE_EXCEEDED:
       return `no health answer from ${socketPath} within ${timeoutMs} ms`;
-    case grpc.status.CANCELLED:
+    case GrpcStatus.CANCELLED:
       return `health check of ${socketPath} cancelled`;
-    case grpc.status.UNAVAILABLE:
+    case GrpcStatus.UNAVAILABLE:
       return `cannot reach the gRPC server on ${socketPath}: ${err.details ?? 'unavailable'}`;
-    case grpc.status.UNIMPLEMENTED:
+    case GrpcStatus.UNIMPLEMENTED:
       return `the gRPC server on ${socketPath} has no health service`;
-    case grpc.status.NOT_FOUND:
+    case GrpcStatus.NOT_FOUND:
       return `the gRPC server on ${socketPath} does not know service "${service}"`;
     default:
       return `health check of ${socketPath} failed: ${err.details ?? err.message ?? 'unknown error'}`;

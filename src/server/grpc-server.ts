@@ -2,70 +2,62 @@
  * @module server/grpc-server
  * Transport only: `v1alpha1.CSIDriverProvider` on `<provider-volume>/aws.sock` (docs/behaviour.md, "Transport").
  * A stale socket from a crash is removed at start; the socket is created owner-only; shutdown stops
- * accepting calls, lets calls in flight finish (bounded), and removes the socket. We own the
- * listening socket (grpc-js serves each connection we hand it), so connections are counted and
- * capped; server/transport.ts holds every limit. Mount is a handful of lines: proto → MountInput,
- * `await mount(input, signal)`, error → status.
+ * accepting calls, lets calls in flight finish (bounded), and removes the socket. gRPC is served
+ * here directly on `node:http2` (server/grpc-wire.ts holds the wire rules): no gRPC library is
+ * loaded, which under the chart's 50m CPU limit is most of what start-up costs above an empty
+ * HTTP/2 server (docs/benchmarks.md, "Start-up in the box"). We own the listening socket, so
+ * connections are counted and capped; server/transport.ts holds every limit. Mount is a handful of
+ * lines: proto → MountInput, `await mount(input, signal)`, error → status.
  */
 import { chmod, lstat, stat, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { isProviderError, ProviderError, type StatusName } from '../errors.js';
 import { scrub, type Logger, type ProviderMetrics } from '../observability/index.js';
 import type { MountFn, MountInput, MountSummary } from '../mount/index.js';
 import { API_VERSION, NAME, VERSION } from '../version.js';
 import { providerService } from './codec.js';
-import { addHealthService, HealthStatus } from './grpc-health.js';
+import { healthRoutes, HealthStatus } from './grpc-health.js';
+import {
+  checkRequestHeaders,
+  encodeGrpcMessage,
+  GrpcError,
+  GrpcStatus,
+  messageHeader,
+  MessageReader,
+  parseTimeout,
+  unaryRoute,
+  type CallContext,
+  type GrpcStatusCode,
+  type Reply,
+  type Route,
+} from './grpc-wire.js';
 import {
   awaitHandshake,
   CallGate,
   DEFAULT_TRANSPORT_LIMITS,
-  grpcServerOptions,
+  http2ServerOptions,
+  SessionWatch,
+  type AdmittedCall,
   type TransportLimits,
 } from './transport.js';
 
 /** gRPC status numbers by name; server/ alone maps them (errors elsewhere carry the name). */
 export const STATUS: Record<StatusName | 'OK', number> = {
-  OK: grpc.status.OK,
-  CANCELLED: grpc.status.CANCELLED,
-  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
-  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
-  NOT_FOUND: grpc.status.NOT_FOUND,
-  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
-  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
-  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
-  INTERNAL: grpc.status.INTERNAL,
-  UNAVAILABLE: grpc.status.UNAVAILABLE,
-  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  OK: GrpcStatus.OK,
+  CANCELLED: GrpcStatus.CANCELLED,
+  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
+  DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
+  NOT_FOUND: GrpcStatus.NOT_FOUND,
+  PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
+  RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
+  FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
+  INTERNAL: GrpcStatus.INTERNAL,
+  UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
 };
-
-interface WireObjectVersion {
-  id: string;
-  version: string;
-}
-interface WireMountRequest {
-  attributes: string;
-  secrets: string;
-  target_path: string;
-  permission: string;
-  current_object_version: WireObjectVersion[];
-}
-interface WireMountResponse {
-  object_version: WireObjectVersion[];
-  files: { path: string; mode: number; contents: Buffer }[];
-}
-interface WireVersionResponse {
-  version: string;
-  runtime_name: string;
-  runtime_version: string;
-}
-
-interface ProviderHandlers extends grpc.UntypedServiceImplementation {
-  Version: grpc.handleUnaryCall<{ version: string }, WireVersionResponse>;
-  Mount: grpc.handleUnaryCall<WireMountRequest, WireMountResponse>;
-}
 
 export interface ServerOptions {
   /** `<provider-volume>/aws.sock`. */
@@ -102,22 +94,19 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Deadline and cancellation of one call as one AbortSignal, passed down to every call the mount makes. */
+/** The longest a timer may be set for (node fires longer ones at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Deadline and cancellation of one Mount as one AbortSignal, passed down to every call the mount makes. */
 function callSignal(
-  call: grpc.ServerUnaryCall<unknown, unknown>,
+  call: CallContext,
   defaultMs: number,
   extra: AbortSignal,
 ): { signal: AbortSignal; deadline: number; done: () => void } {
   const controller = new AbortController();
-  const deadline = call.getDeadline();
-  const at =
-    deadline instanceof Date
-      ? deadline.getTime()
-      : typeof deadline === 'number' && Number.isFinite(deadline)
-        ? deadline
-        : Date.now() + defaultMs;
+  const at = call.deadline ?? Date.now() + defaultMs;
   // Leave a little time to answer before the caller gives up: nothing is written after this point.
-  const ms = Math.max(0, at - Date.now() - 250);
+  const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now() - 250));
   const timer = setTimeout(
     () =>
       controller.abort(
@@ -125,8 +114,10 @@ function callSignal(
       ),
     ms,
   );
-  const onCancel = (): void => controller.abort(Object.assign(new Error('cancelled'), { code: 'CANCELLED' }));
-  call.on('cancelled', onCancel);
+  // CANCELLED (the client cancelled or went away) or DEADLINE_EXCEEDED, as the call says.
+  const onCancel = (): void => controller.abort(call.signal.reason);
+  call.signal.addEventListener('abort', onCancel, { once: true });
+  if (call.signal.aborted) onCancel();
   const onExtra = (): void => controller.abort(extra.reason);
   extra.addEventListener('abort', onExtra, { once: true });
   return {
@@ -134,7 +125,7 @@ function callSignal(
     deadline: at - 250,
     done: () => {
       clearTimeout(timer);
-      call.removeListener('cancelled', onCancel);
+      call.signal.removeEventListener('abort', onCancel);
       extra.removeEventListener('abort', onExtra);
     },
   };
@@ -161,7 +152,7 @@ export function toStatus(err: unknown, logger: Logger): { code: number; details:
     stack: err instanceof Error ? err.stack : undefined,
   });
   return {
-    code: grpc.status.INTERNAL,
+    code: GrpcStatus.INTERNAL,
     details: `internal error in the provider (error id ${id}, see the provider's log)`,
     name: 'INTERNAL',
   };
@@ -199,6 +190,279 @@ class RefusalLog {
   }
 }
 
+
+/** Response headers of every answer; content-type as the gRPC spec writes it. */
+const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc' };
+const OK_TRAILERS: http2.OutgoingHttpHeaders = { 'grpc-status': '0' };
+
+function statusHeaders(error: GrpcError, acceptEncoding = false): http2.OutgoingHttpHeaders {
+  const h: http2.OutgoingHttpHeaders = {
+    'grpc-status': String(error.code),
+    'grpc-message': encodeGrpcMessage(error.details),
+  };
+  if (acceptEncoding) h['grpc-accept-encoding'] = 'identity';
+  return h;
+}
+
+function sessionError(): void {
+  // A connection's socket errors (a peer gone) end its session; its calls are cancelled by their streams' close.
+}
+
+/** The gRPC server on node:http2: one `Route` per method path, the limits of `limits`. */
+class GrpcServer {
+  readonly gate: CallGate;
+  readonly h2: http2.Http2Server;
+  readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly routes = new Map<string, Route>();
+  private readonly maxMessageBytes: number;
+
+  constructor(
+    routes: readonly Route[],
+    readonly limits: TransportLimits,
+    metrics: ProviderMetrics | undefined,
+  ) {
+    for (const r of routes) this.routes.set(r.path, r);
+    this.maxMessageBytes = limits.maxReceiveMessageBytes;
+    this.gate = new CallGate(limits, { refused: (why) => metrics?.transportRefused(why) });
+    this.h2 = http2.createServer(http2ServerOptions(limits));
+    this.h2.on('session', (session) => {
+      this.sessions.add(session);
+      const watch = new SessionWatch(session, limits);
+      session.on('error', sessionError);
+      session.once('close', () => this.sessions.delete(session));
+      session.on('stream', (stream, headers) => {
+        watch.opened();
+        stream.once('close', () => watch.closed());
+        this.call(stream, headers);
+      });
+    });
+  }
+
+  /** Serves one connection (its HTTP/2 preface already checked). */
+  serve(socket: net.Socket): void {
+    this.h2.emit('connection', socket);
+  }
+
+  /** GOAWAY on every connection: calls in flight go on, new ones go elsewhere. */
+  goaway(): void {
+    for (const s of this.sessions) if (!s.closed) s.close();
+  }
+
+  destroy(): void {
+    for (const s of this.sessions) s.destroy();
+  }
+
+  private call(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', sessionError);
+    const problem = checkRequestHeaders(headers[':method'], headers['content-type'], headers['grpc-encoding']);
+    if (problem !== undefined) {
+      if ('http' in problem) {
+        // Not gRPC at all: an HTTP answer, without gRPC status (the gRPC spec says so for a wrong content-type).
+        respondEarly(stream, { ':status': problem.http });
+        return;
+      }
+      respondEarly(stream, { ...RESPONSE_HEADERS, ...statusHeaders(problem.grpc, problem.acceptEncoding) });
+      return;
+    }
+    const route = this.routes.get(headers[':path'] ?? '');
+    if (route === undefined) {
+      const error = new GrpcError(GrpcStatus.UNIMPLEMENTED, `unknown method ${String(headers[':path']).slice(0, 200)}`);
+      respondEarly(stream, { ...RESPONSE_HEADERS, ...statusHeaders(error) });
+      return;
+    }
+    const timeout = parseTimeout(headers['grpc-timeout']);
+    if (timeout === null) {
+      const error = new GrpcError(GrpcStatus.INTERNAL, 'malformed grpc-timeout header');
+      respondEarly(stream, { ...RESPONSE_HEADERS, ...statusHeaders(error) });
+      return;
+    }
+    let call: Call | undefined;
+    // The gate's refusals: at once (no call yet), or later, of the call it let in.
+    const refuse = (details: string): void => {
+      const error = new GrpcError(GrpcStatus.UNAVAILABLE, details);
+      if (call !== undefined) call.finish(error);
+      else respondEarly(stream, { ...RESPONSE_HEADERS, ...statusHeaders(error) });
+    };
+    const admitted = this.gate.admit(stream, refuse);
+    if (admitted === undefined) return;
+    call = new Call(stream, route, admitted, timeout, this.maxMessageBytes);
+  }
+}
+
+/**
+ * Answers a call at once (before or instead of reading its request) and resets its stream, unless
+ * the client closed it meanwhile: a client that is still sending cannot keep the stream (and us
+ * reading and dropping its bytes) alive. The answer goes first on the wire, so the client reads it
+ * before the reset (RST_STREAM NO_ERROR: "stop sending, the answer is complete").
+ */
+function respondEarly(stream: http2.ServerHttp2Stream, headers: http2.OutgoingHttpHeaders): void {
+  if (stream.destroyed || stream.closed) return;
+  try {
+    if (!stream.headersSent) stream.respond(headers, { endStream: true });
+    else stream.sendTrailers(headers);
+  } catch {
+    // The stream ended under us: nothing to answer.
+  }
+  resetIfReceiving(stream);
+}
+
+/** Resets `stream` unless it is closed or its client has ended its side (nothing more would come). */
+function resetIfReceiving(stream: http2.ServerHttp2Stream): void {
+  if (stream.closed || stream.destroyed) return;
+  let remoteClosed = false;
+  try {
+    remoteClosed = stream.state.remoteClose === 1;
+  } catch {
+    // No state: the stream is going away.
+  }
+  if (!remoteClosed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
+
+/**
+ * One call: its request read (through the gate's budget and timer) into exactly one message, its
+ * deadline, its cancellation, and its answer: headers, messages and trailers, or trailers alone.
+ */
+class Call implements Reply, CallContext {
+  readonly deadline: number | undefined;
+  private readonly controller = new AbortController();
+  private readonly reader: MessageReader;
+  private request: Buffer | undefined;
+  private done = false;
+  private receiving = true;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private trailers: http2.OutgoingHttpHeaders | undefined;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly route: Route,
+    private readonly admitted: AdmittedCall,
+    timeoutMs: number | undefined,
+    maxMessageBytes: number,
+  ) {
+    this.reader = new MessageReader(maxMessageBytes);
+    this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    if (timeoutMs !== undefined) {
+      this.deadlineTimer = setTimeout(() => this.expire(), Math.min(MAX_TIMER_MS, timeoutMs));
+      this.deadlineTimer.unref();
+    }
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.once('end', () => this.onEnd());
+    stream.once('close', () => this.onClose());
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get ended(): boolean {
+    return this.done;
+  }
+
+  message(encoded: Buffer): void {
+    if (this.done || this.stream.destroyed || this.stream.closed) return;
+    if (!this.stream.headersSent) {
+      this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      this.stream.once('wantTrailers', () => {
+        try {
+          this.stream.sendTrailers(this.trailers ?? OK_TRAILERS);
+        } catch {
+          // Closed meanwhile.
+        }
+      });
+    }
+    this.stream.write(messageHeader(encoded.length));
+    this.stream.write(encoded);
+  }
+
+  end(error?: GrpcError): void {
+    this.finish(error);
+  }
+
+  /** The call's status: trailers after what was sent, or alone; the request is not read any further. */
+  finish(error?: GrpcError): void {
+    if (this.done) return;
+    this.done = true;
+    this.stopTimers();
+    this.admitted.end();
+    const { stream } = this;
+    if (stream.destroyed || stream.closed) return;
+    if (!stream.headersSent) {
+      // Trailers-only: one HEADERS frame with END_STREAM. An OK without a message is one too.
+      const status = error === undefined ? OK_TRAILERS : statusHeaders(error);
+      respondEarly(stream, { ...RESPONSE_HEADERS, ...status });
+      return;
+    }
+    this.trailers = error === undefined ? OK_TRAILERS : statusHeaders(error);
+    stream.end();
+    if (this.receiving) resetIfReceiving(stream);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (!this.receiving) return;
+    const problem = this.reader.push(chunk, (m) => this.onMessage(m));
+    if (this.done) return;
+    if (problem !== undefined) {
+      this.finish(problem);
+      return;
+    }
+    this.admitted.received(chunk, !this.reader.partial);
+  }
+
+  private onMessage(message: Buffer): void {
+    if (this.request !== undefined) {
+      // As grpc-go answers it (grpc-js says UNIMPLEMENTED): docs/behaviour.md, "Transport".
+      this.finish(new GrpcError(GrpcStatus.INTERNAL, 'received more than one request message for a unary call'));
+      return;
+    }
+    this.request = message;
+  }
+
+  private onEnd(): void {
+    if (this.done || !this.receiving) return;
+    this.receiving = false;
+    this.admitted.doneReceiving();
+    if (this.request === undefined || this.reader.partial) {
+      this.finish(
+        new GrpcError(
+          GrpcStatus.INTERNAL,
+          this.reader.partial
+            ? 'request ended inside a message'
+            : 'received no request message for a unary call',
+        ),
+      );
+      return;
+    }
+    const request = this.request;
+    this.request = undefined;
+    this.route.handle(request, this, this);
+  }
+
+  /** The stream closed: by us after the status, or by the client (cancelled, gone) before it. */
+  private onClose(): void {
+    this.receiving = false;
+    if (this.done) return;
+    this.done = true;
+    this.stopTimers();
+    this.admitted.end();
+    this.controller.abort(Object.assign(new Error('cancelled by the client'), { code: 'CANCELLED' }));
+  }
+
+  /** The caller's deadline passed: DEADLINE_EXCEEDED, and the handler is told to stop. */
+  private expire(): void {
+    this.deadlineTimer = undefined;
+    if (this.done) return;
+    this.finish(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'));
+    this.controller.abort(
+      Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError', code: 'DEADLINE_EXCEEDED' }),
+    );
+  }
+
+  private stopTimers(): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+}
+
 async function removeStaleSocket(socketPath: string): Promise<void> {
   const dir = path.dirname(socketPath);
   let st;
@@ -233,82 +497,66 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await removeStaleSocket(socketPath);
 
   const limits: TransportLimits = { ...DEFAULT_TRANSPORT_LIMITS, ...opts.limits };
-  const gate = new CallGate(limits, { refused: (why) => opts.metrics?.transportRefused(why) });
-  const server = new grpc.Server(grpcServerOptions(limits, gate.interceptor));
   const health = new HealthStatus();
   const stopping = new AbortController();
   let inFlight = 0;
   const drained: (() => void)[] = [];
   const refusals = new RefusalLog(logger);
 
-  const handlers = {
-    Version: (_call, callback) => {
-      callback(null, { version: API_VERSION, runtime_name: NAME, runtime_version: VERSION });
-    },
-    Mount: (call, callback) => {
-      inFlight++;
-      const req = call.request;
-      const { signal, deadline, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
-      const arrival = opts.arrive?.(req.attributes, deadline);
-      const input: MountInput = {
-        attributes: req.attributes,
-        secrets: req.secrets,
-        targetPath: req.target_path,
-        permission: req.permission,
-        currentObjectVersion: req.current_object_version ?? [],
-        deadline,
-        entered: arrival?.entered,
+  const version = unaryRoute(providerService.Version, () => ({
+    version: API_VERSION,
+    runtime_name: NAME,
+    runtime_version: VERSION,
+  }));
+  const mount = unaryRoute(providerService.Mount, async (req, call) => {
+    inFlight++;
+    const { signal, deadline, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
+    const arrival = opts.arrive?.(req.attributes, deadline);
+    const input: MountInput = {
+      attributes: req.attributes,
+      secrets: req.secrets,
+      targetPath: req.target_path,
+      permission: req.permission,
+      currentObjectVersion: req.current_object_version,
+      deadline,
+      entered: arrival?.entered,
+    };
+    const finishMetric = opts.metrics?.startMount();
+    const summary: Partial<MountSummary> = {};
+    const t0 = performance.now();
+    try {
+      if (arrival?.refusal !== undefined) throw arrival.refusal;
+      await opts.checkTarget?.(input.targetPath);
+      const res = await opts.mount(input, signal, summary);
+      const ms = Math.round(performance.now() - t0);
+      finishMetric?.({ code: 'OK' });
+      logger.info('mount', { outcome: 'success', ...summary, durationMs: ms, versions: res.objectVersions.length });
+      return {
+        object_version: res.objectVersions,
+        files: res.files.map((f) => ({ path: f.path, mode: f.mode, contents: f.contents })),
       };
-      const finishMetric = opts.metrics?.startMount();
-      const summary: Partial<MountSummary> = {};
-      const t0 = performance.now();
-      // Promise.resolve().then: even a mount function that throws synchronously ends in a status.
-      Promise.resolve()
-        .then(() => {
-          if (arrival?.refusal !== undefined) throw arrival.refusal;
-        })
-        .then(() => opts.checkTarget?.(input.targetPath))
-        .then(() => opts.mount(input, signal, summary))
-        .then(
-          (res) => {
-            const ms = Math.round(performance.now() - t0);
-            finishMetric?.({ code: 'OK' });
-            logger.info('mount', {
-              outcome: 'success',
-              ...summary,
-              durationMs: ms,
-              versions: res.objectVersions.length,
-            });
-            callback(null, {
-              object_version: res.objectVersions,
-              files: res.files.map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })),
-            });
-          },
-          (err: unknown) => {
-            const ms = Math.round(performance.now() - t0);
-            const st = toStatus(err, logger);
-            finishMetric?.({ code: st.name, reason: isProviderError(err) ? err.reason : 'Internal' });
-            const line = { outcome: 'error', ...summary, durationMs: ms, code: st.name, error: st.details };
-            if (isProviderError(err) && err.reason === 'AtCapacity') refusals.log(line);
-            else logger.warn('mount', line);
-            callback({ code: st.code, details: st.details });
-          },
-        )
-        .finally(() => {
-          arrival?.entered();
-          done();
-          inFlight--;
-          if (inFlight === 0) for (const d of drained.splice(0)) d();
-        });
-    },
-  } satisfies ProviderHandlers;
+    } catch (err) {
+      const ms = Math.round(performance.now() - t0);
+      const st = toStatus(err, logger);
+      finishMetric?.({ code: st.name, reason: isProviderError(err) ? err.reason : 'Internal' });
+      const line = { outcome: 'error', ...summary, durationMs: ms, code: st.name, error: st.details };
+      if (isProviderError(err) && err.reason === 'AtCapacity') refusals.log(line);
+      else logger.warn('mount', line);
+      throw new GrpcError(st.code as GrpcStatusCode, st.details);
+    } finally {
+      arrival?.entered();
+      done();
+      inFlight--;
+      if (inFlight === 0) for (const d of drained.splice(0)) d();
+    }
+  });
 
-  server.addService(providerService, handlers);
-  addHealthService(server, health);
+  const server = new GrpcServer([version, mount, ...healthRoutes(health)], limits, opts.metrics);
+  const { gate } = server;
 
-  // Our own listener: grpc-js serves each connection we inject, with the server's options
-  // (streams, idle close, keepalive); the listener counts them and closes any beyond the cap.
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // Our own listener: each connection is counted, closed beyond the cap, and served once it has
+  // sent the HTTP/2 preface.
+  let closing = false;
   const listener = net.createServer();
   listener.maxConnections = limits.maxConnections;
   let connections = 0;
@@ -319,7 +567,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     awaitHandshake(
       socket,
       limits.handshakeTimeoutMs,
-      (s) => injector.injectConnection(s),
+      (s) => (closing ? s.destroy() : server.serve(s)),
       () => opts.metrics?.transportRefused('handshake'),
     );
   });
@@ -336,7 +584,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       });
     });
   } catch (err) {
-    injector.destroy();
     throw new ProviderError(
       'FAILED_PRECONDITION',
       `Failed to listen on unix socket ${socketPath}: ` +
@@ -361,13 +608,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }),
     close(graceMs = 30_000) {
       closed ??= (async () => {
+        closing = true;
+        // Watch streams get NOT_SERVING and end.
         health.shutdown();
-        // Stop accepting connections and new calls; calls in flight go on. Done when every
+        // Stop accepting connections, and new calls (GOAWAY); calls in flight go on. Done when every
         // connection has ended (the listener's close waits for them), answers flushed.
-        const shutdown = Promise.all([
-          new Promise<void>((resolve) => listener.close(() => resolve())),
-          new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
-        ]);
+        const shutdown = new Promise<void>((resolve) => listener.close(() => resolve()));
+        server.goaway();
         if (inFlight > 0) {
           const idle = new Promise<void>((resolve) => drained.push(resolve));
           const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
@@ -378,8 +625,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           }
         }
         await Promise.race([shutdown, new Promise((r) => setTimeout(r, 2_000).unref())]);
-        server.forceShutdown();
-        injector.destroy();
+        server.destroy();
         await unlink(socketPath).catch(() => {});
       })();
       return closed;

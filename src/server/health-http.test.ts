@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EVENTS } from '../observability/events.js';
 import { createLogger, silentLogger } from '../observability/logger.js';
 import { createProviderMetrics, renderPrometheus } from '../observability/index.js';
-import { HealthStatus, addHealthService, probeSocket } from './grpc-health.js';
+import { probeSocket } from './grpc-health.js';
+import { startServer as startProviderServer } from './grpc-server.js';
 import { METRICS_CONTENT_TYPE, parseListenAddress, startHealthServer, type HealthServer } from './health-http.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -155,15 +155,13 @@ describe('startHealthServer', () => {
     const dir = await mkdtemp(join(tmpdir(), 'health-http-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const socket = join(dir, 'aws.sock');
-    const status = new HealthStatus();
-    const server = new grpc.Server();
-    addHealthService(server, status);
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-    cleanups.push(() => server.forceShutdown());
+    const server = await startProviderServer({
+      socketPath: socket,
+      mount: () => Promise.reject(new Error('no mounts here')),
+      logger: silentLogger,
+    });
+    const status = server.health;
+    cleanups.push(() => server.close(0));
 
     const lines: string[] = [];
     const s = await start({
@@ -184,7 +182,7 @@ describe('startHealthServer', () => {
       body: `not ready: gRPC server on ${socket} reports NOT_SERVING\n`,
     });
 
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await server.close(0);
     await rm(socket, { force: true });
     expect(await get(`${s.healthUrl}/readyz`)).toMatchObject({
       status: 503,

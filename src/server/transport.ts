@@ -6,9 +6,9 @@
  *
  *   - connections: at most `maxConnections` open at once, more are closed as they are accepted; a
  *     connection must open with the HTTP/2 preface and SETTINGS within `handshakeTimeoutMs` (before
- *     that, neither grpc-js's idle timer nor its keepalive ever closes it); a connection without a
+ *     that, neither the idle timer nor the keepalive below ever closes it); a connection without a
  *     call for `idleConnectionMs` is closed with GOAWAY (grpc-go dials again at its next call), and
- *     keepalive pings close one whose peer stopped answering;
+ *     keepalive pings close one whose peer stopped answering (SessionWatch);
  *   - streams: at most `maxStreamsPerConnection` per connection (HTTP/2 SETTINGS: a grpc-go client
  *     waits for a free stream instead of failing);
  *   - calls: at most `maxCallsInFlight` across connections, counted from their headers; one more is
@@ -25,7 +25,6 @@
  */
 import http2 from 'node:http2';
 import type net from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 
 export interface TransportLimits {
   /** Connections open at once; more are closed at accept. */
@@ -151,33 +150,125 @@ export function awaitHandshake(
   socket.on('error', () => {});
 }
 
-/** grpc-js server options for these limits. */
-export function grpcServerOptions(limits: TransportLimits, interceptor: grpc.ServerInterceptor): grpc.ServerOptions {
+/** HTTP/2 server options for these limits (the server is ours: server/grpc-server.ts). */
+export function http2ServerOptions(limits: TransportLimits): http2.ServerOptions {
   return {
-    'grpc.max_receive_message_length': limits.maxReceiveMessageBytes,
-    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
-    'grpc.max_connection_idle_ms': limits.idleConnectionMs,
-    'grpc.keepalive_time_ms': limits.keepaliveMs,
-    'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
-    // Channelz keeps per-connection traces and counters nobody here reads.
-    'grpc.enable_channelz': 0,
-    interceptors: [interceptor],
+    settings: { maxConcurrentStreams: limits.maxStreamsPerConnection },
+    // Node refuses streams past its own per-session memory cap (10 MB by default), and behaves badly
+    // near it; the limits here bound what a connection may hold instead.
+    maxSessionMemory: Number.MAX_SAFE_INTEGER,
+    maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
   };
 }
 
 /**
- * The HTTP/2 stream under grpc-js's own first call object, when it is there (grpc-js keeps it as
- * `stream`). Used only to reset a stream we ended early, so a peer that never finishes sending
- * cannot pin the bytes it sent; without it the call still ends, only the reset is skipped.
+ * Idle close and keepalive of one HTTP/2 connection. A connection without a stream for
+ * `idleConnectionMs` (from its start, or from its last stream's end) is closed with GOAWAY; every
+ * `keepaliveMs` it is pinged, and destroyed when no answer comes within `keepaliveTimeoutMs` (its
+ * peer is gone or stuck: nothing it sends could be answered anyway). `opened`/`closed` are told of
+ * each stream.
+ *
+ * HTTP/2 also gives a connection 64 KiB of requests in flight until the server says it read them,
+ * and node says so only as each stream is read: a driver sending a full node's first mounts at once
+ * (a few KiB each) then sends about 18, waits for the provider (under a 50m CPU quota, up to 100 ms
+ * for each turn of its event loop), sends 18 more… and a call the provider would refuse at once
+ * waits seconds before it even arrives. So the connection's window is widened as it starts, to
+ * `connectionWindowBytes`: what a connection may send unread (streams keep their own 64 KiB
+ * windows, and the receive budget still pauses calls that send more).
  */
-function streamOf(call: unknown): http2.ServerHttp2Stream | undefined {
-  const s = (call as { stream?: unknown } | null)?.stream as Partial<http2.ServerHttp2Stream> | undefined;
-  return s !== undefined && typeof s.close === 'function' && typeof s.closed === 'boolean'
-    ? (s as http2.ServerHttp2Stream)
-    : undefined;
+export class SessionWatch {
+  private streams = 0;
+  private idle: NodeJS.Timeout | undefined;
+  private readonly keepalive: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly session: http2.ServerHttp2Session,
+    private readonly limits: TransportLimits,
+  ) {
+    try {
+      session.setLocalWindowSize(limits.connectionWindowBytes);
+    } catch {
+      // A session closing under us: nothing to widen.
+    }
+    this.armIdle();
+    if (limits.keepaliveMs > 0) {
+      this.keepalive = setInterval(() => this.ping(), limits.keepaliveMs);
+      this.keepalive.unref();
+    }
+    session.once('close', () => this.stop());
+  }
+
+  /** Streams open now. */
+  get open(): number {
+    return this.streams;
+  }
+
+  opened(): void {
+    this.streams++;
+    if (this.idle !== undefined) clearTimeout(this.idle);
+    this.idle = undefined;
+  }
+
+  closed(): void {
+    this.streams--;
+    if (this.streams === 0) this.armIdle();
+  }
+
+  stop(): void {
+    if (this.idle !== undefined) clearTimeout(this.idle);
+    if (this.keepalive !== undefined) clearInterval(this.keepalive);
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.idle = this.pingTimer = undefined;
+  }
+
+  private armIdle(): void {
+    if (this.limits.idleConnectionMs <= 0 || this.session.closed || this.session.destroyed) return;
+    this.idle = setTimeout(() => {
+      this.idle = undefined;
+      // GOAWAY, then the connection ends (no stream is open; a stream racing the GOAWAY is refused,
+      // and its client retries it on a new connection).
+      if (this.streams === 0 && !this.session.closed) this.session.close();
+    }, this.limits.idleConnectionMs);
+    this.idle.unref();
+  }
+
+  private ping(): void {
+    if (this.pingTimer !== undefined || this.session.closed || this.session.destroyed) return;
+    const timer = setTimeout(() => {
+      this.pingTimer = undefined;
+      this.session.destroy();
+    }, this.limits.keepaliveTimeoutMs);
+    timer.unref();
+    this.pingTimer = timer;
+    const answered = (): void => {
+      clearTimeout(timer);
+      if (this.pingTimer === timer) this.pingTimer = undefined;
+    };
+    try {
+      // The callback's error (the session closed meanwhile) needs nothing more either.
+      if (!this.session.ping(answered)) answered();
+    } catch {
+      answered();
+    }
+  }
 }
 
-type CallState = 'receiving' | 'received' | 'ended';
+/** What the gate needs of a call's stream: flow control on its request. */
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+/** One call let through the gate: told of its request's bytes, and of its end. */
+export interface AdmittedCall {
+  /** Counts `chunk` of the request; `whole`: no message is left half-received after it. */
+  received(chunk: Buffer, whole: boolean): void;
+  /** The request is whole (the client ended its side), or will never be: its bytes leave the budget. */
+  doneReceiving(): void;
+  /** The call ended (its status sent, or its stream closed). */
+  end(): void;
+}
 
 function sizeText(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${Math.round((bytes / 1048576) * 10) / 10} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
@@ -189,9 +280,9 @@ interface Throttled {
 }
 
 /**
- * Counts calls and the bytes of requests still arriving; `interceptor` goes into the server's
- * options. Bytes are counted from the HTTP/2 stream's `data` events, when grpc-js exposes the
- * stream; without it, calls are still counted and timed, only the byte budget is not applied.
+ * Counts calls and the bytes of requests still arriving. `admit` is asked as a call's headers
+ * arrive, before any of its request is read; the server then tells the admitted call of each chunk
+ * of its request and of its end.
  */
 export class CallGate {
   private inFlight = 0;
@@ -209,132 +300,76 @@ export class CallGate {
     return { callsInFlight: this.inFlight, arrivingBytes: this.arriving, throttled: this.throttled.size };
   }
 
-  readonly interceptor: grpc.ServerInterceptor = (_method, next) => {
-    let state: CallState = 'receiving';
-    let counted = false;
+  /**
+   * Lets a call in, or refuses it (undefined) when `maxCallsInFlight` are in flight. `refuse` answers
+   * a call the gate turns away, then, or later (its request too slow, or over the budget): it must
+   * send the status (UNAVAILABLE, with `details`), reset the stream, and end the call.
+   */
+  admit(stream: Pausable, refuse: (details: string) => void): AdmittedCall | undefined {
+    const { limits } = this;
+    if (this.inFlight >= limits.maxCallsInFlight) {
+      this.observer.refused?.('calls_in_flight');
+      refuse(
+        `provider at capacity: ${limits.maxCallsInFlight} calls in flight on the socket; nothing was read or ` +
+          `done, the driver will retry`,
+      );
+      return undefined;
+    }
+    this.inFlight++;
+    let state: 'receiving' | 'received' | 'ended' = 'receiving';
     let bytes = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const stream = streamOf(next);
-    if (stream !== undefined) this.widen(stream.session);
-    const self: Throttled = { resume: () => stream?.resume() };
-
-    /**
-     * Resets the stream once its status is on its way, unless the client closed it meanwhile: a
-     * client that is still sending cannot keep the stream (and grpc-js reading and dropping its
-     * bytes) alive. The status goes first on the wire, so the client reads it before the reset.
-     */
-    const reset = (): void => {
-      if (stream !== undefined && !stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-    };
-    const refuse = (why: TransportRefusal, code: grpc.status, details: string): void => {
+    const self: Throttled = { resume: () => stream.resume() };
+    const fail = (why: TransportRefusal, details: string): void => {
+      if (state === 'ended') return;
       this.observer.refused?.(why);
-      call.sendStatus({ code, details });
-      reset();
+      refuse(details);
     };
-    /** The request is whole, or will never be: its bytes leave the budget. */
     const doneReceiving = (): void => {
+      if (state !== 'receiving') return;
+      state = 'received';
       clearTimeout(timer);
-      stream?.off('data', onData);
       this.throttled.delete(self);
       this.arriving -= bytes;
       bytes = 0;
       this.wake();
     };
-    let head: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      if (state !== 'receiving') return;
-      bytes += chunk.length;
-      this.arriving += chunk.length;
-      // The gRPC frame header says how long the request is: one already whole is never held back.
-      if (head.length < 5) head = Buffer.concat([head, chunk.subarray(0, 5 - head.length)]);
-      const whole = head.length === 5 && bytes >= head.readUInt32BE(1) + 5;
-      if (whole || this.arriving <= this.limits.receiveBudgetBytes || this.throttled.has(self)) return;
-      if (this.throttled.size >= this.limits.maxThrottled) {
-        refuse(
-          'receive_budget',
-          grpc.status.UNAVAILABLE,
-          `provider at capacity: ${sizeText(this.limits.receiveBudgetBytes)} of requests are still arriving on the ` +
-            `socket; nothing was done, the driver will retry`,
-        );
-        return;
-      }
-      // Flow control now keeps the rest of this request in the client until the budget frees.
-      stream?.pause();
-      this.throttled.add(self);
-    };
-    const end = (): void => {
-      if (state === 'ended') return;
-      doneReceiving();
-      state = 'ended';
-      if (counted) this.inFlight--;
-      counted = false;
-    };
-
-    const call = new grpc.ServerInterceptingCall(next, {
-      start: (go) => {
-        if (this.inFlight >= this.limits.maxCallsInFlight) {
-          state = 'ended';
-          refuse(
-            'calls_in_flight',
-            grpc.status.UNAVAILABLE,
-            `provider at capacity: ${this.limits.maxCallsInFlight} calls in flight on the socket; nothing was read ` +
-              `or done, the driver will retry`,
+    const timer = setTimeout(
+      () =>
+        // UNAVAILABLE: the driver retries it (the slowness may be ours, on a starved node).
+        fail(
+          'request_too_slow',
+          `request not received whole within ${limits.receiveTimeoutMs} ms; nothing was done, the driver will retry`,
+        ),
+      limits.receiveTimeoutMs,
+    );
+    timer.unref();
+    return {
+      received: (chunk, whole) => {
+        if (state !== 'receiving') return;
+        bytes += chunk.length;
+        this.arriving += chunk.length;
+        // A request already whole is never held back.
+        if (whole || this.arriving <= limits.receiveBudgetBytes || this.throttled.has(self)) return;
+        if (this.throttled.size >= limits.maxThrottled) {
+          fail(
+            'receive_budget',
+            `provider at capacity: ${sizeText(limits.receiveBudgetBytes)} of requests are still arriving on the ` +
+              `socket; nothing was done, the driver will retry`,
           );
           return;
         }
-        this.inFlight++;
-        counted = true;
-        stream?.on('data', onData);
-        timer = setTimeout(
-          () =>
-            // UNAVAILABLE: the driver retries it (the slowness may be ours, on a starved node).
-            refuse(
-              'request_too_slow',
-              grpc.status.UNAVAILABLE,
-              `request not received whole within ${this.limits.receiveTimeoutMs} ms; nothing was done, the driver ` +
-                `will retry`,
-            ),
-          this.limits.receiveTimeoutMs,
-        );
-        timer.unref();
-        go({
-          onReceiveMessage: (message, pass) => {
-            if (state === 'receiving') {
-              doneReceiving();
-              state = 'received';
-            }
-            pass(message);
-          },
-          onCancel: () => end(),
-        });
+        // Flow control now keeps the rest of this request in the client until the budget frees.
+        stream.pause();
+        this.throttled.add(self);
       },
-      sendStatus: (status, pass) => {
-        end();
-        pass(status);
+      doneReceiving,
+      end: () => {
+        if (state === 'ended') return;
+        doneReceiving();
+        state = 'ended';
+        this.inFlight--;
       },
-    });
-    return call;
-  };
-
-  private readonly widened = new WeakSet<object>();
-
-  /**
-   * HTTP/2 gives a connection 64 KiB of requests in flight until the server says it read them, and
-   * node says so only as each call's stream is read: a driver sending a full node's first mounts at
-   * once (a few KiB each) then sends about 18, waits for the provider (under a 50m CPU quota, up to
-   * 100 ms for each turn of its event loop), sends 18 more… and a call the provider would refuse
-   * at once waits seconds before it even arrives. The connection's window is widened once, at its
-   * first call, to `connectionWindowBytes`: what a connection may send unread (streams keep their
-   * own 64 KiB windows, and the receive budget still pauses calls that send more).
-   */
-  private widen(session: http2.Http2Session | undefined): void {
-    if (session === undefined || this.widened.has(session) || session.destroyed) return;
-    this.widened.add(session);
-    try {
-      session.setLocalWindowSize(this.limits.connectionWindowBytes);
-    } catch {
-      // A session closing under us: nothing to widen.
-    }
+    };
   }
 
   /** Resumes paused calls, oldest first, while the budget has room. */
