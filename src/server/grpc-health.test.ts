@@ -76,7 +76,7 @@ describe('Health service', () => {
     expect(await check(client, PROVIDER_SERVICE)).toEqual({ status: 'NOT_SERVING' });
   });
 
-  it('streams Watch updates, and ends the stream on shutdown so the server\'s close is not held up', async () => {
+  it("streams Watch updates, and ends the stream on shutdown so the server's close is not held up", async () => {
     const { server, socket, status } = await startServer({ '': 'NOT_SERVING' });
     const client = healthClient(socket);
     const call = client['Watch']?.({ service: '' }) as grpc.ClientReadableStream<{ status: ServingStatus }>;

@@ -259,7 +259,10 @@ export class SocketProbe {
         reject(new GrpcError(GrpcStatus.UNAVAILABLE, err instanceof Error ? err.message : String(err)));
         return;
       }
-      const timer = setTimeout(() => finish(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded')), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded')),
+        timeoutMs,
+      );
       const onAbort = (): void => finish(new GrpcError(GrpcStatus.CANCELLED, 'cancelled'));
       signal.addEventListener('abort', onAbort, { once: true });
       const pick = (h: http2.IncomingHttpHeaders): void => {

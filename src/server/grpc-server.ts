@@ -190,7 +190,6 @@ class RefusalLog {
   }
 }
 
-
 /** Response headers of every answer; content-type as the gRPC spec writes it. */
 const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc' };
 const OK_TRAILERS: http2.OutgoingHttpHeaders = { 'grpc-status': '0' };
@@ -215,6 +214,8 @@ class GrpcServer {
   readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly routes = new Map<string, Route>();
   private readonly maxMessageBytes: number;
+  /** The socket being handed to the HTTP/2 server: its 'session' event comes synchronously. */
+  private accepting: net.Socket | undefined;
 
   constructor(
     routes: readonly Route[],
@@ -227,7 +228,7 @@ class GrpcServer {
     this.h2 = http2.createServer(http2ServerOptions(limits));
     this.h2.on('session', (session) => {
       this.sessions.add(session);
-      const watch = new SessionWatch(session, limits);
+      const watch = new SessionWatch(session, limits, this.accepting);
       session.on('error', sessionError);
       session.once('close', () => this.sessions.delete(session));
       session.on('stream', (stream, headers) => {
@@ -240,7 +241,12 @@ class GrpcServer {
 
   /** Serves one connection (its HTTP/2 preface already checked). */
   serve(socket: net.Socket): void {
-    this.h2.emit('connection', socket);
+    this.accepting = socket;
+    try {
+      this.h2.emit('connection', socket);
+    } finally {
+      this.accepting = undefined;
+    }
   }
 
   /** GOAWAY on every connection: calls in flight go on, new ones go elsewhere. */
@@ -425,9 +431,7 @@ class Call implements Reply, CallContext {
       this.finish(
         new GrpcError(
           GrpcStatus.INTERNAL,
-          this.reader.partial
-            ? 'request ended inside a message'
-            : 'received no request message for a unary call',
+          this.reader.partial ? 'request ended inside a message' : 'received no request message for a unary call',
         ),
       );
       return;

@@ -166,17 +166,20 @@ export function formatTimeout(ms: number): string {
 
 /**
  * `grpc-message` as the wire carries it: the UTF-8 bytes of `text`, each byte outside 0x20–0x7E
- * and every `%` written as `%XX` (upper-case hex). Plain printable ASCII passes as it is.
+ * and every `%` written as `%XX` (upper-case hex). Plain printable ASCII passes as it is, except a
+ * space at either end: an HTTP/2 field value must not start or end with one (a client's HTTP/2
+ * layer may drop the header, and the message with it), so those are `%20`.
  */
 export function encodeGrpcMessage(text: string): string {
   // Fast path: the common message needs nothing escaped.
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(text)) return text;
+  if (/^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/.test(text)) return text;
   const bytes = Buffer.from(text, 'utf8');
   let out = '';
-  for (const b of bytes) {
-    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b);
+  const last = bytes.length - 1;
+  bytes.forEach((b, i) => {
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25 && !(b === 0x20 && (i === 0 || i === last))) out += String.fromCharCode(b);
     else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
+  });
   return out;
 }
 

@@ -185,6 +185,8 @@ export class SessionWatch {
   constructor(
     private readonly session: http2.ServerHttp2Session,
     private readonly limits: TransportLimits,
+    /** The connection's socket: destroyed with a session whose peer stopped answering (see `ping`). */
+    private readonly socket: net.Socket | undefined,
   ) {
     try {
       session.setLocalWindowSize(limits.connectionWindowBytes);
@@ -238,6 +240,8 @@ export class SessionWatch {
     const timer = setTimeout(() => {
       this.pingTimer = undefined;
       this.session.destroy();
+      // The session's end waits for the socket's; a peer that reads nothing never lets it end.
+      this.socket?.destroy();
     }, this.limits.keepaliveTimeoutMs);
     timer.unref();
     this.pingTimer = timer;
