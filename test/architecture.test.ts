@@ -81,7 +81,6 @@ const PAST_THE_INDEX: Record<string, string> = {
 };
 /** Packages that only some parts may import (value imports). */
 const PACKAGE_HOMES: Record<string, readonly string[]> = {
-  '@grpc/grpc-js': ['server/'],
   '@aws-sdk/': ['aws/', 'identity/'],
   '@smithy/': ['aws/'],
   jmespath: ['spc/'],
@@ -217,6 +216,22 @@ describe('architecture', () => {
         )
         .map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`),
     ).toEqual([]);
+  });
+
+  it('the product never imports a gRPC library, not even its types: it serves gRPC on node:http2 itself', () => {
+    // grpc-js is the tools' and the tests' gRPC client (the driver's stand-in), a dev dependency; the
+    // server's start-up under 50m CPU is why (docs/benchmarks.md, "Start-up in the box").
+    const grpcImports = (list: Edge[]): string[] =>
+      list.filter((e) => e.spec.startsWith('@grpc/')).map((e) => `${path.relative(SRC, e.from)} → ${e.spec}`);
+    expect(grpcImports(edges)).toEqual([]);
+    // The check sees such imports where they are: the tests beside the code use grpc-js as the client.
+    expect(grpcImports(walk(SRC, true).flatMap(imports))).not.toEqual([]);
+    const pkg = JSON.parse(readFileSync(path.join(SRC, '..', 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
+    expect(Object.keys(pkg.dependencies).filter((d) => d.startsWith('@grpc/'))).toEqual([]);
+    expect(Object.keys(pkg.devDependencies)).toContain('@grpc/grpc-js');
   });
 
   it('the tools import the product and one another, never the tests; @grpc/proto-loader is theirs alone', () => {
