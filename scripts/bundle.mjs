@@ -1,8 +1,8 @@
 // The provider server as one bundle (run by `npm run build`, after tsc): dist/main.js and every
 // runtime dependency it loads → dist/bundle/main.js, which the image runs (`node dist/bundle/main.js`).
 //
-// Why: at start-up Node resolves, reads and compiles ~200 files (our modules, @grpc/grpc-js,
-// yaml, …); one bundle of the same code starts on about two thirds of the CPU, and under the
+// Why: at start-up Node resolves, reads and compiles ~200 files (our modules and the packages
+// they load); one bundle of the same code starts on about two thirds of the CPU, and under the
 // chart's 50m CPU limit start-up wall time is start-up CPU × 20 (see docs/benchmarks.md,
 // "Start-up in the box").
 //

@@ -97,16 +97,17 @@ export interface RunningServer {
 /** The longest a timer may be set for (node fires longer ones at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Deadline and cancellation of one Mount as one AbortSignal, passed down to every call the mount makes. */
+/**
+ * Deadline and cancellation of one Mount as one AbortSignal, passed down to every call the mount
+ * makes. `deadline` is when the mount must stop (ms since the epoch).
+ */
 function callSignal(
   call: CallContext,
-  defaultMs: number,
+  deadline: number,
   extra: AbortSignal,
-): { signal: AbortSignal; deadline: number; done: () => void } {
+): { signal: AbortSignal; done: () => void } {
   const controller = new AbortController();
-  const at = call.deadline ?? Date.now() + defaultMs;
-  // Leave a little time to answer before the caller gives up: nothing is written after this point.
-  const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now() - 250));
+  const ms = Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now()));
   const timer = setTimeout(
     () =>
       controller.abort(
@@ -122,7 +123,6 @@ function callSignal(
   extra.addEventListener('abort', onExtra, { once: true });
   return {
     signal: controller.signal,
-    deadline: at - 250,
     done: () => {
       clearTimeout(timer);
       call.signal.removeEventListener('abort', onCancel);
@@ -330,7 +330,8 @@ function resetIfReceiving(stream: http2.ServerHttp2Stream): void {
  */
 class Call implements Reply, CallContext {
   readonly deadline: number | undefined;
-  private readonly controller = new AbortController();
+  /** Made when a handler first asks for the signal (most calls end without one). */
+  private controller: AbortController | undefined;
   private readonly reader: MessageReader;
   private request: Buffer | undefined;
   private done = false;
@@ -357,7 +358,7 @@ class Call implements Reply, CallContext {
   }
 
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return (this.controller ??= new AbortController()).signal;
   }
 
   get ended(): boolean {
@@ -448,7 +449,7 @@ class Call implements Reply, CallContext {
     this.done = true;
     this.stopTimers();
     this.admitted.end();
-    this.controller.abort(Object.assign(new Error('cancelled by the client'), { code: 'CANCELLED' }));
+    this.controller?.abort(Object.assign(new Error('cancelled by the client'), { code: 'CANCELLED' }));
   }
 
   /** The caller's deadline passed: DEADLINE_EXCEEDED, and the handler is told to stop. */
@@ -456,7 +457,7 @@ class Call implements Reply, CallContext {
     this.deadlineTimer = undefined;
     if (this.done) return;
     this.finish(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded'));
-    this.controller.abort(
+    this.controller?.abort(
       Object.assign(new Error('deadline exceeded'), { name: 'TimeoutError', code: 'DEADLINE_EXCEEDED' }),
     );
   }
@@ -514,7 +515,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }));
   const mount = unaryRoute(providerService.Mount, async (req, call) => {
     inFlight++;
-    const { signal, deadline, done } = callSignal(call, defaultDeadlineMs, stopping.signal);
+    // Leave a little time to answer before the caller gives up: nothing is written after this point.
+    const deadline = (call.deadline ?? Date.now() + defaultDeadlineMs) - 250;
     const arrival = opts.arrive?.(req.attributes, deadline);
     const input: MountInput = {
       attributes: req.attributes,
@@ -528,10 +530,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const finishMetric = opts.metrics?.startMount();
     const summary: Partial<MountSummary> = {};
     const t0 = performance.now();
+    // A refusal at arrival (an overload's answer to most calls) sets up no signal, timer or listener.
+    let done: (() => void) | undefined;
     try {
       if (arrival?.refusal !== undefined) throw arrival.refusal;
+      const cs = callSignal(call, deadline, stopping.signal);
+      done = cs.done;
       await opts.checkTarget?.(input.targetPath);
-      const res = await opts.mount(input, signal, summary);
+      const res = await opts.mount(input, cs.signal, summary);
       const ms = Math.round(performance.now() - t0);
       finishMetric?.({ code: 'OK' });
       logger.info('mount', { outcome: 'success', ...summary, durationMs: ms, versions: res.objectVersions.length });
@@ -549,7 +555,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       throw new GrpcError(st.code as GrpcStatusCode, st.details);
     } finally {
       arrival?.entered();
-      done();
+      done?.();
       inFlight--;
       if (inFlight === 0) for (const d of drained.splice(0)) d();
     }
