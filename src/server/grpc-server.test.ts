@@ -29,6 +29,18 @@ afterEach(async () => {
 
 const answered: MountFn = async () => ({ objectVersions: [{ id: 'a', version: '1' }], files: [] });
 
+/** A mount that runs until its signal aborts, tells `aborted` the reason, and fails with `error`. */
+function untilAborted(error: ProviderError, aborted: (reason: unknown) => void, started?: () => void): MountFn {
+  return (_i, signal) =>
+    new Promise((_, reject) => {
+      started?.();
+      signal.addEventListener('abort', () => {
+        aborted(signal.reason);
+        reject(error);
+      });
+    });
+}
+
 async function serve(opts: Partial<ServerOptions> = {}): Promise<RunningServer> {
   const server = await startServer({
     socketPath: join(dir, 'aws.sock'),
@@ -276,13 +288,7 @@ describe('deadlines', () => {
   it("a short deadline aborts the mount's signal and the client hears DEADLINE_EXCEEDED", async () => {
     let reason: unknown;
     const server = await serve({
-      mount: (_i, signal) =>
-        new Promise((_, reject) =>
-          signal.addEventListener('abort', () => {
-            reason = signal.reason;
-            reject(new ProviderError('DEADLINE_EXCEEDED', 'mount stopped at its deadline'));
-          }),
-        ),
+      mount: untilAborted(new ProviderError('DEADLINE_EXCEEDED', 'mount stopped at its deadline'), (r) => (reason = r)),
     });
     const t0 = Date.now();
     const a = await rawCall(session(server), { ':path': MOUNT_PATH, 'grpc-timeout': '600m' }, mountBody());
@@ -354,14 +360,7 @@ describe('through the grpc-js client', () => {
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
     const server = await serve({
-      mount: (_i, signal) =>
-        new Promise((_, reject) => {
-          started();
-          signal.addEventListener('abort', () => {
-            reason = signal.reason;
-            reject(new ProviderError('CANCELLED', 'cancelled'));
-          });
-        }),
+      mount: untilAborted(new ProviderError('CANCELLED', 'cancelled'), (r) => (reason = r), started),
     });
     const c = createDriverClient(server.socketPath);
     cleanups.push(() => c.close());
@@ -468,13 +467,7 @@ describe('connections', () => {
   it('close(): a mount past the grace period is cancelled', async () => {
     let reason: unknown;
     const server = await serve({
-      mount: (_i, signal) =>
-        new Promise((_, reject) =>
-          signal.addEventListener('abort', () => {
-            reason = signal.reason;
-            reject(new ProviderError('CANCELLED', 'provider shutting down'));
-          }),
-        ),
+      mount: untilAborted(new ProviderError('CANCELLED', 'provider shutting down'), (r) => (reason = r)),
     });
     const call = rawCall(session(server), { ':path': MOUNT_PATH }, mountBody());
     for (let i = 0; i < 100 && server.inFlight() === 0; i++) await new Promise((r) => setTimeout(r, 10));
