@@ -25,6 +25,7 @@
  */
 import http2 from 'node:http2';
 import type net from 'node:net';
+import { describeBytes } from '../bytes.js';
 
 export interface TransportLimits {
   /** Connections open at once; more are closed at accept. */
@@ -274,10 +275,6 @@ export interface AdmittedCall {
   end(): void;
 }
 
-function sizeText(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${Math.round((bytes / 1048576) * 10) / 10} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
-}
-
 /** A call whose request is still arriving, paused because the receive budget is spent. */
 interface Throttled {
   resume(): void;
@@ -357,7 +354,7 @@ export class CallGate {
         if (this.throttled.size >= limits.maxThrottled) {
           fail(
             'receive_budget',
-            `provider at capacity: ${sizeText(limits.receiveBudgetBytes)} of requests are still arriving on the ` +
+            `provider at capacity: ${describeBytes(limits.receiveBudgetBytes)} of requests are still arriving on the ` +
               `socket; nothing was done, the driver will retry`,
           );
           return;
